@@ -1,0 +1,16 @@
+//! Concord's domain model, shared by every part of the data path.
+//!
+//! - [`pb`]: the wire format generated from `proto/concord/v1` (prost types,
+//!   tonic services, proto3 JSON via pbjson).
+//! - [`ids`]: typed identifiers (agencies, subjects, event ids and types).
+//! - [`validate`]: the schema and sharing rules an event must meet.
+//! - [`sign`]: agency signing keys and the registry the ledger verifies against.
+//! - [`seal`]: per-subject encryption of personal data.
+
+pub mod ids;
+pub mod pb;
+pub mod seal;
+pub mod sign;
+pub mod validate;
+
+pub use ids::{AgencyId, EventId, EventType, IdError, SubjectId};
