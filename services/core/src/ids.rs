@@ -237,6 +237,13 @@ impl SubjectId {
     }
 }
 
+impl FromStr for SubjectId {
+    type Err = IdError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        SubjectId::parse(s)
+    }
+}
+
 impl fmt::Display for SubjectId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", subject_kind_name(self.kind), self.key)

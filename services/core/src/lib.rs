@@ -6,11 +6,13 @@
 //! - [`validate`]: the schema and sharing rules an event must meet.
 //! - [`sign`]: agency signing keys and the registry the ledger verifies against.
 //! - [`seal`]: per-subject encryption of personal data.
+//! - [`status`]: gRPC statuses that name the field at fault.
 
 pub mod ids;
 pub mod pb;
 pub mod seal;
 pub mod sign;
+pub mod status;
 pub mod validate;
 
 pub use ids::{AgencyId, EventId, EventType, IdError, SubjectId};

@@ -1,0 +1,122 @@
+//! The bus between agency nodes and the ledger.
+//!
+//! Nodes publish signed events on subjects named
+//! `concord.events.<agency_kind>.<agency_id>.<event_type>` (see [`subject`]);
+//! the ledger consumes them, appends them durably, acknowledges each delivery
+//! only after its own durable write, and answers each agency with receipts on
+//! `concord.receipts.<agency_id>`. [`EventBus`] is the one trait for that; the
+//! [`embedded`] bus runs it in-process (the zero-install default of
+//! `concord up`).
+
+pub mod embedded;
+pub mod subject;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use concord_core::AgencyId;
+use concord_core::pb;
+
+pub use embedded::EmbeddedBus;
+pub use subject::{EventSubject, event_subject, parse_event_subject};
+
+/// Failures of the bus itself (not of the messages on it).
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    /// The bus cannot be reached or has shut down; try again later.
+    #[error("bus unavailable: {0}")]
+    Unavailable(String),
+    /// The bus refused the operation (e.g. a permission or limit).
+    #[error("bus refused: {0}")]
+    Refused(String),
+}
+
+/// A signed event on its way to the ledger.
+#[derive(Debug, Clone)]
+pub struct Outbound {
+    /// The NATS-style subject, from [`event_subject`].
+    pub subject: String,
+    /// The event id, used as the bus's deduplication id (`Nats-Msg-Id`).
+    pub msg_id: String,
+    /// The encoded `SignedEvent`.
+    pub payload: Bytes,
+}
+
+/// One message handed to a consumer. It must be acknowledged with
+/// [`Delivery::ack`] after the consumer's own durable write; an unacknowledged
+/// message is delivered again later.
+pub struct Delivery {
+    /// The subject it was published on.
+    pub subject: String,
+    /// The raw payload: anything may arrive here, so treat it as untrusted.
+    pub payload: Bytes,
+    acker: Box<dyn Acker>,
+}
+
+impl Delivery {
+    /// Wraps a payload with the way to acknowledge it.
+    pub fn new(subject: String, payload: Bytes, acker: Box<dyn Acker>) -> Self {
+        Delivery {
+            subject,
+            payload,
+            acker,
+        }
+    }
+
+    /// Acknowledges the message: the bus will not deliver it again.
+    pub async fn ack(self) -> Result<(), BusError> {
+        self.acker.ack().await
+    }
+}
+
+impl std::fmt::Debug for Delivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Delivery")
+            .field("subject", &self.subject)
+            .field("len", &self.payload.len())
+            .finish()
+    }
+}
+
+/// How a delivery is acknowledged; each bus has its own.
+#[async_trait]
+pub trait Acker: Send + Sync {
+    /// Acknowledges the delivery.
+    async fn ack(self: Box<Self>) -> Result<(), BusError>;
+}
+
+/// A durable consumer of the event stream.
+#[async_trait]
+pub trait EventConsumer: Send {
+    /// Up to `max` messages, waiting at most `wait` for the first one. An empty
+    /// batch means nothing arrived in time.
+    async fn next_batch(&mut self, max: usize, wait: Duration) -> Result<Vec<Delivery>, BusError>;
+}
+
+/// A stream of receipts for one agency.
+#[async_trait]
+pub trait ReceiptStream: Send {
+    /// The next receipt, or `None` once the bus has shut down.
+    async fn next(&mut self) -> Option<pb::Receipt>;
+}
+
+/// The transport between nodes and the ledger.
+#[async_trait]
+pub trait EventBus: Send + Sync + 'static {
+    /// Publishes one event and waits until the bus has accepted it.
+    async fn publish(&self, message: Outbound) -> Result<(), BusError>;
+
+    /// Opens (or resumes) the durable consumer with this name.
+    async fn consumer(&self, durable: &str) -> Result<Box<dyn EventConsumer>, BusError>;
+
+    /// Sends a receipt to the agency that published the event.
+    async fn publish_receipt(
+        &self,
+        agency: &AgencyId,
+        receipt: &pb::Receipt,
+    ) -> Result<(), BusError>;
+
+    /// Receipts addressed to one agency, from now on.
+    async fn receipts(&self, agency: &AgencyId) -> Result<Box<dyn ReceiptStream>, BusError>;
+}

@@ -1,0 +1,86 @@
+//! How events are indexed in the log, shared by the ledger (which writes the
+//! index entries) and the query services (which read them).
+
+use concord_core::pb;
+use concord_core::sign::VerifiedEvent;
+use concord_log::log::NewEntry;
+use prost::Message;
+
+/// Index of events by type; values are type names, e.g. `arrest`.
+pub const BY_TYPE: &str = "type";
+/// Index of events by publishing agency id.
+pub const BY_AGENCY: &str = "agency";
+/// Index of events by ward: `borough/ward`, lowercased.
+pub const BY_WARD: &str = "ward";
+/// Index of events by event time ([`time_value`]).
+pub const BY_OCCURRED: &str = "occurred";
+/// Index of events by report time ([`time_value`]).
+pub const BY_RECORDED: &str = "recorded";
+
+/// A timestamp as an index value that sorts in time order (milliseconds since
+/// the epoch, big-endian with the sign bit flipped).
+pub fn time_value(ts: &pbjson_types::Timestamp) -> [u8; 8] {
+    let millis = ts
+        .seconds
+        .saturating_mul(1000)
+        .saturating_add(i64::from(ts.nanos / 1_000_000));
+    ((millis as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+/// The ward index value of a borough and ward.
+pub fn ward_value(borough: &str, ward: &str) -> Vec<u8> {
+    format!(
+        "{}/{}",
+        borough.trim().to_lowercase(),
+        ward.trim().to_lowercase()
+    )
+    .into_bytes()
+}
+
+/// The log entry for a verified event: the signed bytes exactly as received,
+/// its subjects' streams, expected versions and index values.
+pub fn entry_for(verified: &VerifiedEvent) -> NewEntry {
+    let event = &verified.event;
+    let checked = &verified.checked;
+    let mut indexes = vec![
+        (
+            BY_TYPE.to_string(),
+            checked.event_type.as_str().as_bytes().to_vec(),
+        ),
+        (
+            BY_AGENCY.to_string(),
+            checked.agency.as_str().as_bytes().to_vec(),
+        ),
+    ];
+    if !event.ward.is_empty() {
+        indexes.push((BY_WARD.to_string(), ward_value(&event.borough, &event.ward)));
+    }
+    if let Some(t) = &event.occurred_at {
+        indexes.push((BY_OCCURRED.to_string(), time_value(t).to_vec()));
+    }
+    if let Some(t) = &event.recorded_at {
+        indexes.push((BY_RECORDED.to_string(), time_value(t).to_vec()));
+    }
+    let expected = event
+        .expected_versions
+        .iter()
+        .filter_map(|ev| {
+            let subject = concord_core::SubjectId::from_ref(ev.subject.as_ref()?).ok()?;
+            Some((subject.stream(), ev.version))
+        })
+        .collect();
+    NewEntry {
+        id: *checked.id.as_bytes(),
+        bytes: verified.signed.encode_to_vec(),
+        streams: checked.subjects.iter().map(|s| s.stream()).collect(),
+        expected,
+        indexes,
+    }
+}
+
+/// Decodes a stored entry back into the signed event and the event.
+pub fn decode_entry(bytes: &[u8]) -> Result<(pb::SignedEvent, pb::Event), prost::DecodeError> {
+    let signed = pb::SignedEvent::decode(bytes)?;
+    let event = pb::Event::decode(signed.event.as_slice())?;
+    Ok((signed, event))
+}

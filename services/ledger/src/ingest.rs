@@ -1,0 +1,221 @@
+//! The ledger's ingest loop: check, append, receipt, acknowledge.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use concord_bus::{BusError, Delivery, EventBus, parse_event_subject};
+use concord_core::pb;
+use concord_core::sign::{KeyRegistry, VerifyError};
+use concord_log::kv::KvError;
+use concord_log::log::{Appended, EntryError, Log, LogError};
+use prost::Message;
+
+use crate::index::entry_for;
+use crate::quarantine::Quarantine;
+
+/// The largest signed event the ledger accepts.
+pub const MAX_EVENT_BYTES: usize = 1024 * 1024;
+
+/// How many deliveries the ledger appends in one durable batch at most.
+pub const MAX_BATCH: usize = 512;
+
+/// Failures that stop an ingest batch (the batch is not acknowledged, so the
+/// bus delivers it again).
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// The log could not be written.
+    #[error("event log: {0}")]
+    Log(#[from] LogError),
+    /// The quarantine could not be written.
+    #[error("quarantine store: {0}")]
+    Quarantine(#[from] KvError),
+    /// The bus failed.
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    /// The append task panicked or was cancelled.
+    #[error("append task failed: {0}")]
+    Task(String),
+}
+
+/// What one ingest batch did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct IngestStats {
+    /// Newly appended events.
+    pub appended: usize,
+    /// Events the log already had.
+    pub duplicates: usize,
+    /// Verified events refused by the log (conflict, id reused).
+    pub rejected: usize,
+    /// Messages quarantined.
+    pub quarantined: usize,
+}
+
+/// The ledger: the log's only writer.
+pub struct Ledger {
+    log: Arc<Log>,
+    registry: KeyRegistry,
+    bus: Arc<dyn EventBus>,
+    quarantine: Arc<Quarantine>,
+}
+
+impl Ledger {
+    /// A ledger appending to `log`, trusting the agency keys in `registry`.
+    pub fn new(
+        log: Arc<Log>,
+        registry: KeyRegistry,
+        bus: Arc<dyn EventBus>,
+        quarantine: Arc<Quarantine>,
+    ) -> Self {
+        Ledger {
+            log,
+            registry,
+            bus,
+            quarantine,
+        }
+    }
+
+    /// The log this ledger writes.
+    pub fn log(&self) -> &Arc<Log> {
+        &self.log
+    }
+
+    /// The quarantine.
+    pub fn quarantine(&self) -> &Arc<Quarantine> {
+        &self.quarantine
+    }
+
+    /// Consumes the bus with the durable consumer `durable` until the bus
+    /// closes. Storage failures are logged and retried with back-off.
+    pub async fn run(self: Arc<Self>, durable: &str) -> Result<(), LedgerError> {
+        let mut consumer = self.bus.consumer(durable).await?;
+        loop {
+            let batch = consumer
+                .next_batch(MAX_BATCH, Duration::from_millis(500))
+                .await?;
+            if batch.is_empty() {
+                continue;
+            }
+            if let Err(e) = self.ingest(batch).await {
+                tracing::error!(error = %e, "ingest failed; the batch will be delivered again");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+    }
+
+    /// Checks, appends and acknowledges one batch of deliveries.
+    pub async fn ingest(&self, deliveries: Vec<Delivery>) -> Result<IngestStats, LedgerError> {
+        let mut stats = IngestStats::default();
+        let mut entries = Vec::new();
+        let mut owners = Vec::new();
+        for delivery in &deliveries {
+            match self.check(delivery) {
+                Ok((verified_agency, event_id, entry)) => {
+                    entries.push(entry);
+                    owners.push((verified_agency, event_id));
+                }
+                Err((reason, detail)) => {
+                    self.quarantine
+                        .add(reason, &detail, &delivery.subject, &delivery.payload)?;
+                    stats.quarantined += 1;
+                }
+            }
+        }
+        let log = self.log.clone();
+        let results = tokio::task::spawn_blocking(move || log.append_batch(entries))
+            .await
+            .map_err(|e| LedgerError::Task(e.to_string()))??;
+        for ((agency, event_id), result) in owners.into_iter().zip(results) {
+            let mut receipt = pb::Receipt {
+                event_id,
+                ..Default::default()
+            };
+            match result {
+                Ok(Appended::New { position }) => {
+                    stats.appended += 1;
+                    receipt.outcome = Some(pb::receipt::Outcome::Position(position));
+                }
+                Ok(Appended::Duplicate { position }) => {
+                    stats.duplicates += 1;
+                    receipt.duplicate = true;
+                    receipt.outcome = Some(pb::receipt::Outcome::Position(position));
+                }
+                Err(e) => {
+                    stats.rejected += 1;
+                    receipt.conflict = matches!(e, EntryError::Conflict { .. });
+                    receipt.outcome = Some(pb::receipt::Outcome::Rejected(describe(&e)));
+                }
+            }
+            if let Err(e) = self.bus.publish_receipt(&agency, &receipt).await {
+                tracing::warn!(error = %e, %agency, "could not send a receipt; the node will re-send and dedup answers it");
+            }
+        }
+        for delivery in deliveries {
+            delivery.ack().await?;
+        }
+        Ok(stats)
+    }
+
+    /// Decides whether a delivery may be appended; on refusal gives the
+    /// quarantine reason code and detail.
+    fn check(
+        &self,
+        delivery: &Delivery,
+    ) -> Result<(concord_core::AgencyId, String, concord_log::log::NewEntry), (&'static str, String)>
+    {
+        if delivery.payload.len() > MAX_EVENT_BYTES {
+            return Err((
+                "oversize",
+                format!(
+                    "{} bytes; the limit is {MAX_EVENT_BYTES}",
+                    delivery.payload.len()
+                ),
+            ));
+        }
+        let on = parse_event_subject(&delivery.subject).ok_or_else(|| {
+            (
+                "bad_subject",
+                format!("`{}` is not an event subject", delivery.subject),
+            )
+        })?;
+        let signed = pb::SignedEvent::decode(delivery.payload.as_ref())
+            .map_err(|e| ("malformed", format!("not a signed event: {e}")))?;
+        let verified = self
+            .registry
+            .verify(signed)
+            .map_err(|e: VerifyError| (e.reason_code(), e.to_string()))?;
+        let checked = &verified.checked;
+        if checked.agency != on.agency || checked.event_type != on.event_type {
+            return Err((
+                "subject_mismatch",
+                format!(
+                    "a {} event from {} arrived on the subject of a {} event from {}",
+                    checked.event_type, checked.agency, on.event_type, on.agency
+                ),
+            ));
+        }
+        Ok((
+            checked.agency.clone(),
+            checked.id.to_string(),
+            entry_for(&verified),
+        ))
+    }
+}
+
+fn describe(e: &EntryError) -> String {
+    match e {
+        EntryError::Conflict {
+            stream,
+            expected,
+            actual,
+        } => {
+            format!(
+                "expected version conflict on {stream}: expected {expected}, the stream is at {actual}"
+            )
+        }
+        EntryError::IdReused { position } => {
+            format!(
+                "this event id is already used at position {position} by an event with different content"
+            )
+        }
+    }
+}

@@ -1,0 +1,15 @@
+//! The ledger: the only writer of the partnership's event log.
+//!
+//! It consumes signed events from the bus, checks each one ([`ingest`]:
+//! subject, size, encoding, signature, the key's agency, the schema), appends
+//! the good ones in one durable batch, quarantines the rest with a counted
+//! reason ([`quarantine`]), acknowledges deliveries only after its own durable
+//! write, and sends each agency a receipt. [`index`] fixes how events are
+//! indexed, for the readers.
+
+pub mod index;
+pub mod ingest;
+pub mod quarantine;
+
+pub use ingest::{Ledger, LedgerError};
+pub use quarantine::Quarantine;

@@ -1,0 +1,166 @@
+//! A small ordered key-value trait and the two engines behind it (sled and redb).
+//!
+//! Everything the log stores goes through [`Kv`]: point reads, ordered range scans and
+//! atomic, durable write batches. Both engines pass the same conformance suite
+//! (`tests/kv_conformance.rs`).
+
+mod redb_kv;
+mod sled_kv;
+
+use std::fmt;
+use std::path::Path;
+use std::str::FromStr;
+use std::sync::Arc;
+
+pub use redb_kv::RedbKv;
+pub use sled_kv::SledKv;
+
+/// A failure of the storage engine.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KvError {
+    /// The engine reported an error (I/O, corruption, lock held by another process, ...).
+    #[error("{engine} storage error: {message}")]
+    Storage {
+        /// Which engine failed.
+        engine: Engine,
+        /// The engine's error message.
+        message: String,
+    },
+    /// The data directory could not be created.
+    #[error("cannot create data directory {path}: {message}")]
+    CreateDir {
+        /// The directory.
+        path: String,
+        /// The I/O error message.
+        message: String,
+    },
+    /// An engine name that is neither `sled` nor `redb`.
+    #[error("unknown storage engine {0:?} (expected \"sled\" or \"redb\")")]
+    UnknownEngine(String),
+}
+
+/// Key-value pairs returned by [`Kv::scan`].
+pub type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
+/// An ordered map from byte keys to byte values.
+///
+/// Keys compare as unsigned bytes (lexicographically). Implementations are safe to use
+/// from many threads at once; readers see only committed batches.
+pub trait Kv: Send + Sync + 'static {
+    /// The value stored under `key`, if any.
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, KvError>;
+
+    /// Keys in [start, end) in order (reverse = descending), at most `limit` pairs. `end = None` means unbounded.
+    fn scan(
+        &self,
+        start: &[u8],
+        end: Option<&[u8]>,
+        limit: usize,
+        reverse: bool,
+    ) -> Result<Pairs, KvError>;
+
+    /// Applies all puts/deletes atomically and durably (fsync) before returning: one fsync per batch.
+    fn commit(&self, batch: WriteBatch) -> Result<(), KvError>;
+}
+
+/// One write inside a [`WriteBatch`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// Store `value` under `key`, replacing any previous value.
+    Put(Vec<u8>, Vec<u8>),
+    /// Remove `key` if present.
+    Delete(Vec<u8>),
+}
+
+/// Puts and deletes applied together by [`Kv::commit`]; for the same key the last one wins.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteBatch {
+    ops: Vec<Op>,
+}
+
+impl WriteBatch {
+    /// An empty batch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a put of `value` under `key`.
+    pub fn put(&mut self, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) {
+        self.ops.push(Op::Put(key.into(), value.into()));
+    }
+
+    /// Adds a delete of `key`.
+    pub fn delete(&mut self, key: impl Into<Vec<u8>>) {
+        self.ops.push(Op::Delete(key.into()));
+    }
+
+    /// True if the batch has no operations.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty()
+    }
+
+    /// Number of operations in the batch.
+    pub fn len(&self) -> usize {
+        self.ops.len()
+    }
+
+    /// The operations, in the order they were added.
+    pub fn into_ops(self) -> Vec<Op> {
+        self.ops
+    }
+}
+
+/// A storage engine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Engine {
+    /// sled 0.34 (the product brief's choice).
+    Sled,
+    /// redb (stable file format).
+    Redb,
+}
+
+impl Engine {
+    /// The engine used when none is configured.
+    pub const DEFAULT: Engine = Engine::Redb;
+
+    /// Both engines, for tests and benchmarks.
+    pub const ALL: [Engine; 2] = [Engine::Sled, Engine::Redb];
+}
+
+impl fmt::Display for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Engine::Sled => "sled",
+            Engine::Redb => "redb",
+        })
+    }
+}
+
+impl FromStr for Engine {
+    type Err = KvError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "sled" => Ok(Engine::Sled),
+            "redb" => Ok(Engine::Redb),
+            other => Err(KvError::UnknownEngine(other.to_string())),
+        }
+    }
+}
+
+/// Opens (creating if needed) the store of `engine` in directory `dir`.
+pub fn open(engine: Engine, dir: &Path) -> Result<Arc<dyn Kv>, KvError> {
+    std::fs::create_dir_all(dir).map_err(|e| KvError::CreateDir {
+        path: dir.display().to_string(),
+        message: e.to_string(),
+    })?;
+    Ok(match engine {
+        Engine::Sled => Arc::new(SledKv::open(dir)?),
+        Engine::Redb => Arc::new(RedbKv::open(dir)?),
+    })
+}
+
+/// True if the range [start, end) is empty, so engines never see an inverted range.
+fn empty_range(start: &[u8], end: Option<&[u8]>) -> bool {
+    end.is_some_and(|end| end <= start)
+}

@@ -1,0 +1,94 @@
+//! The redb engine: one table of `&[u8] -> &[u8]`; a batch is one durable write transaction.
+
+use std::path::Path;
+
+use redb::{Database, ReadableDatabase, TableDefinition};
+
+use super::{Engine, Kv, KvError, Op, Pairs, WriteBatch, empty_range};
+
+const TABLE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("concord");
+const FILE_NAME: &str = "concord.redb";
+
+/// A [`Kv`] stored in one redb table.
+pub struct RedbKv {
+    db: Database,
+}
+
+fn storage(e: impl Into<redb::Error>) -> KvError {
+    KvError::Storage {
+        engine: Engine::Redb,
+        message: e.into().to_string(),
+    }
+}
+
+impl RedbKv {
+    /// Opens (or creates) `concord.redb` in `dir` and makes sure the table exists.
+    pub fn open(dir: &Path) -> Result<Self, KvError> {
+        let db = Database::create(dir.join(FILE_NAME)).map_err(storage)?;
+        let txn = db.begin_write().map_err(storage)?;
+        txn.open_table(TABLE).map_err(storage)?;
+        txn.commit().map_err(storage)?;
+        Ok(Self { db })
+    }
+}
+
+impl Kv for RedbKv {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, KvError> {
+        let txn = self.db.begin_read().map_err(storage)?;
+        let table = txn.open_table(TABLE).map_err(storage)?;
+        Ok(table.get(key).map_err(storage)?.map(|v| v.value().to_vec()))
+    }
+
+    fn scan(
+        &self,
+        start: &[u8],
+        end: Option<&[u8]>,
+        limit: usize,
+        reverse: bool,
+    ) -> Result<Pairs, KvError> {
+        if limit == 0 || empty_range(start, end) {
+            return Ok(Vec::new());
+        }
+        let txn = self.db.begin_read().map_err(storage)?;
+        let table = txn.open_table(TABLE).map_err(storage)?;
+        let range = match end {
+            Some(end) => table.range(start..end),
+            None => table.range(start..),
+        }
+        .map_err(storage)?;
+        let iter: Box<dyn Iterator<Item = _>> = if reverse {
+            Box::new(range.rev())
+        } else {
+            Box::new(range)
+        };
+        iter.take(limit)
+            .map(|item| {
+                let (k, v) = item.map_err(storage)?;
+                Ok((k.value().to_vec(), v.value().to_vec()))
+            })
+            .collect()
+    }
+
+    /// One write transaction with redb's default `Durability::Immediate` (fsync on commit).
+    /// After a failed commit redb refuses further writes until the database is reopened.
+    fn commit(&self, batch: WriteBatch) -> Result<(), KvError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let txn = self.db.begin_write().map_err(storage)?;
+        {
+            let mut table = txn.open_table(TABLE).map_err(storage)?;
+            for op in batch.into_ops() {
+                match op {
+                    Op::Put(k, v) => {
+                        table.insert(k.as_slice(), v.as_slice()).map_err(storage)?;
+                    }
+                    Op::Delete(k) => {
+                        table.remove(k.as_slice()).map_err(storage)?;
+                    }
+                }
+            }
+        }
+        txn.commit().map_err(storage)
+    }
+}

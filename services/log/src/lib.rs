@@ -1,0 +1,27 @@
+//! Concord's tamper-evident, append-only log.
+//!
+//! The pieces, bottom up:
+//! - [`kv`]: a small ordered key-value trait ([`kv::Kv`]) with two engines, sled and
+//!   redb, behind one conformance suite; every write is an atomic, fsynced batch.
+//! - [`hash`], [`merkle`]: RFC 6962 / RFC 9162 Merkle tree hashing, with the hashes of
+//!   complete subtrees stored in the KV so roots and proofs for any size cost O(log n).
+//! - [`verify`]: independent offline verification of inclusion and consistency proofs.
+//! - [`checkpoint`]: signed checkpoints (size + root) as C2SP tlog-checkpoint notes.
+//! - [`log`]: the log itself ([`Log`]): positions, idempotent ids, per-subject streams
+//!   with expected-version appends, secondary indexes, proofs and checkpoints. It stores
+//!   opaque bytes, so the event log and the audit log share it.
+//! - [`group`]: group commit, so many concurrent appends share one fsync.
+
+pub mod checkpoint;
+pub mod group;
+pub mod hash;
+pub mod kv;
+pub mod log;
+pub mod merkle;
+pub mod verify;
+
+pub use checkpoint::{Checkpoint, CheckpointError, SignedCheckpoint};
+pub use group::GroupCommitter;
+pub use kv::{Engine, Kv, KvError, WriteBatch};
+pub use log::{Appended, Entry, EntryError, Log, LogError, NewEntry};
+pub use verify::{ProofError, verify_consistency, verify_inclusion};
