@@ -1,0 +1,357 @@
+//! `QueryService`: single events, subject timelines, search and live
+//! subscriptions, each result passed through the decision point.
+//!
+//! A withheld event and a missing one look the same to the reader: the same
+//! NOT_FOUND, no counts, page tokens that carry only a cursor.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use concord_core::pb::query_service_server::QueryService;
+use concord_core::pb::{self, EventView};
+use concord_core::status::invalid_argument;
+use concord_core::{EventId, EventType, SubjectId};
+use concord_identity::{Principal, Verifier};
+use concord_ledger::index::{self, decode_entry};
+use futures::Stream;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use crate::page;
+use crate::view::{Views, storage_unavailable};
+
+/// Default page size.
+const DEFAULT_PAGE: u32 = 100;
+/// Largest page size.
+const MAX_PAGE: u32 = 1000;
+/// How many entries one Search request examines at most before returning a
+/// (possibly short) page with a token to continue.
+const SCAN_BUDGET: usize = 10_000;
+
+/// The gRPC query API.
+pub struct QueryApi {
+    views: Arc<Views>,
+    verifier: Arc<Verifier>,
+}
+
+impl QueryApi {
+    /// Serves reads from `views`, authenticating callers with `verifier`.
+    pub fn new(views: Arc<Views>, verifier: Arc<Verifier>) -> Self {
+        QueryApi { views, verifier }
+    }
+}
+
+fn page_size(requested: u32) -> Result<usize, Status> {
+    match requested {
+        0 => Ok(DEFAULT_PAGE as usize),
+        n if n <= MAX_PAGE => Ok(n as usize),
+        _ => Err(invalid_argument(
+            "page_size",
+            &format!("at most {MAX_PAGE}"),
+        )),
+    }
+}
+
+fn millis(ts: &pbjson_types::Timestamp) -> i64 {
+    ts.seconds
+        .saturating_mul(1000)
+        .saturating_add(i64::from(ts.nanos / 1_000_000))
+}
+
+/// Runs blocking store work off the async runtime.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, Status> + Send + 'static,
+) -> Result<T, Status> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| Status::internal(format!("read task failed: {e}")))?
+}
+
+/// A search's filters, checked.
+struct Filter {
+    event_type: Option<EventType>,
+    agency: Option<String>,
+    ward: Option<String>,
+    subject: Option<SubjectId>,
+    from: Option<i64>,
+    to: Option<i64>,
+}
+
+impl Filter {
+    fn matches(&self, event: &pb::Event) -> bool {
+        let Some(body) = &event.body else {
+            return false;
+        };
+        self.event_type.is_none_or(|t| EventType::of(body) == t)
+            && self.agency.as_ref().is_none_or(|a| *a == event.agency_id)
+            && self
+                .ward
+                .as_ref()
+                .is_none_or(|w| w.eq_ignore_ascii_case(event.ward.trim()))
+            && self
+                .subject
+                .as_ref()
+                .is_none_or(|s| event.subjects.iter().any(|r| *r == s.to_ref()))
+            && self
+                .from
+                .is_none_or(|f| event.occurred_at.as_ref().is_some_and(|t| millis(t) >= f))
+            && self
+                .to
+                .is_none_or(|to| event.occurred_at.as_ref().is_some_and(|t| millis(t) < to))
+    }
+}
+
+fn parse_type(s: &str) -> Result<Option<EventType>, Status> {
+    if s.is_empty() {
+        return Ok(None);
+    }
+    s.parse()
+        .map(Some)
+        .map_err(|e: concord_core::IdError| invalid_argument("event_type", &e.to_string()))
+}
+
+fn parse_subject(s: Option<&pb::SubjectRef>, field: &str) -> Result<Option<SubjectId>, Status> {
+    s.map(|r| SubjectId::from_ref(r).map_err(|e| invalid_argument(field, &e.to_string())))
+        .transpose()
+}
+
+type EventStream = Pin<Box<dyn Stream<Item = Result<EventView, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl QueryService for QueryApi {
+    async fn get_event(
+        &self,
+        request: Request<pb::GetEventRequest>,
+    ) -> Result<Response<EventView>, Status> {
+        let principal = self.verifier.authenticate(request.metadata())?;
+        let id = EventId::parse(&request.get_ref().event_id)
+            .map_err(|e| invalid_argument("event_id", &e.to_string()))?;
+        let views = self.views.clone();
+        let not_found = || Status::not_found(format!("no event {id} that you may see"));
+        let visible = blocking(move || {
+            let Some(position) = views
+                .log()
+                .position_of(id.as_bytes())
+                .map_err(storage_unavailable)?
+            else {
+                return Ok(None);
+            };
+            views.load(&principal, &[position]).map(Some)
+        })
+        .await?;
+        let view = visible
+            .and_then(|v| v.events.into_iter().next())
+            .ok_or_else(not_found)?;
+        Ok(Response::new(view))
+    }
+
+    async fn subject_timeline(
+        &self,
+        request: Request<pb::SubjectTimelineRequest>,
+    ) -> Result<Response<pb::EventPage>, Status> {
+        let principal = self.verifier.authenticate(request.metadata())?;
+        let request = request.into_inner();
+        let subject = parse_subject(request.subject.as_ref(), "subject")?
+            .ok_or_else(|| invalid_argument("subject", "required"))?;
+        let limit = page_size(request.page_size)?;
+        let scope = format!("timeline {subject}");
+        let after = page::decode(&scope, &request.page_token)
+            .ok_or_else(|| invalid_argument("page_token", "not a token from this timeline"))?;
+        let views = self.views.clone();
+        let page = blocking(move || {
+            let versions = views
+                .log()
+                .stream(&subject.stream(), after, limit)
+                .map_err(storage_unavailable)?;
+            let positions: Vec<u64> = versions.iter().map(|(_, p)| *p).collect();
+            let visible = views.load(&principal, &positions)?;
+            let next = match versions.last() {
+                Some((version, _)) if versions.len() == limit => page::encode(&scope, *version),
+                _ => String::new(),
+            };
+            Ok(pb::EventPage {
+                events: visible.events,
+                next_page_token: next,
+            })
+        })
+        .await?;
+        Ok(Response::new(page))
+    }
+
+    async fn search(
+        &self,
+        request: Request<pb::SearchRequest>,
+    ) -> Result<Response<pb::EventPage>, Status> {
+        let principal = self.verifier.authenticate(request.metadata())?;
+        let request = request.into_inner();
+        let limit = page_size(request.page_size)?;
+        let filter = Filter {
+            event_type: parse_type(&request.event_type)?,
+            agency: (!request.agency_id.is_empty()).then(|| request.agency_id.clone()),
+            ward: (!request.ward.is_empty()).then(|| request.ward.trim().to_string()),
+            subject: None,
+            from: request.from.as_ref().map(millis),
+            to: request.to.as_ref().map(millis),
+        };
+        if let (Some(f), Some(t)) = (filter.from, filter.to)
+            && f >= t
+        {
+            return Err(invalid_argument("to", "must be after `from`"));
+        }
+        let scope = format!(
+            "search {}|{}|{}|{:?}|{:?}",
+            request.event_type, request.agency_id, request.ward, filter.from, filter.to
+        );
+        let mut after = page::decode(&scope, &request.page_token)
+            .ok_or_else(|| invalid_argument("page_token", "not a token from this search"))?;
+        let views = self.views.clone();
+        let page = blocking(move || {
+            let log = views.log();
+            let mut matched = Vec::new();
+            let mut scanned = 0;
+            loop {
+                let chunk = limit.max(64);
+                let positions = match (&filter.event_type, &filter.agency) {
+                    (Some(t), _) => {
+                        exact(log, index::BY_TYPE, t.as_str().as_bytes(), after, chunk)?
+                    }
+                    (None, Some(a)) => exact(log, index::BY_AGENCY, a.as_bytes(), after, chunk)?,
+                    (None, None) => log
+                        .read_from(after, chunk)
+                        .map_err(storage_unavailable)?
+                        .into_iter()
+                        .map(|e| e.position)
+                        .collect(),
+                };
+                if positions.is_empty() {
+                    after = 0;
+                    break;
+                }
+                for position in positions {
+                    after = position;
+                    scanned += 1;
+                    let entry =
+                        log.get(position)
+                            .map_err(storage_unavailable)?
+                            .ok_or_else(|| {
+                                storage_unavailable(format!("position {position} is missing"))
+                            })?;
+                    let (_, event) = decode_entry(&entry.bytes).map_err(storage_unavailable)?;
+                    if filter.matches(&event) {
+                        matched.push((position, entry.bytes));
+                        if matched.len() == limit {
+                            break;
+                        }
+                    }
+                }
+                if matched.len() == limit || scanned >= SCAN_BUDGET {
+                    break;
+                }
+            }
+            let visible = views.decide(&principal, matched)?;
+            let next = if after == 0 {
+                String::new()
+            } else {
+                page::encode(&scope, after)
+            };
+            Ok(pb::EventPage {
+                events: visible.events,
+                next_page_token: next,
+            })
+        })
+        .await?;
+        Ok(Response::new(page))
+    }
+
+    type SubscribeStream = EventStream;
+
+    async fn subscribe(
+        &self,
+        request: Request<pb::SubscribeRequest>,
+    ) -> Result<Response<Self::SubscribeStream>, Status> {
+        let principal = self.verifier.authenticate(request.metadata())?;
+        let request = request.into_inner();
+        let filter = Filter {
+            event_type: parse_type(&request.event_type)?,
+            agency: None,
+            ward: None,
+            subject: parse_subject(request.subject.as_ref(), "subject")?,
+            from: None,
+            to: None,
+        };
+        let (tx, rx) = mpsc::channel(256);
+        tokio::spawn(follow(
+            self.views.clone(),
+            principal,
+            filter,
+            request.after_position,
+            tx,
+        ));
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
+
+fn exact(
+    log: &concord_log::log::Log,
+    index: &str,
+    value: &[u8],
+    after: u64,
+    limit: usize,
+) -> Result<Vec<u64>, Status> {
+    let mut to = value.to_vec();
+    to.push(0);
+    log.scan_index(index, value, &to, after, limit)
+        .map_err(storage_unavailable)
+}
+
+/// Feeds one subscription: catches up from `after`, then follows new appends
+/// until the client goes away. Each delivery is decided when it is sent, so a
+/// change of policy applies to a live stream.
+async fn follow(
+    views: Arc<Views>,
+    principal: Principal,
+    filter: Filter,
+    mut after: u64,
+    tx: mpsc::Sender<Result<EventView, Status>>,
+) {
+    let mut watch = views.log().watch();
+    let filter = Arc::new(filter);
+    let principal = Arc::new(principal);
+    loop {
+        let (v, f, p) = (views.clone(), filter.clone(), principal.clone());
+        let batch = blocking(move || {
+            let entries = v.log().read_from(after, 256).map_err(storage_unavailable)?;
+            let last = entries.last().map(|e| e.position);
+            let mut wanted = Vec::new();
+            for entry in entries {
+                let (_, event) = decode_entry(&entry.bytes).map_err(storage_unavailable)?;
+                if f.matches(&event) {
+                    wanted.push((entry.position, entry.bytes));
+                }
+            }
+            Ok((last, v.decide(&p, wanted)?))
+        })
+        .await;
+        match batch {
+            Err(status) => {
+                let _ = tx.send(Err(status)).await;
+                return;
+            }
+            Ok((None, _)) => {
+                tokio::select! {
+                    changed = watch.changed() => if changed.is_err() { return },
+                    _ = tx.closed() => return,
+                }
+            }
+            Ok((Some(last), visible)) => {
+                for view in visible.events {
+                    if tx.send(Ok(view)).await.is_err() {
+                        return;
+                    }
+                }
+                after = last;
+            }
+        }
+    }
+}
