@@ -1,15 +1,29 @@
-# Concord: one command to run the platform, one to test it.
-CARGO ?= cargo
+# Concord: `make run` starts the platform, `make test` installs what the tests
+# need and runs them all. Nothing here needs a system protoc or a server.
+CARGO  ?= cargo
+PYTHON ?= python3
+TOOLS  := $(CURDIR)/.tools
+VENV   := $(TOOLS)/venv
 
-.PHONY: run test lint fmt build
+.PHONY: run test test-deps lint fmt build clean-data
 
-## Start the whole platform in one process with simulated agencies.
+## Start the whole platform in one process (embedded bus) with simulated agencies.
 run:
-	$(CARGO) run --release -p concord -- up
+	$(CARGO) build --release -p concord
+	./target/release/concord up
 
 ## Install what the tests need, then run every test.
-test:
+test: test-deps
 	$(CARGO) test --workspace
+
+## Test dependencies, installed into .tools/ (not system-wide):
+## a Python venv with grpcio-tools for the external-client test.
+test-deps: $(VENV)/.installed
+
+$(VENV)/.installed:
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check 'grpcio==1.85.1' 'grpcio-tools==1.85.1'
+	touch $@
 
 ## Formatting and lints, as CI expects them.
 lint:
@@ -21,3 +35,7 @@ fmt:
 
 build:
 	$(CARGO) build --workspace
+
+## Remove the local data directory `make run` uses.
+clean-data:
+	rm -rf ./data

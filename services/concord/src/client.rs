@@ -1,0 +1,41 @@
+//! Connecting to a Concord server as a client, with a bearer token.
+
+use anyhow::{Context, Result};
+use tonic::Request;
+use tonic::metadata::MetadataValue;
+use tonic::transport::{Channel, Endpoint};
+
+/// Connects to `addr` (e.g. `http://127.0.0.1:50051`).
+pub async fn connect(addr: &str) -> Result<Channel> {
+    let endpoint = Endpoint::from_shared(addr.to_string())
+        .with_context(|| format!("`{addr}` is not a server address"))?;
+    endpoint
+        .connect()
+        .await
+        .with_context(|| format!("cannot reach Concord at {addr}: is `concord up` running?"))
+}
+
+/// A request carrying `authorization: Bearer <token>`.
+pub fn authorized<T>(message: T, token: &str) -> Result<Request<T>> {
+    let mut request = Request::new(message);
+    let value: MetadataValue<_> = format!("Bearer {token}")
+        .parse()
+        .context("the token has characters a header cannot carry")?;
+    request.metadata_mut().insert("authorization", value);
+    Ok(request)
+}
+
+/// Parses an RFC 3339 time or a date (`2026-11-01`, midnight UTC).
+pub fn parse_time(s: &str) -> Result<pbjson_types::Timestamp> {
+    use time::format_description::well_known::Rfc3339;
+    let t = time::OffsetDateTime::parse(s, &Rfc3339)
+        .or_else(|_| {
+            let format = time::macros::format_description!("[year]-[month]-[day]");
+            time::Date::parse(s, &format).map(|d| d.midnight().assume_utc())
+        })
+        .with_context(|| format!("`{s}` is not a time: use 2026-11-01 or 2026-11-01T09:00:00Z"))?;
+    Ok(pbjson_types::Timestamp {
+        seconds: t.unix_timestamp(),
+        nanos: t.nanosecond() as i32,
+    })
+}

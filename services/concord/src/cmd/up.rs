@@ -1,0 +1,222 @@
+//! `concord up`: the whole platform in one process, with simulated agencies.
+//!
+//! Ledger, nodes and the read side share an embedded bus; the simulated
+//! borough back-fills recent days at once, then publishes one simulated day
+//! at a time at a watchable pace. The simulation's seed and start are kept in
+//! the data directory, so a restart replays the same events and the ledger's
+//! deduplication absorbs them.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use concord_core::pb;
+use concord_core::{AgencyId, SubjectId};
+use concord_log::kv::Engine;
+use concord_simulator::{BoroughConfig, Simulator};
+use serde_json::json;
+use tokio::net::TcpListener;
+
+use crate::cmd::DataArg;
+use crate::platform::{Platform, PlatformConfig};
+
+/// Arguments of `concord up`.
+#[derive(Debug, clap::Args)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub data: DataArg,
+    /// Address for the gRPC services.
+    #[arg(long, default_value = "127.0.0.1:50051", env = "CONCORD_GRPC")]
+    pub grpc: SocketAddr,
+    /// Storage engine: redb or sled.
+    #[arg(long, default_value_t = Engine::DEFAULT)]
+    pub engine: Engine,
+    /// Do not start the simulated agencies.
+    #[arg(long)]
+    pub no_simulate: bool,
+    /// Simulated days published at once on start.
+    #[arg(long, default_value_t = 30)]
+    pub backfill_days: u32,
+    /// Real seconds per simulated day once back-filled.
+    #[arg(long, default_value_t = 20)]
+    pub seconds_per_day: u64,
+    /// Seed of the simulation (used on first start; kept in the data directory).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+/// The simulated borough's agencies.
+pub fn default_agencies() -> Vec<AgencyId> {
+    BoroughConfig::harrow().agencies
+}
+
+/// Starts everything and runs until Ctrl-C.
+pub async fn run(args: UpArgs) -> Result<ExitCode> {
+    let config = PlatformConfig {
+        data: args.data.data.clone(),
+        engine: args.engine,
+        agencies: default_agencies(),
+    };
+    let platform = Arc::new(Platform::start(&config).await?);
+    let listener = TcpListener::bind(args.grpc).await.with_context(|| {
+        format!(
+            "cannot listen on {}: is another `concord up` running? (use --grpc)",
+            args.grpc
+        )
+    })?;
+    let addr = listener.local_addr()?;
+
+    let featured = if args.no_simulate {
+        None
+    } else {
+        let mut sim = load_simulation(&args.data.data, args.seed)?;
+        let featured = backfill(&platform, &mut sim, args.backfill_days).await;
+        let live = platform.clone();
+        let pace = Duration::from_secs(args.seconds_per_day.max(1));
+        tokio::spawn(async move { run_live(&live, &mut sim, pace).await });
+        featured
+    };
+    print_next_steps(&args, addr, featured.as_ref(), platform.log.size());
+
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+        eprintln!("shutting down");
+    };
+    crate::server::serve(&platform, listener, shutdown).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Loads the simulation's seed and start from the data directory, or records
+/// them on first start (start: `backfill` days before today).
+fn load_simulation(data: &Path, seed: u64) -> Result<Simulator> {
+    let path = data.join("simulation.json");
+    let (seed, start) = match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let v: serde_json::Value = serde_json::from_str(&text)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let seed = v["seed"].as_u64().context("simulation.json: seed")?;
+            let start = v["start_unix"]
+                .as_i64()
+                .context("simulation.json: start_unix")?;
+            (seed, time::OffsetDateTime::from_unix_timestamp(start)?)
+        }
+        Err(_) => {
+            let today = time::OffsetDateTime::now_utc()
+                .date()
+                .midnight()
+                .assume_utc();
+            let start = today - time::Duration::days(30);
+            std::fs::write(
+                &path,
+                json!({ "seed": seed, "start_unix": start.unix_timestamp() }).to_string(),
+            )?;
+            (seed, start)
+        }
+    };
+    Ok(Simulator::new(BoroughConfig::harrow(), seed, start))
+}
+
+async fn publish(platform: &Platform, event: pb::Event) {
+    let Ok(agency) = AgencyId::parse(&event.agency_id) else {
+        return;
+    };
+    let Some(node) = platform.node(&agency) else {
+        return;
+    };
+    if let Err(e) = node.publish(event, None).await {
+        tracing::warn!(error = %e, %agency, "a simulated event was not published");
+    }
+}
+
+/// Publishes the first `days` simulated days at once; returns the person seen
+/// in most events, to suggest a timeline to query.
+async fn backfill(platform: &Platform, sim: &mut Simulator, days: u32) -> Option<SubjectId> {
+    let mut seen: HashMap<SubjectId, usize> = HashMap::new();
+    for _ in 0..days {
+        for event in sim.next_day() {
+            for s in &event.subjects {
+                if let Ok(s) = SubjectId::from_ref(s)
+                    && s.kind() == pb::SubjectKind::Person
+                {
+                    *seen.entry(s).or_default() += 1;
+                }
+            }
+            publish(platform, event).await;
+        }
+    }
+    // Let the ledger catch up (its log stops growing) so the suggested queries find something.
+    let mut last = platform.log.size();
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let size = platform.log.size();
+        if size == last {
+            break;
+        }
+        last = size;
+    }
+    seen.into_iter()
+        .max_by_key(|(s, n)| (*n, std::cmp::Reverse(s.clone())))
+        .map(|(s, _)| s)
+}
+
+async fn run_live(platform: &Platform, sim: &mut Simulator, pace: Duration) {
+    loop {
+        let events = sim.next_day();
+        if events.is_empty() {
+            tokio::time::sleep(pace).await;
+            continue;
+        }
+        let gap = pace / events.len() as u32;
+        for event in events {
+            publish(platform, event).await;
+            tokio::time::sleep(gap).await;
+        }
+    }
+}
+
+fn print_next_steps(args: &UpArgs, addr: SocketAddr, featured: Option<&SubjectId>, size: u64) {
+    let exe = std::env::current_exe()
+        .ok()
+        .and_then(|p| {
+            p.strip_prefix(std::env::current_dir().ok()?)
+                .ok()
+                .map(|p| format!("./{}", p.display()))
+        })
+        .unwrap_or_else(|| "concord".to_string());
+    let data = args.data.data.display();
+    let addr_flag = if addr.to_string() == "127.0.0.1:50051" {
+        String::new()
+    } else {
+        format!(" --addr http://{addr}")
+    };
+    let subject = featured
+        .map(|s| s.to_string())
+        .unwrap_or_else(|| "person/P-00000000".into());
+    println!();
+    println!(
+        "Concord is up: gRPC on {addr} (QueryService, LogService, PublishService, health, reflection)"
+    );
+    println!("  data: {data} ({}), {size} events in the log", args.engine);
+    if args.no_simulate {
+        println!("  no simulated agencies (--no-simulate)");
+    } else {
+        println!(
+            "  simulated Harrow agencies: {} days back-filled, then one simulated day every {} s",
+            args.backfill_days, args.seconds_per_day
+        );
+    }
+    println!();
+    println!("Try, in another terminal:");
+    println!(
+        "  export CONCORD_TOKEN=$({exe} token --data {data} --agency childrens_services.harrow --role practitioner --purpose safeguarding)"
+    );
+    println!("  {exe} query{addr_flag} timeline {subject}");
+    println!("  {exe} query{addr_flag} search --type missing_episode --page-size 5");
+    println!("  {exe} query{addr_flag} subscribe --limit 5");
+    println!("  {exe} publish{addr_flag} --data {data} schemas/examples/arrest.json");
+    println!("Stop with Ctrl-C; `concord up` again resumes where it stopped.");
+}

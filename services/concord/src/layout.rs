@@ -1,0 +1,137 @@
+//! Where a data directory keeps things, and creating its local keys.
+//!
+//! ```text
+//! DATA/
+//!   keys/agencies/<agency_id>.pem   agency signing keys (one per local node)
+//!   keys/registry.json              the partnership's agency public keys
+//!   keys/ledger.pem                 the ledger's checkpoint signing key
+//!   keys/master.key                 the master key wrapping subjects' data keys
+//!   keys/jwt-signing.pem, jwt-issuer.json, jwks.json   local token issuer
+//!   log/                            the event log (ordered KV store)
+//!   vault/                          subjects' wrapped data keys
+//!   quarantine/                     messages the ledger refused
+//! ```
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use concord_core::AgencyId;
+use concord_core::sign::{AgencyKey, KeyRegistry, load_signing_key, save_signing_key};
+use concord_identity::Issuer;
+use ed25519_dalek::SigningKey;
+
+/// The token issuer name and audience used for local development.
+pub const LOCAL_ISSUER: &str = "concord-local";
+/// The audience tokens must name.
+pub const AUDIENCE: &str = "concord";
+
+/// Paths inside a data directory.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    root: PathBuf,
+}
+
+impl Layout {
+    /// The layout of `root`.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Layout { root: root.into() }
+    }
+
+    /// The data directory itself.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The key directory.
+    pub fn keys(&self) -> PathBuf {
+        self.root.join("keys")
+    }
+
+    /// An agency's signing key file.
+    pub fn agency_key(&self, agency: &AgencyId) -> PathBuf {
+        self.keys().join("agencies").join(format!("{agency}.pem"))
+    }
+
+    /// The key registry.
+    pub fn registry(&self) -> PathBuf {
+        self.keys().join("registry.json")
+    }
+
+    /// The ledger's checkpoint signing key.
+    pub fn ledger_key(&self) -> PathBuf {
+        self.keys().join("ledger.pem")
+    }
+
+    /// The vault's master key.
+    pub fn master_key(&self) -> PathBuf {
+        self.keys().join("master.key")
+    }
+
+    /// The JWKS file readers' tokens are checked against.
+    pub fn jwks(&self) -> PathBuf {
+        self.keys().join("jwks.json")
+    }
+
+    /// A store directory (`log`, `vault`, `quarantine`).
+    pub fn store(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+
+    /// Creates whatever local keys are missing: a signing key per agency (and
+    /// its registry entry), the ledger key and the token issuer. Existing keys
+    /// are kept. Returns the agency keys.
+    pub fn ensure_keys(&self, agencies: &[AgencyId]) -> Result<Vec<AgencyKey>> {
+        let keys_dir = self.keys();
+        std::fs::create_dir_all(keys_dir.join("agencies"))
+            .with_context(|| format!("creating {}", keys_dir.display()))?;
+        let mut registry = if self.registry().exists() {
+            KeyRegistry::load(&self.registry())?
+        } else {
+            KeyRegistry::default()
+        };
+        let mut loaded = Vec::new();
+        for agency in agencies {
+            let path = self.agency_key(agency);
+            let key = if path.exists() {
+                AgencyKey::load(agency.clone(), &path)?
+            } else {
+                let key = AgencyKey::generate(agency.clone());
+                key.save(&path)?;
+                key
+            };
+            registry.insert(agency.clone(), key.verifying_key());
+            loaded.push(key);
+        }
+        registry.save(&self.registry())?;
+        self.ledger_signing_key()?;
+        if !keys_dir.join("jwt-signing.pem").exists() {
+            Issuer::generate("local-1", LOCAL_ISSUER, AUDIENCE)
+                .save(&keys_dir)
+                .context("writing the local token issuer")?;
+        }
+        Ok(loaded)
+    }
+
+    /// The ledger's checkpoint key, created if missing.
+    pub fn ledger_signing_key(&self) -> Result<SigningKey> {
+        let path = self.ledger_key();
+        if path.exists() {
+            return Ok(load_signing_key(&path)?);
+        }
+        std::fs::create_dir_all(self.keys())?;
+        let key = SigningKey::generate(&mut rand::rngs::OsRng);
+        save_signing_key(&key, &path)?;
+        Ok(key)
+    }
+
+    /// The local token issuer.
+    pub fn issuer(&self) -> Result<Issuer> {
+        Issuer::load(&self.keys()).with_context(|| {
+            format!(
+                "no local token issuer in {}: run `concord keys --data {}` or `concord up` first",
+                self.keys().display(),
+                self.root.display()
+            )
+        })
+    }
+}

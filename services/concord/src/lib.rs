@@ -1,0 +1,9 @@
+//! The `concord` command's building blocks: the data directory layout, the
+//! platform assembly, the gRPC server and the client commands. `main.rs`
+//! only parses arguments and calls into these.
+
+pub mod client;
+pub mod cmd;
+pub mod layout;
+pub mod platform;
+pub mod server;

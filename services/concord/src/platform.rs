@@ -1,0 +1,116 @@
+//! Assembling the parts of the data path into one running platform.
+//!
+//! `concord up` and the integration tests both start the platform through
+//! [`Platform::start`], so what is tested is what runs.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use concord_bus::{EmbeddedBus, EventBus};
+use concord_core::AgencyId;
+use concord_core::sign::KeyRegistry;
+use concord_identity::Verifier;
+use concord_ledger::{Ledger, Quarantine};
+use concord_log::kv::{self, Engine};
+use concord_log::log::Log;
+use concord_node::Node;
+use concord_query::BaselineAgreement;
+use concord_query::view::Views;
+use concord_vault::{MasterKey, Vault};
+
+use crate::layout::{AUDIENCE, LOCAL_ISSUER, Layout};
+
+/// The origin line of the event log's checkpoints.
+pub const EVENT_LOG_ORIGIN: &str = "concord.local/events";
+
+/// What to start.
+#[derive(Debug, Clone)]
+pub struct PlatformConfig {
+    /// The data directory.
+    pub data: PathBuf,
+    /// The storage engine for every store.
+    pub engine: Engine,
+    /// The agencies whose nodes run in this process.
+    pub agencies: Vec<AgencyId>,
+}
+
+/// A running platform: ledger, nodes and the read side over one log.
+pub struct Platform {
+    /// The data directory layout.
+    pub layout: Layout,
+    /// The event log.
+    pub log: Arc<Log>,
+    /// Subjects' data keys.
+    pub vault: Arc<Vault>,
+    /// The ledger (consuming the bus in the background).
+    pub ledger: Arc<Ledger>,
+    /// The bus between nodes and ledger.
+    pub bus: Arc<dyn EventBus>,
+    /// One node per local agency.
+    pub nodes: Vec<Arc<Node>>,
+    /// Checks readers' tokens.
+    pub verifier: Arc<Verifier>,
+    /// The read side's decision point and views.
+    pub views: Arc<Views>,
+}
+
+impl Platform {
+    /// Creates missing keys, opens the stores, starts the ledger and nodes on
+    /// an embedded bus.
+    pub async fn start(config: &PlatformConfig) -> Result<Platform> {
+        let layout = Layout::new(&config.data);
+        let agency_keys = layout.ensure_keys(&config.agencies)?;
+        let open = |name: &str| {
+            let dir = layout.store(name);
+            kv::open(config.engine, &dir)
+                .with_context(|| format!("opening the {name} store in {}", dir.display()))
+        };
+        let log = Arc::new(
+            Log::open(open("log")?, EVENT_LOG_ORIGIN, layout.ledger_signing_key()?)
+                .context("opening the event log")?,
+        );
+        let master = MasterKey::load_or_create(&layout.master_key())?;
+        let vault = Arc::new(Vault::new(open("vault")?, &master));
+        let quarantine = Arc::new(Quarantine::open(open("quarantine")?)?);
+        let registry = KeyRegistry::load(&layout.registry())?;
+        let bus: Arc<dyn EventBus> = Arc::new(EmbeddedBus::new());
+
+        let ledger = Arc::new(Ledger::new(log.clone(), registry, bus.clone(), quarantine));
+        let running = ledger.clone();
+        tokio::spawn(async move {
+            if let Err(e) = running.run("ledger").await {
+                tracing::error!(error = %e, "the ledger stopped");
+            }
+        });
+
+        let mut nodes = Vec::new();
+        for key in agency_keys {
+            nodes.push(Node::start(key, vault.clone(), bus.clone()).await?);
+        }
+        let verifier = Arc::new(
+            Verifier::from_jwks_file(&layout.jwks(), LOCAL_ISSUER, AUDIENCE)
+                .with_context(|| format!("loading {}", layout.jwks().display()))?,
+        );
+        let views = Arc::new(Views::new(
+            log.clone(),
+            Arc::new(BaselineAgreement::default()),
+            vault.clone(),
+        ));
+        Ok(Platform {
+            layout,
+            log,
+            vault,
+            ledger,
+            bus,
+            nodes,
+            verifier,
+            views,
+        })
+    }
+
+    /// The node for an agency, if it runs here.
+    pub fn node(&self, agency: &AgencyId) -> Option<&Arc<Node>> {
+        self.nodes.iter().find(|n| n.agency() == agency)
+    }
+}

@@ -1,0 +1,160 @@
+//! Helpers shared by the cross-service tests: a platform on a temp dir with
+//! its gRPC server on a free port, tokens, and clients.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use concord::layout::Layout;
+use concord::platform::{Platform, PlatformConfig};
+use concord_core::AgencyId;
+use concord_core::pb;
+use concord_identity::{Purpose, Role};
+use concord_log::kv::Engine;
+use tokio::net::TcpListener;
+use tonic::Request;
+use tonic::transport::Channel;
+
+/// A running in-process platform with its server.
+pub struct TestPlatform {
+    pub dir: tempfile::TempDir,
+    pub platform: Arc<Platform>,
+    pub addr: SocketAddr,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+pub fn agencies() -> Vec<AgencyId> {
+    [
+        "police.met.nw",
+        "childrens_services.harrow",
+        "yot.harrow",
+        "camhs.nwl",
+        "vcs.st-giles",
+    ]
+    .iter()
+    .map(|a| AgencyId::parse(a).unwrap())
+    .collect()
+}
+
+pub fn agency(id: &str) -> AgencyId {
+    AgencyId::parse(id).unwrap()
+}
+
+impl TestPlatform {
+    pub async fn start(engine: Engine) -> TestPlatform {
+        let dir = tempfile::tempdir().unwrap();
+        let config = PlatformConfig {
+            data: dir.path().to_path_buf(),
+            engine,
+            agencies: agencies(),
+        };
+        let platform = Arc::new(Platform::start(&config).await.unwrap());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let serving = platform.clone();
+        tokio::spawn(async move {
+            concord::server::serve(&serving, listener, async {
+                let _ = rx.await;
+            })
+            .await
+            .unwrap();
+        });
+        TestPlatform {
+            dir,
+            platform,
+            addr,
+            shutdown: Some(tx),
+        }
+    }
+
+    pub fn layout(&self) -> Layout {
+        Layout::new(self.dir.path())
+    }
+
+    pub fn token(&self, agency: &str, role: Role, purpose: Purpose) -> String {
+        self.layout()
+            .issuer()
+            .unwrap()
+            .mint(
+                "tester",
+                &AgencyId::parse(agency).unwrap(),
+                role,
+                purpose,
+                Duration::from_secs(600),
+            )
+            .unwrap()
+    }
+
+    pub async fn channel(&self) -> Channel {
+        concord::client::connect(&format!("http://{}", self.addr))
+            .await
+            .unwrap()
+    }
+
+    /// Waits until the log holds `size` entries.
+    pub async fn wait_for_size(&self, size: u64) {
+        for _ in 0..200 {
+            if self.platform.log.size() >= size {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("log reached {} of {size} entries", self.platform.log.size());
+    }
+}
+
+impl Drop for TestPlatform {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+pub fn authorized<T>(message: T, token: &str) -> Request<T> {
+    concord::client::authorized(message, token).unwrap()
+}
+
+/// A valid arrest submission about `subject`.
+pub fn arrest(subject: &str, notes: &str) -> pb::Event {
+    let mut text = std::collections::HashMap::new();
+    if !notes.is_empty() {
+        text.insert("notes".to_string(), notes.to_string());
+    }
+    pb::Event {
+        agency_id: "police.met.nw".into(),
+        agency_kind: pb::AgencyKind::Police as i32,
+        subjects: vec![pb::SubjectRef {
+            kind: pb::SubjectKind::Person as i32,
+            key: subject.into(),
+        }],
+        occurred_at: Some(pbjson_types::Timestamp {
+            seconds: 1_790_000_000,
+            nanos: 0,
+        }),
+        borough: "Harrow".into(),
+        ward: "Wealdstone".into(),
+        classification: pb::Classification::OfficialSensitive as i32,
+        lawful_basis: vec![pb::LawfulBasis::Safeguarding as i32],
+        schema_version: 1,
+        personal: Some(pb::Personal {
+            identities: vec![pb::Identity {
+                subject_key: subject.into(),
+                name: "Jordan Testcase".into(),
+                date_of_birth: "2009-02-03".into(),
+                address: String::new(),
+            }],
+            text,
+        }),
+        body: Some(pb::event::Body::Arrest(pb::Arrest {
+            offence_category: "possession_of_weapons".into(),
+            gravity_score: 3,
+            first_arrest: true,
+            custody_outcome: pb::CustodyOutcome::Bailed as i32,
+            weapon: true,
+        })),
+        ..Default::default()
+    }
+}
