@@ -7,9 +7,11 @@
 //! - [`sign`]: agency signing keys and the registry the ledger verifies against.
 //! - [`seal`]: per-subject encryption of personal data.
 //! - [`status`]: gRPC statuses that name the field at fault.
+//! - [`schema`]: JSON Schemas for partner imports, generated from the proto.
 
 pub mod ids;
 pub mod pb;
+pub mod schema;
 pub mod seal;
 pub mod sign;
 pub mod status;

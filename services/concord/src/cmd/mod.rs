@@ -3,6 +3,7 @@
 pub mod keys;
 pub mod publish;
 pub mod query;
+pub mod schemas;
 pub mod token;
 pub mod up;
 
@@ -54,6 +55,8 @@ pub enum Command {
     Publish(publish::PublishArgs),
     /// Read events: get, timeline, search, subscribe.
     Query(query::QueryArgs),
+    /// Write (or check) the JSON Schemas generated from the proto files.
+    Schemas(schemas::SchemasArgs),
 }
 
 impl Command {
@@ -65,6 +68,7 @@ impl Command {
             Command::Token(a) => token::run(a),
             Command::Publish(a) => publish::run(a).await,
             Command::Query(a) => query::run(a).await,
+            Command::Schemas(a) => schemas::run(a),
         }
     }
 }
