@@ -666,3 +666,55 @@ fn sigkill_mid_stream_loses_and_duplicates_nothing() {
         previous = Some(checkpoint);
     }
 }
+
+#[tokio::test]
+async fn health_and_reflection_let_any_grpc_client_discover_the_services() {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+
+    let t = TestPlatform::start(Engine::Redb).await;
+    let mut health = HealthClient::new(t.channel().await);
+    for service in [
+        "concord.v1.QueryService",
+        "concord.v1.LogService",
+        "concord.v1.PublishService",
+    ] {
+        let status = health
+            .check(HealthCheckRequest {
+                service: service.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .status;
+        assert_eq!(status, ServingStatus::Serving as i32, "{service}");
+    }
+    let mut reflection = ServerReflectionClient::new(t.channel().await);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = reflection
+        .server_reflection_info(futures::stream::iter([request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let Some(MessageResponse::ListServicesResponse(list)) =
+        responses.next().await.unwrap().unwrap().message_response
+    else {
+        panic!("expected a service list");
+    };
+    let names: Vec<_> = list.service.iter().map(|s| s.name.as_str()).collect();
+    for service in [
+        "concord.v1.QueryService",
+        "concord.v1.LogService",
+        "concord.v1.PublishService",
+        "grpc.health.v1.Health",
+    ] {
+        assert!(names.contains(&service), "{service} not in {names:?}");
+    }
+}
