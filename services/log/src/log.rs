@@ -16,6 +16,7 @@
 //! | `x` len:u32be index escaped(value) 00 01 position:u64be| (empty)                   |
 //! | `m` level:u8 index:u64be                               | Merkle node hash:32       |
 //! | `c` size:u64be                                         | signed checkpoint (text)  |
+//! | `u` len:u32be name                                     | cursor value (opaque)     |
 //!
 //! Everything one `append_batch` writes (entries, ids, stream versions, index entries and
 //! the Merkle nodes they complete) goes into one KV batch, so a crash keeps all or none.
@@ -202,6 +203,17 @@ impl Log {
         &self,
         entries: Vec<NewEntry>,
     ) -> Result<Vec<Result<Appended, EntryError>>, LogError> {
+        self.append_batch_at(entries, None)
+    }
+
+    /// As [`Log::append_batch`], also recording a named cursor (e.g. how far
+    /// into a source stream the log has applied) in the same atomic commit,
+    /// so the cursor and the entries can never disagree after a crash.
+    pub fn append_batch_at(
+        &self,
+        entries: Vec<NewEntry>,
+        cursor: Option<(&str, Vec<u8>)>,
+    ) -> Result<Vec<Result<Appended, EntryError>>, LogError> {
         let mut writer = self.writer.lock().map_err(|_| LogError::Poisoned)?;
         if writer.poisoned {
             return Err(LogError::Poisoned);
@@ -246,6 +258,9 @@ impl Log {
             results.push(Ok(Appended::New { position }));
         }
 
+        if let Some((name, value)) = cursor {
+            batch.put(keys::cursor(name), value);
+        }
         if !batch.is_empty() {
             if let Err(e) = self.kv.commit(batch) {
                 // The engine may hold part of the batch in memory; don't build on it.
@@ -315,6 +330,11 @@ impl Log {
         let v = self.stream_version(stream)?;
         versions.insert(stream.to_string(), v);
         Ok(v)
+    }
+
+    /// The value of a cursor recorded with [`Log::append_batch_at`].
+    pub fn cursor(&self, name: &str) -> Result<Option<Vec<u8>>, LogError> {
+        Ok(self.kv.get(&keys::cursor(name))?)
     }
 
     /// The entry at `position`, if it exists.

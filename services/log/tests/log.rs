@@ -453,3 +453,33 @@ async fn group_commit_batches_concurrent_callers() {
         );
     }
 }
+
+#[test]
+fn cursors_commit_with_their_entries_and_survive_reopen() {
+    for_each_engine(|engine, dir| {
+        {
+            let log = open(engine, dir);
+            assert_eq!(log.cursor("source").unwrap(), None);
+            log.append_batch_at(
+                vec![entry(1), entry(2)],
+                Some(("source", 7u64.to_be_bytes().to_vec())),
+            )
+            .unwrap();
+            // A batch of duplicates still moves the cursor.
+            let results = log
+                .append_batch_at(
+                    vec![entry(1)],
+                    Some(("source", 9u64.to_be_bytes().to_vec())),
+                )
+                .unwrap();
+            assert_eq!(results, vec![Ok(Appended::Duplicate { position: 1 })]);
+        }
+        let log = open(engine, dir);
+        assert_eq!(log.size(), 2);
+        assert_eq!(
+            log.cursor("source").unwrap(),
+            Some(9u64.to_be_bytes().to_vec())
+        );
+        assert_eq!(log.cursor("other").unwrap(), None);
+    });
+}

@@ -13,6 +13,12 @@ const STREAM: u8 = b's';
 const INDEX: u8 = b'x';
 const NODE: u8 = b'm';
 const CHECKPOINT: u8 = b'c';
+const CURSOR: u8 = b'u';
+
+/// Key of a named cursor.
+pub fn cursor(name: &str) -> Vec<u8> {
+    with_name(CURSOR, name)
+}
 
 /// Key of the entry at `position`.
 pub fn entry(position: u64) -> Vec<u8> {
