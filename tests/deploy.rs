@@ -28,16 +28,9 @@ fn every_concord_command_in_deploy_parses() {
                 continue;
             };
             let words: Vec<&str> = command.split_whitespace().collect();
-            assert!(
-                words[0].ends_with("/concord"),
-                "{}: {command}",
-                file.display()
-            );
+            assert!(words[0].ends_with("/concord"), "{}: {command}", file.display());
             if let Err(e) = Cli::try_parse_from(&words) {
-                panic!(
-                    "{}: `{command}` is not accepted by concord:\n{e}",
-                    file.display()
-                );
+                panic!("{}: `{command}` is not accepted by concord:\n{e}", file.display());
             }
             checked += 1;
         }

@@ -18,30 +18,20 @@ fn python() -> std::path::PathBuf {
     if let Some(p) = std::env::var_os("CONCORD_TEST_PYTHON") {
         return p.into();
     }
-    let venv =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools/venv/bin/python");
-    assert!(
-        venv.exists(),
-        "{} is missing: run `make test-deps` (or `make test`) first",
-        venv.display()
-    );
+    let venv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.tools/venv/bin/python");
+    assert!(venv.exists(), "{} is missing: run `make test-deps` (or `make test`) first", venv.display());
     venv
 }
 
 fn call(addr: &str, subject: &str, token: Option<&str>) -> serde_json::Value {
-    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../tests/external/timeline_client.py");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/external/timeline_client.py");
     let mut cmd = Command::new(python());
     cmd.arg(script).arg(addr).arg(subject);
     if let Some(t) = token {
         cmd.arg(t);
     }
     let out = cmd.output().unwrap();
-    assert!(
-        out.status.success(),
-        "client failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "client failed: {}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -49,20 +39,13 @@ fn call(addr: &str, subject: &str, token: Option<&str>) -> serde_json::Value {
 fn an_external_client_reads_a_timeline_with_a_token() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let t = rt.block_on(TestPlatform::start(Engine::Redb));
-    let police = t.token(
-        "police.met.nw",
-        Role::Practitioner,
-        Purpose::CrimePrevention,
-    );
+    let police = t.token("police.met.nw", Role::Practitioner, Purpose::CrimePrevention);
     rt.block_on(async {
         let mut client = PublishServiceClient::new(t.channel().await);
         for _ in 0..2 {
             client
                 .publish(authorized(
-                    pb::PublishRequest {
-                        event: Some(arrest("P-ext00001", "")),
-                        wait_for_ledger: true,
-                    },
+                    pb::PublishRequest { event: Some(arrest("P-ext00001", "")), wait_for_ledger: true },
                     &police,
                 ))
                 .await
@@ -70,11 +53,7 @@ fn an_external_client_reads_a_timeline_with_a_token() {
         }
     });
     let addr = t.addr.to_string();
-    let social = t.token(
-        "childrens_services.harrow",
-        Role::Practitioner,
-        Purpose::Safeguarding,
-    );
+    let social = t.token("childrens_services.harrow", Role::Practitioner, Purpose::Safeguarding);
     let ok = call(&addr, "P-ext00001", Some(&social));
     assert_eq!(ok["code"], "OK");
     assert_eq!(ok["events"], 2);
@@ -97,27 +76,11 @@ fn an_external_client_reads_a_timeline_with_a_token() {
         jti: "j".into(),
     };
     let expired = issuer.mint_claims(&claims).unwrap();
-    let wrong_aud = issuer
-        .mint_claims(&Claims {
-            aud: "elsewhere".into(),
-            exp: now + 600,
-            ..claims.clone()
-        })
+    let wrong_aud = issuer.mint_claims(&Claims { aud: "elsewhere".into(), exp: now + 600, ..claims.clone() }).unwrap();
+    let forged = Issuer::generate("local-1", concord::layout::LOCAL_ISSUER, concord::layout::AUDIENCE)
+        .mint_claims(&Claims { exp: now + 600, ..claims })
         .unwrap();
-    let forged = Issuer::generate(
-        "local-1",
-        concord::layout::LOCAL_ISSUER,
-        concord::layout::AUDIENCE,
-    )
-    .mint_claims(&Claims {
-        exp: now + 600,
-        ..claims
-    })
-    .unwrap();
     for token in [expired, wrong_aud, forged] {
-        assert_eq!(
-            call(&addr, "P-ext00001", Some(&token))["code"],
-            "UNAUTHENTICATED"
-        );
+        assert_eq!(call(&addr, "P-ext00001", Some(&token))["code"], "UNAUTHENTICATED");
     }
 }

@@ -21,26 +21,13 @@ use prost::Message;
 use tonic::Code;
 
 fn person(key: &str) -> pb::SubjectRef {
-    pb::SubjectRef {
-        kind: pb::SubjectKind::Person as i32,
-        key: key.into(),
-    }
+    pb::SubjectRef { kind: pb::SubjectKind::Person as i32, key: key.into() }
 }
 
-async fn publish(
-    t: &TestPlatform,
-    event: pb::Event,
-    token: &str,
-) -> Result<pb::PublishResponse, tonic::Status> {
+async fn publish(t: &TestPlatform, event: pb::Event, token: &str) -> Result<pb::PublishResponse, tonic::Status> {
     let mut client = PublishServiceClient::new(t.channel().await);
     client
-        .publish(authorized(
-            pb::PublishRequest {
-                event: Some(event),
-                wait_for_ledger: true,
-            },
-            token,
-        ))
+        .publish(authorized(pb::PublishRequest { event: Some(event), wait_for_ledger: true }, token))
         .await
         .map(|r| r.into_inner())
 }
@@ -49,24 +36,14 @@ async fn publish(
 async fn published_events_are_queryable_over_grpc() {
     for engine in [Engine::Redb, Engine::Sled] {
         let t = TestPlatform::start(engine).await;
-        let police = t.token(
-            "police.met.nw",
-            Role::Practitioner,
-            Purpose::CrimePrevention,
-        );
+        let police = t.token("police.met.nw", Role::Practitioner, Purpose::CrimePrevention);
         let mut ids = Vec::new();
         for i in 0..3 {
-            let r = publish(&t, arrest("P-e2e00001", &format!("note {i}")), &police)
-                .await
-                .unwrap();
+            let r = publish(&t, arrest("P-e2e00001", &format!("note {i}")), &police).await.unwrap();
             assert_eq!(r.position, i + 1);
             ids.push(r.event_id);
         }
-        let social = t.token(
-            "childrens_services.harrow",
-            Role::Practitioner,
-            Purpose::Safeguarding,
-        );
+        let social = t.token("childrens_services.harrow", Role::Practitioner, Purpose::Safeguarding);
         let mut query = QueryServiceClient::new(t.channel().await);
 
         let page = query
@@ -88,10 +65,7 @@ async fn published_events_are_queryable_over_grpc() {
         let event = first.event.as_ref().unwrap();
         assert_eq!(event.event_id, ids[0]);
         let personal = event.personal.as_ref().unwrap();
-        assert_eq!(
-            personal.identities[0].name, "Jordan Testcase",
-            "shown events are unsealed"
-        );
+        assert_eq!(personal.identities[0].name, "Jordan Testcase", "shown events are unsealed");
         assert!(event.sealed.is_empty());
         let rest = query
             .subject_timeline(authorized(
@@ -110,11 +84,7 @@ async fn published_events_are_queryable_over_grpc() {
 
         let found = query
             .search(authorized(
-                pb::SearchRequest {
-                    event_type: "arrest".into(),
-                    ward: "wealdstone".into(),
-                    ..Default::default()
-                },
+                pb::SearchRequest { event_type: "arrest".into(), ward: "wealdstone".into(), ..Default::default() },
                 &social,
             ))
             .await
@@ -123,10 +93,7 @@ async fn published_events_are_queryable_over_grpc() {
         assert_eq!(found.events.len(), 3);
         let none = query
             .search(authorized(
-                pb::SearchRequest {
-                    event_type: "missing_episode".into(),
-                    ..Default::default()
-                },
+                pb::SearchRequest { event_type: "missing_episode".into(), ..Default::default() },
                 &social,
             ))
             .await
@@ -135,66 +102,37 @@ async fn published_events_are_queryable_over_grpc() {
         assert!(none.events.is_empty());
 
         let got = query
-            .get_event(authorized(
-                pb::GetEventRequest {
-                    event_id: ids[2].clone(),
-                },
-                &social,
-            ))
+            .get_event(authorized(pb::GetEventRequest { event_id: ids[2].clone() }, &social))
             .await
             .unwrap()
             .into_inner();
         assert_eq!(got.position, 3);
 
         let mut stream = query
-            .subscribe(authorized(
-                pb::SubscribeRequest {
-                    after_position: 1,
-                    ..Default::default()
-                },
-                &social,
-            ))
+            .subscribe(authorized(pb::SubscribeRequest { after_position: 1, ..Default::default() }, &social))
             .await
             .unwrap()
             .into_inner();
         let a = stream.next().await.unwrap().unwrap();
         let b = stream.next().await.unwrap().unwrap();
         assert_eq!((a.position, b.position), (2, 3));
-        publish(&t, arrest("P-e2e00002", ""), &police)
-            .await
-            .unwrap();
-        let live = tokio::time::timeout(Duration::from_secs(5), stream.next())
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
-        assert_eq!(
-            live.position, 4,
-            "subscribers get new events as they are appended"
-        );
+        publish(&t, arrest("P-e2e00002", ""), &police).await.unwrap();
+        let live = tokio::time::timeout(Duration::from_secs(5), stream.next()).await.unwrap().unwrap().unwrap();
+        assert_eq!(live.position, 4, "subscribers get new events as they are appended");
     }
 }
 
 #[tokio::test]
 async fn the_sharing_rules_decide_what_each_reader_sees() {
     let t = TestPlatform::start(Engine::Redb).await;
-    let police = t.token(
-        "police.met.nw",
-        Role::Practitioner,
-        Purpose::CrimePrevention,
-    );
-    publish(&t, arrest("P-rules001", "seen at the station"), &police)
-        .await
-        .unwrap();
+    let police = t.token("police.met.nw", Role::Practitioner, Purpose::CrimePrevention);
+    publish(&t, arrest("P-rules001", "seen at the station"), &police).await.unwrap();
     let mut query = QueryServiceClient::new(t.channel().await);
     let timeline = |token: String| {
         let mut q = query.clone();
         async move {
             q.subject_timeline(authorized(
-                pb::SubjectTimelineRequest {
-                    subject: Some(person("P-rules001")),
-                    ..Default::default()
-                },
+                pb::SubjectTimelineRequest { subject: Some(person("P-rules001")), ..Default::default() },
                 &token,
             ))
             .await
@@ -204,34 +142,18 @@ async fn the_sharing_rules_decide_what_each_reader_sees() {
         }
     };
     // A VCS partner is not party to a police arrest shared under safeguarding.
-    assert!(
-        timeline(t.token("vcs.st-giles", Role::Practitioner, Purpose::Safeguarding))
-            .await
-            .is_empty()
-    );
+    assert!(timeline(t.token("vcs.st-giles", Role::Practitioner, Purpose::Safeguarding)).await.is_empty());
     // Analysts see it without personal data.
-    let analyst = timeline(t.token(
-        "childrens_services.harrow",
-        Role::Analyst,
-        Purpose::Analysis,
-    ))
-    .await;
+    let analyst = timeline(t.token("childrens_services.harrow", Role::Analyst, Purpose::Analysis)).await;
     assert_eq!(analyst[0].visibility, pb::Visibility::ShowRedacted as i32);
     let e = analyst[0].event.as_ref().unwrap();
     assert!(e.personal.is_none() && e.sealed.is_empty());
     // Auditors see access records, not content.
-    assert!(
-        timeline(t.token("childrens_services.harrow", Role::Auditor, Purpose::Audit))
-            .await
-            .is_empty()
-    );
+    assert!(timeline(t.token("childrens_services.harrow", Role::Auditor, Purpose::Audit)).await.is_empty());
     // A withheld event is indistinguishable from a missing one.
     let id = query
         .subject_timeline(authorized(
-            pb::SubjectTimelineRequest {
-                subject: Some(person("P-rules001")),
-                ..Default::default()
-            },
+            pb::SubjectTimelineRequest { subject: Some(person("P-rules001")), ..Default::default() },
             &police,
         ))
         .await
@@ -244,17 +166,9 @@ async fn the_sharing_rules_decide_what_each_reader_sees() {
         .event_id
         .clone();
     let vcs = t.token("vcs.st-giles", Role::Practitioner, Purpose::Safeguarding);
-    let withheld = query
-        .get_event(authorized(pb::GetEventRequest { event_id: id }, &vcs))
-        .await
-        .unwrap_err();
+    let withheld = query.get_event(authorized(pb::GetEventRequest { event_id: id }, &vcs)).await.unwrap_err();
     let missing = query
-        .get_event(authorized(
-            pb::GetEventRequest {
-                event_id: concord_core::EventId::new_v7().to_string(),
-            },
-            &vcs,
-        ))
+        .get_event(authorized(pb::GetEventRequest { event_id: concord_core::EventId::new_v7().to_string() }, &vcs))
         .await
         .unwrap_err();
     assert_eq!(withheld.code(), Code::NotFound);
@@ -279,70 +193,29 @@ async fn forged_expired_and_wrong_audience_tokens_are_refused() {
         iat: now - 10,
         jti: "t1".into(),
     };
-    let expired = issuer
-        .mint_claims(&Claims {
-            exp: now - 3600,
-            nbf: now - 7200,
-            iat: now - 7200,
-            ..base.clone()
-        })
-        .unwrap();
-    let wrong_aud = issuer
-        .mint_claims(&Claims {
-            aud: "another-service".into(),
-            ..base.clone()
-        })
-        .unwrap();
-    let forger = Issuer::generate(
-        "local-1",
-        concord::layout::LOCAL_ISSUER,
-        concord::layout::AUDIENCE,
-    );
+    let expired =
+        issuer.mint_claims(&Claims { exp: now - 3600, nbf: now - 7200, iat: now - 7200, ..base.clone() }).unwrap();
+    let wrong_aud = issuer.mint_claims(&Claims { aud: "another-service".into(), ..base.clone() }).unwrap();
+    let forger = Issuer::generate("local-1", concord::layout::LOCAL_ISSUER, concord::layout::AUDIENCE);
     let forged = forger.mint_claims(&base).unwrap();
     let good = issuer.mint_claims(&base).unwrap();
 
     let mut query = QueryServiceClient::new(t.channel().await);
-    let request = || pb::SubjectTimelineRequest {
-        subject: Some(person("P-any")),
-        ..Default::default()
-    };
-    let no_token = query
-        .subject_timeline(tonic::Request::new(request()))
-        .await
-        .unwrap_err();
+    let request = || pb::SubjectTimelineRequest { subject: Some(person("P-any")), ..Default::default() };
+    let no_token = query.subject_timeline(tonic::Request::new(request())).await.unwrap_err();
     assert_eq!(no_token.code(), Code::Unauthenticated);
-    for (name, token) in [
-        ("expired", &expired),
-        ("wrong audience", &wrong_aud),
-        ("forged", &forged),
-    ] {
-        let err = query
-            .subject_timeline(authorized(request(), token))
-            .await
-            .unwrap_err();
-        assert_eq!(
-            err.code(),
-            Code::Unauthenticated,
-            "{name} token must be refused"
-        );
+    for (name, token) in [("expired", &expired), ("wrong audience", &wrong_aud), ("forged", &forged)] {
+        let err = query.subject_timeline(authorized(request(), token)).await.unwrap_err();
+        assert_eq!(err.code(), Code::Unauthenticated, "{name} token must be refused");
     }
-    query
-        .subject_timeline(authorized(request(), &good))
-        .await
-        .unwrap();
+    query.subject_timeline(authorized(request(), &good)).await.unwrap();
 }
 
 #[tokio::test]
 async fn bad_input_gets_a_clear_error_and_changes_nothing() {
     let t = TestPlatform::start(Engine::Redb).await;
-    let police = t.token(
-        "police.met.nw",
-        Role::Practitioner,
-        Purpose::CrimePrevention,
-    );
-    publish(&t, arrest("P-bad00001", ""), &police)
-        .await
-        .unwrap();
+    let police = t.token("police.met.nw", Role::Practitioner, Purpose::CrimePrevention);
+    publish(&t, arrest("P-bad00001", ""), &police).await.unwrap();
     let before = (t.platform.log.size(), t.platform.log.root_at(1).unwrap());
 
     let mut no_basis = arrest("P-bad00002", "");
@@ -356,27 +229,15 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
         a.gravity_score = 9;
     }
     let err = publish(&t, gravity, &police).await.unwrap_err();
-    assert_eq!(
-        status::field_of(&err).as_deref(),
-        Some("arrest.gravity_score")
-    );
+    assert_eq!(status::field_of(&err).as_deref(), Some("arrest.gravity_score"));
 
     let mut no_body = arrest("P-bad00002", "");
     no_body.body = None;
-    assert_eq!(
-        status::field_of(&publish(&t, no_body, &police).await.unwrap_err()).as_deref(),
-        Some("body")
-    );
+    assert_eq!(status::field_of(&publish(&t, no_body, &police).await.unwrap_err()).as_deref(), Some("body"));
 
     // An agency publishing as another is refused before it reaches a node.
     let yot = t.token("yot.harrow", Role::Practitioner, Purpose::CaseManagement);
-    assert_eq!(
-        publish(&t, arrest("P-bad00002", ""), &yot)
-            .await
-            .unwrap_err()
-            .code(),
-        Code::PermissionDenied
-    );
+    assert_eq!(publish(&t, arrest("P-bad00002", ""), &yot).await.unwrap_err().code(), Code::PermissionDenied);
 
     // Straight onto the bus: garbage, a bad signature, and police signing as CAMHS.
     let police_node = t.platform.node(&common::agency("police.met.nw")).unwrap();
@@ -398,76 +259,37 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
     let impostor = police_key.sign(&sealed_camhs);
     let camhs_subject = event_subject(&common::agency("camhs.nwl"), EventType::Arrest);
     let garbage: Vec<(String, Vec<u8>)> = vec![
-        (
-            good.subject.clone(),
-            b"\x00\xffnot protobuf at all".to_vec(),
-        ),
-        (
-            good.subject.clone(),
-            good.payload[..good.payload.len() / 2].to_vec(),
-        ),
+        (good.subject.clone(), b"\x00\xffnot protobuf at all".to_vec()),
+        (good.subject.clone(), good.payload[..good.payload.len() / 2].to_vec()),
         (good.subject.clone(), tampered.encode_to_vec()),
         (camhs_subject, impostor.encode_to_vec()),
         ("concord.events.nonsense".into(), good.payload.to_vec()),
         (good.subject.clone(), vec![7u8; 2 * 1024 * 1024]),
     ];
     for (subject, payload) in garbage {
-        t.platform
-            .bus
-            .publish(Outbound {
-                subject,
-                msg_id: "x".into(),
-                payload: payload.into(),
-            })
-            .await
-            .unwrap();
+        t.platform.bus.publish(Outbound { subject, msg_id: "x".into(), payload: payload.into() }).await.unwrap();
     }
     for _ in 0..200 {
-        if t.platform
-            .ledger
-            .quarantine()
-            .counts()
-            .values()
-            .sum::<u64>()
-            >= 6
-        {
+        if t.platform.ledger.quarantine().counts().values().sum::<u64>() >= 6 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let counts = t.platform.ledger.quarantine().counts();
     assert_eq!(counts.values().sum::<u64>(), 6, "{counts:?}");
-    for reason in [
-        "malformed",
-        "bad_signature",
-        "wrong_agency",
-        "bad_subject",
-        "oversize",
-    ] {
-        assert!(
-            counts.contains_key(reason),
-            "{reason} missing from {counts:?}"
-        );
+    for reason in ["malformed", "bad_signature", "wrong_agency", "bad_subject", "oversize"] {
+        assert!(counts.contains_key(reason), "{reason} missing from {counts:?}");
     }
     // The ledger is still running and the log is exactly as it was.
-    assert_eq!(
-        (t.platform.log.size(), t.platform.log.root_at(1).unwrap()),
-        before
-    );
-    publish(&t, arrest("P-bad00005", ""), &police)
-        .await
-        .unwrap();
+    assert_eq!((t.platform.log.size(), t.platform.log.root_at(1).unwrap()), before);
+    publish(&t, arrest("P-bad00005", ""), &police).await.unwrap();
     assert_eq!(t.platform.log.size(), 2);
 }
 
 #[tokio::test]
 async fn personal_plaintext_never_reaches_the_store_files() {
     let t = TestPlatform::start(Engine::Redb).await;
-    let police = t.token(
-        "police.met.nw",
-        Role::Practitioner,
-        Purpose::CrimePrevention,
-    );
+    let police = t.token("police.met.nw", Role::Practitioner, Purpose::CrimePrevention);
     let mut event = arrest("P-plain001", "Xylophone-Quartz seen at Zanzibar Court");
     event.personal.as_mut().unwrap().identities[0].name = "Quillon Marchbanks".into();
     publish(&t, event, &police).await.unwrap();
@@ -476,12 +298,7 @@ async fn personal_plaintext_never_reaches_the_store_files() {
     for entry in walk(t.dir.path()) {
         let bytes = std::fs::read(&entry).unwrap();
         files += 1;
-        for needle in [
-            "Quillon Marchbanks",
-            "Xylophone-Quartz",
-            "Zanzibar Court",
-            "2009-02-03",
-        ] {
+        for needle in ["Quillon Marchbanks", "Xylophone-Quartz", "Zanzibar Court", "2009-02-03"] {
             assert!(
                 !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
                 "{needle} found in {}",
@@ -518,14 +335,8 @@ fn publish_cli_reports_errors_by_line_number() {
     let body = unknown.as_object_mut().unwrap().remove("arrest").unwrap();
     unknown["burglary"] = body;
     let file = t.dir.path().join("events.jsonl");
-    let lines = [
-        good.clone(),
-        "{not json".into(),
-        no_basis.to_string(),
-        wrong_type.to_string(),
-        unknown.to_string(),
-        good,
-    ];
+    let lines =
+        [good.clone(), "{not json".into(), no_basis.to_string(), wrong_type.to_string(), unknown.to_string(), good];
     std::fs::write(&file, lines.join("\n")).unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_concord"))
         .args(["publish", "--addr", &format!("http://{}", t.addr), "--data"])
@@ -539,18 +350,9 @@ fn publish_cli_reports_errors_by_line_number() {
     assert!(stdout.contains("line 1: published"), "{stdout}");
     assert!(stdout.contains("line 6: published"), "{stdout}");
     assert!(stderr.contains("line 2: not a Concord event"), "{stderr}");
-    assert!(
-        stderr.contains("line 3:") && stderr.contains("lawful_basis"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("line 4:") && stderr.contains("gravity_score"),
-        "{stderr}"
-    );
-    assert!(
-        stderr.contains("line 5:") && stderr.contains("burglary"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("line 3:") && stderr.contains("lawful_basis"), "{stderr}");
+    assert!(stderr.contains("line 4:") && stderr.contains("gravity_score"), "{stderr}");
+    assert!(stderr.contains("line 5:") && stderr.contains("burglary"), "{stderr}");
     assert!(stdout.contains("2 published, 4 failed"), "{stdout}");
     assert_eq!(t.platform.log.size(), 2);
 }
@@ -561,26 +363,13 @@ fn publish_cli_reports_errors_by_line_number() {
 fn sigkill_mid_stream_loses_and_duplicates_nothing() {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let addr = format!("127.0.0.1:{port}");
     let layout = concord::layout::Layout::new(dir.path());
     let mut previous: Option<pb::Checkpoint> = None;
     for round in 0..3u64 {
         let mut child = Command::new(env!("CARGO_BIN_EXE_concord"))
-            .args([
-                "up",
-                "--grpc",
-                &addr,
-                "--backfill-days",
-                "20",
-                "--seconds-per-day",
-                "1",
-                "--data",
-            ])
+            .args(["up", "--grpc", &addr, "--backfill-days", "20", "--seconds-per-day", "1", "--data"])
             .arg(dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -627,15 +416,8 @@ fn sigkill_mid_stream_loses_and_duplicates_nothing() {
         )
         .unwrap();
         assert!(checkpoint.size > 0, "round {round}: nothing was published");
-        assert!(
-            log.size() >= checkpoint.size,
-            "round {round}: committed events were lost"
-        );
-        assert_eq!(
-            log.root_at(checkpoint.size).unwrap().to_vec(),
-            checkpoint.root,
-            "round {round}: history changed"
-        );
+        assert!(log.size() >= checkpoint.size, "round {round}: committed events were lost");
+        assert_eq!(log.root_at(checkpoint.size).unwrap().to_vec(), checkpoint.root, "round {round}: history changed");
         if let Some(prev) = &previous {
             let proof = log.consistency_proof(prev.size, checkpoint.size).unwrap();
             concord_log::verify::verify_consistency(
@@ -655,11 +437,7 @@ fn sigkill_mid_stream_loses_and_duplicates_nothing() {
             after = last.position;
             for entry in &entries {
                 let (_, event) = concord_ledger::index::decode_entry(&entry.bytes).unwrap();
-                assert!(
-                    ids.insert(event.event_id.clone()),
-                    "round {round}: {} is in the log twice",
-                    event.event_id
-                );
+                assert!(ids.insert(event.event_id.clone()), "round {round}: {} is in the log twice", event.event_id);
             }
         }
         assert_eq!(ids.len() as u64, log.size());
@@ -678,19 +456,8 @@ async fn health_and_reflection_let_any_grpc_client_discover_the_services() {
 
     let t = TestPlatform::start(Engine::Redb).await;
     let mut health = HealthClient::new(t.channel().await);
-    for service in [
-        "concord.v1.QueryService",
-        "concord.v1.LogService",
-        "concord.v1.PublishService",
-    ] {
-        let status = health
-            .check(HealthCheckRequest {
-                service: service.into(),
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .status;
+    for service in ["concord.v1.QueryService", "concord.v1.LogService", "concord.v1.PublishService"] {
+        let status = health.check(HealthCheckRequest { service: service.into() }).await.unwrap().into_inner().status;
         assert_eq!(status, ServingStatus::Serving as i32, "{service}");
     }
     let mut reflection = ServerReflectionClient::new(t.channel().await);
@@ -698,23 +465,15 @@ async fn health_and_reflection_let_any_grpc_client_discover_the_services() {
         host: String::new(),
         message_request: Some(MessageRequest::ListServices(String::new())),
     };
-    let mut responses = reflection
-        .server_reflection_info(futures::stream::iter([request]))
-        .await
-        .unwrap()
-        .into_inner();
-    let Some(MessageResponse::ListServicesResponse(list)) =
-        responses.next().await.unwrap().unwrap().message_response
+    let mut responses = reflection.server_reflection_info(futures::stream::iter([request])).await.unwrap().into_inner();
+    let Some(MessageResponse::ListServicesResponse(list)) = responses.next().await.unwrap().unwrap().message_response
     else {
         panic!("expected a service list");
     };
     let names: Vec<_> = list.service.iter().map(|s| s.name.as_str()).collect();
-    for service in [
-        "concord.v1.QueryService",
-        "concord.v1.LogService",
-        "concord.v1.PublishService",
-        "grpc.health.v1.Health",
-    ] {
+    for service in
+        ["concord.v1.QueryService", "concord.v1.LogService", "concord.v1.PublishService", "grpc.health.v1.Health"]
+    {
         assert!(names.contains(&service), "{service} not in {names:?}");
     }
 }

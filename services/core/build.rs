@@ -25,9 +25,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .extern_path(".google.protobuf", "::pbjson_types")
         .compile_fds(fds)?;
 
-    pbjson_build::Builder::new()
-        .register_descriptors(&fds_bytes)?
-        .preserve_proto_field_names()
-        .build(&[".concord"])?;
+    pbjson_build::Builder::new().register_descriptors(&fds_bytes)?.preserve_proto_field_names().build(&[".concord"])?;
     Ok(())
 }

@@ -25,16 +25,10 @@ pub struct TestPlatform {
 }
 
 pub fn agencies() -> Vec<AgencyId> {
-    [
-        "police.met.nw",
-        "childrens_services.harrow",
-        "yot.harrow",
-        "camhs.nwl",
-        "vcs.st-giles",
-    ]
-    .iter()
-    .map(|a| AgencyId::parse(a).unwrap())
-    .collect()
+    ["police.met.nw", "childrens_services.harrow", "yot.harrow", "camhs.nwl", "vcs.st-giles"]
+        .iter()
+        .map(|a| AgencyId::parse(a).unwrap())
+        .collect()
 }
 
 pub fn agency(id: &str) -> AgencyId {
@@ -44,11 +38,7 @@ pub fn agency(id: &str) -> AgencyId {
 impl TestPlatform {
     pub async fn start(engine: Engine) -> TestPlatform {
         let dir = tempfile::tempdir().unwrap();
-        let config = PlatformConfig {
-            data: dir.path().to_path_buf(),
-            engine,
-            agencies: agencies(),
-        };
+        let config = PlatformConfig { data: dir.path().to_path_buf(), engine, agencies: agencies(), nats: None };
         let platform = Arc::new(Platform::start(&config).await.unwrap());
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -61,12 +51,7 @@ impl TestPlatform {
             .await
             .unwrap();
         });
-        TestPlatform {
-            dir,
-            platform,
-            addr,
-            shutdown: Some(tx),
-        }
+        TestPlatform { dir, platform, addr, shutdown: Some(tx) }
     }
 
     pub fn layout(&self) -> Layout {
@@ -77,20 +62,12 @@ impl TestPlatform {
         self.layout()
             .issuer()
             .unwrap()
-            .mint(
-                "tester",
-                &AgencyId::parse(agency).unwrap(),
-                role,
-                purpose,
-                Duration::from_secs(600),
-            )
+            .mint("tester", &AgencyId::parse(agency).unwrap(), role, purpose, Duration::from_secs(600))
             .unwrap()
     }
 
     pub async fn channel(&self) -> Channel {
-        concord::client::connect(&format!("http://{}", self.addr))
-            .await
-            .unwrap()
+        concord::client::connect(&format!("http://{}", self.addr)).await.unwrap()
     }
 
     /// Waits until the log holds `size` entries.
@@ -126,14 +103,8 @@ pub fn arrest(subject: &str, notes: &str) -> pb::Event {
     pb::Event {
         agency_id: "police.met.nw".into(),
         agency_kind: pb::AgencyKind::Police as i32,
-        subjects: vec![pb::SubjectRef {
-            kind: pb::SubjectKind::Person as i32,
-            key: subject.into(),
-        }],
-        occurred_at: Some(pbjson_types::Timestamp {
-            seconds: 1_790_000_000,
-            nanos: 0,
-        }),
+        subjects: vec![pb::SubjectRef { kind: pb::SubjectKind::Person as i32, key: subject.into() }],
+        occurred_at: Some(pbjson_types::Timestamp { seconds: 1_790_000_000, nanos: 0 }),
         borough: "Harrow".into(),
         ward: "Wealdstone".into(),
         classification: pb::Classification::OfficialSensitive as i32,

@@ -14,7 +14,7 @@ use concord_core::AgencyId;
 use concord_core::pb;
 use tokio::sync::{Mutex, broadcast, mpsc};
 
-use crate::{Acker, BusError, Delivery, EventBus, EventConsumer, Outbound, ReceiptStream};
+use crate::{Acker, BusError, Delivery, EventBus, EventConsumer, Outbound, ReceiptStream, StreamPosition};
 
 /// How many events may wait for the ledger before publishers are held back.
 const QUEUE: usize = 4096;
@@ -37,11 +37,7 @@ impl EmbeddedBus {
     pub fn new() -> Self {
         let (events, queue) = mpsc::channel(QUEUE);
         let (receipts, _) = broadcast::channel(QUEUE);
-        EmbeddedBus {
-            events,
-            queue: Arc::new(Mutex::new(queue)),
-            receipts,
-        }
+        EmbeddedBus { events, queue: Arc::new(Mutex::new(queue)), receipts }
     }
 }
 
@@ -74,10 +70,7 @@ impl EventConsumer for Consumer {
                 Err(_) => break,
             }
         }
-        Ok(batch
-            .into_iter()
-            .map(|m| Delivery::new(m.subject, m.payload, Box::new(NoAck)))
-            .collect())
+        Ok(batch.into_iter().map(|m| Delivery::new(m.subject, m.payload, None, Box::new(NoAck))).collect())
     }
 }
 
@@ -106,33 +99,25 @@ impl ReceiptStream for Receipts {
 #[async_trait]
 impl EventBus for EmbeddedBus {
     async fn publish(&self, message: Outbound) -> Result<(), BusError> {
-        self.events
-            .send(message)
-            .await
-            .map_err(|_| BusError::Unavailable("embedded bus closed".into()))
+        self.events.send(message).await.map_err(|_| BusError::Unavailable("embedded bus closed".into()))
     }
 
-    async fn consumer(&self, _durable: &str) -> Result<Box<dyn EventConsumer>, BusError> {
-        Ok(Box::new(Consumer {
-            queue: self.queue.clone(),
-        }))
-    }
-
-    async fn publish_receipt(
+    async fn consumer(
         &self,
-        agency: &AgencyId,
-        receipt: &pb::Receipt,
-    ) -> Result<(), BusError> {
+        _durable: &str,
+        _resume: Option<StreamPosition>,
+    ) -> Result<Box<dyn EventConsumer>, BusError> {
+        Ok(Box::new(Consumer { queue: self.queue.clone() }))
+    }
+
+    async fn publish_receipt(&self, agency: &AgencyId, receipt: &pb::Receipt) -> Result<(), BusError> {
         // No listener is fine: the agency's node may not be waiting.
         let _ = self.receipts.send((agency.clone(), receipt.clone()));
         Ok(())
     }
 
     async fn receipts(&self, agency: &AgencyId) -> Result<Box<dyn ReceiptStream>, BusError> {
-        Ok(Box::new(Receipts {
-            agency: agency.clone(),
-            rx: self.receipts.subscribe(),
-        }))
+        Ok(Box::new(Receipts { agency: agency.clone(), rx: self.receipts.subscribe() }))
     }
 }
 
@@ -144,40 +129,23 @@ mod tests {
     async fn delivers_in_order_in_batches_and_routes_receipts() {
         let bus = EmbeddedBus::new();
         for i in 0..5u8 {
-            bus.publish(Outbound {
-                subject: format!("s{i}"),
-                msg_id: i.to_string(),
-                payload: vec![i].into(),
-            })
-            .await
-            .unwrap();
+            bus.publish(Outbound { subject: format!("s{i}"), msg_id: i.to_string(), payload: vec![i].into() })
+                .await
+                .unwrap();
         }
-        let mut c = bus.consumer("ledger").await.unwrap();
+        let mut c = bus.consumer("ledger", None).await.unwrap();
         let batch = c.next_batch(3, Duration::from_millis(100)).await.unwrap();
-        assert_eq!(
-            batch.iter().map(|d| d.subject.as_str()).collect::<Vec<_>>(),
-            ["s0", "s1", "s2"]
-        );
+        assert_eq!(batch.iter().map(|d| d.subject.as_str()).collect::<Vec<_>>(), ["s0", "s1", "s2"]);
         let batch = c.next_batch(10, Duration::from_millis(100)).await.unwrap();
         assert_eq!(batch.len(), 2);
-        assert!(
-            c.next_batch(10, Duration::from_millis(20))
-                .await
-                .unwrap()
-                .is_empty()
-        );
+        assert!(c.next_batch(10, Duration::from_millis(20)).await.unwrap().is_empty());
 
         let police = AgencyId::parse("police.met.nw").unwrap();
         let yot = AgencyId::parse("yot.harrow").unwrap();
         let mut rx = bus.receipts(&police).await.unwrap();
-        let r = |id: &str| pb::Receipt {
-            event_id: id.into(),
-            ..Default::default()
-        };
+        let r = |id: &str| pb::Receipt { event_id: id.into(), ..Default::default() };
         bus.publish_receipt(&yot, &r("for-yot")).await.unwrap();
-        bus.publish_receipt(&police, &r("for-police"))
-            .await
-            .unwrap();
+        bus.publish_receipt(&police, &r("for-police")).await.unwrap();
         assert_eq!(rx.next().await.unwrap().event_id, "for-police");
     }
 }

@@ -9,6 +9,7 @@
 //! `concord up`).
 
 pub mod embedded;
+pub mod nats;
 pub mod subject;
 
 use std::time::Duration;
@@ -19,6 +20,7 @@ use concord_core::AgencyId;
 use concord_core::pb;
 
 pub use embedded::EmbeddedBus;
+pub use nats::{NatsBus, NatsConfig};
 pub use subject::{EventSubject, event_subject, parse_event_subject};
 
 /// Failures of the bus itself (not of the messages on it).
@@ -43,6 +45,34 @@ pub struct Outbound {
     pub payload: Bytes,
 }
 
+/// Where a message sits in the bus's stream: the stream's epoch (it changes
+/// if the stream is ever recreated) and the message's sequence in it.
+/// Consumers record the last position they applied, durably with their own
+/// writes, and resume after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamPosition {
+    /// Identifies one incarnation of the stream (its creation time, ns).
+    pub epoch: i64,
+    /// The message's sequence in that incarnation (1-based).
+    pub sequence: u64,
+}
+
+impl StreamPosition {
+    /// The 16-byte form stored as a log cursor.
+    pub fn to_bytes(self) -> Vec<u8> {
+        let mut b = self.epoch.to_be_bytes().to_vec();
+        b.extend_from_slice(&self.sequence.to_be_bytes());
+        b
+    }
+
+    /// Parses [`StreamPosition::to_bytes`].
+    pub fn from_bytes(b: &[u8]) -> Option<Self> {
+        let epoch = i64::from_be_bytes(b.get(..8)?.try_into().ok()?);
+        let sequence = u64::from_be_bytes(b.get(8..16)?.try_into().ok()?);
+        Some(StreamPosition { epoch, sequence })
+    }
+}
+
 /// One message handed to a consumer. It must be acknowledged with
 /// [`Delivery::ack`] after the consumer's own durable write; an unacknowledged
 /// message is delivered again later.
@@ -51,17 +81,15 @@ pub struct Delivery {
     pub subject: String,
     /// The raw payload: anything may arrive here, so treat it as untrusted.
     pub payload: Bytes,
+    /// Its place in the stream, on buses that keep one (JetStream).
+    pub position: Option<StreamPosition>,
     acker: Box<dyn Acker>,
 }
 
 impl Delivery {
     /// Wraps a payload with the way to acknowledge it.
-    pub fn new(subject: String, payload: Bytes, acker: Box<dyn Acker>) -> Self {
-        Delivery {
-            subject,
-            payload,
-            acker,
-        }
+    pub fn new(subject: String, payload: Bytes, position: Option<StreamPosition>, acker: Box<dyn Acker>) -> Self {
+        Delivery { subject, payload, position, acker }
     }
 
     /// Acknowledges the message: the bus will not deliver it again.
@@ -72,10 +100,7 @@ impl Delivery {
 
 impl std::fmt::Debug for Delivery {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Delivery")
-            .field("subject", &self.subject)
-            .field("len", &self.payload.len())
-            .finish()
+        f.debug_struct("Delivery").field("subject", &self.subject).field("len", &self.payload.len()).finish()
     }
 }
 
@@ -107,15 +132,14 @@ pub trait EventBus: Send + Sync + 'static {
     /// Publishes one event and waits until the bus has accepted it.
     async fn publish(&self, message: Outbound) -> Result<(), BusError>;
 
-    /// Opens (or resumes) the durable consumer with this name.
-    async fn consumer(&self, durable: &str) -> Result<Box<dyn EventConsumer>, BusError>;
+    /// Opens the durable consumer with this name, delivering in stream order
+    /// from just after `resume` (from the start if `resume` is `None` or from
+    /// an earlier incarnation of the stream).
+    async fn consumer(&self, durable: &str, resume: Option<StreamPosition>)
+    -> Result<Box<dyn EventConsumer>, BusError>;
 
     /// Sends a receipt to the agency that published the event.
-    async fn publish_receipt(
-        &self,
-        agency: &AgencyId,
-        receipt: &pb::Receipt,
-    ) -> Result<(), BusError>;
+    async fn publish_receipt(&self, agency: &AgencyId, receipt: &pb::Receipt) -> Result<(), BusError>;
 
     /// Receipts addressed to one agency, from now on.
     async fn receipts(&self, agency: &AgencyId) -> Result<Box<dyn ReceiptStream>, BusError>;

@@ -21,18 +21,12 @@ pub const EVENTS_PREFIX: &str = "concord.events";
 
 /// The subject an agency publishes an event type on.
 pub fn event_subject(agency: &AgencyId, event_type: EventType) -> String {
-    format!(
-        "{EVENTS_PREFIX}.{}.{agency}.{event_type}",
-        agency_kind_name(agency.kind())
-    )
+    format!("{EVENTS_PREFIX}.{}.{agency}.{event_type}", agency_kind_name(agency.kind()))
 }
 
 /// The subject prefix an agency may publish under (for NATS permissions).
 pub fn agency_prefix(agency: &AgencyId) -> String {
-    format!(
-        "{EVENTS_PREFIX}.{}.{agency}.",
-        agency_kind_name(agency.kind())
-    )
+    format!("{EVENTS_PREFIX}.{}.{agency}.", agency_kind_name(agency.kind()))
 }
 
 /// The subject an agency's receipts arrive on.
@@ -63,13 +57,7 @@ mod tests {
         let s = event_subject(&agency, EventType::Arrest);
         assert_eq!(s, "concord.events.police.police.met.nw.arrest");
         assert!(s.starts_with(&agency_prefix(&agency)));
-        assert_eq!(
-            parse_event_subject(&s),
-            Some(EventSubject {
-                agency,
-                event_type: EventType::Arrest
-            })
-        );
+        assert_eq!(parse_event_subject(&s), Some(EventSubject { agency, event_type: EventType::Arrest }));
     }
 
     #[test]

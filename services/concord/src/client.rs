@@ -7,20 +7,16 @@ use tonic::transport::{Channel, Endpoint};
 
 /// Connects to `addr` (e.g. `http://127.0.0.1:50051`).
 pub async fn connect(addr: &str) -> Result<Channel> {
-    let endpoint = Endpoint::from_shared(addr.to_string())
-        .with_context(|| format!("`{addr}` is not a server address"))?;
-    endpoint
-        .connect()
-        .await
-        .with_context(|| format!("cannot reach Concord at {addr}: is `concord up` running?"))
+    let endpoint =
+        Endpoint::from_shared(addr.to_string()).with_context(|| format!("`{addr}` is not a server address"))?;
+    endpoint.connect().await.with_context(|| format!("cannot reach Concord at {addr}: is `concord up` running?"))
 }
 
 /// A request carrying `authorization: Bearer <token>`.
 pub fn authorized<T>(message: T, token: &str) -> Result<Request<T>> {
     let mut request = Request::new(message);
-    let value: MetadataValue<_> = format!("Bearer {token}")
-        .parse()
-        .context("the token has characters a header cannot carry")?;
+    let value: MetadataValue<_> =
+        format!("Bearer {token}").parse().context("the token has characters a header cannot carry")?;
     request.metadata_mut().insert("authorization", value);
     Ok(request)
 }
@@ -34,8 +30,5 @@ pub fn parse_time(s: &str) -> Result<pbjson_types::Timestamp> {
             time::Date::parse(s, &format).map(|d| d.midnight().assume_utc())
         })
         .with_context(|| format!("`{s}` is not a time: use 2026-11-01 or 2026-11-01T09:00:00Z"))?;
-    Ok(pbjson_types::Timestamp {
-        seconds: t.unix_timestamp(),
-        nanos: t.nanosecond() as i32,
-    })
+    Ok(pbjson_types::Timestamp { seconds: t.unix_timestamp(), nanos: t.nanosecond() as i32 })
 }

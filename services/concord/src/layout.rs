@@ -84,11 +84,8 @@ impl Layout {
         let keys_dir = self.keys();
         std::fs::create_dir_all(keys_dir.join("agencies"))
             .with_context(|| format!("creating {}", keys_dir.display()))?;
-        let mut registry = if self.registry().exists() {
-            KeyRegistry::load(&self.registry())?
-        } else {
-            KeyRegistry::default()
-        };
+        let mut registry =
+            if self.registry().exists() { KeyRegistry::load(&self.registry())? } else { KeyRegistry::default() };
         let mut loaded = Vec::new();
         for agency in agencies {
             let path = self.agency_key(agency);

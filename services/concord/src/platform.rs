@@ -7,14 +7,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use concord_bus::{EmbeddedBus, EventBus};
+use concord_bus::{EmbeddedBus, EventBus, NatsBus, NatsConfig};
 use concord_core::AgencyId;
 use concord_core::sign::KeyRegistry;
 use concord_identity::Verifier;
-use concord_ledger::{Ledger, Quarantine};
+use concord_ledger::{Ledger, Quarantine, Role};
 use concord_log::kv::{self, Engine};
 use concord_log::log::Log;
-use concord_node::Node;
+use concord_node::{Node, Outbox};
 use concord_query::BaselineAgreement;
 use concord_query::view::Views;
 use concord_vault::{MasterKey, Vault};
@@ -33,6 +33,28 @@ pub struct PlatformConfig {
     pub engine: Engine,
     /// The agencies whose nodes run in this process.
     pub agencies: Vec<AgencyId>,
+    /// NATS JetStream instead of the embedded bus.
+    pub nats: Option<NatsConfig>,
+}
+
+/// Connects the bus a configuration asks for.
+pub async fn connect_bus(nats: Option<&NatsConfig>) -> Result<Arc<dyn EventBus>> {
+    Ok(match nats {
+        None => Arc::new(EmbeddedBus::new()),
+        Some(config) => Arc::new(
+            NatsBus::connect(config)
+                .await
+                .with_context(|| format!("connecting to NATS at {}", redact_url(&config.url)))?,
+        ),
+    })
+}
+
+/// A NATS URL with any password replaced, for messages.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}://***@{}", &url[..scheme], &url[at + 1..]),
+        _ => url.to_string(),
+    }
 }
 
 /// A running platform: ledger, nodes and the read side over one log.
@@ -63,20 +85,18 @@ impl Platform {
         let agency_keys = layout.ensure_keys(&config.agencies)?;
         let open = |name: &str| {
             let dir = layout.store(name);
-            kv::open(config.engine, &dir)
-                .with_context(|| format!("opening the {name} store in {}", dir.display()))
+            kv::open(config.engine, &dir).with_context(|| format!("opening the {name} store in {}", dir.display()))
         };
         let log = Arc::new(
-            Log::open(open("log")?, EVENT_LOG_ORIGIN, layout.ledger_signing_key()?)
-                .context("opening the event log")?,
+            Log::open(open("log")?, EVENT_LOG_ORIGIN, layout.ledger_signing_key()?).context("opening the event log")?,
         );
         let master = MasterKey::load_or_create(&layout.master_key())?;
         let vault = Arc::new(Vault::new(open("vault")?, &master));
         let quarantine = Arc::new(Quarantine::open(open("quarantine")?)?);
         let registry = KeyRegistry::load(&layout.registry())?;
-        let bus: Arc<dyn EventBus> = Arc::new(EmbeddedBus::new());
+        let bus = connect_bus(config.nats.as_ref()).await?;
 
-        let ledger = Arc::new(Ledger::new(log.clone(), registry, bus.clone(), quarantine));
+        let ledger = Arc::new(Ledger::new(log.clone(), registry, bus.clone(), quarantine, Role::Writer));
         let running = ledger.clone();
         tokio::spawn(async move {
             if let Err(e) = running.run("ledger").await {
@@ -86,27 +106,15 @@ impl Platform {
 
         let mut nodes = Vec::new();
         for key in agency_keys {
-            nodes.push(Node::start(key, vault.clone(), bus.clone()).await?);
+            let outbox = Outbox::open(open(&format!("outbox/{}", key.agency()))?)?;
+            nodes.push(Node::start(key, vault.clone(), bus.clone(), outbox).await?);
         }
         let verifier = Arc::new(
             Verifier::from_jwks_file(&layout.jwks(), LOCAL_ISSUER, AUDIENCE)
                 .with_context(|| format!("loading {}", layout.jwks().display()))?,
         );
-        let views = Arc::new(Views::new(
-            log.clone(),
-            Arc::new(BaselineAgreement::default()),
-            vault.clone(),
-        ));
-        Ok(Platform {
-            layout,
-            log,
-            vault,
-            ledger,
-            bus,
-            nodes,
-            verifier,
-            views,
-        })
+        let views = Arc::new(Views::new(log.clone(), Arc::new(BaselineAgreement::default()), vault.clone()));
+        Ok(Platform { layout, log, vault, ledger, bus, nodes, verifier, views })
     }
 
     /// The node for an agency, if it runs here.

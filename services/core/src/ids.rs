@@ -21,11 +21,7 @@ pub struct IdError {
 }
 
 fn id_error(what: &'static str, value: &str, reason: &'static str) -> IdError {
-    IdError {
-        what,
-        value: value.to_string(),
-        reason,
-    }
+    IdError { what, value: value.to_string(), reason }
 }
 
 /// The short, lowercase name of an agency kind, as used in agency ids and NATS
@@ -86,30 +82,15 @@ impl AgencyId {
             return Err(id_error(WHAT, s, "must be 1 to 64 characters"));
         }
         let valid_segment = |seg: &str| {
-            !seg.is_empty()
-                && seg
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+            !seg.is_empty() && seg.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
         };
         if !s.split('.').all(valid_segment) {
-            return Err(id_error(
-                WHAT,
-                s,
-                "use dot-separated segments of lowercase letters, digits, '-' and '_'",
-            ));
+            return Err(id_error(WHAT, s, "use dot-separated segments of lowercase letters, digits, '-' and '_'"));
         }
         let first = s.split('.').next().unwrap_or_default();
-        let kind = parse_agency_kind(first).map_err(|_| {
-            id_error(
-                WHAT,
-                s,
-                "its first segment must be an agency kind, e.g. police.met.nw",
-            )
-        })?;
-        Ok(AgencyId {
-            id: s.to_string(),
-            kind,
-        })
+        let kind = parse_agency_kind(first)
+            .map_err(|_| id_error(WHAT, s, "its first segment must be an agency kind, e.g. police.met.nw"))?;
+        Ok(AgencyId { id: s.to_string(), kind })
     }
 
     /// The id as text.
@@ -161,56 +142,26 @@ impl SubjectId {
         const WHAT: &str = "subject key";
         let kind = pb::SubjectKind::try_from(r.kind).unwrap_or(pb::SubjectKind::Unspecified);
         if kind == pb::SubjectKind::Unspecified {
-            return Err(id_error(
-                "subject kind",
-                &r.kind.to_string(),
-                "must be person, place, vehicle or group",
-            ));
+            return Err(id_error("subject kind", &r.kind.to_string(), "must be person, place, vehicle or group"));
         }
         if r.key.is_empty() || r.key.len() > 64 {
             return Err(id_error(WHAT, &r.key, "must be 1 to 64 characters"));
         }
-        if !r
-            .key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-        {
-            return Err(id_error(
-                WHAT,
-                &r.key,
-                "use letters, digits, '-' and '_' only",
-            ));
+        if !r.key.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return Err(id_error(WHAT, &r.key, "use letters, digits, '-' and '_' only"));
         }
-        Ok(SubjectId {
-            kind,
-            key: r.key.clone(),
-        })
+        Ok(SubjectId { kind, key: r.key.clone() })
     }
 
     /// Parses the text form `kind/key`, e.g. `person/P-7f3a`.
     pub fn parse(s: &str) -> Result<Self, IdError> {
-        let (kind, key) = s
-            .split_once('/')
-            .ok_or_else(|| id_error("subject", s, "write it as kind/key, e.g. person/P-7f3a"))?;
-        let kind = [
-            pb::SubjectKind::Person,
-            pb::SubjectKind::Place,
-            pb::SubjectKind::Vehicle,
-            pb::SubjectKind::Group,
-        ]
-        .into_iter()
-        .find(|k| subject_kind_name(*k) == kind)
-        .ok_or_else(|| {
-            id_error(
-                "subject",
-                s,
-                "its kind must be person, place, vehicle or group",
-            )
-        })?;
-        SubjectId::from_ref(&pb::SubjectRef {
-            kind: kind as i32,
-            key: key.to_string(),
-        })
+        let (kind, key) =
+            s.split_once('/').ok_or_else(|| id_error("subject", s, "write it as kind/key, e.g. person/P-7f3a"))?;
+        let kind = [pb::SubjectKind::Person, pb::SubjectKind::Place, pb::SubjectKind::Vehicle, pb::SubjectKind::Group]
+            .into_iter()
+            .find(|k| subject_kind_name(*k) == kind)
+            .ok_or_else(|| id_error("subject", s, "its kind must be person, place, vehicle or group"))?;
+        SubjectId::from_ref(&pb::SubjectRef { kind: kind as i32, key: key.to_string() })
     }
 
     /// The subject's kind.
@@ -225,10 +176,7 @@ impl SubjectId {
 
     /// The wire form.
     pub fn to_ref(&self) -> pb::SubjectRef {
-        pb::SubjectRef {
-            kind: self.kind as i32,
-            key: self.key.clone(),
-        }
+        pb::SubjectRef { kind: self.kind as i32, key: self.key.clone() }
     }
 
     /// The subject's stream id in the log, `kind/key`.
@@ -262,13 +210,9 @@ impl EventId {
 
     /// Parses the hyphenated text form.
     pub fn parse(s: &str) -> Result<Self, IdError> {
-        uuid::Uuid::parse_str(s).map(EventId).map_err(|_| {
-            id_error(
-                "event id",
-                s,
-                "must be a UUID such as 0193a5c4-7e2b-7c3d-9f00-1234567890ab",
-            )
-        })
+        uuid::Uuid::parse_str(s)
+            .map(EventId)
+            .map_err(|_| id_error("event id", s, "must be a UUID such as 0193a5c4-7e2b-7c3d-9f00-1234567890ab"))
     }
 
     /// The 16 bytes, as the log's idempotency key.
@@ -340,13 +284,7 @@ impl FromStr for EventType {
             .iter()
             .copied()
             .find(|t| t.as_str() == s)
-            .ok_or_else(|| {
-                id_error(
-                    "event type",
-                    s,
-                    "expected a body name such as arrest or missing_episode",
-                )
-            })
+            .ok_or_else(|| id_error("event type", s, "expected a body name such as arrest or missing_episode"))
     }
 }
 
@@ -364,18 +302,8 @@ mod tests {
     fn agency_ids() {
         let id = AgencyId::parse("police.met.nw").unwrap();
         assert_eq!(id.kind(), pb::AgencyKind::Police);
-        assert_eq!(
-            AgencyId::parse("childrens_services.harrow").unwrap().kind(),
-            pb::AgencyKind::ChildrensServices
-        );
-        for bad in [
-            "",
-            "Police.met",
-            "police..x",
-            "unknown.x",
-            "police.met nw",
-            ".police",
-        ] {
+        assert_eq!(AgencyId::parse("childrens_services.harrow").unwrap().kind(), pb::AgencyKind::ChildrensServices);
+        for bad in ["", "Police.met", "police..x", "unknown.x", "police.met nw", ".police"] {
             assert!(AgencyId::parse(bad).is_err(), "{bad} should be rejected");
         }
     }
@@ -396,9 +324,6 @@ mod tests {
         names.sort();
         names.dedup();
         assert_eq!(names.len(), 14);
-        assert_eq!(
-            "missing_episode".parse::<EventType>().unwrap(),
-            EventType::MissingEpisode
-        );
+        assert_eq!("missing_episode".parse::<EventType>().unwrap(), EventType::MissingEpisode);
     }
 }

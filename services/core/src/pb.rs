@@ -6,5 +6,4 @@ include!(concat!(env!("OUT_DIR"), "/concord.v1.serde.rs"));
 
 /// The encoded `FileDescriptorSet` of every Concord proto, for gRPC reflection
 /// and for generating the JSON Schemas.
-pub const FILE_DESCRIPTOR_SET: &[u8] =
-    include_bytes!(concat!(env!("OUT_DIR"), "/concord_descriptor.bin"));
+pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/concord_descriptor.bin"));

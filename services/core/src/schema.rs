@@ -50,12 +50,8 @@ fn index(prefix: &str, message: &DescriptorProto, d: &mut Descriptors) {
 fn descriptors() -> Descriptors {
     // The descriptor set is produced by this crate's build script from the
     // committed proto files, so failing to decode it is a build defect.
-    let set = FileDescriptorSet::decode(FILE_DESCRIPTOR_SET)
-        .expect("the built-in descriptor set decodes");
-    let mut d = Descriptors {
-        messages: BTreeMap::new(),
-        enums: BTreeMap::new(),
-    };
+    let set = FileDescriptorSet::decode(FILE_DESCRIPTOR_SET).expect("the built-in descriptor set decodes");
+    let mut d = Descriptors { messages: BTreeMap::new(), enums: BTreeMap::new() };
     for file in &set.file {
         let prefix = format!(".{}", file.package());
         for m in &file.message_type {
@@ -77,23 +73,13 @@ impl Descriptors {
         let names: Vec<Value> = self
             .enums
             .get(full)
-            .map(|e| {
-                e.value
-                    .iter()
-                    .filter(|v| v.number() != 0)
-                    .map(|v| json!(v.name()))
-                    .collect()
-            })
+            .map(|e| e.value.iter().filter(|v| v.number() != 0).map(|v| json!(v.name())).collect())
             .unwrap_or_default();
         json!({ "type": "string", "enum": names })
     }
 
     /// The schema of one field's value (without `repeated`), noting messages to define.
-    fn value_schema(
-        &self,
-        field: &prost_types::FieldDescriptorProto,
-        defs: &mut BTreeSet<String>,
-    ) -> Value {
+    fn value_schema(&self, field: &prost_types::FieldDescriptorProto, defs: &mut BTreeSet<String>) -> Value {
         match field.r#type() {
             Type::String => json!({ "type": "string" }),
             Type::Bool => json!({ "type": "boolean" }),
@@ -110,16 +96,10 @@ impl Descriptors {
                 if name == ".google.protobuf.Timestamp" {
                     return json!({ "type": "string", "format": "date-time" });
                 }
-                if let Some(entry) = self
-                    .messages
-                    .get(name)
-                    .filter(|m| m.options.as_ref().is_some_and(|o| o.map_entry()))
+                if let Some(entry) =
+                    self.messages.get(name).filter(|m| m.options.as_ref().is_some_and(|o| o.map_entry()))
                 {
-                    let value = entry
-                        .field
-                        .iter()
-                        .find(|f| f.number() == 2)
-                        .map(|f| self.value_schema(f, defs));
+                    let value = entry.field.iter().find(|f| f.number() == 2).map(|f| self.value_schema(f, defs));
                     return json!({ "type": "object", "additionalProperties": value.unwrap_or(json!({})) });
                 }
                 defs.insert(name.to_string());
@@ -128,18 +108,10 @@ impl Descriptors {
         }
     }
 
-    fn field_schema(
-        &self,
-        field: &prost_types::FieldDescriptorProto,
-        defs: &mut BTreeSet<String>,
-    ) -> Value {
+    fn field_schema(&self, field: &prost_types::FieldDescriptorProto, defs: &mut BTreeSet<String>) -> Value {
         let value = self.value_schema(field, defs);
         let is_map = value.get("additionalProperties").is_some() && field.r#type() == Type::Message;
-        if field.label() == Label::Repeated && !is_map {
-            json!({ "type": "array", "items": value })
-        } else {
-            value
-        }
+        if field.label() == Label::Repeated && !is_map { json!({ "type": "array", "items": value }) } else { value }
     }
 
     fn message_schema(&self, full: &str, defs: &mut BTreeSet<String>) -> Value {
@@ -156,11 +128,7 @@ impl Descriptors {
 /// The schema of a submission carrying `event_type`'s body.
 pub fn event_schema(event_type: EventType) -> Value {
     let d = descriptors();
-    let event = d
-        .messages
-        .get(".concord.v1.Event")
-        .cloned()
-        .unwrap_or_default();
+    let event = d.messages.get(".concord.v1.Event").cloned().unwrap_or_default();
     let mut defs = BTreeSet::new();
     let mut properties = Map::new();
     for f in &event.field {
@@ -203,10 +171,7 @@ pub fn event_schema(event_type: EventType) -> Value {
 
 /// Every event type's schema.
 pub fn all_schemas() -> Vec<(EventType, Value)> {
-    EventType::ALL
-        .iter()
-        .map(|t| (*t, event_schema(*t)))
-        .collect()
+    EventType::ALL.iter().map(|t| (*t, event_schema(*t))).collect()
 }
 
 fn file_name(t: EventType) -> String {
@@ -245,10 +210,6 @@ pub fn check_schemas(dir: &Path) -> Result<(), String> {
     if problems.is_empty() {
         Ok(())
     } else {
-        Err(format!(
-            "{}; run `concord schemas --out {}`",
-            problems.join("; "),
-            dir.display()
-        ))
+        Err(format!("{}; run `concord schemas --out {}`", problems.join("; "), dir.display()))
     }
 }

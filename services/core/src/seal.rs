@@ -89,34 +89,17 @@ fn encrypt(key: &[u8; 32], aad: &[u8], plaintext: &[u8]) -> Result<(Vec<u8>, Vec
     let mut nonce = [0u8; 12];
     rand::rngs::OsRng.fill_bytes(&mut nonce);
     let ciphertext = cipher
-        .encrypt(
-            Nonce::from_slice(&nonce),
-            Payload {
-                msg: plaintext,
-                aad,
-            },
-        )
+        .encrypt(Nonce::from_slice(&nonce), Payload { msg: plaintext, aad })
         .map_err(|_| SealError::Malformed("encryption failed".into()))?;
     Ok((nonce.to_vec(), ciphertext))
 }
 
-fn decrypt(
-    key: &[u8; 32],
-    aad: &[u8],
-    nonce: &[u8],
-    ciphertext: &[u8],
-) -> Result<Vec<u8>, SealError> {
+fn decrypt(key: &[u8; 32], aad: &[u8], nonce: &[u8], ciphertext: &[u8]) -> Result<Vec<u8>, SealError> {
     if nonce.len() != 12 {
         return Err(SealError::Malformed("nonce must be 12 bytes".into()));
     }
     ChaCha20Poly1305::new(key.into())
-        .decrypt(
-            Nonce::from_slice(nonce),
-            Payload {
-                msg: ciphertext,
-                aad,
-            },
-        )
+        .decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad })
         .map_err(|_| SealError::Tampered)
 }
 
@@ -126,8 +109,7 @@ pub fn seal(event: &mut pb::Event, keys: &dyn SubjectKeys) -> Result<(), SealErr
     let Some(personal) = event.personal.take() else {
         return Ok(());
     };
-    let event_id =
-        EventId::parse(&event.event_id).map_err(|e| SealError::Malformed(e.to_string()))?;
+    let event_id = EventId::parse(&event.event_id).map_err(|e| SealError::Malformed(e.to_string()))?;
     let subjects = event
         .subjects
         .iter()
@@ -140,40 +122,21 @@ pub fn seal(event: &mut pb::Event, keys: &dyn SubjectKeys) -> Result<(), SealErr
             .iter()
             .find(|s| s.key() == identity.subject_key)
             .ok_or_else(|| SealError::UnknownSubject(identity.subject_key.clone()))?;
-        let key = keys
-            .data_key(subject, true)?
-            .ok_or_else(|| SealError::KeyStore("no key created".into()))?;
+        let key = keys.data_key(subject, true)?.ok_or_else(|| SealError::KeyStore("no key created".into()))?;
         let part = pb::sealed::Part::Identity;
-        let (nonce, ciphertext) = encrypt(
-            &key.0,
-            &aad(&event_id, part, std::slice::from_ref(subject)),
-            &identity.encode_to_vec(),
-        )?;
-        sealed.push(pb::Sealed {
-            part: part as i32,
-            subjects: vec![subject.to_ref()],
-            nonce,
-            ciphertext,
-        });
+        let (nonce, ciphertext) =
+            encrypt(&key.0, &aad(&event_id, part, std::slice::from_ref(subject)), &identity.encode_to_vec())?;
+        sealed.push(pb::Sealed { part: part as i32, subjects: vec![subject.to_ref()], nonce, ciphertext });
     }
     if !personal.text.is_empty() {
         let mut data_keys = Vec::with_capacity(subjects.len());
         for s in &subjects {
-            data_keys.push(
-                keys.data_key(s, true)?
-                    .ok_or_else(|| SealError::KeyStore("no key created".into()))?,
-            );
+            data_keys.push(keys.data_key(s, true)?.ok_or_else(|| SealError::KeyStore("no key created".into()))?);
         }
         let part = pb::sealed::Part::Text;
-        let text = pb::Personal {
-            identities: vec![],
-            text: personal.text,
-        };
-        let (nonce, ciphertext) = encrypt(
-            &text_key(&data_keys),
-            &aad(&event_id, part, &subjects),
-            &text.encode_to_vec(),
-        )?;
+        let text = pb::Personal { identities: vec![], text: personal.text };
+        let (nonce, ciphertext) =
+            encrypt(&text_key(&data_keys), &aad(&event_id, part, &subjects), &text.encode_to_vec())?;
         sealed.push(pb::Sealed {
             part: part as i32,
             subjects: subjects.iter().map(SubjectId::to_ref).collect(),
@@ -200,8 +163,7 @@ pub fn unseal(event: &mut pb::Event, keys: &dyn SubjectKeys) -> Result<Unsealed,
     if sealed.is_empty() {
         return Ok(Unsealed::default());
     }
-    let event_id =
-        EventId::parse(&event.event_id).map_err(|e| SealError::Malformed(e.to_string()))?;
+    let event_id = EventId::parse(&event.event_id).map_err(|e| SealError::Malformed(e.to_string()))?;
     let mut personal = pb::Personal::default();
     let mut report = Unsealed::default();
     'records: for record in sealed {
@@ -224,33 +186,22 @@ pub fn unseal(event: &mut pb::Event, keys: &dyn SubjectKeys) -> Result<Unsealed,
         match pb::sealed::Part::try_from(record.part) {
             Ok(pb::sealed::Part::Identity) => {
                 let [key] = data_keys.as_slice() else {
-                    return Err(SealError::Malformed(
-                        "an identity is sealed under exactly one subject".into(),
-                    ));
+                    return Err(SealError::Malformed("an identity is sealed under exactly one subject".into()));
                 };
                 let aad = aad(&event_id, pb::sealed::Part::Identity, &subjects);
                 let plain = decrypt(&key.0, &aad, &record.nonce, &record.ciphertext)?;
-                let identity = pb::Identity::decode(plain.as_slice())
-                    .map_err(|e| SealError::Malformed(e.to_string()))?;
+                let identity =
+                    pb::Identity::decode(plain.as_slice()).map_err(|e| SealError::Malformed(e.to_string()))?;
                 personal.identities.push(identity);
             }
             Ok(pb::sealed::Part::Text) => {
                 let aad = aad(&event_id, pb::sealed::Part::Text, &subjects);
-                let plain = decrypt(
-                    &text_key(&data_keys),
-                    &aad,
-                    &record.nonce,
-                    &record.ciphertext,
-                )?;
-                let text = pb::Personal::decode(plain.as_slice())
-                    .map_err(|e| SealError::Malformed(e.to_string()))?;
+                let plain = decrypt(&text_key(&data_keys), &aad, &record.nonce, &record.ciphertext)?;
+                let text = pb::Personal::decode(plain.as_slice()).map_err(|e| SealError::Malformed(e.to_string()))?;
                 personal.text.extend(text.text);
             }
             _ => {
-                return Err(SealError::Malformed(format!(
-                    "unknown part {}",
-                    record.part
-                )));
+                return Err(SealError::Malformed(format!("unknown part {}", record.part)));
             }
         }
     }
@@ -276,18 +227,10 @@ mod tests {
     struct MemKeys(Mutex<HashMap<SubjectId, DataKey>>);
 
     impl SubjectKeys for MemKeys {
-        fn data_key(
-            &self,
-            subject: &SubjectId,
-            create: bool,
-        ) -> Result<Option<DataKey>, SealError> {
+        fn data_key(&self, subject: &SubjectId, create: bool) -> Result<Option<DataKey>, SealError> {
             let mut map = self.0.lock().unwrap();
             if create {
-                return Ok(Some(
-                    map.entry(subject.clone())
-                        .or_insert_with(DataKey::generate)
-                        .clone(),
-                ));
+                return Ok(Some(map.entry(subject.clone()).or_insert_with(DataKey::generate).clone()));
             }
             Ok(map.get(subject).cloned())
         }
@@ -295,21 +238,12 @@ mod tests {
 
     fn event() -> pb::Event {
         let mut text = HashMap::new();
-        text.insert(
-            "notes".to_string(),
-            "Seen with older males at Wealdstone station".to_string(),
-        );
+        text.insert("notes".to_string(), "Seen with older males at Wealdstone station".to_string());
         pb::Event {
             event_id: EventId::new_v7().to_string(),
             subjects: vec![
-                pb::SubjectRef {
-                    kind: pb::SubjectKind::Person as i32,
-                    key: "P-1".into(),
-                },
-                pb::SubjectRef {
-                    kind: pb::SubjectKind::Person as i32,
-                    key: "P-2".into(),
-                },
+                pb::SubjectRef { kind: pb::SubjectKind::Person as i32, key: "P-1".into() },
+                pb::SubjectRef { kind: pb::SubjectKind::Person as i32, key: "P-2".into() },
             ],
             personal: Some(pb::Personal {
                 identities: vec![pb::Identity {
@@ -333,10 +267,7 @@ mod tests {
         assert!(e.personal.is_none());
         let bytes = e.encode_to_vec();
         for needle in ["Jamie", "Wealdstone", "2009-04-17"] {
-            assert!(
-                !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
-                "{needle} leaked"
-            );
+            assert!(!bytes.windows(needle.len()).any(|w| w == needle.as_bytes()), "{needle} leaked");
         }
         unseal(&mut e, &keys).unwrap();
         assert_eq!(e.personal, original.personal);
@@ -348,18 +279,11 @@ mod tests {
         let keys = MemKeys::default();
         let mut e = event();
         seal(&mut e, &keys).unwrap();
-        keys.0
-            .lock()
-            .unwrap()
-            .remove(&SubjectId::parse("person/P-2").unwrap());
+        keys.0.lock().unwrap().remove(&SubjectId::parse("person/P-2").unwrap());
         let report = unseal(&mut e, &keys).unwrap();
         assert_eq!(report.unreadable, 1, "the text needs both subjects' keys");
         let personal = e.personal.unwrap();
-        assert_eq!(
-            personal.identities.len(),
-            1,
-            "P-1's identity is still readable"
-        );
+        assert_eq!(personal.identities.len(), 1, "P-1's identity is still readable");
         assert!(personal.text.is_empty());
     }
 
@@ -370,10 +294,7 @@ mod tests {
         seal(&mut e, &keys).unwrap();
         let mut other = e.clone();
         other.event_id = EventId::new_v7().to_string();
-        assert!(matches!(
-            unseal(&mut other, &keys),
-            Err(SealError::Tampered)
-        ));
+        assert!(matches!(unseal(&mut other, &keys), Err(SealError::Tampered)));
         e.sealed[0].ciphertext[0] ^= 1;
         assert!(matches!(unseal(&mut e, &keys), Err(SealError::Tampered)));
     }

@@ -105,11 +105,7 @@ impl AgencyKey {
     /// Wraps an existing key.
     pub fn from_signing_key(agency: AgencyId, signing: SigningKey) -> Self {
         let key_id = key_id(&agency, &signing.verifying_key());
-        AgencyKey {
-            agency,
-            key_id,
-            signing,
-        }
+        AgencyKey { agency, key_id, signing }
     }
 
     /// Loads a PKCS#8 PEM private key file.
@@ -142,20 +138,14 @@ impl AgencyKey {
     pub fn sign(&self, event: &pb::Event) -> pb::SignedEvent {
         let bytes = event.encode_to_vec();
         let signature = self.signing.sign(&bytes);
-        pb::SignedEvent {
-            event: bytes,
-            key_id: self.key_id.clone(),
-            signature: signature.to_bytes().to_vec(),
-        }
+        pb::SignedEvent { event: bytes, key_id: self.key_id.clone(), signature: signature.to_bytes().to_vec() }
     }
 }
 
 /// Reads an Ed25519 private key from a PKCS#8 PEM file.
 pub fn load_signing_key(path: &Path) -> Result<SigningKey, SignError> {
-    let pem = std::fs::read_to_string(path).map_err(|source| SignError::Io {
-        path: path.display().to_string(),
-        source,
-    })?;
+    let pem =
+        std::fs::read_to_string(path).map_err(|source| SignError::Io { path: path.display().to_string(), source })?;
     SigningKey::from_pkcs8_pem(&pem).map_err(|e| SignError::BadKeyFile {
         path: path.display().to_string(),
         reason: format!("not an Ed25519 PKCS#8 PEM key ({e})"),
@@ -164,16 +154,10 @@ pub fn load_signing_key(path: &Path) -> Result<SigningKey, SignError> {
 
 /// Writes an Ed25519 private key as PKCS#8 PEM, readable by its owner only.
 pub fn save_signing_key(key: &SigningKey, path: &Path) -> Result<(), SignError> {
-    let io = |source| SignError::Io {
-        path: path.display().to_string(),
-        source,
-    };
+    let io = |source| SignError::Io { path: path.display().to_string(), source };
     let pem = key
         .to_pkcs8_pem(Default::default())
-        .map_err(|e| SignError::BadKeyFile {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        })?;
+        .map_err(|e| SignError::BadKeyFile { path: path.display().to_string(), reason: e.to_string() })?;
     write_private(path, pem.as_bytes()).map_err(io)
 }
 
@@ -255,35 +239,20 @@ impl KeyRegistry {
 
     /// Loads `registry.json` (a JSON array of [`RegisteredKey`]).
     pub fn load(path: &Path) -> Result<Self, SignError> {
-        let bad = |reason: String| SignError::BadKeyFile {
-            path: path.display().to_string(),
-            reason,
-        };
-        let text = std::fs::read_to_string(path).map_err(|source| SignError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let bad = |reason: String| SignError::BadKeyFile { path: path.display().to_string(), reason };
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| SignError::Io { path: path.display().to_string(), source })?;
         let entries: Vec<RegisteredKey> =
             serde_json::from_str(&text).map_err(|e| bad(format!("not a key registry: {e}")))?;
         let mut registry = KeyRegistry::default();
         for entry in entries {
             let agency = AgencyId::parse(&entry.agency_id).map_err(|e| bad(e.to_string()))?;
-            let raw = B64
-                .decode(&entry.public_key)
-                .map_err(|e| bad(format!("key {}: {e}", entry.key_id)))?;
-            let raw: [u8; 32] = raw.try_into().map_err(|_| {
-                bad(format!(
-                    "key {}: an Ed25519 public key is 32 bytes",
-                    entry.key_id
-                ))
-            })?;
-            let key = VerifyingKey::from_bytes(&raw)
-                .map_err(|e| bad(format!("key {}: {e}", entry.key_id)))?;
+            let raw = B64.decode(&entry.public_key).map_err(|e| bad(format!("key {}: {e}", entry.key_id)))?;
+            let raw: [u8; 32] =
+                raw.try_into().map_err(|_| bad(format!("key {}: an Ed25519 public key is 32 bytes", entry.key_id)))?;
+            let key = VerifyingKey::from_bytes(&raw).map_err(|e| bad(format!("key {}: {e}", entry.key_id)))?;
             if key_id(&agency, &key) != entry.key_id {
-                return Err(bad(format!(
-                    "key id {} does not match its key",
-                    entry.key_id
-                )));
+                return Err(bad(format!("key id {} does not match its key", entry.key_id)));
             }
             registry.insert(agency, key);
         }
@@ -292,30 +261,20 @@ impl KeyRegistry {
 
     /// Writes `registry.json`.
     pub fn save(&self, path: &Path) -> Result<(), SignError> {
-        let text =
-            serde_json::to_string_pretty(&self.entries()).map_err(|e| SignError::BadKeyFile {
-                path: path.display().to_string(),
-                reason: e.to_string(),
-            })?;
-        std::fs::write(path, text).map_err(|source| SignError::Io {
-            path: path.display().to_string(),
-            source,
-        })
+        let text = serde_json::to_string_pretty(&self.entries())
+            .map_err(|e| SignError::BadKeyFile { path: path.display().to_string(), reason: e.to_string() })?;
+        std::fs::write(path, text).map_err(|source| SignError::Io { path: path.display().to_string(), source })
     }
 
     /// Verifies a signed event: known key, valid signature, the key's agency
     /// is the event's agency, and the event passes validation as sealed.
     pub fn verify(&self, signed: pb::SignedEvent) -> Result<VerifiedEvent, VerifyError> {
-        let (key_agency, key) = self
-            .keys
-            .get(&signed.key_id)
-            .ok_or_else(|| VerifyError::UnknownKey(signed.key_id.clone()))?;
+        let (key_agency, key) =
+            self.keys.get(&signed.key_id).ok_or_else(|| VerifyError::UnknownKey(signed.key_id.clone()))?;
         let signature = ed25519_dalek::Signature::from_slice(&signed.signature)
             .map_err(|_| VerifyError::BadSignature(signed.key_id.clone()))?;
-        key.verify(&signed.event, &signature)
-            .map_err(|_| VerifyError::BadSignature(signed.key_id.clone()))?;
-        let event = pb::Event::decode(signed.event.as_slice())
-            .map_err(|e| VerifyError::Malformed(e.to_string()))?;
+        key.verify(&signed.event, &signature).map_err(|_| VerifyError::BadSignature(signed.key_id.clone()))?;
+        let event = pb::Event::decode(signed.event.as_slice()).map_err(|e| VerifyError::Malformed(e.to_string()))?;
         if event.agency_id != key_agency.as_str() {
             return Err(VerifyError::WrongAgency {
                 key_id: signed.key_id.clone(),
@@ -324,10 +283,6 @@ impl KeyRegistry {
             });
         }
         let checked = validate::check(&event, Stage::Sealed)?;
-        Ok(VerifiedEvent {
-            event,
-            signed,
-            checked,
-        })
+        Ok(VerifiedEvent { event, signed, checked })
     }
 }

@@ -19,10 +19,7 @@ pub struct ValidationError {
 }
 
 fn fail(field: &str, reason: impl Into<String>) -> ValidationError {
-    ValidationError {
-        field: field.to_string(),
-        reason: reason.into(),
-    }
+    ValidationError { field: field.to_string(), reason: reason.into() }
 }
 
 /// Where in the data path an event is being checked.
@@ -57,40 +54,21 @@ pub fn check(event: &pb::Event, stage: Stage) -> Result<Checked, ValidationError
     };
     let agency = AgencyId::parse(&event.agency_id).map_err(|e| fail("agency_id", e.to_string()))?;
     if event.agency_kind != agency.kind() as i32 {
-        return Err(fail(
-            "agency_kind",
-            format!(
-                "agency {agency} is of kind {}",
-                agency_kind_name(agency.kind())
-            ),
-        ));
+        return Err(fail("agency_kind", format!("agency {agency} is of kind {}", agency_kind_name(agency.kind()))));
     }
     if event.schema_version != SCHEMA_VERSION {
         return Err(fail(
             "schema_version",
-            format!(
-                "version {} is not supported; use {SCHEMA_VERSION}",
-                event.schema_version
-            ),
+            format!("version {} is not supported; use {SCHEMA_VERSION}", event.schema_version),
         ));
     }
-    let body = event.body.as_ref().ok_or_else(|| {
-        fail(
-            "body",
-            "an event needs exactly one body, e.g. \"arrest\": {...}",
-        )
-    })?;
+    let body =
+        event.body.as_ref().ok_or_else(|| fail("body", "an event needs exactly one body, e.g. \"arrest\": {...}"))?;
     let event_type = EventType::of(body);
     let publishers = event_type.publishers();
     if !publishers.is_empty() && !publishers.contains(&agency.kind()) {
         let names: Vec<_> = publishers.iter().map(|k| agency_kind_name(*k)).collect();
-        return Err(fail(
-            "agency_kind",
-            format!(
-                "{event_type} events are published by {} only",
-                names.join(", ")
-            ),
-        ));
+        return Err(fail("agency_kind", format!("{event_type} events are published by {} only", names.join(", "))));
     }
 
     if event.subjects.is_empty() {
@@ -98,13 +76,9 @@ pub fn check(event: &pb::Event, stage: Stage) -> Result<Checked, ValidationError
     }
     let mut subjects = Vec::with_capacity(event.subjects.len());
     for (i, s) in event.subjects.iter().enumerate() {
-        let s =
-            SubjectId::from_ref(s).map_err(|e| fail(&format!("subjects[{i}]"), e.to_string()))?;
+        let s = SubjectId::from_ref(s).map_err(|e| fail(&format!("subjects[{i}]"), e.to_string()))?;
         if subjects.contains(&s) {
-            return Err(fail(
-                &format!("subjects[{i}]"),
-                format!("{s} is listed twice"),
-            ));
+            return Err(fail(&format!("subjects[{i}]"), format!("{s} is listed twice")));
         }
         subjects.push(s);
     }
@@ -118,13 +92,9 @@ pub fn check(event: &pb::Event, stage: Stage) -> Result<Checked, ValidationError
     if event.borough.trim().is_empty() {
         return Err(fail("borough", "the borough is required"));
     }
-    let classification = pb::Classification::try_from(event.classification)
-        .unwrap_or(pb::Classification::Unspecified);
+    let classification = pb::Classification::try_from(event.classification).unwrap_or(pb::Classification::Unspecified);
     if classification == pb::Classification::Unspecified {
-        return Err(fail(
-            "classification",
-            "use OFFICIAL, OFFICIAL_SENSITIVE or SPECIAL_CATEGORY",
-        ));
+        return Err(fail("classification", "use OFFICIAL, OFFICIAL_SENSITIVE or SPECIAL_CATEGORY"));
     }
 
     check_lawful_basis(event)?;
@@ -136,10 +106,7 @@ pub fn check(event: &pb::Event, stage: Stage) -> Result<Checked, ValidationError
     }
     for (i, ev) in event.expected_versions.iter().enumerate() {
         let field = format!("expected_versions[{i}].subject");
-        let s = ev
-            .subject
-            .as_ref()
-            .ok_or_else(|| fail(&field, "required"))?;
+        let s = ev.subject.as_ref().ok_or_else(|| fail(&field, "required"))?;
         let s = SubjectId::from_ref(s).map_err(|e| fail(&field, e.to_string()))?;
         if !subjects.contains(&s) {
             return Err(fail(&field, format!("{s} is not a subject of this event")));
@@ -149,10 +116,7 @@ pub fn check(event: &pb::Event, stage: Stage) -> Result<Checked, ValidationError
     match stage {
         Stage::Submission => {
             if !event.sealed.is_empty() {
-                return Err(fail(
-                    "sealed",
-                    "submit personal data in plaintext under \"personal\"; the node seals it",
-                ));
+                return Err(fail("sealed", "submit personal data in plaintext under \"personal\"; the node seals it"));
             }
             if let Some(p) = &event.personal {
                 for (i, ident) in p.identities.iter().enumerate() {
@@ -167,21 +131,13 @@ pub fn check(event: &pb::Event, stage: Stage) -> Result<Checked, ValidationError
         }
         Stage::Sealed => {
             if event.personal.is_some() {
-                return Err(fail(
-                    "personal",
-                    "plaintext personal data must never enter the log",
-                ));
+                return Err(fail("personal", "plaintext personal data must never enter the log"));
             }
         }
     }
 
     check_body(body, event)?;
-    Ok(Checked {
-        id,
-        agency,
-        event_type,
-        subjects,
-    })
+    Ok(Checked { id, agency, event_type, subjects })
 }
 
 fn check_lawful_basis(event: &pb::Event) -> Result<(), ValidationError> {
@@ -199,15 +155,8 @@ fn check_lawful_basis(event: &pb::Event) -> Result<(), ValidationError> {
             Ok(_) => {}
         }
     }
-    if event
-        .lawful_basis
-        .contains(&(pb::LawfulBasis::Consent as i32))
-        && event.consent_ref.is_empty()
-    {
-        return Err(fail(
-            "consent_ref",
-            "consent is a basis, so the consent relied on must be named",
-        ));
+    if event.lawful_basis.contains(&(pb::LawfulBasis::Consent as i32)) && event.consent_ref.is_empty() {
+        return Err(fail("consent_ref", "consent is a basis, so the consent relied on must be named"));
     }
     Ok(())
 }
@@ -215,11 +164,7 @@ fn check_lawful_basis(event: &pb::Event) -> Result<(), ValidationError> {
 fn check_body(body: &pb::event::Body, event: &pb::Event) -> Result<(), ValidationError> {
     use pb::event::Body;
     fn required_enum(field: &str, value: i32) -> Result<(), ValidationError> {
-        if value == 0 {
-            Err(fail(field, "required"))
-        } else {
-            Ok(())
-        }
+        if value == 0 { Err(fail(field, "required")) } else { Ok(()) }
     }
     match body {
         Body::Arrest(a) => {
@@ -249,27 +194,17 @@ fn check_body(body: &pb::event::Body, event: &pb::Event) -> Result<(), Validatio
                 .map_err(|e| fail("mash_referral.referrer_agency_id", e.to_string()))?;
             required_enum("mash_referral.reason", m.reason)?;
             if m.decision != 0 && m.decided_at.is_none() {
-                return Err(fail(
-                    "mash_referral.decided_at",
-                    "required once a threshold decision is made",
-                ));
+                return Err(fail("mash_referral.decided_at", "required once a threshold decision is made"));
             }
             Ok(())
         }
         Body::ExploitationConcern(c) => {
-            required_enum(
-                "exploitation_concern.exploitation_type",
-                c.exploitation_type,
-            )?;
+            required_enum("exploitation_concern.exploitation_type", c.exploitation_type)?;
             required_enum("exploitation_concern.risk", c.risk)
         }
         Body::NrmReferral(n) => {
             required_enum("nrm_referral.exploitation_type", n.exploitation_type)?;
-            if !n.minor
-                && !event
-                    .lawful_basis
-                    .contains(&(pb::LawfulBasis::Consent as i32))
-            {
+            if !n.minor && !event.lawful_basis.contains(&(pb::LawfulBasis::Consent as i32)) {
                 return Err(fail(
                     "lawful_basis",
                     "an adult's NRM referral needs their consent (LAWFUL_BASIS_CONSENT and consent_ref)",
@@ -284,17 +219,10 @@ fn check_body(body: &pb::event::Body, event: &pb::Event) -> Result<(), Validatio
             required_enum("vve_briefing_item.risk", v.risk)?;
             for (i, a) in v.actions.iter().enumerate() {
                 if a.action_id.is_empty() {
-                    return Err(fail(
-                        &format!("vve_briefing_item.actions[{i}].action_id"),
-                        "required",
-                    ));
+                    return Err(fail(&format!("vve_briefing_item.actions[{i}].action_id"), "required"));
                 }
-                AgencyId::parse(&a.owner_agency_id).map_err(|e| {
-                    fail(
-                        &format!("vve_briefing_item.actions[{i}].owner_agency_id"),
-                        e.to_string(),
-                    )
-                })?;
+                AgencyId::parse(&a.owner_agency_id)
+                    .map_err(|e| fail(&format!("vve_briefing_item.actions[{i}].owner_agency_id"), e.to_string()))?;
                 required_enum(&format!("vve_briefing_item.actions[{i}].status"), a.status)?;
             }
             Ok(())
@@ -302,10 +230,7 @@ fn check_body(body: &pb::event::Body, event: &pb::Event) -> Result<(), Validatio
         Body::YouthJusticeOutcome(y) => {
             required_enum("youth_justice_outcome.disposal", y.disposal)?;
             if !(10..=17).contains(&y.age) {
-                return Err(fail(
-                    "youth_justice_outcome.age",
-                    "youth justice covers children aged 10 to 17",
-                ));
+                return Err(fail("youth_justice_outcome.age", "youth justice covers children aged 10 to 17"));
             }
             required_enum("youth_justice_outcome.gender", y.gender)?;
             required_enum("youth_justice_outcome.ethnicity", y.ethnicity)?;
@@ -316,32 +241,22 @@ fn check_body(body: &pb::event::Body, event: &pb::Event) -> Result<(), Validatio
         }
         Body::Reoffence(r) => {
             if r.original_offence_date.is_none() {
-                return Err(fail(
-                    "reoffence.original_offence_date",
-                    "required: reoffending is counted by it",
-                ));
+                return Err(fail("reoffence.original_offence_date", "required: reoffending is counted by it"));
             }
             if r.reoffence_date.is_none() {
                 return Err(fail("reoffence.reoffence_date", "required"));
             }
             if !r.original_event_id.is_empty() {
-                EventId::parse(&r.original_event_id)
-                    .map_err(|e| fail("reoffence.original_event_id", e.to_string()))?;
+                EventId::parse(&r.original_event_id).map_err(|e| fail("reoffence.original_event_id", e.to_string()))?;
             }
             Ok(())
         }
         Body::AssetPlusRating(a) => {
             required_enum("asset_plus_rating.intervention_level", a.intervention_level)?;
-            required_enum(
-                "asset_plus_rating.risk_of_serious_harm",
-                a.risk_of_serious_harm,
-            )?;
+            required_enum("asset_plus_rating.risk_of_serious_harm", a.risk_of_serious_harm)?;
             required_enum("asset_plus_rating.vulnerability", a.vulnerability)?;
             if a.vulnerability == pb::RiskLevel::VeryHigh as i32 {
-                return Err(fail(
-                    "asset_plus_rating.vulnerability",
-                    "is rated low, medium or high",
-                ));
+                return Err(fail("asset_plus_rating.vulnerability", "is rated low, medium or high"));
             }
             let high = a.risk_of_serious_harm >= pb::RiskLevel::High as i32;
             if high && !a.mappa_screening {
@@ -354,10 +269,7 @@ fn check_body(body: &pb::event::Body, event: &pb::Event) -> Result<(), Validatio
         }
         Body::CamhsContact(c) => {
             if event.classification != pb::Classification::SpecialCategory as i32 {
-                return Err(fail(
-                    "classification",
-                    "CAMHS contacts are health data: SPECIAL_CATEGORY",
-                ));
+                return Err(fail("classification", "CAMHS contacts are health data: SPECIAL_CATEGORY"));
             }
             required_enum("camhs_contact.stage", c.stage)
         }
@@ -373,21 +285,13 @@ fn check_body(body: &pb::event::Body, event: &pb::Event) -> Result<(), Validatio
             }
             required_enum("consent_recorded.given_by", c.given_by)?;
             if c.agency_kinds.is_empty() && c.agency_ids.is_empty() {
-                return Err(fail(
-                    "consent_recorded.agency_kinds",
-                    "name the agencies the consent covers",
-                ));
+                return Err(fail("consent_recorded.agency_kinds", "name the agencies the consent covers"));
             }
             if c.purposes.is_empty() {
-                return Err(fail(
-                    "consent_recorded.purposes",
-                    "name the purposes the consent covers",
-                ));
+                return Err(fail("consent_recorded.purposes", "name the purposes the consent covers"));
             }
             for (i, a) in c.agency_ids.iter().enumerate() {
-                AgencyId::parse(a).map_err(|e| {
-                    fail(&format!("consent_recorded.agency_ids[{i}]"), e.to_string())
-                })?;
+                AgencyId::parse(a).map_err(|e| fail(&format!("consent_recorded.agency_ids[{i}]"), e.to_string()))?;
             }
             Ok(())
         }

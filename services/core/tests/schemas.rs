@@ -21,16 +21,11 @@ fn example(t: EventType) -> Value {
 fn validator(t: EventType) -> jsonschema::Validator {
     let path = root().join(format!("{}.schema.json", t.as_str()));
     let schema: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    jsonschema::options()
-        .should_validate_formats(true)
-        .build(&schema)
-        .unwrap()
+    jsonschema::options().should_validate_formats(true).build(&schema).unwrap()
 }
 
 fn errors(v: &jsonschema::Validator, doc: &Value) -> Vec<String> {
-    v.iter_errors(doc)
-        .map(|e| format!("{} at {}", e, e.instance_path()))
-        .collect()
+    v.iter_errors(doc).map(|e| format!("{} at {}", e, e.instance_path())).collect()
 }
 
 #[test]
@@ -45,21 +40,13 @@ fn every_example_validates_and_round_trips() {
         let doc = example(t);
         let v = validator(t);
         assert!(errors(&v, &doc).is_empty(), "{t}: {:?}", errors(&v, &doc));
-        let event: pb::Event =
-            serde_json::from_value(doc.clone()).unwrap_or_else(|e| panic!("{t}: {e}"));
+        let event: pb::Event = serde_json::from_value(doc.clone()).unwrap_or_else(|e| panic!("{t}: {e}"));
         assert_eq!(event.body.as_ref().map(EventType::of), Some(t));
         check(&event, Stage::Submission).unwrap_or_else(|e| panic!("{t}: {e}"));
-        assert_eq!(
-            serde_json::to_value(&event).unwrap(),
-            doc,
-            "{t} does not round-trip"
-        );
+        assert_eq!(serde_json::to_value(&event).unwrap(), doc, "{t} does not round-trip");
         // And through the binary wire form.
         let bytes = prost::Message::encode_to_vec(&event);
-        assert_eq!(
-            <pb::Event as prost::Message>::decode(bytes.as_slice()).unwrap(),
-            event
-        );
+        assert_eq!(<pb::Event as prost::Message>::decode(bytes.as_slice()).unwrap(), event);
     }
 }
 
@@ -69,11 +56,7 @@ fn bad_documents_are_refused_naming_the_field() {
     let good = example(EventType::Arrest);
 
     let mut unknown_body = good.clone();
-    let body = unknown_body
-        .as_object_mut()
-        .unwrap()
-        .remove("arrest")
-        .unwrap();
+    let body = unknown_body.as_object_mut().unwrap().remove("arrest").unwrap();
     unknown_body["burglary"] = body;
     let e = errors(&v, &unknown_body).join("; ");
     assert!(e.contains("burglary") && e.contains("arrest"), "{e}");
@@ -95,8 +78,5 @@ fn bad_documents_are_refused_naming_the_field() {
 
     let mut other_body = good;
     other_body["missing_episode"] = serde_json::json!({});
-    assert!(
-        !errors(&v, &other_body).is_empty(),
-        "an arrest document carries one body only"
-    );
+    assert!(!errors(&v, &other_body).is_empty(), "an arrest document carries one body only");
 }

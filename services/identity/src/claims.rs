@@ -120,10 +120,7 @@ impl Claims {
         let agency = AgencyId::parse(&self.agency_id).map_err(|e| e.to_string())?;
         let kind = concord_core::ids::agency_kind_name(agency.kind());
         if self.agency_kind != kind {
-            return Err(format!(
-                "agency_kind `{}` does not match agency {agency} (a {kind})",
-                self.agency_kind
-            ));
+            return Err(format!("agency_kind `{}` does not match agency {agency} (a {kind})", self.agency_kind));
         }
         Ok(Principal {
             sub: self.sub.clone(),

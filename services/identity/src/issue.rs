@@ -50,25 +50,15 @@ impl Issuer {
     /// Loads `jwt-signing.pem` and `jwt-issuer.json` from `dir`.
     pub fn load(dir: &Path) -> Result<Self, IdentityError> {
         let path = dir.join("jwt-issuer.json");
-        let text = std::fs::read_to_string(&path).map_err(|source| IdentityError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
-        let file: IssuerFile = serde_json::from_str(&text).map_err(|e| IdentityError::BadFile {
-            path: path.display().to_string(),
+        let text = std::fs::read_to_string(&path)
+            .map_err(|source| IdentityError::Io { path: path.display().to_string(), source })?;
+        let file: IssuerFile = serde_json::from_str(&text)
+            .map_err(|e| IdentityError::BadFile { path: path.display().to_string(), reason: e.to_string() })?;
+        let signing = load_signing_key(&dir.join("jwt-signing.pem")).map_err(|e| IdentityError::BadFile {
+            path: dir.join("jwt-signing.pem").display().to_string(),
             reason: e.to_string(),
         })?;
-        let signing =
-            load_signing_key(&dir.join("jwt-signing.pem")).map_err(|e| IdentityError::BadFile {
-                path: dir.join("jwt-signing.pem").display().to_string(),
-                reason: e.to_string(),
-            })?;
-        Ok(Issuer {
-            kid: file.kid,
-            iss: file.iss,
-            aud: file.aud,
-            signing,
-        })
+        Ok(Issuer { kid: file.kid, iss: file.iss, aud: file.aud, signing })
     }
 
     /// Writes the private key, the issuer settings and the public JWKS into `dir`.
@@ -79,10 +69,8 @@ impl Issuer {
         };
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let pem = dir.join("jwt-signing.pem");
-        save_signing_key(&self.signing, &pem).map_err(|e| IdentityError::BadFile {
-            path: pem.display().to_string(),
-            reason: e.to_string(),
-        })?;
+        save_signing_key(&self.signing, &pem)
+            .map_err(|e| IdentityError::BadFile { path: pem.display().to_string(), reason: e.to_string() })?;
         let settings = serde_json::to_string_pretty(&IssuerFile {
             kid: self.kid.clone(),
             iss: self.iss.clone(),
@@ -92,11 +80,7 @@ impl Issuer {
         let path = dir.join("jwt-issuer.json");
         std::fs::write(&path, settings).map_err(io(&path))?;
         let path = dir.join("jwks.json");
-        std::fs::write(
-            &path,
-            serde_json::to_string_pretty(&self.jwks()).unwrap_or_default(),
-        )
-        .map_err(io(&path))
+        std::fs::write(&path, serde_json::to_string_pretty(&self.jwks()).unwrap_or_default()).map_err(io(&path))
     }
 
     /// The public key as a JWKS document.
@@ -138,10 +122,7 @@ impl Issuer {
 
     /// Signs arbitrary claims (tests use this for expired or misdirected tokens).
     pub fn mint_claims(&self, claims: &Claims) -> Result<String, IdentityError> {
-        let der = self
-            .signing
-            .to_pkcs8_der()
-            .map_err(|e| IdentityError::Signing(e.to_string()))?;
+        let der = self.signing.to_pkcs8_der().map_err(|e| IdentityError::Signing(e.to_string()))?;
         let key = EncodingKey::from_ed_der(der.as_bytes());
         let mut header = Header::new(Algorithm::EdDSA);
         header.kid = Some(self.kid.clone());

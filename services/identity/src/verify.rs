@@ -86,19 +86,11 @@ pub struct Verifier {
 
 impl Verifier {
     /// Loads the public keys of a JWKS file; tokens must name `issuer` and `audience`.
-    pub fn from_jwks_file(
-        path: &Path,
-        issuer: &str,
-        audience: &str,
-    ) -> Result<Self, IdentityError> {
-        let text = std::fs::read_to_string(path).map_err(|source| IdentityError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
-        Self::from_jwks(&text, issuer, audience).map_err(|reason| IdentityError::BadFile {
-            path: path.display().to_string(),
-            reason,
-        })
+    pub fn from_jwks_file(path: &Path, issuer: &str, audience: &str) -> Result<Self, IdentityError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| IdentityError::Io { path: path.display().to_string(), source })?;
+        Self::from_jwks(&text, issuer, audience)
+            .map_err(|reason| IdentityError::BadFile { path: path.display().to_string(), reason })
     }
 
     /// Loads the public keys of a JWKS document.
@@ -107,33 +99,19 @@ impl Verifier {
         let mut keys = Vec::new();
         for (i, jwk) in set.keys.iter().enumerate() {
             let algorithm = match &jwk.algorithm {
-                AlgorithmParameters::OctetKeyPair(p) if p.curve == EllipticCurve::Ed25519 => {
-                    Algorithm::EdDSA
-                }
-                AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P256 => {
-                    Algorithm::ES256
-                }
+                AlgorithmParameters::OctetKeyPair(p) if p.curve == EllipticCurve::Ed25519 => Algorithm::EdDSA,
+                AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P256 => Algorithm::ES256,
                 _ => {
-                    return Err(format!(
-                        "key {i}: only Ed25519 (EdDSA) and P-256 (ES256) keys are accepted"
-                    ));
+                    return Err(format!("key {i}: only Ed25519 (EdDSA) and P-256 (ES256) keys are accepted"));
                 }
             };
             let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("key {i}: {e}"))?;
-            keys.push(Key {
-                kid: jwk.common.key_id.clone(),
-                algorithm,
-                key,
-            });
+            keys.push(Key { kid: jwk.common.key_id.clone(), algorithm, key });
         }
         if keys.is_empty() {
             return Err("the JWKS holds no keys".into());
         }
-        Ok(Verifier {
-            keys,
-            issuer: issuer.to_string(),
-            audience: audience.to_string(),
-        })
+        Ok(Verifier { keys, issuer: issuer.to_string(), audience: audience.to_string() })
     }
 
     /// Checks a token and returns who it is for.
@@ -161,22 +139,18 @@ impl Verifier {
         validation.set_audience(&[&self.audience]);
         validation.leeway = LEEWAY_SECONDS;
         validation.validate_nbf = true;
-        validation.required_spec_claims = ["exp", "nbf", "iss", "aud", "sub"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect::<HashSet<_>>();
+        validation.required_spec_claims =
+            ["exp", "nbf", "iss", "aud", "sub"].iter().map(|s| s.to_string()).collect::<HashSet<_>>();
         let data = decode::<Claims>(token, &key.key, &validation).map_err(|e| match e.kind() {
             ErrorKind::ExpiredSignature => AuthError::Expired,
             ErrorKind::ImmatureSignature => AuthError::NotYetValid,
             ErrorKind::InvalidIssuer => AuthError::WrongIssuer,
             ErrorKind::InvalidAudience => AuthError::WrongAudience,
             ErrorKind::InvalidSignature => AuthError::BadSignature,
-            ErrorKind::InvalidAlgorithm => {
-                AuthError::DisallowedAlgorithm(format!("{:?}", header.alg))
+            ErrorKind::InvalidAlgorithm => AuthError::DisallowedAlgorithm(format!("{:?}", header.alg)),
+            ErrorKind::MissingRequiredClaim(_) | ErrorKind::InvalidClaimFormat(_) | ErrorKind::Json(_) => {
+                AuthError::BadClaims(e.to_string())
             }
-            ErrorKind::MissingRequiredClaim(_)
-            | ErrorKind::InvalidClaimFormat(_)
-            | ErrorKind::Json(_) => AuthError::BadClaims(e.to_string()),
             _ => AuthError::Malformed(e.to_string()),
         })?;
         data.claims.principal().map_err(AuthError::BadClaims)
@@ -185,24 +159,17 @@ impl Verifier {
     /// Reads `authorization: Bearer <token>` from gRPC metadata and verifies it.
     /// Refusals are UNAUTHENTICATED with the reason; the token is never echoed.
     pub fn authenticate(&self, metadata: &MetadataMap) -> Result<Principal, Status> {
-        self.authenticate_detailed(metadata)
-            .map_err(|e| Status::unauthenticated(e.to_string()))
+        self.authenticate_detailed(metadata).map_err(|e| Status::unauthenticated(e.to_string()))
     }
 
     /// As [`Verifier::authenticate`], keeping the reason as an [`AuthError`].
     pub fn authenticate_detailed(&self, metadata: &MetadataMap) -> Result<Principal, AuthError> {
         let value = metadata.get("authorization").ok_or(AuthError::Missing)?;
-        let value = value
-            .to_str()
-            .map_err(|_| AuthError::Malformed("authorization is not text".into()))?;
+        let value = value.to_str().map_err(|_| AuthError::Malformed("authorization is not text".into()))?;
         let token = value
             .strip_prefix("Bearer ")
             .or_else(|| value.strip_prefix("bearer "))
-            .ok_or_else(|| {
-                AuthError::Malformed(
-                    "use the Bearer scheme: `authorization: Bearer <token>`".into(),
-                )
-            })?;
+            .ok_or_else(|| AuthError::Malformed("use the Bearer scheme: `authorization: Bearer <token>`".into()))?;
         self.verify(token.trim())
     }
 }

@@ -20,21 +20,13 @@ pub const BY_RECORDED: &str = "recorded";
 /// A timestamp as an index value that sorts in time order (milliseconds since
 /// the epoch, big-endian with the sign bit flipped).
 pub fn time_value(ts: &pbjson_types::Timestamp) -> [u8; 8] {
-    let millis = ts
-        .seconds
-        .saturating_mul(1000)
-        .saturating_add(i64::from(ts.nanos / 1_000_000));
+    let millis = ts.seconds.saturating_mul(1000).saturating_add(i64::from(ts.nanos / 1_000_000));
     ((millis as u64) ^ (1 << 63)).to_be_bytes()
 }
 
 /// The ward index value of a borough and ward.
 pub fn ward_value(borough: &str, ward: &str) -> Vec<u8> {
-    format!(
-        "{}/{}",
-        borough.trim().to_lowercase(),
-        ward.trim().to_lowercase()
-    )
-    .into_bytes()
+    format!("{}/{}", borough.trim().to_lowercase(), ward.trim().to_lowercase()).into_bytes()
 }
 
 /// The log entry for a verified event: the signed bytes exactly as received,
@@ -43,14 +35,8 @@ pub fn entry_for(verified: &VerifiedEvent) -> NewEntry {
     let event = &verified.event;
     let checked = &verified.checked;
     let mut indexes = vec![
-        (
-            BY_TYPE.to_string(),
-            checked.event_type.as_str().as_bytes().to_vec(),
-        ),
-        (
-            BY_AGENCY.to_string(),
-            checked.agency.as_str().as_bytes().to_vec(),
-        ),
+        (BY_TYPE.to_string(), checked.event_type.as_str().as_bytes().to_vec()),
+        (BY_AGENCY.to_string(), checked.agency.as_str().as_bytes().to_vec()),
     ];
     if !event.ward.is_empty() {
         indexes.push((BY_WARD.to_string(), ward_value(&event.borough, &event.ward)));

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use concord_bus::{BusError, Delivery, EventBus, parse_event_subject};
+use concord_bus::{BusError, Delivery, EventBus, StreamPosition, parse_event_subject};
 use concord_core::pb;
 use concord_core::sign::{KeyRegistry, VerifyError};
 use concord_log::kv::KvError;
@@ -18,6 +18,19 @@ pub const MAX_EVENT_BYTES: usize = 1024 * 1024;
 
 /// How many deliveries the ledger appends in one durable batch at most.
 pub const MAX_BATCH: usize = 512;
+
+/// The log cursor holding the last bus position applied.
+pub const BUS_CURSOR: &str = "bus";
+
+/// Whether this ledger answers publishers or only follows the stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// The partnership's ledger: appends and sends each agency its receipts.
+    Writer,
+    /// A replica (e.g. under `concord serve`) building its own local log from
+    /// the same stream, deterministically, without answering anyone.
+    Follower,
+}
 
 /// Failures that stop an ingest batch (the batch is not acknowledged, so the
 /// bus delivers it again).
@@ -35,6 +48,15 @@ pub enum LedgerError {
     /// The append task panicked or was cancelled.
     #[error("append task failed: {0}")]
     Task(String),
+    /// A delivery skipped ahead of the next stream position; the consumer is
+    /// restarted from the last applied position.
+    #[error("stream gap: expected sequence {expected}, got {got}")]
+    Gap {
+        /// The next sequence the log needs.
+        expected: u64,
+        /// The sequence that arrived.
+        got: u64,
+    },
 }
 
 /// What one ingest batch did.
@@ -48,6 +70,8 @@ pub struct IngestStats {
     pub rejected: usize,
     /// Messages quarantined.
     pub quarantined: usize,
+    /// Redeliveries of messages already applied (acknowledged, not re-applied).
+    pub redelivered: usize,
 }
 
 /// The ledger: the log's only writer.
@@ -56,6 +80,7 @@ pub struct Ledger {
     registry: KeyRegistry,
     bus: Arc<dyn EventBus>,
     quarantine: Arc<Quarantine>,
+    role: Role,
 }
 
 impl Ledger {
@@ -65,13 +90,14 @@ impl Ledger {
         registry: KeyRegistry,
         bus: Arc<dyn EventBus>,
         quarantine: Arc<Quarantine>,
+        role: Role,
     ) -> Self {
-        Ledger {
-            log,
-            registry,
-            bus,
-            quarantine,
-        }
+        Ledger { log, registry, bus, quarantine, role }
+    }
+
+    /// The last bus position applied to the log.
+    pub fn applied(&self) -> Result<Option<StreamPosition>, LedgerError> {
+        Ok(self.log.cursor(BUS_CURSOR)?.and_then(|b| StreamPosition::from_bytes(&b)))
     }
 
     /// The log this ledger writes.
@@ -84,20 +110,40 @@ impl Ledger {
         &self.quarantine
     }
 
-    /// Consumes the bus with the durable consumer `durable` until the bus
-    /// closes. Storage failures are logged and retried with back-off.
+    /// Consumes the bus with the durable consumer `durable`, from just after
+    /// the last position applied, until the bus closes. Failures are logged and
+    /// the consumer restarted from the log's cursor after a pause.
     pub async fn run(self: Arc<Self>, durable: &str) -> Result<(), LedgerError> {
-        let mut consumer = self.bus.consumer(durable).await?;
         loop {
-            let batch = consumer
-                .next_batch(MAX_BATCH, Duration::from_millis(500))
-                .await?;
-            if batch.is_empty() {
-                continue;
-            }
-            if let Err(e) = self.ingest(batch).await {
-                tracing::error!(error = %e, "ingest failed; the batch will be delivered again");
-                tokio::time::sleep(Duration::from_secs(1)).await;
+            let resume = self.applied()?;
+            let mut consumer = match self.bus.consumer(durable, resume).await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot open the event consumer; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            loop {
+                let batch = match consumer.next_batch(MAX_BATCH, Duration::from_millis(500)).await {
+                    Ok(b) => b,
+                    Err(BusError::Unavailable(e)) if e.contains("closed") && resume.is_none() => return Ok(()),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "reading the bus failed; reconnecting");
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                        break;
+                    }
+                };
+                if batch.is_empty() {
+                    continue;
+                }
+                if let Err(e) = self.ingest(batch).await {
+                    tracing::warn!(error = %e, "ingest stopped; resuming from the last applied position");
+                    if !matches!(e, LedgerError::Gap { .. }) {
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                    break;
+                }
             }
         }
     }
@@ -107,6 +153,12 @@ impl Ledger {
         let mut stats = IngestStats::default();
         let mut entries = Vec::new();
         let mut owners = Vec::new();
+        let (deliveries, already, gap) = self.in_order(deliveries)?;
+        stats.redelivered = already.len();
+        for delivery in already {
+            delivery.ack().await?;
+        }
+        let cursor = deliveries.last().and_then(|d| d.position);
         for delivery in &deliveries {
             match self.check(delivery) {
                 Ok((verified_agency, event_id, entry)) => {
@@ -114,21 +166,19 @@ impl Ledger {
                     owners.push((verified_agency, event_id));
                 }
                 Err((reason, detail)) => {
-                    self.quarantine
-                        .add(reason, &detail, &delivery.subject, &delivery.payload)?;
+                    self.quarantine.add(reason, &detail, &delivery.subject, &delivery.payload)?;
                     stats.quarantined += 1;
                 }
             }
         }
         let log = self.log.clone();
-        let results = tokio::task::spawn_blocking(move || log.append_batch(entries))
-            .await
-            .map_err(|e| LedgerError::Task(e.to_string()))??;
+        let results = tokio::task::spawn_blocking(move || {
+            log.append_batch_at(entries, cursor.map(|c| (BUS_CURSOR, c.to_bytes())))
+        })
+        .await
+        .map_err(|e| LedgerError::Task(e.to_string()))??;
         for ((agency, event_id), result) in owners.into_iter().zip(results) {
-            let mut receipt = pb::Receipt {
-                event_id,
-                ..Default::default()
-            };
+            let mut receipt = pb::Receipt { event_id, ..Default::default() };
             match result {
                 Ok(Appended::New { position }) => {
                     stats.appended += 1;
@@ -145,6 +195,9 @@ impl Ledger {
                     receipt.outcome = Some(pb::receipt::Outcome::Rejected(describe(&e)));
                 }
             }
+            if self.role == Role::Follower {
+                continue;
+            }
             if let Err(e) = self.bus.publish_receipt(&agency, &receipt).await {
                 tracing::warn!(error = %e, %agency, "could not send a receipt; the node will re-send and dedup answers it");
             }
@@ -152,7 +205,43 @@ impl Ledger {
         for delivery in deliveries {
             delivery.ack().await?;
         }
-        Ok(stats)
+        match gap {
+            Some(e) => Err(e),
+            None => Ok(stats),
+        }
+    }
+
+    /// Splits a batch into the deliveries to apply now (the contiguous run
+    /// after the last applied position), those already applied (redeliveries),
+    /// and a gap error if the batch skipped ahead (the rest is left
+    /// unacknowledged and read again in order).
+    #[allow(clippy::type_complexity)]
+    fn in_order(
+        &self,
+        deliveries: Vec<Delivery>,
+    ) -> Result<(Vec<Delivery>, Vec<Delivery>, Option<LedgerError>), LedgerError> {
+        let mut last = self.applied()?;
+        let (mut apply, mut already) = (Vec::new(), Vec::new());
+        for delivery in deliveries {
+            let Some(position) = delivery.position else {
+                apply.push(delivery);
+                continue;
+            };
+            let expected = match last {
+                Some(l) if l.epoch == position.epoch => l.sequence + 1,
+                _ => 1,
+            };
+            if position.sequence < expected && last.is_some_and(|l| l.epoch == position.epoch) {
+                already.push(delivery);
+            } else if position.sequence == expected || (expected == 1 && last.is_none_or(|l| l.epoch != position.epoch))
+            {
+                last = Some(position);
+                apply.push(delivery);
+            } else {
+                return Ok((apply, already, Some(LedgerError::Gap { expected, got: position.sequence })));
+            }
+        }
+        Ok((apply, already, None))
     }
 
     /// Decides whether a delivery may be appended; on refusal gives the
@@ -160,29 +249,15 @@ impl Ledger {
     fn check(
         &self,
         delivery: &Delivery,
-    ) -> Result<(concord_core::AgencyId, String, concord_log::log::NewEntry), (&'static str, String)>
-    {
+    ) -> Result<(concord_core::AgencyId, String, concord_log::log::NewEntry), (&'static str, String)> {
         if delivery.payload.len() > MAX_EVENT_BYTES {
-            return Err((
-                "oversize",
-                format!(
-                    "{} bytes; the limit is {MAX_EVENT_BYTES}",
-                    delivery.payload.len()
-                ),
-            ));
+            return Err(("oversize", format!("{} bytes; the limit is {MAX_EVENT_BYTES}", delivery.payload.len())));
         }
-        let on = parse_event_subject(&delivery.subject).ok_or_else(|| {
-            (
-                "bad_subject",
-                format!("`{}` is not an event subject", delivery.subject),
-            )
-        })?;
+        let on = parse_event_subject(&delivery.subject)
+            .ok_or_else(|| ("bad_subject", format!("`{}` is not an event subject", delivery.subject)))?;
         let signed = pb::SignedEvent::decode(delivery.payload.as_ref())
             .map_err(|e| ("malformed", format!("not a signed event: {e}")))?;
-        let verified = self
-            .registry
-            .verify(signed)
-            .map_err(|e: VerifyError| (e.reason_code(), e.to_string()))?;
+        let verified = self.registry.verify(signed).map_err(|e: VerifyError| (e.reason_code(), e.to_string()))?;
         let checked = &verified.checked;
         if checked.agency != on.agency || checked.event_type != on.event_type {
             return Err((
@@ -193,29 +268,17 @@ impl Ledger {
                 ),
             ));
         }
-        Ok((
-            checked.agency.clone(),
-            checked.id.to_string(),
-            entry_for(&verified),
-        ))
+        Ok((checked.agency.clone(), checked.id.to_string(), entry_for(&verified)))
     }
 }
 
 fn describe(e: &EntryError) -> String {
     match e {
-        EntryError::Conflict {
-            stream,
-            expected,
-            actual,
-        } => {
-            format!(
-                "expected version conflict on {stream}: expected {expected}, the stream is at {actual}"
-            )
+        EntryError::Conflict { stream, expected, actual } => {
+            format!("expected version conflict on {stream}: expected {expected}, the stream is at {actual}")
         }
         EntryError::IdReused { position } => {
-            format!(
-                "this event id is already used at position {position} by an event with different content"
-            )
+            format!("this event id is already used at position {position} by an event with different content")
         }
     }
 }

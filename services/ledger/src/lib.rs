@@ -11,5 +11,5 @@ pub mod index;
 pub mod ingest;
 pub mod quarantine;
 
-pub use ingest::{Ledger, LedgerError};
+pub use ingest::{Ledger, LedgerError, Role};
 pub use quarantine::Quarantine;

@@ -50,28 +50,12 @@ impl Quarantine {
             .and_then(|(k, _)| k.get(PREFIX.len()..)?.try_into().ok())
             .map(|b: [u8; 8]| u64::from_be_bytes(b) + 1)
             .unwrap_or(0);
-        Ok(Quarantine {
-            kv,
-            counts: Mutex::default(),
-            next: Mutex::new(next),
-        })
+        Ok(Quarantine { kv, counts: Mutex::default(), next: Mutex::new(next) })
     }
 
     /// Keeps a refused message and counts it. Logs one line with the reason.
-    pub fn add(
-        &self,
-        reason: &str,
-        detail: &str,
-        subject: &str,
-        payload: &[u8],
-    ) -> Result<(), KvError> {
-        tracing::warn!(
-            reason,
-            detail,
-            subject,
-            size = payload.len(),
-            "quarantined a message"
-        );
+    pub fn add(&self, reason: &str, detail: &str, subject: &str, payload: &[u8]) -> Result<(), KvError> {
+        tracing::warn!(reason, detail, subject, size = payload.len(), "quarantined a message");
         let record = Quarantined {
             at: time::OffsetDateTime::now_utc()
                 .format(&time::format_description::well_known::Rfc3339)
@@ -90,21 +74,13 @@ impl Quarantine {
         batch.put(key, value);
         self.kv.commit(batch)?;
         *next += 1;
-        *self
-            .counts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(reason.to_string())
-            .or_default() += 1;
+        *self.counts.lock().unwrap_or_else(|e| e.into_inner()).entry(reason.to_string()).or_default() += 1;
         Ok(())
     }
 
     /// Messages quarantined since start, by reason.
     pub fn counts(&self) -> BTreeMap<String, u64> {
-        self.counts
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.counts.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The most recent quarantined messages, newest first.

@@ -91,29 +91,15 @@ pub fn key_id(key_name: &str, key: &VerifyingKey) -> [u8; 4] {
 impl Checkpoint {
     /// The note text that is signed: four lines, each ending in a newline.
     pub fn note_text(&self) -> String {
-        format!(
-            "{}\n{}\n{}\n{TIMESTAMP_PREFIX}{}\n",
-            self.origin,
-            self.size,
-            B64.encode(self.root),
-            self.timestamp_ms
-        )
+        format!("{}\n{}\n{}\n{TIMESTAMP_PREFIX}{}\n", self.origin, self.size, B64.encode(self.root), self.timestamp_ms)
     }
 
     /// Signs the checkpoint with `key` under `key_name`.
-    pub fn sign(
-        &self,
-        key: &SigningKey,
-        key_name: &str,
-    ) -> Result<SignedCheckpoint, CheckpointError> {
+    pub fn sign(&self, key: &SigningKey, key_name: &str) -> Result<SignedCheckpoint, CheckpointError> {
         if self.origin.is_empty() || self.origin.chars().any(char::is_control) {
             return Err(CheckpointError::InvalidOrigin(self.origin.clone()));
         }
-        if key_name.is_empty()
-            || key_name
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control() || c == '+')
-        {
+        if key_name.is_empty() || key_name.chars().any(|c| c.is_whitespace() || c.is_control() || c == '+') {
             return Err(CheckpointError::InvalidKeyName(key_name.to_string()));
         }
         let note = self.note_text();
@@ -124,15 +110,8 @@ impl Checkpoint {
         };
         let mut blob = sig.key_id.to_vec();
         blob.extend_from_slice(&sig.signature);
-        let text = format!(
-            "{note}\n{SIGNATURE_PREFIX}{key_name} {}\n",
-            B64.encode(blob)
-        );
-        Ok(SignedCheckpoint {
-            checkpoint: self.clone(),
-            signatures: vec![sig],
-            text,
-        })
+        let text = format!("{note}\n{SIGNATURE_PREFIX}{key_name} {}\n", B64.encode(blob));
+        Ok(SignedCheckpoint { checkpoint: self.clone(), signatures: vec![sig], text })
     }
 }
 
@@ -140,25 +119,14 @@ impl SignedCheckpoint {
     /// Parses a signed checkpoint. The note text must be in the canonical form that
     /// [`Checkpoint::note_text`] produces. Does not check signatures: call [`Self::verify`].
     pub fn parse(text: &str) -> Result<Self, CheckpointError> {
-        let split = text.rfind("\n\n").ok_or(CheckpointError::Malformed(
-            "no blank line before signatures",
-        ))?;
+        let split = text.rfind("\n\n").ok_or(CheckpointError::Malformed("no blank line before signatures"))?;
         let note = &text[..=split];
         let checkpoint = parse_note(note)?;
         let sig_block = text[split + 2..]
             .strip_suffix('\n')
-            .ok_or(CheckpointError::Malformed(
-                "signatures must end with a newline",
-            ))?;
-        let signatures = sig_block
-            .split('\n')
-            .map(parse_signature)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self {
-            checkpoint,
-            signatures,
-            text: text.to_string(),
-        })
+            .ok_or(CheckpointError::Malformed("signatures must end with a newline"))?;
+        let signatures = sig_block.split('\n').map(parse_signature).collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { checkpoint, signatures, text: text.to_string() })
     }
 
     /// Checks that a signature line made by `key` is present and verifies over the note text.
@@ -171,16 +139,10 @@ impl SignedCheckpoint {
                 continue;
             }
             found = true;
-            let sig =
-                Signature::from_slice(&s.signature).map_err(|_| CheckpointError::BadSignature)?;
-            key.verify_strict(note.as_bytes(), &sig)
-                .map_err(|_| CheckpointError::BadSignature)?;
+            let sig = Signature::from_slice(&s.signature).map_err(|_| CheckpointError::BadSignature)?;
+            key.verify_strict(note.as_bytes(), &sig).map_err(|_| CheckpointError::BadSignature)?;
         }
-        if found {
-            Ok(())
-        } else {
-            Err(CheckpointError::UnknownKey)
-        }
+        if found { Ok(()) } else { Err(CheckpointError::UnknownKey) }
     }
 
     /// The full signed-note text.
@@ -200,9 +162,7 @@ fn parse_note(note: &str) -> Result<Checkpoint, CheckpointError> {
     let mut lines = note.split('\n');
     let mut next = |what| lines.next().ok_or(CheckpointError::Malformed(what));
     let origin = next("missing origin")?.to_string();
-    let size = next("missing size")?
-        .parse()
-        .map_err(|_| CheckpointError::Malformed("bad size"))?;
+    let size = next("missing size")?.parse().map_err(|_| CheckpointError::Malformed("bad size"))?;
     let root = B64
         .decode(next("missing root")?)
         .ok()
@@ -212,12 +172,7 @@ fn parse_note(note: &str) -> Result<Checkpoint, CheckpointError> {
         .strip_prefix(TIMESTAMP_PREFIX)
         .and_then(|t| t.parse().ok())
         .ok_or(CheckpointError::Malformed("bad timestamp line"))?;
-    let checkpoint = Checkpoint {
-        origin,
-        size,
-        root,
-        timestamp_ms,
-    };
+    let checkpoint = Checkpoint { origin, size, root, timestamp_ms };
     if checkpoint.note_text() != note {
         return Err(CheckpointError::Malformed("not in canonical form"));
     }
@@ -228,15 +183,9 @@ fn parse_note(note: &str) -> Result<Checkpoint, CheckpointError> {
 fn parse_signature(line: &str) -> Result<NoteSignature, CheckpointError> {
     let rest = line
         .strip_prefix(SIGNATURE_PREFIX)
-        .ok_or(CheckpointError::Malformed(
-            "signature line must start with an em dash",
-        ))?;
-    let (key_name, blob) = rest.split_once(' ').ok_or(CheckpointError::Malformed(
-        "signature line needs a key name",
-    ))?;
-    let blob = B64
-        .decode(blob)
-        .map_err(|_| CheckpointError::Malformed("bad signature base64"))?;
+        .ok_or(CheckpointError::Malformed("signature line must start with an em dash"))?;
+    let (key_name, blob) = rest.split_once(' ').ok_or(CheckpointError::Malformed("signature line needs a key name"))?;
+    let blob = B64.decode(blob).map_err(|_| CheckpointError::Malformed("bad signature base64"))?;
     if key_name.is_empty() || blob.len() < 5 {
         return Err(CheckpointError::Malformed("short signature line"));
     }
@@ -284,10 +233,7 @@ mod tests {
 
     #[test]
     fn tampering_is_detected() {
-        let text = sample()
-            .sign(&key(1), "concord.example/log")
-            .unwrap()
-            .to_string();
+        let text = sample().sign(&key(1), "concord.example/log").unwrap().to_string();
         let vk = key(1).verifying_key();
         let root = B64.encode([9u8; 32]);
         let other_root = B64.encode([8u8; 32]);
@@ -305,25 +251,16 @@ mod tests {
     #[test]
     fn wrong_key_is_rejected() {
         let signed = sample().sign(&key(1), "concord.example/log").unwrap();
-        assert_eq!(
-            signed.verify(&key(2).verifying_key()),
-            Err(CheckpointError::UnknownKey)
-        );
+        assert_eq!(signed.verify(&key(2).verifying_key()), Err(CheckpointError::UnknownKey));
         // Same key id (the name is part of it) but a signature by another key.
         let mut forged = sample().sign(&key(2), "concord.example/log").unwrap();
         forged.signatures[0].key_id = key_id("concord.example/log", &key(1).verifying_key());
-        assert_eq!(
-            forged.verify(&key(1).verifying_key()),
-            Err(CheckpointError::BadSignature)
-        );
+        assert_eq!(forged.verify(&key(1).verifying_key()), Err(CheckpointError::BadSignature));
     }
 
     #[test]
     fn malformed_text_is_rejected() {
-        let text = sample()
-            .sign(&key(1), "concord.example/log")
-            .unwrap()
-            .to_string();
+        let text = sample().sign(&key(1), "concord.example/log").unwrap().to_string();
         for bad in [
             "",
             "no signatures\n",

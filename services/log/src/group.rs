@@ -31,10 +31,7 @@ impl GroupCommitter {
     /// Appends one entry, sharing a commit with whatever else is waiting.
     pub async fn append(&self, entry: NewEntry) -> Result<Result<Appended, EntryError>, LogError> {
         let (reply, answer) = oneshot::channel();
-        self.requests
-            .send((entry, reply))
-            .await
-            .map_err(|_| LogError::Closed)?;
+        self.requests.send((entry, reply)).await.map_err(|_| LogError::Closed)?;
         answer.await.map_err(|_| LogError::Closed)?
     }
 
@@ -44,12 +41,7 @@ impl GroupCommitter {
     }
 }
 
-async fn run(
-    log: Arc<Log>,
-    mut rx: mpsc::Receiver<(NewEntry, Reply)>,
-    max_batch: usize,
-    commits: Arc<AtomicU64>,
-) {
+async fn run(log: Arc<Log>, mut rx: mpsc::Receiver<(NewEntry, Reply)>, max_batch: usize, commits: Arc<AtomicU64>) {
     let mut waiting = Vec::with_capacity(max_batch);
     while rx.recv_many(&mut waiting, max_batch).await > 0 {
         let (entries, replies): (Vec<NewEntry>, Vec<Reply>) = waiting.drain(..).unzip();

@@ -51,13 +51,7 @@ pub trait Kv: Send + Sync + 'static {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, KvError>;
 
     /// Keys in [start, end) in order (reverse = descending), at most `limit` pairs. `end = None` means unbounded.
-    fn scan(
-        &self,
-        start: &[u8],
-        end: Option<&[u8]>,
-        limit: usize,
-        reverse: bool,
-    ) -> Result<Pairs, KvError>;
+    fn scan(&self, start: &[u8], end: Option<&[u8]>, limit: usize, reverse: bool) -> Result<Pairs, KvError>;
 
     /// Applies all puts/deletes atomically and durably (fsync) before returning: one fsync per batch.
     fn commit(&self, batch: WriteBatch) -> Result<(), KvError>;
@@ -150,10 +144,8 @@ impl FromStr for Engine {
 
 /// Opens (creating if needed) the store of `engine` in directory `dir`.
 pub fn open(engine: Engine, dir: &Path) -> Result<Arc<dyn Kv>, KvError> {
-    std::fs::create_dir_all(dir).map_err(|e| KvError::CreateDir {
-        path: dir.display().to_string(),
-        message: e.to_string(),
-    })?;
+    std::fs::create_dir_all(dir)
+        .map_err(|e| KvError::CreateDir { path: dir.display().to_string(), message: e.to_string() })?;
     Ok(match engine {
         Engine::Sled => Arc::new(SledKv::open(dir)?),
         Engine::Redb => Arc::new(RedbKv::open(dir)?),

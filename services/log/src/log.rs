@@ -162,33 +162,23 @@ impl Log {
     /// `origin` names the log in checkpoints and is also the signing key's name.
     pub fn open(kv: Arc<dyn Kv>, origin: &str, signer: SigningKey) -> Result<Log, LogError> {
         // Fail early on an origin that cannot be signed.
-        Checkpoint {
-            origin: origin.to_string(),
-            size: 0,
-            root: merkle::empty_root(),
-            timestamp_ms: 0,
-        }
-        .sign(&signer, origin)?;
+        Checkpoint { origin: origin.to_string(), size: 0, root: merkle::empty_root(), timestamp_ms: 0 }
+            .sign(&signer, origin)?;
 
         let (start, end) = keys::entry_range();
         let size = match kv.scan(&start, Some(&end), 1, true)?.pop() {
             Some((key, _)) => keys::trailing_u64(&key).ok_or_else(|| corrupt("entry key"))?,
             None => 0,
         };
-        let hashes = Frontier::node_ids(size)
-            .into_iter()
-            .map(|id| read_node(kv.as_ref(), id))
-            .collect::<Result<Vec<_>, _>>()?;
+        let hashes =
+            Frontier::node_ids(size).into_iter().map(|id| read_node(kv.as_ref(), id)).collect::<Result<Vec<_>, _>>()?;
         let frontier = Frontier::restore(size, hashes).ok_or_else(|| corrupt("merkle frontier"))?;
         Ok(Log {
             kv,
             origin: origin.to_string(),
             signer,
             size: AtomicU64::new(size),
-            writer: Mutex::new(Writer {
-                frontier,
-                poisoned: false,
-            }),
+            writer: Mutex::new(Writer { frontier, poisoned: false }),
             notify: watch::channel(size).0,
         })
     }
@@ -199,10 +189,7 @@ impl Log {
     /// `Duplicate` (nothing written), with other bytes `IdReused`; then every expected
     /// stream version must equal the stream's version (counting earlier entries of this
     /// batch), else `Conflict`; otherwise the entry is written at the next position.
-    pub fn append_batch(
-        &self,
-        entries: Vec<NewEntry>,
-    ) -> Result<Vec<Result<Appended, EntryError>>, LogError> {
+    pub fn append_batch(&self, entries: Vec<NewEntry>) -> Result<Vec<Result<Appended, EntryError>>, LogError> {
         self.append_batch_at(entries, None)
     }
 
@@ -285,18 +272,12 @@ impl Log {
         let (position, same) = if let Some(&(position, i)) = batch_ids.get(&entry.id) {
             (position, entries[i].bytes == entry.bytes)
         } else if let Some(position) = self.position_of(&entry.id)? {
-            let stored = self
-                .get(position)?
-                .ok_or_else(|| corrupt("id points to a missing entry"))?;
+            let stored = self.get(position)?.ok_or_else(|| corrupt("id points to a missing entry"))?;
             (position, stored.bytes == entry.bytes)
         } else {
             return Ok(None);
         };
-        Ok(Some(if same {
-            Ok(Appended::Duplicate { position })
-        } else {
-            Err(EntryError::IdReused { position })
-        }))
+        Ok(Some(if same { Ok(Appended::Duplicate { position }) } else { Err(EntryError::IdReused { position }) }))
     }
 
     /// Optimistic concurrency check: the first stream not at its expected version.
@@ -308,22 +289,14 @@ impl Log {
         for (stream, expected) in &entry.expected {
             let actual = self.version_in_batch(stream, versions)?;
             if actual != *expected {
-                return Ok(Some(EntryError::Conflict {
-                    stream: stream.clone(),
-                    expected: *expected,
-                    actual,
-                }));
+                return Ok(Some(EntryError::Conflict { stream: stream.clone(), expected: *expected, actual }));
             }
         }
         Ok(None)
     }
 
     /// A stream's version counting the batch being built (cached in `versions`).
-    fn version_in_batch(
-        &self,
-        stream: &str,
-        versions: &mut HashMap<String, u64>,
-    ) -> Result<u64, LogError> {
+    fn version_in_batch(&self, stream: &str, versions: &mut HashMap<String, u64>) -> Result<u64, LogError> {
         if let Some(&v) = versions.get(stream) {
             return Ok(v);
         }
@@ -342,18 +315,12 @@ impl Log {
         if position == 0 || position > self.size() {
             return Ok(None);
         }
-        self.kv
-            .get(&keys::entry(position))?
-            .map(|value| decode_entry(position, value))
-            .transpose()
+        self.kv.get(&keys::entry(position))?.map(|value| decode_entry(position, value)).transpose()
     }
 
     /// The position of the entry with idempotency id `id`, if any.
     pub fn position_of(&self, id: &[u8; 16]) -> Result<Option<u64>, LogError> {
-        self.kv
-            .get(&keys::id(id))?
-            .map(|v| keys::decode_u64(&v).ok_or_else(|| corrupt("id value")))
-            .transpose()
+        self.kv.get(&keys::id(id))?.map(|v| keys::decode_u64(&v).ok_or_else(|| corrupt("id value"))).transpose()
     }
 
     /// Entries at positions > `after`, ascending, at most `limit`.
@@ -362,12 +329,7 @@ impl Log {
         if after >= size {
             return Ok(Vec::new());
         }
-        let rows = self.kv.scan(
-            &keys::entry(after + 1),
-            Some(&keys::entry(size + 1)),
-            limit,
-            false,
-        )?;
+        let rows = self.kv.scan(&keys::entry(after + 1), Some(&keys::entry(size + 1)), limit, false)?;
         rows.into_iter()
             .map(|(key, value)| {
                 let position = keys::trailing_u64(&key).ok_or_else(|| corrupt("entry key"))?;
@@ -377,22 +339,14 @@ impl Log {
     }
 
     /// `(version, position)` pairs of `stream` with version > `after_version`, ascending, at most `limit`.
-    pub fn stream(
-        &self,
-        stream: &str,
-        after_version: u64,
-        limit: usize,
-    ) -> Result<Vec<(u64, u64)>, LogError> {
+    pub fn stream(&self, stream: &str, after_version: u64, limit: usize) -> Result<Vec<(u64, u64)>, LogError> {
         let Some(first) = after_version.checked_add(1) else {
             return Ok(Vec::new());
         };
         let end = keys::prefix_end(&keys::stream_prefix(stream));
         let size = self.size();
         let mut out = Vec::new();
-        for (key, value) in
-            self.kv
-                .scan(&keys::stream(stream, first), end.as_deref(), limit, false)?
-        {
+        for (key, value) in self.kv.scan(&keys::stream(stream, first), end.as_deref(), limit, false)? {
             let version = keys::trailing_u64(&key).ok_or_else(|| corrupt("stream key"))?;
             let position = keys::decode_u64(&value).ok_or_else(|| corrupt("stream value"))?;
             if position <= size {
@@ -434,9 +388,7 @@ impl Log {
         // Within one value, keys are ordered by position: seek to each value's first
         // position after `after` and keep the `limit` smallest positions overall.
         while let Some((key, _)) = self.kv.scan(&cursor, Some(&end), 1, false)?.pop() {
-            let value_prefix = key
-                .get(..key.len().saturating_sub(8))
-                .ok_or_else(|| corrupt("index key"))?;
+            let value_prefix = key.get(..key.len().saturating_sub(8)).ok_or_else(|| corrupt("index key"))?;
             let next = keys::prefix_end(value_prefix);
             let mut start = value_prefix.to_vec();
             start.extend_from_slice(&(after + 1).to_be_bytes());
@@ -470,13 +422,9 @@ impl Log {
     /// Signs a checkpoint at the current size and stores it (key `c` size).
     pub fn checkpoint(&self) -> Result<SignedCheckpoint, LogError> {
         let size = self.size();
-        let signed = Checkpoint {
-            origin: self.origin.clone(),
-            size,
-            root: self.root_at(size)?,
-            timestamp_ms: now_ms(),
-        }
-        .sign(&self.signer, &self.origin)?;
+        let signed =
+            Checkpoint { origin: self.origin.clone(), size, root: self.root_at(size)?, timestamp_ms: now_ms() }
+                .sign(&self.signer, &self.origin)?;
         let mut batch = WriteBatch::new();
         batch.put(keys::checkpoint(size), signed.text().as_bytes());
         self.kv.commit(batch)?;
@@ -512,34 +460,18 @@ impl Log {
     pub fn inclusion_proof(&self, position: u64, size: u64) -> Result<Vec<[u8; 32]>, LogError> {
         self.check_size("tree size", size)?;
         if position == 0 || position > size {
-            return Err(LogError::OutOfRange {
-                what: "position",
-                value: position,
-                size,
-            });
+            return Err(LogError::OutOfRange { what: "position", value: position, size });
         }
-        merkle::inclusion_proof(position - 1, size, &mut |id| {
-            read_node(self.kv.as_ref(), id)
-        })
+        merkle::inclusion_proof(position - 1, size, &mut |id| read_node(self.kv.as_ref(), id))
     }
 
     /// Consistency proof between the trees of sizes `old_size` and `new_size`.
-    pub fn consistency_proof(
-        &self,
-        old_size: u64,
-        new_size: u64,
-    ) -> Result<Vec<[u8; 32]>, LogError> {
+    pub fn consistency_proof(&self, old_size: u64, new_size: u64) -> Result<Vec<[u8; 32]>, LogError> {
         self.check_size("tree size", new_size)?;
         if old_size > new_size {
-            return Err(LogError::OutOfRange {
-                what: "old size",
-                value: old_size,
-                size: new_size,
-            });
+            return Err(LogError::OutOfRange { what: "old size", value: old_size, size: new_size });
         }
-        merkle::consistency_proof(old_size, new_size, &mut |id| {
-            read_node(self.kv.as_ref(), id)
-        })
+        merkle::consistency_proof(old_size, new_size, &mut |id| read_node(self.kv.as_ref(), id))
     }
 
     /// The underlying store.
@@ -557,9 +489,7 @@ impl Log {
 }
 
 fn read_node(kv: &dyn Kv, id: NodeId) -> Result<Hash, LogError> {
-    kv.get(&keys::node(id))?
-        .and_then(|v| Hash::try_from(v).ok())
-        .ok_or_else(|| corrupt("missing or bad merkle node"))
+    kv.get(&keys::node(id))?.and_then(|v| Hash::try_from(v).ok()).ok_or_else(|| corrupt("missing or bad merkle node"))
 }
 
 fn decode_entry(position: u64, mut value: Vec<u8>) -> Result<Entry, LogError> {
@@ -568,11 +498,7 @@ fn decode_entry(position: u64, mut value: Vec<u8>) -> Result<Entry, LogError> {
     }
     let bytes = value.split_off(16);
     let id = <[u8; 16]>::try_from(value).map_err(|_| corrupt("entry id"))?;
-    Ok(Entry {
-        position,
-        id,
-        bytes,
-    })
+    Ok(Entry { position, id, bytes })
 }
 
 fn corrupt(what: &str) -> LogError {
@@ -580,7 +506,5 @@ fn corrupt(what: &str) -> LogError {
 }
 
 fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }

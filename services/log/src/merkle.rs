@@ -46,10 +46,7 @@ impl Frontier {
         let mut start = 0u64;
         for level in (0..64u8).rev() {
             if (size >> level) & 1 == 1 {
-                ids.push(NodeId {
-                    level,
-                    index: start >> level,
-                });
+                ids.push(NodeId { level, index: start >> level });
                 start += 1 << level;
             }
         }
@@ -70,10 +67,7 @@ impl Frontier {
     /// Appends a leaf and returns the perfect subtrees it completes (the leaf itself
     /// first, then each parent it completes), which the caller must store.
     pub fn append(&mut self, leaf: Hash) -> Vec<(NodeId, Hash)> {
-        let mut id = NodeId {
-            level: 0,
-            index: self.size,
-        };
+        let mut id = NodeId { level: 0, index: self.size };
         let mut hash = leaf;
         let mut completed = vec![(id, hash)];
         // Each set low bit of the old size is a perfect subtree of the same height to the
@@ -81,10 +75,7 @@ impl Frontier {
         while (self.size >> id.level) & 1 == 1 {
             let Some(left) = self.hashes.pop() else { break };
             hash = node_hash(&left, &hash);
-            id = NodeId {
-                level: id.level + 1,
-                index: id.index >> 1,
-            };
+            id = NodeId { level: id.level + 1, index: id.index >> 1 };
             completed.push((id, hash));
         }
         self.hashes.push(hash);
@@ -108,19 +99,12 @@ fn split(n: u64) -> u64 {
 }
 
 /// `MTH(D[start:end])` for a non-empty range, reading stored perfect subtrees.
-fn range_hash<E>(
-    start: u64,
-    end: u64,
-    read: &mut impl FnMut(NodeId) -> Result<Hash, E>,
-) -> Result<Hash, E> {
+fn range_hash<E>(start: u64, end: u64, read: &mut impl FnMut(NodeId) -> Result<Hash, E>) -> Result<Hash, E> {
     let n = end - start;
     // A power-of-two range starting at a multiple of its size is a stored perfect subtree.
     if n.is_power_of_two() && start & (n - 1) == 0 {
         let level = n.trailing_zeros() as u8;
-        return read(NodeId {
-            level,
-            index: start >> level,
-        });
+        return read(NodeId { level, index: start >> level });
     }
     let k = split(n);
     let left = range_hash(start, start + k, read)?;

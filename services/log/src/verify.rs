@@ -43,10 +43,7 @@ pub fn verify_inclusion(
     root: &Hash,
 ) -> Result<(), ProofError> {
     if index >= tree_size {
-        return Err(ProofError::IndexOutOfRange {
-            index,
-            size: tree_size,
-        });
+        return Err(ProofError::IndexOutOfRange { index, size: tree_size });
     }
     let mut fnode = index;
     let mut snode = tree_size - 1;
@@ -101,22 +98,14 @@ pub fn verify_consistency(
         return Ok(());
     }
     if old_size == 0 {
-        return if proof.is_empty() {
-            Ok(())
-        } else {
-            Err(ProofError::WrongLength)
-        };
+        return if proof.is_empty() { Ok(()) } else { Err(ProofError::WrongLength) };
     }
     // Step 1: a non-trivial proof is never empty.
     let Some((first, rest)) = proof.split_first() else {
         return Err(ProofError::WrongLength);
     };
     // Step 2: if old_size is a power of two, the old root is the implicit first element.
-    let (start, path): (Hash, &[Hash]) = if old_size.is_power_of_two() {
-        (*old_root, proof)
-    } else {
-        (*first, rest)
-    };
+    let (start, path): (Hash, &[Hash]) = if old_size.is_power_of_two() { (*old_root, proof) } else { (*first, rest) };
     // Steps 3 and 4.
     let mut fnode = old_size - 1;
     let mut snode = new_size - 1;

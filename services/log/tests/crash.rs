@@ -137,10 +137,7 @@ fn run_child_and_kill(engine: Engine, dir: &Path, round: u64) -> Vec<String> {
     child.wait().unwrap();
     reader.join().unwrap();
     let stderr = errors.join().unwrap();
-    assert!(
-        early_exit.is_none(),
-        "child exited by itself: {early_exit:?}\n{stderr}"
-    );
+    assert!(early_exit.is_none(), "child exited by itself: {early_exit:?}\n{stderr}");
     lines.extend(rx.try_iter());
     lines
 }
@@ -160,11 +157,7 @@ fn reference_root(leaves: &[[u8; 32]]) -> [u8; 32] {
 }
 
 /// Checks the reopened log against everything reported before the crash.
-fn check_recovered(
-    log: &Log,
-    reported: &BTreeMap<u64, [u8; 16]>,
-    checkpoints: &[SignedCheckpoint],
-) {
+fn check_recovered(log: &Log, reported: &BTreeMap<u64, [u8; 16]>, checkpoints: &[SignedCheckpoint]) {
     let size = log.size();
     let entries = log.read_from(0, usize::MAX).unwrap();
     // Contiguous positions 1..=size, each entry intact.
@@ -172,24 +165,13 @@ fn check_recovered(
     let mut streams: HashMap<String, Vec<u64>> = HashMap::new();
     for (i, e) in entries.iter().enumerate() {
         assert_eq!(e.position, i as u64 + 1, "gap in positions");
-        assert_eq!(
-            e.bytes,
-            entry_bytes(&e.id),
-            "entry {} corrupted",
-            e.position
-        );
+        assert_eq!(e.bytes, entry_bytes(&e.id), "entry {} corrupted", e.position);
         assert_eq!(log.position_of(&e.id).unwrap(), Some(e.position));
-        streams
-            .entry(stream_of(&e.id))
-            .or_default()
-            .push(e.position);
+        streams.entry(stream_of(&e.id)).or_default().push(e.position);
     }
     // Every acknowledged position survived with its entry.
     for (position, id) in reported {
-        let e = log
-            .get(*position)
-            .unwrap()
-            .unwrap_or_else(|| panic!("lost {position}"));
+        let e = log.get(*position).unwrap().unwrap_or_else(|| panic!("lost {position}"));
         assert_eq!(e.id, *id, "position {position} holds another entry");
     }
     // Streams: versions 1..=k in position order.
@@ -207,11 +189,7 @@ fn check_recovered(
     for cp in checkpoints {
         cp.verify(&log.verifying_key()).unwrap();
         let old = &cp.checkpoint;
-        assert!(
-            old.size <= size,
-            "checkpoint at {} beyond recovered size {size}",
-            old.size
-        );
+        assert!(old.size <= size, "checkpoint at {} beyond recovered size {size}", old.size);
         let proof = log.consistency_proof(old.size, size).unwrap();
         verify_consistency(old.size, size, &old.root, &root, &proof).unwrap();
     }
@@ -227,10 +205,7 @@ fn crash_and_recover(engine: Engine) {
                 let (position, id) = rest.split_once(' ').unwrap();
                 let id: [u8; 16] = B64.decode(id).unwrap().try_into().unwrap();
                 let previous = reported.insert(position.parse().unwrap(), id);
-                assert!(
-                    previous.is_none_or(|p| p == id),
-                    "position {position} reported twice"
-                );
+                assert!(previous.is_none_or(|p| p == id), "position {position} reported twice");
             } else if let Some(text) = line.strip_prefix("checkpoint ") {
                 let text = String::from_utf8(B64.decode(text).unwrap()).unwrap();
                 checkpoints.push(SignedCheckpoint::parse(&text).unwrap());
@@ -248,19 +223,13 @@ fn crash_and_recover(engine: Engine) {
         let size = log.size();
         assert_eq!(
             log.append_batch(vec![again, altered]).unwrap(),
-            vec![
-                Ok(Appended::Duplicate { position }),
-                Err(EntryError::IdReused { position })
-            ]
+            vec![Ok(Appended::Duplicate { position }), Err(EntryError::IdReused { position })]
         );
         assert_eq!(log.size(), size);
         // A checkpoint taken now must be consistent with the log after the next crash.
         checkpoints.push(log.checkpoint().unwrap());
     }
-    assert!(
-        reported.len() > ROUNDS as usize,
-        "too little was written to test anything"
-    );
+    assert!(reported.len() > ROUNDS as usize, "too little was written to test anything");
 }
 
 #[test]

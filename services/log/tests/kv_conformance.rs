@@ -51,34 +51,20 @@ pub fn ranges_reverse_and_limits(open: &impl Fn(&Path) -> Arc<dyn Kv>) {
         b.put(numbered(n), vec![n]);
     }
     kv.commit(b).unwrap();
-    let scan = |start: &[u8], end: Option<&[u8]>, limit, reverse| {
-        keys(&kv.scan(start, end, limit, reverse).unwrap())
-    };
+    let scan = |start: &[u8], end: Option<&[u8]>, limit, reverse| keys(&kv.scan(start, end, limit, reverse).unwrap());
     let nums = |ns: &[u8]| ns.iter().map(|&n| numbered(n)).collect::<Vec<_>>();
     // [start, end): start included, end excluded.
-    assert_eq!(
-        scan(&numbered(3), Some(&numbered(6)), 100, false),
-        nums(&[3, 4, 5])
-    );
-    assert_eq!(
-        scan(&numbered(3), Some(&numbered(6)), 100, true),
-        nums(&[5, 4, 3])
-    );
+    assert_eq!(scan(&numbered(3), Some(&numbered(6)), 100, false), nums(&[3, 4, 5]));
+    assert_eq!(scan(&numbered(3), Some(&numbered(6)), 100, true), nums(&[5, 4, 3]));
     // Bounds between keys.
-    assert_eq!(
-        scan(b"k\x03\x00", Some(b"k\x05\x00"), 100, false),
-        nums(&[4, 5])
-    );
+    assert_eq!(scan(b"k\x03\x00", Some(b"k\x05\x00"), 100, false), nums(&[4, 5]));
     // Unbounded end.
     assert_eq!(scan(&numbered(8), None, 100, false), nums(&[8, 9]));
     assert_eq!(scan(&numbered(8), None, 100, true), nums(&[9, 8]));
     // Limits apply from the scan direction's start.
     assert_eq!(scan(b"", None, 2, false), nums(&[1, 2]));
     assert_eq!(scan(b"", None, 2, true), nums(&[9, 8]));
-    assert_eq!(
-        scan(&numbered(2), Some(&numbered(7)), 2, true),
-        nums(&[6, 5])
-    );
+    assert_eq!(scan(&numbered(2), Some(&numbered(7)), 2, true), nums(&[6, 5]));
     assert!(scan(b"", None, 0, false).is_empty());
     // Empty and inverted ranges.
     assert!(scan(&numbered(4), Some(&numbered(4)), 10, false).is_empty());
@@ -98,10 +84,7 @@ pub fn overwrite_and_delete(open: &impl Fn(&Path) -> Arc<dyn Kv>) {
     assert_eq!(b.len(), 2);
     kv.commit(b).unwrap();
     assert_eq!(kv.get(b"b").unwrap(), None);
-    assert_eq!(
-        keys(&kv.scan(b"", None, 10, false).unwrap()),
-        vec![b"a".to_vec()]
-    );
+    assert_eq!(keys(&kv.scan(b"", None, 10, false).unwrap()), vec![b"a".to_vec()]);
     // Within a batch the last operation on a key wins.
     let mut b = WriteBatch::new();
     b.put(b"c".to_vec(), b"x".to_vec());
@@ -164,10 +147,7 @@ pub fn atomic_batch(open: &impl Fn(&Path) -> Arc<dyn Kv>) {
 
 pub fn reopen_recovers_commits(open: &impl Fn(&Path) -> Arc<dyn Kv>) {
     let dir = tempfile::tempdir().unwrap();
-    let expected: Pairs = (0..50u8)
-        .filter(|n| n % 7 != 0)
-        .map(|n| (numbered(n), vec![n; usize::from(n)]))
-        .collect();
+    let expected: Pairs = (0..50u8).filter(|n| n % 7 != 0).map(|n| (numbered(n), vec![n; usize::from(n)])).collect();
     {
         let kv = open(dir.path());
         let mut b = WriteBatch::new();
@@ -214,31 +194,16 @@ pub fn binary_keys(open: &impl Fn(&Path) -> Arc<dyn Kv>) {
     kv.commit(b).unwrap();
     let all = kv.scan(&[], None, usize::MAX, false).unwrap();
     assert_eq!(keys(&all), sorted);
-    assert!(
-        all.iter()
-            .all(|(k, v)| *v == [k.as_slice(), b"\x00\xFF"].concat())
-    );
+    assert!(all.iter().all(|(k, v)| *v == [k.as_slice(), b"\x00\xFF"].concat()));
     let mut rev = sorted.clone();
     rev.reverse();
     assert_eq!(keys(&kv.scan(&[], None, usize::MAX, true).unwrap()), rev);
+    assert_eq!(keys(&kv.scan(&[0x00, 0x00], Some(&[0xFF, 0x00]), 100, false).unwrap()), sorted[1..7].to_vec());
     assert_eq!(
-        keys(
-            &kv.scan(&[0x00, 0x00], Some(&[0xFF, 0x00]), 100, false)
-                .unwrap()
-        ),
-        sorted[1..7].to_vec()
-    );
-    assert_eq!(
-        keys(
-            &kv.scan(&[0xFF], Some(&[0xFF, 0xFF, 0xFF]), 100, true)
-                .unwrap()
-        ),
+        keys(&kv.scan(&[0xFF], Some(&[0xFF, 0xFF, 0xFF]), 100, true).unwrap()),
         vec![vec![0xFF, 0xFF], vec![0xFF, 0x00], vec![0xFF]]
     );
-    assert_eq!(
-        kv.get(&[0x00, 0xFF]).unwrap(),
-        Some(vec![0x00, 0xFF, 0x00, 0xFF])
-    );
+    assert_eq!(kv.get(&[0x00, 0xFF]).unwrap(), Some(vec![0x00, 0xFF, 0x00, 0xFF]));
     assert_eq!(kv.get(&[0x00, 0x01]).unwrap(), None);
 }
 

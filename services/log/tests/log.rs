@@ -7,8 +7,8 @@ use std::sync::Arc;
 use concord_log::kv::{self, Engine};
 use concord_log::merkle::{empty_root, leaf_hash, node_hash};
 use concord_log::{
-    Appended, EntryError, GroupCommitter, Log, LogError, NewEntry, SignedCheckpoint,
-    verify_consistency, verify_inclusion,
+    Appended, EntryError, GroupCommitter, Log, LogError, NewEntry, SignedCheckpoint, verify_consistency,
+    verify_inclusion,
 };
 use ed25519_dalek::SigningKey;
 
@@ -26,11 +26,7 @@ fn id(n: u64) -> [u8; 16] {
 }
 
 fn entry(n: u64) -> NewEntry {
-    NewEntry {
-        id: id(n),
-        bytes: format!("entry {n}").into_bytes(),
-        ..NewEntry::default()
-    }
+    NewEntry { id: id(n), bytes: format!("entry {n}").into_bytes(), ..NewEntry::default() }
 }
 
 fn new(position: u64) -> Result<Appended, EntryError> {
@@ -82,12 +78,7 @@ fn positions_and_reads() {
         assert_eq!(log.get(5).unwrap(), None);
         assert_eq!(log.position_of(&id(3)).unwrap(), Some(3));
         assert_eq!(log.position_of(&id(9)).unwrap(), None);
-        let read: Vec<u64> = log
-            .read_from(1, 2)
-            .unwrap()
-            .iter()
-            .map(|e| e.position)
-            .collect();
+        let read: Vec<u64> = log.read_from(1, 2).unwrap().iter().map(|e| e.position).collect();
         assert_eq!(read, vec![2, 3]);
         assert_eq!(log.read_from(0, 100).unwrap().len(), 4);
         assert!(log.read_from(4, 100).unwrap().is_empty());
@@ -148,11 +139,7 @@ fn streams_and_expected_versions() {
         let results = log
             .append_batch(vec![
                 with(1, &["person/PK1"], &[("person/PK1", 0)]),
-                with(
-                    2,
-                    &["person/PK1", "place/P9", "person/PK1"],
-                    &[("person/PK1", 1)],
-                ),
+                with(2, &["person/PK1", "place/P9", "person/PK1"], &[("person/PK1", 1)]),
                 // Stale: PK1 is at 2 counting the batch so far.
                 with(3, &["person/PK1"], &[("person/PK1", 1)]),
                 with(4, &["person/PK10"], &[("person/PK1", 2), ("place/P9", 1)]),
@@ -163,11 +150,7 @@ fn streams_and_expected_versions() {
             vec![
                 new(1),
                 new(2),
-                Err(EntryError::Conflict {
-                    stream: "person/PK1".to_string(),
-                    expected: 1,
-                    actual: 2
-                }),
+                Err(EntryError::Conflict { stream: "person/PK1".to_string(), expected: 1, actual: 2 }),
                 new(3),
             ]
         );
@@ -175,25 +158,16 @@ fn streams_and_expected_versions() {
         assert_eq!(log.stream_version("place/P9").unwrap(), 1);
         assert_eq!(log.stream_version("person/PK10").unwrap(), 1);
         assert_eq!(log.stream_version("person/PK").unwrap(), 0);
-        assert_eq!(
-            log.stream("person/PK1", 0, 10).unwrap(),
-            vec![(1, 1), (2, 2)]
-        );
+        assert_eq!(log.stream("person/PK1", 0, 10).unwrap(), vec![(1, 1), (2, 2)]);
         assert_eq!(log.stream("person/PK1", 1, 10).unwrap(), vec![(2, 2)]);
         assert_eq!(log.stream("person/PK1", 0, 1).unwrap(), vec![(1, 1)]);
         assert_eq!(log.stream("person/PK10", 0, 10).unwrap(), vec![(1, 3)]);
         assert!(log.stream("nobody", 0, 10).unwrap().is_empty());
         // Next batch sees committed versions; entries without expectations always go in.
         let results = log
-            .append_batch(vec![
-                with(5, &["person/PK1"], &[("person/PK1", 1)]),
-                with(6, &["person/PK1"], &[]),
-            ])
+            .append_batch(vec![with(5, &["person/PK1"], &[("person/PK1", 1)]), with(6, &["person/PK1"], &[])])
             .unwrap();
-        assert!(matches!(
-            results[0],
-            Err(EntryError::Conflict { actual: 2, .. })
-        ));
+        assert!(matches!(results[0], Err(EntryError::Conflict { actual: 2, .. })));
         assert_eq!(results[1], new(4));
         assert_eq!(log.stream_version("person/PK1").unwrap(), 3);
     });
@@ -208,17 +182,12 @@ fn index_scans() {
             .iter()
             .enumerate()
             .map(|(i, v)| NewEntry {
-                indexes: vec![
-                    ("type".to_string(), v.to_vec()),
-                    ("other".to_string(), b"a".to_vec()),
-                ],
+                indexes: vec![("type".to_string(), v.to_vec()), ("other".to_string(), b"a".to_vec())],
                 ..entry(i as u64 + 1)
             })
             .collect();
         log.append_batch(entries).unwrap();
-        let scan = |from: &[u8], to: &[u8], after, limit| {
-            log.scan_index("type", from, to, after, limit).unwrap()
-        };
+        let scan = |from: &[u8], to: &[u8], after, limit| log.scan_index("type", from, to, after, limit).unwrap();
         // Exact value "a": "ab" and "a\0" must not match although "a" is their prefix.
         assert_eq!(scan(b"a", b"a\x00", 0, 10), vec![1, 3]);
         assert_eq!(scan(b"a\x00", b"a\x00\x00", 0, 10), vec![5]);
@@ -232,15 +201,8 @@ fn index_scans() {
         assert_eq!(scan(b"b", b"a", 0, 10), Vec::<u64>::new());
         assert_eq!(scan(b"a", b"b", 8, 10), Vec::<u64>::new());
         // Index names are separate namespaces.
-        assert_eq!(
-            log.scan_index("other", b"a", b"b", 0, 3).unwrap(),
-            vec![1, 2, 3]
-        );
-        assert!(
-            log.scan_index("typ", b"", b"\xFF", 0, 10)
-                .unwrap()
-                .is_empty()
-        );
+        assert_eq!(log.scan_index("other", b"a", b"b", 0, 3).unwrap(), vec![1, 2, 3]);
+        assert!(log.scan_index("typ", b"", b"\xFF", 0, 10).unwrap().is_empty());
     });
 }
 
@@ -254,22 +216,11 @@ fn occurred_index_orders_signed_times() {
     let entries = times
         .iter()
         .enumerate()
-        .map(|(i, t)| NewEntry {
-            indexes: vec![("occurred".to_string(), enc(*t))],
-            ..entry(i as u64 + 1)
-        })
+        .map(|(i, t)| NewEntry { indexes: vec![("occurred".to_string(), enc(*t))], ..entry(i as u64 + 1) })
         .collect();
     log.append_batch(entries).unwrap();
-    assert_eq!(
-        log.scan_index("occurred", &enc(-1), &enc(10), 0, 10)
-            .unwrap(),
-        vec![3, 4]
-    );
-    assert_eq!(
-        log.scan_index("occurred", &enc(-10_000), &enc(0), 0, 10)
-            .unwrap(),
-        vec![1, 3]
-    );
+    assert_eq!(log.scan_index("occurred", &enc(-1), &enc(10), 0, 10).unwrap(), vec![3, 4]);
+    assert_eq!(log.scan_index("occurred", &enc(-10_000), &enc(0), 0, 10).unwrap(), vec![1, 3]);
 }
 
 #[test]
@@ -293,24 +244,13 @@ fn roots_and_proofs_verify() {
         assert_eq!(size, 40);
         let roots: Vec<[u8; 32]> = (0..=size).map(|s| log.root_at(s).unwrap()).collect();
         for s in 0..=size {
-            assert_eq!(
-                roots[s as usize],
-                reference_root(&leaves[..s as usize]),
-                "root at {s}"
-            );
+            assert_eq!(roots[s as usize], reference_root(&leaves[..s as usize]), "root at {s}");
         }
         for new_size in 1..=size {
             for position in 1..=new_size {
                 let proof = log.inclusion_proof(position, new_size).unwrap();
                 let leaf = leaves[position as usize - 1];
-                verify_inclusion(
-                    &leaf,
-                    position - 1,
-                    new_size,
-                    &proof,
-                    &roots[new_size as usize],
-                )
-                .unwrap();
+                verify_inclusion(&leaf, position - 1, new_size, &proof, &roots[new_size as usize]).unwrap();
             }
             for old_size in 0..=new_size {
                 let proof = log.consistency_proof(old_size, new_size).unwrap();
@@ -338,10 +278,7 @@ fn checkpoints_are_signed_and_stored() {
     for_each_engine(|engine, dir| {
         let log = open(engine, dir);
         let empty = log.checkpoint().unwrap();
-        assert_eq!(
-            (empty.checkpoint.size, empty.checkpoint.root),
-            (0, empty_root())
-        );
+        assert_eq!((empty.checkpoint.size, empty.checkpoint.root), (0, empty_root()));
         log.append_batch((1..=5).map(entry).collect()).unwrap();
         let cp = log.checkpoint().unwrap();
         assert_eq!(cp.checkpoint.origin, ORIGIN);
@@ -360,15 +297,7 @@ fn reopen_recovers_state() {
     for_each_engine(|engine, dir| {
         let (root7, cp) = {
             let log = open(engine, dir);
-            log.append_batch(
-                (1..=7)
-                    .map(|n| NewEntry {
-                        streams: vec!["s".into()],
-                        ..entry(n)
-                    })
-                    .collect(),
-            )
-            .unwrap();
+            log.append_batch((1..=7).map(|n| NewEntry { streams: vec!["s".into()], ..entry(n) }).collect()).unwrap();
             (log.root_at(7).unwrap(), log.checkpoint().unwrap())
         };
         let log = open(engine, dir);
@@ -393,10 +322,7 @@ fn bad_origin_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let kv = kv::open(Engine::DEFAULT, dir.path()).unwrap();
     let key = SigningKey::from_bytes(&[3; 32]);
-    assert!(matches!(
-        Log::open(kv.clone(), "has space", key.clone()),
-        Err(LogError::Checkpoint(_))
-    ));
+    assert!(matches!(Log::open(kv.clone(), "has space", key.clone()), Err(LogError::Checkpoint(_))));
     assert!(Log::open(kv, "", key).is_err());
 }
 
@@ -407,10 +333,7 @@ async fn watch_sees_new_sizes() {
     let mut rx = log.watch();
     assert_eq!(*rx.borrow(), 0);
     let writer = log.clone();
-    tokio::task::spawn_blocking(move || writer.append_batch(vec![entry(1), entry(2)]))
-        .await
-        .unwrap()
-        .unwrap();
+    tokio::task::spawn_blocking(move || writer.append_batch(vec![entry(1), entry(2)])).await.unwrap().unwrap();
     rx.changed().await.unwrap();
     assert_eq!(*rx.borrow_and_update(), 2);
 }
@@ -438,19 +361,10 @@ async fn group_commit_batches_concurrent_callers() {
         }
         positions.sort_unstable();
         assert_eq!(positions, (1..=callers).collect::<Vec<_>>());
-        assert!(
-            group.commits() < callers,
-            "{} commits for {callers} callers",
-            group.commits()
-        );
+        assert!(group.commits() < callers, "{} commits for {callers} callers", group.commits());
         // Per-entry outcomes are routed back too.
         let again = group.append(entry(7)).await.unwrap();
-        assert_eq!(
-            again.unwrap(),
-            Appended::Duplicate {
-                position: log.position_of(&id(7)).unwrap().unwrap()
-            }
-        );
+        assert_eq!(again.unwrap(), Appended::Duplicate { position: log.position_of(&id(7)).unwrap().unwrap() });
     }
 }
 
@@ -460,26 +374,14 @@ fn cursors_commit_with_their_entries_and_survive_reopen() {
         {
             let log = open(engine, dir);
             assert_eq!(log.cursor("source").unwrap(), None);
-            log.append_batch_at(
-                vec![entry(1), entry(2)],
-                Some(("source", 7u64.to_be_bytes().to_vec())),
-            )
-            .unwrap();
+            log.append_batch_at(vec![entry(1), entry(2)], Some(("source", 7u64.to_be_bytes().to_vec()))).unwrap();
             // A batch of duplicates still moves the cursor.
-            let results = log
-                .append_batch_at(
-                    vec![entry(1)],
-                    Some(("source", 9u64.to_be_bytes().to_vec())),
-                )
-                .unwrap();
+            let results = log.append_batch_at(vec![entry(1)], Some(("source", 9u64.to_be_bytes().to_vec()))).unwrap();
             assert_eq!(results, vec![Ok(Appended::Duplicate { position: 1 })]);
         }
         let log = open(engine, dir);
         assert_eq!(log.size(), 2);
-        assert_eq!(
-            log.cursor("source").unwrap(),
-            Some(9u64.to_be_bytes().to_vec())
-        );
+        assert_eq!(log.cursor("source").unwrap(), Some(9u64.to_be_bytes().to_vec()));
         assert_eq!(log.cursor("other").unwrap(), None);
     });
 }

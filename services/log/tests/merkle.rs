@@ -10,16 +10,8 @@ use rand::Rng;
 // Test vectors from transparency-dev/merkle, proof/verify_test.go (the classic
 // certificate-transparency vectors): eight leaves, the root of every size 1..=8, and
 // known inclusion and consistency proofs. Inclusion vectors there use 1-based leaf numbers.
-const LEAVES: [&str; 8] = [
-    "",
-    "00",
-    "10",
-    "2021",
-    "3031",
-    "40414243",
-    "5051525354555657",
-    "606162636465666768696a6b6c6d6e6f",
-];
+const LEAVES: [&str; 8] =
+    ["", "00", "10", "2021", "3031", "40414243", "5051525354555657", "606162636465666768696a6b6c6d6e6f"];
 const ROOTS: [&str; 8] = [
     "6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d",
     "fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125",
@@ -52,11 +44,7 @@ const INCLUSION: [(u64, u64, &[&str]); 5] = [
             "d37ee418976dd95753c1c73862b9398fa2a2cf9b4ff0fdfe8b30cd95209614b7",
         ],
     ),
-    (
-        3,
-        3,
-        &["fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125"],
-    ),
+    (3, 3, &["fac54203e7cc696cf0dfcb42c92a1d9dbaf70ad9e621f4bd8d98662f00e3c125"]),
     (
         2,
         5,
@@ -126,12 +114,7 @@ struct Tree {
 
 impl Tree {
     fn new() -> Self {
-        Tree {
-            frontier: Frontier::new(),
-            nodes: HashMap::new(),
-            leaves: Vec::new(),
-            roots: vec![empty_root()],
-        }
+        Tree { frontier: Frontier::new(), nodes: HashMap::new(), leaves: Vec::new(), roots: vec![empty_root()] }
     }
 
     fn push(&mut self, data: &[u8]) {
@@ -200,11 +183,7 @@ fn roots_match_vectors() {
 fn writer_produces_vector_proofs() {
     let t = vector_tree();
     for (leaf, size, proof) in INCLUSION {
-        assert_eq!(
-            t.inclusion(leaf - 1, size),
-            hashes(proof),
-            "inclusion {leaf}/{size}"
-        );
+        assert_eq!(t.inclusion(leaf - 1, size), hashes(proof), "inclusion {leaf}/{size}");
     }
     for (m, n, proof) in CONSISTENCY {
         assert_eq!(t.consistency(m, n), hashes(proof), "consistency {m}->{n}");
@@ -249,10 +228,7 @@ fn verifier_edge_cases() {
     let e = h(EMPTY_ROOT);
     // Index outside the tree.
     for (index, size) in [(0, 0), (1, 0), (2, 1)] {
-        assert!(matches!(
-            verify_inclusion(&some, index, size, &[], &e),
-            Err(ProofError::IndexOutOfRange { .. })
-        ));
+        assert!(matches!(verify_inclusion(&some, index, size, &[], &e), Err(ProofError::IndexOutOfRange { .. })));
     }
     // A one-leaf tree: the root is the leaf hash and the proof is empty.
     let leaf = leaf_hash(b"data");
@@ -266,10 +242,7 @@ fn verifier_edge_cases() {
     assert!(verify_consistency(3, 3, &some, &e, &[]).is_err());
     assert!(verify_consistency(0, 1, &e, &some, &[e]).is_err());
     assert!(verify_consistency(1, 1, &e, &e, &[e]).is_err());
-    assert!(matches!(
-        verify_consistency(2, 1, &some, &some, &[]),
-        Err(ProofError::SizeDecreased { .. })
-    ));
+    assert!(matches!(verify_consistency(2, 1, &some, &some, &[]), Err(ProofError::SizeDecreased { .. })));
     assert!(verify_consistency(1, 2, &some, &e, &[]).is_err());
 }
 
@@ -283,10 +256,7 @@ fn assert_inclusion_tamper_fails(leaf: &Hash, index: u64, size: u64, proof: &[Ha
     for i in 0..proof.len() {
         let mut p = proof.to_vec();
         p[i][i % 32] ^= 8;
-        assert!(
-            verify_inclusion(leaf, index, size, &p, root).is_err(),
-            "flipped proof[{i}]"
-        );
+        assert!(verify_inclusion(leaf, index, size, &p, root).is_err(), "flipped proof[{i}]");
     }
     if !proof.is_empty() {
         assert!(verify_inclusion(leaf, index, size, &proof[..proof.len() - 1], root).is_err());
@@ -307,10 +277,7 @@ fn assert_consistency_tamper_fails(m: u64, n: u64, r1: &Hash, r2: &Hash, proof: 
     for i in 0..proof.len() {
         let mut p = proof.to_vec();
         p[i][i % 32] ^= 16;
-        assert!(
-            verify_consistency(m, n, r1, r2, &p).is_err(),
-            "flipped proof[{i}]"
-        );
+        assert!(verify_consistency(m, n, r1, r2, &p).is_err(), "flipped proof[{i}]");
     }
     assert!(verify_consistency(m, n, r1, r2, &[]).is_err());
     assert!(verify_consistency(m, n, r1, r2, &proof[..proof.len() - 1]).is_err());

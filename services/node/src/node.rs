@@ -1,4 +1,4 @@
-//! The node: validate, seal, sign, publish, and wait for the ledger's receipt.
+//! The node: validate, seal, sign, put in the outbox, and follow receipts.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -13,6 +13,11 @@ use concord_core::{AgencyId, EventId};
 use prost::Message;
 use tokio::sync::oneshot;
 
+use crate::outbox::{Outbox, OutboxStats};
+
+/// How long the outbox waits for a receipt before sending an event again.
+pub const RESEND_AFTER: Duration = Duration::from_secs(10);
+
 /// Why a submission was not published.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -22,9 +27,12 @@ pub enum NodeError {
     /// Personal data could not be sealed; nothing was published.
     #[error("could not seal personal data: {0}")]
     Seal(#[from] SealError),
-    /// The bus did not accept the event.
+    /// The bus failed.
     #[error(transparent)]
     Bus(#[from] BusError),
+    /// The outbox could not store the event; it was not accepted.
+    #[error("{0}")]
+    Outbox(String),
     /// The ledger refused the event.
     #[error("the ledger refused event {event_id}: {reason}")]
     Rejected {
@@ -35,8 +43,8 @@ pub enum NodeError {
         /// Whether it was an expected-version conflict.
         conflict: bool,
     },
-    /// No receipt arrived in time; the event may still be appended.
-    #[error("no receipt from the ledger for event {0} in time; it may still be appended")]
+    /// The event is safe in the outbox but no receipt arrived in time.
+    #[error("event {0} is accepted and will be delivered, but the ledger has not confirmed it yet")]
     ReceiptTimeout(String),
 }
 
@@ -57,42 +65,66 @@ type Waiters = Arc<Mutex<HashMap<String, oneshot::Sender<pb::Receipt>>>>;
 pub struct Node {
     key: AgencyKey,
     keys: Arc<dyn SubjectKeys>,
-    bus: Arc<dyn EventBus>,
+    outbox: Arc<Outbox>,
     waiters: Waiters,
 }
 
 impl Node {
-    /// Starts a node: it listens for its agency's receipts from now on.
+    /// Starts a node over its outbox: it publishes what the outbox holds
+    /// (including anything left from before a restart) and retires events as
+    /// the ledger's receipts arrive.
     pub async fn start(
         key: AgencyKey,
         keys: Arc<dyn SubjectKeys>,
         bus: Arc<dyn EventBus>,
+        outbox: Arc<Outbox>,
     ) -> Result<Arc<Node>, NodeError> {
         let waiters: Waiters = Arc::default();
         let mut receipts = bus.receipts(key.agency()).await?;
+        let (retired_tx, mut retired_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
         let listener_waiters = waiters.clone();
         tokio::spawn(async move {
             while let Some(receipt) = receipts.next().await {
-                let waiter = listener_waiters
-                    .lock()
-                    .ok()
-                    .and_then(|mut w| w.remove(&receipt.event_id));
+                let rejected = matches!(receipt.outcome, Some(pb::receipt::Outcome::Rejected(_)));
+                if receipt.outcome.is_some() {
+                    // Appended, already there, or refused for good: either way it leaves the outbox.
+                    let _ = retired_tx.send(receipt.event_id.clone());
+                }
+                if rejected {
+                    tracing::warn!(event_id = %receipt.event_id, "the ledger refused an event");
+                }
+                let waiter = listener_waiters.lock().ok().and_then(|mut w| w.remove(&receipt.event_id));
                 if let Some(waiter) = waiter {
                     let _ = waiter.send(receipt);
                 }
             }
         });
-        Ok(Arc::new(Node {
-            key,
-            keys,
-            bus,
-            waiters,
-        }))
+        let retiring = outbox.clone();
+        tokio::spawn(async move {
+            while let Some(first) = retired_rx.recv().await {
+                let mut ids = vec![first];
+                while let Ok(id) = retired_rx.try_recv() {
+                    ids.push(id);
+                }
+                let outbox = retiring.clone();
+                let retired = tokio::task::spawn_blocking(move || outbox.retire(&ids)).await;
+                if !matches!(retired, Ok(Ok(()))) {
+                    tracing::warn!("could not retire receipted events; they will be sent again and deduplicated");
+                }
+            }
+        });
+        tokio::spawn(outbox.clone().run_publisher(bus, RESEND_AFTER));
+        Ok(Arc::new(Node { key, keys, outbox, waiters }))
     }
 
     /// The agency this node publishes for.
     pub fn agency(&self) -> &AgencyId {
         self.key.agency()
+    }
+
+    /// Events not yet receipted, and the age of the oldest.
+    pub fn outbox_stats(&self) -> OutboxStats {
+        self.outbox.stats()
     }
 
     /// Validates, completes, seals and signs a submission without publishing it.
@@ -130,31 +162,26 @@ impl Node {
         ))
     }
 
-    /// Publishes a submission; with `wait`, waits up to that long for the
-    /// ledger's receipt and reports the outcome.
-    pub async fn publish(
-        &self,
-        event: pb::Event,
-        wait: Option<Duration>,
-    ) -> Result<Published, NodeError> {
+    /// Accepts a submission: once it is durable in the outbox it will reach
+    /// the ledger. With `wait`, also waits up to that long for the ledger's
+    /// receipt and reports the outcome.
+    pub async fn publish(&self, event: pb::Event, wait: Option<Duration>) -> Result<Published, NodeError> {
         let (event_id, outbound) = self.prepare(event)?;
-        let Some(timeout) = wait else {
-            self.bus.publish(outbound).await?;
-            return Ok(Published {
-                event_id,
-                position: None,
-                duplicate: false,
-            });
-        };
-        let (tx, rx) = oneshot::channel();
         let id = event_id.to_string();
-        if let Ok(mut w) = self.waiters.lock() {
-            w.insert(id.clone(), tx);
-        }
-        if let Err(e) = self.bus.publish(outbound).await {
+        let receipt = wait.map(|_| {
+            let (tx, rx) = oneshot::channel();
+            if let Ok(mut w) = self.waiters.lock() {
+                w.insert(id.clone(), tx);
+            }
+            rx
+        });
+        if let Err(e) = self.outbox.put(outbound).await {
             self.forget(&id);
-            return Err(e.into());
+            return Err(NodeError::Outbox(e));
         }
+        let (Some(rx), Some(timeout)) = (receipt, wait) else {
+            return Ok(Published { event_id, position: None, duplicate: false });
+        };
         let receipt = match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(receipt)) => receipt,
             _ => {
@@ -163,21 +190,13 @@ impl Node {
             }
         };
         match receipt.outcome {
-            Some(pb::receipt::Outcome::Position(position)) => Ok(Published {
-                event_id,
-                position: Some(position),
-                duplicate: receipt.duplicate,
-            }),
-            Some(pb::receipt::Outcome::Rejected(reason)) => Err(NodeError::Rejected {
-                event_id: id,
-                reason,
-                conflict: receipt.conflict,
-            }),
-            None => Err(NodeError::Rejected {
-                event_id: id,
-                reason: "empty receipt".into(),
-                conflict: false,
-            }),
+            Some(pb::receipt::Outcome::Position(position)) => {
+                Ok(Published { event_id, position: Some(position), duplicate: receipt.duplicate })
+            }
+            Some(pb::receipt::Outcome::Rejected(reason)) => {
+                Err(NodeError::Rejected { event_id: id, reason, conflict: receipt.conflict })
+            }
+            None => Err(NodeError::Rejected { event_id: id, reason: "empty receipt".into(), conflict: false }),
         }
     }
 
@@ -191,8 +210,5 @@ impl Node {
 /// The current time as a protobuf timestamp.
 pub fn now() -> pbjson_types::Timestamp {
     let now = time::OffsetDateTime::now_utc();
-    pbjson_types::Timestamp {
-        seconds: now.unix_timestamp(),
-        nanos: now.nanosecond() as i32,
-    }
+    pbjson_types::Timestamp { seconds: now.unix_timestamp(), nanos: now.nanosecond() as i32 }
 }

@@ -40,9 +40,8 @@ impl From<NodeError> for Status {
             NodeError::Invalid(v) => v.into(),
             NodeError::Seal(e) => Status::invalid_argument(e.to_string()),
             NodeError::Bus(e) => Status::unavailable(e.to_string()),
-            NodeError::Rejected { conflict: true, .. } => {
-                Status::failed_precondition(e.to_string())
-            }
+            NodeError::Outbox(e) => Status::unavailable(e),
+            NodeError::Rejected { conflict: true, .. } => Status::failed_precondition(e.to_string()),
             NodeError::Rejected { .. } => Status::invalid_argument(e.to_string()),
             NodeError::ReceiptTimeout(_) => Status::deadline_exceeded(e.to_string()),
         }
@@ -51,24 +50,16 @@ impl From<NodeError> for Status {
 
 #[tonic::async_trait]
 impl PublishService for PublishApi {
-    async fn publish(
-        &self,
-        request: Request<pb::PublishRequest>,
-    ) -> Result<Response<pb::PublishResponse>, Status> {
+    async fn publish(&self, request: Request<pb::PublishRequest>) -> Result<Response<pb::PublishResponse>, Status> {
         let principal = self.verifier.authenticate(request.metadata())?;
-        if !matches!(
-            principal.role,
-            Role::Practitioner | Role::BriefingLead | Role::Admin
-        ) {
+        if !matches!(principal.role, Role::Practitioner | Role::BriefingLead | Role::Admin) {
             return Err(Status::permission_denied(format!(
                 "the {} role does not publish events",
                 principal.role.as_str()
             )));
         }
         let request = request.into_inner();
-        let mut event = request
-            .event
-            .ok_or_else(|| invalid_argument("event", "required"))?;
+        let mut event = request.event.ok_or_else(|| invalid_argument("event", "required"))?;
         if event.agency_id.is_empty() {
             event.agency_id = principal.agency.to_string();
         }
@@ -78,9 +69,10 @@ impl PublishService for PublishApi {
                 principal.agency, event.agency_id
             )));
         }
-        let node = self.nodes.get(&principal.agency).ok_or_else(|| {
-            Status::failed_precondition(format!("no node for {} runs here", principal.agency))
-        })?;
+        let node = self
+            .nodes
+            .get(&principal.agency)
+            .ok_or_else(|| Status::failed_precondition(format!("no node for {} runs here", principal.agency)))?;
         let wait = request.wait_for_ledger.then_some(RECEIPT_WAIT);
         let published = node.publish(event, wait).await?;
         Ok(Response::new(pb::PublishResponse {

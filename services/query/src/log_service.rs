@@ -31,9 +31,7 @@ fn to_status(e: LogError, field: &str) -> Status {
 }
 
 fn proof(hashes: Vec<[u8; 32]>) -> pb::Proof {
-    pb::Proof {
-        hashes: hashes.into_iter().map(|h| h.to_vec()).collect(),
-    }
+    pb::Proof { hashes: hashes.into_iter().map(|h| h.to_vec()).collect() }
 }
 
 #[tonic::async_trait]
@@ -61,10 +59,7 @@ impl LogService for LogApi {
     ) -> Result<Response<pb::Proof>, Status> {
         self.verifier.authenticate(request.metadata())?;
         let r = request.into_inner();
-        let hashes = self
-            .log
-            .consistency_proof(r.old_size, r.new_size)
-            .map_err(|e| to_status(e, "new_size"))?;
+        let hashes = self.log.consistency_proof(r.old_size, r.new_size).map_err(|e| to_status(e, "new_size"))?;
         Ok(Response::new(proof(hashes)))
     }
 
@@ -74,10 +69,7 @@ impl LogService for LogApi {
     ) -> Result<Response<pb::Proof>, Status> {
         self.verifier.authenticate(request.metadata())?;
         let r = request.into_inner();
-        let hashes = self
-            .log
-            .inclusion_proof(r.position, r.tree_size)
-            .map_err(|e| to_status(e, "position"))?;
+        let hashes = self.log.inclusion_proof(r.position, r.tree_size).map_err(|e| to_status(e, "position"))?;
         Ok(Response::new(proof(hashes)))
     }
 }

@@ -37,18 +37,13 @@ pub struct BaselineAgreement {
 impl Default for BaselineAgreement {
     fn default() -> Self {
         let digest = Sha256::digest(include_bytes!("policy.rs"));
-        BaselineAgreement {
-            hash: format!("baseline-v1:{}", hex::encode(&digest[..8])),
-        }
+        BaselineAgreement { hash: format!("baseline-v1:{}", hex::encode(&digest[..8])) }
     }
 }
 
 /// The statutory partners who share under safeguarding and crime and disorder.
 fn statutory(kind: AgencyKind) -> bool {
-    matches!(
-        kind,
-        AgencyKind::Police | AgencyKind::ChildrensServices | AgencyKind::Yot
-    )
+    matches!(kind, AgencyKind::Police | AgencyKind::ChildrensServices | AgencyKind::Yot)
 }
 
 fn decide_one(principal: &Principal, event: &pb::Event) -> Decision {
@@ -61,11 +56,7 @@ fn decide_one(principal: &Principal, event: &pb::Event) -> Decision {
         Role::Auditor => return Decision::Withhold,
         // Analysts see pseudonymised data without free text.
         Role::Analyst => {
-            return if special {
-                Decision::Withhold
-            } else {
-                Decision::ShowRedacted
-            };
+            return if special { Decision::Withhold } else { Decision::ShowRedacted };
         }
         Role::Practitioner | Role::BriefingLead | Role::Admin => {}
     }
@@ -73,10 +64,7 @@ fn decide_one(principal: &Principal, event: &pb::Event) -> Decision {
     if event.agency_id == principal.agency.as_str() {
         return Decision::Show;
     }
-    let shared_explicitly = event
-        .share_with
-        .iter()
-        .any(|a| a == principal.agency.as_str());
+    let shared_explicitly = event.share_with.iter().any(|a| a == principal.agency.as_str());
     if special {
         // Health detail: to CAMHS, and to children's services (MASH) for safeguarding.
         if reader == AgencyKind::Camhs {

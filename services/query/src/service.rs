@@ -46,26 +46,17 @@ fn page_size(requested: u32) -> Result<usize, Status> {
     match requested {
         0 => Ok(DEFAULT_PAGE as usize),
         n if n <= MAX_PAGE => Ok(n as usize),
-        _ => Err(invalid_argument(
-            "page_size",
-            &format!("at most {MAX_PAGE}"),
-        )),
+        _ => Err(invalid_argument("page_size", &format!("at most {MAX_PAGE}"))),
     }
 }
 
 fn millis(ts: &pbjson_types::Timestamp) -> i64 {
-    ts.seconds
-        .saturating_mul(1000)
-        .saturating_add(i64::from(ts.nanos / 1_000_000))
+    ts.seconds.saturating_mul(1000).saturating_add(i64::from(ts.nanos / 1_000_000))
 }
 
 /// Runs blocking store work off the async runtime.
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, Status> + Send + 'static,
-) -> Result<T, Status> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| Status::internal(format!("read task failed: {e}")))?
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, Status> + Send + 'static) -> Result<T, Status> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| Status::internal(format!("read task failed: {e}")))?
 }
 
 /// A search's filters, checked.
@@ -85,20 +76,10 @@ impl Filter {
         };
         self.event_type.is_none_or(|t| EventType::of(body) == t)
             && self.agency.as_ref().is_none_or(|a| *a == event.agency_id)
-            && self
-                .ward
-                .as_ref()
-                .is_none_or(|w| w.eq_ignore_ascii_case(event.ward.trim()))
-            && self
-                .subject
-                .as_ref()
-                .is_none_or(|s| event.subjects.iter().any(|r| *r == s.to_ref()))
-            && self
-                .from
-                .is_none_or(|f| event.occurred_at.as_ref().is_some_and(|t| millis(t) >= f))
-            && self
-                .to
-                .is_none_or(|to| event.occurred_at.as_ref().is_some_and(|t| millis(t) < to))
+            && self.ward.as_ref().is_none_or(|w| w.eq_ignore_ascii_case(event.ward.trim()))
+            && self.subject.as_ref().is_none_or(|s| event.subjects.iter().any(|r| *r == s.to_ref()))
+            && self.from.is_none_or(|f| event.occurred_at.as_ref().is_some_and(|t| millis(t) >= f))
+            && self.to.is_none_or(|to| event.occurred_at.as_ref().is_some_and(|t| millis(t) < to))
     }
 }
 
@@ -106,43 +87,31 @@ fn parse_type(s: &str) -> Result<Option<EventType>, Status> {
     if s.is_empty() {
         return Ok(None);
     }
-    s.parse()
-        .map(Some)
-        .map_err(|e: concord_core::IdError| invalid_argument("event_type", &e.to_string()))
+    s.parse().map(Some).map_err(|e: concord_core::IdError| invalid_argument("event_type", &e.to_string()))
 }
 
 fn parse_subject(s: Option<&pb::SubjectRef>, field: &str) -> Result<Option<SubjectId>, Status> {
-    s.map(|r| SubjectId::from_ref(r).map_err(|e| invalid_argument(field, &e.to_string())))
-        .transpose()
+    s.map(|r| SubjectId::from_ref(r).map_err(|e| invalid_argument(field, &e.to_string()))).transpose()
 }
 
 type EventStream = Pin<Box<dyn Stream<Item = Result<EventView, Status>> + Send>>;
 
 #[tonic::async_trait]
 impl QueryService for QueryApi {
-    async fn get_event(
-        &self,
-        request: Request<pb::GetEventRequest>,
-    ) -> Result<Response<EventView>, Status> {
+    async fn get_event(&self, request: Request<pb::GetEventRequest>) -> Result<Response<EventView>, Status> {
         let principal = self.verifier.authenticate(request.metadata())?;
-        let id = EventId::parse(&request.get_ref().event_id)
-            .map_err(|e| invalid_argument("event_id", &e.to_string()))?;
+        let id =
+            EventId::parse(&request.get_ref().event_id).map_err(|e| invalid_argument("event_id", &e.to_string()))?;
         let views = self.views.clone();
         let not_found = || Status::not_found(format!("no event {id} that you may see"));
         let visible = blocking(move || {
-            let Some(position) = views
-                .log()
-                .position_of(id.as_bytes())
-                .map_err(storage_unavailable)?
-            else {
+            let Some(position) = views.log().position_of(id.as_bytes()).map_err(storage_unavailable)? else {
                 return Ok(None);
             };
             views.load(&principal, &[position]).map(Some)
         })
         .await?;
-        let view = visible
-            .and_then(|v| v.events.into_iter().next())
-            .ok_or_else(not_found)?;
+        let view = visible.and_then(|v| v.events.into_iter().next()).ok_or_else(not_found)?;
         Ok(Response::new(view))
     }
 
@@ -160,29 +129,20 @@ impl QueryService for QueryApi {
             .ok_or_else(|| invalid_argument("page_token", "not a token from this timeline"))?;
         let views = self.views.clone();
         let page = blocking(move || {
-            let versions = views
-                .log()
-                .stream(&subject.stream(), after, limit)
-                .map_err(storage_unavailable)?;
+            let versions = views.log().stream(&subject.stream(), after, limit).map_err(storage_unavailable)?;
             let positions: Vec<u64> = versions.iter().map(|(_, p)| *p).collect();
             let visible = views.load(&principal, &positions)?;
             let next = match versions.last() {
                 Some((version, _)) if versions.len() == limit => page::encode(&scope, *version),
                 _ => String::new(),
             };
-            Ok(pb::EventPage {
-                events: visible.events,
-                next_page_token: next,
-            })
+            Ok(pb::EventPage { events: visible.events, next_page_token: next })
         })
         .await?;
         Ok(Response::new(page))
     }
 
-    async fn search(
-        &self,
-        request: Request<pb::SearchRequest>,
-    ) -> Result<Response<pb::EventPage>, Status> {
+    async fn search(&self, request: Request<pb::SearchRequest>) -> Result<Response<pb::EventPage>, Status> {
         let principal = self.verifier.authenticate(request.metadata())?;
         let request = request.into_inner();
         let limit = page_size(request.page_size)?;
@@ -213,9 +173,7 @@ impl QueryService for QueryApi {
             loop {
                 let chunk = limit.max(64);
                 let positions = match (&filter.event_type, &filter.agency) {
-                    (Some(t), _) => {
-                        exact(log, index::BY_TYPE, t.as_str().as_bytes(), after, chunk)?
-                    }
+                    (Some(t), _) => exact(log, index::BY_TYPE, t.as_str().as_bytes(), after, chunk)?,
                     (None, Some(a)) => exact(log, index::BY_AGENCY, a.as_bytes(), after, chunk)?,
                     (None, None) => log
                         .read_from(after, chunk)
@@ -231,12 +189,10 @@ impl QueryService for QueryApi {
                 for position in positions {
                     after = position;
                     scanned += 1;
-                    let entry =
-                        log.get(position)
-                            .map_err(storage_unavailable)?
-                            .ok_or_else(|| {
-                                storage_unavailable(format!("position {position} is missing"))
-                            })?;
+                    let entry = log
+                        .get(position)
+                        .map_err(storage_unavailable)?
+                        .ok_or_else(|| storage_unavailable(format!("position {position} is missing")))?;
                     let (_, event) = decode_entry(&entry.bytes).map_err(storage_unavailable)?;
                     if filter.matches(&event) {
                         matched.push((position, entry.bytes));
@@ -250,15 +206,8 @@ impl QueryService for QueryApi {
                 }
             }
             let visible = views.decide(&principal, matched)?;
-            let next = if after == 0 {
-                String::new()
-            } else {
-                page::encode(&scope, after)
-            };
-            Ok(pb::EventPage {
-                events: visible.events,
-                next_page_token: next,
-            })
+            let next = if after == 0 { String::new() } else { page::encode(&scope, after) };
+            Ok(pb::EventPage { events: visible.events, next_page_token: next })
         })
         .await?;
         Ok(Response::new(page))
@@ -281,28 +230,15 @@ impl QueryService for QueryApi {
             to: None,
         };
         let (tx, rx) = mpsc::channel(256);
-        tokio::spawn(follow(
-            self.views.clone(),
-            principal,
-            filter,
-            request.after_position,
-            tx,
-        ));
+        tokio::spawn(follow(self.views.clone(), principal, filter, request.after_position, tx));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 }
 
-fn exact(
-    log: &concord_log::log::Log,
-    index: &str,
-    value: &[u8],
-    after: u64,
-    limit: usize,
-) -> Result<Vec<u64>, Status> {
+fn exact(log: &concord_log::log::Log, index: &str, value: &[u8], after: u64, limit: usize) -> Result<Vec<u64>, Status> {
     let mut to = value.to_vec();
     to.push(0);
-    log.scan_index(index, value, &to, after, limit)
-        .map_err(storage_unavailable)
+    log.scan_index(index, value, &to, after, limit).map_err(storage_unavailable)
 }
 
 /// Feeds one subscription: catches up from `after`, then follows new appends

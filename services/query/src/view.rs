@@ -68,16 +68,11 @@ impl Views {
     }
 
     /// Decides and shapes already-read entries `(position, bytes)`.
-    pub fn decide(
-        &self,
-        principal: &Principal,
-        stored: Vec<(u64, Vec<u8>)>,
-    ) -> Result<Visible, Status> {
+    pub fn decide(&self, principal: &Principal, stored: Vec<(u64, Vec<u8>)>) -> Result<Visible, Status> {
         let mut decoded = Vec::with_capacity(stored.len());
         for (position, bytes) in stored {
-            let (signed, event) = decode_entry(&bytes).map_err(|e| {
-                storage_unavailable(format!("entry {position} does not decode: {e}"))
-            })?;
+            let (signed, event) = decode_entry(&bytes)
+                .map_err(|e| storage_unavailable(format!("entry {position} does not decode: {e}")))?;
             decoded.push((position, signed.key_id, event));
         }
         let refs: Vec<&pb::Event> = decoded.iter().map(|(_, _, e)| e).collect();
@@ -91,9 +86,7 @@ impl Views {
                 }
                 Decision::Show => {
                     seal::unseal(&mut event, self.keys.as_ref()).map_err(|e| {
-                        storage_unavailable(format!(
-                            "personal data of entry {position} cannot be unsealed: {e}"
-                        ))
+                        storage_unavailable(format!("personal data of entry {position} cannot be unsealed: {e}"))
                     })?;
                     pb::Visibility::Show
                 }
@@ -102,12 +95,7 @@ impl Views {
                     pb::Visibility::ShowRedacted
                 }
             };
-            visible.events.push(pb::EventView {
-                position,
-                event: Some(event),
-                visibility: visibility as i32,
-                key_id,
-            });
+            visible.events.push(pb::EventView { position, event: Some(event), visibility: visibility as i32, key_id });
         }
         Ok(visible)
     }

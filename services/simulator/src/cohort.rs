@@ -7,14 +7,14 @@ use rand_chacha::ChaCha8Rng;
 use concord_core::pb;
 
 const FIRST_NAMES: &[&str] = &[
-    "Amir", "Ayesha", "Bailey", "Chloe", "Daniel", "Deshawn", "Ella", "Femi", "Grace", "Hassan",
-    "Imani", "Jayden", "Kacper", "Leah", "Malik", "Maya", "Nathan", "Olivia", "Priya", "Reuben",
-    "Sade", "Tariq", "Tyler", "Zara", "Kofi", "Ellie", "Ryan", "Amara", "Luca", "Nia",
+    "Amir", "Ayesha", "Bailey", "Chloe", "Daniel", "Deshawn", "Ella", "Femi", "Grace", "Hassan", "Imani", "Jayden",
+    "Kacper", "Leah", "Malik", "Maya", "Nathan", "Olivia", "Priya", "Reuben", "Sade", "Tariq", "Tyler", "Zara", "Kofi",
+    "Ellie", "Ryan", "Amara", "Luca", "Nia",
 ];
 const SURNAMES: &[&str] = &[
-    "Ahmed", "Baker", "Campbell", "Davies", "Evans", "Francis", "Grant", "Hussain", "Ibrahim",
-    "Johnson", "Kowalski", "Lewis", "Mensah", "Nowak", "Okafor", "Patel", "Quinn", "Robinson",
-    "Shah", "Thompson", "Walker", "Williams", "Yusuf", "Clarke",
+    "Ahmed", "Baker", "Campbell", "Davies", "Evans", "Francis", "Grant", "Hussain", "Ibrahim", "Johnson", "Kowalski",
+    "Lewis", "Mensah", "Nowak", "Okafor", "Patel", "Quinn", "Robinson", "Shah", "Thompson", "Walker", "Williams",
+    "Yusuf", "Clarke",
 ];
 const STREETS: &[&str] = &[
     "Station Road",
@@ -72,12 +72,7 @@ fn key(rng: &mut ChaCha8Rng, prefix: &str) -> String {
 
 impl Cohort {
     /// A cohort of `size` children living in `wards`, aged 10-17 on `today`.
-    pub fn generate(
-        rng: &mut ChaCha8Rng,
-        size: usize,
-        wards: &[String],
-        today: time::Date,
-    ) -> Cohort {
+    pub fn generate(rng: &mut ChaCha8Rng, size: usize, wards: &[String], today: time::Date) -> Cohort {
         let ethnicities = [
             (pb::Ethnicity::White, 0.36),
             (pb::Ethnicity::Asian, 0.38),
@@ -105,11 +100,7 @@ impl Cohort {
                     SURNAMES.choose(rng).unwrap_or(&"Smith")
                 ),
                 date_of_birth: today - time::Duration::days(age_days),
-                gender: if rng.gen_bool(0.7) {
-                    pb::Gender::Male
-                } else {
-                    pb::Gender::Female
-                },
+                gender: if rng.gen_bool(0.7) { pb::Gender::Male } else { pb::Gender::Female },
                 ethnicity,
                 ward: wards.choose(rng).cloned().unwrap_or_default(),
                 // Pareto-like: weight = u^-1.2, capped.
@@ -120,14 +111,7 @@ impl Cohort {
                 arrested: false,
             });
         }
-        let places = (0..size / 6)
-            .map(|_| {
-                (
-                    key(rng, "L"),
-                    wards.choose(rng).cloned().unwrap_or_default(),
-                )
-            })
-            .collect();
+        let places = (0..size / 6).map(|_| (key(rng, "L"), wards.choose(rng).cloned().unwrap_or_default())).collect();
         let mut total = 0.0;
         let cumulative = children
             .iter()
@@ -136,28 +120,18 @@ impl Cohort {
                 total
             })
             .collect();
-        Cohort {
-            children,
-            places,
-            cumulative,
-        }
+        Cohort { children, places, cumulative }
     }
 
     /// A child drawn by weight (the frequently seen are drawn often).
     pub fn pick(&self, rng: &mut ChaCha8Rng) -> usize {
         let total = self.cumulative.last().copied().unwrap_or(0.0);
         let x = rng.gen_range(0.0..total.max(f64::MIN_POSITIVE));
-        self.cumulative
-            .partition_point(|c| *c <= x)
-            .min(self.children.len().saturating_sub(1))
+        self.cumulative.partition_point(|c| *c <= x).min(self.children.len().saturating_sub(1))
     }
 
     /// A fictional address in a street of the borough.
     pub fn address(rng: &mut ChaCha8Rng) -> String {
-        format!(
-            "{} {}",
-            rng.gen_range(1..200),
-            STREETS.choose(rng).unwrap_or(&"High Street")
-        )
+        format!("{} {}", rng.gen_range(1..200), STREETS.choose(rng).unwrap_or(&"High Street"))
     }
 }

@@ -54,20 +54,11 @@ impl BoroughConfig {
             "Wealdstone",
             "West Harrow",
         ];
-        let agencies = [
-            "police.met.nw",
-            "childrens_services.harrow",
-            "yot.harrow",
-            "camhs.nwl",
-            "vcs.st-giles",
-        ];
+        let agencies = ["police.met.nw", "childrens_services.harrow", "yot.harrow", "camhs.nwl", "vcs.st-giles"];
         BoroughConfig {
             borough: "Harrow".into(),
             wards: wards.iter().map(|w| w.to_string()).collect(),
-            agencies: agencies
-                .iter()
-                .filter_map(|a| AgencyId::parse(a).ok())
-                .collect(),
+            agencies: agencies.iter().filter_map(|a| AgencyId::parse(a).ok()).collect(),
             children: 23_300,
             scale: 1.0,
         }
@@ -95,17 +86,11 @@ pub struct Simulator {
 }
 
 fn ts(t: OffsetDateTime) -> pbjson_types::Timestamp {
-    pbjson_types::Timestamp {
-        seconds: t.unix_timestamp(),
-        nanos: 0,
-    }
+    pbjson_types::Timestamp { seconds: t.unix_timestamp(), nanos: 0 }
 }
 
 fn person(key: &str) -> pb::SubjectRef {
-    pb::SubjectRef {
-        kind: pb::SubjectKind::Person as i32,
-        key: key.to_string(),
-    }
+    pb::SubjectRef { kind: pb::SubjectKind::Person as i32, key: key.to_string() }
 }
 
 /// A Poisson-distributed count with mean `lambda` (Knuth's method; small means only).
@@ -144,15 +129,7 @@ impl Simulator {
         for a in &config.agencies {
             by_kind.entry(a.kind()).or_insert_with(|| a.clone());
         }
-        Simulator {
-            config,
-            rng,
-            day,
-            cohort,
-            by_kind,
-            items: Vec::new(),
-            counter: 0,
-        }
+        Simulator { config, rng, day, cohort, by_kind, items: Vec::new(), counter: 0 }
     }
 
     /// The agencies publishing.
@@ -241,21 +218,14 @@ impl Simulator {
             out.push(self.stop_and_search(&police));
         }
         for _ in 0..self.count(rates::MISSING_EPISODES) {
-            let by = if self.rng.gen_bool(0.7) {
-                police.clone()
-            } else {
-                cs.clone()
-            };
+            let by = if self.rng.gen_bool(0.7) { police.clone() } else { cs.clone() };
             out.push(self.missing(&by));
         }
         for _ in 0..self.count(rates::MASH_REFERRALS) {
             out.push(self.mash(&cs));
         }
         for _ in 0..self.count(rates::EXPLOITATION_CONCERNS) {
-            let by = [&police, &cs, &yot, &vcs]
-                .choose(&mut self.rng)
-                .map(|a| (*a).clone())
-                .unwrap_or(cs.clone());
+            let by = [&police, &cs, &yot, &vcs].choose(&mut self.rng).map(|a| (*a).clone()).unwrap_or(cs.clone());
             out.push(self.exploitation(&by));
         }
         for _ in 0..self.count(rates::NRM_REFERRALS) {
@@ -291,24 +261,11 @@ impl Simulator {
         out
     }
 
-    fn with_notes(
-        &mut self,
-        mut e: pb::Event,
-        child: usize,
-        field: &str,
-        texts: &[&str],
-        chance: f64,
-    ) -> pb::Event {
-        let mut personal = pb::Personal {
-            identities: vec![self.identity(child)],
-            text: HashMap::new(),
-        };
+    fn with_notes(&mut self, mut e: pb::Event, child: usize, field: &str, texts: &[&str], chance: f64) -> pb::Event {
+        let mut personal = pb::Personal { identities: vec![self.identity(child)], text: HashMap::new() };
         if self.rng.gen_bool(chance) {
             let text = texts.choose(&mut self.rng).copied().unwrap_or_default();
-            personal.text.insert(
-                field.to_string(),
-                text.replace("{name}", &self.cohort.children[child].name),
-            );
+            personal.text.insert(field.to_string(), text.replace("{name}", &self.cohort.children[child].name));
         }
         e.personal = Some(personal);
         e
@@ -331,10 +288,7 @@ impl Simulator {
             .copied()
             .unwrap_or("theft")
             .to_string(),
-            gravity_score: weighted(
-                &mut self.rng,
-                &[(1, 0.2), (2, 0.3), (3, 0.3), (4, 0.15), (5, 0.05)],
-            ),
+            gravity_score: weighted(&mut self.rng, &[(1, 0.2), (2, 0.3), (3, 0.3), (4, 0.15), (5, 0.05)]),
             first_arrest: first,
             custody_outcome: weighted(
                 &mut self.rng,
@@ -357,10 +311,7 @@ impl Simulator {
             at,
             lag,
             &ward,
-            &[
-                pb::LawfulBasis::CrimeAndDisorder,
-                pb::LawfulBasis::Safeguarding,
-            ],
+            &[pb::LawfulBasis::CrimeAndDisorder, pb::LawfulBasis::Safeguarding],
             Body::Arrest(body),
         );
         self.with_notes(
@@ -389,61 +340,30 @@ impl Simulator {
             ],
         );
         let find = self.rng.gen_bool(0.25);
-        let outcome = if find {
-            pb::SearchOutcome::Arrest
-        } else {
-            pb::SearchOutcome::NoFurtherAction
-        };
+        let outcome = if find { pb::SearchOutcome::Arrest } else { pb::SearchOutcome::NoFurtherAction };
         let mut subjects = vec![person(&self.cohort.children[child].key)];
         let mut ward = self.cohort.children[child].ward.clone();
         if self.rng.gen_bool(0.5) && !self.cohort.places.is_empty() {
-            let (key, place_ward) =
-                self.cohort.places[self.rng.gen_range(0..self.cohort.places.len())].clone();
-            subjects.push(pb::SubjectRef {
-                kind: pb::SubjectKind::Place as i32,
-                key,
-            });
+            let (key, place_ward) = self.cohort.places[self.rng.gen_range(0..self.cohort.places.len())].clone();
+            subjects.push(pb::SubjectRef { kind: pb::SubjectKind::Place as i32, key });
             ward = place_ward;
         }
         let at = self.at();
         let lag = Duration::minutes(self.rng.gen_range(10..240));
-        let body = Body::StopAndSearch(pb::StopAndSearch {
-            grounds: grounds as i32,
-            find,
-            outcome: outcome as i32,
-        });
-        let e = self.event(
-            police,
-            subjects,
-            at,
-            lag,
-            &ward,
-            &[pb::LawfulBasis::CrimeAndDisorder],
-            body,
-        );
+        let body = Body::StopAndSearch(pb::StopAndSearch { grounds: grounds as i32, find, outcome: outcome as i32 });
+        let e = self.event(police, subjects, at, lag, &ward, &[pb::LawfulBasis::CrimeAndDisorder], body);
         self.with_notes(e, child, "notes", &[], 0.0)
     }
 
     fn missing(&mut self, by: &AgencyId) -> pb::Event {
         // Repeat missing: draw twice and keep the more frequently seen child.
-        let (a, b) = (
-            self.cohort.pick(&mut self.rng),
-            self.cohort.pick(&mut self.rng),
-        );
-        let child = if self.cohort.children[a].weight >= self.cohort.children[b].weight {
-            a
-        } else {
-            b
-        };
+        let (a, b) = (self.cohort.pick(&mut self.rng), self.cohort.pick(&mut self.rng));
+        let child = if self.cohort.children[a].weight >= self.cohort.children[b].weight { a } else { b };
         let reported = self.at();
         let returned = reported + Duration::minutes(self.rng.gen_range(120..4320));
         let risk = weighted(
             &mut self.rng,
-            &[
-                (pb::RiskLevel::Low, 0.4),
-                (pb::RiskLevel::Medium, 0.45),
-                (pb::RiskLevel::High, 0.15),
-            ],
+            &[(pb::RiskLevel::Low, 0.4), (pb::RiskLevel::Medium, 0.45), (pb::RiskLevel::High, 0.15)],
         );
         let offered = self.rng.gen_bool(0.9);
         let body = pb::MissingEpisode {
@@ -451,12 +371,7 @@ impl Simulator {
             reported_missing_at: Some(ts(reported)),
             returned_at: Some(ts(returned)),
             risk: risk as i32,
-            found_ward: self
-                .config
-                .wards
-                .choose(&mut self.rng)
-                .cloned()
-                .unwrap_or_default(),
+            found_ward: self.config.wards.choose(&mut self.rng).cloned().unwrap_or_default(),
             exploitation_concern: self.rng.gen_bool(0.25),
             return_interview_offered: offered,
             return_interview_held: offered && self.rng.gen_bool(0.65),
@@ -487,16 +402,8 @@ impl Simulator {
 
     fn mash(&mut self, cs: &AgencyId) -> pb::Event {
         let child = self.cohort.pick(&mut self.rng);
-        let referrer = weighted(
-            &mut self.rng,
-            &[(0usize, 0.45), (1, 0.2), (2, 0.1), (3, 0.1), (4, 0.15)],
-        );
-        let referrer = self
-            .config
-            .agencies
-            .get(referrer)
-            .cloned()
-            .unwrap_or(cs.clone());
+        let referrer = weighted(&mut self.rng, &[(0usize, 0.45), (1, 0.2), (2, 0.1), (3, 0.1), (4, 0.15)]);
+        let referrer = self.config.agencies.get(referrer).cloned().unwrap_or(cs.clone());
         let reason = weighted(
             &mut self.rng,
             &[
@@ -521,11 +428,7 @@ impl Simulator {
         );
         let at = self.at();
         let decided = at + Duration::hours(self.rng.gen_range(2..24));
-        let share_with = if referrer.kind() == pb::AgencyKind::Vcs {
-            vec![referrer.to_string()]
-        } else {
-            vec![]
-        };
+        let share_with = if referrer.kind() == pb::AgencyKind::Vcs { vec![referrer.to_string()] } else { vec![] };
         let body = pb::MashReferral {
             referrer_agency_id: referrer.to_string(),
             reason: reason as i32,
@@ -581,12 +484,8 @@ impl Simulator {
         );
         let mut subjects = vec![person(&self.cohort.children[child].key)];
         if kind == pb::ExploitationType::Cuckooing && !self.cohort.places.is_empty() {
-            let (key, _) =
-                self.cohort.places[self.rng.gen_range(0..self.cohort.places.len())].clone();
-            subjects.push(pb::SubjectRef {
-                kind: pb::SubjectKind::Place as i32,
-                key,
-            });
+            let (key, _) = self.cohort.places[self.rng.gen_range(0..self.cohort.places.len())].clone();
+            subjects.push(pb::SubjectRef { kind: pb::SubjectKind::Place as i32, key });
         }
         let at = self.at();
         let ward = self.cohort.children[child].ward.clone();
@@ -595,27 +494,14 @@ impl Simulator {
         } else {
             pb::LawfulBasis::Safeguarding
         };
-        let body = Body::ExploitationConcern(pb::ExploitationConcern {
-            exploitation_type: kind as i32,
-            risk: risk as i32,
-        });
-        let e = self.event(
-            by,
-            subjects,
-            at,
-            Duration::hours(6),
-            &ward,
-            &[pb::LawfulBasis::Safeguarding, basis],
-            body,
-        );
+        let body =
+            Body::ExploitationConcern(pb::ExploitationConcern { exploitation_type: kind as i32, risk: risk as i32 });
+        let e = self.event(by, subjects, at, Duration::hours(6), &ward, &[pb::LawfulBasis::Safeguarding, basis], body);
         self.with_notes(
             e,
             child,
             "notes",
-            &[
-                "Seen travelling out of London on school days.",
-                "Older peers collecting {name} from the estate.",
-            ],
+            &["Seen travelling out of London on school days.", "Older peers collecting {name} from the estate."],
             0.6,
         )
     }
@@ -629,15 +515,8 @@ impl Simulator {
             exploitation_type: pb::ExploitationType::Criminal as i32,
             minor: true,
         });
-        let e = self.event(
-            cs,
-            vec![person(&key)],
-            at,
-            Duration::days(1),
-            &ward,
-            &[pb::LawfulBasis::Safeguarding],
-            body,
-        );
+        let e =
+            self.event(cs, vec![person(&key)], at, Duration::days(1), &ward, &[pb::LawfulBasis::Safeguarding], body);
         self.with_notes(e, child, "notes", &[], 0.0)
     }
 
@@ -672,10 +551,8 @@ impl Simulator {
                 (pb::Disposal::Remand, 0.015),
             ],
         );
-        let formal = !matches!(
-            disposal,
-            pb::Disposal::Triage | pb::Disposal::CommunityResolution | pb::Disposal::Remand
-        );
+        let formal =
+            !matches!(disposal, pb::Disposal::Triage | pb::Disposal::CommunityResolution | pb::Disposal::Remand);
         let c = &mut self.cohort.children[child];
         let fte = formal && c.outcomes == 0;
         c.outcomes += 1;
@@ -684,17 +561,11 @@ impl Simulator {
         let body = pb::YouthJusticeOutcome {
             disposal: disposal as i32,
             first_time_entrant: fte,
-            main_offence: [
-                "robbery",
-                "possession_of_weapons",
-                "drug_supply",
-                "violence_against_the_person",
-                "theft",
-            ]
-            .choose(&mut self.rng)
-            .copied()
-            .unwrap_or("theft")
-            .into(),
+            main_offence: ["robbery", "possession_of_weapons", "drug_supply", "violence_against_the_person", "theft"]
+                .choose(&mut self.rng)
+                .copied()
+                .unwrap_or("theft")
+                .into(),
             age,
             gender: gender as i32,
             ethnicity: ethnicity as i32,
@@ -714,9 +585,8 @@ impl Simulator {
     }
 
     fn reoffence(&mut self, yot: &AgencyId) -> Option<pb::Event> {
-        let known: Vec<usize> = (0..self.cohort.children.len())
-            .filter(|i| self.cohort.children[*i].first_offence.is_some())
-            .collect();
+        let known: Vec<usize> =
+            (0..self.cohort.children.len()).filter(|i| self.cohort.children[*i].first_offence.is_some()).collect();
         let child = *known.choose(&mut self.rng)?;
         let original = self.cohort.children[child].first_offence?;
         let at = self.at();
@@ -724,16 +594,11 @@ impl Simulator {
             original_event_id: String::new(),
             original_offence_date: Some(ts(original)),
             reoffence_date: Some(ts(at)),
-            offence_category: [
-                "robbery",
-                "theft",
-                "drug_supply",
-                "violence_against_the_person",
-            ]
-            .choose(&mut self.rng)
-            .copied()
-            .unwrap_or("theft")
-            .into(),
+            offence_category: ["robbery", "theft", "drug_supply", "violence_against_the_person"]
+                .choose(&mut self.rng)
+                .copied()
+                .unwrap_or("theft")
+                .into(),
         };
         let ward = self.cohort.children[child].ward.clone();
         let key = self.cohort.children[child].key.clone();
@@ -772,11 +637,7 @@ impl Simulator {
             risk_of_serious_harm: rosh as i32,
             vulnerability: weighted(
                 &mut self.rng,
-                &[
-                    (pb::RiskLevel::Low, 0.3),
-                    (pb::RiskLevel::Medium, 0.45),
-                    (pb::RiskLevel::High, 0.25),
-                ],
+                &[(pb::RiskLevel::Low, 0.3), (pb::RiskLevel::Medium, 0.45), (pb::RiskLevel::High, 0.25)],
             ) as i32,
             mappa_screening: rosh >= pb::RiskLevel::High,
         };
@@ -789,22 +650,14 @@ impl Simulator {
             at,
             Duration::days(3),
             &ward,
-            &[
-                pb::LawfulBasis::CrimeAndDisorder,
-                pb::LawfulBasis::Safeguarding,
-            ],
+            &[pb::LawfulBasis::CrimeAndDisorder, pb::LawfulBasis::Safeguarding],
             Body::AssetPlusRating(body),
         );
         self.with_notes(e, child, "notes", &[], 0.0)
     }
 
     /// A consent for `child` recorded by `by`, if none is in force; returns the event.
-    fn ensure_consent(
-        &mut self,
-        by: &AgencyId,
-        child: usize,
-        before: OffsetDateTime,
-    ) -> Option<pb::Event> {
+    fn ensure_consent(&mut self, by: &AgencyId, child: usize, before: OffsetDateTime) -> Option<pb::Event> {
         if self.cohort.children[child].consent.is_some() {
             return None;
         }
@@ -812,11 +665,7 @@ impl Simulator {
         let age = self.age_on(child, before);
         let body = pb::ConsentRecorded {
             consent_id: consent_id.clone(),
-            given_by: if age >= 13 {
-                pb::ConsentGiver::Child
-            } else {
-                pb::ConsentGiver::ParentCarer
-            } as i32,
+            given_by: if age >= 13 { pb::ConsentGiver::Child } else { pb::ConsentGiver::ParentCarer } as i32,
             agency_kinds: vec![
                 pb::AgencyKind::Camhs as i32,
                 pb::AgencyKind::Vcs as i32,
@@ -848,12 +697,7 @@ impl Simulator {
     }
 
     /// Sometimes withdraws the child's consent after it was relied on.
-    fn maybe_withdraw(
-        &mut self,
-        by: &AgencyId,
-        child: usize,
-        after: OffsetDateTime,
-    ) -> Option<pb::Event> {
+    fn maybe_withdraw(&mut self, by: &AgencyId, child: usize, after: OffsetDateTime) -> Option<pb::Event> {
         if !self.rng.gen_bool(rates::CONSENT_WITHDRAWAL) {
             return None;
         }
@@ -868,9 +712,7 @@ impl Simulator {
             Duration::minutes(5),
             &ward,
             &[pb::LawfulBasis::Consent],
-            Body::ConsentWithdrawn(pb::ConsentWithdrawn {
-                consent_id: consent_id.clone(),
-            }),
+            Body::ConsentWithdrawn(pb::ConsentWithdrawn { consent_id: consent_id.clone() }),
         );
         e.consent_ref = consent_id;
         Some(self.with_notes(e, child, "notes", &[], 0.0))
@@ -907,26 +749,12 @@ impl Simulator {
         };
         let ward = self.cohort.children[child].ward.clone();
         let key = self.cohort.children[child].key.clone();
-        let basis = if by_consent {
-            pb::LawfulBasis::Consent
-        } else {
-            pb::LawfulBasis::Safeguarding
-        };
-        let mut e = self.event(
-            camhs,
-            vec![person(&key)],
-            at,
-            Duration::days(1),
-            &ward,
-            &[basis],
-            Body::CamhsContact(body),
-        );
+        let basis = if by_consent { pb::LawfulBasis::Consent } else { pb::LawfulBasis::Safeguarding };
+        let mut e =
+            self.event(camhs, vec![person(&key)], at, Duration::days(1), &ward, &[basis], Body::CamhsContact(body));
         e.classification = pb::Classification::SpecialCategory as i32;
         if by_consent {
-            e.consent_ref = self.cohort.children[child]
-                .consent
-                .clone()
-                .unwrap_or_default();
+            e.consent_ref = self.cohort.children[child].consent.clone().unwrap_or_default();
         }
         out.push(self.with_notes(
             e,
@@ -949,17 +777,11 @@ impl Simulator {
         let at = self.at();
         let mut out: Vec<pb::Event> = self.ensure_consent(vcs, child, at).into_iter().collect();
         let body = pb::VcsEngagement {
-            programme: [
-                "gang_exit",
-                "mentoring",
-                "substance_misuse",
-                "sport_and_youth_work",
-                "exploitation_support",
-            ]
-            .choose(&mut self.rng)
-            .copied()
-            .unwrap_or("mentoring")
-            .into(),
+            programme: ["gang_exit", "mentoring", "substance_misuse", "sport_and_youth_work", "exploitation_support"]
+                .choose(&mut self.rng)
+                .copied()
+                .unwrap_or("mentoring")
+                .into(),
             sessions: self.rng.gen_range(1..13),
             outcome: weighted(
                 &mut self.rng,
@@ -982,10 +804,7 @@ impl Simulator {
             &[pb::LawfulBasis::Consent],
             Body::VcsEngagement(body),
         );
-        e.consent_ref = self.cohort.children[child]
-            .consent
-            .clone()
-            .unwrap_or_default();
+        e.consent_ref = self.cohort.children[child].consent.clone().unwrap_or_default();
         out.push(self.with_notes(
             e,
             child,
@@ -1012,10 +831,7 @@ impl Simulator {
         let actions = (0..self.rng.gen_range(0..=3))
             .map(|i| pb::BriefingAction {
                 action_id: format!("A{}-{i}", self.counter + 1),
-                owner_agency_id: owners
-                    .choose(&mut self.rng)
-                    .map(|a| a.to_string())
-                    .unwrap_or_default(),
+                owner_agency_id: owners.choose(&mut self.rng).map(|a| a.to_string()).unwrap_or_default(),
                 due: Some(ts(at + Duration::days(self.rng.gen_range(1..8)))),
                 status: pb::ActionStatus::Open as i32,
             })
@@ -1045,20 +861,13 @@ impl Simulator {
             at,
             Duration::minutes(30),
             &ward,
-            &[
-                pb::LawfulBasis::Safeguarding,
-                pb::LawfulBasis::CrimeAndDisorder,
-            ],
+            &[pb::LawfulBasis::Safeguarding, pb::LawfulBasis::CrimeAndDisorder],
             Body::VveBriefingItem(item.clone()),
         );
         e.share_with = share_with.clone();
-        let mut personal = pb::Personal {
-            identities: children.iter().map(|c| self.identity(*c)).collect(),
-            text: HashMap::new(),
-        };
-        personal
-            .identities
-            .dedup_by(|a, b| a.subject_key == b.subject_key);
+        let mut personal =
+            pb::Personal { identities: children.iter().map(|c| self.identity(*c)).collect(), text: HashMap::new() };
+        personal.identities.dedup_by(|a, b| a.subject_key == b.subject_key);
         let summary = [
             "Group seen on the {ward} estate late at night; one known to be missing.",
             "Fight outside the chicken shop in {ward}; knife recovered.",
@@ -1070,12 +879,7 @@ impl Simulator {
         .replace("{ward}", &ward);
         personal.text.insert("incident_summary".into(), summary);
         e.personal = Some(personal);
-        self.items.push(OpenItem {
-            item,
-            subjects,
-            ward,
-            share_with,
-        });
+        self.items.push(OpenItem { item, subjects, ward, share_with });
         if self.items.len() > 40 {
             self.items.remove(0);
         }
@@ -1102,10 +906,7 @@ impl Simulator {
             at,
             Duration::minutes(10),
             &open.ward,
-            &[
-                pb::LawfulBasis::Safeguarding,
-                pb::LawfulBasis::CrimeAndDisorder,
-            ],
+            &[pb::LawfulBasis::Safeguarding, pb::LawfulBasis::CrimeAndDisorder],
             Body::VveBriefingItem(open.item),
         );
         e.share_with = open.share_with;

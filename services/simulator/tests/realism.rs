@@ -27,11 +27,7 @@ fn every_event_passes_validation_and_ids_are_unique() {
     let mut ids = HashSet::new();
     for e in &events {
         check(e, Stage::Submission).unwrap_or_else(|err| panic!("{err}: {e:?}"));
-        assert!(
-            ids.insert(e.event_id.clone()),
-            "duplicate id {}",
-            e.event_id
-        );
+        assert!(ids.insert(e.event_id.clone()), "duplicate id {}", e.event_id);
     }
 }
 
@@ -43,9 +39,7 @@ fn a_year_has_the_volumes_of_a_borough() {
     let mut custody = 0;
     for e in &events {
         let body = e.body.as_ref().unwrap();
-        *by_type
-            .entry(concord_core::EventType::of(body).as_str())
-            .or_default() += 1;
+        *by_type.entry(concord_core::EventType::of(body).as_str()).or_default() += 1;
         if let pb::event::Body::YouthJusticeOutcome(y) = body {
             fte += usize::from(y.first_time_entrant);
             custody += usize::from(y.disposal == pb::Disposal::Custody as i32);
@@ -53,10 +47,7 @@ fn a_year_has_the_volumes_of_a_borough() {
     }
     let within = |t: &str, lo: usize, hi: usize| {
         let n = by_type.get(t).copied().unwrap_or(0);
-        assert!(
-            (lo..=hi).contains(&n),
-            "{t}: {n} not in {lo}..={hi} ({by_type:?})"
-        );
+        assert!((lo..=hi).contains(&n), "{t}: {n} not in {lo}..={hi} ({by_type:?})");
     };
     within("mash_referral", 1_000, 1_400);
     within("arrest", 330, 520);
@@ -75,15 +66,9 @@ fn children_are_known_to_several_agencies() {
     let mut kinds: HashMap<String, HashSet<i32>> = HashMap::new();
     for e in &events {
         for s in &e.subjects {
-            kinds
-                .entry(s.key.clone())
-                .or_default()
-                .insert(e.agency_kind);
+            kinds.entry(s.key.clone()).or_default().insert(e.agency_kind);
         }
     }
     let multi = kinds.values().filter(|k| k.len() >= 3).count();
-    assert!(
-        multi >= 20,
-        "only {multi} children known to 3+ agency kinds"
-    );
+    assert!(multi >= 20, "only {multi} children known to 3+ agency kinds");
 }

@@ -42,18 +42,13 @@ impl MasterKey {
     /// Reads a master key file (64 hex characters), or creates one (mode 0600)
     /// if it does not exist.
     pub fn load_or_create(path: &Path) -> Result<Self, VaultError> {
-        let io = |source| VaultError::Io {
-            path: path.display().to_string(),
-            source,
-        };
+        let io = |source| VaultError::Io { path: path.display().to_string(), source };
         match std::fs::read_to_string(path) {
             Ok(text) => {
-                let bytes = hex::decode(text.trim()).map_err(|_| VaultError::BadKey {
-                    path: path.display().to_string(),
-                })?;
-                let key: [u8; 32] = bytes.try_into().map_err(|_| VaultError::BadKey {
-                    path: path.display().to_string(),
-                })?;
+                let bytes =
+                    hex::decode(text.trim()).map_err(|_| VaultError::BadKey { path: path.display().to_string() })?;
+                let key: [u8; 32] =
+                    bytes.try_into().map_err(|_| VaultError::BadKey { path: path.display().to_string() })?;
                 Ok(MasterKey(key))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -97,38 +92,21 @@ fn store_error(e: impl std::fmt::Display) -> SealError {
 impl Vault {
     /// A vault over a KV store.
     pub fn new(kv: Arc<dyn Kv>, master: &MasterKey) -> Self {
-        Vault {
-            kv,
-            master: ChaCha20Poly1305::new((&master.0).into()),
-            create: Mutex::new(()),
-        }
+        Vault { kv, master: ChaCha20Poly1305::new((&master.0).into()), create: Mutex::new(()) }
     }
 
     fn unwrap_key(&self, subject: &SubjectId, wrapped: &[u8]) -> Result<DataKey, SealError> {
         if wrapped.len() < 12 {
-            return Err(SealError::KeyStore(format!(
-                "wrapped key of {subject} is truncated"
-            )));
+            return Err(SealError::KeyStore(format!("wrapped key of {subject} is truncated")));
         }
         let (nonce, ciphertext) = wrapped.split_at(12);
         let aad = subject.stream();
         let plain = self
             .master
-            .decrypt(
-                Nonce::from_slice(nonce),
-                Payload {
-                    msg: ciphertext,
-                    aad: aad.as_bytes(),
-                },
-            )
-            .map_err(|_| {
-                SealError::KeyStore(format!(
-                    "key of {subject} does not open with this master key"
-                ))
-            })?;
-        let key: [u8; 32] = plain
-            .try_into()
-            .map_err(|_| SealError::KeyStore(format!("key of {subject} has the wrong length")))?;
+            .decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad: aad.as_bytes() })
+            .map_err(|_| SealError::KeyStore(format!("key of {subject} does not open with this master key")))?;
+        let key: [u8; 32] =
+            plain.try_into().map_err(|_| SealError::KeyStore(format!("key of {subject} has the wrong length")))?;
         Ok(DataKey(key))
     }
 
@@ -138,13 +116,7 @@ impl Vault {
         let aad = subject.stream();
         let ciphertext = self
             .master
-            .encrypt(
-                Nonce::from_slice(&nonce),
-                Payload {
-                    msg: &key.0,
-                    aad: aad.as_bytes(),
-                },
-            )
+            .encrypt(Nonce::from_slice(&nonce), Payload { msg: &key.0, aad: aad.as_bytes() })
             .map_err(|_| SealError::KeyStore("wrapping failed".into()))?;
         let mut out = nonce.to_vec();
         out.extend_from_slice(&ciphertext);
@@ -153,10 +125,7 @@ impl Vault {
 
     /// Destroys a subject's data key (crypto-shredding). Returns whether it had one.
     pub fn shred(&self, subject: &SubjectId) -> Result<bool, SealError> {
-        let _guard = self
-            .create
-            .lock()
-            .map_err(|_| store_error("vault lock poisoned"))?;
+        let _guard = self.create.lock().map_err(|_| store_error("vault lock poisoned"))?;
         let key = kv_key(subject);
         let existed = self.kv.get(&key).map_err(store_error)?.is_some();
         let mut batch = WriteBatch::default();
@@ -175,10 +144,7 @@ impl SubjectKeys for Vault {
         if !create {
             return Ok(None);
         }
-        let _guard = self
-            .create
-            .lock()
-            .map_err(|_| store_error("vault lock poisoned"))?;
+        let _guard = self.create.lock().map_err(|_| store_error("vault lock poisoned"))?;
         if let Some(wrapped) = self.kv.get(&key).map_err(store_error)? {
             return self.unwrap_key(subject, &wrapped).map(Some);
         }
@@ -207,15 +173,9 @@ mod tests {
             vault.data_key(&subject, true).unwrap().unwrap()
         };
         let vault = Vault::new(open(Engine::Redb, &dir.path().join("kv")).unwrap(), &master);
-        assert_eq!(
-            vault.data_key(&subject, false).unwrap(),
-            Some(first.clone())
-        );
+        assert_eq!(vault.data_key(&subject, false).unwrap(), Some(first.clone()));
         let stored = vault.kv.get(&kv_key(&subject)).unwrap().unwrap();
-        assert!(
-            !stored.windows(32).any(|w| w == first.0),
-            "the data key is stored wrapped"
-        );
+        assert!(!stored.windows(32).any(|w| w == first.0), "the data key is stored wrapped");
 
         let other_master = MasterKey::from_bytes([7; 32]);
         let wrong = Vault::new(vault.kv.clone(), &other_master);

@@ -42,36 +42,25 @@ fn parse_event(json: &str) -> Result<pb::Event, String> {
     let mut de = serde_json::Deserializer::from_str(json);
     serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
-        if path == "." {
-            e.inner().to_string()
-        } else {
-            format!("{path}: {}", e.inner())
-        }
+        if path == "." { e.inner().to_string() } else { format!("{path}: {}", e.inner()) }
     })
 }
 
 /// Reads events from the text of a file.
 pub fn read_items(text: &str) -> Vec<Item> {
     let trimmed = text.trim_start();
-    if trimmed.starts_with('[')
-        || (trimmed.starts_with('{') && serde_json::from_str::<serde_json::Value>(text).is_ok())
+    if trimmed.starts_with('[') || (trimmed.starts_with('{') && serde_json::from_str::<serde_json::Value>(text).is_ok())
     {
         match serde_json::from_str::<serde_json::Value>(text) {
             Ok(serde_json::Value::Array(items)) => {
                 return items
                     .into_iter()
                     .enumerate()
-                    .map(|(i, v)| Item {
-                        place: format!("item {}", i + 1),
-                        event: parse_event(&v.to_string()),
-                    })
+                    .map(|(i, v)| Item { place: format!("item {}", i + 1), event: parse_event(&v.to_string()) })
                     .collect();
             }
             Ok(value @ serde_json::Value::Object(_)) => {
-                return vec![Item {
-                    place: "document".into(),
-                    event: parse_event(&value.to_string()),
-                }];
+                return vec![Item { place: "document".into(), event: parse_event(&value.to_string()) }];
             }
             _ => {}
         }
@@ -79,17 +68,13 @@ pub fn read_items(text: &str) -> Vec<Item> {
     text.lines()
         .enumerate()
         .filter(|(_, line)| !line.trim().is_empty())
-        .map(|(i, line)| Item {
-            place: format!("line {}", i + 1),
-            event: parse_event(line),
-        })
+        .map(|(i, line)| Item { place: format!("line {}", i + 1), event: parse_event(line) })
         .collect()
 }
 
 /// Publishes every event in the file; exits non-zero if any failed.
 pub async fn run(args: PublishArgs) -> Result<ExitCode> {
-    let text = std::fs::read_to_string(&args.file)
-        .with_context(|| format!("reading {}", args.file.display()))?;
+    let text = std::fs::read_to_string(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
     let items = read_items(&text);
     let mut client = PublishServiceClient::new(connect(&args.client.addr).await?);
     let mut minted: HashMap<String, String> = HashMap::new();
@@ -114,47 +99,23 @@ pub async fn run(args: PublishArgs) -> Result<ExitCode> {
                 }
             },
         };
-        let request = authorized(
-            pb::PublishRequest {
-                event: Some(event),
-                wait_for_ledger: true,
-            },
-            &token,
-        )?;
+        let request = authorized(pb::PublishRequest { event: Some(event), wait_for_ledger: true }, &token)?;
         match client.publish(request).await {
             Ok(response) => {
                 let r = response.into_inner();
-                let note = if r.duplicate {
-                    " (already in the log)"
-                } else {
-                    ""
-                };
-                println!(
-                    "{}: published {} at position {}{note}",
-                    item.place, r.event_id, r.position
-                );
+                let note = if r.duplicate { " (already in the log)" } else { "" };
+                println!("{}: published {} at position {}{note}", item.place, r.event_id, r.position);
                 ok += 1;
             }
             Err(status) => {
-                let field = status::field_of(&status)
-                    .map(|f| format!(" [field {f}]"))
-                    .unwrap_or_default();
-                eprintln!(
-                    "{}: {:?}: {}{field}",
-                    item.place,
-                    status.code(),
-                    status.message()
-                );
+                let field = status::field_of(&status).map(|f| format!(" [field {f}]")).unwrap_or_default();
+                eprintln!("{}: {:?}: {}{field}", item.place, status.code(), status.message());
                 failed += 1;
             }
         }
     }
     println!("{ok} published, {failed} failed");
-    Ok(if failed == 0 {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    })
+    Ok(if failed == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 fn token_for(data: &DataArg, agency: &str, minted: &mut HashMap<String, String>) -> Result<String> {
@@ -162,9 +123,7 @@ fn token_for(data: &DataArg, agency: &str, minted: &mut HashMap<String, String>)
         return Ok(t.clone());
     }
     let agency_id = AgencyId::parse(agency).context("agency_id")?;
-    let issuer = Layout::new(&data.data)
-        .issuer()
-        .context("no --token given and no local issuer to mint one")?;
+    let issuer = Layout::new(&data.data).issuer().context("no --token given and no local issuer to mint one")?;
     let token = issuer.mint(
         "concord-publish",
         &agency_id,
@@ -187,10 +146,7 @@ mod tests {
         assert_eq!(places, ["line 1", "line 3", "line 4"]);
         assert!(items[0].event.is_ok());
         assert!(items[1].event.is_err());
-        assert!(
-            items[2].event.as_ref().unwrap_err().starts_with("borough:"),
-            "the error names the field"
-        );
+        assert!(items[2].event.as_ref().unwrap_err().starts_with("borough:"), "the error names the field");
 
         let doc = read_items("{\n  \"borough\": \"Harrow\"\n}\n");
         assert_eq!(doc.len(), 1);

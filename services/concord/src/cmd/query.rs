@@ -86,18 +86,17 @@ fn print(view: &pb::EventView) -> Result<()> {
 }
 
 fn explain(status: tonic::Status) -> anyhow::Error {
-    let field = status::field_of(&status)
-        .map(|f| format!(" [field {f}]"))
-        .unwrap_or_default();
+    let field = status::field_of(&status).map(|f| format!(" [field {f}]")).unwrap_or_default();
     anyhow::anyhow!("{:?}: {}{field}", status.code(), status.message())
 }
 
 /// Runs the query and prints what comes back.
 pub async fn run(args: QueryArgs) -> Result<ExitCode> {
-    let token =
-        args.client.token.clone().context(
-            "no token: pass --token or set CONCORD_TOKEN (mint one with `concord token`)",
-        )?;
+    let token = args
+        .client
+        .token
+        .clone()
+        .context("no token: pass --token or set CONCORD_TOKEN (mint one with `concord token`)")?;
     let mut client = QueryServiceClient::new(connect(&args.client.addr).await?);
     match args.what {
         What::Get { event_id } => {
@@ -108,23 +107,11 @@ pub async fn run(args: QueryArgs) -> Result<ExitCode> {
                 .into_inner();
             print(&view)?;
         }
-        What::Timeline {
-            subject,
-            page_size,
-            all,
-        } => {
+        What::Timeline { subject, page_size, all } => {
             let mut page_token = String::new();
             loop {
-                let request = pb::SubjectTimelineRequest {
-                    subject: Some(subject.to_ref()),
-                    page_size,
-                    page_token,
-                };
-                let page = client
-                    .subject_timeline(authorized(request, &token)?)
-                    .await
-                    .map_err(explain)?
-                    .into_inner();
+                let request = pb::SubjectTimelineRequest { subject: Some(subject.to_ref()), page_size, page_token };
+                let page = client.subject_timeline(authorized(request, &token)?).await.map_err(explain)?.into_inner();
                 for view in &page.events {
                     print(view)?;
                 }
@@ -137,15 +124,7 @@ pub async fn run(args: QueryArgs) -> Result<ExitCode> {
                 page_token = page.next_page_token;
             }
         }
-        What::Search {
-            event_type,
-            agency,
-            ward,
-            from,
-            to,
-            page_size,
-            all,
-        } => {
+        What::Search { event_type, agency, ward, from, to, page_size, all } => {
             let from = from.as_deref().map(parse_time).transpose()?;
             let to = to.as_deref().map(parse_time).transpose()?;
             let mut page_token = String::new();
@@ -159,11 +138,7 @@ pub async fn run(args: QueryArgs) -> Result<ExitCode> {
                     page_size,
                     page_token,
                 };
-                let page = client
-                    .search(authorized(request, &token)?)
-                    .await
-                    .map_err(explain)?
-                    .into_inner();
+                let page = client.search(authorized(request, &token)?).await.map_err(explain)?.into_inner();
                 for view in &page.events {
                     print(view)?;
                 }
@@ -176,22 +151,13 @@ pub async fn run(args: QueryArgs) -> Result<ExitCode> {
                 page_token = page.next_page_token;
             }
         }
-        What::Subscribe {
-            after,
-            event_type,
-            subject,
-            limit,
-        } => {
+        What::Subscribe { after, event_type, subject, limit } => {
             let request = pb::SubscribeRequest {
                 after_position: after,
                 event_type: event_type.unwrap_or_default(),
                 subject: subject.map(|s| s.to_ref()),
             };
-            let mut stream = client
-                .subscribe(authorized(request, &token)?)
-                .await
-                .map_err(explain)?
-                .into_inner();
+            let mut stream = client.subscribe(authorized(request, &token)?).await.map_err(explain)?.into_inner();
             let mut seen = 0;
             while let Some(item) = stream.next().await {
                 print(&item.map_err(explain)?)?;

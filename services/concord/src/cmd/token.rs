@@ -38,13 +38,8 @@ pub fn run(args: TokenArgs) -> Result<ExitCode> {
         bail!("--ttl-minutes must be between 1 and 1440");
     }
     let issuer = Layout::new(&args.data.data).issuer()?;
-    let token = issuer.mint(
-        &args.sub,
-        &args.agency,
-        args.role,
-        args.purpose,
-        Duration::from_secs(args.ttl_minutes * 60),
-    )?;
+    let token =
+        issuer.mint(&args.sub, &args.agency, args.role, args.purpose, Duration::from_secs(args.ttl_minutes * 60))?;
     println!("{token}");
     Ok(ExitCode::SUCCESS)
 }

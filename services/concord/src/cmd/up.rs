@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use concord_bus::NatsConfig;
 use concord_core::pb;
 use concord_core::{AgencyId, SubjectId};
 use concord_log::kv::Engine;
@@ -47,6 +48,12 @@ pub struct UpArgs {
     /// Seed of the simulation (used on first start; kept in the data directory).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Run every part over NATS JetStream at this URL instead of the embedded bus.
+    #[arg(long, env = "CONCORD_NATS")]
+    pub nats: Option<String>,
+    /// Stream replicas when using NATS (3 on a cluster).
+    #[arg(long, default_value_t = 1)]
+    pub replicas: usize,
 }
 
 /// The simulated borough's agencies.
@@ -56,18 +63,13 @@ pub fn default_agencies() -> Vec<AgencyId> {
 
 /// Starts everything and runs until Ctrl-C.
 pub async fn run(args: UpArgs) -> Result<ExitCode> {
-    let config = PlatformConfig {
-        data: args.data.data.clone(),
-        engine: args.engine,
-        agencies: default_agencies(),
-    };
+    let nats = args.nats.clone().map(|url| NatsConfig { url, replicas: args.replicas, manage_streams: true });
+    let config =
+        PlatformConfig { data: args.data.data.clone(), engine: args.engine, agencies: default_agencies(), nats };
     let platform = Arc::new(Platform::start(&config).await?);
-    let listener = TcpListener::bind(args.grpc).await.with_context(|| {
-        format!(
-            "cannot listen on {}: is another `concord up` running? (use --grpc)",
-            args.grpc
-        )
-    })?;
+    let listener = TcpListener::bind(args.grpc)
+        .await
+        .with_context(|| format!("cannot listen on {}: is another `concord up` running? (use --grpc)", args.grpc))?;
     let addr = listener.local_addr()?;
 
     let featured = if args.no_simulate {
@@ -96,24 +98,16 @@ fn load_simulation(data: &Path, seed: u64) -> Result<Simulator> {
     let path = data.join("simulation.json");
     let (seed, start) = match std::fs::read_to_string(&path) {
         Ok(text) => {
-            let v: serde_json::Value = serde_json::from_str(&text)
-                .with_context(|| format!("reading {}", path.display()))?;
+            let v: serde_json::Value =
+                serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
             let seed = v["seed"].as_u64().context("simulation.json: seed")?;
-            let start = v["start_unix"]
-                .as_i64()
-                .context("simulation.json: start_unix")?;
+            let start = v["start_unix"].as_i64().context("simulation.json: start_unix")?;
             (seed, time::OffsetDateTime::from_unix_timestamp(start)?)
         }
         Err(_) => {
-            let today = time::OffsetDateTime::now_utc()
-                .date()
-                .midnight()
-                .assume_utc();
+            let today = time::OffsetDateTime::now_utc().date().midnight().assume_utc();
             let start = today - time::Duration::days(30);
-            std::fs::write(
-                &path,
-                json!({ "seed": seed, "start_unix": start.unix_timestamp() }).to_string(),
-            )?;
+            std::fs::write(&path, json!({ "seed": seed, "start_unix": start.unix_timestamp() }).to_string())?;
             (seed, start)
         }
     };
@@ -158,9 +152,7 @@ async fn backfill(platform: &Platform, sim: &mut Simulator, days: u32) -> Option
         }
         last = size;
     }
-    seen.into_iter()
-        .max_by_key(|(s, n)| (*n, std::cmp::Reverse(s.clone())))
-        .map(|(s, _)| s)
+    seen.into_iter().max_by_key(|(s, n)| (*n, std::cmp::Reverse(s.clone()))).map(|(s, _)| s)
 }
 
 async fn run_live(platform: &Platform, sim: &mut Simulator, pace: Duration) {
@@ -181,25 +173,14 @@ async fn run_live(platform: &Platform, sim: &mut Simulator, pace: Duration) {
 fn print_next_steps(args: &UpArgs, addr: SocketAddr, featured: Option<&SubjectId>, size: u64) {
     let exe = std::env::current_exe()
         .ok()
-        .and_then(|p| {
-            p.strip_prefix(std::env::current_dir().ok()?)
-                .ok()
-                .map(|p| format!("./{}", p.display()))
-        })
+        .and_then(|p| p.strip_prefix(std::env::current_dir().ok()?).ok().map(|p| format!("./{}", p.display())))
         .unwrap_or_else(|| "concord".to_string());
     let data = args.data.data.display();
-    let addr_flag = if addr.to_string() == "127.0.0.1:50051" {
-        String::new()
-    } else {
-        format!(" --addr http://{addr}")
-    };
-    let subject = featured
-        .map(|s| s.to_string())
-        .unwrap_or_else(|| "person/P-00000000".into());
+    let addr_flag =
+        if addr.to_string() == "127.0.0.1:50051" { String::new() } else { format!(" --addr http://{addr}") };
+    let subject = featured.map(|s| s.to_string()).unwrap_or_else(|| "person/P-00000000".into());
     println!();
-    println!(
-        "Concord is up: gRPC on {addr} (QueryService, LogService, PublishService, health, reflection)"
-    );
+    println!("Concord is up: gRPC on {addr} (QueryService, LogService, PublishService, health, reflection)");
     println!("  data: {data} ({}), {size} events in the log", args.engine);
     if args.no_simulate {
         println!("  no simulated agencies (--no-simulate)");

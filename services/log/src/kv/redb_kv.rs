@@ -15,10 +15,7 @@ pub struct RedbKv {
 }
 
 fn storage(e: impl Into<redb::Error>) -> KvError {
-    KvError::Storage {
-        engine: Engine::Redb,
-        message: e.into().to_string(),
-    }
+    KvError::Storage { engine: Engine::Redb, message: e.into().to_string() }
 }
 
 impl RedbKv {
@@ -39,13 +36,7 @@ impl Kv for RedbKv {
         Ok(table.get(key).map_err(storage)?.map(|v| v.value().to_vec()))
     }
 
-    fn scan(
-        &self,
-        start: &[u8],
-        end: Option<&[u8]>,
-        limit: usize,
-        reverse: bool,
-    ) -> Result<Pairs, KvError> {
+    fn scan(&self, start: &[u8], end: Option<&[u8]>, limit: usize, reverse: bool) -> Result<Pairs, KvError> {
         if limit == 0 || empty_range(start, end) {
             return Ok(Vec::new());
         }
@@ -56,11 +47,7 @@ impl Kv for RedbKv {
             None => table.range(start..),
         }
         .map_err(storage)?;
-        let iter: Box<dyn Iterator<Item = _>> = if reverse {
-            Box::new(range.rev())
-        } else {
-            Box::new(range)
-        };
+        let iter: Box<dyn Iterator<Item = _>> = if reverse { Box::new(range.rev()) } else { Box::new(range) };
         iter.take(limit)
             .map(|item| {
                 let (k, v) = item.map_err(storage)?;

@@ -18,20 +18,14 @@ pub struct SledKv {
 }
 
 fn storage(e: impl std::fmt::Display) -> KvError {
-    KvError::Storage {
-        engine: Engine::Sled,
-        message: e.to_string(),
-    }
+    KvError::Storage { engine: Engine::Sled, message: e.to_string() }
 }
 
 impl SledKv {
     /// Opens (or creates) the sled database in `dir`.
     pub fn open(dir: &Path) -> Result<Self, KvError> {
         let db = sled::Config::new().path(dir).open().map_err(storage)?;
-        Ok(Self {
-            db,
-            batches: RwLock::new(()),
-        })
+        Ok(Self { db, batches: RwLock::new(()) })
     }
 }
 
@@ -40,13 +34,7 @@ impl Kv for SledKv {
         Ok(self.db.get(key).map_err(storage)?.map(|v| v.to_vec()))
     }
 
-    fn scan(
-        &self,
-        start: &[u8],
-        end: Option<&[u8]>,
-        limit: usize,
-        reverse: bool,
-    ) -> Result<Pairs, KvError> {
+    fn scan(&self, start: &[u8], end: Option<&[u8]>, limit: usize, reverse: bool) -> Result<Pairs, KvError> {
         if limit == 0 || empty_range(start, end) {
             return Ok(Vec::new());
         }
@@ -55,11 +43,7 @@ impl Kv for SledKv {
             Some(end) => self.db.range(start..end),
             None => self.db.range(start..),
         };
-        let iter: Box<dyn Iterator<Item = _>> = if reverse {
-            Box::new(iter.rev())
-        } else {
-            Box::new(iter)
-        };
+        let iter: Box<dyn Iterator<Item = _>> = if reverse { Box::new(iter.rev()) } else { Box::new(iter) };
         iter.take(limit)
             .map(|item| {
                 let (k, v) = item.map_err(storage)?;

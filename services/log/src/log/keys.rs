@@ -118,15 +118,7 @@ mod tests {
 
     #[test]
     fn index_values_keep_order_and_are_prefix_free() {
-        let values: [&[u8]; 7] = [
-            b"",
-            b"\x00",
-            b"\x00\x00",
-            b"\x00\x01",
-            b"a",
-            b"a\x00",
-            b"ab",
-        ];
+        let values: [&[u8]; 7] = [b"", b"\x00", b"\x00\x00", b"\x00\x01", b"a", b"a\x00", b"ab"];
         for w in values.windows(2) {
             let (a, b) = (index("t", w[0], u64::MAX), index("t", w[1], 0));
             assert!(a < b, "{:?} < {:?}", w[0], w[1]);

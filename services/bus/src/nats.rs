@@ -1,0 +1,208 @@
+//! The bus over NATS JetStream.
+//!
+//! Events go to stream `CONCORD_EVENTS` (subjects `concord.events.>`), each
+//! published with `Nats-Msg-Id` = event id and confirmed by its PubAck.
+//! Consumers are durable pull consumers that deliver in stream order from a
+//! position the consumer keeps itself (see [`crate::StreamPosition`]), and
+//! acknowledge only after their own durable write. Receipts travel on plain
+//! NATS subjects `concord.receipts.<agency_id>`: a lost receipt only means the
+//! node sends the event again and the ledger's deduplication answers it.
+
+use std::time::Duration;
+
+use async_nats::jetstream::{self, consumer, stream};
+use async_trait::async_trait;
+use concord_core::AgencyId;
+use concord_core::pb;
+use futures::StreamExt;
+use prost::Message;
+
+use crate::subject::receipt_subject;
+use crate::{Acker, BusError, Delivery, EventBus, EventConsumer, Outbound, ReceiptStream, StreamPosition};
+
+/// The JetStream stream of events.
+pub const EVENTS_STREAM: &str = "CONCORD_EVENTS";
+/// The subjects it holds.
+pub const EVENTS_SUBJECTS: &str = "concord.events.>";
+/// The JetStream stream of audit records.
+pub const AUDIT_STREAM: &str = "CONCORD_AUDIT";
+/// The largest message the stream takes: above the ledger's own limit, so an
+/// oversize event reaches the ledger and is quarantined with a reason.
+pub const MAX_MESSAGE_BYTES: i32 = 2 * 1024 * 1024;
+
+/// How to reach NATS.
+#[derive(Debug, Clone)]
+pub struct NatsConfig {
+    /// Server URL(s), comma-separated; credentials may be in the URL
+    /// (`nats://user:password@host:4222`).
+    pub url: String,
+    /// Replicas of the streams this process creates (1 single node, 3 cluster).
+    pub replicas: usize,
+    /// Whether this process creates or updates the streams (the ledger does;
+    /// nodes, whose users may not manage streams, do not).
+    pub manage_streams: bool,
+}
+
+/// The bus over a NATS connection.
+pub struct NatsBus {
+    client: async_nats::Client,
+    js: jetstream::Context,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> BusError {
+    BusError::Unavailable(e.to_string())
+}
+
+impl NatsBus {
+    /// Connects (retrying in the background if the server is down, so a node
+    /// keeps accepting events into its outbox) and, if asked, creates or
+    /// updates the streams.
+    pub async fn connect(config: &NatsConfig) -> Result<Self, BusError> {
+        let client = async_nats::ConnectOptions::new()
+            .name("concord")
+            .retry_on_initial_connect()
+            .max_reconnects(None)
+            .connect(config.url.as_str())
+            .await
+            .map_err(unavailable)?;
+        let js = jetstream::new(client.clone());
+        let bus = NatsBus { client, js };
+        if config.manage_streams {
+            bus.ensure_streams(config.replicas).await?;
+        }
+        Ok(bus)
+    }
+
+    /// Creates the streams, or updates them to this configuration (idempotent).
+    pub async fn ensure_streams(&self, replicas: usize) -> Result<(), BusError> {
+        for (name, subjects) in [(EVENTS_STREAM, EVENTS_SUBJECTS), (AUDIT_STREAM, "concord.audit.>")] {
+            self.js
+                .create_or_update_stream(stream::Config {
+                    name: name.to_string(),
+                    subjects: vec![subjects.to_string()],
+                    storage: stream::StorageType::File,
+                    num_replicas: replicas.max(1),
+                    max_message_size: MAX_MESSAGE_BYTES,
+                    duplicate_window: Duration::from_secs(120),
+                    ..Default::default()
+                })
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(())
+    }
+
+    /// The underlying client (for flushing in tests and tools).
+    pub fn client(&self) -> &async_nats::Client {
+        &self.client
+    }
+}
+
+struct JsAck(jetstream::Message);
+
+#[async_trait]
+impl Acker for JsAck {
+    async fn ack(self: Box<Self>) -> Result<(), BusError> {
+        self.0.ack().await.map_err(unavailable)
+    }
+}
+
+struct NatsConsumer {
+    consumer: consumer::Consumer<consumer::pull::Config>,
+    epoch: i64,
+}
+
+#[async_trait]
+impl EventConsumer for NatsConsumer {
+    async fn next_batch(&mut self, max: usize, wait: Duration) -> Result<Vec<Delivery>, BusError> {
+        let mut messages =
+            self.consumer.fetch().max_messages(max).expires(wait).messages().await.map_err(unavailable)?;
+        let mut batch = Vec::new();
+        while let Some(message) = messages.next().await {
+            let message = message.map_err(unavailable)?;
+            let sequence = message.info().map_err(unavailable)?.stream_sequence;
+            let subject = message.subject.to_string();
+            let payload = message.payload.clone();
+            let position = StreamPosition { epoch: self.epoch, sequence };
+            batch.push(Delivery::new(subject, payload, Some(position), Box::new(JsAck(message))));
+        }
+        Ok(batch)
+    }
+}
+
+struct NatsReceipts {
+    subscriber: async_nats::Subscriber,
+}
+
+#[async_trait]
+impl ReceiptStream for NatsReceipts {
+    async fn next(&mut self) -> Option<pb::Receipt> {
+        loop {
+            let message = self.subscriber.next().await?;
+            match pb::Receipt::decode(message.payload.as_ref()) {
+                Ok(receipt) => return Some(receipt),
+                Err(e) => tracing::warn!(error = %e, "ignored a malformed receipt"),
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl EventBus for NatsBus {
+    async fn publish(&self, message: Outbound) -> Result<(), BusError> {
+        let publish = jetstream::message::PublishMessage::build().payload(message.payload).message_id(&message.msg_id);
+        let ack = self.js.send_publish(message.subject, publish).await.map_err(|e| {
+            if e.to_string().to_lowercase().contains("permission") {
+                BusError::Refused(e.to_string())
+            } else {
+                unavailable(e)
+            }
+        })?;
+        ack.await.map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn consumer(
+        &self,
+        durable: &str,
+        resume: Option<StreamPosition>,
+    ) -> Result<Box<dyn EventConsumer>, BusError> {
+        let mut stream = self.js.get_stream(EVENTS_STREAM).await.map_err(unavailable)?;
+        let info = stream.info().await.map_err(unavailable)?;
+        let epoch = info.created.unix_timestamp_nanos() as i64;
+        let start = match resume {
+            Some(p) if p.epoch == epoch => p.sequence + 1,
+            Some(p) => {
+                tracing::warn!(old = p.epoch, new = epoch, "the event stream was recreated; reading it from the start");
+                1
+            }
+            None => 1,
+        };
+        // The consumer's position is ours (kept with our own writes), so start
+        // it afresh exactly where we left off: no stale redeliveries can
+        // arrive out of order.
+        let _ = stream.delete_consumer(durable).await;
+        let consumer = stream
+            .create_consumer(consumer::pull::Config {
+                durable_name: Some(durable.to_string()),
+                deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence: start },
+                ack_policy: consumer::AckPolicy::Explicit,
+                ack_wait: Duration::from_secs(60),
+                max_ack_pending: 20_000,
+                filter_subject: EVENTS_SUBJECTS.to_string(),
+                ..Default::default()
+            })
+            .await
+            .map_err(unavailable)?;
+        Ok(Box::new(NatsConsumer { consumer, epoch }))
+    }
+
+    async fn publish_receipt(&self, agency: &AgencyId, receipt: &pb::Receipt) -> Result<(), BusError> {
+        self.client.publish(receipt_subject(agency), receipt.encode_to_vec().into()).await.map_err(unavailable)
+    }
+
+    async fn receipts(&self, agency: &AgencyId) -> Result<Box<dyn ReceiptStream>, BusError> {
+        let subscriber = self.client.subscribe(receipt_subject(agency)).await.map_err(unavailable)?;
+        Ok(Box::new(NatsReceipts { subscriber }))
+    }
+}
