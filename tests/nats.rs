@@ -147,7 +147,10 @@ fn a_nats_server_that_loses_its_store_loses_nothing_of_ours() {
     tokio::runtime::Runtime::new().unwrap().block_on(async {
         let keys = layout.ensure_keys(std::slice::from_ref(&police)).unwrap();
         let master = concord_vault::MasterKey::load_or_create(&layout.master_key()).unwrap();
-        let vault = Arc::new(concord_vault::Vault::new(open(Engine::Redb, &layout.store("vault")).unwrap(), &master));
+        let vault = Arc::new(concord_vault::Vault::new(
+            Arc::new(concord_vault::NatsKeyStore::connect(&url, 1).unwrap()),
+            &master,
+        ));
         let outbox =
             concord_node::Outbox::open(open(Engine::Redb, &layout.store("outbox/police.met.nw")).unwrap()).unwrap();
         let bus = NatsBus::connect(&NatsConfig { url: url.clone(), replicas: 1, manage_streams: true }).await.unwrap();

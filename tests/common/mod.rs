@@ -65,7 +65,7 @@ impl TestPlatform {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let serving = platform.clone();
         tokio::spawn(async move {
-            concord::server::serve(&serving, listener, async {
+            concord::server::serve(serving.services(), listener, async {
                 let _ = rx.await;
             })
             .await

@@ -29,12 +29,19 @@ pub const AUDIENCE: &str = "concord";
 #[derive(Debug, Clone)]
 pub struct Layout {
     root: PathBuf,
+    keys: Option<PathBuf>,
 }
 
 impl Layout {
     /// The layout of `root`.
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Layout { root: root.into() }
+        Layout { root: root.into(), keys: None }
+    }
+
+    /// The layout of `root`, with the keys somewhere else (shared by the
+    /// partnership's processes) when `keys` is given.
+    pub fn with_keys(root: impl Into<PathBuf>, keys: Option<PathBuf>) -> Self {
+        Layout { root: root.into(), keys }
     }
 
     /// The data directory itself.
@@ -44,7 +51,7 @@ impl Layout {
 
     /// The key directory.
     pub fn keys(&self) -> PathBuf {
-        self.root.join("keys")
+        self.keys.clone().unwrap_or_else(|| self.root.join("keys"))
     }
 
     /// An agency's signing key file.

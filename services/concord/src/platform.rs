@@ -17,7 +17,7 @@ use concord_log::log::Log;
 use concord_node::{Node, Outbox};
 use concord_query::BaselineAgreement;
 use concord_query::view::Views;
-use concord_vault::{MasterKey, Vault};
+use concord_vault::{CachedKeyStore, MasterKey, NatsKeyStore, Vault};
 
 use crate::layout::{AUDIENCE, LOCAL_ISSUER, Layout};
 
@@ -46,6 +46,49 @@ pub async fn connect_bus(nats: Option<&NatsConfig>) -> Result<Arc<dyn EventBus>>
                 .await
                 .with_context(|| format!("connecting to NATS at {}", redact_url(&config.url)))?,
         ),
+    })
+}
+
+/// Opens a store of the data directory with the chosen engine.
+pub fn open_store(layout: &Layout, engine: Engine, name: &str) -> Result<Arc<dyn concord_log::kv::Kv>> {
+    let dir = layout.store(name);
+    kv::open(engine, &dir).with_context(|| format!("opening the {name} store in {}", dir.display()))
+}
+
+/// Opens the event log of a data directory.
+pub fn open_log(layout: &Layout, engine: Engine) -> Result<Arc<Log>> {
+    let log = Log::open(open_store(layout, engine, "log")?, EVENT_LOG_ORIGIN, layout.ledger_signing_key()?)
+        .context("opening the event log")?;
+    Ok(Arc::new(log))
+}
+
+/// Loads the partnership's key registry and the token verifier.
+pub fn load_trust(layout: &Layout) -> Result<(KeyRegistry, Arc<Verifier>)> {
+    let registry = KeyRegistry::load(&layout.registry())
+        .with_context(|| format!("no key registry at {}: run `concord keys` first", layout.registry().display()))?;
+    let verifier = Verifier::from_jwks_file(&layout.jwks(), LOCAL_ISSUER, AUDIENCE)
+        .with_context(|| format!("loading {}", layout.jwks().display()))?;
+    Ok((registry, Arc::new(verifier)))
+}
+
+/// The vault of subjects' keys: in the local store, or, when the parts talk
+/// over NATS, in the JetStream bucket every process shares, with a local copy
+/// of the keys this process has used.
+pub async fn open_vault(
+    layout: &Layout,
+    nats: Option<&NatsConfig>,
+    local: Arc<dyn concord_log::kv::Kv>,
+) -> Result<Vault> {
+    let master = MasterKey::load_or_create(&layout.master_key())?;
+    Ok(match nats {
+        None => Vault::local(local, &master),
+        Some(config) => {
+            let (url, replicas) = (config.url.clone(), config.replicas);
+            let store = tokio::task::spawn_blocking(move || NatsKeyStore::connect(&url, replicas))
+                .await?
+                .map_err(|e| anyhow::anyhow!("opening the shared subject key store: {e}"))?;
+            Vault::new(Arc::new(CachedKeyStore::new(Arc::new(store), local)), &master)
+        }
     })
 }
 
@@ -90,8 +133,7 @@ impl Platform {
         let log = Arc::new(
             Log::open(open("log")?, EVENT_LOG_ORIGIN, layout.ledger_signing_key()?).context("opening the event log")?,
         );
-        let master = MasterKey::load_or_create(&layout.master_key())?;
-        let vault = Arc::new(Vault::new(open("vault")?, &master));
+        let vault = Arc::new(open_vault(&layout, config.nats.as_ref(), open("vault")?).await?);
         let quarantine = Arc::new(Quarantine::open(open("quarantine")?)?);
         let registry = KeyRegistry::load(&layout.registry())?;
         let bus = connect_bus(config.nats.as_ref()).await?;
@@ -115,6 +157,16 @@ impl Platform {
         );
         let views = Arc::new(Views::new(log.clone(), Arc::new(BaselineAgreement::default()), vault.clone()));
         Ok(Platform { layout, log, vault, ledger, bus, nodes, verifier, views })
+    }
+
+    /// What this platform serves over gRPC.
+    pub fn services(&self) -> crate::server::Services {
+        crate::server::Services {
+            verifier: self.verifier.clone(),
+            views: Some(self.views.clone()),
+            log: Some(self.log.clone()),
+            nodes: self.nodes.clone(),
+        }
     }
 
     /// The node for an agency, if it runs here.

@@ -1,4 +1,4 @@
-//! The gRPC server: every service of this process on one address, plus the
+//! The gRPC server: the services a process runs on one address, plus the
 //! standard health and reflection services so any gRPC client can be pointed
 //! at it.
 
@@ -9,31 +9,47 @@ use anyhow::Result;
 use concord_core::pb::log_service_server::LogServiceServer;
 use concord_core::pb::publish_service_server::PublishServiceServer;
 use concord_core::pb::query_service_server::QueryServiceServer;
-use concord_node::PublishApi;
+use concord_identity::Verifier;
+use concord_log::log::Log;
+use concord_node::{Node, PublishApi};
+use concord_query::view::Views;
 use concord_query::{LogApi, QueryApi};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
-use crate::platform::Platform;
+/// What one process serves.
+pub struct Services {
+    /// Checks every caller's token.
+    pub verifier: Arc<Verifier>,
+    /// The read side (`QueryService`), if this process has a log.
+    pub views: Option<Arc<Views>>,
+    /// The log's proofs (`LogService`).
+    pub log: Option<Arc<Log>>,
+    /// Nodes publishing through `PublishService`.
+    pub nodes: Vec<Arc<Node>>,
+}
 
-/// Serves the platform's APIs on `listener` until `shutdown` completes.
-pub async fn serve(platform: &Platform, listener: TcpListener, shutdown: impl Future<Output = ()>) -> Result<()> {
+/// Serves `services` on `listener` until `shutdown` completes.
+pub async fn serve(services: Services, listener: TcpListener, shutdown: impl Future<Output = ()>) -> Result<()> {
     let (health, health_service) = tonic_health::server::health_reporter();
-    health.set_serving::<QueryServiceServer<QueryApi>>().await;
-    health.set_serving::<LogServiceServer<LogApi>>().await;
-    health.set_serving::<PublishServiceServer<PublishApi>>().await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(concord_core::pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
-    let verifier = platform.verifier.clone();
-    tonic::transport::Server::builder()
-        .add_service(health_service)
-        .add_service(reflection)
-        .add_service(QueryServiceServer::new(QueryApi::new(platform.views.clone(), verifier.clone())))
-        .add_service(LogServiceServer::new(LogApi::new(platform.log.clone(), verifier.clone())))
-        .add_service(PublishServiceServer::new(PublishApi::new(platform.nodes.iter().cloned(), Arc::clone(&verifier))))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
-        .await?;
+    let verifier = services.verifier;
+    let mut router = tonic::transport::Server::builder().add_service(health_service).add_service(reflection);
+    if let Some(views) = services.views {
+        health.set_serving::<QueryServiceServer<QueryApi>>().await;
+        router = router.add_service(QueryServiceServer::new(QueryApi::new(views, verifier.clone())));
+    }
+    if let Some(log) = services.log {
+        health.set_serving::<LogServiceServer<LogApi>>().await;
+        router = router.add_service(LogServiceServer::new(LogApi::new(log, verifier.clone())));
+    }
+    if !services.nodes.is_empty() {
+        health.set_serving::<PublishServiceServer<PublishApi>>().await;
+        router = router.add_service(PublishServiceServer::new(PublishApi::new(services.nodes, verifier)));
+    }
+    router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown).await?;
     Ok(())
 }

@@ -15,6 +15,67 @@ use concord_core::seal::{DataKey, SealError, SubjectKeys};
 use concord_log::kv::{Kv, WriteBatch};
 use rand::RngCore;
 
+pub mod nats;
+
+pub use nats::NatsKeyStore;
+
+/// Where wrapped subject keys are kept: a local store, or a store shared by
+/// every process of the partnership (a JetStream key-value bucket).
+pub trait KeyStore: Send + Sync {
+    /// The wrapped key stored under `name`.
+    fn get(&self, name: &str) -> Result<Option<Vec<u8>>, String>;
+    /// Stores `value` under `name` unless something is there; returns what is stored.
+    fn create(&self, name: &str, value: Vec<u8>) -> Result<Vec<u8>, String>;
+    /// Removes `name`; returns whether it existed.
+    fn delete(&self, name: &str) -> Result<bool, String>;
+}
+
+/// A key store in a local ordered KV store (one process).
+pub struct KvKeyStore {
+    kv: Arc<dyn Kv>,
+    /// Serialises create-if-missing so two callers never make two keys.
+    create: Mutex<()>,
+}
+
+impl KvKeyStore {
+    /// Wraps a KV store.
+    pub fn new(kv: Arc<dyn Kv>) -> Self {
+        KvKeyStore { kv, create: Mutex::new(()) }
+    }
+}
+
+fn kv_key(name: &str) -> Vec<u8> {
+    let mut key = b"k/".to_vec();
+    key.extend_from_slice(name.as_bytes());
+    key
+}
+
+impl KeyStore for KvKeyStore {
+    fn get(&self, name: &str) -> Result<Option<Vec<u8>>, String> {
+        self.kv.get(&kv_key(name)).map_err(|e| e.to_string())
+    }
+
+    fn create(&self, name: &str, value: Vec<u8>) -> Result<Vec<u8>, String> {
+        let _guard = self.create.lock().map_err(|_| "vault lock poisoned".to_string())?;
+        if let Some(existing) = self.get(name)? {
+            return Ok(existing);
+        }
+        let mut batch = WriteBatch::default();
+        batch.put(kv_key(name), value.clone());
+        self.kv.commit(batch).map_err(|e| e.to_string())?;
+        Ok(value)
+    }
+
+    fn delete(&self, name: &str) -> Result<bool, String> {
+        let _guard = self.create.lock().map_err(|_| "vault lock poisoned".to_string())?;
+        let existed = self.get(name)?.is_some();
+        let mut batch = WriteBatch::default();
+        batch.delete(kv_key(name));
+        self.kv.commit(batch).map_err(|e| e.to_string())?;
+        Ok(existed)
+    }
+}
+
 /// Failures to load the master key.
 #[derive(Debug, thiserror::Error)]
 pub enum VaultError {
@@ -32,6 +93,47 @@ pub enum VaultError {
         /// The file.
         path: String,
     },
+}
+
+/// A shared key store with a local durable copy of every key this process
+/// has used: events about subjects it knows can still be sealed and read
+/// while the shared store is unreachable. New keys are always created in the
+/// shared store first, which settles races between processes.
+///
+/// Erasure must also reach these copies: until it does (issue 10, erasure),
+/// a key shredded in the shared store stays readable where it was copied.
+pub struct CachedKeyStore {
+    shared: Arc<dyn KeyStore>,
+    local: KvKeyStore,
+}
+
+impl CachedKeyStore {
+    /// Wraps a shared store with a local copy.
+    pub fn new(shared: Arc<dyn KeyStore>, local: Arc<dyn Kv>) -> Self {
+        CachedKeyStore { shared, local: KvKeyStore::new(local) }
+    }
+}
+
+impl KeyStore for CachedKeyStore {
+    fn get(&self, name: &str) -> Result<Option<Vec<u8>>, String> {
+        if let Some(v) = self.local.get(name)? {
+            return Ok(Some(v));
+        }
+        let Some(v) = self.shared.get(name)? else { return Ok(None) };
+        self.local.create(name, v.clone())?;
+        Ok(Some(v))
+    }
+
+    fn create(&self, name: &str, value: Vec<u8>) -> Result<Vec<u8>, String> {
+        let stored = self.shared.create(name, value)?;
+        self.local.create(name, stored.clone())?;
+        Ok(stored)
+    }
+
+    fn delete(&self, name: &str) -> Result<bool, String> {
+        let shared = self.shared.delete(name)?;
+        Ok(self.local.delete(name)? || shared)
+    }
 }
 
 /// The key that wraps every subject's data key.
@@ -67,22 +169,12 @@ impl MasterKey {
     }
 }
 
-/// Subject data keys in a KV store, wrapped with ChaCha20-Poly1305 under the
-/// master key (the subject's stream id is the associated data, so a wrapped
-/// key cannot be moved to another subject).
+/// Subject data keys in a [`KeyStore`], wrapped with ChaCha20-Poly1305 under
+/// the master key (the subject's stream id is the associated data, so a
+/// wrapped key cannot be moved to another subject).
 pub struct Vault {
-    kv: Arc<dyn Kv>,
+    store: Arc<dyn KeyStore>,
     master: ChaCha20Poly1305,
-    /// Serialises create-if-missing so two callers never make two keys.
-    create: Mutex<()>,
-}
-
-const PREFIX: &[u8] = b"k/";
-
-fn kv_key(subject: &SubjectId) -> Vec<u8> {
-    let mut key = PREFIX.to_vec();
-    key.extend_from_slice(subject.stream().as_bytes());
-    key
 }
 
 fn store_error(e: impl std::fmt::Display) -> SealError {
@@ -90,9 +182,14 @@ fn store_error(e: impl std::fmt::Display) -> SealError {
 }
 
 impl Vault {
-    /// A vault over a KV store.
-    pub fn new(kv: Arc<dyn Kv>, master: &MasterKey) -> Self {
-        Vault { kv, master: ChaCha20Poly1305::new((&master.0).into()), create: Mutex::new(()) }
+    /// A vault over any key store.
+    pub fn new(store: Arc<dyn KeyStore>, master: &MasterKey) -> Self {
+        Vault { store, master: ChaCha20Poly1305::new((&master.0).into()) }
+    }
+
+    /// A vault over a local KV store (one process).
+    pub fn local(kv: Arc<dyn Kv>, master: &MasterKey) -> Self {
+        Self::new(Arc::new(KvKeyStore::new(kv)), master)
     }
 
     fn unwrap_key(&self, subject: &SubjectId, wrapped: &[u8]) -> Result<DataKey, SealError> {
@@ -125,34 +222,22 @@ impl Vault {
 
     /// Destroys a subject's data key (crypto-shredding). Returns whether it had one.
     pub fn shred(&self, subject: &SubjectId) -> Result<bool, SealError> {
-        let _guard = self.create.lock().map_err(|_| store_error("vault lock poisoned"))?;
-        let key = kv_key(subject);
-        let existed = self.kv.get(&key).map_err(store_error)?.is_some();
-        let mut batch = WriteBatch::default();
-        batch.delete(key);
-        self.kv.commit(batch).map_err(store_error)?;
-        Ok(existed)
+        self.store.delete(&subject.stream()).map_err(store_error)
     }
 }
 
 impl SubjectKeys for Vault {
     fn data_key(&self, subject: &SubjectId, create: bool) -> Result<Option<DataKey>, SealError> {
-        let key = kv_key(subject);
-        if let Some(wrapped) = self.kv.get(&key).map_err(store_error)? {
+        let name = subject.stream();
+        if let Some(wrapped) = self.store.get(&name).map_err(store_error)? {
             return self.unwrap_key(subject, &wrapped).map(Some);
         }
         if !create {
             return Ok(None);
         }
-        let _guard = self.create.lock().map_err(|_| store_error("vault lock poisoned"))?;
-        if let Some(wrapped) = self.kv.get(&key).map_err(store_error)? {
-            return self.unwrap_key(subject, &wrapped).map(Some);
-        }
-        let data_key = DataKey::generate();
-        let mut batch = WriteBatch::default();
-        batch.put(key, self.wrap_key(subject, &data_key)?);
-        self.kv.commit(batch).map_err(store_error)?;
-        Ok(Some(data_key))
+        // If another caller (or process) created one first, theirs is kept and used.
+        let wrapped = self.store.create(&name, self.wrap_key(subject, &DataKey::generate())?).map_err(store_error)?;
+        self.unwrap_key(subject, &wrapped).map(Some)
     }
 }
 
@@ -168,17 +253,18 @@ mod tests {
         let master = MasterKey::load_or_create(&dir.path().join("master.key")).unwrap();
         let subject = SubjectId::parse("person/P-1").unwrap();
         let first = {
-            let vault = Vault::new(open(Engine::Redb, &dir.path().join("kv")).unwrap(), &master);
+            let vault = Vault::local(open(Engine::Redb, &dir.path().join("kv")).unwrap(), &master);
             assert_eq!(vault.data_key(&subject, false).unwrap(), None);
             vault.data_key(&subject, true).unwrap().unwrap()
         };
-        let vault = Vault::new(open(Engine::Redb, &dir.path().join("kv")).unwrap(), &master);
+        let kv = open(Engine::Redb, &dir.path().join("kv")).unwrap();
+        let vault = Vault::local(kv.clone(), &master);
         assert_eq!(vault.data_key(&subject, false).unwrap(), Some(first.clone()));
-        let stored = vault.kv.get(&kv_key(&subject)).unwrap().unwrap();
+        let stored = kv.get(&kv_key(&subject.stream())).unwrap().unwrap();
         assert!(!stored.windows(32).any(|w| w == first.0), "the data key is stored wrapped");
 
         let other_master = MasterKey::from_bytes([7; 32]);
-        let wrong = Vault::new(vault.kv.clone(), &other_master);
+        let wrong = Vault::local(kv.clone(), &other_master);
         assert!(wrong.data_key(&subject, false).is_err());
 
         assert!(vault.shred(&subject).unwrap());

@@ -1,9 +1,12 @@
 //! Command-line arguments and one module per subcommand.
 
 pub mod keys;
+pub mod ledger;
+pub mod node;
 pub mod publish;
 pub mod query;
 pub mod schemas;
+pub mod serve;
 pub mod token;
 pub mod up;
 
@@ -47,6 +50,12 @@ pub struct ClientArgs {
 pub enum Command {
     /// Run the whole platform in one process (embedded bus), with simulated agencies.
     Up(up::UpArgs),
+    /// One agency's node as its own process, publishing over NATS JetStream.
+    Node(node::NodeArgs),
+    /// The ledger as its own process, consuming the JetStream event stream.
+    Ledger(ledger::LedgerArgs),
+    /// A query replica as its own process, with its own log built from the stream.
+    Serve(serve::ServeArgs),
     /// Create local signing keys for agencies, the ledger and the token issuer.
     Keys(keys::KeysArgs),
     /// Mint a token for an agency, role and purpose from the local issuer key.
@@ -64,12 +73,38 @@ impl Command {
     pub async fn run(self) -> anyhow::Result<ExitCode> {
         match self {
             Command::Up(a) => up::run(a).await,
+            Command::Node(a) => node::run(a).await,
+            Command::Ledger(a) => ledger::run(a).await,
+            Command::Serve(a) => serve::run(a).await,
             Command::Keys(a) => keys::run(a),
             Command::Token(a) => token::run(a),
             Command::Publish(a) => publish::run(a).await,
             Command::Query(a) => query::run(a).await,
             Command::Schemas(a) => schemas::run(a),
         }
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM (how systemd and Kubernetes stop a process).
+pub async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(t) => t,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
     }
 }
 

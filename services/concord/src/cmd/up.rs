@@ -85,10 +85,10 @@ pub async fn run(args: UpArgs) -> Result<ExitCode> {
     print_next_steps(&args, addr, featured.as_ref(), platform.log.size());
 
     let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
+        crate::cmd::shutdown_signal().await;
         eprintln!("shutting down");
     };
-    crate::server::serve(&platform, listener, shutdown).await?;
+    crate::server::serve(platform.services(), listener, shutdown).await?;
     Ok(ExitCode::SUCCESS)
 }
 

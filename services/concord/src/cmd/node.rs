@@ -1,0 +1,76 @@
+//! `concord node`: one agency's node as its own process, publishing over
+//! JetStream and taking its agency system's events through `PublishService`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use concord_bus::NatsConfig;
+use concord_core::AgencyId;
+use concord_core::sign::AgencyKey;
+use concord_log::kv::Engine;
+use concord_node::{Node, Outbox};
+use tokio::net::TcpListener;
+
+use crate::cmd::DataArg;
+use crate::layout::Layout;
+use crate::platform::{connect_bus, load_trust, open_store, open_vault};
+use crate::server::Services;
+
+/// Arguments of `concord node`.
+#[derive(Debug, clap::Args)]
+pub struct NodeArgs {
+    #[command(flatten)]
+    pub data: DataArg,
+    /// The partnership's keys (agency key, JWKS, master key), if not DATA/keys.
+    #[arg(long, env = "CONCORD_KEYS")]
+    pub keys: Option<PathBuf>,
+    /// The agency this node publishes for, e.g. police.met.nw.
+    #[arg(long)]
+    pub agency: AgencyId,
+    /// NATS URL (nats://police.met.nw:PASSWORD@host:4222).
+    #[arg(long, env = "CONCORD_NATS")]
+    pub nats: String,
+    /// Address for PublishService.
+    #[arg(long, default_value = "127.0.0.1:50052")]
+    pub grpc: SocketAddr,
+    /// Storage engine of the outbox: redb or sled.
+    #[arg(long, default_value_t = Engine::DEFAULT)]
+    pub engine: Engine,
+}
+
+/// Runs the node until Ctrl-C or SIGTERM, reporting its outbox.
+pub async fn run(args: NodeArgs) -> Result<ExitCode> {
+    let layout = Layout::with_keys(&args.data.data, args.keys);
+    let key_path = layout.agency_key(&args.agency);
+    let key = AgencyKey::load(args.agency.clone(), &key_path)
+        .with_context(|| format!("run `concord keys --agency {}` to create {}", args.agency, key_path.display()))?;
+    let (_, verifier) = load_trust(&layout)?;
+    let nats = NatsConfig { url: args.nats.clone(), replicas: 1, manage_streams: false };
+    let vault = Arc::new(open_vault(&layout, Some(&nats), open_store(&layout, args.engine, "vault")?).await?);
+    let outbox = Outbox::open(open_store(&layout, args.engine, &format!("outbox/{}", args.agency))?)?;
+    let bus = connect_bus(Some(&nats)).await?;
+    let node = Node::start(key, vault, bus, outbox).await?;
+    let listener = TcpListener::bind(args.grpc).await.with_context(|| format!("cannot listen on {}", args.grpc))?;
+    let stats = node.outbox_stats();
+    eprintln!("node {}: PublishService on {}, {} events waiting in the outbox", args.agency, args.grpc, stats.depth);
+    let reporting = node.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+            let s = reporting.outbox_stats();
+            tracing::info!(
+                outbox_depth = s.depth,
+                oldest_unreceipted_secs = s.oldest.map(|d| d.as_secs()),
+                "node {}",
+                reporting.agency()
+            );
+        }
+    });
+    let services = Services { verifier, views: None, log: None, nodes: vec![node] };
+    crate::server::serve(services, listener, crate::cmd::shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,68 @@
+//! `concord serve`: a query replica as its own process. It builds its own
+//! local log from the JetStream stream (the same checks and order as the
+//! ledger, so replicas at the same position have the same Merkle root) and
+//! answers QueryService and LogService.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use concord_bus::NatsConfig;
+use concord_ledger::{Ledger, Quarantine, Role};
+use concord_log::kv::Engine;
+use concord_query::BaselineAgreement;
+use concord_query::view::Views;
+use tokio::net::TcpListener;
+
+use crate::cmd::DataArg;
+use crate::layout::Layout;
+use crate::platform::{connect_bus, load_trust, open_log, open_store, open_vault};
+use crate::server::Services;
+
+/// Arguments of `concord serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub data: DataArg,
+    /// The partnership's keys (registry, JWKS, master key), if not DATA/keys.
+    #[arg(long, env = "CONCORD_KEYS")]
+    pub keys: Option<PathBuf>,
+    /// NATS URL (nats://query:PASSWORD@host:4222).
+    #[arg(long, env = "CONCORD_NATS")]
+    pub nats: String,
+    /// Address for the query services.
+    #[arg(long, default_value = "127.0.0.1:50051", env = "CONCORD_GRPC")]
+    pub grpc: SocketAddr,
+    /// This replica's name (its durable consumer on the stream).
+    #[arg(long, default_value = "serve-1")]
+    pub replica: String,
+    /// Storage engine: redb or sled.
+    #[arg(long, default_value_t = Engine::DEFAULT)]
+    pub engine: Engine,
+}
+
+/// Follows the stream and serves reads until Ctrl-C or SIGTERM.
+pub async fn run(args: ServeArgs) -> Result<ExitCode> {
+    let layout = Layout::with_keys(&args.data.data, args.keys);
+    let log = open_log(&layout, args.engine)?;
+    let quarantine = Arc::new(Quarantine::open(open_store(&layout, args.engine, "quarantine")?)?);
+    let (registry, verifier) = load_trust(&layout)?;
+    let nats = NatsConfig { url: args.nats.clone(), replicas: 1, manage_streams: false };
+    let bus = connect_bus(Some(&nats)).await?;
+    let vault = Arc::new(open_vault(&layout, Some(&nats), open_store(&layout, args.engine, "vault")?).await?);
+    let follower = Arc::new(Ledger::new(log.clone(), registry, bus, quarantine, Role::Follower));
+    let durable = args.replica.clone();
+    tokio::spawn(async move {
+        if let Err(e) = follower.run(&durable).await {
+            tracing::error!(error = %e, "the replica stopped following the stream");
+        }
+    });
+    let views = Arc::new(Views::new(log.clone(), Arc::new(BaselineAgreement::default()), vault));
+    let listener = TcpListener::bind(args.grpc).await.with_context(|| format!("cannot listen on {}", args.grpc))?;
+    eprintln!("serve {}: QueryService and LogService on {}, {} events in its log", args.replica, args.grpc, log.size());
+    let services = Services { verifier, views: Some(views), log: Some(log), nodes: vec![] };
+    crate::server::serve(services, listener, crate::cmd::shutdown_signal()).await?;
+    Ok(ExitCode::SUCCESS)
+}
