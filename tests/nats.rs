@@ -148,7 +148,7 @@ fn a_nats_server_that_loses_its_store_loses_nothing_of_ours() {
         let keys = layout.ensure_keys(std::slice::from_ref(&police)).unwrap();
         let master = concord_vault::MasterKey::load_or_create(&layout.master_key()).unwrap();
         let vault = Arc::new(concord_vault::Vault::new(
-            Arc::new(concord_vault::NatsKeyStore::connect(&url, 1).unwrap()),
+            Arc::new(concord_vault::NatsKeyStore::connect(&url, 1, true).unwrap()),
             &master,
         ));
         let outbox =

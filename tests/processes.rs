@@ -5,47 +5,18 @@
 mod common;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::Command;
 use std::time::Duration;
 
 use common::authorized;
 use common::nats::{NatsServer, free_port};
+use common::process::Proc;
 use concord_core::pb;
 use concord_core::pb::log_service_client::LogServiceClient;
 use concord_core::pb::publish_service_client::PublishServiceClient;
 use concord_core::pb::query_service_client::QueryServiceClient;
 use concord_identity::{Purpose, Role};
-
-/// A child process killed when the test ends, with its output kept for failures.
-struct Proc {
-    name: String,
-    child: Child,
-    log: PathBuf,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("--- {} ---\n{}", self.name, std::fs::read_to_string(&self.log).unwrap_or_default());
-        }
-    }
-}
-
-fn spawn(name: &str, dir: &Path, args: &[String]) -> Proc {
-    let log = dir.join(format!("{name}.log"));
-    let file = std::fs::File::create(&log).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_concord"))
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(file)
-        .spawn()
-        .unwrap();
-    Proc { name: name.to_string(), child, log }
-}
 
 fn examples_by_agency() -> HashMap<String, Vec<pb::Event>> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas/examples");
@@ -70,7 +41,8 @@ async fn connect(port: u16) -> tonic::transport::Channel {
 
 #[test]
 fn separate_processes_deliver_every_event_once_and_replicas_agree() {
-    let nats = NatsServer::start();
+    // The deploy config, with every process as its own NATS user.
+    let nats = NatsServer::start_deploy();
     let work = tempfile::tempdir().unwrap();
     let keys_home = work.path().join("partnership");
     let status =
@@ -80,16 +52,16 @@ fn separate_processes_deliver_every_event_once_and_replicas_agree() {
     let dir = |name: &str| work.path().join(name).display().to_string();
     let s = |x: &str| x.to_string();
 
-    let _ledger = spawn(
+    let _ledger = Proc::spawn(
         "ledger",
         work.path(),
-        &[s("ledger"), s("--data"), dir("ledger"), s("--keys"), keys.clone(), s("--nats"), nats.url()],
+        &[s("ledger"), s("--data"), dir("ledger"), s("--keys"), keys.clone(), s("--nats"), nats.url_as("ledger")],
     );
     let mut replicas = Vec::new();
     let mut procs = Vec::new();
     for name in ["serve-a", "serve-b"] {
         let port = free_port();
-        procs.push(spawn(
+        procs.push(Proc::spawn(
             name,
             work.path(),
             &[
@@ -99,7 +71,7 @@ fn separate_processes_deliver_every_event_once_and_replicas_agree() {
                 s("--keys"),
                 keys.clone(),
                 s("--nats"),
-                nats.url(),
+                nats.url_as("query"),
                 s("--grpc"),
                 format!("127.0.0.1:{port}"),
                 s("--replica"),
@@ -112,7 +84,7 @@ fn separate_processes_deliver_every_event_once_and_replicas_agree() {
     let mut nodes = Vec::new();
     for agency in examples.keys() {
         let port = free_port();
-        procs.push(spawn(
+        procs.push(Proc::spawn(
             agency,
             work.path(),
             &[
@@ -124,7 +96,7 @@ fn separate_processes_deliver_every_event_once_and_replicas_agree() {
                 s("--agency"),
                 agency.clone(),
                 s("--nats"),
-                nats.url(),
+                nats.url_as(agency),
                 s("--grpc"),
                 format!("127.0.0.1:{port}"),
             ],

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod nats;
+pub mod process;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,6 +1,10 @@
-//! A real nats-server for tests: started on a free port with JetStream in a
-//! temp dir, and stopped, killed, wiped or restarted on demand.
+//! Real nats-server processes for tests, on free ports with JetStream in a
+//! temp dir: a bare server, the single-node deploy config with its generated
+//! users (`deploy/nats/single.conf`), or the three-node deploy cluster
+//! (`deploy/nats/cluster/`). Servers can be stopped, killed, wiped and
+//! restarted on demand.
 
+use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -30,17 +34,58 @@ pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// `deploy/nats/` in the source tree.
+pub fn deploy_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/nats")
+}
+
+/// The password tests give a NATS user of the deploy configs.
+pub fn password(user: &str) -> String {
+    format!("test-secret-{}", user.replace('.', "-"))
+}
+
+/// The environment that gives every user in `users.conf` its test password.
+fn password_env(users_conf: &str) -> Vec<(String, String)> {
+    let mut env = Vec::new();
+    let mut user = None;
+    for line in users_conf.lines().map(str::trim) {
+        if let Some(name) = line.strip_prefix("user: ") {
+            user = Some(name.trim_matches('"').to_string());
+        } else if let (Some(var), Some(name)) = (line.strip_prefix("password: $"), user.take()) {
+            env.push((var.to_string(), password(&name)));
+        }
+    }
+    assert!(!env.is_empty(), "users.conf names no users");
+    env
+}
+
+/// Copies a deploy config into `dir` with its addresses and store moved to
+/// this test's ports and temp dir (every other line as committed).
+fn deploy_config(dir: &Path, relative: &str, replace: &[(String, String)]) -> PathBuf {
+    let mut text = std::fs::read_to_string(deploy_dir().join(relative)).unwrap();
+    for (from, to) in replace {
+        assert!(text.contains(from.as_str()), "{relative} no longer contains {from}");
+        text = text.replace(from.as_str(), to);
+    }
+    let path = dir.join(relative);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
 /// One nats-server process with JetStream.
 pub struct NatsServer {
     pub port: u16,
     pub dir: tempfile::TempDir,
     config: PathBuf,
+    store: PathBuf,
+    env: Vec<(String, String)>,
     child: Option<Child>,
 }
 
 impl NatsServer {
-    /// Starts a single server with the given extra config text (users, limits).
-    pub fn start_with(extra: &str) -> NatsServer {
+    /// Starts a single server without authentication.
+    pub fn start() -> NatsServer {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let config = dir.path().join("nats.conf");
@@ -48,47 +93,80 @@ impl NatsServer {
         std::fs::write(
             &config,
             format!(
-                "listen: 127.0.0.1:{port}\nmax_payload: 4MB\njetstream {{\n  store_dir: \"{}\"\n}}\n{extra}\n",
+                "listen: 127.0.0.1:{port}\nmax_payload: 4MB\njetstream {{\n  store_dir: \"{}\"\n}}\n",
                 store.display()
             ),
         )
         .unwrap();
-        let mut server = NatsServer { port, dir, config, child: None };
+        let mut server = NatsServer { port, dir, config, store, env: Vec::new(), child: None };
         server.restart();
         server
     }
 
-    /// Starts a single server without authentication.
-    pub fn start() -> NatsServer {
-        Self::start_with("")
+    /// Starts `deploy/nats/single.conf` with the users of `users.conf`, each
+    /// with its [`password`].
+    pub fn start_deploy() -> NatsServer {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let store = dir.path().join("jetstream");
+        let conf = dir.path().join("conf");
+        let users = deploy_config(&conf, "users.conf", &[]);
+        let config = deploy_config(
+            &conf,
+            "single.conf",
+            &[
+                ("0.0.0.0:4222".into(), format!("127.0.0.1:{port}")),
+                ("127.0.0.1:8222".into(), format!("127.0.0.1:{}", free_port())),
+                ("/var/lib/nats".into(), store.display().to_string()),
+            ],
+        );
+        let env = password_env(&std::fs::read_to_string(users).unwrap());
+        let mut server = NatsServer { port, dir, config, store, env, child: None };
+        server.restart();
+        server
     }
 
-    /// The client URL.
+    /// The client URL, without credentials.
     pub fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
     }
 
+    /// The client URL with a deploy user's credentials.
+    pub fn url_as(&self, user: &str) -> String {
+        format!("nats://{user}:{}@127.0.0.1:{}", password(user), self.port)
+    }
+
     /// The JetStream store directory.
     pub fn store(&self) -> PathBuf {
-        self.dir.path().join("jetstream")
+        self.store.clone()
     }
 
     /// (Re)starts the server on the same port and store, waiting until it accepts connections.
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "already running");
+        let log = std::fs::File::create(self.dir.path().join("server.log")).unwrap();
         let child = Command::new(nats_server_bin())
             .arg("-c")
             .arg(&self.config)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .expect("nats-server starts");
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(15);
         while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().unwrap()) {
+                panic!("nats-server exited with {status}: {}", self.server_log());
+            }
             assert!(Instant::now() < deadline, "nats-server did not start on port {}", self.port);
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// What the server wrote to stderr (for failure messages).
+    pub fn server_log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
     }
 
     /// Stops the server gracefully (SIGTERM) and waits for it.
@@ -117,5 +195,81 @@ impl NatsServer {
 impl Drop for NatsServer {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// Whether a server's monitoring endpoint says it (and its JetStream) is healthy.
+fn healthy(http_port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", http_port)) else { return false };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    if s.write_all(b"GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut response = String::new();
+    let _ = s.read_to_string(&mut response);
+    response.starts_with("HTTP/1.0 200") || response.starts_with("HTTP/1.1 200")
+}
+
+/// The three-node cluster of `deploy/nats/cluster/`, on this test's ports.
+pub struct NatsCluster {
+    pub servers: Vec<NatsServer>,
+    http: Vec<u16>,
+}
+
+impl NatsCluster {
+    /// Starts all three servers and waits until JetStream is healthy on each.
+    pub fn start_deploy() -> NatsCluster {
+        let shared = tempfile::tempdir().unwrap();
+        let conf = shared.path().join("conf");
+        let users = deploy_config(&conf, "users.conf", &[]);
+        let env = password_env(&std::fs::read_to_string(users).unwrap());
+        let client: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let route: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let http: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let mut servers = Vec::new();
+        for n in 0..3 {
+            let dir = tempfile::tempdir().unwrap();
+            let store = dir.path().join("jetstream");
+            let mut replace = vec![
+                ("0.0.0.0:4222".to_string(), format!("127.0.0.1:{}", client[n])),
+                ("127.0.0.1:8222".to_string(), format!("127.0.0.1:{}", http[n])),
+                ("0.0.0.0:6222".to_string(), format!("127.0.0.1:{}", route[n])),
+                ("/var/lib/nats".to_string(), store.display().to_string()),
+            ];
+            for (m, port) in route.iter().enumerate() {
+                replace.push((format!("nats-{}:6222", m + 1), format!("127.0.0.1:{port}")));
+            }
+            // Each server's config beside a copy of users.conf, as in deploy/.
+            deploy_config(&dir.path().join("conf"), "users.conf", &[]);
+            let config = deploy_config(&dir.path().join("conf"), &format!("cluster/node-{}.conf", n + 1), &replace);
+            servers.push(NatsServer { port: client[n], dir, config, store, env: env.clone(), child: None });
+        }
+        for server in &mut servers {
+            server.restart();
+        }
+        let cluster = NatsCluster { servers, http };
+        cluster.wait_healthy(&[0, 1, 2]);
+        cluster
+    }
+
+    /// Waits until the given servers report JetStream healthy.
+    pub fn wait_healthy(&self, which: &[usize]) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        for &n in which {
+            while !healthy(self.http[n]) {
+                assert!(
+                    Instant::now() < deadline,
+                    "nats-{} never became healthy: {}",
+                    n + 1,
+                    self.servers[n].server_log()
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+
+    /// A client URL listing every server, with a deploy user's credentials.
+    pub fn url_as(&self, user: &str) -> String {
+        self.servers.iter().map(|s| s.url_as(user)).collect::<Vec<_>>().join(",")
     }
 }

@@ -54,18 +54,28 @@ fn unavailable(e: impl std::fmt::Display) -> BusError {
     BusError::Unavailable(e.to_string())
 }
 
+/// Connects to NATS at `url` (one address or several, comma-separated),
+/// retrying in the background while no server answers. Credentials may be in
+/// the URL (`nats://user:password@host:4222`): async-nats does not send those
+/// by itself, so they are taken from the first address that has them.
+pub async fn connect_client(url: &str, name: &str) -> Result<async_nats::Client, async_nats::ConnectError> {
+    let mut options = async_nats::ConnectOptions::new();
+    let credentials = url.split(',').filter_map(|u| u.trim().parse::<async_nats::ServerAddr>().ok()).find_map(|a| {
+        let user = a.username()?.to_string();
+        Some((user, a.password().unwrap_or_default().to_string()))
+    });
+    if let Some((user, password)) = credentials {
+        options = async_nats::ConnectOptions::with_user_and_password(user, password);
+    }
+    options.name(name).retry_on_initial_connect().max_reconnects(None).connect(url).await
+}
+
 impl NatsBus {
     /// Connects (retrying in the background if the server is down, so a node
     /// keeps accepting events into its outbox) and, if asked, creates or
     /// updates the streams.
     pub async fn connect(config: &NatsConfig) -> Result<Self, BusError> {
-        let client = async_nats::ConnectOptions::new()
-            .name("concord")
-            .retry_on_initial_connect()
-            .max_reconnects(None)
-            .connect(config.url.as_str())
-            .await
-            .map_err(unavailable)?;
+        let client = connect_client(&config.url, "concord").await.map_err(unavailable)?;
         let js = jetstream::new(client.clone());
         let bus = NatsBus { client, js, config: config.clone() };
         if config.manage_streams {

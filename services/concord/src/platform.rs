@@ -83,8 +83,8 @@ pub async fn open_vault(
     Ok(match nats {
         None => Vault::local(local, &master),
         Some(config) => {
-            let (url, replicas) = (config.url.clone(), config.replicas);
-            let store = tokio::task::spawn_blocking(move || NatsKeyStore::connect(&url, replicas))
+            let (url, replicas, manage) = (config.url.clone(), config.replicas, config.manage_streams);
+            let store = tokio::task::spawn_blocking(move || NatsKeyStore::connect(&url, replicas, manage))
                 .await?
                 .map_err(|e| anyhow::anyhow!("opening the shared subject key store: {e}"))?;
             Vault::new(Arc::new(CachedKeyStore::new(Arc::new(store), local)), &master)

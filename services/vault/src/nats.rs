@@ -54,8 +54,10 @@ async fn apply(store: &kv::Store, op: Op) -> Reply {
 }
 
 impl NatsKeyStore {
-    /// Connects to NATS and opens (creating if needed) the bucket.
-    pub fn connect(url: &str, replicas: usize) -> Result<Self, String> {
+    /// Connects to NATS and opens the bucket; with `manage`, creates or
+    /// updates it (the ledger does; nodes and replicas only use it, so their
+    /// NATS users need no stream management rights).
+    pub fn connect(url: &str, replicas: usize, manage: bool) -> Result<Self, String> {
         let (requests, rx) = mpsc::channel::<(Op, mpsc::SyncSender<Reply>)>();
         let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<(), String>>(1);
         let url = url.to_string();
@@ -70,12 +72,8 @@ impl NatsKeyStore {
                     }
                 };
                 let store = runtime.block_on(async {
-                    let client = async_nats::ConnectOptions::new()
-                        .name("concord-keystore")
-                        .retry_on_initial_connect()
-                        .connect(url.as_str())
-                        .await
-                        .map_err(|e| e.to_string())?;
+                    let client =
+                        concord_bus::nats::connect_client(&url, "concord-keystore").await.map_err(|e| e.to_string())?;
                     let js = jetstream::new(client);
                     let config = kv::Config {
                         bucket: BUCKET.to_string(),
@@ -84,8 +82,13 @@ impl NatsKeyStore {
                         storage: jetstream::stream::StorageType::File,
                         ..Default::default()
                     };
-                    for _ in 0..50 {
-                        match js.create_or_update_key_value(config.clone()).await {
+                    for _ in 0..150 {
+                        let opened = if manage {
+                            js.create_or_update_key_value(config.clone()).await.map_err(|e| e.to_string())
+                        } else {
+                            js.get_key_value(BUCKET).await.map_err(|e| e.to_string())
+                        };
+                        match opened {
                             Ok(store) => return Ok(store),
                             Err(e) => {
                                 tracing::warn!(error = %e, "subject key bucket not ready; retrying");

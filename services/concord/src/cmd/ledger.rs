@@ -10,6 +10,7 @@ use anyhow::Result;
 use concord_bus::NatsConfig;
 use concord_ledger::{Ledger, Quarantine, Role};
 use concord_log::kv::Engine;
+use concord_vault::NatsKeyStore;
 
 use crate::cmd::DataArg;
 use crate::layout::Layout;
@@ -42,6 +43,12 @@ pub async fn run(args: LedgerArgs) -> Result<ExitCode> {
     let (registry, _) = load_trust(&layout)?;
     let nats = NatsConfig { url: args.nats.clone(), replicas: args.replicas, manage_streams: true };
     let bus = connect_bus(Some(&nats)).await?;
+    // The ledger owns the shared stores: it creates the subject key bucket
+    // that nodes and replicas (whose NATS users cannot manage streams) use.
+    let (url, replicas) = (args.nats.clone(), args.replicas);
+    tokio::task::spawn_blocking(move || NatsKeyStore::connect(&url, replicas, true))
+        .await?
+        .map_err(|e| anyhow::anyhow!("creating the subject key bucket: {e}"))?;
     let ledger = Arc::new(Ledger::new(log.clone(), registry, bus, quarantine.clone(), Role::Writer));
     eprintln!("ledger: {} events in the log, consuming {}", log.size(), redact_url(&args.nats));
     tokio::spawn(async move {

@@ -2,6 +2,7 @@
 
 pub mod keys;
 pub mod ledger;
+pub mod nats_config;
 pub mod node;
 pub mod publish;
 pub mod query;
@@ -64,6 +65,8 @@ pub enum Command {
     Publish(publish::PublishArgs),
     /// Read events: get, timeline, search, subscribe.
     Query(query::QueryArgs),
+    /// Write (or check) NATS users and permissions generated from the key registry.
+    NatsConfig(nats_config::NatsConfigArgs),
     /// Write (or check) the JSON Schemas generated from the proto files.
     Schemas(schemas::SchemasArgs),
 }
@@ -81,6 +84,7 @@ impl Command {
             Command::Publish(a) => publish::run(a).await,
             Command::Query(a) => query::run(a).await,
             Command::Schemas(a) => schemas::run(a),
+            Command::NatsConfig(a) => nats_config::run(a),
         }
     }
 }

@@ -1,0 +1,68 @@
+//! `concord` commands as real child processes, killed when the test ends,
+//! with their stderr kept and shown if the test fails.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+/// A running `concord` process.
+pub struct Proc {
+    pub name: String,
+    child: Option<Child>,
+    log: PathBuf,
+    args: Vec<String>,
+}
+
+impl Proc {
+    /// Starts `concord <args>`, its stderr going to `<dir>/<name>.log`.
+    pub fn spawn(name: &str, dir: &Path, args: &[String]) -> Proc {
+        let mut p =
+            Proc { name: name.to_string(), child: None, log: dir.join(format!("{name}.log")), args: args.to_vec() };
+        p.start();
+        p
+    }
+
+    /// Starts the process again with the same arguments (after a kill).
+    pub fn start(&mut self) {
+        assert!(self.child.is_none(), "{} is running", self.name);
+        let file = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_concord"))
+            .args(&self.args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(file)
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+    }
+
+    /// SIGKILL: the process gets no chance to finish anything.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM, and waits for a clean exit.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+            let status = child.wait().unwrap();
+            assert!(status.success(), "{} exited with {status}:\n{}", self.name, self.output());
+        }
+    }
+
+    /// What it wrote to stderr so far.
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        self.kill();
+        if std::thread::panicking() {
+            eprintln!("--- {} ---\n{}", self.name, self.output());
+        }
+    }
+}
