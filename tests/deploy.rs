@@ -1,10 +1,19 @@
-//! Every `concord` command line in `deploy/` is one the binary accepts, so
-//! the deployment files cannot drift from the CLI.
+//! The deployment files cannot drift from the code: every `concord` command
+//! line in `deploy/` (systemd `ExecStart=`, Kubernetes `command`/`args`) is
+//! one the binary accepts, and `deploy/nats/users.conf` is what
+//! `concord nats-config` generates from the partnership's key registry.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use clap::Parser;
 use concord::cmd::Cli;
 
-fn deploy_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+fn deploy_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy")
+}
+
+fn deploy_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         if path.is_dir() {
@@ -15,25 +24,96 @@ fn deploy_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
     }
 }
 
-#[test]
-fn every_concord_command_in_deploy_parses() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy");
-    let mut files = Vec::new();
-    deploy_files(&root, &mut files);
-    let mut checked = 0;
-    for file in files {
-        let text = std::fs::read_to_string(&file).unwrap();
-        for line in text.lines() {
-            let Some(command) = line.trim().strip_prefix("ExecStart=") else {
-                continue;
-            };
-            let words: Vec<&str> = command.split_whitespace().collect();
-            assert!(words[0].ends_with("/concord"), "{}: {command}", file.display());
-            if let Err(e) = Cli::try_parse_from(&words) {
-                panic!("{}: `{command}` is not accepted by concord:\n{e}", file.display());
-            }
-            checked += 1;
+/// Every concord command line in one file, as words (program first).
+fn commands(path: &Path, text: &str) -> Vec<Vec<String>> {
+    let mut found = Vec::new();
+    let mut concord_container = false;
+    for line in text.lines().map(str::trim) {
+        if let Some(command) = line.strip_prefix("ExecStart=") {
+            // systemd: an instance name (`%i`) stands for an agency or replica name.
+            found.push(command.replace("%i", "police.met.nw").split_whitespace().map(String::from).collect());
+        } else if let Some(list) = line.strip_prefix("command:") {
+            let words: Vec<String> = serde_json::from_str(list.trim()).unwrap();
+            concord_container = words.first().is_some_and(|w| w.ends_with("/concord"));
+        } else if let Some(list) = line.strip_prefix("args:").filter(|_| concord_container) {
+            let args: Vec<String> = serde_json::from_str(list.trim())
+                .unwrap_or_else(|e| panic!("{}: args must be a one-line list: {e}", path.display()));
+            found.push(std::iter::once("concord".to_string()).chain(args).collect());
+            concord_container = false;
         }
     }
-    assert!(checked >= 1, "no concord commands found in deploy/");
+    found
+}
+
+#[test]
+fn every_concord_command_in_deploy_parses() {
+    let mut files = Vec::new();
+    deploy_files(&deploy_root(), &mut files);
+    let mut checked = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for words in commands(&file, &text) {
+            assert!(words[0].ends_with("concord"), "{}: {words:?}", file.display());
+            if let Err(e) = Cli::try_parse_from(&words) {
+                panic!("{}: `{}` is not accepted by concord:\n{e}", file.display(), words.join(" "));
+            }
+            checked.push(words[1].clone());
+        }
+    }
+    for sub in ["up", "node", "ledger", "serve"] {
+        let n = checked.iter().filter(|c| *c == sub).count();
+        assert!(n >= 1, "no `concord {sub}` in deploy/ (found {checked:?})");
+    }
+    assert!(checked.len() >= 7, "systemd and Kubernetes both run node, ledger and serve: {checked:?}");
+}
+
+fn concord(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_concord")).args(args).output().unwrap()
+}
+
+#[test]
+fn nats_users_are_generated_from_the_key_registry() {
+    let home = tempfile::tempdir().unwrap();
+    let data = home.path().display().to_string();
+    let out = concord(&["keys", "--data", &data]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let keys = home.path().join("keys").display().to_string();
+    let nats_dir = deploy_root().join("nats").display().to_string();
+
+    let check = concord(&["nats-config", "--keys", &keys, "--out", &nats_dir, "--check"]);
+    assert!(
+        check.status.success(),
+        "deploy/nats/users.conf has drifted from the registry: {}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+
+    // A partnership with another agency needs another user: the check says so.
+    let out = concord(&["keys", "--data", &data, "--agency", "education.harrow"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let check = concord(&["nats-config", "--keys", &keys, "--out", &nats_dir, "--check"]);
+    assert!(!check.status.success(), "a new agency went unnoticed");
+    assert!(String::from_utf8_lossy(&check.stderr).contains("does not match"));
+
+    // And writing the config gives that agency its own user and subjects.
+    let fresh = tempfile::tempdir().unwrap();
+    let fresh_dir = fresh.path().display().to_string();
+    let out = concord(&["nats-config", "--keys", &keys, "--out", &fresh_dir]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let users = std::fs::read_to_string(fresh.path().join("users.conf")).unwrap();
+    assert!(users.contains("user: \"education.harrow\""));
+    assert!(users.contains("\"concord.events.education.education.harrow.*\""));
+}
+
+#[test]
+fn every_nats_server_config_loads_the_generated_users() {
+    let nats = deploy_root().join("nats");
+    for config in ["single.conf", "cluster/node-1.conf", "cluster/node-2.conf", "cluster/node-3.conf"] {
+        let text = std::fs::read_to_string(nats.join(config)).unwrap();
+        let include = text.lines().find_map(|l| l.trim().strip_prefix("include ")).unwrap_or_else(|| {
+            panic!("{config} does not include the users");
+        });
+        let target = nats.join(config).parent().unwrap().join(include.trim_matches('"'));
+        assert!(target.ends_with("users.conf") && target.exists(), "{config} includes {}", target.display());
+        assert!(text.contains("jetstream"), "{config} has no JetStream");
+    }
 }

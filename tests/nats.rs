@@ -145,18 +145,10 @@ fn a_nats_server_that_loses_its_store_loses_nothing_of_ours() {
 
     // The node alone, in its own runtime (dropping it ends every task, like a stopped process).
     tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let keys = layout.ensure_keys(std::slice::from_ref(&police)).unwrap();
-        let master = concord_vault::MasterKey::load_or_create(&layout.master_key()).unwrap();
-        let vault = Arc::new(concord_vault::Vault::new(
-            Arc::new(concord_vault::NatsKeyStore::connect(&url, 1, true).unwrap()),
-            &master,
-        ));
-        let outbox =
-            concord_node::Outbox::open(open(Engine::Redb, &layout.store("outbox/police.met.nw")).unwrap()).unwrap();
-        let bus = NatsBus::connect(&NatsConfig { url: url.clone(), replicas: 1, manage_streams: true }).await.unwrap();
-        let js = async_nats::jetstream::new(bus.client().clone());
-        let node =
-            concord_node::Node::start(keys.into_iter().next().unwrap(), vault, Arc::new(bus), outbox).await.unwrap();
+        layout.ensure_keys(std::slice::from_ref(&police)).unwrap();
+        let node = common::nats_node(&layout, &police, &url, true).await;
+        let client = concord_bus::nats::connect_client(&url, "test").await.unwrap();
+        let js = async_nats::jetstream::new(client);
         for i in 0..1500 {
             node.publish(event(i), None).await.unwrap();
         }

@@ -155,3 +155,53 @@ pub fn arrest(subject: &str, notes: &str) -> pb::Event {
         ..Default::default()
     }
 }
+
+/// One agency's node in this process, over NATS at `url` (credentials in the
+/// URL), opened as `concord node` opens it: its signing key from `layout`,
+/// subject keys in the shared bucket (created here only with
+/// `create_bucket`) with a local cache, its outbox in `outbox/<agency>`.
+pub async fn nats_node(layout: &Layout, agency: &AgencyId, url: &str, create_bucket: bool) -> Arc<concord_node::Node> {
+    let key = concord_core::sign::AgencyKey::load(agency.clone(), &layout.agency_key(agency)).unwrap();
+    let nats = concord_bus::NatsConfig { url: url.to_string(), replicas: 1, manage_streams: create_bucket };
+    let local = concord::platform::open_store(layout, Engine::Redb, &format!("vault/{agency}")).unwrap();
+    let vault = Arc::new(concord::platform::open_vault(layout, Some(&nats), local).await.unwrap());
+    let outbox = concord_node::Outbox::open(
+        concord::platform::open_store(layout, Engine::Redb, &format!("outbox/{agency}")).unwrap(),
+    )
+    .unwrap();
+    let bus = concord::platform::connect_bus(Some(&nats)).await.unwrap();
+    concord_node::Node::start(key, vault, bus, outbox).await.unwrap()
+}
+
+/// Publishes `count` events from `make` through `node`, `concurrency` at a
+/// time (so the outbox groups them), returning their ids.
+pub async fn publish_many(
+    node: &Arc<concord_node::Node>,
+    count: usize,
+    concurrency: usize,
+    make: impl Fn(usize) -> pb::Event,
+) -> Vec<String> {
+    use futures::StreamExt;
+    let events: Vec<pb::Event> = (0..count).map(make).collect();
+    futures::stream::iter(events)
+        .map(|event| {
+            let node = node.clone();
+            async move { node.publish(event, None).await.unwrap().event_id.to_string() }
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await
+}
+
+/// Waits until `node` has a receipt for everything it published.
+pub async fn wait_outbox_empty(node: &concord_node::Node, limit: Duration) {
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        let depth = node.outbox_stats().depth;
+        if depth == 0 {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{depth} events never receipted");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

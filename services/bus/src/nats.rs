@@ -59,15 +59,16 @@ fn unavailable(e: impl std::fmt::Display) -> BusError {
 /// the URL (`nats://user:password@host:4222`): async-nats does not send those
 /// by itself, so they are taken from the first address that has them.
 pub async fn connect_client(url: &str, name: &str) -> Result<async_nats::Client, async_nats::ConnectError> {
+    let servers: Vec<&str> = url.split(',').map(str::trim).filter(|u| !u.is_empty()).collect();
     let mut options = async_nats::ConnectOptions::new();
-    let credentials = url.split(',').filter_map(|u| u.trim().parse::<async_nats::ServerAddr>().ok()).find_map(|a| {
+    let credentials = servers.iter().filter_map(|u| u.parse::<async_nats::ServerAddr>().ok()).find_map(|a| {
         let user = a.username()?.to_string();
         Some((user, a.password().unwrap_or_default().to_string()))
     });
     if let Some((user, password)) = credentials {
         options = async_nats::ConnectOptions::with_user_and_password(user, password);
     }
-    options.name(name).retry_on_initial_connect().max_reconnects(None).connect(url).await
+    options.name(name).retry_on_initial_connect().max_reconnects(None).connect(servers).await
 }
 
 impl NatsBus {

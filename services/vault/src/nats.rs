@@ -16,6 +16,7 @@ use crate::KeyStore;
 /// The bucket holding wrapped subject keys.
 pub const BUCKET: &str = "CONCORD_SUBJECT_KEYS";
 
+#[derive(Clone)]
 enum Op {
     Get(String),
     Create(String, Vec<u8>),
@@ -49,6 +50,26 @@ async fn apply(store: &kv::Store, op: Op) -> Reply {
             // Purge, not delete: no earlier revision of the key is kept.
             store.purge(bucket_key(&name)).await.map_err(|e| e.to_string())?;
             Ok(existed.then(Vec::new))
+        }
+    }
+}
+
+/// How long an operation is retried while the bucket is briefly unavailable
+/// (a stream leader being elected after a server of a cluster died, a
+/// reconnect): every operation is idempotent, so repeating it is safe.
+const RETRY_FOR: Duration = Duration::from_secs(15);
+
+async fn apply_retrying(store: &kv::Store, op: Op) -> Reply {
+    let deadline = tokio::time::Instant::now() + RETRY_FOR;
+    let mut pause = Duration::from_millis(50);
+    loop {
+        match apply(store, op.clone()).await {
+            Err(e) if tokio::time::Instant::now() + pause < deadline => {
+                tracing::debug!(error = %e, "subject key store unavailable; retrying");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(1));
+            }
+            result => return result,
         }
     }
 }
@@ -109,7 +130,7 @@ impl NatsKeyStore {
                     }
                 };
                 while let Ok((op, reply)) = rx.recv() {
-                    let result = runtime.block_on(apply(&store, op));
+                    let result = runtime.block_on(apply_retrying(&store, op));
                     let _ = reply.send(result);
                 }
             })

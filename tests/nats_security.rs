@@ -1,0 +1,155 @@
+//! Attacks on the bus, from the attacker's side, against the deploy config
+//! (`deploy/nats/single.conf` with the generated users): an agency's NATS
+//! user cannot publish as another agency, an event signed with one agency's
+//! key but claiming another is quarantined, and garbage on an event subject
+//! is quarantined with a counted reason while the ledger keeps running.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::nats::NatsServer;
+use common::{agency, arrest, nats_node, wait_outbox_empty};
+use concord::layout::Layout;
+use concord_bus::nats::EVENTS_STREAM;
+use concord_bus::{EventBus, NatsBus, NatsConfig, Outbound, event_subject};
+use concord_core::sign::{AgencyKey, KeyRegistry};
+use concord_core::{EventType, pb};
+use concord_ledger::{Ledger, Quarantine, Role};
+use concord_log::kv::{Engine, open};
+use concord_log::log::Log;
+use prost::Message;
+
+/// A deploy-config server and the partnership's ledger (as the `ledger` user).
+struct Rig {
+    nats: NatsServer,
+    _dir: tempfile::TempDir,
+    layout: Layout,
+    ledger: Arc<Ledger>,
+}
+
+async fn rig() -> Rig {
+    let nats = NatsServer::start_deploy();
+    let dir = tempfile::tempdir().unwrap();
+    let layout = Layout::new(dir.path());
+    layout.ensure_keys(&common::agencies()).unwrap();
+    let url = nats.url_as("ledger");
+    let bucket_url = url.clone();
+    tokio::task::spawn_blocking(move || concord_vault::NatsKeyStore::connect(&bucket_url, 1, true))
+        .await
+        .unwrap()
+        .unwrap();
+    let log = Arc::new(
+        Log::open(
+            open(Engine::Redb, &layout.store("log")).unwrap(),
+            concord::platform::EVENT_LOG_ORIGIN,
+            layout.ledger_signing_key().unwrap(),
+        )
+        .unwrap(),
+    );
+    let quarantine = Arc::new(Quarantine::open(open(Engine::Redb, &layout.store("quarantine")).unwrap()).unwrap());
+    let bus = NatsBus::connect(&NatsConfig { url, replicas: 1, manage_streams: true }).await.unwrap();
+    let registry = KeyRegistry::load(&layout.registry()).unwrap();
+    let ledger = Arc::new(Ledger::new(log, registry, Arc::new(bus), quarantine, Role::Writer));
+    tokio::spawn(ledger.clone().run("ledger"));
+    Rig { nats, _dir: dir, layout, ledger }
+}
+
+impl Rig {
+    /// The bus as one agency's NATS user.
+    async fn bus_as(&self, user: &str) -> NatsBus {
+        NatsBus::connect(&NatsConfig { url: self.nats.url_as(user), replicas: 1, manage_streams: false }).await.unwrap()
+    }
+
+    async fn stream_messages(&self) -> u64 {
+        let client = concord_bus::nats::connect_client(&self.nats.url_as("ledger"), "test").await.unwrap();
+        let mut stream = async_nats::jetstream::new(client).get_stream(EVENTS_STREAM).await.unwrap();
+        stream.info().await.unwrap().state.messages
+    }
+
+    fn quarantined(&self) -> u64 {
+        self.ledger.quarantine().counts().values().sum()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_agency_user_cannot_publish_on_another_agencys_subjects() {
+    let rig = rig().await;
+    let police = rig.bus_as("police.met.nw").await;
+    let camhs = agency("camhs.nwl");
+    let forged = Outbound {
+        subject: event_subject(&camhs, EventType::CamhsContact),
+        msg_id: "forged-1".into(),
+        payload: b"anything at all".to_vec().into(),
+    };
+    let refused = tokio::time::timeout(Duration::from_secs(30), police.publish(forged)).await;
+    assert!(matches!(refused, Ok(Err(_))), "NATS took a police message on the CAMHS subject: {refused:?}");
+    // Nor under its own prefix with extra tokens that name another agency.
+    let deeper = Outbound {
+        subject: "concord.events.police.police.met.nw.camhs.arrest".into(),
+        msg_id: "forged-2".into(),
+        payload: b"anything".to_vec().into(),
+    };
+    let refused = tokio::time::timeout(Duration::from_secs(30), police.publish(deeper)).await;
+    assert!(matches!(refused, Ok(Err(_))), "NATS took a police message outside its subjects: {refused:?}");
+    assert_eq!(rig.stream_messages().await, 0, "nothing reached the stream");
+
+    // The same user on its own subject, through a real node, is accepted.
+    let node = nats_node(&rig.layout, &agency("police.met.nw"), &rig.nats.url_as("police.met.nw"), false).await;
+    let published = node.publish(arrest("P-sec0001", ""), Some(Duration::from_secs(30))).await.unwrap();
+    assert_eq!(published.position, Some(1));
+    assert_eq!(rig.ledger.log().size(), 1);
+    assert_eq!(rig.quarantined(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn forged_and_garbage_messages_are_quarantined_and_the_ledger_keeps_running() {
+    let rig = rig().await;
+    let police_key =
+        AgencyKey::load(agency("police.met.nw"), &rig.layout.agency_key(&agency("police.met.nw"))).unwrap();
+
+    // Signed with the police key, claiming to be CAMHS, sent as the CAMHS user.
+    let mut claim = arrest("P-sec0002", "");
+    claim.agency_id = "camhs.nwl".into();
+    claim.agency_kind = pb::AgencyKind::Camhs as i32;
+    claim.personal = None;
+    let camhs = rig.bus_as("camhs.nwl").await;
+    camhs
+        .publish(Outbound {
+            subject: event_subject(&agency("camhs.nwl"), EventType::Arrest),
+            msg_id: "claims-camhs".into(),
+            payload: police_key.sign(&claim).encode_to_vec().into(),
+        })
+        .await
+        .unwrap();
+
+    // Garbage on the police user's own subject.
+    let police = rig.bus_as("police.met.nw").await;
+    let subject = event_subject(&agency("police.met.nw"), EventType::Arrest);
+    let genuine = police_key.sign(&arrest("P-sec0003", "")).encode_to_vec();
+    let random: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let garbage = [
+        ("random", random),
+        ("truncated", genuine[..genuine.len() / 2].to_vec()),
+        ("oversize", vec![7u8; 1536 * 1024]),
+    ];
+    for (id, payload) in garbage {
+        police
+            .publish(Outbound { subject: subject.clone(), msg_id: id.into(), payload: payload.into() })
+            .await
+            .unwrap();
+    }
+
+    // A genuine event after all that is still appended.
+    let node = nats_node(&rig.layout, &agency("police.met.nw"), &rig.nats.url_as("police.met.nw"), false).await;
+    let published = node.publish(arrest("P-sec0004", ""), Some(Duration::from_secs(60))).await.unwrap();
+    assert_eq!(published.position, Some(1), "the ledger kept running and appended the genuine event");
+    wait_outbox_empty(&node, Duration::from_secs(30)).await;
+
+    let counts = rig.ledger.quarantine().counts();
+    assert_eq!(rig.quarantined(), 4, "every bad message quarantined once: {counts:?}");
+    assert_eq!(counts.get("wrong_agency"), Some(&1), "{counts:?}");
+    assert_eq!(counts.get("oversize"), Some(&1), "{counts:?}");
+    assert_eq!(rig.ledger.log().size(), 1, "nothing bad was appended");
+}
