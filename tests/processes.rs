@@ -18,6 +18,8 @@ use concord_core::pb::publish_service_client::PublishServiceClient;
 use concord_core::pb::query_service_client::QueryServiceClient;
 use concord_identity::{Purpose, Role};
 
+/// The example events by publishing agency, consent records first (the
+/// examples that rely on consent need it recorded before them).
 fn examples_by_agency() -> HashMap<String, Vec<pb::Event>> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas/examples");
     let mut out: HashMap<String, Vec<pb::Event>> = HashMap::new();
@@ -26,7 +28,14 @@ fn examples_by_agency() -> HashMap<String, Vec<pb::Event>> {
         let event: pb::Event = serde_json::from_str(&text).unwrap();
         out.entry(event.agency_id.clone()).or_default().push(event);
     }
+    for events in out.values_mut() {
+        events.sort_by_key(|e| !is_consent_record(e));
+    }
     out
+}
+
+fn is_consent_record(e: &pb::Event) -> bool {
+    matches!(e.body, Some(pb::event::Body::ConsentRecorded(_)))
 }
 
 async fn connect(port: u16) -> tonic::transport::Channel {
@@ -103,6 +112,8 @@ fn separate_processes_deliver_every_event_once_and_replicas_agree() {
         ));
         nodes.push((agency.clone(), port));
     }
+    // The agency recording consent publishes (and waits for the ledger) first.
+    nodes.sort_by_key(|(agency, _)| !examples[agency].iter().any(is_consent_record));
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {

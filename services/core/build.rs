@@ -13,6 +13,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "concord/v1/envelope.proto",
         "concord/v1/publish.proto",
         "concord/v1/query.proto",
+        "concord/v1/policy.proto",
     ];
     println!("cargo:rerun-if-changed={}", root.display());
     let fds = protox::compile(files, [&root])?;

@@ -59,7 +59,8 @@ impl TestPlatform {
         engine: Engine,
         nats: Option<concord_bus::NatsConfig>,
     ) -> TestPlatform {
-        let config = PlatformConfig { data: dir.path().to_path_buf(), engine, agencies: agencies(), nats };
+        let config =
+            PlatformConfig { data: dir.path().to_path_buf(), engine, agencies: agencies(), nats, policy: None };
         let platform = Arc::new(Platform::start(&config).await.unwrap());
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

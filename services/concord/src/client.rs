@@ -32,3 +32,9 @@ pub fn parse_time(s: &str) -> Result<pbjson_types::Timestamp> {
         .with_context(|| format!("`{s}` is not a time: use 2026-11-01 or 2026-11-01T09:00:00Z"))?;
     Ok(pbjson_types::Timestamp { seconds: t.unix_timestamp(), nanos: t.nanosecond() as i32 })
 }
+
+/// A gRPC error as a message naming the code and the field at fault.
+pub fn status_error(status: tonic::Status) -> anyhow::Error {
+    let field = concord_core::status::field_of(&status).map(|f| format!(" [field {f}]")).unwrap_or_default();
+    anyhow::anyhow!("{:?}: {}{field}", status.code(), status.message())
+}

@@ -3,7 +3,7 @@
 //! `concord up` and the integration tests both start the platform through
 //! [`Platform::start`], so what is tested is what runs.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -15,7 +15,7 @@ use concord_ledger::{Ledger, Quarantine, Role};
 use concord_log::kv::{self, Engine};
 use concord_log::log::Log;
 use concord_node::{Node, Outbox};
-use concord_query::BaselineAgreement;
+use concord_policy::CedarAgreement;
 use concord_query::view::Views;
 use concord_vault::{CachedKeyStore, MasterKey, NatsKeyStore, Vault};
 
@@ -35,6 +35,8 @@ pub struct PlatformConfig {
     pub agencies: Vec<AgencyId>,
     /// NATS JetStream instead of the embedded bus.
     pub nats: Option<NatsConfig>,
+    /// The sharing agreement's directory; `None`: the built-in default.
+    pub policy: Option<PathBuf>,
 }
 
 /// Connects the bus a configuration asks for.
@@ -47,6 +49,18 @@ pub async fn connect_bus(nats: Option<&NatsConfig>) -> Result<Arc<dyn EventBus>>
                 .with_context(|| format!("connecting to NATS at {}", redact_url(&config.url)))?,
         ),
     })
+}
+
+/// Loads the sharing agreement from `dir` (or the built-in default),
+/// refusing one that does not parse or breaks its schema.
+pub fn load_policy(dir: Option<&Path>) -> Result<Arc<CedarAgreement>> {
+    let agreement = match dir {
+        Some(dir) => CedarAgreement::load(dir),
+        None => CedarAgreement::builtin(),
+    };
+    let agreement = agreement.context("the sharing agreement is invalid, so Concord will not start")?;
+    tracing::info!(policy_hash = %concord_policy::Policy::policy_hash(&agreement), "sharing agreement loaded");
+    Ok(Arc::new(agreement))
 }
 
 /// Opens a store of the data directory with the chosen engine.
@@ -124,6 +138,7 @@ impl Platform {
     /// Creates missing keys, opens the stores, starts the ledger and nodes on
     /// an embedded bus.
     pub async fn start(config: &PlatformConfig) -> Result<Platform> {
+        let policy = load_policy(config.policy.as_deref())?;
         let layout = Layout::new(&config.data);
         let agency_keys = layout.ensure_keys(&config.agencies)?;
         let open = |name: &str| {
@@ -155,7 +170,7 @@ impl Platform {
             Verifier::from_jwks_file(&layout.jwks(), LOCAL_ISSUER, AUDIENCE)
                 .with_context(|| format!("loading {}", layout.jwks().display()))?,
         );
-        let views = Arc::new(Views::new(log.clone(), Arc::new(BaselineAgreement::default()), vault.clone()));
+        let views = Arc::new(Views::new(log.clone(), policy, vault.clone()));
         Ok(Platform { layout, log, vault, ledger, bus, nodes, verifier, views })
     }
 

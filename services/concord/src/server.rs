@@ -7,13 +7,14 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use concord_core::pb::log_service_server::LogServiceServer;
+use concord_core::pb::policy_service_server::PolicyServiceServer;
 use concord_core::pb::publish_service_server::PublishServiceServer;
 use concord_core::pb::query_service_server::QueryServiceServer;
 use concord_identity::Verifier;
 use concord_log::log::Log;
 use concord_node::{Node, PublishApi};
 use concord_query::view::Views;
-use concord_query::{LogApi, QueryApi};
+use concord_query::{LogApi, PolicyApi, QueryApi};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
@@ -21,7 +22,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 pub struct Services {
     /// Checks every caller's token.
     pub verifier: Arc<Verifier>,
-    /// The read side (`QueryService`), if this process has a log.
+    /// The read side (`QueryService`, `PolicyService`), if this process has a log.
     pub views: Option<Arc<Views>>,
     /// The log's proofs (`LogService`).
     pub log: Option<Arc<Log>>,
@@ -40,7 +41,9 @@ pub async fn serve(services: Services, listener: TcpListener, shutdown: impl Fut
     let mut router = tonic::transport::Server::builder().add_service(health_service).add_service(reflection);
     if let Some(views) = services.views {
         health.set_serving::<QueryServiceServer<QueryApi>>().await;
-        router = router.add_service(QueryServiceServer::new(QueryApi::new(views, verifier.clone())));
+        health.set_serving::<PolicyServiceServer<PolicyApi>>().await;
+        router = router.add_service(QueryServiceServer::new(QueryApi::new(views.clone(), verifier.clone())));
+        router = router.add_service(PolicyServiceServer::new(PolicyApi::new(views, verifier.clone())));
     }
     if let Some(log) = services.log {
         health.set_serving::<LogServiceServer<LogApi>>().await;

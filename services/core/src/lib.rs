@@ -9,6 +9,7 @@
 //! - [`status`]: gRPC statuses that name the field at fault.
 //! - [`schema`]: JSON Schemas for partner imports, generated from the proto.
 
+pub mod consent;
 pub mod ids;
 pub mod pb;
 pub mod schema;
@@ -18,3 +19,8 @@ pub mod status;
 pub mod validate;
 
 pub use ids::{AgencyId, EventId, EventType, IdError, SubjectId};
+
+/// A protobuf timestamp as milliseconds since the epoch (saturating).
+pub fn millis(ts: &pbjson_types::Timestamp) -> i64 {
+    ts.seconds.saturating_mul(1000).saturating_add(i64::from(ts.nanos / 1_000_000))
+}

@@ -16,12 +16,13 @@ pub const BY_WARD: &str = "ward";
 pub const BY_OCCURRED: &str = "occurred";
 /// Index of events by report time ([`time_value`]).
 pub const BY_RECORDED: &str = "recorded";
+/// Index of consent events (recorded and withdrawn) by consent id.
+pub const BY_CONSENT: &str = "consent";
 
 /// A timestamp as an index value that sorts in time order (milliseconds since
 /// the epoch, big-endian with the sign bit flipped).
 pub fn time_value(ts: &pbjson_types::Timestamp) -> [u8; 8] {
-    let millis = ts.seconds.saturating_mul(1000).saturating_add(i64::from(ts.nanos / 1_000_000));
-    ((millis as u64) ^ (1 << 63)).to_be_bytes()
+    ((concord_core::millis(ts) as u64) ^ (1 << 63)).to_be_bytes()
 }
 
 /// The ward index value of a borough and ward.
@@ -46,6 +47,9 @@ pub fn entry_for(verified: &VerifiedEvent) -> NewEntry {
     }
     if let Some(t) = &event.recorded_at {
         indexes.push((BY_RECORDED.to_string(), time_value(t).to_vec()));
+    }
+    if let Some(id) = concord_core::consent::consent_id_of(event) {
+        indexes.push((BY_CONSENT.to_string(), id.as_bytes().to_vec()));
     }
     let expected = event
         .expected_versions

@@ -4,6 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use concord_bus::{BusError, Delivery, EventBus, StreamPosition, parse_event_subject};
+use concord_core::consent;
 use concord_core::pb;
 use concord_core::sign::{KeyRegistry, VerifyError};
 use concord_log::kv::KvError;
@@ -159,9 +160,25 @@ impl Ledger {
             delivery.ack().await?;
         }
         let cursor = deliveries.last().and_then(|d| d.position);
+        let mut refused = Vec::new();
+        let mut consent_events = Vec::new();
         for delivery in &deliveries {
             match self.check(delivery) {
-                Ok((verified_agency, event_id, entry)) => {
+                Ok((verified_agency, event_id, entry, event)) => {
+                    if let Some(reason) = self.without_basis(&entry, &event, &consent_events)? {
+                        refused.push((
+                            verified_agency,
+                            pb::Receipt {
+                                event_id,
+                                outcome: Some(pb::receipt::Outcome::Rejected(reason)),
+                                ..Default::default()
+                            },
+                        ));
+                        continue;
+                    }
+                    if consent::consent_id_of(&event).is_some() {
+                        consent_events.push(event);
+                    }
                     entries.push(entry);
                     owners.push((verified_agency, event_id));
                 }
@@ -195,12 +212,11 @@ impl Ledger {
                     receipt.outcome = Some(pb::receipt::Outcome::Rejected(describe(&e)));
                 }
             }
-            if self.role == Role::Follower {
-                continue;
-            }
-            if let Err(e) = self.bus.publish_receipt(&agency, &receipt).await {
-                tracing::warn!(error = %e, %agency, "could not send a receipt; the node will re-send and dedup answers it");
-            }
+            self.send_receipt(&agency, &receipt).await;
+        }
+        for (agency, receipt) in refused {
+            stats.rejected += 1;
+            self.send_receipt(&agency, &receipt).await;
         }
         for delivery in deliveries {
             delivery.ack().await?;
@@ -209,6 +225,48 @@ impl Ledger {
             Some(e) => Err(e),
             None => Ok(stats),
         }
+    }
+
+    async fn send_receipt(&self, agency: &concord_core::AgencyId, receipt: &pb::Receipt) {
+        if self.role == Role::Follower {
+            return;
+        }
+        if let Err(e) = self.bus.publish_receipt(agency, receipt).await {
+            tracing::warn!(error = %e, %agency, "could not send a receipt; the node will re-send and dedup answers it");
+        }
+    }
+
+    /// Why a new event whose only lawful basis is consent may not enter the
+    /// log: the consent it names is not given (never recorded for its subject,
+    /// or withdrawn), counting the consent events earlier in this batch. A
+    /// withdrawal is always let in.
+    /// Expiry is left to the readers, so that every replica following the
+    /// stream decides the same. An event the log already has is let through
+    /// (its receipt says duplicate).
+    fn without_basis(
+        &self,
+        entry: &concord_log::log::NewEntry,
+        event: &pb::Event,
+        pending: &[pb::Event],
+    ) -> Result<Option<String>, LedgerError> {
+        let withdrawal = matches!(event.body, Some(pb::event::Body::ConsentWithdrawn(_)));
+        if withdrawal || consent::has_other_basis(event) || self.log.position_of(&entry.id)?.is_some() {
+            return Ok(None);
+        }
+        // A consent record may rely on the consent it records.
+        let state = if consent::consent_id_of(event).is_some() {
+            let with_itself: Vec<pb::Event> = pending.iter().cloned().chain([event.clone()]).collect();
+            crate::consent::consent_for(&self.log, event, &with_itself, None)?
+        } else {
+            crate::consent::consent_for(&self.log, event, pending, None)?
+        };
+        Ok((state.status != consent::ConsentStatus::Given).then(|| {
+            format!(
+                "consent_ref: consent `{}` is {} for this subject, and consent is the only lawful basis",
+                event.consent_ref,
+                state.status.as_str()
+            )
+        }))
     }
 
     /// Splits a batch into the deliveries to apply now (the contiguous run
@@ -249,7 +307,7 @@ impl Ledger {
     fn check(
         &self,
         delivery: &Delivery,
-    ) -> Result<(concord_core::AgencyId, String, concord_log::log::NewEntry), (&'static str, String)> {
+    ) -> Result<(concord_core::AgencyId, String, concord_log::log::NewEntry, pb::Event), (&'static str, String)> {
         if delivery.payload.len() > MAX_EVENT_BYTES {
             return Err(("oversize", format!("{} bytes; the limit is {MAX_EVENT_BYTES}", delivery.payload.len())));
         }
@@ -268,7 +326,8 @@ impl Ledger {
                 ),
             ));
         }
-        Ok((checked.agency.clone(), checked.id.to_string(), entry_for(&verified)))
+        let entry = entry_for(&verified);
+        Ok((checked.agency.clone(), checked.id.to_string(), entry, verified.event))
     }
 }
 

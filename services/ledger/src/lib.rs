@@ -5,8 +5,9 @@
 //! the good ones in one durable batch, quarantines the rest with a counted
 //! reason ([`quarantine`]), acknowledges deliveries only after its own durable
 //! write, and sends each agency a receipt. [`index`] fixes how events are
-//! indexed, for the readers.
+//! indexed, for the readers, and [`consent`] reads a subject's consent back.
 
+pub mod consent;
 pub mod index;
 pub mod ingest;
 pub mod quarantine;

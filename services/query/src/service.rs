@@ -10,7 +10,7 @@ use std::sync::Arc;
 use concord_core::pb::query_service_server::QueryService;
 use concord_core::pb::{self, EventView};
 use concord_core::status::invalid_argument;
-use concord_core::{EventId, EventType, SubjectId};
+use concord_core::{EventId, EventType, SubjectId, millis};
 use concord_identity::{Principal, Verifier};
 use concord_ledger::index::{self, decode_entry};
 use futures::Stream;
@@ -48,10 +48,6 @@ fn page_size(requested: u32) -> Result<usize, Status> {
         n if n <= MAX_PAGE => Ok(n as usize),
         _ => Err(invalid_argument("page_size", &format!("at most {MAX_PAGE}"))),
     }
-}
-
-fn millis(ts: &pbjson_types::Timestamp) -> i64 {
-    ts.seconds.saturating_mul(1000).saturating_add(i64::from(ts.nanos / 1_000_000))
 }
 
 /// Runs blocking store work off the async runtime.

@@ -1,6 +1,7 @@
 //! Turning stored entries into what one reader may see.
 //!
-//! Entries are decoded, decided in one batch by the policy, then shown
+//! Entries are decoded, paired with the consent each relies on as it stands
+//! now, decided in one batch by the policy, then shown
 //! (personal data unsealed), redacted (personal data and health detail
 //! removed) or dropped. Only shown events are ever unsealed.
 
@@ -9,11 +10,13 @@ use std::sync::Arc;
 use concord_core::pb;
 use concord_core::seal::{self, SubjectKeys};
 use concord_identity::Principal;
+use concord_ledger::consent;
 use concord_ledger::index::decode_entry;
 use concord_log::log::Log;
 use tonic::Status;
 
-use crate::policy::{Decision, Policy};
+use concord_core::consent::Consent;
+use concord_policy::{Decision, Explanation, Facts, Policy};
 
 /// Everything needed to show events to readers.
 pub struct Views {
@@ -67,6 +70,21 @@ impl Views {
         self.decide(principal, stored)
     }
 
+    /// How the agreement decides the event at `position` for `principal`,
+    /// with the consent it relies on as it stands now.
+    pub fn explain(&self, principal: &Principal, position: u64) -> Result<(Explanation, pb::Event, Consent), Status> {
+        let entry = self
+            .log
+            .get(position)
+            .map_err(storage_unavailable)?
+            .ok_or_else(|| storage_unavailable(format!("position {position} is missing")))?;
+        let (_, event) = decode_entry(&entry.bytes)
+            .map_err(|e| storage_unavailable(format!("entry {position} does not decode: {e}")))?;
+        let consent = consent::consent_for(&self.log, &event, &[], Some(now_millis())).map_err(storage_unavailable)?;
+        let explanation = self.policy.explain(principal, Facts { event: &event, consent: &consent });
+        Ok((explanation, event, consent))
+    }
+
     /// Decides and shapes already-read entries `(position, bytes)`.
     pub fn decide(&self, principal: &Principal, stored: Vec<(u64, Vec<u8>)>) -> Result<Visible, Status> {
         let mut decoded = Vec::with_capacity(stored.len());
@@ -75,8 +93,14 @@ impl Views {
                 .map_err(|e| storage_unavailable(format!("entry {position} does not decode: {e}")))?;
             decoded.push((position, signed.key_id, event));
         }
-        let refs: Vec<&pb::Event> = decoded.iter().map(|(_, _, e)| e).collect();
-        let decisions = self.policy.decide(principal, &refs);
+        let now = now_millis();
+        let mut consents = Vec::with_capacity(decoded.len());
+        for (_, _, event) in &decoded {
+            consents.push(consent::consent_for(&self.log, event, &[], Some(now)).map_err(storage_unavailable)?);
+        }
+        let facts: Vec<Facts<'_>> =
+            decoded.iter().zip(&consents).map(|((_, _, event), consent)| Facts { event, consent }).collect();
+        let decisions = self.policy.decide(principal, &facts);
         let mut visible = Visible::default();
         for ((position, key_id, mut event), decision) in decoded.into_iter().zip(decisions) {
             let visibility = match decision {
@@ -99,6 +123,12 @@ impl Views {
         }
         Ok(visible)
     }
+}
+
+fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Removes free text, identifiers and health detail.

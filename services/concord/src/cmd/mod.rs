@@ -4,6 +4,7 @@ pub mod keys;
 pub mod ledger;
 pub mod nats_config;
 pub mod node;
+pub mod policy;
 pub mod publish;
 pub mod query;
 pub mod schemas;
@@ -33,6 +34,15 @@ pub struct DataArg {
     /// Data directory (keys, log, stores).
     #[arg(long, default_value = "./data", env = "CONCORD_DATA")]
     pub data: PathBuf,
+}
+
+/// The sharing agreement option of the commands that serve reads.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PolicyArg {
+    /// Directory holding the sharing agreement (agreement.cedar and
+    /// concord.cedarschema); default: the built-in copy of deploy/policy.
+    #[arg(long, env = "CONCORD_POLICY")]
+    pub policy: Option<PathBuf>,
 }
 
 /// Where a client command connects and as whom.
@@ -65,6 +75,8 @@ pub enum Command {
     Publish(publish::PublishArgs),
     /// Read events: get, timeline, search, subscribe.
     Query(query::QueryArgs),
+    /// Check the sharing agreement, or explain a decision (admins).
+    Policy(policy::PolicyArgs),
     /// Write (or check) NATS users and permissions generated from the key registry.
     NatsConfig(nats_config::NatsConfigArgs),
     /// Write (or check) the JSON Schemas generated from the proto files.
@@ -83,6 +95,7 @@ impl Command {
             Command::Token(a) => token::run(a),
             Command::Publish(a) => publish::run(a).await,
             Command::Query(a) => query::run(a).await,
+            Command::Policy(a) => policy::run(a).await,
             Command::Schemas(a) => schemas::run(a),
             Command::NatsConfig(a) => nats_config::run(a),
         }

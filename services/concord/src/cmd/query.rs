@@ -3,12 +3,12 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
+use concord_core::SubjectId;
 use concord_core::pb;
 use concord_core::pb::query_service_client::QueryServiceClient;
-use concord_core::{SubjectId, status};
 use futures::StreamExt;
 
-use crate::client::{authorized, connect, parse_time};
+use crate::client::{authorized, connect, parse_time, status_error};
 use crate::cmd::ClientArgs;
 
 /// Arguments of `concord query`.
@@ -85,11 +85,6 @@ fn print(view: &pb::EventView) -> Result<()> {
     Ok(())
 }
 
-fn explain(status: tonic::Status) -> anyhow::Error {
-    let field = status::field_of(&status).map(|f| format!(" [field {f}]")).unwrap_or_default();
-    anyhow::anyhow!("{:?}: {}{field}", status.code(), status.message())
-}
-
 /// Runs the query and prints what comes back.
 pub async fn run(args: QueryArgs) -> Result<ExitCode> {
     let token = args
@@ -103,7 +98,7 @@ pub async fn run(args: QueryArgs) -> Result<ExitCode> {
             let view = client
                 .get_event(authorized(pb::GetEventRequest { event_id }, &token)?)
                 .await
-                .map_err(explain)?
+                .map_err(status_error)?
                 .into_inner();
             print(&view)?;
         }
@@ -111,7 +106,8 @@ pub async fn run(args: QueryArgs) -> Result<ExitCode> {
             let mut page_token = String::new();
             loop {
                 let request = pb::SubjectTimelineRequest { subject: Some(subject.to_ref()), page_size, page_token };
-                let page = client.subject_timeline(authorized(request, &token)?).await.map_err(explain)?.into_inner();
+                let page =
+                    client.subject_timeline(authorized(request, &token)?).await.map_err(status_error)?.into_inner();
                 for view in &page.events {
                     print(view)?;
                 }
@@ -138,7 +134,7 @@ pub async fn run(args: QueryArgs) -> Result<ExitCode> {
                     page_size,
                     page_token,
                 };
-                let page = client.search(authorized(request, &token)?).await.map_err(explain)?.into_inner();
+                let page = client.search(authorized(request, &token)?).await.map_err(status_error)?.into_inner();
                 for view in &page.events {
                     print(view)?;
                 }
@@ -157,10 +153,10 @@ pub async fn run(args: QueryArgs) -> Result<ExitCode> {
                 event_type: event_type.unwrap_or_default(),
                 subject: subject.map(|s| s.to_ref()),
             };
-            let mut stream = client.subscribe(authorized(request, &token)?).await.map_err(explain)?.into_inner();
+            let mut stream = client.subscribe(authorized(request, &token)?).await.map_err(status_error)?.into_inner();
             let mut seen = 0;
             while let Some(item) = stream.next().await {
-                print(&item.map_err(explain)?)?;
+                print(&item.map_err(status_error)?)?;
                 seen += 1;
                 if limit.is_some_and(|l| seen >= l) {
                     break;

@@ -1,7 +1,7 @@
 //! `concord serve`: a query replica as its own process. It builds its own
 //! local log from the JetStream stream (the same checks and order as the
 //! ledger, so replicas at the same position have the same Merkle root) and
-//! answers QueryService and LogService.
+//! answers QueryService, LogService and PolicyService.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -12,13 +12,12 @@ use anyhow::{Context, Result};
 use concord_bus::NatsConfig;
 use concord_ledger::{Ledger, Quarantine, Role};
 use concord_log::kv::Engine;
-use concord_query::BaselineAgreement;
 use concord_query::view::Views;
 use tokio::net::TcpListener;
 
-use crate::cmd::DataArg;
+use crate::cmd::{DataArg, PolicyArg};
 use crate::layout::Layout;
-use crate::platform::{connect_bus, load_trust, open_log, open_store, open_vault};
+use crate::platform::{connect_bus, load_policy, load_trust, open_log, open_store, open_vault};
 use crate::server::Services;
 
 /// Arguments of `concord serve`.
@@ -41,10 +40,13 @@ pub struct ServeArgs {
     /// Storage engine: redb or sled.
     #[arg(long, default_value_t = Engine::DEFAULT)]
     pub engine: Engine,
+    #[command(flatten)]
+    pub policy: PolicyArg,
 }
 
 /// Follows the stream and serves reads until Ctrl-C or SIGTERM.
 pub async fn run(args: ServeArgs) -> Result<ExitCode> {
+    let policy = load_policy(args.policy.policy.as_deref())?;
     let layout = Layout::with_keys(&args.data.data, args.keys);
     let log = open_log(&layout, args.engine)?;
     let quarantine = Arc::new(Quarantine::open(open_store(&layout, args.engine, "quarantine")?)?);
@@ -59,7 +61,7 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
             tracing::error!(error = %e, "the replica stopped following the stream");
         }
     });
-    let views = Arc::new(Views::new(log.clone(), Arc::new(BaselineAgreement::default()), vault));
+    let views = Arc::new(Views::new(log.clone(), policy, vault));
     let listener = TcpListener::bind(args.grpc).await.with_context(|| format!("cannot listen on {}", args.grpc))?;
     eprintln!("serve {}: QueryService and LogService on {}, {} events in its log", args.replica, args.grpc, log.size());
     let services = Services { verifier, views: Some(views), log: Some(log), nodes: vec![] };

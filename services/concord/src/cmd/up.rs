@@ -54,6 +54,8 @@ pub struct UpArgs {
     /// Stream replicas when using NATS (3 on a cluster).
     #[arg(long, default_value_t = 1)]
     pub replicas: usize,
+    #[command(flatten)]
+    pub policy: crate::cmd::PolicyArg,
 }
 
 /// The simulated borough's agencies.
@@ -64,8 +66,13 @@ pub fn default_agencies() -> Vec<AgencyId> {
 /// Starts everything and runs until Ctrl-C.
 pub async fn run(args: UpArgs) -> Result<ExitCode> {
     let nats = args.nats.clone().map(|url| NatsConfig { url, replicas: args.replicas, manage_streams: true });
-    let config =
-        PlatformConfig { data: args.data.data.clone(), engine: args.engine, agencies: default_agencies(), nats };
+    let config = PlatformConfig {
+        data: args.data.data.clone(),
+        engine: args.engine,
+        agencies: default_agencies(),
+        nats,
+        policy: args.policy.policy.clone(),
+    };
     let platform = Arc::new(Platform::start(&config).await?);
     let listener = TcpListener::bind(args.grpc)
         .await
