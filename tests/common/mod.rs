@@ -4,6 +4,7 @@
 
 pub mod nats;
 pub mod process;
+pub mod sharing;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -61,6 +62,18 @@ impl TestPlatform {
     ) -> TestPlatform {
         let config =
             PlatformConfig { data: dir.path().to_path_buf(), engine, agencies: agencies(), nats, policy: None };
+        Self::launch(dir, config).await
+    }
+
+    /// A platform (embedded bus, redb) with nodes for exactly `agencies`.
+    pub async fn start_for(agencies: Vec<AgencyId>) -> TestPlatform {
+        let dir = tempfile::tempdir().unwrap();
+        let config =
+            PlatformConfig { data: dir.path().to_path_buf(), engine: Engine::Redb, agencies, nats: None, policy: None };
+        Self::launch(dir, config).await
+    }
+
+    async fn launch(dir: tempfile::TempDir, config: PlatformConfig) -> TestPlatform {
         let platform = Arc::new(Platform::start(&config).await.unwrap());
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();

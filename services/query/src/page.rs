@@ -1,30 +1,61 @@
 //! Opaque page tokens: where the next page starts.
 //!
-//! A token carries only a cursor (a stream version or a log position) and the
-//! request it belongs to, so it cannot be replayed against another query.
+//! A token is the cursor (a stream version or a log position) sealed with
+//! this process's page key, with the request it belongs to as associated
+//! data. So a reader cannot read a cursor out of a token (a subject's stream
+//! version would tell them how many events exist about the subject, withheld
+//! ones included), forge one, or replay it against another query. The key is
+//! made afresh when the process starts: a token outlives neither a restart
+//! nor a hop to another replica, and the reader then starts the listing again.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
-use sha2::{Digest, Sha256};
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use rand::RngCore;
 
-/// Encodes a cursor for the request described by `scope`.
-pub fn encode(scope: &str, cursor: u64) -> String {
-    let mut bytes = cursor.to_be_bytes().to_vec();
-    bytes.extend_from_slice(&Sha256::digest(scope.as_bytes())[..8]);
-    B64.encode(bytes)
+/// Seals and opens page tokens.
+pub struct PageKey {
+    cipher: XChaCha20Poly1305,
 }
 
-/// Decodes a token for the request described by `scope`; an empty token is
-/// the first page (cursor 0).
-pub fn decode(scope: &str, token: &str) -> Option<u64> {
-    if token.is_empty() {
-        return Some(0);
+impl Default for PageKey {
+    fn default() -> Self {
+        let mut key = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut key);
+        PageKey { cipher: XChaCha20Poly1305::new(&key.into()) }
     }
-    let bytes = B64.decode(token).ok()?;
-    if bytes.len() != 16 || bytes[8..] != Sha256::digest(scope.as_bytes())[..8] {
-        return None;
+}
+
+impl PageKey {
+    /// Encodes a cursor for the request described by `scope`.
+    pub fn encode(&self, scope: &str, cursor: u64) -> String {
+        let mut nonce = [0u8; 24];
+        rand::thread_rng().fill_bytes(&mut nonce);
+        let payload = Payload { msg: &cursor.to_be_bytes(), aad: scope.as_bytes() };
+        // Encrypting eight bytes in memory cannot fail.
+        let sealed = self.cipher.encrypt(XNonce::from_slice(&nonce), payload).unwrap_or_default();
+        let mut bytes = nonce.to_vec();
+        bytes.extend_from_slice(&sealed);
+        B64.encode(bytes)
     }
-    Some(u64::from_be_bytes(bytes[..8].try_into().ok()?))
+
+    /// Decodes a token for the request described by `scope`; an empty token
+    /// is the first page (cursor 0). `None`: not a token this process issued
+    /// for this request.
+    pub fn decode(&self, scope: &str, token: &str) -> Option<u64> {
+        if token.is_empty() {
+            return Some(0);
+        }
+        let bytes = B64.decode(token).ok()?;
+        if bytes.len() < 24 {
+            return None;
+        }
+        let (nonce, sealed) = bytes.split_at(24);
+        let plain =
+            self.cipher.decrypt(XNonce::from_slice(nonce), Payload { msg: sealed, aad: scope.as_bytes() }).ok()?;
+        Some(u64::from_be_bytes(plain.as_slice().try_into().ok()?))
+    }
 }
 
 #[cfg(test)]
@@ -32,11 +63,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tokens_round_trip_and_are_bound_to_their_request() {
-        let t = encode("timeline person/P-1", 42);
-        assert_eq!(decode("timeline person/P-1", &t), Some(42));
-        assert_eq!(decode("timeline person/P-2", &t), None);
-        assert_eq!(decode("x", "not base64!"), None);
-        assert_eq!(decode("x", ""), Some(0));
+    fn tokens_round_trip_hide_the_cursor_and_are_bound_to_their_request_and_process() {
+        let key = PageKey::default();
+        let t = key.encode("timeline person/P-1", 42);
+        assert_eq!(key.decode("timeline person/P-1", &t), Some(42));
+        assert_eq!(key.decode("timeline person/P-2", &t), None);
+        assert_eq!(PageKey::default().decode("timeline person/P-1", &t), None);
+        // The same cursor never gives the same token, so tokens cannot be compared.
+        assert_ne!(key.encode("timeline person/P-1", 42), t);
+        let mut tampered = B64.decode(&t).unwrap();
+        *tampered.last_mut().unwrap() ^= 1;
+        assert_eq!(key.decode("timeline person/P-1", &B64.encode(tampered)), None);
+        assert_eq!(key.decode("x", "not base64!"), None);
+        assert_eq!(key.decode("x", ""), Some(0));
     }
 }

@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use crate::page;
+use crate::page::PageKey;
 use crate::view::{Views, storage_unavailable};
 
 /// Default page size.
@@ -33,12 +33,13 @@ const SCAN_BUDGET: usize = 10_000;
 pub struct QueryApi {
     views: Arc<Views>,
     verifier: Arc<Verifier>,
+    pages: Arc<PageKey>,
 }
 
 impl QueryApi {
     /// Serves reads from `views`, authenticating callers with `verifier`.
     pub fn new(views: Arc<Views>, verifier: Arc<Verifier>) -> Self {
-        QueryApi { views, verifier }
+        QueryApi { views, verifier, pages: Arc::default() }
     }
 }
 
@@ -121,18 +122,33 @@ impl QueryService for QueryApi {
             .ok_or_else(|| invalid_argument("subject", "required"))?;
         let limit = page_size(request.page_size)?;
         let scope = format!("timeline {subject}");
-        let after = page::decode(&scope, &request.page_token)
+        let after = self
+            .pages
+            .decode(&scope, &request.page_token)
             .ok_or_else(|| invalid_argument("page_token", "not a token from this timeline"))?;
         let views = self.views.clone();
+        let pages = self.pages.clone();
         let page = blocking(move || {
-            let versions = views.log().stream(&subject.stream(), after, limit).map_err(storage_unavailable)?;
-            let positions: Vec<u64> = versions.iter().map(|(_, p)| *p).collect();
-            let visible = views.load(&principal, &positions)?;
-            let next = match versions.last() {
-                Some((version, _)) if versions.len() == limit => page::encode(&scope, *version),
-                _ => String::new(),
+            // Fill the page with visible events (up to a scan budget), so a
+            // short page never hints that withheld events were skipped.
+            let (mut events, mut cursor, mut scanned) = (Vec::new(), after, 0);
+            let more = loop {
+                let want = limit - events.len();
+                let versions = views.log().stream(&subject.stream(), cursor, want).map_err(storage_unavailable)?;
+                let positions: Vec<u64> = versions.iter().map(|(_, p)| *p).collect();
+                events.extend(views.load(&principal, &positions)?.events);
+                scanned += versions.len();
+                let Some((last, _)) = versions.last() else { break false };
+                cursor = *last;
+                if versions.len() < want {
+                    break false;
+                }
+                if events.len() == limit || scanned >= SCAN_BUDGET {
+                    break true;
+                }
             };
-            Ok(pb::EventPage { events: visible.events, next_page_token: next })
+            let next = if more { pages.encode(&scope, cursor) } else { String::new() };
+            Ok(pb::EventPage { events, next_page_token: next })
         })
         .await?;
         Ok(Response::new(page))
@@ -159,9 +175,12 @@ impl QueryService for QueryApi {
             "search {}|{}|{}|{:?}|{:?}",
             request.event_type, request.agency_id, request.ward, filter.from, filter.to
         );
-        let mut after = page::decode(&scope, &request.page_token)
+        let mut after = self
+            .pages
+            .decode(&scope, &request.page_token)
             .ok_or_else(|| invalid_argument("page_token", "not a token from this search"))?;
         let views = self.views.clone();
+        let pages = self.pages.clone();
         let page = blocking(move || {
             let log = views.log();
             let mut matched = Vec::new();
@@ -202,7 +221,7 @@ impl QueryService for QueryApi {
                 }
             }
             let visible = views.decide(&principal, matched)?;
-            let next = if after == 0 { String::new() } else { page::encode(&scope, after) };
+            let next = if after == 0 { String::new() } else { pages.encode(&scope, after) };
             Ok(pb::EventPage { events: visible.events, next_page_token: next })
         })
         .await?;
@@ -225,7 +244,8 @@ impl QueryService for QueryApi {
             from: None,
             to: None,
         };
-        let (tx, rx) = mpsc::channel(256);
+        // A small buffer: each event is decided just before it is handed over.
+        let (tx, rx) = mpsc::channel(4);
         tokio::spawn(follow(self.views.clone(), principal, filter, request.after_position, tx));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
@@ -238,8 +258,9 @@ fn exact(log: &concord_log::log::Log, index: &str, value: &[u8], after: u64, lim
 }
 
 /// Feeds one subscription: catches up from `after`, then follows new appends
-/// until the client goes away. Each delivery is decided when it is sent, so a
-/// change of policy applies to a live stream.
+/// until the client goes away. Each event is decided as it is delivered, so a
+/// consent withdrawn or a policy changed mid-stream applies from the next
+/// delivery on.
 async fn follow(
     views: Arc<Views>,
     principal: Principal,
@@ -251,7 +272,7 @@ async fn follow(
     let filter = Arc::new(filter);
     let principal = Arc::new(principal);
     loop {
-        let (v, f, p) = (views.clone(), filter.clone(), principal.clone());
+        let (v, f) = (views.clone(), filter.clone());
         let batch = blocking(move || {
             let entries = v.log().read_from(after, 256).map_err(storage_unavailable)?;
             let last = entries.last().map(|e| e.position);
@@ -262,28 +283,38 @@ async fn follow(
                     wanted.push((entry.position, entry.bytes));
                 }
             }
-            Ok((last, v.decide(&p, wanted)?))
+            Ok((last, wanted))
         })
         .await;
-        match batch {
+        let (last, wanted) = match batch {
             Err(status) => {
                 let _ = tx.send(Err(status)).await;
                 return;
             }
-            Ok((None, _)) => {
-                tokio::select! {
-                    changed = watch.changed() => if changed.is_err() { return },
-                    _ = tx.closed() => return,
-                }
+            Ok(b) => b,
+        };
+        let Some(last) = last else {
+            tokio::select! {
+                changed = watch.changed() => if changed.is_err() { return },
+                _ = tx.closed() => return,
             }
-            Ok((Some(last), visible)) => {
-                for view in visible.events {
-                    if tx.send(Ok(view)).await.is_err() {
-                        return;
-                    }
+            continue;
+        };
+        for entry in wanted {
+            let (v, p) = (views.clone(), principal.clone());
+            let visible = match blocking(move || v.decide(&p, vec![entry])).await {
+                Ok(visible) => visible,
+                Err(status) => {
+                    let _ = tx.send(Err(status)).await;
+                    return;
                 }
-                after = last;
+            };
+            for view in visible.events {
+                if tx.send(Ok(view)).await.is_err() {
+                    return;
+                }
             }
         }
+        after = last;
     }
 }

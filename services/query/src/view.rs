@@ -5,6 +5,7 @@
 //! (personal data unsealed), redacted (personal data and health detail
 //! removed) or dropped. Only shown events are ever unsealed.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use concord_core::pb;
@@ -94,9 +95,20 @@ impl Views {
             decoded.push((position, signed.key_id, event));
         }
         let now = now_millis();
+        // Events in one batch often rely on the same consent: read each once.
+        let mut looked_up: HashMap<(&str, &[pb::SubjectRef]), Consent> = HashMap::new();
         let mut consents = Vec::with_capacity(decoded.len());
         for (_, _, event) in &decoded {
-            consents.push(consent::consent_for(&self.log, event, &[], Some(now)).map_err(storage_unavailable)?);
+            let key = (event.consent_ref.as_str(), event.subjects.as_slice());
+            let consent = match looked_up.get(&key) {
+                Some(c) => c.clone(),
+                None => {
+                    let c = consent::consent_for(&self.log, event, &[], Some(now)).map_err(storage_unavailable)?;
+                    looked_up.insert(key, c.clone());
+                    c
+                }
+            };
+            consents.push(consent);
         }
         let facts: Vec<Facts<'_>> =
             decoded.iter().zip(&consents).map(|((_, _, event), consent)| Facts { event, consent }).collect();

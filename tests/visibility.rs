@@ -1,0 +1,438 @@
+//! Per-agency visibility through the real gRPC API: every agency kind × role
+//! × purpose reads events of every publisher kind × classification × lawful
+//! basis × explicit sharing × consent state, and gets exactly what the table
+//! in `common/sharing.rs` says (zero leaks, nothing missing); a consent
+//! withdrawn mid-subscription stops the next delivery; the agreement is
+//! explained to admins only; and a broken agreement stops start-up.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::time::Duration;
+
+use common::sharing::{BASIS_SETS, KINDS, agency_of, consent_scope, expected};
+use common::{TestPlatform, authorized};
+use concord_core::AgencyId;
+use concord_core::consent::{Consent, ConsentStatus};
+use concord_core::pb::policy_service_client::PolicyServiceClient;
+use concord_core::pb::query_service_client::QueryServiceClient;
+use concord_core::pb::{self, AgencyKind, Classification, LawfulBasis};
+use concord_identity::{Principal, Purpose, Role};
+use concord_policy::Decision;
+use futures::StreamExt;
+
+const WAIT: Option<Duration> = Some(Duration::from_secs(10));
+
+fn ts(seconds: i64) -> pbjson_types::Timestamp {
+    pbjson_types::Timestamp { seconds, nanos: 0 }
+}
+
+fn person(key: &str) -> pb::SubjectRef {
+    pb::SubjectRef { kind: pb::SubjectKind::Person as i32, key: key.into() }
+}
+
+/// A body each publisher kind may publish with this classification, taken
+/// from `schemas/examples`.
+fn body_for(kind: AgencyKind, classification: Classification) -> pb::event::Body {
+    let name = match kind {
+        AgencyKind::Camhs if classification != Classification::SpecialCategory => "exploitation_concern",
+        AgencyKind::Police => "arrest",
+        AgencyKind::ChildrensServices => "vve_briefing_item",
+        AgencyKind::Yot => "youth_justice_outcome",
+        AgencyKind::Camhs => "camhs_contact",
+        AgencyKind::Vcs => "vcs_engagement",
+        _ => "mash_referral",
+    };
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("../../schemas/examples/{name}.json"));
+    let event: pb::Event = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    event.body.unwrap()
+}
+
+/// An event by `publisher` about `subject`, with a name to show when shown.
+fn envelope(publisher: AgencyKind, subject: &str, classification: Classification, bases: &[LawfulBasis]) -> pb::Event {
+    pb::Event {
+        agency_id: agency_of(publisher),
+        agency_kind: publisher as i32,
+        subjects: vec![person(subject)],
+        occurred_at: Some(ts(1_790_000_000)),
+        borough: "Harrow".into(),
+        ward: "Wealdstone".into(),
+        classification: classification as i32,
+        lawful_basis: bases.iter().map(|b| *b as i32).collect(),
+        schema_version: 1,
+        personal: Some(pb::Personal {
+            identities: vec![pb::Identity {
+                subject_key: subject.into(),
+                name: "Casey Matrix".into(),
+                date_of_birth: "2010-01-01".into(),
+                address: String::new(),
+            }],
+            text: HashMap::from([("notes".to_string(), "free text only some may read".to_string())]),
+        }),
+        body: Some(body_for(publisher, classification)),
+        ..Default::default()
+    }
+}
+
+/// Children's services records the consent `id` for `subject` with the scope
+/// of [`consent_scope`], lapsing at `expires` (seconds) if given.
+fn consent_record(id: &str, subject: &str, expires: Option<i64>) -> pb::Event {
+    let scope = consent_scope(ConsentStatus::Given);
+    let mut e =
+        envelope(AgencyKind::ChildrensServices, subject, Classification::Official, &[LawfulBasis::Safeguarding]);
+    e.body = Some(pb::event::Body::ConsentRecorded(pb::ConsentRecorded {
+        consent_id: id.into(),
+        given_by: pb::ConsentGiver::Child as i32,
+        agency_kinds: vec![AgencyKind::Vcs as i32],
+        agency_ids: scope.agency_ids.clone(),
+        purposes: vec![pb::Purpose::Safeguarding as i32, pb::Purpose::CaseManagement as i32],
+        expires_at: expires.map(ts),
+    }));
+    e
+}
+
+fn consent_withdrawal(id: &str, subject: &str) -> pb::Event {
+    let mut e =
+        envelope(AgencyKind::ChildrensServices, subject, Classification::Official, &[LawfulBasis::Safeguarding]);
+    e.body = Some(pb::event::Body::ConsentWithdrawn(pb::ConsentWithdrawn { consent_id: id.into() }));
+    e
+}
+
+async fn next(stream: &mut tonic::Streaming<pb::EventView>) -> pb::Event {
+    let item = tokio::time::timeout(Duration::from_secs(10), stream.next()).await.expect("a delivery in time");
+    item.expect("the stream is open").expect("a delivery, not an error").event.unwrap()
+}
+
+fn reader(kind: AgencyKind, role: Role, purpose: Purpose) -> Principal {
+    Principal {
+        sub: "matrix".into(),
+        agency: AgencyId::parse(&agency_of(kind)).unwrap(),
+        role,
+        purpose,
+        token_id: None,
+        expires_at: 0,
+    }
+}
+
+fn visibility(d: Decision) -> Option<pb::Visibility> {
+    match d {
+        Decision::Show => Some(pb::Visibility::Show),
+        Decision::ShowRedacted => Some(pb::Visibility::ShowRedacted),
+        Decision::Withhold => None,
+    }
+}
+
+/// Everything one reader's search returns: event id → visibility, checking
+/// that what is shown carries personal data and what is redacted does not.
+async fn search_all(client: &mut QueryServiceClient<tonic::transport::Channel>, token: &str) -> BTreeMap<String, i32> {
+    let mut seen = BTreeMap::new();
+    let mut page_token = String::new();
+    loop {
+        let request = pb::SearchRequest { page_size: 1000, page_token, ..Default::default() };
+        let page = client.search(authorized(request, token)).await.unwrap().into_inner();
+        for view in page.events {
+            let event = view.event.unwrap();
+            let shown = view.visibility == pb::Visibility::Show as i32;
+            assert_eq!(event.personal.is_some(), shown, "personal data vs visibility of {}", event.event_id);
+            if !shown {
+                assert!(event.sealed.is_empty(), "a redacted event kept its sealed data");
+            }
+            seen.insert(event.event_id, view.visibility);
+        }
+        if page.next_page_token.is_empty() {
+            return seen;
+        }
+        page_token = page.next_page_token;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_reader_sees_exactly_what_the_agreement_allows() {
+    let agencies = KINDS.iter().map(|k| AgencyId::parse(&agency_of(*k)).unwrap()).collect();
+    let t = TestPlatform::start_for(agencies).await;
+    let node = |kind: AgencyKind| t.platform.node(&AgencyId::parse(&agency_of(kind)).unwrap()).unwrap().clone();
+    let cs = node(AgencyKind::ChildrensServices);
+
+    // One subject per consent state: given, later withdrawn, expired, never recorded.
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let subjects = [
+        ("P-given", "C-given", ConsentStatus::Given),
+        ("P-withdrawn", "C-withdrawn", ConsentStatus::Withdrawn),
+        ("P-expired", "C-expired", ConsentStatus::Expired),
+        ("P-none", "C-none", ConsentStatus::None),
+    ];
+    let mut all: Vec<(pb::Event, Consent)> = Vec::new();
+    for (subject, id, status) in subjects {
+        if status == ConsentStatus::None {
+            continue;
+        }
+        let expires = (status == ConsentStatus::Expired).then_some(now + 5);
+        let record = consent_record(id, subject, expires);
+        let published = cs.publish(record.clone(), WAIT).await.unwrap();
+        all.push((pb::Event { event_id: published.event_id.to_string(), ..record }, Consent::none()));
+    }
+
+    let mut planned = Vec::new();
+    for publisher in KINDS {
+        for classification in [Classification::OfficialSensitive, Classification::SpecialCategory] {
+            for bases in BASIS_SETS {
+                for share_with in [vec![], vec![agency_of(AgencyKind::Vcs)], vec![agency_of(AgencyKind::Education)]] {
+                    for (subject, consent_id, status) in subjects {
+                        let consent_based = bases.contains(&LawfulBasis::Consent);
+                        if !consent_based && status != ConsentStatus::None {
+                            continue;
+                        }
+                        let mut event = envelope(publisher, subject, classification, bases);
+                        event.share_with = share_with.clone();
+                        if consent_based {
+                            event.consent_ref = consent_id.into();
+                        }
+                        planned.push((publisher, event, status));
+                    }
+                }
+            }
+        }
+    }
+    // Those relying on the consent about to lapse go first, while it stands.
+    planned.sort_by_key(|(_, _, status)| *status != ConsentStatus::Expired);
+    for (publisher, mut event, status) in planned {
+        let consent_only = !concord_core::consent::has_other_basis(&event);
+        let result = node(publisher).publish(event.clone(), WAIT).await;
+        if consent_only && status == ConsentStatus::None {
+            // Consent is its only basis and there is none: it never enters the log.
+            let err = result.expect_err("an event without a lawful basis was accepted");
+            assert!(err.to_string().contains("consent"), "{err}");
+            continue;
+        }
+        let published = result.unwrap();
+        event.event_id = published.event_id.to_string();
+        all.push((event, consent_scope(status)));
+    }
+    let withdrawal = consent_withdrawal("C-withdrawn", "P-withdrawn");
+    let published = cs.publish(withdrawal.clone(), WAIT).await.unwrap();
+    all.push((pb::Event { event_id: published.event_id.to_string(), ..withdrawal }, Consent::none()));
+    // Let the expiring consent lapse.
+    while time::OffsetDateTime::now_utc().unix_timestamp() <= now + 5 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(t.platform.log.size(), all.len() as u64);
+
+    let mut client = QueryServiceClient::new(t.channel().await);
+    let mut counts: HashMap<Option<pb::Visibility>, usize> = HashMap::new();
+    for kind in KINDS {
+        for role in Role::ALL {
+            for purpose in Purpose::ALL {
+                let who = reader(kind, *role, *purpose);
+                let token = t.token(who.agency.as_str(), *role, *purpose);
+                let got = search_all(&mut client, &token).await;
+                let mut want = BTreeMap::new();
+                for (event, consent) in &all {
+                    let decision = expected(&who, event, consent);
+                    *counts.entry(visibility(decision)).or_default() += 1;
+                    if let Some(v) = visibility(decision) {
+                        want.insert(event.event_id.clone(), v as i32);
+                    }
+                }
+                if got != want {
+                    let leaked: Vec<_> = got.iter().filter(|(id, v)| want.get(*id) != Some(v)).collect();
+                    let missing: Vec<_> = want.iter().filter(|(id, v)| got.get(*id) != Some(v)).collect();
+                    let describe = |id: &String| {
+                        let (e, c) = all.iter().find(|(e, _)| e.event_id == *id).unwrap();
+                        format!(
+                            "{} {:?} {:?} share {:?} consent {:?}",
+                            e.agency_id, e.classification, e.lawful_basis, e.share_with, c.status
+                        )
+                    };
+                    panic!(
+                        "{who:?}\nleaked or wrong: {:?}\nmissing: {:?}",
+                        leaked.iter().map(|(id, v)| (describe(id), v)).collect::<Vec<_>>(),
+                        missing.iter().map(|(id, v)| (describe(id), v)).collect::<Vec<_>>()
+                    );
+                }
+
+                // Timelines agree with search, page by page, for one purpose per role.
+                if *purpose == Purpose::CaseManagement {
+                    for (subject, ..) in subjects {
+                        let mut from_timeline = BTreeMap::new();
+                        let mut page_token = String::new();
+                        loop {
+                            let request =
+                                pb::SubjectTimelineRequest { subject: Some(person(subject)), page_size: 7, page_token };
+                            let page = client.subject_timeline(authorized(request, &token)).await.unwrap().into_inner();
+                            for view in page.events {
+                                from_timeline.insert(view.event.unwrap().event_id, view.visibility);
+                            }
+                            if page.next_page_token.is_empty() {
+                                break;
+                            }
+                            page_token = page.next_page_token;
+                        }
+                        let about: BTreeMap<_, _> = want
+                            .iter()
+                            .filter(|(id, _)| {
+                                all.iter().any(|(e, _)| e.event_id == **id && e.subjects[0].key == subject)
+                            })
+                            .map(|(k, v)| (k.clone(), *v))
+                            .collect();
+                        assert_eq!(from_timeline, about, "{who:?} timeline of {subject}");
+                    }
+                }
+            }
+        }
+    }
+    for outcome in [Some(pb::Visibility::Show), Some(pb::Visibility::ShowRedacted), None] {
+        assert!(counts.get(&outcome).copied().unwrap_or(0) > 1000, "{counts:?}");
+    }
+
+    // A withheld event and a missing one look the same.
+    let vcs_token = t.token(&agency_of(AgencyKind::Vcs), Role::Practitioner, Purpose::Safeguarding);
+    let vcs = reader(AgencyKind::Vcs, Role::Practitioner, Purpose::Safeguarding);
+    let (withheld, _) = all.iter().find(|(e, c)| expected(&vcs, e, c) == Decision::Withhold).unwrap();
+    let missing = concord_core::EventId::new_v7().to_string();
+    for id in [&withheld.event_id, &missing] {
+        let status =
+            client.get_event(authorized(pb::GetEventRequest { event_id: id.clone() }, &vcs_token)).await.unwrap_err();
+        assert_eq!(status.code(), tonic::Code::NotFound);
+        assert_eq!(status.message(), format!("no event {id} that you may see"));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consent_withdrawn_mid_subscription_stops_the_next_delivery() {
+    let agencies = KINDS.iter().map(|k| AgencyId::parse(&agency_of(*k)).unwrap()).collect();
+    let t = TestPlatform::start_for(agencies).await;
+    let node = |kind: AgencyKind| t.platform.node(&AgencyId::parse(&agency_of(kind)).unwrap()).unwrap().clone();
+    let (vcs, cs, police) = (node(AgencyKind::Vcs), node(AgencyKind::ChildrensServices), node(AgencyKind::Police));
+    cs.publish(consent_record("C-live", "P-live", None), WAIT).await.unwrap();
+
+    // The YOT (named in the consent) follows the subject; so does the police,
+    // who see nothing shared by consent alone.
+    let mut client = QueryServiceClient::new(t.channel().await);
+    let yot_token = t.token(&agency_of(AgencyKind::Yot), Role::Practitioner, Purpose::CaseManagement);
+    let request = pb::SubscribeRequest { subject: Some(person("P-live")), ..Default::default() };
+    let mut stream = client.subscribe(authorized(request, &yot_token)).await.unwrap().into_inner();
+    assert!(matches!(next(&mut stream).await.body, Some(pb::event::Body::ConsentRecorded(_))));
+
+    let engaged = |bases: &[LawfulBasis]| {
+        let mut e = envelope(AgencyKind::Vcs, "P-live", Classification::OfficialSensitive, bases);
+        e.consent_ref = "C-live".into();
+        e
+    };
+    let first = vcs.publish(engaged(&[LawfulBasis::Consent]), WAIT).await.unwrap();
+    let delivered = next(&mut stream).await;
+    assert_eq!(delivered.event_id, first.event_id.to_string());
+    assert!(delivered.personal.is_some(), "consent covers the YOT in full");
+
+    let withdrawal = cs.publish(consent_withdrawal("C-live", "P-live"), WAIT).await.unwrap();
+    assert_eq!(next(&mut stream).await.event_id, withdrawal.event_id.to_string());
+    // Consent gone: a new consent-only event is refused outright, and one with
+    // another basis that does not cover the YOT is not delivered to it.
+    let refused = vcs.publish(engaged(&[LawfulBasis::Consent]), WAIT).await.unwrap_err();
+    assert!(refused.to_string().contains("withdrawn"), "{refused}");
+    let second = vcs.publish(engaged(&[LawfulBasis::Consent, LawfulBasis::LegalObligation]), WAIT).await.unwrap();
+    let arrest = police
+        .publish(envelope(AgencyKind::Police, "P-live", Classification::Official, &[LawfulBasis::Safeguarding]), WAIT)
+        .await
+        .unwrap();
+    let delivered = next(&mut stream).await;
+    assert_eq!(delivered.event_id, arrest.event_id.to_string(), "the next delivery skips the event shared by consent");
+    assert_ne!(delivered.event_id, second.event_id.to_string());
+
+    // Read again from the start, the first engagement is withheld too.
+    let mut again = client
+        .subscribe(authorized(
+            pb::SubscribeRequest { subject: Some(person("P-live")), ..Default::default() },
+            &yot_token,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        ids.push(next(&mut again).await.event_id);
+    }
+    assert!(!ids.contains(&first.event_id.to_string()) && !ids.contains(&second.event_id.to_string()), "{ids:?}");
+
+    // Explain, for an information governance review (admins only).
+    let mut policy = PolicyServiceClient::new(t.channel().await);
+    let admin = t.token(&agency_of(AgencyKind::ChildrensServices), Role::Admin, Purpose::Administration);
+    let ask = |role: &str, event_id: String| pb::ExplainRequest {
+        agency_id: agency_of(AgencyKind::Yot),
+        role: role.into(),
+        purpose: "case_management".into(),
+        event_id,
+    };
+    let why =
+        policy.explain(authorized(ask("practitioner", first.event_id.to_string()), &admin)).await.unwrap().into_inner();
+    assert_eq!(why.decision, pb::Visibility::Withheld as i32);
+    assert_eq!((why.consent_ref.as_str(), why.consent_state.as_str()), ("C-live", "withdrawn"));
+    assert!(why.policy_hash.starts_with("cedar:"), "{why:?}");
+    let why = policy
+        .explain(authorized(ask("practitioner", arrest.event_id.to_string()), &admin))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(why.decision, pb::Visibility::Show as i32);
+    assert_eq!(why.see_detail_rules, vec!["statutory-partners".to_string()]);
+    let bad = policy.explain(authorized(ask("wizard", arrest.event_id.to_string()), &admin)).await.unwrap_err();
+    assert_eq!(bad.code(), tonic::Code::InvalidArgument);
+    assert_eq!(concord_core::status::field_of(&bad).as_deref(), Some("role"));
+    let denied =
+        policy.explain(authorized(ask("practitioner", arrest.event_id.to_string()), &yot_token)).await.unwrap_err();
+    assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+}
+
+fn concord(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_concord")).args(args).output().unwrap()
+}
+
+#[test]
+fn a_broken_agreement_stops_start_up_naming_file_and_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy");
+    std::fs::create_dir(&policy).unwrap();
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/policy");
+    std::fs::copy(deploy.join("concord.cedarschema"), policy.join("concord.cedarschema")).unwrap();
+    let good = std::fs::read_to_string(deploy.join("agreement.cedar")).unwrap();
+
+    // The shipped agreement checks.
+    std::fs::write(policy.join("agreement.cedar"), &good).unwrap();
+    let out = concord(&["policy", "check", "--policy", policy.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+
+    let data = dir.path().join("data");
+    let start = |policy: &Path| {
+        concord(&[
+            "up",
+            "--no-simulate",
+            "--data",
+            data.to_str().unwrap(),
+            "--grpc",
+            "127.0.0.1:0",
+            "--policy",
+            policy.to_str().unwrap(),
+        ])
+    };
+    // A syntax error on line 3, then a rule naming an attribute the schema lacks.
+    let typo =
+        format!("{good}\n@id(\"typo\")\npermit (principal, action, resource)\nwhen {{ principal.agency == \"x\" }};\n");
+    let typo_lines = (good.lines().count() + 2)..=(good.lines().count() + 4);
+    for (broken, lines) in
+        [(format!("// x\n\npermit (principal, action resource);\n{good}"), 3..=3), (typo, typo_lines)]
+    {
+        std::fs::write(policy.join("agreement.cedar"), &broken).unwrap();
+        for out in [start(&policy), concord(&["policy", "check", "--policy", policy.to_str().unwrap()])] {
+            assert!(!out.status.success());
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(stderr.contains("the sharing agreement is invalid"), "{stderr}");
+            let line: usize = stderr
+                .split("agreement.cedar:")
+                .nth(1)
+                .and_then(|rest| rest.split(':').next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("no agreement.cedar:LINE in {stderr}"));
+            assert!(lines.contains(&line), "line {line}, want {lines:?}: {stderr}");
+        }
+    }
+}
