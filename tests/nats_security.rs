@@ -2,7 +2,9 @@
 //! (`deploy/nats/single.conf` with the generated users): an agency's NATS
 //! user cannot publish as another agency, an event signed with one agency's
 //! key but claiming another is quarantined, and garbage on an event subject
-//! is quarantined with a counted reason while the ledger keeps running.
+//! is quarantined with a counted reason while the ledger keeps running; an
+//! event whose only basis is a consent that was never given is refused by the
+//! node and, sent straight onto the bus past the node, by the ledger.
 
 mod common;
 
@@ -51,7 +53,9 @@ async fn rig() -> Rig {
     let quarantine = Arc::new(Quarantine::open(open(Engine::Redb, &layout.store("quarantine")).unwrap()).unwrap());
     let bus = NatsBus::connect(&NatsConfig { url, replicas: 1, manage_streams: true }).await.unwrap();
     let registry = KeyRegistry::load(&layout.registry()).unwrap();
-    let ledger = Arc::new(Ledger::new(log, registry, Arc::new(bus), quarantine, Role::Writer));
+    let bus: Arc<dyn EventBus> = Arc::new(bus);
+    bus.answer_consent(concord_ledger::consent::answerer(log.clone())).await.unwrap();
+    let ledger = Arc::new(Ledger::new(log, registry, bus, quarantine, Role::Writer));
     tokio::spawn(ledger.clone().run("ledger"));
     Rig { nats, _dir: dir, layout, ledger }
 }
@@ -152,4 +156,64 @@ async fn forged_and_garbage_messages_are_quarantined_and_the_ledger_keeps_runnin
     assert_eq!(counts.get("wrong_agency"), Some(&1), "{counts:?}");
     assert_eq!(counts.get("oversize"), Some(&1), "{counts:?}");
     assert_eq!(rig.ledger.log().size(), 1, "nothing bad was appended");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_event_relying_on_absent_consent_is_refused_by_the_node_and_by_the_ledger() {
+    let rig = rig().await;
+    let police = agency("police.met.nw");
+    let node = nats_node(&rig.layout, &police, &rig.nats.url_as("police.met.nw"), false).await;
+    let wait = Some(Duration::from_secs(30));
+    let relying = || {
+        let mut e = arrest("P-sec0005", "");
+        e.lawful_basis = vec![pb::LawfulBasis::Consent as i32];
+        e.consent_ref = "C-sec".into();
+        e
+    };
+
+    // The node asks the ledger (over NATS, as the police user) and refuses.
+    let refused = node.publish(relying(), wait).await.unwrap_err();
+    assert!(refused.to_string().contains("consent `C-sec` is none"), "{refused}");
+
+    // Signed with the police key and sent straight onto the bus, the ledger refuses it.
+    let key = AgencyKey::load(police.clone(), &rig.layout.agency_key(&police)).unwrap();
+    let mut bypass = relying();
+    bypass.event_id = concord_core::EventId::new_v7().to_string();
+    bypass.recorded_at = bypass.occurred_at;
+    bypass.personal = None;
+    let bus = rig.bus_as("police.met.nw").await;
+    let mut receipts = bus.receipts(&police).await.unwrap();
+    bus.publish(Outbound {
+        subject: event_subject(&police, EventType::Arrest),
+        msg_id: bypass.event_id.clone(),
+        payload: key.sign(&bypass).encode_to_vec().into(),
+    })
+    .await
+    .unwrap();
+    let receipt = loop {
+        let r = tokio::time::timeout(Duration::from_secs(30), receipts.next()).await.unwrap().unwrap();
+        if r.event_id == bypass.event_id {
+            break r;
+        }
+    };
+    let Some(pb::receipt::Outcome::Rejected(reason)) = receipt.outcome else {
+        panic!("the ledger took an event with no lawful basis: {receipt:?}");
+    };
+    assert!(reason.contains("consent_ref"), "{reason}");
+    assert_eq!(rig.ledger.log().size(), 0);
+    assert_eq!(rig.quarantined(), 0, "a lawful agency's event is refused, not quarantined");
+
+    // Once the consent is recorded, the same event goes through.
+    let mut record = arrest("P-sec0005", "");
+    record.body = Some(pb::event::Body::ConsentRecorded(pb::ConsentRecorded {
+        consent_id: "C-sec".into(),
+        given_by: pb::ConsentGiver::AdultSubject as i32,
+        agency_kinds: vec![pb::AgencyKind::Yot as i32],
+        agency_ids: vec![],
+        purposes: vec![pb::Purpose::Safeguarding as i32],
+        expires_at: None,
+    }));
+    node.publish(record, wait).await.unwrap();
+    let published = node.publish(relying(), wait).await.unwrap();
+    assert_eq!(published.position, Some(2));
 }

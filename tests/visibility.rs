@@ -339,6 +339,13 @@ async fn a_consent_withdrawn_mid_subscription_stops_the_next_delivery() {
     assert_eq!(delivered.event_id, arrest.event_id.to_string(), "the next delivery skips the event shared by consent");
     assert_ne!(delivered.event_id, second.event_id.to_string());
 
+    // A consent the node itself has just recorded counts before the ledger has it.
+    cs.publish(consent_record("C-fast", "P-fast", None), None).await.unwrap();
+    let mut fast =
+        envelope(AgencyKind::ChildrensServices, "P-fast", Classification::OfficialSensitive, &[LawfulBasis::Consent]);
+    fast.consent_ref = "C-fast".into();
+    cs.publish(fast, WAIT).await.unwrap();
+
     // Read again from the start, the first engagement is withheld too.
     let mut again = client
         .subscribe(authorized(

@@ -14,7 +14,9 @@ use concord_core::AgencyId;
 use concord_core::pb;
 use tokio::sync::{Mutex, broadcast, mpsc};
 
-use crate::{Acker, BusError, Delivery, EventBus, EventConsumer, Outbound, ReceiptStream, StreamPosition};
+use crate::{
+    Acker, BusError, ConsentAnswerer, Delivery, EventBus, EventConsumer, Outbound, ReceiptStream, StreamPosition,
+};
 
 /// How many events may wait for the ledger before publishers are held back.
 const QUEUE: usize = 4096;
@@ -24,6 +26,7 @@ pub struct EmbeddedBus {
     events: mpsc::Sender<Outbound>,
     queue: Arc<Mutex<mpsc::Receiver<Outbound>>>,
     receipts: broadcast::Sender<(AgencyId, pb::Receipt)>,
+    consent: std::sync::RwLock<Option<ConsentAnswerer>>,
 }
 
 impl Default for EmbeddedBus {
@@ -37,7 +40,7 @@ impl EmbeddedBus {
     pub fn new() -> Self {
         let (events, queue) = mpsc::channel(QUEUE);
         let (receipts, _) = broadcast::channel(QUEUE);
-        EmbeddedBus { events, queue: Arc::new(Mutex::new(queue)), receipts }
+        EmbeddedBus { events, queue: Arc::new(Mutex::new(queue)), receipts, consent: Default::default() }
     }
 }
 
@@ -118,6 +121,29 @@ impl EventBus for EmbeddedBus {
 
     async fn receipts(&self, agency: &AgencyId) -> Result<Box<dyn ReceiptStream>, BusError> {
         Ok(Box::new(Receipts { agency: agency.clone(), rx: self.receipts.subscribe() }))
+    }
+
+    async fn ask_consent(
+        &self,
+        _agency: &AgencyId,
+        query: &pb::ConsentQuery,
+        timeout: Duration,
+    ) -> Result<pb::ConsentAnswer, BusError> {
+        let answer = self.consent.read().ok().and_then(|a| a.clone());
+        let answer = answer.ok_or_else(|| BusError::Unavailable("no ledger answers consent questions".into()))?;
+        let query = query.clone();
+        match tokio::time::timeout(timeout, tokio::task::spawn_blocking(move || answer(query))).await {
+            Ok(Ok(answer)) => Ok(answer),
+            Ok(Err(e)) => Err(BusError::Unavailable(format!("the consent answer failed: {e}"))),
+            Err(_) => Err(BusError::Unavailable("no consent answer in time".into())),
+        }
+    }
+
+    async fn answer_consent(&self, answer: ConsentAnswerer) -> Result<(), BusError> {
+        if let Ok(mut slot) = self.consent.write() {
+            *slot = Some(answer);
+        }
+        Ok(())
     }
 }
 

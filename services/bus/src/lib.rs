@@ -4,7 +4,8 @@
 //! `concord.events.<agency_kind>.<agency_id>.<event_type>` (see [`subject`]);
 //! the ledger consumes them, appends them durably, acknowledges each delivery
 //! only after its own durable write, and answers each agency with receipts on
-//! `concord.receipts.<agency_id>`. [`EventBus`] is the one trait for that; the
+//! `concord.receipts.<agency_id>`; nodes ask the ledger where a consent stands
+//! on `concord.consent.<agency_id>`. [`EventBus`] is the one trait for that; the
 //! [`embedded`] bus runs it in-process (the zero-install default of
 //! `concord up`).
 
@@ -21,7 +22,7 @@ use concord_core::pb;
 
 pub use embedded::EmbeddedBus;
 pub use nats::{NatsBus, NatsConfig};
-pub use subject::{EventSubject, event_subject, parse_event_subject};
+pub use subject::{EventSubject, consent_subject, event_subject, parse_event_subject};
 
 /// Failures of the bus itself (not of the messages on it).
 #[derive(Debug, thiserror::Error)]
@@ -126,6 +127,10 @@ pub trait ReceiptStream: Send {
     async fn next(&mut self) -> Option<pb::Receipt>;
 }
 
+/// How the ledger answers a node's question about a consent (called off the
+/// async runtime: it may read the log).
+pub type ConsentAnswerer = std::sync::Arc<dyn Fn(pb::ConsentQuery) -> pb::ConsentAnswer + Send + Sync>;
+
 /// The transport between nodes and the ledger.
 #[async_trait]
 pub trait EventBus: Send + Sync + 'static {
@@ -143,4 +148,17 @@ pub trait EventBus: Send + Sync + 'static {
 
     /// Receipts addressed to one agency, from now on.
     async fn receipts(&self, agency: &AgencyId) -> Result<Box<dyn ReceiptStream>, BusError>;
+
+    /// Asks the ledger, for `agency`'s node, where a consent stands; waits at
+    /// most `timeout` for the answer.
+    async fn ask_consent(
+        &self,
+        agency: &AgencyId,
+        query: &pb::ConsentQuery,
+        timeout: Duration,
+    ) -> Result<pb::ConsentAnswer, BusError>;
+
+    /// Answers every node's consent questions with `answer` (the ledger), in
+    /// the background, from now on.
+    async fn answer_consent(&self, answer: ConsentAnswerer) -> Result<(), BusError>;
 }

@@ -17,8 +17,10 @@ use concord_core::pb;
 use futures::StreamExt;
 use prost::Message;
 
-use crate::subject::receipt_subject;
-use crate::{Acker, BusError, Delivery, EventBus, EventConsumer, Outbound, ReceiptStream, StreamPosition};
+use crate::subject::{consent_subject, receipt_subject};
+use crate::{
+    Acker, BusError, ConsentAnswerer, Delivery, EventBus, EventConsumer, Outbound, ReceiptStream, StreamPosition,
+};
 
 /// The JetStream stream of events.
 pub const EVENTS_STREAM: &str = "CONCORD_EVENTS";
@@ -220,5 +222,38 @@ impl EventBus for NatsBus {
     async fn receipts(&self, agency: &AgencyId) -> Result<Box<dyn ReceiptStream>, BusError> {
         let subscriber = self.client.subscribe(receipt_subject(agency)).await.map_err(unavailable)?;
         Ok(Box::new(NatsReceipts { subscriber }))
+    }
+
+    async fn ask_consent(
+        &self,
+        agency: &AgencyId,
+        query: &pb::ConsentQuery,
+        timeout: Duration,
+    ) -> Result<pb::ConsentAnswer, BusError> {
+        let request = self.client.request(consent_subject(agency), query.encode_to_vec().into());
+        let reply = tokio::time::timeout(timeout, request)
+            .await
+            .map_err(|_| BusError::Unavailable("no consent answer in time".into()))?
+            .map_err(unavailable)?;
+        pb::ConsentAnswer::decode(reply.payload.as_ref())
+            .map_err(|e| BusError::Unavailable(format!("the consent answer does not decode: {e}")))
+    }
+
+    async fn answer_consent(&self, answer: ConsentAnswerer) -> Result<(), BusError> {
+        let mut questions = self.client.subscribe("concord.consent.>").await.map_err(unavailable)?;
+        let client = self.client.clone();
+        tokio::spawn(async move {
+            while let Some(message) = questions.next().await {
+                let Some(reply) = message.reply else { continue };
+                // A question that does not decode is answered "none": never an error.
+                let query = pb::ConsentQuery::decode(message.payload.as_ref()).unwrap_or_default();
+                let answer = answer.clone();
+                let Ok(answer) = tokio::task::spawn_blocking(move || answer(query)).await else { continue };
+                if let Err(e) = client.publish(reply, answer.encode_to_vec().into()).await {
+                    tracing::warn!(error = %e, "could not answer a consent question");
+                }
+            }
+        });
+        Ok(())
     }
 }

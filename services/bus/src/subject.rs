@@ -34,6 +34,11 @@ pub fn receipt_subject(agency: &AgencyId) -> String {
     format!("concord.receipts.{agency}")
 }
 
+/// The subject an agency's node asks the ledger about consent on.
+pub fn consent_subject(agency: &AgencyId) -> String {
+    format!("concord.consent.{agency}")
+}
+
 /// Parses an event subject; `None` if it is not one.
 pub fn parse_event_subject(subject: &str) -> Option<EventSubject> {
     let rest = subject.strip_prefix(EVENTS_PREFIX)?.strip_prefix('.')?;

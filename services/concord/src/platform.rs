@@ -154,6 +154,7 @@ impl Platform {
         let bus = connect_bus(config.nats.as_ref()).await?;
 
         let ledger = Arc::new(Ledger::new(log.clone(), registry, bus.clone(), quarantine, Role::Writer));
+        bus.answer_consent(concord_ledger::consent::answerer(log.clone())).await?;
         let running = ledger.clone();
         tokio::spawn(async move {
             if let Err(e) = running.run("ledger").await {

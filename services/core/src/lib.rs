@@ -24,3 +24,10 @@ pub use ids::{AgencyId, EventId, EventType, IdError, SubjectId};
 pub fn millis(ts: &pbjson_types::Timestamp) -> i64 {
     ts.seconds.saturating_mul(1000).saturating_add(i64::from(ts.nanos / 1_000_000))
 }
+
+/// The time now in milliseconds since the epoch.
+pub fn now_millis() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}

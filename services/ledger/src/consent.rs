@@ -3,6 +3,8 @@
 //! for the ledger (which refuses an event whose only basis is a consent that
 //! is not given).
 
+use std::sync::Arc;
+
 use concord_core::consent::{self, Consent};
 use concord_core::pb;
 use concord_log::log::{Log, LogError};
@@ -38,4 +40,24 @@ pub fn consent_for(log: &Log, event: &pb::Event, pending: &[pb::Event], now: Opt
     }
     let logged = history(log, &event.consent_ref)?;
     Ok(consent::fold(logged.iter().chain(pending), &event.consent_ref, &event.subjects, now))
+}
+
+/// The ledger's answer to nodes asking where a consent stands (see
+/// [`concord_bus::EventBus::answer_consent`]): as the log records it now,
+/// expiry included. The node refuses an event whose only basis is a consent
+/// that is not given; the ledger checks again on the way in.
+pub fn answerer(log: Arc<Log>) -> concord_bus::ConsentAnswerer {
+    Arc::new(move |query: pb::ConsentQuery| {
+        let state = match history(&log, &query.consent_id) {
+            Ok(events) => {
+                consent::fold(&events, &query.consent_id, &query.subjects, Some(concord_core::now_millis())).status
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read consent from the log");
+                // Unknown is not "none": answer nothing the node could refuse on.
+                return pb::ConsentAnswer { state: String::new() };
+            }
+        };
+        pb::ConsentAnswer { state: state.as_str().to_string() }
+    })
 }

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use concord_bus::{BusError, EventBus, Outbound, event_subject};
+use concord_core::consent;
 use concord_core::pb;
 use concord_core::seal::{self, SealError, SubjectKeys};
 use concord_core::sign::AgencyKey;
@@ -17,6 +18,10 @@ use crate::outbox::{Outbox, OutboxStats};
 
 /// How long the outbox waits for a receipt before sending an event again.
 pub const RESEND_AFTER: Duration = Duration::from_secs(10);
+
+/// How long a publish waits for the ledger to say where a consent stands
+/// before accepting the event anyway (the ledger checks again on the way in).
+pub const CONSENT_ANSWER_WITHIN: Duration = Duration::from_secs(2);
 
 /// Why a submission was not published.
 #[derive(Debug, thiserror::Error)]
@@ -61,12 +66,18 @@ pub struct Published {
 
 type Waiters = Arc<Mutex<HashMap<String, oneshot::Sender<pb::Receipt>>>>;
 
+/// Consent events this node accepted that the ledger has not receipted yet:
+/// newer than anything the ledger can say about those consents.
+type PendingConsent = Arc<Mutex<Vec<(String, pb::Event)>>>;
+
 /// One agency's node.
 pub struct Node {
     key: AgencyKey,
     keys: Arc<dyn SubjectKeys>,
     outbox: Arc<Outbox>,
     waiters: Waiters,
+    bus: Arc<dyn EventBus>,
+    pending_consent: PendingConsent,
 }
 
 impl Node {
@@ -80,6 +91,8 @@ impl Node {
         outbox: Arc<Outbox>,
     ) -> Result<Arc<Node>, NodeError> {
         let waiters: Waiters = Arc::default();
+        let pending_consent: PendingConsent = Arc::default();
+        let receipted = pending_consent.clone();
         let mut receipts = bus.receipts(key.agency()).await?;
         let (retired_tx, mut retired_rx) = tokio::sync::mpsc::unbounded_channel::<String>();
         let listener_waiters = waiters.clone();
@@ -92,6 +105,9 @@ impl Node {
                 }
                 if rejected {
                     tracing::warn!(event_id = %receipt.event_id, "the ledger refused an event");
+                }
+                if let Ok(mut pending) = receipted.lock() {
+                    pending.retain(|(id, _)| *id != receipt.event_id);
                 }
                 let waiter = listener_waiters.lock().ok().and_then(|mut w| w.remove(&receipt.event_id));
                 if let Some(waiter) = waiter {
@@ -113,8 +129,8 @@ impl Node {
                 }
             }
         });
-        tokio::spawn(outbox.clone().run_publisher(bus, RESEND_AFTER));
-        Ok(Arc::new(Node { key, keys, outbox, waiters }))
+        tokio::spawn(outbox.clone().run_publisher(bus.clone(), RESEND_AFTER));
+        Ok(Arc::new(Node { key, keys, outbox, waiters, bus, pending_consent }))
     }
 
     /// The agency this node publishes for.
@@ -125,6 +141,48 @@ impl Node {
     /// Events not yet receipted, and the age of the oldest.
     pub fn outbox_stats(&self) -> OutboxStats {
         self.outbox.stats()
+    }
+
+    /// Refuses an event whose only lawful basis is consent when that consent
+    /// is not given for its subject: as this node's own unreceipted consent
+    /// events say, or else as the ledger answers. With no answer in time the
+    /// event is accepted, and the ledger decides on the way in.
+    async fn check_consent(&self, event: &pb::Event) -> Result<(), NodeError> {
+        if !consent::relies_on_consent(event)
+            || consent::has_other_basis(event)
+            || event.consent_ref.is_empty()
+            || consent::consent_id_of(event).is_some()
+        {
+            return Ok(());
+        }
+        let local: Vec<pb::Event> = match self.pending_consent.lock() {
+            Ok(pending) => pending.iter().map(|(_, e)| e.clone()).collect(),
+            Err(_) => Vec::new(),
+        };
+        let local = consent::fold(&local, &event.consent_ref, &event.subjects, None).status;
+        let state = if local != consent::ConsentStatus::None {
+            local.as_str().to_string()
+        } else {
+            let query = pb::ConsentQuery { consent_id: event.consent_ref.clone(), subjects: event.subjects.clone() };
+            match self.bus.ask_consent(self.key.agency(), &query, CONSENT_ANSWER_WITHIN).await {
+                Ok(answer) => answer.state,
+                Err(e) => {
+                    tracing::debug!(error = %e, "no consent answer; the ledger will check");
+                    return Ok(());
+                }
+            }
+        };
+        if state == consent::ConsentStatus::Given.as_str() || state.is_empty() {
+            return Ok(());
+        }
+        Err(ValidationError {
+            field: "consent_ref".into(),
+            reason: format!(
+                "consent `{}` is {state} for this subject, and consent is the only lawful basis: the event cannot be shared",
+                event.consent_ref
+            ),
+        }
+        .into())
     }
 
     /// Validates, completes, seals and signs a submission without publishing it.
@@ -166,8 +224,14 @@ impl Node {
     /// the ledger. With `wait`, also waits up to that long for the ledger's
     /// receipt and reports the outcome.
     pub async fn publish(&self, event: pb::Event, wait: Option<Duration>) -> Result<Published, NodeError> {
+        self.check_consent(&event).await?;
+        let consent_event = consent::consent_id_of(&event).is_some().then(|| event.clone());
         let (event_id, outbound) = self.prepare(event)?;
         let id = event_id.to_string();
+        if let (Some(mut e), Ok(mut pending)) = (consent_event, self.pending_consent.lock()) {
+            e.event_id = id.clone();
+            pending.push((id.clone(), e));
+        }
         let receipt = wait.map(|_| {
             let (tx, rx) = oneshot::channel();
             if let Ok(mut w) = self.waiters.lock() {
@@ -177,6 +241,9 @@ impl Node {
         });
         if let Err(e) = self.outbox.put(outbound).await {
             self.forget(&id);
+            if let Ok(mut pending) = self.pending_consent.lock() {
+                pending.retain(|(pending_id, _)| *pending_id != id);
+            }
             return Err(NodeError::Outbox(e));
         }
         let (Some(rx), Some(timeout)) = (receipt, wait) else {

@@ -81,7 +81,8 @@ impl Views {
             .ok_or_else(|| storage_unavailable(format!("position {position} is missing")))?;
         let (_, event) = decode_entry(&entry.bytes)
             .map_err(|e| storage_unavailable(format!("entry {position} does not decode: {e}")))?;
-        let consent = consent::consent_for(&self.log, &event, &[], Some(now_millis())).map_err(storage_unavailable)?;
+        let consent = consent::consent_for(&self.log, &event, &[], Some(concord_core::now_millis()))
+            .map_err(storage_unavailable)?;
         let explanation = self.policy.explain(principal, Facts { event: &event, consent: &consent });
         Ok((explanation, event, consent))
     }
@@ -94,7 +95,7 @@ impl Views {
                 .map_err(|e| storage_unavailable(format!("entry {position} does not decode: {e}")))?;
             decoded.push((position, signed.key_id, event));
         }
-        let now = now_millis();
+        let now = concord_core::now_millis();
         // Events in one batch often rely on the same consent: read each once.
         let mut looked_up: HashMap<(&str, &[pb::SubjectRef]), Consent> = HashMap::new();
         let mut consents = Vec::with_capacity(decoded.len());
@@ -135,12 +136,6 @@ impl Views {
         }
         Ok(visible)
     }
-}
-
-fn now_millis() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 /// Removes free text, identifiers and health detail.

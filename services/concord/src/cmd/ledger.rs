@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use concord_bus::NatsConfig;
 use concord_ledger::{Ledger, Quarantine, Role};
 use concord_log::kv::Engine;
@@ -49,6 +49,9 @@ pub async fn run(args: LedgerArgs) -> Result<ExitCode> {
     tokio::task::spawn_blocking(move || NatsKeyStore::connect(&url, replicas, true))
         .await?
         .map_err(|e| anyhow::anyhow!("creating the subject key bucket: {e}"))?;
+    bus.answer_consent(concord_ledger::consent::answerer(log.clone()))
+        .await
+        .context("answering nodes' consent questions")?;
     let ledger = Arc::new(Ledger::new(log.clone(), registry, bus, quarantine.clone(), Role::Writer));
     eprintln!("ledger: {} events in the log, consuming {}", log.size(), redact_url(&args.nats));
     tokio::spawn(async move {

@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use concord_bus::subject::{agency_prefix, receipt_subject};
+use concord_bus::subject::{agency_prefix, consent_subject, receipt_subject};
 use concord_core::AgencyId;
 use concord_core::sign::KeyRegistry;
 use concord_vault::nats::BUCKET as KEYS_BUCKET;
@@ -74,26 +74,31 @@ pub fn users_conf(agencies: &[AgencyId]) -> String {
     for agency in agencies {
         // `*`, not `>`: exactly one more token (the event type), so agency
         // `police.met` may not publish under `police.met.nw`.
-        let mut publish = vec![format!("{}*", agency_prefix(agency)), "$JS.API.STREAM.INFO.CONCORD_EVENTS".into()];
+        let mut publish = vec![
+            format!("{}*", agency_prefix(agency)),
+            consent_subject(agency),
+            "$JS.API.STREAM.INFO.CONCORD_EVENTS".into(),
+        ];
         publish.extend(key_bucket_use());
         let subscribe = vec![receipt_subject(agency), "_INBOX.>".into()];
         out.push_str(&user(
-            &format!("{agency}: publishes its own events only; hears its own receipts."),
+            &format!("{agency}: publishes its own events only; hears its own receipts; asks about consent."),
             agency.as_str(),
             &publish,
             &subscribe,
         ));
     }
     out.push_str(&user(
-        "The ledger: manages the streams and the key bucket, consumes events, sends receipts.",
+        "The ledger: manages the streams and the key bucket, consumes events, sends receipts, answers consent questions.",
         "ledger",
         &[
             "$JS.API.>".into(),
             "$JS.ACK.CONCORD_EVENTS.>".into(),
             "concord.receipts.>".into(),
             format!("$KV.{KEYS_BUCKET}.>"),
+            "_INBOX.>".into(),
         ],
-        &["_INBOX.>".into()],
+        &["_INBOX.>".into(), "concord.consent.>".into()],
     ));
     let mut query = vec![
         "$JS.API.STREAM.INFO.CONCORD_EVENTS".into(),
