@@ -33,6 +33,8 @@ pub struct Visible {
     pub events: Vec<pb::EventView>,
     /// How many were withheld.
     pub withheld: usize,
+    /// The agreement that decided (recorded with the read).
+    pub policy_hash: String,
 }
 
 /// A log or store failure while reading, as a gRPC status.
@@ -114,7 +116,7 @@ impl Views {
         let facts: Vec<Facts<'_>> =
             decoded.iter().zip(&consents).map(|((_, _, event), consent)| Facts { event, consent }).collect();
         let decisions = self.policy.decide(principal, &facts);
-        let mut visible = Visible::default();
+        let mut visible = Visible { policy_hash: self.policy.policy_hash().to_string(), ..Visible::default() };
         for ((position, key_id, mut event), decision) in decoded.into_iter().zip(decisions) {
             let visibility = match decision {
                 Decision::Withhold => {

@@ -187,7 +187,9 @@ fn print_next_steps(args: &UpArgs, addr: SocketAddr, featured: Option<&SubjectId
         if addr.to_string() == "127.0.0.1:50051" { String::new() } else { format!(" --addr http://{addr}") };
     let subject = featured.map(|s| s.to_string()).unwrap_or_else(|| "person/P-00000000".into());
     println!();
-    println!("Concord is up: gRPC on {addr} (QueryService, LogService, PublishService, health, reflection)");
+    println!(
+        "Concord is up: gRPC on {addr} (QueryService, LogService, PolicyService, PublishService, health, reflection)"
+    );
     println!("  data: {data} ({}), {size} events in the log", args.engine);
     if args.no_simulate {
         println!("  no simulated agencies (--no-simulate)");
@@ -206,5 +208,6 @@ fn print_next_steps(args: &UpArgs, addr: SocketAddr, featured: Option<&SubjectId
     println!("  {exe} query{addr_flag} search --type missing_episode --page-size 5");
     println!("  {exe} query{addr_flag} subscribe --limit 5");
     println!("  {exe} publish{addr_flag} --data {data} schemas/examples/arrest.json");
+    println!("Who sees what is the sharing agreement in deploy/policy/: `{exe} policy explain --help` says why.");
     println!("Stop with Ctrl-C; `concord up` again resumes where it stopped.");
 }
