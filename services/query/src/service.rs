@@ -183,9 +183,10 @@ impl QueryService for QueryApi {
         let pages = self.pages.clone();
         let page = blocking(move || {
             let log = views.log();
-            let mut matched = Vec::new();
-            let mut scanned = 0;
-            loop {
+            // Fill the page with visible events (up to a scan budget): a short
+            // page must not hint at how many matching events were withheld.
+            let (mut events, mut scanned) = (Vec::new(), 0);
+            let more = loop {
                 let chunk = limit.max(64);
                 let positions = match (&filter.event_type, &filter.agency) {
                     (Some(t), _) => exact(log, index::BY_TYPE, t.as_str().as_bytes(), after, chunk)?,
@@ -197,12 +198,9 @@ impl QueryService for QueryApi {
                         .map(|e| e.position)
                         .collect(),
                 };
-                if positions.is_empty() {
-                    after = 0;
-                    break;
-                }
+                let Some(&last) = positions.last() else { break false };
+                let mut matched = Vec::new();
                 for position in positions {
-                    after = position;
                     scanned += 1;
                     let entry = log
                         .get(position)
@@ -211,18 +209,29 @@ impl QueryService for QueryApi {
                     let (_, event) = decode_entry(&entry.bytes).map_err(storage_unavailable)?;
                     if filter.matches(&event) {
                         matched.push((position, entry.bytes));
-                        if matched.len() == limit {
-                            break;
-                        }
                     }
                 }
-                if matched.len() == limit || scanned >= SCAN_BUDGET {
-                    break;
+                let mut full = false;
+                for view in views.decide(&principal, matched)?.events {
+                    let position = view.position;
+                    events.push(view);
+                    if events.len() == limit {
+                        // The next page starts after the last event shown.
+                        after = position;
+                        full = true;
+                        break;
+                    }
                 }
-            }
-            let visible = views.decide(&principal, matched)?;
-            let next = if after == 0 { String::new() } else { pages.encode(&scope, after) };
-            Ok(pb::EventPage { events: visible.events, next_page_token: next })
+                if full {
+                    break true;
+                }
+                after = last;
+                if scanned >= SCAN_BUDGET {
+                    break true;
+                }
+            };
+            let next = if more { pages.encode(&scope, after) } else { String::new() };
+            Ok(pb::EventPage { events, next_page_token: next })
         })
         .await?;
         Ok(Response::new(page))
