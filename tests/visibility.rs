@@ -490,3 +490,79 @@ fn a_broken_agreement_stops_start_up_naming_file_and_line() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_agreement_applies_to_a_live_subscription_from_the_next_delivery() {
+    let agencies = KINDS.iter().map(|k| AgencyId::parse(&agency_of(*k)).unwrap()).collect();
+    let t = TestPlatform::start_for(agencies).await;
+    let police = t.platform.node(&AgencyId::parse(&agency_of(AgencyKind::Police)).unwrap()).unwrap().clone();
+    let arrest = || envelope(AgencyKind::Police, "P-policy", Classification::Official, &[LawfulBasis::Safeguarding]);
+    let mut client = QueryServiceClient::new(t.channel().await);
+    let yot = t.token(&agency_of(AgencyKind::Yot), Role::Practitioner, Purpose::Safeguarding);
+    let request = pb::SubscribeRequest { subject: Some(person("P-policy")), ..Default::default() };
+    let mut stream = client.subscribe(authorized(request, &yot)).await.unwrap().into_inner();
+    let first = police.publish(arrest(), WAIT).await.unwrap();
+    assert_eq!(next(&mut stream).await.event_id, first.event_id.to_string());
+
+    // A stricter agreement: only exploitation concerns are shared.
+    let schema =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/policy/concord.cedarschema"))
+            .unwrap();
+    let strict = "permit (principal, action, resource) when { resource.event_type == \"exploitation_concern\" };";
+    let strict =
+        concord_policy::CedarAgreement::from_texts(("strict.cedar", strict), ("concord.cedarschema", &schema)).unwrap();
+    t.platform.views.set_policy(std::sync::Arc::new(strict));
+    let second = police.publish(arrest(), WAIT).await.unwrap();
+    let mut concern = arrest();
+    concern.body = Some(
+        bodies_for(AgencyKind::Police, Classification::Official)
+            .into_iter()
+            .find(|b| EventType::of(b) == EventType::ExploitationConcern)
+            .unwrap(),
+    );
+    let third = police.publish(concern, WAIT).await.unwrap();
+    let delivered = next(&mut stream).await;
+    assert_eq!(delivered.event_id, third.event_id.to_string(), "the arrest after the change is withheld");
+    assert_ne!(delivered.event_id, second.event_id.to_string());
+    assert!(delivered.personal.is_some(), "the new agreement shows it in full");
+}
+
+#[test]
+fn sighup_reloads_the_agreement_and_refuses_a_broken_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy");
+    std::fs::create_dir(&policy).unwrap();
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/policy");
+    for file in ["concord.cedarschema", "agreement.cedar"] {
+        std::fs::copy(deploy.join(file), policy.join(file)).unwrap();
+    }
+    let s = |v: &str| v.to_string();
+    let mut up = common::process::Proc::spawn_logging(
+        "up",
+        dir.path(),
+        &[
+            s("up"),
+            s("--no-simulate"),
+            s("--data"),
+            dir.path().join("data").display().to_string(),
+            s("--grpc"),
+            s("127.0.0.1:0"),
+            s("--policy"),
+            policy.display().to_string(),
+        ],
+        "info",
+    );
+    up.wait_for_output("sharing agreement loaded", 60);
+
+    std::fs::write(policy.join("agreement.cedar"), "permit (principal, action resource);").unwrap();
+    up.signal("HUP");
+    let out = up.wait_for_output("new sharing agreement refused", 30);
+    assert!(out.contains("agreement.cedar:1:"), "the refusal names the line: {out}");
+    assert!(up.running(), "a broken agreement on reload does not stop the platform");
+
+    std::fs::write(policy.join("agreement.cedar"), "forbid (principal, action, resource);").unwrap();
+    up.signal("HUP");
+    up.wait_for_output("sharing agreement reloaded and in force", 30);
+    assert!(up.running());
+    up.stop();
+}

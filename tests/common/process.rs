@@ -10,15 +10,50 @@ pub struct Proc {
     child: Option<Child>,
     log: PathBuf,
     args: Vec<String>,
+    level: String,
 }
 
 impl Proc {
     /// Starts `concord <args>`, its stderr going to `<dir>/<name>.log`.
     pub fn spawn(name: &str, dir: &Path, args: &[String]) -> Proc {
-        let mut p =
-            Proc { name: name.to_string(), child: None, log: dir.join(format!("{name}.log")), args: args.to_vec() };
+        Self::spawn_logging(name, dir, args, "warn")
+    }
+
+    /// Starts `concord <args>` logging at `level` (`RUST_LOG`).
+    pub fn spawn_logging(name: &str, dir: &Path, args: &[String], level: &str) -> Proc {
+        let mut p = Proc {
+            name: name.to_string(),
+            child: None,
+            log: dir.join(format!("{name}.log")),
+            args: args.to_vec(),
+            level: level.to_string(),
+        };
         p.start();
         p
+    }
+
+    /// Sends a signal by name (`HUP`, `TERM`, ...).
+    pub fn signal(&self, name: &str) {
+        let child = self.child.as_ref().expect("the process is running");
+        let sent = Command::new("kill").arg(format!("-{name}")).arg(child.id().to_string()).status().unwrap();
+        assert!(sent.success(), "kill -{name} failed");
+    }
+
+    /// Whether it is still running.
+    pub fn running(&mut self) -> bool {
+        self.child.as_mut().is_some_and(|c| c.try_wait().ok().flatten().is_none())
+    }
+
+    /// Waits up to `seconds` for its stderr to contain `text`.
+    pub fn wait_for_output(&self, text: &str, seconds: u64) -> String {
+        for _ in 0..seconds * 10 {
+            let out = self.output();
+            if out.contains(text) {
+                return out;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        panic!("{} never said `{text}`:\n{}", self.name, self.output());
     }
 
     /// Starts the process again with the same arguments (after a kill).
@@ -27,7 +62,7 @@ impl Proc {
         let file = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_concord"))
             .args(&self.args)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", &self.level)
             .stdout(Stdio::null())
             .stderr(file)
             .spawn()

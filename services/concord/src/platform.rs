@@ -63,6 +63,42 @@ pub fn load_policy(dir: Option<&Path>) -> Result<Arc<CedarAgreement>> {
     Ok(Arc::new(agreement))
 }
 
+/// Reloads the sharing agreement from `dir` whenever the process gets
+/// SIGHUP. A new agreement that does not check is refused (logged, naming the
+/// line) and the one in force stays; the built-in agreement has nothing to
+/// reload.
+pub fn reload_policy_on_hangup(views: Arc<Views>, dir: Option<PathBuf>) {
+    #[cfg(unix)]
+    tokio::spawn(async move {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+            tracing::warn!("cannot listen for SIGHUP: the sharing agreement will not be reloaded");
+            return;
+        };
+        while hangups.recv().await.is_some() {
+            let Some(dir) = &dir else {
+                tracing::info!(
+                    "SIGHUP: the built-in sharing agreement is in force; start with --policy DIR to reload one"
+                );
+                continue;
+            };
+            match CedarAgreement::load(dir) {
+                Ok(agreement) => {
+                    let hash = concord_policy::Policy::policy_hash(&agreement).to_string();
+                    views.set_policy(Arc::new(agreement));
+                    tracing::info!(policy_hash = %hash, "SIGHUP: sharing agreement reloaded and in force");
+                }
+                Err(e) => {
+                    let kept = views.policy().policy_hash().to_string();
+                    tracing::error!(error = %e, policy_hash = %kept, "SIGHUP: new sharing agreement refused; the one in force stays");
+                }
+            }
+        }
+    });
+    #[cfg(not(unix))]
+    let _ = (views, dir);
+}
+
 /// Opens a store of the data directory with the chosen engine.
 pub fn open_store(layout: &Layout, engine: Engine, name: &str) -> Result<Arc<dyn concord_log::kv::Kv>> {
     let dir = layout.store(name);
@@ -172,6 +208,7 @@ impl Platform {
                 .with_context(|| format!("loading {}", layout.jwks().display()))?,
         );
         let views = Arc::new(Views::new(log.clone(), policy, vault.clone()));
+        reload_policy_on_hangup(views.clone(), config.policy.clone());
         Ok(Platform { layout, log, vault, ledger, bus, nodes, verifier, views })
     }
 

@@ -6,7 +6,7 @@
 //! removed) or dropped. Only shown events are ever unsealed.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use concord_core::pb;
 use concord_core::seal::{self, SubjectKeys};
@@ -22,7 +22,7 @@ use concord_policy::{Decision, Explanation, Facts, Policy};
 /// Everything needed to show events to readers.
 pub struct Views {
     log: Arc<Log>,
-    policy: Arc<dyn Policy>,
+    policy: RwLock<Arc<dyn Policy>>,
     keys: Arc<dyn SubjectKeys>,
 }
 
@@ -46,7 +46,7 @@ pub fn storage_unavailable(e: impl std::fmt::Display) -> Status {
 impl Views {
     /// Views over a log, deciding with `policy` and unsealing with `keys`.
     pub fn new(log: Arc<Log>, policy: Arc<dyn Policy>, keys: Arc<dyn SubjectKeys>) -> Self {
-        Views { log, policy, keys }
+        Views { log, policy: RwLock::new(policy), keys }
     }
 
     /// The log read from.
@@ -54,9 +54,16 @@ impl Views {
         &self.log
     }
 
-    /// The policy deciding.
-    pub fn policy(&self) -> &Arc<dyn Policy> {
-        &self.policy
+    /// The policy deciding now.
+    pub fn policy(&self) -> Arc<dyn Policy> {
+        // A poisoned lock still holds a whole policy: it is only ever swapped.
+        self.policy.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Puts a new agreement in force: every decision from now on, live
+    /// subscriptions included, is made by it.
+    pub fn set_policy(&self, policy: Arc<dyn Policy>) {
+        *self.policy.write().unwrap_or_else(|e| e.into_inner()) = policy;
     }
 
     /// Loads the entries at `positions` and returns what `principal` may see.
@@ -85,7 +92,7 @@ impl Views {
             .map_err(|e| storage_unavailable(format!("entry {position} does not decode: {e}")))?;
         let consent = consent::consent_for(&self.log, &event, &[], Some(concord_core::now_millis()))
             .map_err(storage_unavailable)?;
-        let explanation = self.policy.explain(principal, Facts { event: &event, consent: &consent });
+        let explanation = self.policy().explain(principal, Facts { event: &event, consent: &consent });
         Ok((explanation, event, consent))
     }
 
@@ -115,8 +122,9 @@ impl Views {
         }
         let facts: Vec<Facts<'_>> =
             decoded.iter().zip(&consents).map(|((_, _, event), consent)| Facts { event, consent }).collect();
-        let decisions = self.policy.decide(principal, &facts);
-        let mut visible = Visible { policy_hash: self.policy.policy_hash().to_string(), ..Visible::default() };
+        let policy = self.policy();
+        let decisions = policy.decide(principal, &facts);
+        let mut visible = Visible { policy_hash: policy.policy_hash().to_string(), ..Visible::default() };
         for ((position, key_id, mut event), decision) in decoded.into_iter().zip(decisions) {
             let visibility = match decision {
                 Decision::Withhold => {

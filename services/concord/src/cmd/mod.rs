@@ -40,7 +40,8 @@ pub struct DataArg {
 #[derive(Debug, Clone, clap::Args)]
 pub struct PolicyArg {
     /// Directory holding the sharing agreement (agreement.cedar and
-    /// concord.cedarschema); default: the built-in copy of deploy/policy.
+    /// concord.cedarschema), reloaded on SIGHUP; default: the built-in copy
+    /// of deploy/policy.
     #[arg(long, env = "CONCORD_POLICY")]
     pub policy: Option<PathBuf>,
 }

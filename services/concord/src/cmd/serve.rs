@@ -17,7 +17,9 @@ use tokio::net::TcpListener;
 
 use crate::cmd::{DataArg, PolicyArg};
 use crate::layout::Layout;
-use crate::platform::{connect_bus, load_policy, load_trust, open_log, open_store, open_vault};
+use crate::platform::{
+    connect_bus, load_policy, load_trust, open_log, open_store, open_vault, reload_policy_on_hangup,
+};
 use crate::server::Services;
 
 /// Arguments of `concord serve`.
@@ -62,6 +64,7 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
         }
     });
     let views = Arc::new(Views::new(log.clone(), policy, vault));
+    reload_policy_on_hangup(views.clone(), args.policy.policy.clone());
     let listener = TcpListener::bind(args.grpc).await.with_context(|| format!("cannot listen on {}", args.grpc))?;
     eprintln!("serve {}: QueryService and LogService on {}, {} events in its log", args.replica, args.grpc, log.size());
     let services = Services { verifier, views: Some(views), log: Some(log), nodes: vec![] };
