@@ -14,6 +14,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "concord/v1/publish.proto",
         "concord/v1/query.proto",
         "concord/v1/policy.proto",
+        "concord/v1/audit.proto",
     ];
     println!("cargo:rerun-if-changed={}", root.display());
     let fds = protox::compile(files, [&root])?;

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use concord_audit::{AUDIT_LOG_ORIGIN, AuditLog};
 use concord_bus::{EmbeddedBus, EventBus, NatsBus, NatsConfig};
 use concord_core::AgencyId;
 use concord_core::sign::KeyRegistry;
@@ -112,6 +113,15 @@ pub fn open_log(layout: &Layout, engine: Engine) -> Result<Arc<Log>> {
     Ok(Arc::new(log))
 }
 
+/// Opens the audit log of a data directory (its own Merkle log, checkpoints
+/// signed with the ledger's key under the audit origin). Needs a runtime: it
+/// starts the group committer.
+pub fn open_audit(layout: &Layout, engine: Engine) -> Result<Arc<AuditLog>> {
+    let log = Log::open(open_store(layout, engine, "audit")?, AUDIT_LOG_ORIGIN, layout.ledger_signing_key()?)
+        .context("opening the audit log")?;
+    Ok(Arc::new(AuditLog::new(Arc::new(log))))
+}
+
 /// Loads the partnership's key registry and the token verifier.
 pub fn load_trust(layout: &Layout) -> Result<(KeyRegistry, Arc<Verifier>)> {
     let registry = KeyRegistry::load(&layout.registry())
@@ -207,7 +217,8 @@ impl Platform {
             Verifier::from_jwks_file(&layout.jwks(), LOCAL_ISSUER, AUDIENCE)
                 .with_context(|| format!("loading {}", layout.jwks().display()))?,
         );
-        let views = Arc::new(Views::new(log.clone(), policy, vault.clone()));
+        let audit = open_audit(&layout, config.engine)?;
+        let views = Arc::new(Views::new(log.clone(), policy, vault.clone(), audit));
         reload_policy_on_hangup(views.clone(), config.policy.clone());
         Ok(Platform { layout, log, vault, ledger, bus, nodes, verifier, views })
     }

@@ -31,3 +31,9 @@ pub fn now_millis() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
+
+/// A timestamp as an index value that sorts in time order (milliseconds since
+/// the epoch, big-endian with the sign bit flipped).
+pub fn sortable_time(ts: &pbjson_types::Timestamp) -> [u8; 8] {
+    ((millis(ts) as u64) ^ (1 << 63)).to_be_bytes()
+}

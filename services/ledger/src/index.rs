@@ -22,7 +22,7 @@ pub const BY_CONSENT: &str = "consent";
 /// A timestamp as an index value that sorts in time order (milliseconds since
 /// the epoch, big-endian with the sign bit flipped).
 pub fn time_value(ts: &pbjson_types::Timestamp) -> [u8; 8] {
-    ((concord_core::millis(ts) as u64) ^ (1 << 63)).to_be_bytes()
+    concord_core::sortable_time(ts)
 }
 
 /// The ward index value of a borough and ward.

@@ -6,6 +6,7 @@
 //! (GetEvent, SubjectTimeline, Search, Subscribe) and [`log_service`] the
 //! log's checkpoints and proofs.
 
+pub mod access;
 pub mod explain;
 pub mod log_service;
 pub mod page;

@@ -18,6 +18,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
+use crate::access::{Access, Tally, audit_unavailable, shown};
 use crate::page::PageKey;
 use crate::view::{Views, storage_unavailable};
 
@@ -93,14 +94,49 @@ fn parse_subject(s: Option<&pb::SubjectRef>, field: &str) -> Result<Option<Subje
 
 type EventStream = Pin<Box<dyn Stream<Item = Result<EventView, Status>> + Send>>;
 
-#[tonic::async_trait]
-impl QueryService for QueryApi {
-    async fn get_event(&self, request: Request<pb::GetEventRequest>) -> Result<Response<EventView>, Status> {
-        let principal = self.verifier.authenticate(request.metadata())?;
-        let id =
-            EventId::parse(&request.get_ref().event_id).map_err(|e| invalid_argument("event_id", &e.to_string()))?;
+/// A read's result and what the agreement withheld from it; the outer error
+/// is a failure before anything was decided.
+type Outcome<T> = Result<(Result<T, Status>, Tally), Status>;
+
+const GET_EVENT: &str = "/concord.v1.QueryService/GetEvent";
+const SUBJECT_TIMELINE: &str = "/concord.v1.QueryService/SubjectTimeline";
+const SEARCH: &str = "/concord.v1.QueryService/Search";
+const SUBSCRIBE: &str = "/concord.v1.QueryService/Subscribe";
+
+impl QueryApi {
+    /// Authenticates the caller; a failure is recorded before it is returned.
+    async fn caller<T>(&self, access: &Access, request: &Request<T>) -> Result<Principal, Status> {
+        match self.verifier.authenticate(request.metadata()) {
+            Ok(principal) => Ok(principal),
+            Err(status) => {
+                let record = access.record(None, Vec::new(), &Tally::default(), Some(&status));
+                self.views.audit().record(record).await.map_err(audit_unavailable)?;
+                Err(status)
+            }
+        }
+    }
+
+    /// Records what a read returned, or how it failed, and only then releases it.
+    async fn release<T>(
+        &self,
+        access: &Access,
+        principal: &Principal,
+        outcome: Outcome<T>,
+        shown_in: impl Fn(&T) -> Vec<pb::ShownEvent>,
+    ) -> Result<T, Status> {
+        let (result, tally) = outcome.unwrap_or_else(|status| (Err(status), Tally::default()));
+        let record = match &result {
+            Ok(value) => access.record(Some(principal), shown_in(value), &tally, None),
+            Err(status) => access.record(Some(principal), Vec::new(), &tally, Some(status)),
+        };
+        self.views.audit().record(record).await.map_err(audit_unavailable)?;
+        result
+    }
+
+    async fn get_event_inner(&self, principal: &Principal, request: pb::GetEventRequest) -> Outcome<EventView> {
+        let id = EventId::parse(&request.event_id).map_err(|e| invalid_argument("event_id", &e.to_string()))?;
         let views = self.views.clone();
-        let not_found = || Status::not_found(format!("no event {id} that you may see"));
+        let principal = principal.clone();
         let visible = blocking(move || {
             let Some(position) = views.log().position_of(id.as_bytes()).map_err(storage_unavailable)? else {
                 return Ok(None);
@@ -108,16 +144,19 @@ impl QueryService for QueryApi {
             views.load(&principal, &[position]).map(Some)
         })
         .await?;
-        let view = visible.and_then(|v| v.events.into_iter().next()).ok_or_else(not_found)?;
-        Ok(Response::new(view))
+        let mut tally = Tally::default();
+        if let Some(v) = &visible {
+            tally.add(v);
+        }
+        let view = visible.and_then(|v| v.events.into_iter().next());
+        Ok((view.ok_or_else(|| Status::not_found(format!("no event {id} that you may see"))), tally))
     }
 
-    async fn subject_timeline(
+    async fn timeline_inner(
         &self,
-        request: Request<pb::SubjectTimelineRequest>,
-    ) -> Result<Response<pb::EventPage>, Status> {
-        let principal = self.verifier.authenticate(request.metadata())?;
-        let request = request.into_inner();
+        principal: &Principal,
+        request: pb::SubjectTimelineRequest,
+    ) -> Outcome<pb::EventPage> {
         let subject = parse_subject(request.subject.as_ref(), "subject")?
             .ok_or_else(|| invalid_argument("subject", "required"))?;
         let limit = page_size(request.page_size)?;
@@ -128,7 +167,9 @@ impl QueryService for QueryApi {
             .ok_or_else(|| invalid_argument("page_token", "not a token from this timeline"))?;
         let views = self.views.clone();
         let pages = self.pages.clone();
+        let principal = principal.clone();
         let page = blocking(move || {
+            let mut tally = Tally::default();
             // Fill the page with visible events (up to a scan budget), so a
             // short page never hints that withheld events were skipped.
             let (mut events, mut cursor, mut scanned) = (Vec::new(), after, 0);
@@ -136,7 +177,9 @@ impl QueryService for QueryApi {
                 let want = limit - events.len();
                 let versions = views.log().stream(&subject.stream(), cursor, want).map_err(storage_unavailable)?;
                 let positions: Vec<u64> = versions.iter().map(|(_, p)| *p).collect();
-                events.extend(views.load(&principal, &positions)?.events);
+                let visible = views.load(&principal, &positions)?;
+                tally.add(&visible);
+                events.extend(visible.events);
                 scanned += versions.len();
                 let Some((last, _)) = versions.last() else { break false };
                 cursor = *last;
@@ -148,15 +191,13 @@ impl QueryService for QueryApi {
                 }
             };
             let next = if more { pages.encode(&scope, cursor) } else { String::new() };
-            Ok(pb::EventPage { events, next_page_token: next })
+            Ok((pb::EventPage { events, next_page_token: next }, tally))
         })
         .await?;
-        Ok(Response::new(page))
+        Ok((Ok(page.0), page.1))
     }
 
-    async fn search(&self, request: Request<pb::SearchRequest>) -> Result<Response<pb::EventPage>, Status> {
-        let principal = self.verifier.authenticate(request.metadata())?;
-        let request = request.into_inner();
+    async fn search_inner(&self, principal: &Principal, request: pb::SearchRequest) -> Outcome<pb::EventPage> {
         let limit = page_size(request.page_size)?;
         let filter = Filter {
             event_type: parse_type(&request.event_type)?,
@@ -181,7 +222,9 @@ impl QueryService for QueryApi {
             .ok_or_else(|| invalid_argument("page_token", "not a token from this search"))?;
         let views = self.views.clone();
         let pages = self.pages.clone();
+        let principal = principal.clone();
         let page = blocking(move || {
+            let mut tally = Tally::default();
             let log = views.log();
             // Fill the page with visible events (up to a scan budget): a short
             // page must not hint at how many matching events were withheld.
@@ -212,7 +255,9 @@ impl QueryService for QueryApi {
                     }
                 }
                 let mut full = false;
-                for view in views.decide(&principal, matched)?.events {
+                let visible = views.decide(&principal, matched)?;
+                tally.add(&visible);
+                for view in visible.events {
                     let position = view.position;
                     events.push(view);
                     if events.len() == limit {
@@ -231,10 +276,41 @@ impl QueryService for QueryApi {
                 }
             };
             let next = if more { pages.encode(&scope, after) } else { String::new() };
-            Ok(pb::EventPage { events, next_page_token: next })
+            Ok((pb::EventPage { events, next_page_token: next }, tally))
         })
         .await?;
-        Ok(Response::new(page))
+        Ok((Ok(page.0), page.1))
+    }
+}
+
+fn page_shown(page: &pb::EventPage) -> Vec<pb::ShownEvent> {
+    page.events.iter().map(shown).collect()
+}
+
+#[tonic::async_trait]
+impl QueryService for QueryApi {
+    async fn get_event(&self, request: Request<pb::GetEventRequest>) -> Result<Response<EventView>, Status> {
+        let access = Access::of(GET_EVENT, &request);
+        let principal = self.caller(&access, &request).await?;
+        let outcome = self.get_event_inner(&principal, request.into_inner()).await;
+        self.release(&access, &principal, outcome, |view| vec![shown(view)]).await.map(Response::new)
+    }
+
+    async fn subject_timeline(
+        &self,
+        request: Request<pb::SubjectTimelineRequest>,
+    ) -> Result<Response<pb::EventPage>, Status> {
+        let access = Access::of(SUBJECT_TIMELINE, &request);
+        let principal = self.caller(&access, &request).await?;
+        let outcome = self.timeline_inner(&principal, request.into_inner()).await;
+        self.release(&access, &principal, outcome, page_shown).await.map(Response::new)
+    }
+
+    async fn search(&self, request: Request<pb::SearchRequest>) -> Result<Response<pb::EventPage>, Status> {
+        let access = Access::of(SEARCH, &request);
+        let principal = self.caller(&access, &request).await?;
+        let outcome = self.search_inner(&principal, request.into_inner()).await;
+        self.release(&access, &principal, outcome, page_shown).await.map(Response::new)
     }
 
     type SubscribeStream = EventStream;
@@ -243,19 +319,31 @@ impl QueryService for QueryApi {
         &self,
         request: Request<pb::SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
-        let principal = self.verifier.authenticate(request.metadata())?;
-        let request = request.into_inner();
-        let filter = Filter {
-            event_type: parse_type(&request.event_type)?,
-            agency: None,
-            ward: None,
-            subject: parse_subject(request.subject.as_ref(), "subject")?,
-            from: None,
-            to: None,
+        let access = Access::of(SUBSCRIBE, &request);
+        let principal = self.caller(&access, &request).await?;
+        let filter = (|| {
+            let request = request.get_ref();
+            Ok::<_, Status>(Filter {
+                event_type: parse_type(&request.event_type)?,
+                agency: None,
+                ward: None,
+                subject: parse_subject(request.subject.as_ref(), "subject")?,
+                from: None,
+                to: None,
+            })
+        })();
+        let filter = match filter {
+            Ok(f) => f,
+            Err(status) => {
+                return Err(self.release::<()>(&access, &principal, Err(status), |_| Vec::new()).await.unwrap_err());
+            }
         };
+        // The opening of the subscription is recorded; then each delivery.
+        self.release(&access, &principal, Ok((Ok(()), Tally::default())), |_| Vec::new()).await?;
+        let after = request.get_ref().after_position;
         // A small buffer: each event is decided just before it is handed over.
         let (tx, rx) = mpsc::channel(4);
-        tokio::spawn(follow(self.views.clone(), principal, filter, request.after_position, tx));
+        tokio::spawn(follow(self.views.clone(), principal, access, filter, after, tx));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 }
@@ -273,6 +361,7 @@ fn exact(log: &concord_log::log::Log, index: &str, value: &[u8], after: u64, lim
 async fn follow(
     views: Arc<Views>,
     principal: Principal,
+    access: Access,
     filter: Filter,
     mut after: u64,
     tx: mpsc::Sender<Result<EventView, Status>>,
@@ -280,6 +369,8 @@ async fn follow(
     let mut watch = views.log().watch();
     let filter = Arc::new(filter);
     let principal = Arc::new(principal);
+    // Withheld since the last delivery: counted in the next delivery's record.
+    let mut tally = Tally::default();
     loop {
         let (v, f) = (views.clone(), filter.clone());
         let batch = blocking(move || {
@@ -318,7 +409,15 @@ async fn follow(
                     return;
                 }
             };
+            tally.add(&visible);
             for view in visible.events {
+                // Recorded before it is handed over; no record, no delivery.
+                let record = access.record(Some(&principal), vec![shown(&view)], &tally, None);
+                if let Err(e) = views.audit().record(record).await {
+                    let _ = tx.send(Err(audit_unavailable(e))).await;
+                    return;
+                }
+                tally.withheld = 0;
                 if tx.send(Ok(view)).await.is_err() {
                     return;
                 }

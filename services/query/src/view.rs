@@ -16,6 +16,7 @@ use concord_ledger::index::decode_entry;
 use concord_log::log::Log;
 use tonic::Status;
 
+use concord_audit::AuditLog;
 use concord_core::consent::Consent;
 use concord_policy::{Decision, Explanation, Facts, Policy};
 
@@ -24,6 +25,7 @@ pub struct Views {
     log: Arc<Log>,
     policy: RwLock<Arc<dyn Policy>>,
     keys: Arc<dyn SubjectKeys>,
+    audit: Arc<AuditLog>,
 }
 
 /// The visible part of a batch of entries.
@@ -44,9 +46,15 @@ pub fn storage_unavailable(e: impl std::fmt::Display) -> Status {
 }
 
 impl Views {
-    /// Views over a log, deciding with `policy` and unsealing with `keys`.
-    pub fn new(log: Arc<Log>, policy: Arc<dyn Policy>, keys: Arc<dyn SubjectKeys>) -> Self {
-        Views { log, policy: RwLock::new(policy), keys }
+    /// Views over a log, deciding with `policy`, unsealing with `keys` and
+    /// recording every read in `audit`.
+    pub fn new(log: Arc<Log>, policy: Arc<dyn Policy>, keys: Arc<dyn SubjectKeys>, audit: Arc<AuditLog>) -> Self {
+        Views { log, policy: RwLock::new(policy), keys, audit }
+    }
+
+    /// The audit log every read is recorded in.
+    pub fn audit(&self) -> &Arc<AuditLog> {
+        &self.audit
     }
 
     /// The log read from.

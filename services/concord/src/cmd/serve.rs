@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 use crate::cmd::{DataArg, PolicyArg};
 use crate::layout::Layout;
 use crate::platform::{
-    connect_bus, load_policy, load_trust, open_log, open_store, open_vault, reload_policy_on_hangup,
+    connect_bus, load_policy, load_trust, open_audit, open_log, open_store, open_vault, reload_policy_on_hangup,
 };
 use crate::server::Services;
 
@@ -63,7 +63,8 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
             tracing::error!(error = %e, "the replica stopped following the stream");
         }
     });
-    let views = Arc::new(Views::new(log.clone(), policy, vault));
+    let audit = open_audit(&layout, args.engine)?;
+    let views = Arc::new(Views::new(log.clone(), policy, vault, audit));
     reload_policy_on_hangup(views.clone(), args.policy.policy.clone());
     let listener = TcpListener::bind(args.grpc).await.with_context(|| format!("cannot listen on {}", args.grpc))?;
     eprintln!("serve {}: QueryService and LogService on {}, {} events in its log", args.replica, args.grpc, log.size());

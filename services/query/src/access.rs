@@ -1,0 +1,99 @@
+//! Access records for reads: what each RPC returned to whom, recorded in the
+//! audit log before the answer is released (fail closed).
+
+use concord_core::{EventType, pb};
+use concord_identity::Principal;
+use serde::Serialize;
+use tonic::{Request, Status};
+
+/// What is known about a call before it is answered.
+#[derive(Debug, Clone)]
+pub struct Access {
+    rpc: &'static str,
+    parameters: String,
+    peer: String,
+    trace_id: String,
+}
+
+/// What the agreement withheld from an answer, and which agreement decided.
+#[derive(Debug, Clone, Default)]
+pub struct Tally {
+    /// Events withheld.
+    pub withheld: usize,
+    /// The agreement's hash.
+    pub policy_hash: String,
+}
+
+impl Tally {
+    /// Adds a decided batch.
+    pub fn add(&mut self, visible: &crate::view::Visible) {
+        self.withheld += visible.withheld;
+        self.policy_hash.clone_from(&visible.policy_hash);
+    }
+}
+
+impl Access {
+    /// The call `rpc` (the full method path) with `request`'s parameters.
+    pub fn of<T: Serialize>(rpc: &'static str, request: &Request<T>) -> Access {
+        let trace_id = request
+            .metadata()
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split('-').nth(1))
+            .unwrap_or_default()
+            .to_string();
+        Access {
+            rpc,
+            parameters: serde_json::to_string(request.get_ref()).unwrap_or_default(),
+            peer: request.remote_addr().map(|a| a.to_string()).unwrap_or_default(),
+            trace_id,
+        }
+    }
+
+    /// The record of this call by `principal` (`None`: not authenticated),
+    /// which returned `shown` or failed with `error`.
+    pub fn record(
+        &self,
+        principal: Option<&Principal>,
+        shown: Vec<pb::ShownEvent>,
+        tally: &Tally,
+        error: Option<&Status>,
+    ) -> pb::AccessRecord {
+        let (sub, agency, role, purpose) = match principal {
+            Some(p) => (p.sub.clone(), p.agency.to_string(), p.role.to_string(), p.purpose.to_string()),
+            None => Default::default(),
+        };
+        pb::AccessRecord {
+            principal: sub,
+            agency_id: agency,
+            role,
+            purpose,
+            rpc: self.rpc.to_string(),
+            parameters: self.parameters.clone(),
+            shown,
+            withheld: u32::try_from(tally.withheld).unwrap_or(u32::MAX),
+            policy_hash: tally.policy_hash.clone(),
+            outcome: error.map_or_else(|| "ok".to_string(), |s| format!("{:?}: {}", s.code(), s.message())),
+            peer: self.peer.clone(),
+            trace_id: self.trace_id.clone(),
+            ..Default::default()
+        }
+    }
+}
+
+/// An event as an access record lists it.
+pub fn shown(view: &pb::EventView) -> pb::ShownEvent {
+    let event = view.event.as_ref();
+    pb::ShownEvent {
+        event_id: event.map(|e| e.event_id.clone()).unwrap_or_default(),
+        visibility: view.visibility,
+        event_type: event.and_then(|e| e.body.as_ref()).map(|b| EventType::of(b).to_string()).unwrap_or_default(),
+        subjects: event.map(|e| e.subjects.clone()).unwrap_or_default(),
+    }
+}
+
+/// The status a read fails with when its access record cannot be written.
+pub fn audit_unavailable(e: impl std::fmt::Display) -> Status {
+    tracing::error!(error = %e, "an access record could not be written; the read is refused");
+    Status::unavailable(format!("the audit log cannot be written, so nothing is returned: {e}"))
+}

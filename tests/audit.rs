@@ -1,0 +1,166 @@
+//! Every read is recorded before it is released: many principals make random
+//! calls through the real gRPC API, and afterwards every event anyone got
+//! back is in an access record for them, and no record names an event they
+//! did not get. Failed authentications are recorded too, and an auditor's
+//! question ("who saw this subject's events?") is answered from the indexes.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use common::{TestPlatform, arrest, authorized};
+use concord_core::pb;
+use concord_core::pb::query_service_client::QueryServiceClient;
+use concord_identity::{Purpose, Role};
+use concord_log::kv::Engine;
+use futures::StreamExt;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+type Who = (String, String, String);
+
+fn person(key: &str) -> pb::SubjectRef {
+    pb::SubjectRef { kind: pb::SubjectKind::Person as i32, key: key.into() }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_event_returned_is_in_an_access_record_and_nothing_else_is() {
+    let t = TestPlatform::start(Engine::Redb).await;
+    let subjects: Vec<String> = (0..6).map(|i| format!("P-aud{i:04}")).collect();
+    let mut ids = Vec::new();
+    let police = t.platform.node(&common::agency("police.met.nw")).unwrap().clone();
+    let camhs = t.platform.node(&common::agency("camhs.nwl")).unwrap().clone();
+    for (i, subject) in subjects.iter().enumerate() {
+        for n in 0..5 {
+            let mut event = arrest(subject, "seen near the station");
+            if n % 2 == 1 {
+                event.lawful_basis = vec![pb::LawfulBasis::LegalObligation as i32];
+            }
+            let published = police.publish(event, Some(Duration::from_secs(10))).await.unwrap();
+            ids.push(published.event_id.to_string());
+        }
+        let mut contact = arrest(subject, "");
+        contact.agency_id = "camhs.nwl".into();
+        contact.agency_kind = pb::AgencyKind::Camhs as i32;
+        contact.classification = pb::Classification::SpecialCategory as i32;
+        contact.body = Some(pb::event::Body::CamhsContact(pb::CamhsContact {
+            stage: pb::CamhsStage::Assessment as i32,
+            ..Default::default()
+        }));
+        if i % 2 == 0 {
+            let published = camhs.publish(contact, Some(Duration::from_secs(10))).await.unwrap();
+            ids.push(published.event_id.to_string());
+        }
+    }
+
+    let readers: Vec<(&str, Role, Purpose)> = vec![
+        ("police.met.nw", Role::Practitioner, Purpose::CrimePrevention),
+        ("childrens_services.harrow", Role::Practitioner, Purpose::Safeguarding),
+        ("childrens_services.harrow", Role::BriefingLead, Purpose::Briefing),
+        ("yot.harrow", Role::Practitioner, Purpose::CaseManagement),
+        ("camhs.nwl", Role::Practitioner, Purpose::DirectCare),
+        ("vcs.st-giles", Role::Practitioner, Purpose::Safeguarding),
+        ("police.met.nw", Role::Analyst, Purpose::Analysis),
+        ("yot.harrow", Role::Auditor, Purpose::Audit),
+    ];
+    let mut rng = StdRng::seed_from_u64(7);
+    let mut client = QueryServiceClient::new(t.channel().await);
+    let mut returned: BTreeMap<Who, BTreeSet<String>> = BTreeMap::new();
+    let mut calls = 0;
+    for _ in 0..150 {
+        let (agency, role, purpose) = readers[rng.gen_range(0..readers.len())];
+        let token = t.token(agency, role, purpose);
+        let who = (agency.to_string(), role.to_string(), purpose.to_string());
+        let got = returned.entry(who).or_default();
+        let subject = &subjects[rng.gen_range(0..subjects.len())];
+        calls += 1;
+        match rng.gen_range(0..4) {
+            0 => {
+                let event_id = ids[rng.gen_range(0..ids.len())].clone();
+                if let Ok(view) = client.get_event(authorized(pb::GetEventRequest { event_id }, &token)).await {
+                    got.insert(view.into_inner().event.unwrap().event_id);
+                }
+            }
+            1 => {
+                let request = pb::SubjectTimelineRequest {
+                    subject: Some(person(subject)),
+                    page_size: rng.gen_range(1..8),
+                    page_token: String::new(),
+                };
+                let page = client.subject_timeline(authorized(request, &token)).await.unwrap().into_inner();
+                got.extend(page.events.into_iter().map(|v| v.event.unwrap().event_id));
+            }
+            2 => {
+                let event_type = ["", "arrest", "camhs_contact"][rng.gen_range(0..3)].to_string();
+                let request = pb::SearchRequest { event_type, page_size: rng.gen_range(1..20), ..Default::default() };
+                let page = client.search(authorized(request, &token)).await.unwrap().into_inner();
+                got.extend(page.events.into_iter().map(|v| v.event.unwrap().event_id));
+            }
+            _ => {
+                // Read a subject's whole feed (as many as its timeline shows), then hang up.
+                let request = pb::SubjectTimelineRequest {
+                    subject: Some(person(subject)),
+                    page_size: 1000,
+                    page_token: String::new(),
+                };
+                let visible = client.subject_timeline(authorized(request, &token)).await.unwrap().into_inner().events;
+                got.extend(visible.iter().map(|v| v.event.as_ref().unwrap().event_id.clone()));
+                let request = pb::SubscribeRequest { subject: Some(person(subject)), ..Default::default() };
+                let mut stream = client.subscribe(authorized(request, &token)).await.unwrap().into_inner();
+                for _ in 0..visible.len() {
+                    let view =
+                        tokio::time::timeout(Duration::from_secs(10), stream.next()).await.unwrap().unwrap().unwrap();
+                    got.insert(view.event.unwrap().event_id);
+                }
+            }
+        }
+    }
+    // Two callers with no valid token.
+    for token in ["not-a-token", ""] {
+        let status = client
+            .search(authorized(pb::SearchRequest::default(), token))
+            .await
+            .expect_err("a read without a valid token");
+        assert_eq!(status.code(), tonic::Code::Unauthenticated);
+    }
+    // Let any subscription deliveries in flight be recorded.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let audit = t.platform.views.audit().clone();
+    let mut recorded: BTreeMap<Who, BTreeSet<String>> = BTreeMap::new();
+    let mut unauthenticated = 0;
+    let size = audit.log().size();
+    assert!(size >= calls, "{size} records for {calls} calls");
+    for position in 1..=size {
+        let record = audit.get(position).unwrap().unwrap();
+        assert!(record.at.is_some() && !record.record_id.is_empty() && !record.rpc.is_empty());
+        if record.principal.is_empty() {
+            assert!(record.outcome.starts_with("Unauthenticated"), "{record:?}");
+            unauthenticated += 1;
+            continue;
+        }
+        if record.outcome == "ok" {
+            assert!(record.policy_hash.starts_with("cedar:") || record.shown.is_empty(), "{record:?}");
+        }
+        let who = (record.agency_id.clone(), record.role.clone(), record.purpose.clone());
+        recorded.entry(who).or_default().extend(record.shown.iter().map(|s| s.event_id.clone()));
+    }
+    assert_eq!(unauthenticated, 2);
+    returned.retain(|_, got| !got.is_empty());
+    recorded.retain(|_, got| !got.is_empty());
+    assert_eq!(recorded, returned, "zero unaudited reads, and no record of a read that did not happen");
+
+    // Who saw P-aud0000's events? Answered from the subject index: exactly the
+    // records that showed one of them.
+    let about = audit.find(concord_audit::BY_SUBJECT, b"person/P-aud0000", 0, 10_000).unwrap();
+    let from_index: BTreeSet<u64> = about.iter().map(|(p, _)| *p).collect();
+    let by_scan: BTreeSet<u64> = (1..=size)
+        .filter(|p| {
+            let record = audit.get(*p).unwrap().unwrap();
+            record.shown.iter().any(|s| s.subjects.contains(&person("P-aud0000")))
+        })
+        .collect();
+    assert!(!from_index.is_empty(), "somebody read P-aud0000");
+    assert_eq!(from_index, by_scan);
+}
