@@ -3,6 +3,8 @@
 //! back is in an access record for them, and no record names an event they
 //! did not get. Failed authentications are recorded too, and an auditor's
 //! question ("who saw this subject's events?") is answered from the indexes.
+//! When the audit store cannot be written, reads fail instead of passing
+//! unaudited, and nothing recorded before is lost.
 
 mod common;
 
@@ -163,4 +165,120 @@ async fn every_event_returned_is_in_an_access_record_and_nothing_else_is() {
         .collect();
     assert!(!from_index.is_empty(), "somebody read P-aud0000");
     assert_eq!(from_index, by_scan);
+}
+
+/// The real redb store with a switch that makes every write fail, as a full
+/// or failed disk would.
+struct Unwritable {
+    inner: std::sync::Arc<dyn concord_log::kv::Kv>,
+    broken: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl concord_log::kv::Kv for Unwritable {
+    fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, concord_log::kv::KvError> {
+        self.inner.get(key)
+    }
+
+    fn scan(
+        &self,
+        start: &[u8],
+        end: Option<&[u8]>,
+        limit: usize,
+        reverse: bool,
+    ) -> Result<concord_log::kv::Pairs, concord_log::kv::KvError> {
+        self.inner.scan(start, end, limit, reverse)
+    }
+
+    fn commit(&self, batch: concord_log::kv::WriteBatch) -> Result<(), concord_log::kv::KvError> {
+        if self.broken.load(std::sync::atomic::Ordering::SeqCst) {
+            return Err(concord_log::kv::KvError::Storage {
+                engine: Engine::Redb,
+                message: "No space left on device (os error 28)".into(),
+            });
+        }
+        self.inner.commit(batch)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn reads_fail_rather_than_pass_unaudited_when_the_audit_store_cannot_be_written() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    let t = TestPlatform::start(Engine::Redb).await;
+    let police = t.platform.node(&common::agency("police.met.nw")).unwrap().clone();
+    let first = police.publish(arrest("P-full0001", ""), Some(Duration::from_secs(10))).await.unwrap();
+
+    // The query services again, over an audit store whose disk can fail.
+    let broken = Arc::new(AtomicBool::new(false));
+    let store = concord_log::kv::open(Engine::Redb, &t.dir.path().join("audit-under-test")).unwrap();
+    let kv: Arc<dyn concord_log::kv::Kv> = Arc::new(Unwritable { inner: store, broken: broken.clone() });
+    let log =
+        concord_log::log::Log::open(kv, concord_audit::AUDIT_LOG_ORIGIN, t.layout().ledger_signing_key().unwrap())
+            .unwrap();
+    let audit = Arc::new(concord_audit::AuditLog::new(Arc::new(log)));
+    let policy = concord::platform::load_policy(None).unwrap();
+    let views = Arc::new(concord_query::view::Views::new(
+        t.platform.log.clone(),
+        policy,
+        t.platform.vault.clone(),
+        audit.clone(),
+    ));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let services = concord::server::Services {
+        verifier: t.platform.verifier.clone(),
+        views: Some(views),
+        log: None,
+        nodes: vec![],
+    };
+    tokio::spawn(concord::server::serve(services, listener, std::future::pending()));
+    let channel = concord::client::connect(&format!("http://{addr}")).await.unwrap();
+    let mut client = QueryServiceClient::new(channel);
+    let token = t.token("childrens_services.harrow", Role::Practitioner, Purpose::Safeguarding);
+    let get = |id: String| authorized(pb::GetEventRequest { event_id: id }, &token);
+
+    client.get_event(get(first.event_id.to_string())).await.unwrap();
+    let request = pb::SubscribeRequest { subject: Some(person("P-full0001")), ..Default::default() };
+    let mut stream = client.subscribe(authorized(request, &token)).await.unwrap().into_inner();
+    let delivered = tokio::time::timeout(Duration::from_secs(10), stream.next()).await.unwrap().unwrap().unwrap();
+    assert_eq!(delivered.event.unwrap().event_id, first.event_id.to_string());
+    let recorded = audit.log().size();
+    assert_eq!(recorded, 3, "the get, the subscription and its delivery");
+
+    broken.store(true, Ordering::SeqCst);
+    let status = client.get_event(get(first.event_id.to_string())).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+    assert!(status.message().contains("audit log"), "{status:?}");
+    let request = pb::SubjectTimelineRequest { subject: Some(person("P-full0001")), ..Default::default() };
+    let status = client.subject_timeline(authorized(request, &token)).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unavailable);
+    let status = client.search(authorized(pb::SearchRequest::default(), &token)).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unavailable);
+    // A live subscription gets an error, not the next event.
+    police.publish(arrest("P-full0001", ""), Some(Duration::from_secs(10))).await.unwrap();
+    let next = tokio::time::timeout(Duration::from_secs(10), stream.next()).await.unwrap().unwrap();
+    assert_eq!(next.unwrap_err().code(), tonic::Code::Unavailable);
+    assert_eq!(audit.log().size(), recorded, "nothing was recorded, so nothing was returned");
+
+    // The disk is back, but a log that failed a commit stays closed until it
+    // is reopened (its state in memory is not trusted): still no unaudited read.
+    broken.store(false, Ordering::SeqCst);
+    let status = client.get_event(get(first.event_id.to_string())).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Unavailable);
+
+    // Reopened (as a restart does), every record made before is intact.
+    let reopened = concord_log::log::Log::open(
+        audit.log().kv().clone(),
+        concord_audit::AUDIT_LOG_ORIGIN,
+        t.layout().ledger_signing_key().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(reopened.size(), recorded);
+    let reopened = concord_audit::AuditLog::new(Arc::new(reopened));
+    for position in 1..=recorded {
+        assert!(reopened.get(position).unwrap().is_some());
+    }
+    reopened.record(pb::AccessRecord { principal: "after".into(), ..Default::default() }).await.unwrap();
+    assert_eq!(reopened.log().size(), recorded + 1);
 }
