@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use common::{TestPlatform, arrest, authorized};
 use concord_core::pb;
+use concord_core::pb::audit_service_client::AuditServiceClient;
 use concord_core::pb::query_service_client::QueryServiceClient;
 use concord_identity::{Purpose, Role};
 use concord_log::kv::Engine;
@@ -165,6 +166,55 @@ async fn every_event_returned_is_in_an_access_record_and_nothing_else_is() {
         .collect();
     assert!(!from_index.is_empty(), "somebody read P-aud0000");
     assert_eq!(from_index, by_scan);
+
+    // The same question over AuditService, narrowed to arrests and to today,
+    // page by page; and the answer is provably in the audit log.
+    let mut auditing = AuditServiceClient::new(t.channel().await);
+    let auditor = t.token("yot.harrow", Role::Auditor, Purpose::Audit);
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let ask = |page_token: String| pb::ListAccessRequest {
+        subject: Some(person("P-aud0000")),
+        event_type: "arrest".into(),
+        from: Some(pbjson_types::Timestamp { seconds: now - 3600, nanos: 0 }),
+        to: Some(pbjson_types::Timestamp { seconds: now + 3600, nanos: 0 }),
+        page_size: 3,
+        page_token,
+        ..Default::default()
+    };
+    let mut answered = BTreeSet::new();
+    let mut page_token = String::new();
+    loop {
+        let page = auditing.list_access(authorized(ask(page_token), &auditor)).await.unwrap().into_inner();
+        for entry in &page.records {
+            let record = entry.record.as_ref().unwrap();
+            assert!(record.shown.iter().any(|s| s.event_type == "arrest"), "{record:?}");
+            answered.insert(entry.position);
+        }
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    let arrests: BTreeSet<u64> =
+        about.iter().filter(|(_, r)| r.shown.iter().any(|s| s.event_type == "arrest")).map(|(p, _)| *p).collect();
+    assert_eq!(answered, arrests);
+    let checkpoint =
+        auditing.get_checkpoint(authorized(pb::GetCheckpointRequest {}, &auditor)).await.unwrap().into_inner();
+    let position = *answered.iter().next().unwrap();
+    let proof = auditing
+        .get_inclusion_proof(authorized(pb::InclusionProofRequest { position, tree_size: checkpoint.size }, &auditor))
+        .await
+        .unwrap()
+        .into_inner();
+    let hashes: Vec<[u8; 32]> = proof.hashes.iter().map(|h| h.as_slice().try_into().unwrap()).collect();
+    let leaf = concord_log::hash::leaf_hash(&audit.log().get(position).unwrap().unwrap().bytes);
+    let root: [u8; 32] = checkpoint.root.as_slice().try_into().unwrap();
+    concord_log::verify::verify_inclusion(&leaf, position - 1, checkpoint.size, &hashes, &root).unwrap();
+
+    // Only auditors may ask.
+    let practitioner = t.token("yot.harrow", Role::Practitioner, Purpose::CaseManagement);
+    let denied = auditing.list_access(authorized(ask(String::new()), &practitioner)).await.unwrap_err();
+    assert_eq!(denied.code(), tonic::Code::PermissionDenied);
 }
 
 /// The real redb store with a switch that makes every write fail, as a full

@@ -6,6 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use anyhow::Result;
+use concord_core::pb::audit_service_server::AuditServiceServer;
 use concord_core::pb::log_service_server::LogServiceServer;
 use concord_core::pb::policy_service_server::PolicyServiceServer;
 use concord_core::pb::publish_service_server::PublishServiceServer;
@@ -14,7 +15,7 @@ use concord_identity::Verifier;
 use concord_log::log::Log;
 use concord_node::{Node, PublishApi};
 use concord_query::view::Views;
-use concord_query::{LogApi, PolicyApi, QueryApi};
+use concord_query::{AuditApi, LogApi, PolicyApi, QueryApi};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
@@ -22,7 +23,7 @@ use tokio_stream::wrappers::TcpListenerStream;
 pub struct Services {
     /// Checks every caller's token.
     pub verifier: Arc<Verifier>,
-    /// The read side (`QueryService`, `PolicyService`), if this process has a log.
+    /// The read side (`QueryService`, `PolicyService`, `AuditService`), if this process has a log.
     pub views: Option<Arc<Views>>,
     /// The log's proofs (`LogService`).
     pub log: Option<Arc<Log>>,
@@ -42,6 +43,8 @@ pub async fn serve(services: Services, listener: TcpListener, shutdown: impl Fut
     if let Some(views) = services.views {
         health.set_serving::<QueryServiceServer<QueryApi>>().await;
         health.set_serving::<PolicyServiceServer<PolicyApi>>().await;
+        health.set_serving::<AuditServiceServer<AuditApi>>().await;
+        router = router.add_service(AuditServiceServer::new(AuditApi::new(views.audit().clone(), verifier.clone())));
         router = router.add_service(QueryServiceServer::new(QueryApi::new(views.clone(), verifier.clone())));
         router = router.add_service(PolicyServiceServer::new(PolicyApi::new(views, verifier.clone())));
     }

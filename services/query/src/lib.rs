@@ -7,12 +7,14 @@
 //! log's checkpoints and proofs.
 
 pub mod access;
+pub mod audit_service;
 pub mod explain;
 pub mod log_service;
 pub mod page;
 pub mod service;
 pub mod view;
 
+pub use audit_service::AuditApi;
 pub use concord_policy::{CedarAgreement, Decision, Facts, Policy};
 pub use explain::PolicyApi;
 pub use log_service::LogApi;

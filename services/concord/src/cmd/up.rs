@@ -188,7 +188,7 @@ fn print_next_steps(args: &UpArgs, addr: SocketAddr, featured: Option<&SubjectId
     let subject = featured.map(|s| s.to_string()).unwrap_or_else(|| "person/P-00000000".into());
     println!();
     println!(
-        "Concord is up: gRPC on {addr} (QueryService, LogService, PolicyService, PublishService, health, reflection)"
+        "Concord is up: gRPC on {addr} (QueryService, LogService, PolicyService, AuditService, PublishService, health, reflection)"
     );
     println!("  data: {data} ({}), {size} events in the log", args.engine);
     if args.no_simulate {

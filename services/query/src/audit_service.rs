@@ -1,0 +1,175 @@
+//! `AuditService`: the auditors' questions over the audit log (who saw an
+//! event, a subject, what a person or agency read, in a time range), and the
+//! audit log's checkpoints and proofs. Auditors only; no event content.
+
+use std::sync::Arc;
+
+use concord_audit::{AuditLog, BY_AGENCY, BY_EVENT, BY_PRINCIPAL, BY_SUBJECT, BY_TIME};
+use concord_core::pb::audit_service_server::AuditService;
+use concord_core::pb::log_service_server::LogService;
+use concord_core::status::invalid_argument;
+use concord_core::{SubjectId, millis, pb, sortable_time};
+use concord_identity::{Role, Verifier};
+use tonic::{Request, Response, Status};
+
+use crate::LogApi;
+use crate::page::PageKey;
+
+/// Default page size.
+const DEFAULT_PAGE: u32 = 100;
+/// Largest page size.
+const MAX_PAGE: u32 = 1000;
+/// How many records one request examines at most before returning a
+/// (possibly short) page with a token to continue.
+const SCAN_BUDGET: usize = 20_000;
+
+/// The gRPC audit API.
+pub struct AuditApi {
+    audit: Arc<AuditLog>,
+    verifier: Arc<Verifier>,
+    proofs: LogApi,
+    pages: PageKey,
+}
+
+impl AuditApi {
+    /// Answers auditors from `audit`.
+    pub fn new(audit: Arc<AuditLog>, verifier: Arc<Verifier>) -> Self {
+        let proofs = LogApi::new(audit.log().clone(), verifier.clone());
+        AuditApi { audit, verifier, proofs, pages: PageKey::default() }
+    }
+
+    fn auditor<T>(&self, request: &Request<T>) -> Result<(), Status> {
+        let caller = self.verifier.authenticate(request.metadata())?;
+        if caller.role != Role::Auditor {
+            return Err(Status::permission_denied("the audit log is for auditors (role auditor)"));
+        }
+        Ok(())
+    }
+}
+
+fn storage(e: concord_audit::AuditError) -> Status {
+    Status::unavailable(e.to_string())
+}
+
+/// The one index a request narrows by, if any.
+fn narrowed_by(request: &pb::ListAccessRequest) -> Result<Option<(&'static str, Vec<u8>)>, Status> {
+    let mut by = Vec::new();
+    if !request.event_id.is_empty() {
+        by.push((BY_EVENT, request.event_id.as_bytes().to_vec()));
+    }
+    if let Some(subject) = &request.subject {
+        let subject = SubjectId::from_ref(subject).map_err(|e| invalid_argument("subject", &e.to_string()))?;
+        by.push((BY_SUBJECT, subject.to_string().into_bytes()));
+    }
+    if !request.principal.is_empty() {
+        by.push((BY_PRINCIPAL, request.principal.as_bytes().to_vec()));
+    }
+    if !request.agency_id.is_empty() {
+        by.push((BY_AGENCY, request.agency_id.as_bytes().to_vec()));
+    }
+    if by.len() > 1 {
+        return Err(invalid_argument("event_id", "name at most one of event_id, subject, principal and agency_id"));
+    }
+    Ok(by.pop())
+}
+
+#[tonic::async_trait]
+impl AuditService for AuditApi {
+    async fn list_access(&self, request: Request<pb::ListAccessRequest>) -> Result<Response<pb::AccessPage>, Status> {
+        self.auditor(&request)?;
+        let request = request.into_inner();
+        let limit = match request.page_size {
+            0 => DEFAULT_PAGE as usize,
+            n if n <= MAX_PAGE => n as usize,
+            _ => return Err(invalid_argument("page_size", &format!("at most {MAX_PAGE}"))),
+        };
+        let by = narrowed_by(&request)?;
+        let (from, to) = (request.from.as_ref().map(millis), request.to.as_ref().map(millis));
+        if let (Some(f), Some(t)) = (from, to)
+            && f >= t
+        {
+            return Err(invalid_argument("to", "must be after `from`"));
+        }
+        let scope = format!("audit {by:?}|{from:?}|{to:?}|{}", request.event_type);
+        let mut after = self
+            .pages
+            .decode(&scope, &request.page_token)
+            .ok_or_else(|| invalid_argument("page_token", "not a token from this listing"))?;
+        let audit = self.audit.clone();
+        let event_type = request.event_type.clone();
+        let (from_ts, to_ts) = (request.from, request.to);
+        let (records, more, after) =
+            tokio::task::spawn_blocking(move || -> Result<(Vec<pb::AccessEntry>, bool, u64), Status> {
+                let mut out = Vec::new();
+                let mut scanned = 0;
+                loop {
+                    let chunk = match &by {
+                        Some((index, value)) => audit.find(index, value, after, 256).map_err(storage)?,
+                        None => {
+                            // By time: the whole range, oldest first.
+                            let lo = from_ts.as_ref().map_or([0u8; 8], sortable_time);
+                            let hi = to_ts.as_ref().map_or([0xffu8; 8], sortable_time);
+                            let positions = audit
+                                .log()
+                                .scan_index(BY_TIME, &lo, &hi, after, 256)
+                                .map_err(|e| Status::unavailable(e.to_string()))?;
+                            let mut records = Vec::new();
+                            for p in positions {
+                                if let Some(r) = audit.get(p).map_err(storage)? {
+                                    records.push((p, r));
+                                }
+                            }
+                            records
+                        }
+                    };
+                    let Some((last, _)) = chunk.last() else { return Ok((out, false, after)) };
+                    let last = *last;
+                    for (position, record) in chunk {
+                        scanned += 1;
+                        let at = record.at.as_ref().map(millis);
+                        let in_time = from.is_none_or(|f| at.is_some_and(|a| a >= f))
+                            && to.is_none_or(|t| at.is_some_and(|a| a < t));
+                        let of_type = event_type.is_empty() || record.shown.iter().any(|s| s.event_type == event_type);
+                        if in_time && of_type {
+                            out.push(pb::AccessEntry { position, record: Some(record) });
+                            if out.len() == limit {
+                                return Ok((out, true, position));
+                            }
+                        }
+                    }
+                    after = last;
+                    if scanned >= SCAN_BUDGET {
+                        return Ok((out, true, after));
+                    }
+                }
+            })
+            .await
+            .map_err(|e| Status::internal(format!("audit listing failed: {e}")))??;
+        let next_page_token = if more { self.pages.encode(&scope, after) } else { String::new() };
+        Ok(Response::new(pb::AccessPage { records, next_page_token }))
+    }
+
+    async fn get_checkpoint(
+        &self,
+        request: Request<pb::GetCheckpointRequest>,
+    ) -> Result<Response<pb::Checkpoint>, Status> {
+        self.auditor(&request)?;
+        self.proofs.get_checkpoint(request).await
+    }
+
+    async fn get_consistency_proof(
+        &self,
+        request: Request<pb::ConsistencyProofRequest>,
+    ) -> Result<Response<pb::Proof>, Status> {
+        self.auditor(&request)?;
+        self.proofs.get_consistency_proof(request).await
+    }
+
+    async fn get_inclusion_proof(
+        &self,
+        request: Request<pb::InclusionProofRequest>,
+    ) -> Result<Response<pb::Proof>, Status> {
+        self.auditor(&request)?;
+        self.proofs.get_inclusion_proof(request).await
+    }
+}
