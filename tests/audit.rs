@@ -332,3 +332,119 @@ async fn reads_fail_rather_than_pass_unaudited_when_the_audit_store_cannot_be_wr
     reopened.record(pb::AccessRecord { principal: "after".into(), ..Default::default() }).await.unwrap();
     assert_eq!(reopened.log().size(), recorded + 1);
 }
+
+/// The store key of the log entry at `position` (b'e' then the position, big-endian).
+fn entry_key(position: u64) -> Vec<u8> {
+    let mut k = vec![b'e'];
+    k.extend_from_slice(&position.to_be_bytes());
+    k
+}
+
+/// Flips the last byte of the entry at `position` in the store at `dir`.
+fn flip(dir: &std::path::Path, position: u64) -> Vec<u8> {
+    let kv = concord_log::kv::open(Engine::Redb, dir).unwrap();
+    let original = kv.get(&entry_key(position)).unwrap().unwrap();
+    let mut altered = original.clone();
+    *altered.last_mut().unwrap() ^= 0x01;
+    let mut batch = concord_log::kv::WriteBatch::new();
+    batch.put(entry_key(position), altered);
+    kv.commit(batch).unwrap();
+    original
+}
+
+fn put_back(dir: &std::path::Path, position: u64, original: Vec<u8>) {
+    let kv = concord_log::kv::open(Engine::Redb, dir).unwrap();
+    let mut batch = concord_log::kv::WriteBatch::new();
+    batch.put(entry_key(position), original);
+    kv.commit(batch).unwrap();
+}
+
+#[test]
+fn concord_audit_verify_finds_one_flipped_byte_in_either_log() {
+    use concord_core::pb::log_service_client::LogServiceClient;
+    use concord_core::pb::publish_service_client::PublishServiceClient;
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let port = common::nats::free_port();
+    let s = |v: &str| v.to_string();
+    let mut up = common::process::Proc::spawn(
+        "up",
+        dir.path(),
+        &[
+            s("up"),
+            s("--no-simulate"),
+            s("--data"),
+            data.display().to_string(),
+            s("--grpc"),
+            format!("127.0.0.1:{port}"),
+        ],
+    );
+    let layout = concord::layout::Layout::new(&data);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let mut channel = None;
+        for _ in 0..300 {
+            if let Ok(c) = concord::client::connect(&format!("http://127.0.0.1:{port}")).await {
+                channel = Some(c);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let channel = channel.unwrap_or_else(|| panic!("concord up did not start:\n{}", up.output()));
+        let mint = |agency: &str, role: Role, purpose: Purpose| {
+            layout
+                .issuer()
+                .unwrap()
+                .mint("t", &common::agency(agency), role, purpose, Duration::from_secs(600))
+                .unwrap()
+        };
+        let police = mint("police.met.nw", Role::Practitioner, Purpose::CrimePrevention);
+        let mut publish = PublishServiceClient::new(channel.clone());
+        for _ in 0..5 {
+            let request = pb::PublishRequest { event: Some(arrest("P-verify01", "")), wait_for_ledger: true };
+            publish.publish(authorized(request, &police)).await.unwrap();
+        }
+        let mut query = QueryServiceClient::new(channel.clone());
+        for _ in 0..3 {
+            let request = pb::SubjectTimelineRequest { subject: Some(person("P-verify01")), ..Default::default() };
+            query.subject_timeline(authorized(request, &police)).await.unwrap();
+        }
+        // Checkpoints of both logs, signed and stored with them.
+        LogServiceClient::new(channel.clone())
+            .get_checkpoint(authorized(pb::GetCheckpointRequest {}, &police))
+            .await
+            .unwrap();
+        let auditor = mint("yot.harrow", Role::Auditor, Purpose::Audit);
+        AuditServiceClient::new(channel)
+            .get_checkpoint(authorized(pb::GetCheckpointRequest {}, &auditor))
+            .await
+            .unwrap();
+    });
+    drop(rt);
+    up.stop();
+
+    let verify = || {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_concord"))
+            .args(["audit", "verify", "--data", &data.display().to_string()])
+            .output()
+            .unwrap();
+        (out.status.success(), String::from_utf8_lossy(&out.stdout).to_string())
+    };
+    let (ok, out) = verify();
+    assert!(ok && out.contains("event log: OK, 5 entries") && out.contains("audit log: OK"), "{out}");
+
+    let original = flip(&layout.store("log"), 3);
+    let (ok, out) = verify();
+    assert!(!ok && out.contains("event log: FAILED: entry 3 has been altered"), "{out}");
+    put_back(&layout.store("log"), 3, original);
+
+    let original = flip(&layout.store("audit"), 2);
+    let (ok, out) = verify();
+    assert!(
+        !ok && out.contains("audit log: FAILED: entry 2 has been altered") && out.contains("event log: OK"),
+        "{out}"
+    );
+    put_back(&layout.store("audit"), 2, original);
+    assert!(verify().0);
+}

@@ -18,6 +18,7 @@ pub mod hash;
 pub mod kv;
 pub mod log;
 pub mod merkle;
+pub mod offline;
 pub mod verify;
 
 pub use checkpoint::{Checkpoint, CheckpointError, SignedCheckpoint};

@@ -23,7 +23,7 @@
 //! On open, the size is the last `e` key and the in-memory Merkle frontier is read back
 //! from the `m` keys.
 
-mod keys;
+pub(crate) mod keys;
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use concord_log::kv::{self, Engine};
-use concord_log::merkle::{empty_root, leaf_hash, node_hash};
+use concord_log::merkle::{empty_root, leaf_hash};
 use concord_log::{
     Appended, EntryError, GroupCommitter, Log, LogError, NewEntry, SignedCheckpoint, verify_consistency,
     verify_inclusion,
@@ -33,19 +33,10 @@ fn new(position: u64) -> Result<Appended, EntryError> {
     Ok(Appended::New { position })
 }
 
-/// Root of the leaves per RFC 9162 2.1.1, computed without the log's stored nodes.
+/// Root of the leaves per RFC 9162 2.1.1, computed without the log's stored
+/// nodes (by the offline verifier's plain recursive definition).
 fn reference_root(leaves: &[[u8; 32]]) -> [u8; 32] {
-    match leaves.len() {
-        0 => empty_root(),
-        1 => leaves[0],
-        n => {
-            let mut k = 1;
-            while k * 2 < n {
-                k *= 2;
-            }
-            node_hash(&reference_root(&leaves[..k]), &reference_root(&leaves[k..]))
-        }
-    }
+    concord_log::offline::tree_hash(leaves)
 }
 
 fn for_each_engine(test: impl Fn(Engine, &Path)) {

@@ -1,5 +1,6 @@
 //! Command-line arguments and one module per subcommand.
 
+pub mod audit;
 pub mod keys;
 pub mod ledger;
 pub mod nats_config;
@@ -76,6 +77,8 @@ pub enum Command {
     Publish(publish::PublishArgs),
     /// Read events: get, timeline, search, subscribe.
     Query(query::QueryArgs),
+    /// Verify the event log and the audit log offline against signed checkpoints.
+    Audit(audit::AuditArgs),
     /// Check the sharing agreement, or explain a decision (admins).
     Policy(policy::PolicyArgs),
     /// Write (or check) NATS users and permissions generated from the key registry.
@@ -97,6 +100,7 @@ impl Command {
             Command::Publish(a) => publish::run(a).await,
             Command::Query(a) => query::run(a).await,
             Command::Policy(a) => policy::run(a).await,
+            Command::Audit(a) => audit::run(a).await,
             Command::Schemas(a) => schemas::run(a),
             Command::NatsConfig(a) => nats_config::run(a),
         }
