@@ -215,6 +215,15 @@ async fn every_event_returned_is_in_an_access_record_and_nothing_else_is() {
     let practitioner = t.token("yot.harrow", Role::Practitioner, Purpose::CaseManagement);
     let denied = auditing.list_access(authorized(ask(String::new()), &practitioner)).await.unwrap_err();
     assert_eq!(denied.code(), tonic::Code::PermissionDenied);
+
+    // The auditors' own reads, and the refused one, are on the record too.
+    let by_auditors: Vec<_> = (size + 1..=audit.log().size())
+        .map(|p| audit.get(p).unwrap().unwrap())
+        .filter(|r| r.rpc.starts_with("/concord.v1.AuditService/"))
+        .collect();
+    assert!(by_auditors.iter().any(|r| r.role == "auditor" && r.rpc.ends_with("ListAccess") && r.outcome == "ok"));
+    assert!(by_auditors.iter().any(|r| r.rpc.ends_with("GetInclusionProof")));
+    assert!(by_auditors.iter().any(|r| r.role == "practitioner" && r.outcome.starts_with("PermissionDenied")));
 }
 
 /// The real redb store with a switch that makes every write fail, as a full

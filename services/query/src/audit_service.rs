@@ -9,10 +9,11 @@ use concord_core::pb::audit_service_server::AuditService;
 use concord_core::pb::log_service_server::LogService;
 use concord_core::status::invalid_argument;
 use concord_core::{SubjectId, millis, pb, sortable_time};
-use concord_identity::{Role, Verifier};
+use concord_identity::{Principal, Role, Verifier};
 use tonic::{Request, Response, Status};
 
 use crate::LogApi;
+use crate::access::{Access, record_call};
 use crate::page::PageKey;
 
 /// Default page size.
@@ -38,12 +39,30 @@ impl AuditApi {
         AuditApi { audit, verifier, proofs, pages: PageKey::default() }
     }
 
-    fn auditor<T>(&self, request: &Request<T>) -> Result<(), Status> {
-        let caller = self.verifier.authenticate(request.metadata())?;
+    /// The caller, if an auditor; a refusal is recorded before it is returned.
+    async fn auditor<T>(&self, access: &Access, request: &Request<T>) -> Result<Principal, Status> {
+        let caller = match self.verifier.authenticate(request.metadata()) {
+            Ok(caller) => caller,
+            Err(status) => return record_call(&self.audit, access, None, Err(status)).await,
+        };
         if caller.role != Role::Auditor {
-            return Err(Status::permission_denied("the audit log is for auditors (role auditor)"));
+            let denied = Status::permission_denied("the audit log is for auditors (role auditor)");
+            return record_call(&self.audit, access, Some(&caller), Err(denied)).await;
         }
-        Ok(())
+        Ok(caller)
+    }
+
+    /// Runs an auditor's call and records it (auditors' reads are audited too).
+    async fn audited<Q: serde::Serialize, T>(
+        &self,
+        rpc: &'static str,
+        request: Request<Q>,
+        call: impl AsyncFnOnce(Request<Q>) -> Result<T, Status>,
+    ) -> Result<T, Status> {
+        let access = Access::of(rpc, &request);
+        let caller = self.auditor(&access, &request).await?;
+        let result = call(request).await;
+        record_call(&self.audit, &access, Some(&caller), result).await
     }
 }
 
@@ -76,8 +95,40 @@ fn narrowed_by(request: &pb::ListAccessRequest) -> Result<Option<(&'static str, 
 #[tonic::async_trait]
 impl AuditService for AuditApi {
     async fn list_access(&self, request: Request<pb::ListAccessRequest>) -> Result<Response<pb::AccessPage>, Status> {
-        self.auditor(&request)?;
-        let request = request.into_inner();
+        self.audited("/concord.v1.AuditService/ListAccess", request, async |r| self.list(r.into_inner()).await).await
+    }
+
+    async fn get_checkpoint(
+        &self,
+        request: Request<pb::GetCheckpointRequest>,
+    ) -> Result<Response<pb::Checkpoint>, Status> {
+        self.audited("/concord.v1.AuditService/GetCheckpoint", request, async |r| self.proofs.get_checkpoint(r).await)
+            .await
+    }
+
+    async fn get_consistency_proof(
+        &self,
+        request: Request<pb::ConsistencyProofRequest>,
+    ) -> Result<Response<pb::Proof>, Status> {
+        self.audited("/concord.v1.AuditService/GetConsistencyProof", request, async |r| {
+            self.proofs.get_consistency_proof(r).await
+        })
+        .await
+    }
+
+    async fn get_inclusion_proof(
+        &self,
+        request: Request<pb::InclusionProofRequest>,
+    ) -> Result<Response<pb::Proof>, Status> {
+        self.audited("/concord.v1.AuditService/GetInclusionProof", request, async |r| {
+            self.proofs.get_inclusion_proof(r).await
+        })
+        .await
+    }
+}
+
+impl AuditApi {
+    async fn list(&self, request: pb::ListAccessRequest) -> Result<Response<pb::AccessPage>, Status> {
         let limit = match request.page_size {
             0 => DEFAULT_PAGE as usize,
             n if n <= MAX_PAGE => n as usize,
@@ -147,29 +198,5 @@ impl AuditService for AuditApi {
             .map_err(|e| Status::internal(format!("audit listing failed: {e}")))??;
         let next_page_token = if more { self.pages.encode(&scope, after) } else { String::new() };
         Ok(Response::new(pb::AccessPage { records, next_page_token }))
-    }
-
-    async fn get_checkpoint(
-        &self,
-        request: Request<pb::GetCheckpointRequest>,
-    ) -> Result<Response<pb::Checkpoint>, Status> {
-        self.auditor(&request)?;
-        self.proofs.get_checkpoint(request).await
-    }
-
-    async fn get_consistency_proof(
-        &self,
-        request: Request<pb::ConsistencyProofRequest>,
-    ) -> Result<Response<pb::Proof>, Status> {
-        self.auditor(&request)?;
-        self.proofs.get_consistency_proof(request).await
-    }
-
-    async fn get_inclusion_proof(
-        &self,
-        request: Request<pb::InclusionProofRequest>,
-    ) -> Result<Response<pb::Proof>, Status> {
-        self.auditor(&request)?;
-        self.proofs.get_inclusion_proof(request).await
     }
 }

@@ -11,6 +11,7 @@ use concord_identity::{Principal, Purpose, Role, Verifier};
 use concord_policy::Decision;
 use tonic::{Request, Response, Status};
 
+use crate::access::{Access, record_call};
 use crate::view::Views;
 
 /// The gRPC policy API.
@@ -37,11 +38,24 @@ fn reader(request: &pb::ExplainRequest) -> Result<Principal, Status> {
 #[tonic::async_trait]
 impl PolicyService for PolicyApi {
     async fn explain(&self, request: Request<pb::ExplainRequest>) -> Result<Response<pb::ExplainResponse>, Status> {
-        let caller = self.verifier.authenticate(request.metadata())?;
-        if caller.role != Role::Admin {
-            return Err(Status::permission_denied("explaining the sharing agreement is for admins"));
-        }
-        let request = request.into_inner();
+        let access = Access::of("/concord.v1.PolicyService/Explain", &request);
+        let audit = self.views.audit().clone();
+        let caller = match self.verifier.authenticate(request.metadata()) {
+            Ok(caller) => caller,
+            Err(status) => return record_call(&audit, &access, None, Err(status)).await,
+        };
+        let result = if caller.role == Role::Admin {
+            self.explain_for(request.into_inner()).await
+        } else {
+            Err(Status::permission_denied("explaining the sharing agreement is for admins"))
+        };
+        // The explanation names no content, but who asked about which event is recorded.
+        record_call(&audit, &access, Some(&caller), result).await
+    }
+}
+
+impl PolicyApi {
+    async fn explain_for(&self, request: pb::ExplainRequest) -> Result<Response<pb::ExplainResponse>, Status> {
         let reader = reader(&request)?;
         let id = EventId::parse(&request.event_id).map_err(|e| invalid_argument("event_id", &e.to_string()))?;
         let views = self.views.clone();
