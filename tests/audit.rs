@@ -457,3 +457,61 @@ fn concord_audit_verify_finds_one_flipped_byte_in_either_log() {
     put_back(&layout.store("audit"), 2, original);
     assert!(verify().0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_correction_shows_what_changed_from_and_to_and_only_its_publisher_may_correct() {
+    let t = TestPlatform::start(Engine::Redb).await;
+    let wait = Some(Duration::from_secs(10));
+    let police = t.platform.node(&common::agency("police.met.nw")).unwrap().clone();
+    let cs = t.platform.node(&common::agency("childrens_services.harrow")).unwrap().clone();
+    let original = police.publish(arrest("P-corr0001", ""), wait).await.unwrap();
+
+    let mut correction = arrest("P-corr0001", "");
+    correction.corrects = original.event_id.to_string();
+    correction.ward = "Marlborough".into();
+    correction.share_with = vec!["vcs.st-giles".into()];
+    if let Some(pb::event::Body::Arrest(a)) = &mut correction.body {
+        a.gravity_score = 2;
+    }
+    let corrected = police.publish(correction.clone(), wait).await.unwrap();
+
+    // Another agency may not correct the police's record, nor may anyone correct what is not there.
+    let mut theirs = correction.clone();
+    theirs.agency_id = "childrens_services.harrow".into();
+    theirs.agency_kind = pb::AgencyKind::ChildrensServices as i32;
+    theirs.body = Some(pb::event::Body::ExploitationConcern(pb::ExploitationConcern {
+        exploitation_type: pb::ExploitationType::Criminal as i32,
+        risk: pb::RiskLevel::High as i32,
+        ..Default::default()
+    }));
+    let refused = cs.publish(theirs, wait).await.unwrap_err();
+    assert!(refused.to_string().contains("only its publisher can correct it"), "{refused}");
+    let mut nothing = correction.clone();
+    nothing.corrects = concord_core::EventId::new_v7().to_string();
+    let refused = police.publish(nothing, wait).await.unwrap_err();
+    assert!(refused.to_string().contains("no event"), "{refused}");
+
+    let mut client = QueryServiceClient::new(t.channel().await);
+    let social_worker = t.token("childrens_services.harrow", Role::Practitioner, Purpose::Safeguarding);
+    let request = pb::SubjectTimelineRequest { subject: Some(person("P-corr0001")), ..Default::default() };
+    let page = client.subject_timeline(authorized(request.clone(), &social_worker)).await.unwrap().into_inner();
+    assert_eq!(page.events.len(), 2);
+    let view =
+        page.events.iter().find(|v| v.event.as_ref().unwrap().event_id == corrected.event_id.to_string()).unwrap();
+    let changes: Vec<(&str, &str, &str)> =
+        view.changes.iter().map(|c| (c.field.as_str(), c.from.as_str(), c.to.as_str())).collect();
+    assert!(changes.contains(&("arrest.gravity_score", "3", "2")), "{changes:?}");
+    assert!(changes.contains(&("ward", "\"Wealdstone\"", "\"Marlborough\"")), "{changes:?}");
+    assert!(changes.iter().all(|(f, ..)| !f.starts_with("personal")), "same personal data: {changes:?}");
+    // The access record names the corrected event too: its values were shown.
+    let audit = t.platform.views.audit();
+    let record = audit.get(audit.log().size()).unwrap().unwrap();
+    let ids: BTreeSet<String> = record.shown.iter().map(|s| s.event_id.clone()).collect();
+    assert!(ids.contains(&original.event_id.to_string()) && ids.contains(&corrected.event_id.to_string()));
+
+    // The VCS, shared the correction but not the original, sees no "from".
+    let vcs = t.token("vcs.st-giles", Role::Practitioner, Purpose::Safeguarding);
+    let page = client.subject_timeline(authorized(request, &vcs)).await.unwrap().into_inner();
+    assert_eq!(page.events.len(), 1);
+    assert!(page.events[0].changes.is_empty(), "{:?}", page.events[0].changes);
+}

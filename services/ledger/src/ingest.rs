@@ -162,10 +162,15 @@ impl Ledger {
         let cursor = deliveries.last().and_then(|d| d.position);
         let mut refused = Vec::new();
         let mut consent_events = Vec::new();
+        let mut batch_ids: Vec<(String, String)> = Vec::new();
         for delivery in &deliveries {
             match self.check(delivery) {
                 Ok((verified_agency, event_id, entry, event)) => {
-                    if let Some(reason) = self.without_basis(&entry, &event, &consent_events)? {
+                    let refusal = match self.bad_correction(&event, &batch_ids)? {
+                        Some(reason) => Some(reason),
+                        None => self.without_basis(&entry, &event, &consent_events)?,
+                    };
+                    if let Some(reason) = refusal {
                         refused.push((
                             verified_agency,
                             pb::Receipt {
@@ -176,6 +181,7 @@ impl Ledger {
                         ));
                         continue;
                     }
+                    batch_ids.push((event.event_id.clone(), event.agency_id.clone()));
                     if consent::consent_id_of(&event).is_some() {
                         consent_events.push(event);
                     }
@@ -234,6 +240,36 @@ impl Ledger {
         if let Err(e) = self.bus.publish_receipt(agency, receipt).await {
             tracing::warn!(error = %e, %agency, "could not send a receipt; the node will re-send and dedup answers it");
         }
+    }
+
+    /// Why a correction may not enter the log: the event it corrects is not
+    /// in the log (nor earlier in this batch), or another agency published it.
+    fn bad_correction(&self, event: &pb::Event, batch: &[(String, String)]) -> Result<Option<String>, LedgerError> {
+        if event.corrects.is_empty() {
+            return Ok(None);
+        }
+        let publisher = match batch.iter().find(|(id, _)| *id == event.corrects) {
+            Some((_, agency)) => Some(agency.clone()),
+            None => {
+                let id = concord_core::EventId::parse(&event.corrects).ok();
+                let position = match id {
+                    Some(id) => self.log.position_of(id.as_bytes())?,
+                    None => None,
+                };
+                match position.map(|p| self.log.get(p)).transpose()?.flatten() {
+                    Some(entry) => crate::index::decode_entry(&entry.bytes).ok().map(|(_, e)| e.agency_id),
+                    None => None,
+                }
+            }
+        };
+        Ok(match publisher {
+            None => Some(format!("corrects: there is no event {} in the log to correct", event.corrects)),
+            Some(agency) if agency != event.agency_id => Some(format!(
+                "corrects: event {} was published by {agency}; only its publisher can correct it",
+                event.corrects
+            )),
+            Some(_) => None,
+        })
     }
 
     /// Why a new event whose only lawful basis is consent may not enter the

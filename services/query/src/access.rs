@@ -81,15 +81,21 @@ impl Access {
     }
 }
 
-/// An event as an access record lists it.
-pub fn shown(view: &pb::EventView) -> pb::ShownEvent {
+/// The events an access record lists for one view: the event, and the event
+/// it corrects when its changes (from → to) were shown with it.
+pub fn shown(view: &pb::EventView) -> Vec<pb::ShownEvent> {
     let event = view.event.as_ref();
-    pb::ShownEvent {
-        event_id: event.map(|e| e.event_id.clone()).unwrap_or_default(),
+    let one = |event_id: String| pb::ShownEvent {
+        event_id,
         visibility: view.visibility,
         event_type: event.and_then(|e| e.body.as_ref()).map(|b| EventType::of(b).to_string()).unwrap_or_default(),
         subjects: event.map(|e| e.subjects.clone()).unwrap_or_default(),
+    };
+    let mut out = vec![one(event.map(|e| e.event_id.clone()).unwrap_or_default())];
+    if let Some(e) = event.filter(|_| !view.changes.is_empty()) {
+        out.push(one(e.corrects.clone()));
     }
+    out
 }
 
 /// The status a read fails with when its access record cannot be written.

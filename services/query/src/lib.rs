@@ -8,6 +8,7 @@
 
 pub mod access;
 pub mod audit_service;
+pub mod correction;
 pub mod explain;
 pub mod log_service;
 pub mod page;

@@ -284,7 +284,7 @@ impl QueryApi {
 }
 
 fn page_shown(page: &pb::EventPage) -> Vec<pb::ShownEvent> {
-    page.events.iter().map(shown).collect()
+    page.events.iter().flat_map(shown).collect()
 }
 
 #[tonic::async_trait]
@@ -293,7 +293,7 @@ impl QueryService for QueryApi {
         let access = Access::of(GET_EVENT, &request);
         let principal = self.caller(&access, &request).await?;
         let outcome = self.get_event_inner(&principal, request.into_inner()).await;
-        self.release(&access, &principal, outcome, |view| vec![shown(view)]).await.map(Response::new)
+        self.release(&access, &principal, outcome, shown).await.map(Response::new)
     }
 
     async fn subject_timeline(
@@ -412,7 +412,7 @@ async fn follow(
             tally.add(&visible);
             for view in visible.events {
                 // Recorded before it is handed over; no record, no delivery.
-                let record = access.record(Some(&principal), vec![shown(&view)], &tally, None);
+                let record = access.record(Some(&principal), shown(&view), &tally, None);
                 if let Err(e) = views.audit().record(record).await {
                     let _ = tx.send(Err(audit_unavailable(e))).await;
                     return;

@@ -104,8 +104,38 @@ impl Views {
         Ok((explanation, event, consent))
     }
 
-    /// Decides and shapes already-read entries `(position, bytes)`.
+    /// Decides and shapes already-read entries `(position, bytes)`; a
+    /// correction the reader sees comes with what it changed, from → to, if
+    /// the reader may see the corrected event too.
     pub fn decide(&self, principal: &Principal, stored: Vec<(u64, Vec<u8>)>) -> Result<Visible, Status> {
+        let mut visible = self.shape(principal, stored)?;
+        for view in &mut visible.events {
+            let Some(corrects) = view.event.as_ref().map(|e| e.corrects.clone()).filter(|c| !c.is_empty()) else {
+                continue;
+            };
+            let Some(id) = concord_core::EventId::parse(&corrects).ok() else { continue };
+            let Some(position) = self.log.position_of(id.as_bytes()).map_err(storage_unavailable)? else {
+                continue;
+            };
+            let original = self.load_shaped(principal, position)?;
+            if let (Some(from), Some(to)) = (original.and_then(|v| v.event), view.event.as_ref()) {
+                view.changes = crate::correction::changes(&from, to);
+            }
+        }
+        Ok(visible)
+    }
+
+    fn load_shaped(&self, principal: &Principal, position: u64) -> Result<Option<pb::EventView>, Status> {
+        let entry = self
+            .log
+            .get(position)
+            .map_err(storage_unavailable)?
+            .ok_or_else(|| storage_unavailable(format!("position {position} is missing")))?;
+        Ok(self.shape(principal, vec![(position, entry.bytes)])?.events.pop())
+    }
+
+    /// Decides and shapes entries, without corrections' changes.
+    fn shape(&self, principal: &Principal, stored: Vec<(u64, Vec<u8>)>) -> Result<Visible, Status> {
         let mut decoded = Vec::with_capacity(stored.len());
         for (position, bytes) in stored {
             let (signed, event) = decode_entry(&bytes)
@@ -150,7 +180,13 @@ impl Views {
                     pb::Visibility::ShowRedacted
                 }
             };
-            visible.events.push(pb::EventView { position, event: Some(event), visibility: visibility as i32, key_id });
+            visible.events.push(pb::EventView {
+                position,
+                event: Some(event),
+                visibility: visibility as i32,
+                key_id,
+                changes: Vec::new(),
+            });
         }
         Ok(visible)
     }
