@@ -14,12 +14,8 @@ use tonic::{Request, Response, Status};
 
 use crate::LogApi;
 use crate::access::{Access, record_call};
-use crate::page::PageKey;
+use crate::page::{PageKey, page_size};
 
-/// Default page size.
-const DEFAULT_PAGE: u32 = 100;
-/// Largest page size.
-const MAX_PAGE: u32 = 1000;
 /// How many records one request examines at most before returning a
 /// (possibly short) page with a token to continue.
 const SCAN_BUDGET: usize = 20_000;
@@ -129,11 +125,7 @@ impl AuditService for AuditApi {
 
 impl AuditApi {
     async fn list(&self, request: pb::ListAccessRequest) -> Result<Response<pb::AccessPage>, Status> {
-        let limit = match request.page_size {
-            0 => DEFAULT_PAGE as usize,
-            n if n <= MAX_PAGE => n as usize,
-            _ => return Err(invalid_argument("page_size", &format!("at most {MAX_PAGE}"))),
-        };
+        let limit = page_size(request.page_size)?;
         let by = narrowed_by(&request)?;
         let (from, to) = (request.from.as_ref().map(millis), request.to.as_ref().map(millis));
         if let (Some(f), Some(t)) = (from, to)

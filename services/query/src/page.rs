@@ -14,6 +14,20 @@ use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use rand::RngCore;
 
+/// Default page size.
+pub const DEFAULT_PAGE: u32 = 100;
+/// Largest page size.
+pub const MAX_PAGE: u32 = 1000;
+
+/// The page size a request asks for (0: the default), or INVALID_ARGUMENT.
+pub fn page_size(requested: u32) -> Result<usize, tonic::Status> {
+    match requested {
+        0 => Ok(DEFAULT_PAGE as usize),
+        n if n <= MAX_PAGE => Ok(n as usize),
+        _ => Err(concord_core::status::invalid_argument("page_size", &format!("at most {MAX_PAGE}"))),
+    }
+}
+
 /// Seals and opens page tokens.
 pub struct PageKey {
     cipher: XChaCha20Poly1305,

@@ -19,13 +19,9 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use crate::access::{Access, Tally, audit_unavailable, shown};
-use crate::page::PageKey;
+use crate::page::{PageKey, page_size};
 use crate::view::{Views, storage_unavailable};
 
-/// Default page size.
-const DEFAULT_PAGE: u32 = 100;
-/// Largest page size.
-const MAX_PAGE: u32 = 1000;
 /// How many entries one Search request examines at most before returning a
 /// (possibly short) page with a token to continue.
 const SCAN_BUDGET: usize = 10_000;
@@ -41,14 +37,6 @@ impl QueryApi {
     /// Serves reads from `views`, authenticating callers with `verifier`.
     pub fn new(views: Arc<Views>, verifier: Arc<Verifier>) -> Self {
         QueryApi { views, verifier, pages: Arc::default() }
-    }
-}
-
-fn page_size(requested: u32) -> Result<usize, Status> {
-    match requested {
-        0 => Ok(DEFAULT_PAGE as usize),
-        n if n <= MAX_PAGE => Ok(n as usize),
-        _ => Err(invalid_argument("page_size", &format!("at most {MAX_PAGE}"))),
     }
 }
 
