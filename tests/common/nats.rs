@@ -86,6 +86,23 @@ pub struct NatsServer {
 impl NatsServer {
     /// Starts a single server without authentication.
     pub fn start() -> NatsServer {
+        Self::with_fresh_ports(Self::try_start)
+    }
+
+    /// Tries `start` up to five times: ports are picked free but another
+    /// process can take one before the server binds it.
+    fn with_fresh_ports(start: fn() -> Result<NatsServer, String>) -> NatsServer {
+        let mut last = String::new();
+        for _ in 0..5 {
+            match start() {
+                Ok(server) => return server,
+                Err(e) => last = e,
+            }
+        }
+        panic!("nats-server would not start: {last}");
+    }
+
+    fn try_start() -> Result<NatsServer, String> {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let config = dir.path().join("nats.conf");
@@ -99,13 +116,17 @@ impl NatsServer {
         )
         .unwrap();
         let mut server = NatsServer { port, dir, config, store, env: Vec::new(), child: None };
-        server.restart();
-        server
+        server.try_restart()?;
+        Ok(server)
     }
 
     /// Starts `deploy/nats/single.conf` with the users of `users.conf`, each
     /// with its [`password`].
     pub fn start_deploy() -> NatsServer {
+        Self::with_fresh_ports(Self::try_start_deploy)
+    }
+
+    fn try_start_deploy() -> Result<NatsServer, String> {
         let dir = tempfile::tempdir().unwrap();
         let port = free_port();
         let store = dir.path().join("jetstream");
@@ -122,8 +143,8 @@ impl NatsServer {
         );
         let env = password_env(&std::fs::read_to_string(users).unwrap());
         let mut server = NatsServer { port, dir, config, store, env, child: None };
-        server.restart();
-        server
+        server.try_restart()?;
+        Ok(server)
     }
 
     /// The client URL, without credentials.
@@ -143,6 +164,14 @@ impl NatsServer {
 
     /// (Re)starts the server on the same port and store, waiting until it accepts connections.
     pub fn restart(&mut self) {
+        if let Err(e) = self.try_restart() {
+            panic!("{e}");
+        }
+    }
+
+    /// As [`NatsServer::restart`]; an error if the server exits while starting
+    /// (e.g. another process took one of its ports since they were picked).
+    pub fn try_restart(&mut self) -> Result<(), String> {
         assert!(self.child.is_none(), "already running");
         let log = std::fs::File::create(self.dir.path().join("server.log")).unwrap();
         let child = Command::new(nats_server_bin())
@@ -157,11 +186,13 @@ impl NatsServer {
         let deadline = Instant::now() + Duration::from_secs(15);
         while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
             if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().unwrap()) {
-                panic!("nats-server exited with {status}: {}", self.server_log());
+                self.child = None;
+                return Err(format!("nats-server exited with {status}: {}", self.server_log()));
             }
             assert!(Instant::now() < deadline, "nats-server did not start on port {}", self.port);
             std::thread::sleep(Duration::from_millis(50));
         }
+        Ok(())
     }
 
     /// What the server wrote to stderr (for failure messages).
@@ -217,8 +248,20 @@ pub struct NatsCluster {
 }
 
 impl NatsCluster {
-    /// Starts all three servers and waits until JetStream is healthy on each.
+    /// Starts all three servers and waits until JetStream is healthy on each,
+    /// with fresh ports if a server could not bind the ones first picked.
     pub fn start_deploy() -> NatsCluster {
+        let mut last = String::new();
+        for _ in 0..5 {
+            match Self::try_start_deploy() {
+                Ok(cluster) => return cluster,
+                Err(e) => last = e,
+            }
+        }
+        panic!("the cluster would not start: {last}");
+    }
+
+    fn try_start_deploy() -> Result<NatsCluster, String> {
         let shared = tempfile::tempdir().unwrap();
         let conf = shared.path().join("conf");
         let users = deploy_config(&conf, "users.conf", &[]);
@@ -245,11 +288,11 @@ impl NatsCluster {
             servers.push(NatsServer { port: client[n], dir, config, store, env: env.clone(), child: None });
         }
         for server in &mut servers {
-            server.restart();
+            server.try_restart()?;
         }
         let cluster = NatsCluster { servers, http };
         cluster.wait_healthy(&[0, 1, 2]);
-        cluster
+        Ok(cluster)
     }
 
     /// Waits until the given servers report JetStream healthy.

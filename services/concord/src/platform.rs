@@ -122,6 +122,35 @@ pub fn open_audit(layout: &Layout, engine: Engine) -> Result<Arc<AuditLog>> {
     Ok(Arc::new(AuditLog::new(Arc::new(log))))
 }
 
+/// How often a log that grew gets a new signed checkpoint, stored with it
+/// (what `concord audit verify` checks against).
+pub const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Signs and stores a checkpoint of `log` every [`CHECKPOINT_EVERY`] while it
+/// grows, so there is always a recent one to verify against.
+pub fn checkpoint_periodically(log: Arc<Log>) {
+    tokio::spawn(async move {
+        let mut signed = 0;
+        loop {
+            tokio::time::sleep(CHECKPOINT_EVERY).await;
+            if log.size() != signed {
+                signed = log.size();
+                store_checkpoint(&log).await;
+            }
+        }
+    });
+}
+
+/// Signs and stores a checkpoint of `log` now (e.g. on a clean shutdown).
+pub async fn store_checkpoint(log: &Arc<Log>) {
+    let log = log.clone();
+    match tokio::task::spawn_blocking(move || log.checkpoint()).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => tracing::warn!(error = %e, "could not store a checkpoint"),
+        Err(e) => tracing::warn!(error = %e, "checkpoint task failed"),
+    }
+}
+
 /// Loads the partnership's key registry and the token verifier.
 pub fn load_trust(layout: &Layout) -> Result<(KeyRegistry, Arc<Verifier>)> {
     let registry = KeyRegistry::load(&layout.registry())
@@ -218,6 +247,8 @@ impl Platform {
                 .with_context(|| format!("loading {}", layout.jwks().display()))?,
         );
         let audit = open_audit(&layout, config.engine)?;
+        checkpoint_periodically(log.clone());
+        checkpoint_periodically(audit.log().clone());
         let views = Arc::new(Views::new(log.clone(), policy, vault.clone(), audit));
         reload_policy_on_hangup(views.clone(), config.policy.clone());
         Ok(Platform { layout, log, vault, ledger, bus, nodes, verifier, views })

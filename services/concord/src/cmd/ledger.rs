@@ -14,7 +14,9 @@ use concord_vault::NatsKeyStore;
 
 use crate::cmd::DataArg;
 use crate::layout::Layout;
-use crate::platform::{connect_bus, load_trust, open_log, open_store, redact_url};
+use crate::platform::{
+    checkpoint_periodically, connect_bus, load_trust, open_log, open_store, redact_url, store_checkpoint,
+};
 
 /// Arguments of `concord ledger`.
 #[derive(Debug, clap::Args)]
@@ -60,9 +62,11 @@ pub async fn run(args: LedgerArgs) -> Result<ExitCode> {
             tracing::info!(size = log.size(), quarantined = ?quarantine.counts(), "ledger");
         }
     });
+    checkpoint_periodically(ledger.log().clone());
     tokio::select! {
-        result = ledger.run("ledger") => result?,
+        result = ledger.clone().run("ledger") => result?,
         _ = crate::cmd::shutdown_signal() => eprintln!("ledger: stopping"),
     }
+    store_checkpoint(ledger.log()).await;
     Ok(ExitCode::SUCCESS)
 }

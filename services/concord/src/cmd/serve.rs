@@ -18,7 +18,8 @@ use tokio::net::TcpListener;
 use crate::cmd::{DataArg, PolicyArg};
 use crate::layout::Layout;
 use crate::platform::{
-    connect_bus, load_policy, load_trust, open_audit, open_log, open_store, open_vault, reload_policy_on_hangup,
+    checkpoint_periodically, connect_bus, load_policy, load_trust, open_audit, open_log, open_store, open_vault,
+    reload_policy_on_hangup, store_checkpoint,
 };
 use crate::server::Services;
 
@@ -64,11 +65,16 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
         }
     });
     let audit = open_audit(&layout, args.engine)?;
+    checkpoint_periodically(log.clone());
+    checkpoint_periodically(audit.log().clone());
+    let (log_for_checkpoint, audit_for_checkpoint) = (log.clone(), audit.log().clone());
     let views = Arc::new(Views::new(log.clone(), policy, vault, audit));
     reload_policy_on_hangup(views.clone(), args.policy.policy.clone());
     let listener = TcpListener::bind(args.grpc).await.with_context(|| format!("cannot listen on {}", args.grpc))?;
     eprintln!("serve {}: QueryService and LogService on {}, {} events in its log", args.replica, args.grpc, log.size());
     let services = Services { verifier, views: Some(views), log: Some(log), nodes: vec![] };
     crate::server::serve(services, listener, crate::cmd::shutdown_signal()).await?;
+    store_checkpoint(&log_for_checkpoint).await;
+    store_checkpoint(&audit_for_checkpoint).await;
     Ok(ExitCode::SUCCESS)
 }

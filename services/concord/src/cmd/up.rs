@@ -96,6 +96,9 @@ pub async fn run(args: UpArgs) -> Result<ExitCode> {
         eprintln!("shutting down");
     };
     crate::server::serve(platform.services(), listener, shutdown).await?;
+    // Leave signed checkpoints of both logs behind, for `concord audit verify`.
+    crate::platform::store_checkpoint(&platform.log).await;
+    crate::platform::store_checkpoint(platform.views.audit().log()).await;
     Ok(ExitCode::SUCCESS)
 }
 
