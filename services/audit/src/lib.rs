@@ -105,7 +105,20 @@ impl AuditLog {
     ) -> Result<Vec<(u64, pb::AccessRecord)>, AuditError> {
         let mut to = value.to_vec();
         to.push(0);
-        let positions = self.log.scan_index(index, value, &to, after, limit)?;
+        self.find_range(index, value, &to, after, limit)
+    }
+
+    /// Records whose `index` value is in `[from, to)`, after position
+    /// `after`, oldest first, at most `limit`.
+    pub fn find_range(
+        &self,
+        index: &str,
+        from: &[u8],
+        to: &[u8],
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<(u64, pb::AccessRecord)>, AuditError> {
+        let positions = self.log.scan_index(index, from, to, after, limit)?;
         let mut out = Vec::with_capacity(positions.len());
         for position in positions {
             if let Some(record) = self.get(position)? {

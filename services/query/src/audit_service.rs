@@ -152,17 +152,7 @@ impl AuditApi {
                             // By time: the whole range, oldest first.
                             let lo = from_ts.as_ref().map_or([0u8; 8], sortable_time);
                             let hi = to_ts.as_ref().map_or([0xffu8; 8], sortable_time);
-                            let positions = audit
-                                .log()
-                                .scan_index(BY_TIME, &lo, &hi, after, 256)
-                                .map_err(|e| Status::unavailable(e.to_string()))?;
-                            let mut records = Vec::new();
-                            for p in positions {
-                                if let Some(r) = audit.get(p).map_err(storage)? {
-                                    records.push((p, r));
-                                }
-                            }
-                            records
+                            audit.find_range(BY_TIME, &lo, &hi, after, 256).map_err(storage)?
                         }
                     };
                     let Some((last, _)) = chunk.last() else { return Ok((out, false, after)) };

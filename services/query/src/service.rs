@@ -233,13 +233,10 @@ impl QueryApi {
                 let mut matched = Vec::new();
                 for position in positions {
                     scanned += 1;
-                    let entry = log
-                        .get(position)
-                        .map_err(storage_unavailable)?
-                        .ok_or_else(|| storage_unavailable(format!("position {position} is missing")))?;
-                    let (_, event) = decode_entry(&entry.bytes).map_err(storage_unavailable)?;
+                    let bytes = views.stored(position)?;
+                    let (_, event) = decode_entry(&bytes).map_err(storage_unavailable)?;
                     if filter.matches(&event) {
-                        matched.push((position, entry.bytes));
+                        matched.push((position, bytes));
                     }
                 }
                 let mut full = false;
@@ -309,31 +306,26 @@ impl QueryService for QueryApi {
     ) -> Result<Response<Self::SubscribeStream>, Status> {
         let access = Access::of(SUBSCRIBE, &request);
         let principal = self.caller(&access, &request).await?;
-        let filter = (|| {
-            let request = request.get_ref();
-            Ok::<_, Status>(Filter {
-                event_type: parse_type(&request.event_type)?,
-                agency: None,
-                ward: None,
-                subject: parse_subject(request.subject.as_ref(), "subject")?,
-                from: None,
-                to: None,
-            })
-        })();
-        let filter = match filter {
-            Ok(f) => f,
-            Err(status) => {
-                return Err(self.release::<()>(&access, &principal, Err(status), |_| Vec::new()).await.unwrap_err());
-            }
-        };
-        // The opening of the subscription is recorded; then each delivery.
-        self.release(&access, &principal, Ok((Ok(()), Tally::default())), |_| Vec::new()).await?;
+        // The opening of the subscription is recorded (or why it was refused); then each delivery.
+        let filter = subscribe_filter(request.get_ref()).map(|f| (Ok(f), Tally::default()));
+        let filter = self.release(&access, &principal, filter, |_| Vec::new()).await?;
         let after = request.get_ref().after_position;
         // A small buffer: each event is decided just before it is handed over.
         let (tx, rx) = mpsc::channel(4);
         tokio::spawn(follow(self.views.clone(), principal, access, filter, after, tx));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
+}
+
+fn subscribe_filter(request: &pb::SubscribeRequest) -> Result<Filter, Status> {
+    Ok(Filter {
+        event_type: parse_type(&request.event_type)?,
+        agency: None,
+        ward: None,
+        subject: parse_subject(request.subject.as_ref(), "subject")?,
+        from: None,
+        to: None,
+    })
 }
 
 fn exact(log: &concord_log::log::Log, index: &str, value: &[u8], after: u64, limit: usize) -> Result<Vec<u64>, Status> {

@@ -74,16 +74,21 @@ impl Views {
         *self.policy.write().unwrap_or_else(|e| e.into_inner()) = policy;
     }
 
+    /// The stored bytes of the entry at `position`, which must exist.
+    pub fn stored(&self, position: u64) -> Result<Vec<u8>, Status> {
+        let entry = self
+            .log
+            .get(position)
+            .map_err(storage_unavailable)?
+            .ok_or_else(|| storage_unavailable(format!("position {position} is missing")))?;
+        Ok(entry.bytes)
+    }
+
     /// Loads the entries at `positions` and returns what `principal` may see.
     pub fn load(&self, principal: &Principal, positions: &[u64]) -> Result<Visible, Status> {
         let mut stored = Vec::with_capacity(positions.len());
         for &position in positions {
-            let entry = self
-                .log
-                .get(position)
-                .map_err(storage_unavailable)?
-                .ok_or_else(|| storage_unavailable(format!("position {position} is missing")))?;
-            stored.push((position, entry.bytes));
+            stored.push((position, self.stored(position)?));
         }
         self.decide(principal, stored)
     }
@@ -91,12 +96,7 @@ impl Views {
     /// How the agreement decides the event at `position` for `principal`,
     /// with the consent it relies on as it stands now.
     pub fn explain(&self, principal: &Principal, position: u64) -> Result<(Explanation, pb::Event, Consent), Status> {
-        let entry = self
-            .log
-            .get(position)
-            .map_err(storage_unavailable)?
-            .ok_or_else(|| storage_unavailable(format!("position {position} is missing")))?;
-        let (_, event) = decode_entry(&entry.bytes)
+        let (_, event) = decode_entry(&self.stored(position)?)
             .map_err(|e| storage_unavailable(format!("entry {position} does not decode: {e}")))?;
         let consent = consent::consent_for(&self.log, &event, &[], Some(concord_core::now_millis()))
             .map_err(storage_unavailable)?;
@@ -126,12 +126,7 @@ impl Views {
     }
 
     fn load_shaped(&self, principal: &Principal, position: u64) -> Result<Option<pb::EventView>, Status> {
-        let entry = self
-            .log
-            .get(position)
-            .map_err(storage_unavailable)?
-            .ok_or_else(|| storage_unavailable(format!("position {position} is missing")))?;
-        Ok(self.shape(principal, vec![(position, entry.bytes)])?.events.pop())
+        Ok(self.shape(principal, vec![(position, self.stored(position)?)])?.events.pop())
     }
 
     /// Decides and shapes entries, without corrections' changes.
