@@ -386,13 +386,6 @@ async fn a_consent_withdrawn_mid_subscription_stops_the_next_delivery() {
     assert_eq!(delivered.event_id, arrest.event_id.to_string(), "the next delivery skips the event shared by consent");
     assert_ne!(delivered.event_id, second.event_id.to_string());
 
-    // A consent the node itself has just recorded counts before the ledger has it.
-    cs.publish(consent_record("C-fast", "P-fast", None), None).await.unwrap();
-    let mut fast =
-        envelope(AgencyKind::ChildrensServices, "P-fast", Classification::OfficialSensitive, &[LawfulBasis::Consent]);
-    fast.consent_ref = "C-fast".into();
-    cs.publish(fast, WAIT).await.unwrap();
-
     // Read again from the start, the first engagement is withheld too.
     let mut again = client
         .subscribe(authorized(
@@ -565,4 +558,34 @@ fn sighup_reloads_the_agreement_and_refuses_a_broken_one() {
     up.wait_for_output("sharing agreement reloaded and in force", 30);
     assert!(up.running());
     up.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_counts_the_consent_it_has_just_recorded_before_the_ledger_has_it() {
+    use std::sync::Arc;
+    // A node and a ledger's consent answers over an embedded bus, with the
+    // ledger not consuming yet: what the node publishes stays unreceipted.
+    let dir = tempfile::tempdir().unwrap();
+    let layout = concord::layout::Layout::new(dir.path());
+    let agency = AgencyId::parse(&agency_of(AgencyKind::ChildrensServices)).unwrap();
+    layout.ensure_keys(std::slice::from_ref(&agency)).unwrap();
+    let log = concord::platform::open_log(&layout, concord_log::kv::Engine::Redb).unwrap();
+    let bus: Arc<dyn concord_bus::EventBus> = Arc::new(concord_bus::EmbeddedBus::new());
+    bus.answer_consent(concord_ledger::consent::answerer(log.clone())).await.unwrap();
+    let open = |name: &str| concord::platform::open_store(&layout, concord_log::kv::Engine::Redb, name).unwrap();
+    let vault = Arc::new(concord::platform::open_vault(&layout, None, open("vault")).await.unwrap());
+    let key = concord_core::sign::AgencyKey::load(agency.clone(), &layout.agency_key(&agency)).unwrap();
+    let outbox = concord_node::Outbox::open(open("outbox")).unwrap();
+    let node = concord_node::Node::start(key, vault, bus, outbox).await.unwrap();
+
+    let mut relying =
+        envelope(AgencyKind::ChildrensServices, "P-fast", Classification::OfficialSensitive, &[LawfulBasis::Consent]);
+    relying.consent_ref = "C-fast".into();
+    // The ledger has no such consent and neither has the node: refused.
+    let refused = node.publish(relying.clone(), None).await.unwrap_err();
+    assert!(refused.to_string().contains("consent `C-fast` is none"), "{refused}");
+    // Once the node has recorded it (still unreceipted), the same event is accepted.
+    node.publish(consent_record("C-fast", "P-fast", None), None).await.unwrap();
+    node.publish(relying, None).await.unwrap();
+    assert_eq!(log.size(), 0, "the ledger never saw either");
 }
