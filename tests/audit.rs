@@ -130,7 +130,7 @@ async fn every_event_returned_is_in_an_access_record_and_nothing_else_is() {
     // Let any subscription deliveries in flight be recorded.
     tokio::time::sleep(Duration::from_millis(300)).await;
 
-    let audit = t.platform.views.audit().clone();
+    let audit = t.platform.audit.clone();
     let mut recorded: BTreeMap<Who, BTreeSet<String>> = BTreeMap::new();
     let mut unauthenticated = 0;
     let size = audit.log().size();
@@ -276,18 +276,21 @@ async fn reads_fail_rather_than_pass_unaudited_when_the_audit_store_cannot_be_wr
         concord_log::log::Log::open(kv, concord_audit::AUDIT_LOG_ORIGIN, t.layout().ledger_signing_key().unwrap())
             .unwrap();
     let audit = Arc::new(concord_audit::AuditLog::new(Arc::new(log)));
+    let recorder = Arc::new(concord_audit::Recorder::local(&audit));
     let policy = concord::platform::load_policy(None).unwrap();
     let views = Arc::new(concord_query::view::Views::new(
         t.platform.log.clone(),
         policy,
         t.platform.vault.clone(),
-        audit.clone(),
+        recorder.clone(),
     ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let services = concord::server::Services {
         verifier: t.platform.verifier.clone(),
+        recorder,
         views: Some(views),
+        audit: None,
         log: None,
         nodes: vec![],
     };
@@ -338,7 +341,8 @@ async fn reads_fail_rather_than_pass_unaudited_when_the_audit_store_cannot_be_wr
     for position in 1..=recorded {
         assert!(reopened.get(position).unwrap().is_some());
     }
-    reopened.record(pb::AccessRecord { principal: "after".into(), ..Default::default() }).await.unwrap();
+    let recorder = concord_audit::Recorder::local(&reopened);
+    recorder.record(pb::AccessRecord { principal: "after".into(), ..Default::default() }).await.unwrap();
     assert_eq!(reopened.log().size(), recorded + 1);
 }
 
@@ -493,7 +497,7 @@ async fn a_correction_shows_what_changed_from_and_to_and_only_its_publisher_may_
     assert!(changes.contains(&("ward", "\"Wealdstone\"", "\"Marlborough\"")), "{changes:?}");
     assert!(changes.iter().all(|(f, ..)| !f.starts_with("personal")), "same personal data: {changes:?}");
     // The access record names the corrected event too: its values were shown.
-    let audit = t.platform.views.audit();
+    let audit = &t.platform.audit;
     let record = audit.get(audit.log().size()).unwrap().unwrap();
     let ids: BTreeSet<String> = record.shown.iter().map(|s| s.event_id.clone()).collect();
     assert!(ids.contains(&original.event_id.to_string()) && ids.contains(&corrected.event_id.to_string()));
@@ -503,4 +507,73 @@ async fn a_correction_shows_what_changed_from_and_to_and_only_its_publisher_may_
     let page = client.subject_timeline(authorized(request, &vcs)).await.unwrap().into_inner();
     assert_eq!(page.events.len(), 1);
     assert!(page.events[0].changes.is_empty(), "{:?}", page.events[0].changes);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_publish_is_recorded_without_its_content_and_auditors_find_who_added_an_event() {
+    use concord_core::pb::publish_service_client::PublishServiceClient;
+
+    let t = TestPlatform::start(Engine::Redb).await;
+    let mut publish = PublishServiceClient::new(t.channel().await);
+    let officer = t.token("police.met.nw", Role::Practitioner, Purpose::CaseManagement);
+    let mut event = arrest("P-pub00001", "seen with Kyle Brennan near the station");
+    event.personal.as_mut().unwrap().identities[0].name = "Jordan Whitlock".into();
+    let request = pb::PublishRequest { event: Some(event.clone()), wait_for_ledger: true };
+    let published = publish.publish(authorized(request, &officer)).await.unwrap().into_inner();
+
+    // Refused publishes are recorded too: another agency's event, a role that
+    // does not publish, and a forged token.
+    let mut as_camhs = event.clone();
+    as_camhs.agency_id = "camhs.nwl".into();
+    let request = pb::PublishRequest { event: Some(as_camhs), wait_for_ledger: false };
+    let refused = publish.publish(authorized(request, &officer)).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied);
+    let analyst = t.token("police.met.nw", Role::Analyst, Purpose::Analysis);
+    let request = pb::PublishRequest { event: Some(event.clone()), wait_for_ledger: false };
+    let refused = publish.publish(authorized(request, &analyst)).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied);
+    let request = pb::PublishRequest { event: Some(event.clone()), wait_for_ledger: false };
+    let refused = publish.publish(authorized(request, &format!("{officer}x"))).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated);
+
+    let audit = &t.platform.audit;
+    let records: Vec<pb::AccessRecord> = (1..=audit.log().size()).map(|p| audit.get(p).unwrap().unwrap()).collect();
+    let publishes: Vec<&pb::AccessRecord> =
+        records.iter().filter(|r| r.rpc == "/concord.v1.PublishService/Publish").collect();
+    assert_eq!(publishes.len(), 4, "{records:?}");
+    let ok = publishes[0];
+    assert_eq!((ok.principal.as_str(), ok.agency_id.as_str(), ok.outcome.as_str()), ("tester", "police.met.nw", "ok"));
+    assert_eq!(ok.added.len(), 1);
+    assert_eq!(ok.added[0].event_id, published.event_id);
+    assert_eq!(ok.added[0].event_type, "arrest");
+    assert_eq!(ok.added[0].subjects, vec![person("P-pub00001")]);
+    assert!(ok.shown.is_empty(), "a publish shows nothing");
+    assert!(publishes[1].outcome.starts_with("PermissionDenied") && publishes[1].added.is_empty());
+    assert!(publishes[2].outcome.starts_with("PermissionDenied") && publishes[2].role == "analyst");
+    assert!(publishes[3].outcome.starts_with("Unauthenticated") && publishes[3].principal.is_empty());
+    for record in &records {
+        let text = String::from_utf8_lossy(&prost::Message::encode_to_vec(record)).to_string();
+        for personal in ["Jordan Whitlock", "Kyle Brennan", "seen with"] {
+            assert!(!text.contains(personal), "`{personal}` in an access record: {record:?}");
+        }
+    }
+
+    // An auditor asking about the event finds who added it and who read it.
+    let reader = t.token("yot.harrow", Role::Practitioner, Purpose::Safeguarding);
+    let mut query = QueryServiceClient::new(t.channel().await);
+    let get = pb::GetEventRequest { event_id: published.event_id.clone() };
+    query.get_event(authorized(get, &reader)).await.unwrap();
+    let auditor = t.token("childrens_services.harrow", Role::Auditor, Purpose::Audit);
+    let mut audits = AuditServiceClient::new(t.channel().await);
+    let request = pb::ListAccessRequest { event_id: published.event_id.clone(), ..Default::default() };
+    let page = audits.list_access(authorized(request, &auditor)).await.unwrap().into_inner();
+    let who: Vec<(String, String)> =
+        page.records.iter().map(|e| e.record.as_ref().unwrap()).map(|r| (r.agency_id.clone(), r.rpc.clone())).collect();
+    assert_eq!(
+        who,
+        vec![
+            ("police.met.nw".to_string(), "/concord.v1.PublishService/Publish".to_string()),
+            ("yot.harrow".to_string(), "/concord.v1.QueryService/GetEvent".to_string()),
+        ]
+    );
 }

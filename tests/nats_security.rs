@@ -4,7 +4,8 @@
 //! key but claiming another is quarantined, and garbage on an event subject
 //! is quarantined with a counted reason while the ledger keeps running; an
 //! event whose only basis is a consent that was never given is refused by the
-//! node and, sent straight onto the bus past the node, by the ledger.
+//! node and, sent straight onto the bus past the node, by the ledger; and an
+//! agency may record on the audit stream only its own publishes.
 
 mod common;
 
@@ -216,4 +217,67 @@ async fn an_event_relying_on_absent_consent_is_refused_by_the_node_and_by_the_le
     node.publish(record, wait).await.unwrap();
     let published = node.publish(relying(), wait).await.unwrap();
     assert_eq!(published.position, Some(2));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_agency_can_record_only_its_own_publishes_on_the_audit_stream() {
+    let rig = rig().await;
+    // A query replica's audit log, following the stream as the `query` user.
+    let store = |name: &str| open(Engine::Redb, &rig.layout.store(name)).unwrap();
+    let audit_log =
+        Log::open(store("audit"), concord_audit::AUDIT_LOG_ORIGIN, rig.layout.ledger_signing_key().unwrap());
+    let audit = concord_audit::AuditLog::new(Arc::new(audit_log.unwrap()));
+    let quarantine = Arc::new(Quarantine::open(store("audit-quarantine")).unwrap());
+    let query = Arc::new(rig.bus_as("query").await);
+    let replica = Arc::new(concord_audit::AuditReplica::new(&audit, query, quarantine.clone()));
+    tokio::spawn(replica.run("audit-test"));
+
+    let police = Arc::new(rig.bus_as("police.met.nw").await);
+    let camhs = agency("camhs.nwl");
+    let record = |agency_id: &str| pb::AccessRecord {
+        record_id: concord_core::EventId::new_v7().to_string(),
+        at: Some(pbjson_types::Timestamp { seconds: 1_800_000_000, nanos: 0 }),
+        principal: "mallory".into(),
+        agency_id: agency_id.into(),
+        rpc: "/concord.v1.PublishService/Publish".into(),
+        outcome: "ok".into(),
+        ..Default::default()
+    };
+    let send = |subject: String, payload: Vec<u8>| {
+        let police = police.clone();
+        async move {
+            let message =
+                Outbound { subject, msg_id: concord_core::EventId::new_v7().to_string(), payload: payload.into() };
+            tokio::time::timeout(Duration::from_secs(30), police.publish(message)).await
+        }
+    };
+
+    // NATS refuses a police record on CAMHS's audit subject or a replica's.
+    let on_camhs = send(concord_bus::audit_node_subject(&camhs), record("camhs.nwl").encode_to_vec()).await;
+    assert!(matches!(on_camhs, Ok(Err(_))), "NATS took a police record as CAMHS: {on_camhs:?}");
+    let as_replica = send(concord_bus::audit_query_subject("serve-1"), record("police.met.nw").encode_to_vec()).await;
+    assert!(matches!(as_replica, Ok(Err(_))), "NATS took a police record as a query replica: {as_replica:?}");
+
+    // On its own subject: a record about CAMHS, a record claiming to have
+    // shown events, and garbage are quarantined; its own publish is kept.
+    let own = concord_bus::audit_node_subject(&agency("police.met.nw"));
+    let mut showing = record("police.met.nw");
+    showing.shown = vec![pb::ShownEvent { event_id: "e-1".into(), ..Default::default() }];
+    let genuine = record("police.met.nw");
+    for payload in [record("camhs.nwl").encode_to_vec(), showing.encode_to_vec(), b"\xff\xff garbage".to_vec()] {
+        send(own.clone(), payload).await.unwrap().unwrap();
+    }
+    send(own, genuine.encode_to_vec()).await.unwrap().unwrap();
+
+    for _ in 0..300 {
+        if audit.log().size() >= 1 && quarantine.counts().values().sum::<u64>() >= 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let counts = quarantine.counts();
+    assert_eq!(counts.get("subject_mismatch"), Some(&2), "{counts:?}");
+    assert_eq!(counts.get("malformed"), Some(&1), "{counts:?}");
+    assert_eq!(audit.log().size(), 1, "only the genuine record is in the audit log");
+    assert_eq!(audit.get(1).unwrap().unwrap().record_id, genuine.record_id);
 }

@@ -1,10 +1,13 @@
 //! Five agency nodes, a ledger and two query replicas as separate `concord`
 //! processes over a real nats-server: every published event is queryable
-//! exactly once, and the replicas report the same Merkle root.
+//! exactly once, and the replicas report the same Merkle root. Every publish
+//! and read is recorded on the audit stream, both replicas build the same
+//! audit log from it, and a read answered by a replica that then dies is
+//! still in the other's audit log.
 
 mod common;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
@@ -13,6 +16,7 @@ use common::authorized;
 use common::nats::{NatsServer, free_port};
 use common::process::Proc;
 use concord_core::pb;
+use concord_core::pb::audit_service_client::AuditServiceClient;
 use concord_core::pb::log_service_client::LogServiceClient;
 use concord_core::pb::publish_service_client::PublishServiceClient;
 use concord_core::pb::query_service_client::QueryServiceClient;
@@ -169,5 +173,95 @@ fn separate_processes_deliver_every_event_once_and_replicas_agree() {
             }
         }
         assert_eq!(roots[0], roots[1], "replicas at the same position have the same Merkle root");
+
+        // Every publish (recorded by its node) and every search (by the
+        // replica that answered it) reaches both replicas' audit logs.
+        let auditor = issuer
+            .mint(
+                "auditor",
+                &common::agency("childrens_services.harrow"),
+                Role::Auditor,
+                Purpose::Audit,
+                Duration::from_secs(600),
+            )
+            .unwrap();
+        let all_ids: BTreeSet<String> = published.values().flatten().cloned().collect();
+        let expected = total + replicas.len() * published.len();
+        let mut audits = Vec::new();
+        for port in &replicas {
+            let mut audit = AuditServiceClient::new(connect(*port).await);
+            let mut records = Vec::new();
+            for _ in 0..300 {
+                let request = pb::ListAccessRequest { principal: "test".into(), page_size: 1000, ..Default::default() };
+                records = audit.list_access(authorized(request, &auditor)).await.unwrap().into_inner().records;
+                if records.len() >= expected {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            assert_eq!(records.len(), expected, "the replica on {port} holds every publish and search record");
+            let records: Vec<pb::AccessRecord> = records.into_iter().map(|e| e.record.unwrap()).collect();
+            let added: BTreeSet<String> = records.iter().flat_map(|r| &r.added).map(|a| a.event_id.clone()).collect();
+            assert_eq!(added, all_ids, "each publish names the event it added");
+            let searches = records.iter().filter(|r| r.rpc == "/concord.v1.QueryService/Search").count();
+            assert_eq!(searches, replicas.len() * published.len(), "both replicas' searches");
+            for record in &records {
+                let bytes = prost::Message::encode_to_vec(record);
+                assert!(
+                    !String::from_utf8_lossy(&bytes).contains("Jayden Okafor"),
+                    "personal data in an access record: {record:?}"
+                );
+            }
+            audits.push(audit);
+        }
+
+        // The two audit logs are one: the second replica's extends the first's.
+        let a = audits[0].get_checkpoint(authorized(pb::GetCheckpointRequest {}, &auditor)).await.unwrap().into_inner();
+        let mut b = pb::Checkpoint::default();
+        for _ in 0..300 {
+            b = audits[1].get_checkpoint(authorized(pb::GetCheckpointRequest {}, &auditor)).await.unwrap().into_inner();
+            if b.size >= a.size {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let request = pb::ConsistencyProofRequest { old_size: a.size, new_size: b.size };
+        let proof = audits[1].get_consistency_proof(authorized(request, &auditor)).await.unwrap().into_inner();
+        let hashes: Vec<[u8; 32]> = proof.hashes.iter().map(|h| h.as_slice().try_into().unwrap()).collect();
+        let (old, new): ([u8; 32], [u8; 32]) = (a.root.try_into().unwrap(), b.root.try_into().unwrap());
+        concord_log::verify::verify_consistency(a.size, b.size, &old, &new, &hashes)
+            .expect("the replicas' audit logs agree");
+
+        // A read answered by the first replica, which dies straight after,
+        // is in the second replica's audit log: it was durable on the stream
+        // before the answer left.
+        let last = issuer
+            .mint(
+                "last-reader",
+                &common::agency("yot.harrow"),
+                Role::Practitioner,
+                Purpose::CaseManagement,
+                Duration::from_secs(600),
+            )
+            .unwrap();
+        let request = pb::SearchRequest { page_size: 5, ..Default::default() };
+        let mut query = QueryServiceClient::new(connect(replicas[0]).await);
+        let page = query.search(authorized(request, &last)).await.unwrap().into_inner();
+        let seen: BTreeSet<String> = page.events.iter().map(|v| v.event.as_ref().unwrap().event_id.clone()).collect();
+        assert!(!seen.is_empty());
+        procs[0].kill();
+        let mut found = Vec::new();
+        for _ in 0..300 {
+            let request = pb::ListAccessRequest { principal: "last-reader".into(), ..Default::default() };
+            found = audits[1].list_access(authorized(request, &auditor)).await.unwrap().into_inner().records;
+            if !found.is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_eq!(found.len(), 1, "the dead replica's last read is recorded on the survivor");
+        let shown: BTreeSet<String> =
+            found[0].record.as_ref().unwrap().shown.iter().map(|s| s.event_id.clone()).collect();
+        assert_eq!(shown, seen);
     });
 }

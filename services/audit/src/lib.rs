@@ -1,19 +1,29 @@
 //! The audit log: who saw what, when and why.
 //!
-//! Every read appends an [`pb::AccessRecord`] to its own Merkle log (the same
-//! log code as the event log, with signed checkpoints and proofs) through a
-//! group committer, so concurrent reads share one durable commit. A reader's
-//! answer is released only once its record is durable: [`AuditLog::record`]
-//! returning `Ok` means exactly that, and an error means the read must fail.
-//! Records are indexed by event, subject, principal, agency and time, for
-//! the auditors' questions.
+//! Every read (and every publish) makes a [`pb::AccessRecord`]
+//! ([`access`]), which a [`Recorder`] makes durable before the answer is
+//! released: `Ok` from [`Recorder::record`] means exactly that, and an error
+//! means the call must fail. Alone, the recorder appends to the local
+//! [`AuditLog`] through a group committer, so concurrent reads share one
+//! durable commit; over NATS it publishes to the `CONCORD_AUDIT` stream, and
+//! every query replica builds the same [`AuditLog`] from that stream
+//! ([`replica`]), so no record is lost with a replica. The audit log is its own
+//! Merkle log (the same log code as the event log, with signed checkpoints
+//! and proofs), indexed by event, subject, principal, agency and time for the
+//! auditors' questions.
+
+pub mod access;
+pub mod recorder;
+pub mod replica;
 
 use std::sync::Arc;
 
 use concord_core::{SubjectId, pb, sortable_time};
-use concord_log::group::GroupCommitter;
 use concord_log::log::{Log, LogError, NewEntry};
 use prost::Message;
+
+pub use recorder::Recorder;
+pub use replica::AuditReplica;
 
 /// The origin line of the audit log's checkpoints.
 pub const AUDIT_LOG_ORIGIN: &str = "concord.local/audit";
@@ -29,15 +39,18 @@ pub const BY_AGENCY: &str = "agency";
 /// Index of records by when the read happened.
 pub const BY_TIME: &str = "at";
 
-/// How many records wait to share one commit at most.
-const MAX_BATCH: usize = 512;
-
 /// Why a record could not be made durable: the read it records must fail.
 #[derive(Debug, thiserror::Error)]
 pub enum AuditError {
     /// The audit log could not be written or read.
     #[error("the audit log is unavailable: {0}")]
     Log(#[from] LogError),
+    /// The audit stream did not confirm the record.
+    #[error("the audit stream is unavailable: {0}")]
+    Stream(#[from] concord_bus::BusError),
+    /// The record cannot be stored as it is (e.g. its id is not a UUID).
+    #[error("invalid audit record: {0}")]
+    Invalid(String),
     /// The record's id was already used by a different record.
     #[error("audit record id reused: {0}")]
     Conflict(String),
@@ -51,39 +64,21 @@ pub enum AuditError {
     },
 }
 
-/// The audit log and its group committer.
+/// The audit log: records in their own Merkle log, and the auditors'
+/// questions over it.
 pub struct AuditLog {
     log: Arc<Log>,
-    committer: GroupCommitter,
 }
 
 impl AuditLog {
-    /// Records into `log`; starts the group committer on the current runtime.
+    /// The audit log kept in `log`.
     pub fn new(log: Arc<Log>) -> Self {
-        let committer = GroupCommitter::spawn(log.clone(), MAX_BATCH);
-        AuditLog { log, committer }
+        AuditLog { log }
     }
 
     /// The underlying Merkle log (checkpoints and proofs).
     pub fn log(&self) -> &Arc<Log> {
         &self.log
-    }
-
-    /// Appends `record` and returns once it is durable, with its position.
-    /// An empty `record_id` or `at` is filled in.
-    pub async fn record(&self, mut record: pb::AccessRecord) -> Result<u64, AuditError> {
-        if record.record_id.is_empty() {
-            record.record_id = uuid::Uuid::now_v7().to_string();
-        }
-        if record.at.is_none() {
-            let now = concord_core::now_millis();
-            record.at = Some(pbjson_ts(now));
-        }
-        let entry = entry_for(&record);
-        match self.committer.append(entry).await? {
-            Ok(appended) => Ok(appended.position()),
-            Err(e) => Err(AuditError::Conflict(e.to_string())),
-        }
     }
 
     /// The record at `position`, if any.
@@ -129,12 +124,27 @@ impl AuditLog {
     }
 }
 
+/// Gives `record` an id and a time if it has none.
+fn complete(mut record: pb::AccessRecord) -> pb::AccessRecord {
+    if record.record_id.is_empty() {
+        record.record_id = uuid::Uuid::now_v7().to_string();
+    }
+    if record.at.is_none() {
+        record.at = Some(pbjson_ts(concord_core::now_millis()));
+    }
+    record
+}
+
 fn pbjson_ts(millis: i64) -> pbjson_types::Timestamp {
     pbjson_types::Timestamp { seconds: millis.div_euclid(1000), nanos: (millis.rem_euclid(1000) * 1_000_000) as i32 }
 }
 
-/// The log entry for a record: its bytes and its index values.
-fn entry_for(record: &pb::AccessRecord) -> NewEntry {
+/// The log entry for a record: its bytes and its index values. Events a
+/// call added are indexed like those it showed, so "who touched this event"
+/// finds its publisher too.
+fn entry_for(record: &pb::AccessRecord) -> Result<NewEntry, String> {
+    let id = uuid::Uuid::parse_str(&record.record_id)
+        .map_err(|e| format!("record_id `{}` is not a UUID: {e}", record.record_id))?;
     let mut indexes = vec![
         (BY_PRINCIPAL.to_string(), record.principal.as_bytes().to_vec()),
         (BY_AGENCY.to_string(), record.agency_id.as_bytes().to_vec()),
@@ -142,8 +152,11 @@ fn entry_for(record: &pb::AccessRecord) -> NewEntry {
     if let Some(at) = &record.at {
         indexes.push((BY_TIME.to_string(), sortable_time(at).to_vec()));
     }
-    for shown in &record.shown {
-        indexes.push((BY_EVENT.to_string(), shown.event_id.as_bytes().to_vec()));
+    for shown in record.shown.iter().chain(&record.added) {
+        let event = (BY_EVENT.to_string(), shown.event_id.as_bytes().to_vec());
+        if !indexes.contains(&event) {
+            indexes.push(event);
+        }
         for subject in &shown.subjects {
             if let Ok(subject) = SubjectId::from_ref(subject) {
                 let value = subject.to_string().into_bytes();
@@ -153,8 +166,11 @@ fn entry_for(record: &pb::AccessRecord) -> NewEntry {
             }
         }
     }
-    let id = uuid::Uuid::parse_str(&record.record_id)
-        .map(|u| *u.as_bytes())
-        .unwrap_or_else(|_| *uuid::Uuid::now_v7().as_bytes());
-    NewEntry { id, bytes: record.encode_to_vec(), streams: Vec::new(), expected: Vec::new(), indexes }
+    Ok(NewEntry {
+        id: *id.as_bytes(),
+        bytes: record.encode_to_vec(),
+        streams: Vec::new(),
+        expected: Vec::new(),
+        indexes,
+    })
 }

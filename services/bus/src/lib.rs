@@ -22,7 +22,10 @@ use concord_core::pb;
 
 pub use embedded::EmbeddedBus;
 pub use nats::{NatsBus, NatsConfig};
-pub use subject::{EventSubject, consent_subject, event_subject, parse_event_subject};
+pub use subject::{
+    AuditSource, EventSubject, audit_node_subject, audit_query_subject, consent_subject, event_subject,
+    parse_audit_subject, parse_event_subject, valid_replica_name,
+};
 
 /// Failures of the bus itself (not of the messages on it).
 #[derive(Debug, thiserror::Error)]

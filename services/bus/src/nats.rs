@@ -28,6 +28,8 @@ pub const EVENTS_STREAM: &str = "CONCORD_EVENTS";
 pub const EVENTS_SUBJECTS: &str = "concord.events.>";
 /// The JetStream stream of audit records.
 pub const AUDIT_STREAM: &str = "CONCORD_AUDIT";
+/// The subjects it holds.
+pub const AUDIT_SUBJECTS: &str = "concord.audit.>";
 /// The largest message the stream takes: above the ledger's own limit, so an
 /// oversize event reaches the ledger and is quarantined with a reason.
 pub const MAX_MESSAGE_BYTES: i32 = 2 * 1024 * 1024;
@@ -89,7 +91,7 @@ impl NatsBus {
 
     /// Creates the streams, or updates them to this configuration (idempotent).
     pub async fn ensure_streams(&self, replicas: usize) -> Result<(), BusError> {
-        for (name, subjects) in [(EVENTS_STREAM, EVENTS_SUBJECTS), (AUDIT_STREAM, "concord.audit.>")] {
+        for (name, subjects) in [(EVENTS_STREAM, EVENTS_SUBJECTS), (AUDIT_STREAM, AUDIT_SUBJECTS)] {
             self.js
                 .create_or_update_stream(stream::Config {
                     name: name.to_string(),
@@ -104,6 +106,55 @@ impl NatsBus {
                 .map_err(unavailable)?;
         }
         Ok(())
+    }
+
+    /// Opens the durable pull consumer `durable` on stream `name` (only its
+    /// `subjects`), delivering in stream order from just after `resume` (from
+    /// the start if `resume` is `None` or from an earlier incarnation).
+    pub async fn stream_consumer(
+        &self,
+        name: &str,
+        subjects: &str,
+        durable: &str,
+        resume: Option<StreamPosition>,
+    ) -> Result<Box<dyn EventConsumer>, BusError> {
+        if self.config.manage_streams {
+            // After a server lost its store, the stream is created again here.
+            self.ensure_streams(self.config.replicas).await?;
+        }
+        let mut stream = self.js.get_stream(name).await.map_err(unavailable)?;
+        let info = stream.info().await.map_err(unavailable)?;
+        let epoch = info.created.unix_timestamp_nanos() as i64;
+        let start = match resume {
+            Some(p) if p.epoch == epoch => p.sequence + 1,
+            Some(p) => {
+                tracing::warn!(
+                    stream = name,
+                    old = p.epoch,
+                    new = epoch,
+                    "the stream was recreated; reading it from the start"
+                );
+                1
+            }
+            None => 1,
+        };
+        // The consumer's position is ours (kept with our own writes), so start
+        // it afresh exactly where we left off: no stale redeliveries can
+        // arrive out of order.
+        let _ = stream.delete_consumer(durable).await;
+        let consumer = stream
+            .create_consumer(consumer::pull::Config {
+                durable_name: Some(durable.to_string()),
+                deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence: start },
+                ack_policy: consumer::AckPolicy::Explicit,
+                ack_wait: Duration::from_secs(60),
+                max_ack_pending: 20_000,
+                filter_subject: subjects.to_string(),
+                ..Default::default()
+            })
+            .await
+            .map_err(unavailable)?;
+        Ok(Box::new(NatsConsumer { consumer, epoch }))
     }
 
     /// The underlying client (for flushing in tests and tools).
@@ -181,38 +232,7 @@ impl EventBus for NatsBus {
         durable: &str,
         resume: Option<StreamPosition>,
     ) -> Result<Box<dyn EventConsumer>, BusError> {
-        if self.config.manage_streams {
-            // After a server lost its store, the stream is created again here.
-            self.ensure_streams(self.config.replicas).await?;
-        }
-        let mut stream = self.js.get_stream(EVENTS_STREAM).await.map_err(unavailable)?;
-        let info = stream.info().await.map_err(unavailable)?;
-        let epoch = info.created.unix_timestamp_nanos() as i64;
-        let start = match resume {
-            Some(p) if p.epoch == epoch => p.sequence + 1,
-            Some(p) => {
-                tracing::warn!(old = p.epoch, new = epoch, "the event stream was recreated; reading it from the start");
-                1
-            }
-            None => 1,
-        };
-        // The consumer's position is ours (kept with our own writes), so start
-        // it afresh exactly where we left off: no stale redeliveries can
-        // arrive out of order.
-        let _ = stream.delete_consumer(durable).await;
-        let consumer = stream
-            .create_consumer(consumer::pull::Config {
-                durable_name: Some(durable.to_string()),
-                deliver_policy: consumer::DeliverPolicy::ByStartSequence { start_sequence: start },
-                ack_policy: consumer::AckPolicy::Explicit,
-                ack_wait: Duration::from_secs(60),
-                max_ack_pending: 20_000,
-                filter_subject: EVENTS_SUBJECTS.to_string(),
-                ..Default::default()
-            })
-            .await
-            .map_err(unavailable)?;
-        Ok(Box::new(NatsConsumer { consumer, epoch }))
+        self.stream_consumer(EVENTS_STREAM, EVENTS_SUBJECTS, durable, resume).await
     }
 
     async fn publish_receipt(&self, agency: &AgencyId, receipt: &pb::Receipt) -> Result<(), BusError> {

@@ -39,6 +39,44 @@ pub fn consent_subject(agency: &AgencyId) -> String {
     format!("concord.consent.{agency}")
 }
 
+/// The prefix of every audit record subject.
+pub const AUDIT_PREFIX: &str = "concord.audit";
+
+/// Who published an audit record, as its subject says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuditSource {
+    /// A query replica (`concord.audit.query.<replica>`): records of reads.
+    Query(String),
+    /// An agency's node (`concord.audit.node.<agency_id>`): records of its
+    /// agency's publishes, and only of those.
+    Node(AgencyId),
+}
+
+/// Whether `name` may name a replica: letters, digits, `-` and `_` (one
+/// subject token, and a valid JetStream consumer name).
+pub fn valid_replica_name(name: &str) -> bool {
+    !name.is_empty() && name.len() <= 64 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
+/// The subject a query replica publishes its access records on.
+pub fn audit_query_subject(replica: &str) -> String {
+    format!("{AUDIT_PREFIX}.query.{replica}")
+}
+
+/// The subject an agency's node publishes its access records on.
+pub fn audit_node_subject(agency: &AgencyId) -> String {
+    format!("{AUDIT_PREFIX}.node.{agency}")
+}
+
+/// Parses an audit subject; `None` if it is not one.
+pub fn parse_audit_subject(subject: &str) -> Option<AuditSource> {
+    let rest = subject.strip_prefix(AUDIT_PREFIX)?.strip_prefix('.')?;
+    if let Some(replica) = rest.strip_prefix("query.") {
+        return valid_replica_name(replica).then(|| AuditSource::Query(replica.to_string()));
+    }
+    AgencyId::parse(rest.strip_prefix("node.")?).ok().map(AuditSource::Node)
+}
+
 /// Parses an event subject; `None` if it is not one.
 pub fn parse_event_subject(subject: &str) -> Option<EventSubject> {
     let rest = subject.strip_prefix(EVENTS_PREFIX)?.strip_prefix('.')?;
@@ -63,6 +101,17 @@ mod tests {
         assert_eq!(s, "concord.events.police.police.met.nw.arrest");
         assert!(s.starts_with(&agency_prefix(&agency)));
         assert_eq!(parse_event_subject(&s), Some(EventSubject { agency, event_type: EventType::Arrest }));
+    }
+
+    #[test]
+    fn audit_subjects_round_trip_and_refuse_others() {
+        let agency = AgencyId::parse("police.met.nw").unwrap();
+        assert_eq!(parse_audit_subject(&audit_node_subject(&agency)), Some(AuditSource::Node(agency)));
+        assert_eq!(parse_audit_subject(&audit_query_subject("serve-1")), Some(AuditSource::Query("serve-1".into())));
+        for bad in ["concord.audit.query.a.b", "concord.audit.query.", "concord.audit.node.", "concord.audit.x.y", ""] {
+            assert_eq!(parse_audit_subject(bad), None, "{bad}");
+        }
+        assert!(!valid_replica_name("serve.1") && !valid_replica_name("") && !valid_replica_name("a*"));
     }
 
     #[test]

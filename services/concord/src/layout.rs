@@ -108,6 +108,7 @@ impl Layout {
         }
         registry.save(&self.registry())?;
         self.ledger_signing_key()?;
+        concord_vault::MasterKey::load_or_create(&self.master_key())?;
         if !keys_dir.join("jwt-signing.pem").exists() {
             Issuer::generate("local-1", LOCAL_ISSUER, AUDIENCE)
                 .save(&keys_dir)

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use concord_audit::{AUDIT_LOG_ORIGIN, AuditLog};
-use concord_bus::{EmbeddedBus, EventBus, NatsBus, NatsConfig};
+use concord_audit::{AUDIT_LOG_ORIGIN, AuditLog, AuditReplica, Recorder};
+use concord_bus::{EmbeddedBus, EventBus, NatsBus, NatsConfig, audit_query_subject};
 use concord_core::AgencyId;
 use concord_core::sign::KeyRegistry;
 use concord_identity::Verifier;
@@ -44,12 +44,15 @@ pub struct PlatformConfig {
 pub async fn connect_bus(nats: Option<&NatsConfig>) -> Result<Arc<dyn EventBus>> {
     Ok(match nats {
         None => Arc::new(EmbeddedBus::new()),
-        Some(config) => Arc::new(
-            NatsBus::connect(config)
-                .await
-                .with_context(|| format!("connecting to NATS at {}", redact_url(&config.url)))?,
-        ),
+        Some(config) => connect_nats(config).await?,
     })
+}
+
+/// Connects to NATS.
+pub async fn connect_nats(config: &NatsConfig) -> Result<Arc<NatsBus>> {
+    let bus =
+        NatsBus::connect(config).await.with_context(|| format!("connecting to NATS at {}", redact_url(&config.url)))?;
+    Ok(Arc::new(bus))
 }
 
 /// Loads the sharing agreement from `dir` (or the built-in default),
@@ -114,12 +117,37 @@ pub fn open_log(layout: &Layout, engine: Engine) -> Result<Arc<Log>> {
 }
 
 /// Opens the audit log of a data directory (its own Merkle log, checkpoints
-/// signed with the ledger's key under the audit origin). Needs a runtime: it
-/// starts the group committer.
-pub fn open_audit(layout: &Layout, engine: Engine) -> Result<Arc<AuditLog>> {
+/// signed with the ledger's key under the audit origin), and the recorder
+/// reads are recorded with. Alone, records go straight into the local log;
+/// over NATS (`nats`, with this replica's name) they go to the audit stream,
+/// which this replica follows into its local log in the background. Needs a
+/// runtime.
+pub async fn open_audit(
+    layout: &Layout,
+    engine: Engine,
+    nats: Option<(&NatsConfig, &str)>,
+) -> Result<(Arc<AuditLog>, Arc<Recorder>)> {
     let log = Log::open(open_store(layout, engine, "audit")?, AUDIT_LOG_ORIGIN, layout.ledger_signing_key()?)
         .context("opening the audit log")?;
-    Ok(Arc::new(AuditLog::new(Arc::new(log))))
+    let audit = Arc::new(AuditLog::new(Arc::new(log)));
+    let Some((config, replica)) = nats else {
+        let recorder = Arc::new(Recorder::local(&audit));
+        return Ok((audit, recorder));
+    };
+    if !concord_bus::valid_replica_name(replica) {
+        anyhow::bail!("the replica name `{replica}` may use only letters, digits, `-` and `_`");
+    }
+    let bus = connect_nats(config).await?;
+    let quarantine = Arc::new(Quarantine::open(open_store(layout, engine, "audit-quarantine")?)?);
+    let follower = Arc::new(AuditReplica::new(&audit, bus.clone(), quarantine));
+    let durable = format!("audit-{replica}");
+    tokio::spawn(async move {
+        if let Err(e) = follower.run(&durable).await {
+            tracing::error!(error = %e, "this replica stopped following the audit stream");
+        }
+    });
+    let recorder = Arc::new(Recorder::stream(bus, audit_query_subject(replica)));
+    Ok((audit, recorder))
 }
 
 /// How often a log that grew gets a new signed checkpoint, stored with it
@@ -207,6 +235,8 @@ pub struct Platform {
     pub verifier: Arc<Verifier>,
     /// The read side's decision point and views.
     pub views: Arc<Views>,
+    /// The audit log (built from the audit stream over NATS).
+    pub audit: Arc<AuditLog>,
 }
 
 impl Platform {
@@ -246,19 +276,21 @@ impl Platform {
             Verifier::from_jwks_file(&layout.jwks(), LOCAL_ISSUER, AUDIENCE)
                 .with_context(|| format!("loading {}", layout.jwks().display()))?,
         );
-        let audit = open_audit(&layout, config.engine)?;
+        let (audit, recorder) = open_audit(&layout, config.engine, config.nats.as_ref().map(|n| (n, "up"))).await?;
         checkpoint_periodically(log.clone());
         checkpoint_periodically(audit.log().clone());
-        let views = Arc::new(Views::new(log.clone(), policy, vault.clone(), audit));
+        let views = Arc::new(Views::new(log.clone(), policy, vault.clone(), recorder));
         reload_policy_on_hangup(views.clone(), config.policy.clone());
-        Ok(Platform { layout, log, vault, ledger, bus, nodes, verifier, views })
+        Ok(Platform { layout, log, vault, ledger, bus, nodes, verifier, views, audit })
     }
 
     /// What this platform serves over gRPC.
     pub fn services(&self) -> crate::server::Services {
         crate::server::Services {
             verifier: self.verifier.clone(),
+            recorder: self.views.recorder().clone(),
             views: Some(self.views.clone()),
+            audit: Some(self.audit.clone()),
             log: Some(self.log.clone()),
             nodes: self.nodes.clone(),
         }

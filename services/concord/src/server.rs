@@ -6,6 +6,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use anyhow::Result;
+use concord_audit::{AuditLog, Recorder};
 use concord_core::pb::audit_service_server::AuditServiceServer;
 use concord_core::pb::log_service_server::LogServiceServer;
 use concord_core::pb::policy_service_server::PolicyServiceServer;
@@ -23,8 +24,12 @@ use tokio_stream::wrappers::TcpListenerStream;
 pub struct Services {
     /// Checks every caller's token.
     pub verifier: Arc<Verifier>,
-    /// The read side (`QueryService`, `PolicyService`, `AuditService`), if this process has a log.
+    /// Records every call before it is answered.
+    pub recorder: Arc<Recorder>,
+    /// The read side (`QueryService`, `PolicyService`), if this process has a log.
     pub views: Option<Arc<Views>>,
+    /// The audit log (`AuditService`), if this process keeps one.
+    pub audit: Option<Arc<AuditLog>>,
     /// The log's proofs (`LogService`).
     pub log: Option<Arc<Log>>,
     /// Nodes publishing through `PublishService`.
@@ -43,10 +48,13 @@ pub async fn serve(services: Services, listener: TcpListener, shutdown: impl Fut
     if let Some(views) = services.views {
         health.set_serving::<QueryServiceServer<QueryApi>>().await;
         health.set_serving::<PolicyServiceServer<PolicyApi>>().await;
-        health.set_serving::<AuditServiceServer<AuditApi>>().await;
-        router = router.add_service(AuditServiceServer::new(AuditApi::new(views.audit().clone(), verifier.clone())));
         router = router.add_service(QueryServiceServer::new(QueryApi::new(views.clone(), verifier.clone())));
         router = router.add_service(PolicyServiceServer::new(PolicyApi::new(views, verifier.clone())));
+    }
+    if let Some(audit) = services.audit {
+        health.set_serving::<AuditServiceServer<AuditApi>>().await;
+        let api = AuditApi::new(audit, services.recorder.clone(), verifier.clone());
+        router = router.add_service(AuditServiceServer::new(api));
     }
     if let Some(log) = services.log {
         health.set_serving::<LogServiceServer<LogApi>>().await;
@@ -54,7 +62,8 @@ pub async fn serve(services: Services, listener: TcpListener, shutdown: impl Fut
     }
     if !services.nodes.is_empty() {
         health.set_serving::<PublishServiceServer<PublishApi>>().await;
-        router = router.add_service(PublishServiceServer::new(PublishApi::new(services.nodes, verifier)));
+        router =
+            router.add_service(PublishServiceServer::new(PublishApi::new(services.nodes, verifier, services.recorder)));
     }
     router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown).await?;
     Ok(())

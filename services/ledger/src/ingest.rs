@@ -1,7 +1,6 @@
 //! The ledger's ingest loop: check, append, receipt, acknowledge.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use concord_bus::{BusError, Delivery, EventBus, StreamPosition, parse_event_subject};
 use concord_core::consent;
@@ -11,17 +10,12 @@ use concord_log::kv::KvError;
 use concord_log::log::{Appended, EntryError, Log, LogError};
 use prost::Message;
 
+use crate::follow::{BUS_CURSOR, Follower, InOrder, applied, follow, in_order};
 use crate::index::entry_for;
 use crate::quarantine::Quarantine;
 
 /// The largest signed event the ledger accepts.
 pub const MAX_EVENT_BYTES: usize = 1024 * 1024;
-
-/// How many deliveries the ledger appends in one durable batch at most.
-pub const MAX_BATCH: usize = 512;
-
-/// The log cursor holding the last bus position applied.
-pub const BUS_CURSOR: &str = "bus";
 
 /// Whether this ledger answers publishers or only follows the stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,7 +92,7 @@ impl Ledger {
 
     /// The last bus position applied to the log.
     pub fn applied(&self) -> Result<Option<StreamPosition>, LedgerError> {
-        Ok(self.log.cursor(BUS_CURSOR)?.and_then(|b| StreamPosition::from_bytes(&b)))
+        applied(&self.log)
     }
 
     /// The log this ledger writes.
@@ -111,42 +105,10 @@ impl Ledger {
         &self.quarantine
     }
 
-    /// Consumes the bus with the durable consumer `durable`, from just after
-    /// the last position applied, until the bus closes. Failures are logged and
-    /// the consumer restarted from the log's cursor after a pause.
+    /// Consumes the bus with the durable consumer `durable` (see
+    /// [`follow`]) until the bus closes.
     pub async fn run(self: Arc<Self>, durable: &str) -> Result<(), LedgerError> {
-        loop {
-            let resume = self.applied()?;
-            let mut consumer = match self.bus.consumer(durable, resume).await {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot open the event consumer; retrying");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                    continue;
-                }
-            };
-            loop {
-                let batch = match consumer.next_batch(MAX_BATCH, Duration::from_millis(500)).await {
-                    Ok(b) => b,
-                    Err(BusError::Unavailable(e)) if e.contains("closed") && resume.is_none() => return Ok(()),
-                    Err(e) => {
-                        tracing::warn!(error = %e, "reading the bus failed; reconnecting");
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                        break;
-                    }
-                };
-                if batch.is_empty() {
-                    continue;
-                }
-                if let Err(e) = self.ingest(batch).await {
-                    tracing::warn!(error = %e, "ingest stopped; resuming from the last applied position");
-                    if !matches!(e, LedgerError::Gap { .. }) {
-                        tokio::time::sleep(Duration::from_secs(1)).await;
-                    }
-                    break;
-                }
-            }
-        }
+        follow(self, durable).await
     }
 
     /// Checks, appends and acknowledges one batch of deliveries.
@@ -154,7 +116,7 @@ impl Ledger {
         let mut stats = IngestStats::default();
         let mut entries = Vec::new();
         let mut owners = Vec::new();
-        let (deliveries, already, gap) = self.in_order(deliveries)?;
+        let InOrder { apply: deliveries, already, gap } = in_order(self.applied()?, deliveries);
         stats.redelivered = already.len();
         for delivery in already {
             delivery.ack().await?;
@@ -305,39 +267,6 @@ impl Ledger {
         }))
     }
 
-    /// Splits a batch into the deliveries to apply now (the contiguous run
-    /// after the last applied position), those already applied (redeliveries),
-    /// and a gap error if the batch skipped ahead (the rest is left
-    /// unacknowledged and read again in order).
-    #[allow(clippy::type_complexity)]
-    fn in_order(
-        &self,
-        deliveries: Vec<Delivery>,
-    ) -> Result<(Vec<Delivery>, Vec<Delivery>, Option<LedgerError>), LedgerError> {
-        let mut last = self.applied()?;
-        let (mut apply, mut already) = (Vec::new(), Vec::new());
-        for delivery in deliveries {
-            let Some(position) = delivery.position else {
-                apply.push(delivery);
-                continue;
-            };
-            let expected = match last {
-                Some(l) if l.epoch == position.epoch => l.sequence + 1,
-                _ => 1,
-            };
-            if position.sequence < expected && last.is_some_and(|l| l.epoch == position.epoch) {
-                already.push(delivery);
-            } else if position.sequence == expected || (expected == 1 && last.is_none_or(|l| l.epoch != position.epoch))
-            {
-                last = Some(position);
-                apply.push(delivery);
-            } else {
-                return Ok((apply, already, Some(LedgerError::Gap { expected, got: position.sequence })));
-            }
-        }
-        Ok((apply, already, None))
-    }
-
     /// Decides whether a delivery may be appended; on refusal gives the
     /// quarantine reason code and detail.
     fn check(
@@ -364,6 +293,25 @@ impl Ledger {
         }
         let entry = entry_for(&verified);
         Ok((checked.agency.clone(), checked.id.to_string(), entry, verified.event))
+    }
+}
+
+#[async_trait::async_trait]
+impl Follower for Ledger {
+    async fn consumer(
+        &self,
+        durable: &str,
+        resume: Option<StreamPosition>,
+    ) -> Result<Box<dyn concord_bus::EventConsumer>, BusError> {
+        self.bus.consumer(durable, resume).await
+    }
+
+    fn log(&self) -> &Arc<Log> {
+        &self.log
+    }
+
+    async fn apply(&self, batch: Vec<Delivery>) -> Result<(), LedgerError> {
+        self.ingest(batch).await.map(|_| ())
     }
 }
 

@@ -6,8 +6,11 @@
 //! reason ([`quarantine`]), acknowledges deliveries only after its own durable
 //! write, and sends each agency a receipt. [`index`] fixes how events are
 //! indexed, for the readers, and [`consent`] reads a subject's consent back.
+//! [`follow`] is the in-order, exactly-once loop over a stream that the
+//! ledger and the audit log's replicas share.
 
 pub mod consent;
+pub mod follow;
 pub mod index;
 pub mod ingest;
 pub mod quarantine;

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use concord_audit::{AuditLog, BY_AGENCY, BY_EVENT, BY_PRINCIPAL, BY_SUBJECT, BY_TIME};
+use concord_audit::{AuditLog, BY_AGENCY, BY_EVENT, BY_PRINCIPAL, BY_SUBJECT, BY_TIME, Recorder};
 use concord_core::pb::audit_service_server::AuditService;
 use concord_core::pb::log_service_server::LogService;
 use concord_core::status::invalid_argument;
@@ -13,8 +13,8 @@ use concord_identity::{Principal, Role, Verifier};
 use tonic::{Request, Response, Status};
 
 use crate::LogApi;
-use crate::access::{Access, record_call};
 use crate::page::{PageKey, page_size};
+use concord_audit::access::{Access, record_call};
 
 /// How many records one request examines at most before returning a
 /// (possibly short) page with a token to continue.
@@ -23,27 +23,28 @@ const SCAN_BUDGET: usize = 20_000;
 /// The gRPC audit API.
 pub struct AuditApi {
     audit: Arc<AuditLog>,
+    recorder: Arc<Recorder>,
     verifier: Arc<Verifier>,
     proofs: LogApi,
     pages: PageKey,
 }
 
 impl AuditApi {
-    /// Answers auditors from `audit`.
-    pub fn new(audit: Arc<AuditLog>, verifier: Arc<Verifier>) -> Self {
+    /// Answers auditors from `audit`, recording their calls with `recorder`.
+    pub fn new(audit: Arc<AuditLog>, recorder: Arc<Recorder>, verifier: Arc<Verifier>) -> Self {
         let proofs = LogApi::new(audit.log().clone(), verifier.clone());
-        AuditApi { audit, verifier, proofs, pages: PageKey::default() }
+        AuditApi { audit, recorder, verifier, proofs, pages: PageKey::default() }
     }
 
     /// The caller, if an auditor; a refusal is recorded before it is returned.
     async fn auditor<T>(&self, access: &Access, request: &Request<T>) -> Result<Principal, Status> {
         let caller = match self.verifier.authenticate(request.metadata()) {
             Ok(caller) => caller,
-            Err(status) => return record_call(&self.audit, access, None, Err(status)).await,
+            Err(status) => return record_call(&self.recorder, access, None, Err(status)).await,
         };
         if caller.role != Role::Auditor {
             let denied = Status::permission_denied("the audit log is for auditors (role auditor)");
-            return record_call(&self.audit, access, Some(&caller), Err(denied)).await;
+            return record_call(&self.recorder, access, Some(&caller), Err(denied)).await;
         }
         Ok(caller)
     }
@@ -58,7 +59,7 @@ impl AuditApi {
         let access = Access::of(rpc, &request);
         let caller = self.auditor(&access, &request).await?;
         let result = call(request).await;
-        record_call(&self.audit, &access, Some(&caller), result).await
+        record_call(&self.recorder, &access, Some(&caller), result).await
     }
 }
 
@@ -162,7 +163,8 @@ impl AuditApi {
                         let at = record.at.as_ref().map(millis);
                         let in_time = from.is_none_or(|f| at.is_some_and(|a| a >= f))
                             && to.is_none_or(|t| at.is_some_and(|a| a < t));
-                        let of_type = event_type.is_empty() || record.shown.iter().any(|s| s.event_type == event_type);
+                        let of_type = event_type.is_empty()
+                            || record.shown.iter().chain(&record.added).any(|s| s.event_type == event_type);
                         if in_time && of_type {
                             out.push(pb::AccessEntry { position, record: Some(record) });
                             if out.len() == limit {

@@ -11,8 +11,8 @@ use concord_identity::{Principal, Purpose, Role, Verifier};
 use concord_policy::Decision;
 use tonic::{Request, Response, Status};
 
-use crate::access::{Access, record_call};
 use crate::view::Views;
+use concord_audit::access::{Access, record_call};
 
 /// The gRPC policy API.
 pub struct PolicyApi {
@@ -39,7 +39,7 @@ fn reader(request: &pb::ExplainRequest) -> Result<Principal, Status> {
 impl PolicyService for PolicyApi {
     async fn explain(&self, request: Request<pb::ExplainRequest>) -> Result<Response<pb::ExplainResponse>, Status> {
         let access = Access::of("/concord.v1.PolicyService/Explain", &request);
-        let audit = self.views.audit().clone();
+        let audit = self.views.recorder().clone();
         let caller = match self.verifier.authenticate(request.metadata()) {
             Ok(caller) => caller,
             Err(status) => return record_call(&audit, &access, None, Err(status)).await,

@@ -6,7 +6,6 @@
 //! (GetEvent, SubjectTimeline, Search, Subscribe) and [`log_service`] the
 //! log's checkpoints and proofs.
 
-pub mod access;
 pub mod audit_service;
 pub mod correction;
 pub mod explain;

@@ -18,9 +18,9 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use crate::access::{Access, Tally, audit_unavailable, shown};
 use crate::page::{PageKey, page_size};
 use crate::view::{Views, storage_unavailable};
+use concord_audit::access::{Access, Tally, audit_unavailable, shown};
 
 /// How many entries one Search request examines at most before returning a
 /// (possibly short) page with a token to continue.
@@ -98,7 +98,7 @@ impl QueryApi {
             Ok(principal) => Ok(principal),
             Err(status) => {
                 let record = access.record(None, Vec::new(), &Tally::default(), Some(&status));
-                self.views.audit().record(record).await.map_err(audit_unavailable)?;
+                self.views.recorder().record(record).await.map_err(audit_unavailable)?;
                 Err(status)
             }
         }
@@ -117,7 +117,7 @@ impl QueryApi {
             Ok(value) => access.record(Some(principal), shown_in(value), &tally, None),
             Err(status) => access.record(Some(principal), Vec::new(), &tally, Some(status)),
         };
-        self.views.audit().record(record).await.map_err(audit_unavailable)?;
+        self.views.recorder().record(record).await.map_err(audit_unavailable)?;
         result
     }
 
@@ -134,7 +134,7 @@ impl QueryApi {
         .await?;
         let mut tally = Tally::default();
         if let Some(v) = &visible {
-            tally.add(v);
+            tally.add(v.withheld, &v.policy_hash);
         }
         let view = visible.and_then(|v| v.events.into_iter().next());
         Ok((view.ok_or_else(|| Status::not_found(format!("no event {id} that you may see"))), tally))
@@ -166,7 +166,7 @@ impl QueryApi {
                 let versions = views.log().stream(&subject.stream(), cursor, want).map_err(storage_unavailable)?;
                 let positions: Vec<u64> = versions.iter().map(|(_, p)| *p).collect();
                 let visible = views.load(&principal, &positions)?;
-                tally.add(&visible);
+                tally.add(visible.withheld, &visible.policy_hash);
                 events.extend(visible.events);
                 scanned += versions.len();
                 let Some((last, _)) = versions.last() else { break false };
@@ -241,7 +241,7 @@ impl QueryApi {
                 }
                 let mut full = false;
                 let visible = views.decide(&principal, matched)?;
-                tally.add(&visible);
+                tally.add(visible.withheld, &visible.policy_hash);
                 for view in visible.events {
                     let position = view.position;
                     events.push(view);
@@ -389,11 +389,11 @@ async fn follow(
                     return;
                 }
             };
-            tally.add(&visible);
+            tally.add(visible.withheld, &visible.policy_hash);
             for view in visible.events {
                 // Recorded before it is handed over; no record, no delivery.
                 let record = access.record(Some(&principal), shown(&view), &tally, None);
-                if let Err(e) = views.audit().record(record).await {
+                if let Err(e) = views.recorder().record(record).await {
                     let _ = tx.send(Err(audit_unavailable(e))).await;
                     return;
                 }

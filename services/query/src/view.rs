@@ -16,7 +16,7 @@ use concord_ledger::index::decode_entry;
 use concord_log::log::Log;
 use tonic::Status;
 
-use concord_audit::AuditLog;
+use concord_audit::Recorder;
 use concord_core::consent::Consent;
 use concord_policy::{Decision, Explanation, Facts, Policy};
 
@@ -25,7 +25,7 @@ pub struct Views {
     log: Arc<Log>,
     policy: RwLock<Arc<dyn Policy>>,
     keys: Arc<dyn SubjectKeys>,
-    audit: Arc<AuditLog>,
+    recorder: Arc<Recorder>,
 }
 
 /// The visible part of a batch of entries.
@@ -47,14 +47,14 @@ pub fn storage_unavailable(e: impl std::fmt::Display) -> Status {
 
 impl Views {
     /// Views over a log, deciding with `policy`, unsealing with `keys` and
-    /// recording every read in `audit`.
-    pub fn new(log: Arc<Log>, policy: Arc<dyn Policy>, keys: Arc<dyn SubjectKeys>, audit: Arc<AuditLog>) -> Self {
-        Views { log, policy: RwLock::new(policy), keys, audit }
+    /// recording every read with `recorder`.
+    pub fn new(log: Arc<Log>, policy: Arc<dyn Policy>, keys: Arc<dyn SubjectKeys>, recorder: Arc<Recorder>) -> Self {
+        Views { log, policy: RwLock::new(policy), keys, recorder }
     }
 
-    /// The audit log every read is recorded in.
-    pub fn audit(&self) -> &Arc<AuditLog> {
-        &self.audit
+    /// Where every read is recorded before it is released.
+    pub fn recorder(&self) -> &Arc<Recorder> {
+        &self.recorder
     }
 
     /// The log read from.

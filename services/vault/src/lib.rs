@@ -154,10 +154,23 @@ impl MasterKey {
                 Ok(MasterKey(key))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                // Processes starting together on a fresh keys directory must
+                // end up with one key: the new key is written whole beside
+                // the path and linked into place only if nothing is there
+                // yet; whoever loses the race reads the winner's key.
                 let mut key = [0u8; 32];
                 rand::rngs::OsRng.fill_bytes(&mut key);
-                concord_core::sign::write_private(path, hex::encode(key).as_bytes()).map_err(io)?;
-                Ok(MasterKey(key))
+                let mut draft = path.as_os_str().to_owned();
+                draft.push(format!(".{}.new", hex::encode(&key[..8])));
+                let draft = std::path::PathBuf::from(draft);
+                concord_core::sign::write_private(&draft, hex::encode(key).as_bytes()).map_err(io)?;
+                let linked = std::fs::hard_link(&draft, path);
+                let _ = std::fs::remove_file(&draft);
+                match linked {
+                    Ok(()) => Ok(MasterKey(key)),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Self::load_or_create(path),
+                    Err(e) => Err(io(e)),
+                }
             }
             Err(e) => Err(io(e)),
         }
@@ -270,5 +283,21 @@ mod tests {
         assert!(vault.shred(&subject).unwrap());
         assert_eq!(vault.data_key(&subject, false).unwrap(), None);
         assert!(!vault.shred(&subject).unwrap());
+    }
+
+    #[test]
+    fn processes_starting_together_agree_on_one_master_key() {
+        for _ in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("master.key");
+            let keys: Vec<[u8; 32]> = std::thread::scope(|scope| {
+                let racers: Vec<_> =
+                    (0..8).map(|_| scope.spawn(|| MasterKey::load_or_create(&path).unwrap().0)).collect();
+                racers.into_iter().map(|r| r.join().unwrap()).collect()
+            });
+            assert!(keys.iter().all(|k| *k == keys[0]), "two master keys were created");
+            assert_eq!(MasterKey::load_or_create(&path).unwrap().0, keys[0], "the one on disk");
+            assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no draft left behind");
+        }
     }
 }

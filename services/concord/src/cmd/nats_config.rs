@@ -2,8 +2,9 @@
 //! partnership's key registry, so the two cannot drift apart.
 //!
 //! Each agency's user may publish only under its own subject prefix and hear
-//! only its own receipts; the ledger manages the streams and sends receipts;
-//! query replicas read the stream. Passwords are never in the file: each user's
+//! only its own receipts, and record only its own publishes; the ledger
+//! manages the streams and sends receipts; query replicas read the streams
+//! and record reads. Passwords are never in the file: each user's
 //! comes from the environment (`NATS_PASSWORD_<USER>`) of the nats-server.
 
 use std::collections::BTreeSet;
@@ -11,7 +12,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use concord_bus::subject::{agency_prefix, consent_subject, receipt_subject};
+use concord_bus::subject::{AUDIT_PREFIX, agency_prefix, audit_node_subject, consent_subject, receipt_subject};
 use concord_core::AgencyId;
 use concord_core::sign::KeyRegistry;
 use concord_vault::nats::BUCKET as KEYS_BUCKET;
@@ -77,12 +78,15 @@ pub fn users_conf(agencies: &[AgencyId]) -> String {
         let mut publish = vec![
             format!("{}*", agency_prefix(agency)),
             consent_subject(agency),
+            audit_node_subject(agency),
             "$JS.API.STREAM.INFO.CONCORD_EVENTS".into(),
         ];
         publish.extend(key_bucket_use());
         let subscribe = vec![receipt_subject(agency), "_INBOX.>".into()];
         out.push_str(&user(
-            &format!("{agency}: publishes its own events only; hears its own receipts; asks about consent."),
+            &format!(
+                "{agency}: publishes its own events and access records only; hears its own receipts; asks about consent."
+            ),
             agency.as_str(),
             &publish,
             &subscribe,
@@ -104,10 +108,13 @@ pub fn users_conf(agencies: &[AgencyId]) -> String {
         "$JS.API.STREAM.INFO.CONCORD_EVENTS".into(),
         "$JS.API.CONSUMER.>".into(),
         "$JS.ACK.CONCORD_EVENTS.>".into(),
+        "$JS.API.STREAM.INFO.CONCORD_AUDIT".into(),
+        "$JS.ACK.CONCORD_AUDIT.>".into(),
+        format!("{AUDIT_PREFIX}.query.>"),
     ];
     query.extend(key_bucket_use());
     out.push_str(&user(
-        "Query replicas (concord serve): read the event stream, each with its own consumer.",
+        "Query replicas (concord serve): read the event and audit streams, each with its own consumers; record reads.",
         "query",
         &query,
         &["_INBOX.>".into()],

@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use concord_bus::NatsConfig;
+use concord_audit::Recorder;
+use concord_bus::{NatsConfig, audit_node_subject};
 use concord_core::AgencyId;
 use concord_core::sign::AgencyKey;
 use concord_log::kv::Engine;
@@ -17,7 +18,7 @@ use tokio::net::TcpListener;
 
 use crate::cmd::DataArg;
 use crate::layout::Layout;
-use crate::platform::{connect_bus, load_trust, open_store, open_vault};
+use crate::platform::{connect_nats, load_trust, open_store, open_vault};
 use crate::server::Services;
 
 /// Arguments of `concord node`.
@@ -52,7 +53,10 @@ pub async fn run(args: NodeArgs) -> Result<ExitCode> {
     let nats = NatsConfig { url: args.nats.clone(), replicas: 1, manage_streams: false };
     let vault = Arc::new(open_vault(&layout, Some(&nats), open_store(&layout, args.engine, "vault")?).await?);
     let outbox = Outbox::open(open_store(&layout, args.engine, &format!("outbox/{}", args.agency))?)?;
-    let bus = connect_bus(Some(&nats)).await?;
+    let bus = connect_nats(&nats).await?;
+    // The node's access records (one per publish) go to the audit stream,
+    // under the one subject its agency's NATS user may publish them on.
+    let recorder = Arc::new(Recorder::stream(bus.clone(), audit_node_subject(&args.agency)));
     let node = Node::start(key, vault, bus, outbox).await?;
     let listener = TcpListener::bind(args.grpc).await.with_context(|| format!("cannot listen on {}", args.grpc))?;
     let stats = node.outbox_stats();
@@ -70,7 +74,7 @@ pub async fn run(args: NodeArgs) -> Result<ExitCode> {
             );
         }
     });
-    let services = Services { verifier, views: None, log: None, nodes: vec![node] };
+    let services = Services { verifier, recorder, views: None, audit: None, log: None, nodes: vec![node] };
     crate::server::serve(services, listener, crate::cmd::shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,7 +1,9 @@
 //! `concord serve`: a query replica as its own process. It builds its own
 //! local log from the JetStream stream (the same checks and order as the
 //! ledger, so replicas at the same position have the same Merkle root) and
-//! answers QueryService, LogService and PolicyService.
+//! answers QueryService, LogService, PolicyService and AuditService. Its
+//! access records go to the `CONCORD_AUDIT` stream, and it builds its audit
+//! log from that stream: every replica's reads, so none is lost with one.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -37,7 +39,8 @@ pub struct ServeArgs {
     /// Address for the query services.
     #[arg(long, default_value = "127.0.0.1:50051", env = "CONCORD_GRPC")]
     pub grpc: SocketAddr,
-    /// This replica's name (its durable consumer on the stream).
+    /// This replica's name (its durable consumers, and the subject of its
+    /// access records): letters, digits, `-` and `_`.
     #[arg(long, default_value = "serve-1")]
     pub replica: String,
     /// Storage engine: redb or sled.
@@ -64,15 +67,16 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
             tracing::error!(error = %e, "the replica stopped following the stream");
         }
     });
-    let audit = open_audit(&layout, args.engine)?;
+    let (audit, recorder) = open_audit(&layout, args.engine, Some((&nats, &args.replica))).await?;
     checkpoint_periodically(log.clone());
     checkpoint_periodically(audit.log().clone());
     let (log_for_checkpoint, audit_for_checkpoint) = (log.clone(), audit.log().clone());
-    let views = Arc::new(Views::new(log.clone(), policy, vault, audit));
+    let views = Arc::new(Views::new(log.clone(), policy, vault, recorder.clone()));
     reload_policy_on_hangup(views.clone(), args.policy.policy.clone());
     let listener = TcpListener::bind(args.grpc).await.with_context(|| format!("cannot listen on {}", args.grpc))?;
     eprintln!("serve {}: QueryService and LogService on {}, {} events in its log", args.replica, args.grpc, log.size());
-    let services = Services { verifier, views: Some(views), log: Some(log), nodes: vec![] };
+    let services =
+        Services { verifier, recorder, views: Some(views), audit: Some(audit), log: Some(log), nodes: vec![] };
     crate::server::serve(services, listener, crate::cmd::shutdown_signal()).await?;
     store_checkpoint(&log_for_checkpoint).await;
     store_checkpoint(&audit_for_checkpoint).await;

@@ -98,7 +98,7 @@ pub async fn run(args: UpArgs) -> Result<ExitCode> {
     crate::server::serve(platform.services(), listener, shutdown).await?;
     // Leave signed checkpoints of both logs behind, for `concord audit verify`.
     crate::platform::store_checkpoint(&platform.log).await;
-    crate::platform::store_checkpoint(platform.views.audit().log()).await;
+    crate::platform::store_checkpoint(platform.audit.log()).await;
     Ok(ExitCode::SUCCESS)
 }
 

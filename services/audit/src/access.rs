@@ -1,5 +1,5 @@
-//! Access records for reads: what each RPC returned to whom, recorded in the
-//! audit log before the answer is released (fail closed).
+//! Access records: what each RPC returned to (or took from) whom, made
+//! durable before the answer is released (fail closed).
 
 use concord_core::{EventType, pb};
 use concord_identity::Principal;
@@ -25,16 +25,22 @@ pub struct Tally {
 }
 
 impl Tally {
-    /// Adds a decided batch.
-    pub fn add(&mut self, visible: &crate::view::Visible) {
-        self.withheld += visible.withheld;
-        self.policy_hash.clone_from(&visible.policy_hash);
+    /// Adds a decided batch: `withheld` events, decided by `policy_hash`.
+    pub fn add(&mut self, withheld: usize, policy_hash: &str) {
+        self.withheld += withheld;
+        policy_hash.clone_into(&mut self.policy_hash);
     }
 }
 
 impl Access {
     /// The call `rpc` (the full method path) with `request`'s parameters.
     pub fn of<T: Serialize>(rpc: &'static str, request: &Request<T>) -> Access {
+        Self::with_parameters(rpc, request, serde_json::to_string(request.get_ref()).unwrap_or_default())
+    }
+
+    /// The call `rpc` with the given parameters (JSON), for requests whose
+    /// content must not be recorded (a publish carries personal data).
+    pub fn with_parameters<T>(rpc: &'static str, request: &Request<T>, parameters: String) -> Access {
         let trace_id = request
             .metadata()
             .get("traceparent")
@@ -42,12 +48,7 @@ impl Access {
             .and_then(|v| v.split('-').nth(1))
             .unwrap_or_default()
             .to_string();
-        Access {
-            rpc,
-            parameters: serde_json::to_string(request.get_ref()).unwrap_or_default(),
-            peer: request.remote_addr().map(|a| a.to_string()).unwrap_or_default(),
-            trace_id,
-        }
+        Access { rpc, parameters, peer: request.remote_addr().map(|a| a.to_string()).unwrap_or_default(), trace_id }
     }
 
     /// The record of this call by `principal` (`None`: not authenticated),
@@ -81,19 +82,26 @@ impl Access {
     }
 }
 
+/// An event as an access record lists it: its id, type and subjects (never
+/// its content), and how much of it was shown.
+pub fn listed(event: &pb::Event, visibility: i32) -> pb::ShownEvent {
+    pb::ShownEvent {
+        event_id: event.event_id.clone(),
+        visibility,
+        event_type: event.body.as_ref().map(|b| EventType::of(b).to_string()).unwrap_or_default(),
+        subjects: event.subjects.clone(),
+    }
+}
+
 /// The events an access record lists for one view: the event, and the event
 /// it corrects when its changes (from → to) were shown with it.
 pub fn shown(view: &pb::EventView) -> Vec<pb::ShownEvent> {
-    let event = view.event.as_ref();
-    let one = |event_id: String| pb::ShownEvent {
-        event_id,
-        visibility: view.visibility,
-        event_type: event.and_then(|e| e.body.as_ref()).map(|b| EventType::of(b).to_string()).unwrap_or_default(),
-        subjects: event.map(|e| e.subjects.clone()).unwrap_or_default(),
+    let Some(event) = view.event.as_ref() else {
+        return vec![pb::ShownEvent { visibility: view.visibility, ..Default::default() }];
     };
-    let mut out = vec![one(event.map(|e| e.event_id.clone()).unwrap_or_default())];
-    if let Some(e) = event.filter(|_| !view.changes.is_empty()) {
-        out.push(one(e.corrects.clone()));
+    let mut out = vec![listed(event, view.visibility)];
+    if !view.changes.is_empty() {
+        out.push(pb::ShownEvent { event_id: event.corrects.clone(), ..listed(event, view.visibility) });
     }
     out
 }
@@ -107,7 +115,7 @@ pub fn audit_unavailable(e: impl std::fmt::Display) -> Status {
 /// Records a call that returns no events (the auditors' and admins' calls),
 /// whatever its result, and only then releases the result.
 pub async fn record_call<T>(
-    audit: &concord_audit::AuditLog,
+    audit: &crate::Recorder,
     access: &Access,
     principal: Option<&Principal>,
     result: Result<T, Status>,

@@ -1,0 +1,69 @@
+//! Making access records durable before an answer is released.
+//!
+//! Alone (`concord up` on the embedded bus), records go straight into the
+//! local audit log through a group committer: concurrent calls share one
+//! durable commit. Over NATS they are published to the `CONCORD_AUDIT`
+//! stream and count as durable once JetStream confirms them (replicated on a
+//! cluster); every query replica then appends them to its own audit log
+//! ([`crate::replica`]), so the loss of one replica loses no record.
+
+use std::sync::Arc;
+
+use concord_bus::{EventBus, NatsBus, Outbound};
+use concord_core::pb;
+use concord_log::group::GroupCommitter;
+use prost::Message;
+
+use crate::{AuditError, AuditLog, complete, entry_for};
+
+/// How many records wait to share one local commit at most.
+const MAX_BATCH: usize = 512;
+
+/// Where records are made durable.
+enum Sink {
+    /// The local audit log.
+    Local(GroupCommitter),
+    /// The audit stream, on this subject.
+    Stream { bus: Arc<NatsBus>, subject: String },
+}
+
+/// Makes access records durable; see the module documentation.
+pub struct Recorder {
+    sink: Sink,
+}
+
+impl Recorder {
+    /// Records into the local `audit` log; starts its group committer on the
+    /// current runtime.
+    pub fn local(audit: &AuditLog) -> Self {
+        Recorder { sink: Sink::Local(GroupCommitter::spawn(audit.log().clone(), MAX_BATCH)) }
+    }
+
+    /// Records onto the audit stream under `subject` (see
+    /// [`concord_bus::audit_query_subject`] and
+    /// [`concord_bus::audit_node_subject`]).
+    pub fn stream(bus: Arc<NatsBus>, subject: String) -> Self {
+        Recorder { sink: Sink::Stream { bus, subject } }
+    }
+
+    /// Makes `record` durable, giving it an id and time if it has none;
+    /// returns its id. An error means the call it records must fail.
+    pub async fn record(&self, record: pb::AccessRecord) -> Result<String, AuditError> {
+        let record = complete(record);
+        let entry = entry_for(&record).map_err(AuditError::Invalid)?;
+        match &self.sink {
+            Sink::Local(committer) => {
+                committer.append(entry).await?.map_err(|e| AuditError::Conflict(e.to_string()))?;
+            }
+            Sink::Stream { bus, subject } => {
+                let message = Outbound {
+                    subject: subject.clone(),
+                    msg_id: record.record_id.clone(),
+                    payload: record.encode_to_vec().into(),
+                };
+                bus.publish(message).await?;
+            }
+        }
+        Ok(record.record_id)
+    }
+}
