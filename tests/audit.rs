@@ -450,6 +450,39 @@ fn concord_audit_verify_finds_one_flipped_byte_in_either_log() {
     );
     put_back(&layout.store("audit"), 2, original);
     assert!(verify().0);
+
+    // An export (5 publishes, 3 timelines) is checked elsewhere with the
+    // public key alone.
+    let concord = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_concord")).args(args).output().unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        (out.status.success(), text)
+    };
+    let auditor = tempfile::tempdir().unwrap();
+    let (export, public) = (auditor.path().join("audit.jsonl"), auditor.path().join("ledger.pub"));
+    std::fs::copy(layout.ledger_public_key(), &public).unwrap();
+    let (ok, out) =
+        concord(&["audit", "export", "--data", &data.display().to_string(), "--out", &export.display().to_string()]);
+    assert!(ok && out.contains("access records"), "{out}");
+    let check = |path: &std::path::Path| {
+        let nowhere = auditor.path().join("no-data-here").display().to_string();
+        let (path, public) = (path.display().to_string(), public.display().to_string());
+        concord(&["audit", "verify", "--data", &nowhere, "--export", &path, "--public-key", &public])
+    };
+    let (ok, out) = check(&export);
+    assert!(ok && out.contains("OK, 8 access records proven"), "{out}");
+    // One character of one record's stored bytes changed: named by line.
+    let text = std::fs::read_to_string(&export).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    let mut entry: serde_json::Value = serde_json::from_str(&lines[4]).unwrap();
+    let bytes = entry["entry"].as_str().unwrap().to_string();
+    let swapped = if bytes.starts_with('C') { "D" } else { "C" };
+    entry["entry"] = format!("{swapped}{}", &bytes[1..]).into();
+    lines[4] = entry.to_string();
+    let tampered = auditor.path().join("tampered.jsonl");
+    std::fs::write(&tampered, lines.join("\n")).unwrap();
+    let (ok, out) = check(&tampered);
+    assert!(!ok && out.contains("line 5 (entry 4)"), "{out}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -576,4 +609,34 @@ async fn every_publish_is_recorded_without_its_content_and_auditors_find_who_add
             ("yot.harrow".to_string(), "/concord.v1.QueryService/GetEvent".to_string()),
         ]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_search_page_records_only_the_events_withheld_from_that_page() {
+    let t = TestPlatform::start(Engine::Redb).await;
+    // The voluntary-sector reader sees only what is shared with it: every
+    // other arrest.
+    let police = t.platform.node(&common::agency("police.met.nw")).unwrap().clone();
+    for i in 0..12 {
+        let mut event = arrest(&format!("P-page{i:04}"), "");
+        event.share_with = if i % 2 == 0 { vec!["vcs.st-giles".into()] } else { vec![] };
+        police.publish(event, None).await.unwrap();
+    }
+    t.wait_for_size(12).await;
+    let reader = t.token("vcs.st-giles", Role::Practitioner, Purpose::Safeguarding);
+    let mut client = QueryServiceClient::new(t.channel().await);
+    let everything = pb::SearchRequest { page_size: 1000, ..Default::default() };
+    let all = client.search(authorized(everything, &reader)).await.unwrap().into_inner().events;
+    assert!(all.len() >= 3 && all.len() < 12, "the setup needs some events withheld: {} shown", all.len());
+
+    let first = pb::SearchRequest { page_size: 2, ..Default::default() };
+    let page = client.search(authorized(first, &reader)).await.unwrap().into_inner().events;
+    let cut = page[1].position;
+    let audit = &t.platform.audit;
+    let record = audit.get(audit.log().size()).unwrap().unwrap();
+    assert_eq!(record.shown.len(), 2);
+    let passed_over = cut as usize - 2;
+    let withheld_after_cut = (12 - cut as usize) - all.iter().filter(|v| v.position > cut).count();
+    assert!(withheld_after_cut > 0, "the setup needs withheld events after the page");
+    assert_eq!(record.withheld as usize, passed_over, "only the events this page passed over");
 }

@@ -2,8 +2,8 @@
 //! processes over a real nats-server: every published event is queryable
 //! exactly once, and the replicas report the same Merkle root. Every publish
 //! and read is recorded on the audit stream, both replicas build the same
-//! audit log from it, and a read answered by a replica that then dies is
-//! still in the other's audit log.
+//! audit log from it, a read answered by a replica that then dies is still
+//! in the other's audit log, and without the audit stream no read is answered.
 
 mod common;
 
@@ -55,7 +55,7 @@ async fn connect(port: u16) -> tonic::transport::Channel {
 #[test]
 fn separate_processes_deliver_every_event_once_and_replicas_agree() {
     // The deploy config, with every process as its own NATS user.
-    let nats = NatsServer::start_deploy();
+    let mut nats = NatsServer::start_deploy();
     let work = tempfile::tempdir().unwrap();
     let keys_home = work.path().join("partnership");
     let status =
@@ -263,5 +263,13 @@ fn separate_processes_deliver_every_event_once_and_replicas_agree() {
         let shown: BTreeSet<String> =
             found[0].record.as_ref().unwrap().shown.iter().map(|s| s.event_id.clone()).collect();
         assert_eq!(shown, seen);
+
+        // With the audit stream gone, the survivor answers no read at all.
+        nats.stop();
+        let request = pb::SearchRequest { page_size: 5, ..Default::default() };
+        let mut query = QueryServiceClient::new(connect(replicas[1]).await);
+        let refused = query.search(authorized(request, &last)).await.unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::Unavailable, "{refused:?}");
+        assert!(refused.message().contains("audit"), "{refused:?}");
     });
 }

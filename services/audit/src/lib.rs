@@ -13,6 +13,7 @@
 //! auditors' questions.
 
 pub mod access;
+pub mod export;
 pub mod recorder;
 pub mod replica;
 

@@ -69,6 +69,12 @@ impl Layout {
         self.keys().join("ledger.pem")
     }
 
+    /// The ledger's public key (hex), for auditors verifying checkpoints and
+    /// exports without the private key.
+    pub fn ledger_public_key(&self) -> PathBuf {
+        self.keys().join("ledger.pub")
+    }
+
     /// The vault's master key.
     pub fn master_key(&self) -> PathBuf {
         self.keys().join("master.key")
@@ -107,7 +113,12 @@ impl Layout {
             loaded.push(key);
         }
         registry.save(&self.registry())?;
-        self.ledger_signing_key()?;
+        let ledger = self.ledger_signing_key()?;
+        let public = hex::encode(ledger.verifying_key().as_bytes());
+        if std::fs::read_to_string(self.ledger_public_key()).ok().as_deref().map(str::trim) != Some(public.as_str()) {
+            std::fs::write(self.ledger_public_key(), format!("{public}\n"))
+                .with_context(|| format!("writing {}", self.ledger_public_key().display()))?;
+        }
         concord_vault::MasterKey::load_or_create(&self.master_key())?;
         if !keys_dir.join("jwt-signing.pem").exists() {
             Issuer::generate("local-1", LOCAL_ISSUER, AUDIENCE)

@@ -240,18 +240,23 @@ impl QueryApi {
                     }
                 }
                 let mut full = false;
+                let matched_at: Vec<u64> = matched.iter().map(|(p, _)| *p).collect();
                 let visible = views.decide(&principal, matched)?;
-                tally.add(visible.withheld, &visible.policy_hash);
-                for view in visible.events {
+                let mut withheld = visible.withheld;
+                for (shown, view) in visible.events.into_iter().enumerate() {
                     let position = view.position;
                     events.push(view);
                     if events.len() == limit {
-                        // The next page starts after the last event shown.
+                        // The next page starts after the last event shown,
+                        // and only what this page passed over was withheld
+                        // from it.
                         after = position;
                         full = true;
+                        withheld = matched_at.iter().filter(|p| **p <= position).count() - (shown + 1);
                         break;
                     }
                 }
+                tally.add(withheld, &visible.policy_hash);
                 if full {
                     break true;
                 }
