@@ -291,6 +291,7 @@ async fn reads_fail_rather_than_pass_unaudited_when_the_audit_store_cannot_be_wr
         recorder,
         views: Some(views),
         audit: None,
+        replay_key: None,
         log: None,
         nodes: vec![],
     };

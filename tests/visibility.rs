@@ -546,6 +546,8 @@ fn sighup_reloads_the_agreement_and_refuses_a_broken_one() {
         "info",
     );
     up.wait_for_output("sharing agreement loaded", 60);
+    // Ready (it serves, and listens for reloads).
+    up.wait_for_output("concord up is ready", 60);
 
     std::fs::write(policy.join("agreement.cedar"), "permit (principal, action resource);").unwrap();
     up.signal("HUP");

@@ -15,6 +15,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "concord/v1/query.proto",
         "concord/v1/policy.proto",
         "concord/v1/audit.proto",
+        "concord/v1/replay.proto",
     ];
     println!("cargo:rerun-if-changed={}", root.display());
     let fds = protox::compile(files, [&root])?;

@@ -75,6 +75,14 @@ impl Layout {
         self.keys().join("ledger.pub")
     }
 
+    /// The secret analysts' pseudonyms and replay tokens are derived from,
+    /// created if missing.
+    pub fn replay_key(&self) -> Result<[u8; 32]> {
+        let path = self.keys().join("replay.key");
+        std::fs::create_dir_all(self.keys())?;
+        concord_core::sign::load_or_create_secret(&path).with_context(|| format!("reading {}", path.display()))
+    }
+
     /// The vault's master key.
     pub fn master_key(&self) -> PathBuf {
         self.keys().join("master.key")
@@ -120,6 +128,7 @@ impl Layout {
                 .with_context(|| format!("writing {}", self.ledger_public_key().display()))?;
         }
         concord_vault::MasterKey::load_or_create(&self.master_key())?;
+        self.replay_key()?;
         if !keys_dir.join("jwt-signing.pem").exists() {
             Issuer::generate("local-1", LOCAL_ISSUER, AUDIENCE)
                 .save(&keys_dir)

@@ -73,32 +73,36 @@ pub fn load_policy(dir: Option<&Path>) -> Result<Arc<CedarAgreement>> {
 /// reload.
 pub fn reload_policy_on_hangup(views: Arc<Views>, dir: Option<PathBuf>) {
     #[cfg(unix)]
-    tokio::spawn(async move {
+    {
         use tokio::signal::unix::{SignalKind, signal};
+        // Listening starts here, before the caller reports itself ready, so
+        // a SIGHUP after that never meets the default action (exit).
         let Ok(mut hangups) = signal(SignalKind::hangup()) else {
             tracing::warn!("cannot listen for SIGHUP: the sharing agreement will not be reloaded");
             return;
         };
-        while hangups.recv().await.is_some() {
-            let Some(dir) = &dir else {
-                tracing::info!(
-                    "SIGHUP: the built-in sharing agreement is in force; start with --policy DIR to reload one"
-                );
-                continue;
-            };
-            match CedarAgreement::load(dir) {
-                Ok(agreement) => {
-                    let hash = concord_policy::Policy::policy_hash(&agreement).to_string();
-                    views.set_policy(Arc::new(agreement));
-                    tracing::info!(policy_hash = %hash, "SIGHUP: sharing agreement reloaded and in force");
-                }
-                Err(e) => {
-                    let kept = views.policy().policy_hash().to_string();
-                    tracing::error!(error = %e, policy_hash = %kept, "SIGHUP: new sharing agreement refused; the one in force stays");
+        tokio::spawn(async move {
+            while hangups.recv().await.is_some() {
+                let Some(dir) = &dir else {
+                    tracing::info!(
+                        "SIGHUP: the built-in sharing agreement is in force; start with --policy DIR to reload one"
+                    );
+                    continue;
+                };
+                match CedarAgreement::load(dir) {
+                    Ok(agreement) => {
+                        let hash = concord_policy::Policy::policy_hash(&agreement).to_string();
+                        views.set_policy(Arc::new(agreement));
+                        tracing::info!(policy_hash = %hash, "SIGHUP: sharing agreement reloaded and in force");
+                    }
+                    Err(e) => {
+                        let kept = views.policy().policy_hash().to_string();
+                        tracing::error!(error = %e, policy_hash = %kept, "SIGHUP: new sharing agreement refused; the one in force stays");
+                    }
                 }
             }
-        }
-    });
+        });
+    }
     #[cfg(not(unix))]
     let _ = (views, dir);
 }
@@ -237,6 +241,8 @@ pub struct Platform {
     pub views: Arc<Views>,
     /// The audit log (built from the audit stream over NATS).
     pub audit: Arc<AuditLog>,
+    /// The secret of analysts' pseudonyms.
+    pub replay_key: [u8; 32],
 }
 
 impl Platform {
@@ -281,7 +287,8 @@ impl Platform {
         checkpoint_periodically(audit.log().clone());
         let views = Arc::new(Views::new(log.clone(), policy, vault.clone(), recorder));
         reload_policy_on_hangup(views.clone(), config.policy.clone());
-        Ok(Platform { layout, log, vault, ledger, bus, nodes, verifier, views, audit })
+        let replay_key = layout.replay_key()?;
+        Ok(Platform { layout, log, vault, ledger, bus, nodes, verifier, views, audit, replay_key })
     }
 
     /// What this platform serves over gRPC.
@@ -291,6 +298,7 @@ impl Platform {
             recorder: self.views.recorder().clone(),
             views: Some(self.views.clone()),
             audit: Some(self.audit.clone()),
+            replay_key: Some(self.replay_key),
             log: Some(self.log.clone()),
             nodes: self.nodes.clone(),
         }

@@ -12,11 +12,13 @@ use concord_core::pb::log_service_server::LogServiceServer;
 use concord_core::pb::policy_service_server::PolicyServiceServer;
 use concord_core::pb::publish_service_server::PublishServiceServer;
 use concord_core::pb::query_service_server::QueryServiceServer;
+use concord_core::pb::replay_service_server::ReplayServiceServer;
 use concord_identity::Verifier;
 use concord_log::log::Log;
 use concord_node::{Node, PublishApi};
+use concord_query::replay::Pseudonyms;
 use concord_query::view::Views;
-use concord_query::{AuditApi, LogApi, PolicyApi, QueryApi};
+use concord_query::{AuditApi, LogApi, PolicyApi, QueryApi, ReplayApi};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
@@ -30,6 +32,8 @@ pub struct Services {
     pub views: Option<Arc<Views>>,
     /// The audit log (`AuditService`), if this process keeps one.
     pub audit: Option<Arc<AuditLog>>,
+    /// The secret of analysts' pseudonyms (`ReplayService`, with `views`).
+    pub replay_key: Option<[u8; 32]>,
     /// The log's proofs (`LogService`).
     pub log: Option<Arc<Log>>,
     /// Nodes publishing through `PublishService`.
@@ -45,6 +49,11 @@ pub async fn serve(services: Services, listener: TcpListener, shutdown: impl Fut
         .build_v1()?;
     let verifier = services.verifier;
     let mut router = tonic::transport::Server::builder().add_service(health_service).add_service(reflection);
+    if let (Some(views), Some(key)) = (&services.views, services.replay_key) {
+        health.set_serving::<ReplayServiceServer<ReplayApi>>().await;
+        let api = ReplayApi::new(views.clone(), verifier.clone(), Pseudonyms::new(key));
+        router = router.add_service(ReplayServiceServer::new(api));
+    }
     if let Some(views) = services.views {
         health.set_serving::<QueryServiceServer<QueryApi>>().await;
         health.set_serving::<PolicyServiceServer<PolicyApi>>().await;

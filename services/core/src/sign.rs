@@ -13,6 +13,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use ed25519_dalek::pkcs8::{DecodePrivateKey, EncodePrivateKey};
 use ed25519_dalek::{Signer, SigningKey, Verifier, VerifyingKey};
 use prost::Message;
+use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -174,6 +175,34 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let mut file = options.open(path)?;
     file.write_all(bytes)?;
     file.sync_all()
+}
+
+/// Reads a 32-byte secret kept as 64 hex characters in `path`, or creates
+/// one (mode 0600) if there is none. Processes starting together on a fresh
+/// keys directory end up with one secret: a new one is written whole beside
+/// the path and linked into place only if nothing is there yet; whoever loses
+/// the race reads the winner's.
+pub fn load_or_create_secret(path: &Path) -> std::io::Result<[u8; 32]> {
+    let invalid = || std::io::Error::new(std::io::ErrorKind::InvalidData, "not 64 hex characters");
+    match std::fs::read_to_string(path) {
+        Ok(text) => hex::decode(text.trim()).ok().and_then(|b| b.try_into().ok()).ok_or_else(invalid),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let mut secret = [0u8; 32];
+            rand::rngs::OsRng.fill_bytes(&mut secret);
+            let mut draft = path.as_os_str().to_owned();
+            draft.push(format!(".{}.new", hex::encode(&secret[..8])));
+            let draft = std::path::PathBuf::from(draft);
+            write_private(&draft, hex::encode(secret).as_bytes())?;
+            let linked = std::fs::hard_link(&draft, path);
+            let _ = std::fs::remove_file(&draft);
+            match linked {
+                Ok(()) => Ok(secret),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load_or_create_secret(path),
+                Err(e) => Err(e),
+            }
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// One registered public key.

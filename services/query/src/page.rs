@@ -42,6 +42,12 @@ impl Default for PageKey {
 }
 
 impl PageKey {
+    /// A key from a kept secret, for tokens that must outlive the process
+    /// (a replay resumed the next day).
+    pub fn from_secret(secret: [u8; 32]) -> Self {
+        PageKey { cipher: XChaCha20Poly1305::new(&secret.into()) }
+    }
+
     /// Encodes a cursor for the request described by `scope`.
     pub fn encode(&self, scope: &str, cursor: u64) -> String {
         let mut nonce = [0u8; 24];

@@ -108,7 +108,7 @@ impl Views {
     /// correction the reader sees comes with what it changed, from → to, if
     /// the reader may see the corrected event too.
     pub fn decide(&self, principal: &Principal, stored: Vec<(u64, Vec<u8>)>) -> Result<Visible, Status> {
-        let mut visible = self.shape(principal, stored)?;
+        let mut visible = self.shape(principal, stored, Shaping::Reader)?;
         for view in &mut visible.events {
             let Some(corrects) = view.event.as_ref().map(|e| e.corrects.clone()).filter(|c| !c.is_empty()) else {
                 continue;
@@ -126,11 +126,18 @@ impl Views {
     }
 
     fn load_shaped(&self, principal: &Principal, position: u64) -> Result<Option<pb::EventView>, Status> {
-        Ok(self.shape(principal, vec![(position, self.stored(position)?)])?.events.pop())
+        Ok(self.shape(principal, vec![(position, self.stored(position)?)], Shaping::Reader)?.events.pop())
+    }
+
+    /// Decides already-read entries for an analyst's replay: what the
+    /// agreement lets `principal` see, always redacted (never unsealed), for
+    /// the replay to pseudonymise.
+    pub fn decide_for_replay(&self, principal: &Principal, stored: Vec<(u64, Vec<u8>)>) -> Result<Visible, Status> {
+        self.shape(principal, stored, Shaping::Replay)
     }
 
     /// Decides and shapes entries, without corrections' changes.
-    fn shape(&self, principal: &Principal, stored: Vec<(u64, Vec<u8>)>) -> Result<Visible, Status> {
+    fn shape(&self, principal: &Principal, stored: Vec<(u64, Vec<u8>)>, shaping: Shaping) -> Result<Visible, Status> {
         let mut decoded = Vec::with_capacity(stored.len());
         for (position, bytes) in stored {
             let (signed, event) = decode_entry(&bytes)
@@ -164,6 +171,10 @@ impl Views {
                     visible.withheld += 1;
                     continue;
                 }
+                Decision::Show | Decision::ShowRedacted if shaping == Shaping::Replay => {
+                    redact(&mut event);
+                    pb::Visibility::Pseudonymised
+                }
                 Decision::Show => {
                     seal::unseal(&mut event, self.keys.as_ref()).map_err(|e| {
                         storage_unavailable(format!("personal data of entry {position} cannot be unsealed: {e}"))
@@ -185,6 +196,15 @@ impl Views {
         }
         Ok(visible)
     }
+}
+
+/// How decided events are shaped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shaping {
+    /// For a reader: shown (unsealed) or redacted as decided.
+    Reader,
+    /// For a replay: redacted whatever the decision, never unsealed.
+    Replay,
 }
 
 /// Removes free text, identifiers and health detail.

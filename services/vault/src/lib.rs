@@ -144,36 +144,10 @@ impl MasterKey {
     /// Reads a master key file (64 hex characters), or creates one (mode 0600)
     /// if it does not exist.
     pub fn load_or_create(path: &Path) -> Result<Self, VaultError> {
-        let io = |source| VaultError::Io { path: path.display().to_string(), source };
-        match std::fs::read_to_string(path) {
-            Ok(text) => {
-                let bytes =
-                    hex::decode(text.trim()).map_err(|_| VaultError::BadKey { path: path.display().to_string() })?;
-                let key: [u8; 32] =
-                    bytes.try_into().map_err(|_| VaultError::BadKey { path: path.display().to_string() })?;
-                Ok(MasterKey(key))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                // Processes starting together on a fresh keys directory must
-                // end up with one key: the new key is written whole beside
-                // the path and linked into place only if nothing is there
-                // yet; whoever loses the race reads the winner's key.
-                let mut key = [0u8; 32];
-                rand::rngs::OsRng.fill_bytes(&mut key);
-                let mut draft = path.as_os_str().to_owned();
-                draft.push(format!(".{}.new", hex::encode(&key[..8])));
-                let draft = std::path::PathBuf::from(draft);
-                concord_core::sign::write_private(&draft, hex::encode(key).as_bytes()).map_err(io)?;
-                let linked = std::fs::hard_link(&draft, path);
-                let _ = std::fs::remove_file(&draft);
-                match linked {
-                    Ok(()) => Ok(MasterKey(key)),
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Self::load_or_create(path),
-                    Err(e) => Err(io(e)),
-                }
-            }
-            Err(e) => Err(io(e)),
-        }
+        concord_core::sign::load_or_create_secret(path).map(MasterKey).map_err(|e| match e.kind() {
+            std::io::ErrorKind::InvalidData => VaultError::BadKey { path: path.display().to_string() },
+            _ => VaultError::Io { path: path.display().to_string(), source: e },
+        })
     }
 
     /// A master key from raw bytes (e.g. from the environment).

@@ -74,7 +74,8 @@ pub async fn run(args: NodeArgs) -> Result<ExitCode> {
             );
         }
     });
-    let services = Services { verifier, recorder, views: None, audit: None, log: None, nodes: vec![node] };
+    let services =
+        Services { verifier, recorder, views: None, audit: None, replay_key: None, log: None, nodes: vec![node] };
     crate::server::serve(services, listener, crate::cmd::shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }

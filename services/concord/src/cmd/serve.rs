@@ -75,8 +75,15 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
     reload_policy_on_hangup(views.clone(), args.policy.policy.clone());
     let listener = TcpListener::bind(args.grpc).await.with_context(|| format!("cannot listen on {}", args.grpc))?;
     eprintln!("serve {}: QueryService and LogService on {}, {} events in its log", args.replica, args.grpc, log.size());
-    let services =
-        Services { verifier, recorder, views: Some(views), audit: Some(audit), log: Some(log), nodes: vec![] };
+    let services = Services {
+        verifier,
+        recorder,
+        views: Some(views),
+        audit: Some(audit),
+        replay_key: Some(layout.replay_key()?),
+        log: Some(log),
+        nodes: vec![],
+    };
     crate::server::serve(services, listener, crate::cmd::shutdown_signal()).await?;
     store_checkpoint(&log_for_checkpoint).await;
     store_checkpoint(&audit_for_checkpoint).await;

@@ -189,9 +189,10 @@ fn print_next_steps(args: &UpArgs, addr: SocketAddr, featured: Option<&SubjectId
     let addr_flag =
         if addr.to_string() == "127.0.0.1:50051" { String::new() } else { format!(" --addr http://{addr}") };
     let subject = featured.map(|s| s.to_string()).unwrap_or_else(|| "person/P-00000000".into());
+    tracing::info!(grpc = %addr, "concord up is ready");
     println!();
     println!(
-        "Concord is up: gRPC on {addr} (QueryService, LogService, PolicyService, AuditService, PublishService, health, reflection)"
+        "Concord is up: gRPC on {addr} (QueryService, LogService, PolicyService, AuditService, ReplayService, PublishService, health, reflection)"
     );
     println!("  data: {data} ({}), {size} events in the log", args.engine);
     if args.no_simulate {

@@ -1,0 +1,353 @@
+//! `ReplayService`: an analyst replays a window of the log, pseudonymised.
+//!
+//! The log is read in position order; each batch is decided by the sharing
+//! agreement (withheld events are left out, nothing is ever unsealed), then
+//! pseudonymised for the analysis named in the request ([`Pseudonyms`]),
+//! recorded in the audit log, and only then sent. Resume tokens are sealed
+//! with a key kept with the partnership's keys, so a replay can be resumed
+//! after a restart, and only by the same analysis with the same filters.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use concord_audit::access::{Access, Tally, audit_unavailable, listed};
+use concord_core::pb::replay_service_server::ReplayService;
+use concord_core::pb::{self, TimeAxis};
+use concord_core::status::invalid_argument;
+use concord_core::{EventType, millis};
+use concord_identity::{Principal, Role, Verifier};
+use concord_ledger::index::decode_entry;
+use hkdf::Hkdf;
+use sha2::Sha256;
+use tokio::sync::mpsc;
+use tokio_stream::Stream;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use crate::page::PageKey;
+use crate::view::{Views, storage_unavailable};
+
+const REPLAY: &str = "/concord.v1.ReplayService/Replay";
+/// Default events per batch.
+pub const DEFAULT_BATCH: u32 = 500;
+/// Largest batch.
+pub const MAX_BATCH: u32 = 5000;
+
+/// Keyed hashes for one partnership: a secret kept with its keys, from which
+/// each analysis gets its own key.
+pub struct Pseudonyms {
+    secret: [u8; 32],
+}
+
+/// One analysis's pseudonyms and resume tokens.
+pub struct Analysis {
+    key: [u8; 32],
+    tokens: PageKey,
+}
+
+/// HMAC-SHA256 of `message` under `key` (HKDF's extract step is exactly that).
+fn hmac(key: &[u8], message: &[u8]) -> [u8; 32] {
+    Hkdf::<Sha256>::extract(Some(key), message).0.into()
+}
+
+impl Pseudonyms {
+    /// Pseudonyms derived from `secret` (see `Layout::replay_key`).
+    pub fn new(secret: [u8; 32]) -> Self {
+        Pseudonyms { secret }
+    }
+
+    /// The key of the analysis named `analysis_id`.
+    pub fn analysis(&self, analysis_id: &str) -> Analysis {
+        let key = hmac(&self.secret, format!("concord/replay/analysis/{analysis_id}").as_bytes());
+        let tokens = PageKey::from_secret(hmac(&key, b"concord/replay/tokens"));
+        Analysis { key, tokens }
+    }
+}
+
+impl Analysis {
+    /// The pseudonym of `what` (e.g. `person/P-7f3a9c`) in this analysis.
+    pub fn pseudonym(&self, what: &str) -> String {
+        hex::encode(&hmac(&self.key, what.as_bytes())[..10])
+    }
+
+    fn event(&self, id: &str) -> String {
+        if id.is_empty() { String::new() } else { self.pseudonym(&format!("event/{id}")) }
+    }
+
+    fn id(&self, kind: &str, id: &str) -> String {
+        if id.is_empty() { String::new() } else { self.pseudonym(&format!("{kind}/{id}")) }
+    }
+
+    /// `event` (already redacted) as an analyst gets it: every subject key and
+    /// every id that links events replaced by its pseudonym; no consent
+    /// reference, no expected versions.
+    pub fn pseudonymise(&self, mut event: pb::Event) -> pb::Event {
+        use pb::event::Body;
+        event.personal = None;
+        event.sealed.clear();
+        event.event_id = self.event(&event.event_id);
+        event.corrects = self.event(&event.corrects);
+        event.consent_ref = self.id("consent", &event.consent_ref);
+        event.expected_versions.clear();
+        for subject in &mut event.subjects {
+            subject.key = self.pseudonym(&format!("{}/{}", subject.kind, subject.key));
+        }
+        match &mut event.body {
+            Some(Body::Reoffence(r)) => r.original_event_id = self.event(&r.original_event_id),
+            Some(Body::MissingEpisode(m)) => m.episode_id = self.id("episode", &m.episode_id),
+            Some(Body::VveBriefingItem(item)) => {
+                item.item_id = self.id("item", &item.item_id);
+                for action in &mut item.actions {
+                    action.action_id = self.id("action", &action.action_id);
+                }
+            }
+            Some(Body::ConsentRecorded(c)) => c.consent_id = self.id("consent", &c.consent_id),
+            Some(Body::ConsentWithdrawn(c)) => c.consent_id = self.id("consent", &c.consent_id),
+            _ => {}
+        }
+        event
+    }
+}
+
+/// A replay's checked filters.
+#[derive(Debug, Clone)]
+struct Window {
+    from: Option<i64>,
+    to: Option<i64>,
+    report_time: bool,
+    types: Vec<EventType>,
+    agencies: Vec<String>,
+    wards: Vec<String>,
+}
+
+impl Window {
+    fn of(request: &pb::ReplayRequest) -> Result<Window, Status> {
+        let (from, to) = (request.from.as_ref().map(millis), request.to.as_ref().map(millis));
+        if let (Some(f), Some(t)) = (from, to)
+            && f >= t
+        {
+            return Err(invalid_argument("to", "must be after `from`"));
+        }
+        let mut types = Vec::new();
+        for t in &request.event_types {
+            types.push(t.parse().map_err(|_| invalid_argument("event_types", &format!("`{t}` is not an event type")))?);
+        }
+        let report_time = match TimeAxis::try_from(request.axis) {
+            Ok(TimeAxis::Unspecified | TimeAxis::Event) => false,
+            Ok(TimeAxis::Report) => true,
+            Err(_) => return Err(invalid_argument("axis", "not a time axis")),
+        };
+        Ok(Window { from, to, report_time, types, agencies: request.agency_ids.clone(), wards: request.wards.clone() })
+    }
+
+    fn matches(&self, event: &pb::Event) -> bool {
+        let time = if self.report_time { event.recorded_at.as_ref() } else { event.occurred_at.as_ref() };
+        let at = time.map(millis);
+        let in_window =
+            self.from.is_none_or(|f| at.is_some_and(|a| a >= f)) && self.to.is_none_or(|t| at.is_some_and(|a| a < t));
+        let of_type =
+            self.types.is_empty() || event.body.as_ref().is_some_and(|b| self.types.contains(&EventType::of(b)));
+        in_window
+            && of_type
+            && (self.agencies.is_empty() || self.agencies.contains(&event.agency_id))
+            && (self.wards.is_empty() || self.wards.contains(&event.ward))
+    }
+}
+
+fn valid_analysis_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 128 && id.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+}
+
+/// The gRPC replay API.
+pub struct ReplayApi {
+    views: Arc<Views>,
+    verifier: Arc<Verifier>,
+    pseudonyms: Arc<Pseudonyms>,
+}
+
+impl ReplayApi {
+    /// Replays `views`' log to analysts, pseudonymised with `pseudonyms`.
+    pub fn new(views: Arc<Views>, verifier: Arc<Verifier>, pseudonyms: Pseudonyms) -> Self {
+        ReplayApi { views, verifier, pseudonyms: Arc::new(pseudonyms) }
+    }
+}
+
+type BatchStream = Pin<Box<dyn Stream<Item = Result<pb::ReplayBatch, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl ReplayService for ReplayApi {
+    type ReplayStream = BatchStream;
+
+    async fn replay(&self, request: Request<pb::ReplayRequest>) -> Result<Response<Self::ReplayStream>, Status> {
+        let access = Access::of(REPLAY, &request);
+        let recorder = self.views.recorder();
+        let refuse = async |principal: Option<&Principal>, status: Status| {
+            let record = access.record(principal, Vec::new(), &Tally::default(), Some(&status));
+            recorder.record(record).await.map_err(audit_unavailable)?;
+            Err(status)
+        };
+        let principal = match self.verifier.authenticate(request.metadata()) {
+            Ok(p) => p,
+            Err(status) => return refuse(None, status).await,
+        };
+        if principal.role != Role::Analyst {
+            let denied = Status::permission_denied("replay is for analysts (role analyst)");
+            return refuse(Some(&principal), denied).await;
+        }
+        let request = request.into_inner();
+        if !valid_analysis_id(&request.analysis_id) {
+            let bad = invalid_argument("analysis_id", "required: letters, digits, '-', '_' and '.', at most 128");
+            return refuse(Some(&principal), bad).await;
+        }
+        let window = match Window::of(&request) {
+            Ok(w) => w,
+            Err(status) => return refuse(Some(&principal), status).await,
+        };
+        let batch = match request.batch_size {
+            0 => DEFAULT_BATCH as usize,
+            n if n <= MAX_BATCH => n as usize,
+            _ => {
+                return refuse(Some(&principal), invalid_argument("batch_size", &format!("at most {MAX_BATCH}"))).await;
+            }
+        };
+        let analysis = self.pseudonyms.analysis(&request.analysis_id);
+        let scope = format!("replay {window:?}");
+        let Some(after) = analysis.tokens.decode(&scope, &request.resume_token) else {
+            let bad = invalid_argument("resume_token", "not a token from this analysis and these filters");
+            return refuse(Some(&principal), bad).await;
+        };
+        let (tx, rx) = mpsc::channel(2);
+        let job = Job { views: self.views.clone(), principal, access, analysis, window, scope, batch };
+        tokio::spawn(job.run(after, tx));
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
+
+/// One running replay.
+struct Job {
+    views: Arc<Views>,
+    principal: Principal,
+    access: Access,
+    analysis: Analysis,
+    window: Window,
+    scope: String,
+    batch: usize,
+}
+
+impl Job {
+    /// Sends batches until the end of the log (as it was when the replay
+    /// started), the reader hangs up, or a batch cannot be recorded.
+    async fn run(self, mut after: u64, tx: mpsc::Sender<Result<pb::ReplayBatch, Status>>) {
+        let job = Arc::new(self);
+        let total = job.views.log().size();
+        while after < total {
+            let reading = job.clone();
+            let read = tokio::task::spawn_blocking(move || reading.read(after, total)).await;
+            let (events, shown, tally, reached) = match read {
+                Ok(Ok(batch)) => batch,
+                Ok(Err(status)) => {
+                    let _ = tx.send(Err(status)).await;
+                    return;
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(Status::internal(format!("replay task failed: {e}")))).await;
+                    return;
+                }
+            };
+            after = reached;
+            if events.is_empty() && after < total {
+                continue;
+            }
+            let record = job.access.record(Some(&job.principal), shown, &tally, None);
+            if let Err(e) = job.views.recorder().record(record).await {
+                let _ = tx.send(Err(audit_unavailable(e))).await;
+                return;
+            }
+            let batch = pb::ReplayBatch {
+                events,
+                resume_token: job.analysis.tokens.encode(&job.scope, after),
+                scanned: after,
+                total,
+            };
+            if tx.send(Ok(batch)).await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Reads entries after `after` until a batch of matching events is
+    /// decided or `total` is reached; returns the pseudonymised events, what
+    /// the access record lists, the tally, and the position reached.
+    #[allow(clippy::type_complexity)]
+    fn read(&self, mut after: u64, total: u64) -> Result<(Vec<pb::Event>, Vec<pb::ShownEvent>, Tally, u64), Status> {
+        let log = self.views.log();
+        let mut matched = Vec::new();
+        while matched.len() < self.batch && after < total {
+            let want = (self.batch - matched.len()).min((total - after) as usize);
+            let entries = log.read_from(after, want).map_err(storage_unavailable)?;
+            let Some(last) = entries.last().map(|e| e.position) else { break };
+            for entry in entries {
+                let (_, event) = decode_entry(&entry.bytes).map_err(storage_unavailable)?;
+                if self.window.matches(&event) {
+                    matched.push((entry.position, entry.bytes));
+                }
+            }
+            after = last;
+        }
+        let visible = self.views.decide_for_replay(&self.principal, matched)?;
+        let mut tally = Tally::default();
+        tally.add(visible.withheld, &visible.policy_hash);
+        let mut events = Vec::with_capacity(visible.events.len());
+        let mut shown = Vec::with_capacity(visible.events.len());
+        for view in visible.events {
+            let Some(event) = view.event else { continue };
+            shown.push(listed(&event, view.visibility));
+            events.push(self.analysis.pseudonymise(event));
+        }
+        Ok((events, shown, tally, after))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pseudonyms_are_stable_within_an_analysis_and_differ_across_analyses_and_partnerships() {
+        let ours = Pseudonyms::new([1; 32]);
+        let (a, b) = (ours.analysis("profile-2026"), ours.analysis("indicators-2026"));
+        assert_eq!(a.pseudonym("person/P-1"), ours.analysis("profile-2026").pseudonym("person/P-1"));
+        assert_ne!(a.pseudonym("person/P-1"), a.pseudonym("person/P-2"));
+        assert_ne!(a.pseudonym("person/P-1"), b.pseudonym("person/P-1"));
+        assert_ne!(
+            a.pseudonym("person/P-1"),
+            Pseudonyms::new([2; 32]).analysis("profile-2026").pseudonym("person/P-1")
+        );
+        assert_eq!(a.pseudonym("person/P-1").len(), 20);
+    }
+
+    #[test]
+    fn a_pseudonymised_event_keeps_no_key_or_link_of_the_original() {
+        let analysis = Pseudonyms::new([1; 32]).analysis("a");
+        let event = pb::Event {
+            event_id: "0190f0c0-0000-7000-8000-000000000001".into(),
+            corrects: "0190f0c0-0000-7000-8000-000000000000".into(),
+            consent_ref: "C-1".into(),
+            subjects: vec![pb::SubjectRef { kind: pb::SubjectKind::Person as i32, key: "P-7f3a9c".into() }],
+            body: Some(pb::event::Body::Reoffence(pb::Reoffence {
+                original_event_id: "0190f0c0-0000-7000-8000-00000000000a".into(),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        let out = analysis.pseudonymise(event.clone());
+        let text = format!("{out:?}");
+        for original in ["P-7f3a9c", "0190f0c0", "C-1"] {
+            assert!(!text.contains(original), "{original} survived: {text}");
+        }
+        assert_eq!(
+            out.corrects,
+            analysis.pseudonymise(pb::Event { event_id: event.corrects.clone(), ..Default::default() }).event_id
+        );
+    }
+}

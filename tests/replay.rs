@@ -1,0 +1,187 @@
+//! Analysts' replay over the real gRPC API: only analysts may replay; they
+//! get what the agreement lets analysts see (never health data), with every
+//! subject key, event id and link between events replaced by a pseudonym
+//! that is stable within one analysis and different in another, and no
+//! personal data or free text; windows by event or report time; a replay
+//! resumes from its token; and every batch is in the audit log.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use common::{TestPlatform, arrest, authorized};
+use concord_core::pb;
+use concord_core::pb::replay_service_client::ReplayServiceClient;
+use concord_identity::{Purpose, Role};
+use concord_log::kv::Engine;
+use futures::StreamExt;
+
+const DAY: i64 = 86_400;
+const START: i64 = 1_790_000_000;
+
+fn at(seconds: i64) -> Option<pbjson_types::Timestamp> {
+    Some(pbjson_types::Timestamp { seconds, nanos: 0 })
+}
+
+/// Replays to the end; returns the events and the last resume token.
+async fn replay(
+    client: &mut ReplayServiceClient<tonic::transport::Channel>,
+    token: &str,
+    request: pb::ReplayRequest,
+) -> Result<(Vec<pb::Event>, Vec<String>), tonic::Status> {
+    let mut stream = client.replay(authorized(request, token)).await?.into_inner();
+    let (mut events, mut tokens) = (Vec::new(), Vec::new());
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        assert!(batch.scanned <= batch.total);
+        events.extend(batch.events);
+        tokens.push(batch.resume_token);
+    }
+    Ok((events, tokens))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn analysts_replay_pseudonymised_windows_that_resume_and_are_audited() {
+    let t = TestPlatform::start(Engine::Redb).await;
+    let wait = Some(Duration::from_secs(10));
+    let police = t.platform.node(&common::agency("police.met.nw")).unwrap().clone();
+    let camhs = t.platform.node(&common::agency("camhs.nwl")).unwrap().clone();
+    let yot = t.platform.node(&common::agency("yot.harrow")).unwrap().clone();
+    // Ten arrests, one a day, recorded a week after each; four CAMHS contacts
+    // (health data, never for analysts); a youth justice outcome and a
+    // re-offence linked to it.
+    let mut originals = Vec::new();
+    let mut subjects = BTreeSet::new();
+    for day in 0..10 {
+        let key = format!("P-rep{:04}", day % 4);
+        let mut event = arrest(&key, "seen with Kyle Brennan at the station");
+        event.occurred_at = at(START + day * DAY);
+        event.recorded_at = at(START + (day + 7) * DAY);
+        originals.push(police.publish(event, wait).await.unwrap().event_id.to_string());
+        subjects.insert(key);
+    }
+    for day in 0..4 {
+        let mut contact = arrest("P-rep0000", "");
+        contact.agency_id = "camhs.nwl".into();
+        contact.agency_kind = pb::AgencyKind::Camhs as i32;
+        contact.classification = pb::Classification::SpecialCategory as i32;
+        contact.occurred_at = at(START + day * DAY);
+        contact.body = Some(pb::event::Body::CamhsContact(pb::CamhsContact {
+            stage: pb::CamhsStage::Assessment as i32,
+            ..Default::default()
+        }));
+        camhs.publish(contact, wait).await.unwrap();
+    }
+    let mut outcome = arrest("P-rep0001", "");
+    outcome.agency_id = "yot.harrow".into();
+    outcome.agency_kind = pb::AgencyKind::Yot as i32;
+    outcome.occurred_at = at(START + 2 * DAY);
+    outcome.body = Some(pb::event::Body::YouthJusticeOutcome(pb::YouthJusticeOutcome {
+        disposal: pb::Disposal::YouthCaution as i32,
+        first_time_entrant: true,
+        main_offence: "robbery".into(),
+        age: 15,
+        gender: pb::Gender::Male as i32,
+        ethnicity: pb::Ethnicity::Black as i32,
+        offence_date: at(START + DAY),
+    }));
+    let outcome_id = yot.publish(outcome, wait).await.unwrap().event_id.to_string();
+    originals.push(outcome_id.clone());
+    let mut reoffence = arrest("P-rep0001", "");
+    reoffence.agency_id = "yot.harrow".into();
+    reoffence.agency_kind = pb::AgencyKind::Yot as i32;
+    reoffence.occurred_at = at(START + 5 * DAY);
+    reoffence.body = Some(pb::event::Body::Reoffence(pb::Reoffence {
+        original_event_id: outcome_id.clone(),
+        original_offence_date: at(START + DAY),
+        reoffence_date: at(START + 4 * DAY),
+        offence_category: "theft".into(),
+    }));
+    originals.push(yot.publish(reoffence, wait).await.unwrap().event_id.to_string());
+
+    let analyst = t.token("police.met.nw", Role::Analyst, Purpose::Analysis);
+    let mut client = ReplayServiceClient::new(t.channel().await);
+    let all = |analysis: &str| pb::ReplayRequest { analysis_id: analysis.into(), ..Default::default() };
+
+    // Everything but the health data, pseudonymised.
+    let (events, _) = replay(&mut client, &analyst, all("profile-1")).await.unwrap();
+    assert_eq!(events.len(), 12, "10 arrests, the outcome and the re-offence; no CAMHS contact");
+    assert!(events.iter().all(|e| !matches!(e.body, Some(pb::event::Body::CamhsContact(_)))));
+    let text = format!("{events:?}") + &serde_json::to_string(&events).unwrap();
+    for secret in ["Jordan Testcase", "Kyle Brennan", "2009-02-03", "P-rep"] {
+        assert!(!text.contains(secret), "`{secret}` in a replay");
+    }
+    for id in &originals {
+        assert!(!text.contains(id.as_str()), "original event id {id} in a replay");
+    }
+    assert!(events.iter().all(|e| e.personal.is_none() && e.sealed.is_empty()));
+    let pseudonyms: BTreeSet<String> = events.iter().flat_map(|e| &e.subjects).map(|s| s.key.clone()).collect();
+    assert_eq!(pseudonyms.len(), subjects.len(), "one pseudonym per person");
+    // The re-offence still points at its outcome, by pseudonym.
+    let outcome = events.iter().find(|e| matches!(e.body, Some(pb::event::Body::YouthJusticeOutcome(_)))).unwrap();
+    let Some(pb::event::Body::Reoffence(r)) = &events.last().unwrap().body else { panic!("log order") };
+    assert_eq!(r.original_event_id, outcome.event_id);
+
+    // Stable within an analysis, unlinkable across analyses.
+    let (again, _) = replay(&mut client, &analyst, all("profile-1")).await.unwrap();
+    assert_eq!(again, events);
+    let (other, _) = replay(&mut client, &analyst, all("indicators-1")).await.unwrap();
+    let other_pseudonyms: BTreeSet<String> = other.iter().flat_map(|e| &e.subjects).map(|s| s.key.clone()).collect();
+    assert!(pseudonyms.is_disjoint(&other_pseudonyms));
+    let ids = |es: &[pb::Event]| es.iter().map(|e| e.event_id.clone()).collect::<BTreeSet<_>>();
+    assert!(ids(&events).is_disjoint(&ids(&other)));
+
+    // Windows: days 2..5 by event time are 3 arrests + the outcome; by
+    // report time (a week later) days 9..12 are arrests of days 2..4 only.
+    let arrests_and_outcomes = vec!["arrest".to_string(), "youth_justice_outcome".to_string()];
+    let window = |axis: pb::TimeAxis, from: i64, to: i64| pb::ReplayRequest {
+        analysis_id: "profile-1".into(),
+        from: at(START + from * DAY),
+        to: at(START + to * DAY),
+        axis: axis as i32,
+        event_types: arrests_and_outcomes.clone(),
+        ..Default::default()
+    };
+    let (by_event, _) = replay(&mut client, &analyst, window(pb::TimeAxis::Event, 2, 5)).await.unwrap();
+    assert_eq!(by_event.len(), 4);
+    let (by_report, _) = replay(&mut client, &analyst, window(pb::TimeAxis::Report, 9, 12)).await.unwrap();
+    assert_eq!(by_report.len(), 3);
+    assert!(by_report.iter().all(|e| matches!(e.body, Some(pb::event::Body::Arrest(_)))));
+
+    // Resumable: stop after the first batch of 5, carry on from its token.
+    let mut first = all("profile-1");
+    first.batch_size = 5;
+    let mut stream = client.replay(authorized(first.clone(), &analyst)).await.unwrap().into_inner();
+    let batch = stream.next().await.unwrap().unwrap();
+    drop(stream);
+    assert_eq!(batch.events.len(), 5);
+    let resumed = pb::ReplayRequest { resume_token: batch.resume_token.clone(), ..first.clone() };
+    let (rest, _) = replay(&mut client, &analyst, resumed).await.unwrap();
+    assert_eq!([batch.events.clone(), rest].concat(), events);
+    // A token is for its own analysis and filters only.
+    let stolen = pb::ReplayRequest { resume_token: batch.resume_token.clone(), ..all("indicators-1") };
+    let refused = replay(&mut client, &analyst, stolen).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    assert!(refused.message().contains("resume_token"), "{refused:?}");
+
+    // Only analysts replay, and a request must name its analysis.
+    let practitioner = t.token("police.met.nw", Role::Practitioner, Purpose::Safeguarding);
+    let refused = replay(&mut client, &practitioner, all("profile-1")).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied);
+    let refused = replay(&mut client, &analyst, all("")).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    assert!(refused.message().contains("analysis_id"), "{refused:?}");
+
+    // Every batch is in the audit log, naming the real events, pseudonymised.
+    let audit = &t.platform.audit;
+    let records: Vec<pb::AccessRecord> = (1..=audit.log().size())
+        .map(|p| audit.get(p).unwrap().unwrap())
+        .filter(|r| r.rpc == "/concord.v1.ReplayService/Replay")
+        .collect();
+    let first_replay: BTreeSet<String> = records[0].shown.iter().map(|s| s.event_id.clone()).collect();
+    assert_eq!(first_replay, originals.iter().cloned().collect::<BTreeSet<_>>());
+    assert_eq!(records[0].withheld, 4, "the CAMHS contacts");
+    assert!(records[0].shown.iter().all(|s| s.visibility == pb::Visibility::Pseudonymised as i32));
+    assert!(records.iter().any(|r| r.role == "practitioner" && r.outcome.starts_with("PermissionDenied")));
+}
