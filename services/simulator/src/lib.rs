@@ -5,11 +5,14 @@
 //! several agencies at once, with the yearly volumes of domain.md ("Volumes").
 //! The same seed and configuration always give the same events (ids
 //! included), so a restarted simulation re-publishes identical events that the
-//! ledger deduplicates.
+//! ledger deduplicates. It keeps the [`GroundTruth`] it built in, for
+//! checking analytics against.
 
 mod cohort;
 mod rates;
 mod simulator;
+mod truth;
 
 pub use cohort::{Child, Cohort};
 pub use simulator::{BoroughConfig, Simulator};
+pub use truth::GroundTruth;

@@ -11,6 +11,7 @@ use time::{Duration, OffsetDateTime};
 
 use crate::cohort::Cohort;
 use crate::rates;
+use crate::truth::GroundTruth;
 
 /// The borough being simulated.
 #[derive(Debug, Clone)]
@@ -83,6 +84,7 @@ pub struct Simulator {
     by_kind: HashMap<pb::AgencyKind, AgencyId>,
     items: Vec<OpenItem>,
     counter: u64,
+    truth: GroundTruth,
 }
 
 fn ts(t: OffsetDateTime) -> pbjson_types::Timestamp {
@@ -129,7 +131,18 @@ impl Simulator {
         for a in &config.agencies {
             by_kind.entry(a.kind()).or_insert_with(|| a.clone());
         }
-        Simulator { config, rng, day, cohort, by_kind, items: Vec::new(), counter: 0 }
+        let truth = GroundTruth {
+            first_day: day.date().to_string(),
+            last_day: day.date().to_string(),
+            population_10_17: config.children,
+            ..GroundTruth::default()
+        };
+        Simulator { config, rng, day, cohort, by_kind, items: Vec::new(), counter: 0, truth }
+    }
+
+    /// What the days generated so far built in.
+    pub fn truth(&self) -> &GroundTruth {
+        &self.truth
     }
 
     /// The agencies publishing.
@@ -257,6 +270,10 @@ impl Simulator {
             }
         }
         out.sort_by_key(|e| e.occurred_at.map(|t| t.seconds));
+        for event in &out {
+            self.truth.add(event);
+        }
+        self.truth.last_day = self.day.date().to_string();
         self.day += Duration::days(1);
         out
     }
