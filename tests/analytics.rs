@@ -16,14 +16,9 @@ use concord_simulator::{BoroughConfig, Simulator};
 use futures::StreamExt;
 use time::macros::{date, datetime};
 
-/// Harrow's children aged 10-17, spread over the ages.
+/// The population the simulation assumed.
 fn population(children: u32) -> Population {
-    let mut csv = String::from("borough,age,gender,ethnicity,count\n");
-    for (i, age) in (10..=17).enumerate() {
-        let share = children / 8 + u32::from((i as u32) < children % 8);
-        csv.push_str(&format!("Harrow,{age},*,*,{share}\n"));
-    }
-    Population::parse(&csv).unwrap()
+    Population::parse(&concord::cmd::simulate::population_csv("Harrow", children)).unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -82,4 +77,74 @@ async fn a_replayed_simulated_year_gives_the_simulators_ground_truth_exactly() {
     let custody = indicators.custody(&year, &population).unwrap();
     assert_eq!(custody.numerator, truth.custodial_sentences);
     assert!(truth.first_time_entrants >= 20 && truth.custodial_sentences >= 1, "{truth:?}");
+}
+
+#[test]
+fn simulate_publish_and_profile_from_the_command_line_write_a_report_without_personal_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let (data, sim, out) = (dir.path().join("data"), dir.path().join("sim"), dir.path().join("profile"));
+    let concord = |args: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_concord")).args(args).output().unwrap();
+        let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        assert!(output.status.success(), "concord {args:?} failed:\n{text}");
+        text
+    };
+    let path = |p: &std::path::Path| p.display().to_string();
+    concord(&["simulate", "--out", &path(&sim), "--days", "45", "--seed", "7"]);
+    let events = std::fs::read_to_string(sim.join("events.jsonl")).unwrap();
+    let events: Vec<pb::Event> = events.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let mut secrets: std::collections::BTreeSet<String> =
+        events.iter().flat_map(|e| &e.personal).flat_map(|p| &p.identities).map(|i| i.name.clone()).collect();
+    assert!(secrets.len() > 20);
+    secrets.extend(events.iter().flat_map(|e| &e.subjects).map(|s| s.key.clone()));
+
+    let port = common::nats::free_port();
+    let addr = format!("http://127.0.0.1:{port}");
+    let s = |v: &str| v.to_string();
+    let up = common::process::Proc::spawn_logging(
+        "up",
+        dir.path(),
+        &[s("up"), s("--no-simulate"), s("--data"), path(&data), s("--grpc"), format!("127.0.0.1:{port}")],
+        "info",
+    );
+    up.wait_for_output("concord up is ready", 120);
+    concord(&["publish", &path(&sim.join("events.jsonl")), "--addr", &addr, "--data", &path(&data)]);
+    let token = concord(&[
+        "token",
+        "--data",
+        &path(&data),
+        "--agency",
+        "childrens_services.harrow",
+        "--role",
+        "analyst",
+        "--purpose",
+        "analysis",
+    ]);
+    let said = concord(&[
+        "profile",
+        "--addr",
+        &addr,
+        "--token",
+        token.trim(),
+        "--population",
+        &path(&sim.join("population.csv")),
+        "--from",
+        "2025-10-01",
+        "--to",
+        "2025-11-14",
+        "--out",
+        &path(&out),
+    ]);
+    assert!(said.contains("report.html"), "{said}");
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    let csv = std::fs::read_to_string(out.join("report.csv")).unwrap();
+    let json = std::fs::read_to_string(out.join("report.json")).unwrap();
+    assert!(html.contains("<svg") && html.contains("<table"), "charts and tables");
+    assert!(csv.lines().count() > 20 && csv.contains("fte_rate"), "every figure with its definition");
+    for text in [&html, &csv, &json] {
+        for secret in &secrets {
+            assert!(!text.contains(secret.as_str()), "`{secret}` (a name or subject key) in the report");
+        }
+    }
+    assert!(!out.join("checkpoint.json").exists(), "a finished profile leaves no checkpoint");
 }

@@ -16,6 +16,7 @@
 //! - [`population`]: population denominators from a small CSV file.
 //! - [`suppression`]: small-number suppression of every published aggregate.
 //! - [`report`]: the published [`Report`] (tables of cells), as CSV or JSON.
+//! - [`html`]: a report as one self-contained HTML page with charts, [`render_html`].
 //! - [`window`]: windows of whole days and the time axis (event or report time).
 //!
 //! Both projections are serde-serialisable: wrap one in a [`Checkpoint`] with
@@ -43,6 +44,7 @@
 #![warn(missing_docs)]
 
 pub mod definitions;
+pub mod html;
 pub mod indicators;
 pub mod population;
 pub mod profile;
@@ -57,6 +59,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 pub use definitions::{DEFINITIONS, Definition, DefinitionRef, PublishedDefinition};
+pub use html::render_html;
 pub use indicators::{
     CohortPeriod, Figure, IndicatorFigures, IndicatorParams, Indicators, PeriodParams, Reoffending, ReoffendingParams,
 };

@@ -29,6 +29,19 @@ pub struct AuditArgs {
     pub what: What,
 }
 
+/// Which data directory's stores, and how to open them.
+#[derive(Debug, clap::Args)]
+pub struct Stores {
+    #[command(flatten)]
+    data: DataArg,
+    /// The partnership's keys, if not DATA/keys.
+    #[arg(long, env = "CONCORD_KEYS")]
+    keys: Option<PathBuf>,
+    /// Storage engine: redb or sled.
+    #[arg(long, default_value_t = Engine::DEFAULT)]
+    engine: Engine,
+}
+
 /// What to do.
 #[derive(Debug, clap::Subcommand)]
 pub enum What {
@@ -36,13 +49,7 @@ pub enum What {
     /// (stop the process using the data directory first).
     Verify {
         #[command(flatten)]
-        data: DataArg,
-        /// The partnership's keys, if not DATA/keys.
-        #[arg(long, env = "CONCORD_KEYS")]
-        keys: Option<PathBuf>,
-        /// Storage engine: redb or sled.
-        #[arg(long, default_value_t = Engine::DEFAULT)]
-        engine: Engine,
+        stores: Stores,
         /// A signed checkpoint (its text, as GetCheckpoint returns it) to check
         /// its log against, instead of the latest one stored with the log.
         #[arg(long)]
@@ -61,17 +68,17 @@ pub enum What {
     /// the process using the data directory first).
     Export {
         #[command(flatten)]
-        data: DataArg,
-        /// The partnership's keys, if not DATA/keys.
-        #[arg(long, env = "CONCORD_KEYS")]
-        keys: Option<PathBuf>,
-        /// Storage engine: redb or sled.
-        #[arg(long, default_value_t = Engine::DEFAULT)]
-        engine: Engine,
+        stores: Stores,
         /// Where the export goes (JSON Lines).
         #[arg(long)]
         out: PathBuf,
     },
+}
+
+impl Stores {
+    fn layout(&self) -> Layout {
+        Layout::with_keys(&self.data.data, self.keys.clone())
+    }
 }
 
 /// The ledger's public key: from `file`, else the keys directory's
@@ -109,9 +116,9 @@ fn export(layout: &Layout, engine: Engine, out: &Path) -> Result<ExitCode> {
 /// Runs the subcommand.
 pub async fn run(args: AuditArgs) -> Result<ExitCode> {
     match args.what {
-        What::Export { data, keys, engine, out } => export(&Layout::with_keys(&data.data, keys), engine, &out),
-        What::Verify { data, keys, engine, checkpoint, export, public_key: public } => {
-            let layout = Layout::with_keys(&data.data, keys);
+        What::Export { stores, out } => export(&stores.layout(), stores.engine, &out),
+        What::Verify { stores, checkpoint, export, public_key: public } => {
+            let (layout, engine) = (stores.layout(), stores.engine);
             let key = public_key(&layout, public.as_deref())?;
             match export {
                 Some(path) => verify_exported(&path, &key),

@@ -6,10 +6,12 @@ pub mod ledger;
 pub mod nats_config;
 pub mod node;
 pub mod policy;
+pub mod profile;
 pub mod publish;
 pub mod query;
 pub mod schemas;
 pub mod serve;
+pub mod simulate;
 pub mod token;
 pub mod up;
 
@@ -85,6 +87,10 @@ pub enum Command {
     NatsConfig(nats_config::NatsConfigArgs),
     /// Write (or check) the JSON Schemas generated from the proto files.
     Schemas(schemas::SchemasArgs),
+    /// Write a simulated borough-period of events with its ground truth.
+    Simulate(simulate::SimulateArgs),
+    /// Replay as an analyst into the indicators and a problem profile; write the report.
+    Profile(profile::ProfileArgs),
 }
 
 impl Command {
@@ -103,6 +109,8 @@ impl Command {
             Command::Audit(a) => audit::run(a).await,
             Command::Schemas(a) => schemas::run(a),
             Command::NatsConfig(a) => nats_config::run(a),
+            Command::Simulate(a) => simulate::run(a),
+            Command::Profile(a) => profile::run(a).await,
         }
     }
 }
