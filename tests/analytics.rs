@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::{TestPlatform, authorized};
-use concord_analytics::{Indicators, PeriodParams, Population, Profile, TimeAxis};
+use concord_analytics::{CohortPeriod, Indicators, PeriodParams, Population, Profile, ReoffendingParams, TimeAxis};
 use concord_core::pb;
 use concord_core::pb::replay_service_client::ReplayServiceClient;
 use concord_identity::{Purpose, Role};
@@ -77,6 +77,20 @@ async fn a_replayed_simulated_year_gives_the_simulators_ground_truth_exactly() {
     let custody = indicators.custody(&year, &population).unwrap();
     assert_eq!(custody.numerator, truth.custodial_sentences);
     assert!(truth.first_time_entrants >= 20 && truth.custodial_sentences >= 1, "{truth:?}");
+
+    // Reoffending for the cohort of the simulation's first three months.
+    let cohort = ReoffendingParams {
+        borough: Some("Harrow".into()),
+        cohort: CohortPeriod::ThreeMonths,
+        cohort_end: date!(2025 - 12 - 31),
+    };
+    let measured = indicators.reoffending(&cohort);
+    let built_in = simulator.truth().reoffending(date!(2025 - 10 - 01), date!(2025 - 12 - 31));
+    assert_eq!(
+        (measured.cohort, measured.reoffenders, measured.reoffences),
+        (built_in.cohort, built_in.reoffenders, built_in.reoffences)
+    );
+    assert!(built_in.cohort >= 10 && built_in.reoffenders >= 1, "{built_in:?}");
 }
 
 #[test]

@@ -131,12 +131,7 @@ impl Simulator {
         for a in &config.agencies {
             by_kind.entry(a.kind()).or_insert_with(|| a.clone());
         }
-        let truth = GroundTruth {
-            first_day: day.date().to_string(),
-            last_day: day.date().to_string(),
-            population_10_17: config.children,
-            ..GroundTruth::default()
-        };
+        let truth = GroundTruth::new(day.date(), config.children);
         Simulator { config, rng, day, cohort, by_kind, items: Vec::new(), counter: 0, truth }
     }
 

@@ -36,10 +36,39 @@ pub struct GroundTruth {
     pub custodial_sentences: u64,
     /// Briefing items already counted.
     #[serde(skip)]
-    pub(crate) items: BTreeSet<String>,
+    items: BTreeSet<String>,
+    /// Youth justice outcomes: child, decided (s), offence date (s), and
+    /// whether a caution or conviction.
+    #[serde(skip)]
+    outcomes: Vec<(String, i64, i64, bool)>,
+    /// Re-offences: child, date (s).
+    #[serde(skip)]
+    reoffences: Vec<(String, i64)>,
+}
+
+/// The reoffending measure for one cohort, as built in.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Reoffending {
+    /// Children aged 10-17 whose first caution or conviction in the cohort
+    /// window was decided then.
+    pub cohort: u64,
+    /// Of them, those with a re-offence within 12 months of that index offence.
+    pub reoffenders: u64,
+    /// Those re-offences.
+    pub reoffences: u64,
 }
 
 impl GroundTruth {
+    /// Nothing generated yet, from `first_day`, for `population_10_17` children.
+    pub(crate) fn new(first_day: time::Date, population_10_17: u32) -> Self {
+        GroundTruth {
+            first_day: first_day.to_string(),
+            last_day: first_day.to_string(),
+            population_10_17,
+            ..GroundTruth::default()
+        }
+    }
+
     /// Tallies one generated event.
     pub(crate) fn add(&mut self, event: &pb::Event) {
         let analysable = event.classification != pb::Classification::SpecialCategory as i32
@@ -60,13 +89,62 @@ impl GroundTruth {
                 *self.events_by_month.entry(month).or_default() += 1;
             }
         }
+        let child = event.subjects.first().map(|s| s.key.clone()).unwrap_or_default();
+        let seconds = |t: Option<pbjson_types::Timestamp>| t.map(|t| t.seconds);
+        if let Body::Reoffence(r) = body
+            && let Some(date) = seconds(r.reoffence_date)
+        {
+            self.reoffences.push((child.clone(), date));
+        }
         if let Body::YouthJusticeOutcome(outcome) = body {
+            if let Some(decided) = seconds(event.occurred_at) {
+                let offence = seconds(outcome.offence_date).unwrap_or(decided);
+                let formal = !matches!(
+                    pb::Disposal::try_from(outcome.disposal),
+                    Ok(pb::Disposal::Triage | pb::Disposal::CommunityResolution | pb::Disposal::Remand)
+                );
+                self.outcomes.push((child, decided, offence, formal));
+            }
             if outcome.first_time_entrant {
                 self.first_time_entrants += 1;
             }
             if outcome.disposal == pb::Disposal::Custody as i32 {
                 self.custodial_sentences += 1;
             }
+        }
+    }
+
+    /// The reoffending measure for the cohort of cautions and convictions
+    /// decided from `from` to `to` (whole UTC days): each child's index is
+    /// their first one in the window, and a re-offence counts when it falls
+    /// after the index offence and within 12 calendar months of it.
+    pub fn reoffending(&self, from: time::Date, to: time::Date) -> Reoffending {
+        let (start, end) = (from.midnight().assume_utc(), to.next_day().unwrap_or(to).midnight().assume_utc());
+        let mut index: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
+        for (child, decided, offence, formal) in &self.outcomes {
+            let in_window = (start.unix_timestamp()..end.unix_timestamp()).contains(decided);
+            if *formal && in_window {
+                let first = index.entry(child.as_str()).or_insert((*decided, *offence));
+                if *decided < first.0 {
+                    *first = (*decided, *offence);
+                }
+            }
+        }
+        let mut by_child: BTreeMap<&str, u64> = BTreeMap::new();
+        for (child, date) in &self.reoffences {
+            let Some((_, offence)) = index.get(child.as_str()) else { continue };
+            let year_later = time::OffsetDateTime::from_unix_timestamp(*offence)
+                .ok()
+                .and_then(|t| t.replace_year(t.year() + 1).ok())
+                .map_or(i64::MAX, |t| t.unix_timestamp());
+            if date > offence && *date <= year_later {
+                *by_child.entry(child.as_str()).or_default() += 1;
+            }
+        }
+        Reoffending {
+            cohort: index.len() as u64,
+            reoffenders: by_child.len() as u64,
+            reoffences: by_child.values().sum(),
         }
     }
 }

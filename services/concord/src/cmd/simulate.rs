@@ -45,6 +45,16 @@ pub fn population_csv(borough: &str, children: u32) -> String {
     csv
 }
 
+/// The same day three months on (the 1st stays the 1st).
+fn three_months_on(day: time::Date) -> time::Date {
+    let month = u8::from(day.month()) + 3;
+    let (year, month) = if month > 12 { (day.year() + 1, month - 12) } else { (day.year(), month) };
+    time::Month::try_from(month)
+        .ok()
+        .and_then(|m| time::Date::from_calendar_date(year, m, day.day().min(28)).ok())
+        .unwrap_or(day)
+}
+
 /// Writes the simulation.
 pub fn run(args: SimulateArgs) -> Result<ExitCode> {
     let config = BoroughConfig { scale: args.scale, ..BoroughConfig::harrow() };
@@ -62,8 +72,19 @@ pub fn run(args: SimulateArgs) -> Result<ExitCode> {
         }
     }
     events.flush()?;
-    let truth = serde_json::to_string_pretty(simulator.truth())?;
-    std::fs::write(args.out.join("ground-truth.json"), truth + "\n")?;
+    // Reoffending for the cohort of the first three months (tracked as far
+    // as the simulation goes).
+    let cohort_to = three_months_on(args.start).previous_day().unwrap_or(args.start);
+    let reoffending = simulator.truth().reoffending(args.start, cohort_to);
+    let mut truth = serde_json::to_value(simulator.truth())?;
+    truth["reoffending"] = serde_json::json!({
+        "cohort_from": args.start.to_string(),
+        "cohort_to": cohort_to.to_string(),
+        "cohort": reoffending.cohort,
+        "reoffenders": reoffending.reoffenders,
+        "reoffences": reoffending.reoffences,
+    });
+    std::fs::write(args.out.join("ground-truth.json"), serde_json::to_string_pretty(&truth)? + "\n")?;
     std::fs::write(args.out.join("population.csv"), population_csv(&config.borough, config.children))?;
     let out = args.out.display();
     println!("wrote {written} events of {} days in {} to {out}/events.jsonl", args.days, config.borough);
