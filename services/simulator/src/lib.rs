@@ -15,4 +15,4 @@ mod truth;
 
 pub use cohort::{Child, Cohort};
 pub use simulator::{BoroughConfig, Simulator};
-pub use truth::{GroundTruth, Reoffending};
+pub use truth::{GroundTruth, Reoffending, Repeats};

@@ -30,6 +30,10 @@ pub struct GroundTruth {
     pub events_by_ward: BTreeMap<String, u64>,
     /// The same, by month of event time (`YYYY-MM`, UTC).
     pub events_by_month: BTreeMap<String, u64>,
+    /// Missing episodes, and the children missing twice or more.
+    pub repeat_missing: Repeats,
+    /// Exploitation concerns, and the children subject to two or more.
+    pub repeat_victims: Repeats,
     /// Children given their first caution or conviction (each once).
     pub first_time_entrants: u64,
     /// Custodial sentences.
@@ -44,6 +48,36 @@ pub struct GroundTruth {
     /// Re-offences: child, date (s).
     #[serde(skip)]
     reoffences: Vec<(String, i64)>,
+    /// Missing episodes and exploitation concerns per child.
+    #[serde(skip)]
+    missing_by_child: BTreeMap<String, u64>,
+    #[serde(skip)]
+    concerns_by_child: BTreeMap<String, u64>,
+}
+
+/// Events about children, and the children in two or more of them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Repeats {
+    /// The events.
+    pub events: u64,
+    /// The children in them.
+    pub children: u64,
+    /// Children in two or more.
+    pub repeat_children: u64,
+    /// The events about those children.
+    pub repeat_events: u64,
+}
+
+impl Repeats {
+    fn of(by_child: &BTreeMap<String, u64>) -> Repeats {
+        let repeat = by_child.values().filter(|n| **n >= 2);
+        Repeats {
+            events: by_child.values().sum(),
+            children: by_child.len() as u64,
+            repeat_children: repeat.clone().count() as u64,
+            repeat_events: repeat.sum(),
+        }
+    }
 }
 
 /// The reoffending measure for one cohort, as built in.
@@ -90,6 +124,14 @@ impl GroundTruth {
             }
         }
         let child = event.subjects.first().map(|s| s.key.clone()).unwrap_or_default();
+        let (missing, concern) =
+            (matches!(body, Body::MissingEpisode(_)), matches!(body, Body::ExploitationConcern(_)));
+        if missing || concern {
+            let by_child = if missing { &mut self.missing_by_child } else { &mut self.concerns_by_child };
+            *by_child.entry(child.clone()).or_default() += 1;
+            self.repeat_missing = Repeats::of(&self.missing_by_child);
+            self.repeat_victims = Repeats::of(&self.concerns_by_child);
+        }
         let seconds = |t: Option<pbjson_types::Timestamp>| t.map(|t| t.seconds);
         if let Body::Reoffence(r) = body
             && let Some(date) = seconds(r.reoffence_date)
