@@ -165,6 +165,14 @@ async fn analysts_replay_pseudonymised_windows_that_resume_and_are_audited() {
     assert_eq!(refused.code(), tonic::Code::InvalidArgument);
     assert!(refused.message().contains("resume_token"), "{refused:?}");
 
+    // A replay that matches nothing still ends with one (empty) batch, and
+    // is recorded like any other.
+    let nowhere = pb::ReplayRequest { wards: vec!["Nowhere".into()], ..all("profile-1") };
+    let mut stream = client.replay(authorized(nowhere, &analyst)).await.unwrap().into_inner();
+    let only = stream.next().await.unwrap().unwrap();
+    assert!(only.events.is_empty() && only.scanned == only.total && !only.resume_token.is_empty());
+    assert!(stream.next().await.is_none());
+
     // Only analysts replay, and a request must name its analysis.
     let practitioner = t.token("police.met.nw", Role::Practitioner, Purpose::Safeguarding);
     let refused = replay(&mut client, &practitioner, all("profile-1")).await.unwrap_err();
@@ -184,4 +192,5 @@ async fn analysts_replay_pseudonymised_windows_that_resume_and_are_audited() {
     assert_eq!(records[0].withheld, 4, "the CAMHS contacts");
     assert!(records[0].shown.iter().all(|s| s.visibility == pb::Visibility::Pseudonymised as i32));
     assert!(records.iter().any(|r| r.role == "practitioner" && r.outcome.starts_with("PermissionDenied")));
+    assert!(records.iter().any(|r| r.parameters.contains("Nowhere") && r.shown.is_empty() && r.outcome == "ok"));
 }

@@ -236,11 +236,13 @@ struct Job {
 
 impl Job {
     /// Sends batches until the end of the log (as it was when the replay
-    /// started), the reader hangs up, or a batch cannot be recorded.
+    /// started), the reader hangs up, or a batch cannot be recorded. The last
+    /// batch is sent even when empty, so every replay is recorded and ends
+    /// with a token and complete progress.
     async fn run(self, mut after: u64, tx: mpsc::Sender<Result<pb::ReplayBatch, Status>>) {
         let job = Arc::new(self);
         let total = job.views.log().size();
-        while after < total {
+        loop {
             let reading = job.clone();
             let read = tokio::task::spawn_blocking(move || reading.read(after, total)).await;
             let (events, shown, tally, reached) = match read {
@@ -254,8 +256,13 @@ impl Job {
                     return;
                 }
             };
+            if reached <= after && reached < total {
+                let _ = tx.send(Err(storage_unavailable(format!("the log ends early, at position {reached}")))).await;
+                return;
+            }
             after = reached;
-            if events.is_empty() && after < total {
+            let last = after >= total;
+            if events.is_empty() && !last {
                 continue;
             }
             let record = job.access.record(Some(&job.principal), shown, &tally, None);
@@ -266,10 +273,10 @@ impl Job {
             let batch = pb::ReplayBatch {
                 events,
                 resume_token: job.analysis.tokens.encode(&job.scope, after),
-                scanned: after,
+                scanned: after.min(total),
                 total,
             };
-            if tx.send(Ok(batch)).await.is_err() {
+            if tx.send(Ok(batch)).await.is_err() || last {
                 return;
             }
         }

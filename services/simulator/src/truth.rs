@@ -30,10 +30,6 @@ pub struct GroundTruth {
     pub events_by_ward: BTreeMap<String, u64>,
     /// The same, by month of event time (`YYYY-MM`, UTC).
     pub events_by_month: BTreeMap<String, u64>,
-    /// Missing episodes, and the children missing twice or more.
-    pub repeat_missing: Repeats,
-    /// Exploitation concerns, and the children subject to two or more.
-    pub repeat_victims: Repeats,
     /// Children given their first caution or conviction (each once).
     pub first_time_entrants: u64,
     /// Custodial sentences.
@@ -129,8 +125,6 @@ impl GroundTruth {
         if missing || concern {
             let by_child = if missing { &mut self.missing_by_child } else { &mut self.concerns_by_child };
             *by_child.entry(child.clone()).or_default() += 1;
-            self.repeat_missing = Repeats::of(&self.missing_by_child);
-            self.repeat_victims = Repeats::of(&self.concerns_by_child);
         }
         let seconds = |t: Option<pbjson_types::Timestamp>| t.map(|t| t.seconds);
         if let Body::Reoffence(r) = body
@@ -154,6 +148,16 @@ impl GroundTruth {
                 self.custodial_sentences += 1;
             }
         }
+    }
+
+    /// Missing episodes, and the children missing twice or more.
+    pub fn repeat_missing(&self) -> Repeats {
+        Repeats::of(&self.missing_by_child)
+    }
+
+    /// Exploitation concerns, and the children subject to two or more.
+    pub fn repeat_victims(&self) -> Repeats {
+        Repeats::of(&self.concerns_by_child)
     }
 
     /// The reoffending measure for the cohort of cautions and convictions

@@ -76,7 +76,10 @@ pub fn run(args: SimulateArgs) -> Result<ExitCode> {
     // as the simulation goes).
     let cohort_to = three_months_on(args.start).previous_day().unwrap_or(args.start);
     let reoffending = simulator.truth().reoffending(args.start, cohort_to);
-    let mut truth = serde_json::to_value(simulator.truth())?;
+    let built_in = simulator.truth();
+    let mut truth = serde_json::to_value(built_in)?;
+    truth["repeat_missing"] = serde_json::to_value(built_in.repeat_missing())?;
+    truth["repeat_victims"] = serde_json::to_value(built_in.repeat_victims())?;
     truth["reoffending"] = serde_json::json!({
         "cohort_from": args.start.to_string(),
         "cohort_to": cohort_to.to_string(),
