@@ -79,17 +79,21 @@ pub async fn run(args: UpArgs) -> Result<ExitCode> {
         .with_context(|| format!("cannot listen on {}: is another `concord up` running? (use --grpc)", args.grpc))?;
     let addr = listener.local_addr()?;
 
-    let featured = if args.no_simulate {
-        None
+    let (featured, simulated_from) = if args.no_simulate {
+        (None, None)
     } else {
-        let mut sim = load_simulation(&args.data.data, args.seed)?;
+        let (mut sim, start) = load_simulation(&args.data.data, args.seed)?;
+        // The population the simulated borough assumes, for analysts' profiles.
+        let borough = BoroughConfig::harrow();
+        let population = crate::cmd::simulate::population_csv(&borough.borough, borough.children);
+        std::fs::write(args.data.data.join("population.csv"), population)?;
         let featured = backfill(&platform, &mut sim, args.backfill_days).await;
         let live = platform.clone();
         let pace = Duration::from_secs(args.seconds_per_day.max(1));
         tokio::spawn(async move { run_live(&live, &mut sim, pace).await });
-        featured
+        (featured, Some(start))
     };
-    print_next_steps(&args, addr, featured.as_ref(), platform.log.size());
+    print_next_steps(&args, addr, featured.as_ref(), simulated_from, platform.log.size());
 
     let shutdown = async {
         crate::cmd::shutdown_signal().await;
@@ -103,8 +107,9 @@ pub async fn run(args: UpArgs) -> Result<ExitCode> {
 }
 
 /// Loads the simulation's seed and start from the data directory, or records
-/// them on first start (start: `backfill` days before today).
-fn load_simulation(data: &Path, seed: u64) -> Result<Simulator> {
+/// them on first start (start: `backfill` days before today); gives the
+/// simulation and its first day.
+fn load_simulation(data: &Path, seed: u64) -> Result<(Simulator, time::Date)> {
     let path = data.join("simulation.json");
     let (seed, start) = match std::fs::read_to_string(&path) {
         Ok(text) => {
@@ -121,7 +126,7 @@ fn load_simulation(data: &Path, seed: u64) -> Result<Simulator> {
             (seed, start)
         }
     };
-    Ok(Simulator::new(BoroughConfig::harrow(), seed, start))
+    Ok((Simulator::new(BoroughConfig::harrow(), seed, start), start.date()))
 }
 
 async fn publish(platform: &Platform, event: pb::Event) {
@@ -180,7 +185,13 @@ async fn run_live(platform: &Platform, sim: &mut Simulator, pace: Duration) {
     }
 }
 
-fn print_next_steps(args: &UpArgs, addr: SocketAddr, featured: Option<&SubjectId>, size: u64) {
+fn print_next_steps(
+    args: &UpArgs,
+    addr: SocketAddr,
+    featured: Option<&SubjectId>,
+    simulated_from: Option<time::Date>,
+    size: u64,
+) {
     let exe = std::env::current_exe()
         .ok()
         .and_then(|p| p.strip_prefix(std::env::current_dir().ok()?).ok().map(|p| format!("./{}", p.display())))
@@ -212,6 +223,16 @@ fn print_next_steps(args: &UpArgs, addr: SocketAddr, featured: Option<&SubjectId
     println!("  {exe} query{addr_flag} search --type missing_episode --page-size 5");
     println!("  {exe} query{addr_flag} subscribe --limit 5");
     println!("  {exe} publish{addr_flag} --data {data} schemas/examples/arrest.json");
+    if let Some(from) = simulated_from {
+        let today = time::OffsetDateTime::now_utc().date();
+        println!("Analysts replay it pseudonymised into the youth justice indicators and a problem profile:");
+        println!(
+            "  CONCORD_TOKEN=$({exe} token --data {data} --agency childrens_services.harrow --role analyst --purpose analysis) \\"
+        );
+        println!(
+            "    {exe} profile{addr_flag} --population {data}/population.csv --from {from} --to {today} --out ./profile"
+        );
+    }
     println!("Who sees what is the sharing agreement in deploy/policy/: `{exe} policy explain --help` says why.");
     println!("Stop with Ctrl-C; `concord up` again resumes where it stopped.");
 }
