@@ -78,6 +78,11 @@ pub fn run(args: SimulateArgs) -> Result<ExitCode> {
     let reoffending = simulator.truth().reoffending(args.start, cohort_to);
     let built_in = simulator.truth();
     let mut truth = serde_json::to_value(built_in)?;
+    // The indicator values it built in, over the simulated period (a year by
+    // default) and its population.
+    let per = |count: u64, per: f64| count as f64 * per / f64::from(built_in.population_10_17.max(1));
+    truth["first_time_entrants_per_100000"] = serde_json::json!(per(built_in.first_time_entrants, 100_000.0));
+    truth["custody_per_1000"] = serde_json::json!(per(built_in.custodial_sentences, 1_000.0));
     truth["repeat_missing"] = serde_json::to_value(built_in.repeat_missing())?;
     truth["repeat_victims"] = serde_json::to_value(built_in.repeat_victims())?;
     truth["reoffending"] = serde_json::json!({
@@ -86,6 +91,8 @@ pub fn run(args: SimulateArgs) -> Result<ExitCode> {
         "cohort": reoffending.cohort,
         "reoffenders": reoffending.reoffenders,
         "reoffences": reoffending.reoffences,
+        "binary_rate_percent": 100.0 * reoffending.reoffenders as f64 / (reoffending.cohort.max(1) as f64),
+        "frequency": reoffending.reoffences as f64 / (reoffending.reoffenders.max(1) as f64),
     });
     std::fs::write(args.out.join("ground-truth.json"), serde_json::to_string_pretty(&truth)? + "\n")?;
     std::fs::write(args.out.join("population.csv"), population_csv(&config.borough, config.children))?;
