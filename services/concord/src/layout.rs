@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use concord_core::AgencyId;
-use concord_core::sign::{AgencyKey, KeyRegistry, load_signing_key, save_signing_key};
+use concord_core::sign::{AgencyKey, KeyRegistry};
 use concord_identity::Issuer;
 use ed25519_dalek::SigningKey;
 
@@ -139,14 +139,8 @@ impl Layout {
 
     /// The ledger's checkpoint key, created if missing.
     pub fn ledger_signing_key(&self) -> Result<SigningKey> {
-        let path = self.ledger_key();
-        if path.exists() {
-            return Ok(load_signing_key(&path)?);
-        }
         std::fs::create_dir_all(self.keys())?;
-        let key = SigningKey::generate(&mut rand::rngs::OsRng);
-        save_signing_key(&key, &path)?;
-        Ok(key)
+        Ok(concord_core::sign::load_or_create_signing_key(&self.ledger_key())?)
     }
 
     /// The local token issuer.

@@ -177,11 +177,26 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     file.sync_all()
 }
 
+/// Writes `bytes` to `path` (readable by its owner only), whole, but only if
+/// nothing is there yet: it is written beside the path and linked into place.
+/// Processes starting together on a fresh keys directory so end up with one
+/// file; `false` means another got there first (read theirs).
+pub fn write_private_new(path: &Path, bytes: &[u8]) -> std::io::Result<bool> {
+    let mut draft = path.as_os_str().to_owned();
+    draft.push(format!(".{:016x}.new", rand::rngs::OsRng.next_u64()));
+    let draft = std::path::PathBuf::from(draft);
+    write_private(&draft, bytes)?;
+    let linked = std::fs::hard_link(&draft, path);
+    let _ = std::fs::remove_file(&draft);
+    match linked {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// Reads a 32-byte secret kept as 64 hex characters in `path`, or creates
-/// one (mode 0600) if there is none. Processes starting together on a fresh
-/// keys directory end up with one secret: a new one is written whole beside
-/// the path and linked into place only if nothing is there yet; whoever loses
-/// the race reads the winner's.
+/// one (see [`write_private_new`]) if there is none.
 pub fn load_or_create_secret(path: &Path) -> std::io::Result<[u8; 32]> {
     let invalid = || std::io::Error::new(std::io::ErrorKind::InvalidData, "not 64 hex characters");
     match std::fs::read_to_string(path) {
@@ -189,20 +204,28 @@ pub fn load_or_create_secret(path: &Path) -> std::io::Result<[u8; 32]> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let mut secret = [0u8; 32];
             rand::rngs::OsRng.fill_bytes(&mut secret);
-            let mut draft = path.as_os_str().to_owned();
-            draft.push(format!(".{}.new", hex::encode(&secret[..8])));
-            let draft = std::path::PathBuf::from(draft);
-            write_private(&draft, hex::encode(secret).as_bytes())?;
-            let linked = std::fs::hard_link(&draft, path);
-            let _ = std::fs::remove_file(&draft);
-            match linked {
-                Ok(()) => Ok(secret),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load_or_create_secret(path),
-                Err(e) => Err(e),
+            if write_private_new(path, hex::encode(secret).as_bytes())? {
+                Ok(secret)
+            } else {
+                load_or_create_secret(path)
             }
         }
         Err(e) => Err(e),
     }
+}
+
+/// Reads the Ed25519 key at `path`, or creates one (see
+/// [`write_private_new`]) if there is none.
+pub fn load_or_create_signing_key(path: &Path) -> Result<SigningKey, SignError> {
+    if path.exists() {
+        return load_signing_key(path);
+    }
+    let key = SigningKey::generate(&mut rand::rngs::OsRng);
+    let pem = key
+        .to_pkcs8_pem(Default::default())
+        .map_err(|e| SignError::BadKeyFile { path: path.display().to_string(), reason: e.to_string() })?;
+    let io = |source| SignError::Io { path: path.display().to_string(), source };
+    if write_private_new(path, pem.as_bytes()).map_err(io)? { Ok(key) } else { load_signing_key(path) }
 }
 
 /// One registered public key.
@@ -313,5 +336,33 @@ impl KeyRegistry {
         }
         let checked = validate::check(&event, Stage::Sealed)?;
         Ok(VerifiedEvent { event, signed, checked })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn processes_starting_together_agree_on_one_signing_key_and_one_secret() {
+        for _ in 0..10 {
+            let dir = tempfile::tempdir().unwrap();
+            let (key_path, secret_path) = (dir.path().join("ledger.pem"), dir.path().join("replay.key"));
+            let (keys, secrets): (Vec<_>, Vec<_>) = std::thread::scope(|scope| {
+                let racers: Vec<_> = (0..8)
+                    .map(|_| {
+                        scope.spawn(|| {
+                            let key = load_or_create_signing_key(&key_path).unwrap().verifying_key();
+                            (key, load_or_create_secret(&secret_path).unwrap())
+                        })
+                    })
+                    .collect();
+                racers.into_iter().map(|r| r.join().unwrap()).unzip()
+            });
+            assert!(keys.iter().all(|k| *k == keys[0]), "two signing keys were created");
+            assert!(secrets.iter().all(|s| *s == secrets[0]), "two secrets were created");
+            assert_eq!(load_signing_key(&key_path).unwrap().verifying_key(), keys[0], "the one on disk");
+            assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2, "no draft left behind");
+        }
     }
 }

@@ -258,20 +258,4 @@ mod tests {
         assert_eq!(vault.data_key(&subject, false).unwrap(), None);
         assert!(!vault.shred(&subject).unwrap());
     }
-
-    #[test]
-    fn processes_starting_together_agree_on_one_master_key() {
-        for _ in 0..20 {
-            let dir = tempfile::tempdir().unwrap();
-            let path = dir.path().join("master.key");
-            let keys: Vec<[u8; 32]> = std::thread::scope(|scope| {
-                let racers: Vec<_> =
-                    (0..8).map(|_| scope.spawn(|| MasterKey::load_or_create(&path).unwrap().0)).collect();
-                racers.into_iter().map(|r| r.join().unwrap()).collect()
-            });
-            assert!(keys.iter().all(|k| *k == keys[0]), "two master keys were created");
-            assert_eq!(MasterKey::load_or_create(&path).unwrap().0, keys[0], "the one on disk");
-            assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no draft left behind");
-        }
-    }
 }
