@@ -54,11 +54,9 @@ impl AuditReplica {
         if record.at.is_none() {
             return Err(("malformed", "the record has no time".into()));
         }
-        let foreign = match &source {
-            AuditSource::Node(agency) => record.agency_id != agency.as_str() || !record.shown.is_empty(),
-            AuditSource::Query(_) => false,
-        };
-        if let (true, AuditSource::Node(agency)) = (foreign, source) {
+        if let AuditSource::Node(agency) = source
+            && (record.agency_id != agency.as_str() || !record.shown.is_empty())
+        {
             return Err((
                 "subject_mismatch",
                 format!(

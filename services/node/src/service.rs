@@ -116,12 +116,11 @@ impl PublishService for PublishApi {
             Ok(p) => p,
             Err(status) => return record_call(&self.recorder, &access, None, Err(status)).await,
         };
-        let result = self.publish_as(&principal, request.into_inner()).await;
-        let mut record = access.record(Some(&principal), Vec::new(), &Tally::default(), result.as_ref().err());
-        let (response, added) = match result {
+        let (response, added) = match self.publish_as(&principal, request.into_inner()).await {
             Ok(done) => done,
             Err(status) => return record_call(&self.recorder, &access, Some(&principal), Err(status)).await,
         };
+        let mut record = access.record(Some(&principal), Vec::new(), &Tally::default(), None);
         record.added = vec![added];
         if let Err(e) = self.recorder.record(record).await {
             let status = audit_unavailable(e);
