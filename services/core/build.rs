@@ -16,6 +16,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "concord/v1/policy.proto",
         "concord/v1/audit.proto",
         "concord/v1/replay.proto",
+        "concord/v1/admin.proto",
     ];
     println!("cargo:rerun-if-changed={}", root.display());
     let fds = protox::compile(files, [&root])?;

@@ -13,6 +13,7 @@ pub struct Access {
     parameters: String,
     peer: String,
     trace_id: String,
+    about: Vec<pb::SubjectRef>,
 }
 
 /// What the agreement withheld from an answer, and which agreement decided.
@@ -48,7 +49,20 @@ impl Access {
             .and_then(|v| v.split('-').nth(1))
             .unwrap_or_default()
             .to_string();
-        Access { rpc, parameters, peer: request.remote_addr().map(|a| a.to_string()).unwrap_or_default(), trace_id }
+        Access {
+            rpc,
+            parameters,
+            peer: request.remote_addr().map(|a| a.to_string()).unwrap_or_default(),
+            trace_id,
+            about: Vec::new(),
+        }
+    }
+
+    /// The same call, asking about `subject` by name: its records name the
+    /// subject even when nothing about them is shown.
+    pub fn about(mut self, subject: Option<&pb::SubjectRef>) -> Access {
+        self.about.extend(subject.cloned());
+        self
     }
 
     /// The record of this call by `principal` (`None`: not authenticated),
@@ -77,6 +91,7 @@ impl Access {
             outcome: error.map_or_else(|| "ok".to_string(), |s| format!("{:?}: {}", s.code(), s.message())),
             peer: self.peer.clone(),
             trace_id: self.trace_id.clone(),
+            asked_about: self.about.clone(),
             ..Default::default()
         }
     }

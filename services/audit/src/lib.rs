@@ -125,19 +125,16 @@ impl AuditLog {
     }
 }
 
-/// Gives `record` an id and a time if it has none.
-fn complete(mut record: pb::AccessRecord) -> pb::AccessRecord {
+/// Gives `record` an id and a time if it has none (the recorder does this;
+/// a caller that must name its own record before recording it does it first).
+pub fn complete(mut record: pb::AccessRecord) -> pb::AccessRecord {
     if record.record_id.is_empty() {
         record.record_id = uuid::Uuid::now_v7().to_string();
     }
     if record.at.is_none() {
-        record.at = Some(pbjson_ts(concord_core::now_millis()));
+        record.at = Some(concord_core::timestamp(concord_core::now_millis()));
     }
     record
-}
-
-fn pbjson_ts(millis: i64) -> pbjson_types::Timestamp {
-    pbjson_types::Timestamp { seconds: millis.div_euclid(1000), nanos: (millis.rem_euclid(1000) * 1_000_000) as i32 }
 }
 
 /// The log entry for a record: its bytes and its index values. Events a
@@ -153,17 +150,22 @@ fn entry_for(record: &pb::AccessRecord) -> Result<NewEntry, String> {
     if let Some(at) = &record.at {
         indexes.push((BY_TIME.to_string(), sortable_time(at).to_vec()));
     }
+    let mut subjects = Vec::new();
     for shown in record.shown.iter().chain(&record.added) {
         let event = (BY_EVENT.to_string(), shown.event_id.as_bytes().to_vec());
         if !indexes.contains(&event) {
             indexes.push(event);
         }
-        for subject in &shown.subjects {
-            if let Ok(subject) = SubjectId::from_ref(subject) {
-                let value = subject.to_string().into_bytes();
-                if !indexes.iter().any(|(i, v)| i == BY_SUBJECT && *v == value) {
-                    indexes.push((BY_SUBJECT.to_string(), value));
-                }
+        subjects.extend(&shown.subjects);
+    }
+    // Subjects erased or asked about are indexed too, so "who touched this
+    // subject" finds an erasure, and a look that the agreement answered with
+    // nothing.
+    for subject in subjects.into_iter().chain(&record.erased).chain(&record.asked_about) {
+        if let Ok(subject) = SubjectId::from_ref(subject) {
+            let value = (BY_SUBJECT.to_string(), subject.to_string().into_bytes());
+            if !indexes.contains(&value) {
+                indexes.push(value);
             }
         }
     }

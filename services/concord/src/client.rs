@@ -33,6 +33,15 @@ pub fn parse_time(s: &str) -> Result<pbjson_types::Timestamp> {
     Ok(pbjson_types::Timestamp { seconds: t.unix_timestamp(), nanos: t.nanosecond() as i32 })
 }
 
+/// A timestamp as RFC 3339 (`2026-11-01T09:00:00Z`).
+pub fn format_time(ts: &pbjson_types::Timestamp) -> String {
+    use time::format_description::well_known::Rfc3339;
+    time::OffsetDateTime::from_unix_timestamp(ts.seconds)
+        .ok()
+        .and_then(|t| t.format(&Rfc3339).ok())
+        .unwrap_or_else(|| format!("{}s", ts.seconds))
+}
+
 /// A gRPC error as a message naming the code and the field at fault.
 pub fn status_error(status: tonic::Status) -> anyhow::Error {
     let field = concord_core::status::field_of(&status).map(|f| format!(" [field {f}]")).unwrap_or_default();

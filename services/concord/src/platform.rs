@@ -13,6 +13,7 @@ use concord_core::AgencyId;
 use concord_core::sign::KeyRegistry;
 use concord_identity::Verifier;
 use concord_ledger::{Ledger, Quarantine, Role};
+use concord_lifecycle::{AdminApi, RetentionRules};
 use concord_log::kv::{self, Engine};
 use concord_log::log::Log;
 use concord_node::{Node, Outbox};
@@ -65,6 +66,21 @@ pub fn load_policy(dir: Option<&Path>) -> Result<Arc<CedarAgreement>> {
     let agreement = agreement.context("the sharing agreement is invalid, so Concord will not start")?;
     tracing::info!(policy_hash = %concord_policy::Policy::policy_hash(&agreement), "sharing agreement loaded");
     Ok(Arc::new(agreement))
+}
+
+/// Loads the retention rules beside the sharing agreement in `dir`
+/// (`retention.toml`), or the built-in ones; a file that does not check
+/// stops the start, naming its line.
+pub fn load_retention(dir: Option<&Path>) -> Result<Arc<RetentionRules>> {
+    let rules = match dir {
+        Some(dir) if dir.join(concord_lifecycle::retention::FILE_NAME).exists() => RetentionRules::load(dir),
+        Some(dir) => {
+            tracing::warn!(dir = %dir.display(), "no retention.toml beside the agreement: the built-in retention rules apply");
+            RetentionRules::builtin()
+        }
+        None => RetentionRules::builtin(),
+    };
+    Ok(Arc::new(rules.context("the retention rules are invalid, so Concord will not start")?))
 }
 
 /// Reloads the sharing agreement from `dir` whenever the process gets
@@ -243,6 +259,8 @@ pub struct Platform {
     pub audit: Arc<AuditLog>,
     /// The secret of analysts' pseudonyms.
     pub replay_key: [u8; 32],
+    /// Erasure, subject access and retention (`AdminService`).
+    pub admin: Arc<AdminApi>,
 }
 
 impl Platform {
@@ -250,6 +268,7 @@ impl Platform {
     /// an embedded bus.
     pub async fn start(config: &PlatformConfig) -> Result<Platform> {
         let policy = load_policy(config.policy.as_deref())?;
+        let retention = load_retention(config.policy.as_deref())?;
         let layout = Layout::new(&config.data);
         let agency_keys = layout.ensure_keys(&config.agencies)?;
         let open = |name: &str| {
@@ -288,7 +307,8 @@ impl Platform {
         let views = Arc::new(Views::new(log.clone(), policy, vault.clone(), recorder));
         reload_policy_on_hangup(views.clone(), config.policy.clone());
         let replay_key = layout.replay_key()?;
-        Ok(Platform { layout, log, vault, ledger, bus, nodes, verifier, views, audit, replay_key })
+        let admin = Arc::new(AdminApi::new(views.clone(), vault.clone(), audit.clone(), retention, verifier.clone()));
+        Ok(Platform { layout, log, vault, ledger, bus, nodes, verifier, views, audit, replay_key, admin })
     }
 
     /// What this platform serves over gRPC.
@@ -301,6 +321,7 @@ impl Platform {
             replay_key: Some(self.replay_key),
             log: Some(self.log.clone()),
             nodes: self.nodes.clone(),
+            admin: Some(self.admin.clone()),
         }
     }
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use concord_audit::{AuditLog, Recorder};
+use concord_core::pb::admin_service_server::AdminServiceServer;
 use concord_core::pb::audit_service_server::AuditServiceServer;
 use concord_core::pb::log_service_server::LogServiceServer;
 use concord_core::pb::policy_service_server::PolicyServiceServer;
@@ -14,6 +15,7 @@ use concord_core::pb::publish_service_server::PublishServiceServer;
 use concord_core::pb::query_service_server::QueryServiceServer;
 use concord_core::pb::replay_service_server::ReplayServiceServer;
 use concord_identity::Verifier;
+use concord_lifecycle::AdminApi;
 use concord_log::log::Log;
 use concord_node::{Node, PublishApi};
 use concord_query::replay::Pseudonyms;
@@ -38,6 +40,8 @@ pub struct Services {
     pub log: Option<Arc<Log>>,
     /// Nodes publishing through `PublishService`.
     pub nodes: Vec<Arc<Node>>,
+    /// Erasure, subject access and retention (`AdminService`).
+    pub admin: Option<Arc<AdminApi>>,
 }
 
 /// Serves `services` on `listener` until `shutdown` completes.
@@ -64,6 +68,10 @@ pub async fn serve(services: Services, listener: TcpListener, shutdown: impl Fut
         health.set_serving::<AuditServiceServer<AuditApi>>().await;
         let api = AuditApi::new(audit, services.recorder.clone(), verifier.clone());
         router = router.add_service(AuditServiceServer::new(api));
+    }
+    if let Some(admin) = services.admin {
+        health.set_serving::<AdminServiceServer<AdminApi>>().await;
+        router = router.add_service(AdminServiceServer::from_arc(admin));
     }
     if let Some(log) = services.log {
         health.set_serving::<LogServiceServer<LogApi>>().await;

@@ -25,6 +25,11 @@ pub fn millis(ts: &pbjson_types::Timestamp) -> i64 {
     ts.seconds.saturating_mul(1000).saturating_add(i64::from(ts.nanos / 1_000_000))
 }
 
+/// Milliseconds since the epoch as a protobuf timestamp.
+pub fn timestamp(millis: i64) -> pbjson_types::Timestamp {
+    pbjson_types::Timestamp { seconds: millis.div_euclid(1000), nanos: (millis.rem_euclid(1000) * 1_000_000) as i32 }
+}
+
 /// The time now in milliseconds since the epoch.
 pub fn now_millis() -> i64 {
     std::time::SystemTime::now()

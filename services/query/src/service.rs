@@ -290,7 +290,7 @@ impl QueryService for QueryApi {
         &self,
         request: Request<pb::SubjectTimelineRequest>,
     ) -> Result<Response<pb::EventPage>, Status> {
-        let access = Access::of(SUBJECT_TIMELINE, &request);
+        let access = Access::of(SUBJECT_TIMELINE, &request).about(request.get_ref().subject.as_ref());
         let principal = self.caller(&access, &request).await?;
         let outcome = self.timeline_inner(&principal, request.into_inner()).await;
         self.release(&access, &principal, outcome, page_shown).await.map(Response::new)

@@ -166,6 +166,7 @@ impl Views {
         let decisions = policy.decide(principal, &facts);
         let mut visible = Visible { policy_hash: policy.policy_hash().to_string(), ..Visible::default() };
         for ((position, key_id, mut event), decision) in decoded.into_iter().zip(decisions) {
+            let mut erased = 0;
             let visibility = match decision {
                 Decision::Withhold => {
                     visible.withheld += 1;
@@ -176,9 +177,10 @@ impl Views {
                     pb::Visibility::Pseudonymised
                 }
                 Decision::Show => {
-                    seal::unseal(&mut event, self.keys.as_ref()).map_err(|e| {
+                    let unsealed = seal::unseal(&mut event, self.keys.as_ref()).map_err(|e| {
                         storage_unavailable(format!("personal data of entry {position} cannot be unsealed: {e}"))
                     })?;
+                    erased = u32::try_from(unsealed.unreadable).unwrap_or(u32::MAX);
                     pb::Visibility::Show
                 }
                 Decision::ShowRedacted => {
@@ -192,6 +194,7 @@ impl Views {
                 visibility: visibility as i32,
                 key_id,
                 changes: Vec::new(),
+                erased,
             });
         }
         Ok(visible)

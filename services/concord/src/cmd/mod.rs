@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod keys;
 pub mod ledger;
+pub mod lifecycle;
 pub mod nats_config;
 pub mod node;
 pub mod policy;
@@ -49,6 +50,25 @@ pub struct PolicyArg {
     pub policy: Option<PathBuf>,
 }
 
+/// How often the commands that serve reads apply the retention rules.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RetentionArg {
+    /// Hours between retention sweeps (erasing subjects whose retention has
+    /// ended, per retention.toml beside the agreement); 0: never.
+    #[arg(long, default_value_t = 24, env = "CONCORD_RETENTION_HOURS")]
+    pub retention_hours: u64,
+}
+
+impl RetentionArg {
+    /// Starts the scheduled sweep, unless turned off.
+    pub fn start(&self, admin: &std::sync::Arc<concord_lifecycle::AdminApi>) {
+        if self.retention_hours > 0 {
+            let every = std::time::Duration::from_secs(self.retention_hours * 3600);
+            tokio::spawn(admin.clone().sweep_every(every));
+        }
+    }
+}
+
 /// Where a client command connects and as whom.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ClientArgs {
@@ -91,6 +111,12 @@ pub enum Command {
     Simulate(simulate::SimulateArgs),
     /// Replay as an analyst into the indicators and a problem profile; write the report.
     Profile(profile::ProfileArgs),
+    /// Erase a subject's personal data by destroying their data key (admins).
+    Erase(lifecycle::EraseArgs),
+    /// Subject access request: what is held about a subject and who saw it (admins).
+    Sar(lifecycle::SarArgs),
+    /// Apply the retention rules now, or list what is due with --dry-run (admins).
+    Retention(lifecycle::RetentionArgs),
 }
 
 impl Command {
@@ -111,6 +137,9 @@ impl Command {
             Command::NatsConfig(a) => nats_config::run(a),
             Command::Simulate(a) => simulate::run(a),
             Command::Profile(a) => profile::run(a).await,
+            Command::Erase(a) => lifecycle::erase(a).await,
+            Command::Sar(a) => lifecycle::sar(a).await,
+            Command::Retention(a) => lifecycle::retention(a).await,
         }
     }
 }

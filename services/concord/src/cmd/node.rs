@@ -75,7 +75,16 @@ pub async fn run(args: NodeArgs) -> Result<ExitCode> {
         }
     });
     let services =
-        Services { verifier, recorder, views: None, audit: None, replay_key: None, log: None, nodes: vec![node] };
+        Services {
+        verifier,
+        recorder,
+        views: None,
+        audit: None,
+        replay_key: None,
+        log: None,
+        nodes: vec![node],
+        admin: None,
+    };
     crate::server::serve(services, listener, crate::cmd::shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use concord_bus::NatsConfig;
+use concord_lifecycle::AdminApi;
 use concord_ledger::{Ledger, Quarantine, Role};
 use concord_log::kv::Engine;
 use concord_query::view::Views;
@@ -20,7 +21,7 @@ use tokio::net::TcpListener;
 use crate::cmd::{DataArg, PolicyArg};
 use crate::layout::Layout;
 use crate::platform::{
-    checkpoint_periodically, connect_bus, load_policy, load_trust, open_audit, open_log, open_store, open_vault,
+    checkpoint_periodically, connect_bus, load_policy, load_retention, load_trust, open_audit, open_log, open_store, open_vault,
     reload_policy_on_hangup, store_checkpoint,
 };
 use crate::server::Services;
@@ -48,11 +49,14 @@ pub struct ServeArgs {
     pub engine: Engine,
     #[command(flatten)]
     pub policy: PolicyArg,
+    #[command(flatten)]
+    pub retention: crate::cmd::RetentionArg,
 }
 
 /// Follows the stream and serves reads until Ctrl-C or SIGTERM.
 pub async fn run(args: ServeArgs) -> Result<ExitCode> {
     let policy = load_policy(args.policy.policy.as_deref())?;
+    let retention = load_retention(args.policy.policy.as_deref())?;
     let layout = Layout::with_keys(&args.data.data, args.keys);
     let log = open_log(&layout, args.engine)?;
     let quarantine = Arc::new(Quarantine::open(open_store(&layout, args.engine, "quarantine")?)?);
@@ -71,7 +75,9 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
     checkpoint_periodically(log.clone());
     checkpoint_periodically(audit.log().clone());
     let (log_for_checkpoint, audit_for_checkpoint) = (log.clone(), audit.log().clone());
-    let views = Arc::new(Views::new(log.clone(), policy, vault, recorder.clone()));
+    let views = Arc::new(Views::new(log.clone(), policy, vault.clone(), recorder.clone()));
+    let admin = Arc::new(AdminApi::new(views.clone(), vault, audit.clone(), retention, verifier.clone()));
+    args.retention.start(&admin);
     reload_policy_on_hangup(views.clone(), args.policy.policy.clone());
     let listener = TcpListener::bind(args.grpc).await.with_context(|| format!("cannot listen on {}", args.grpc))?;
     eprintln!("serve {}: QueryService and LogService on {}, {} events in its log", args.replica, args.grpc, log.size());
@@ -83,6 +89,7 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
         replay_key: Some(layout.replay_key()?),
         log: Some(log),
         nodes: vec![],
+        admin: Some(admin),
     };
     crate::server::serve(services, listener, crate::cmd::shutdown_signal()).await?;
     store_checkpoint(&log_for_checkpoint).await;

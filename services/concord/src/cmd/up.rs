@@ -56,6 +56,8 @@ pub struct UpArgs {
     pub replicas: usize,
     #[command(flatten)]
     pub policy: crate::cmd::PolicyArg,
+    #[command(flatten)]
+    pub retention: crate::cmd::RetentionArg,
 }
 
 /// The simulated borough's agencies.
@@ -74,6 +76,7 @@ pub async fn run(args: UpArgs) -> Result<ExitCode> {
         policy: args.policy.policy.clone(),
     };
     let platform = Arc::new(Platform::start(&config).await?);
+    args.retention.start(&platform.admin);
     let listener = TcpListener::bind(args.grpc)
         .await
         .with_context(|| format!("cannot listen on {}: is another `concord up` running? (use --grpc)", args.grpc))?;
@@ -203,7 +206,7 @@ fn print_next_steps(
     tracing::info!(grpc = %addr, "concord up is ready");
     println!();
     println!(
-        "Concord is up: gRPC on {addr} (QueryService, LogService, PolicyService, AuditService, ReplayService, PublishService, health, reflection)"
+        "Concord is up: gRPC on {addr} (QueryService, LogService, PolicyService, AuditService, ReplayService, AdminService, PublishService, health, reflection)"
     );
     println!("  data: {data} ({}), {size} events in the log", args.engine);
     if args.no_simulate {
@@ -233,6 +236,11 @@ fn print_next_steps(
             "    {exe} profile{addr_flag} --population {data}/population.csv --from {from} --to {today} --out ./profile"
         );
     }
+    println!("A data protection officer answers a subject access request (what is held, who saw it):");
+    println!(
+        "  CONCORD_TOKEN=$({exe} token --data {data} --agency childrens_services.harrow --role admin --purpose administration) \\"
+    );
+    println!("    {exe} sar{addr_flag} --subject {subject} --out ./sar");
     println!("Who sees what is the sharing agreement in deploy/policy/: `{exe} policy explain --help` says why.");
     println!("Stop with Ctrl-C; `concord up` again resumes where it stopped.");
 }
