@@ -295,7 +295,7 @@ impl AdminService for AdminApi {
         &self,
         request: Request<pb::EraseSubjectRequest>,
     ) -> Result<Response<pb::ErasureReceipt>, Status> {
-        let access = Access::of(ERASE, &request);
+        let access = Access::of(ERASE, &request).about(request.get_ref().subject.as_ref());
         let caller = self.admin(&access, &request).await?;
         self.erase(&access, &caller, request.into_inner()).await.map(Response::new)
     }

@@ -1,0 +1,397 @@
+//! The personal data lifecycle over the real gRPC API: erasure by
+//! crypto-shredding (nothing of the subject readable anywhere, on any read
+//! path or in any file, while the log still verifies and analysts' replay is
+//! unchanged), subject access reports that list exactly the audit log's
+//! records about the subject, and the retention sweep (dry run and real).
+//! Only admins may ask; every request is audited.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+use common::{TestPlatform, arrest, authorized};
+use concord_core::pb;
+use concord_core::pb::admin_service_client::AdminServiceClient;
+use concord_core::pb::audit_service_client::AuditServiceClient;
+use concord_core::pb::query_service_client::QueryServiceClient;
+use concord_core::pb::replay_service_client::ReplayServiceClient;
+use concord_identity::{Purpose, Role};
+use concord_log::kv::Engine;
+use futures::StreamExt;
+use tonic::Code;
+use tonic::transport::Channel;
+
+fn person(key: &str) -> pb::SubjectRef {
+    pb::SubjectRef { kind: pb::SubjectKind::Person as i32, key: key.into() }
+}
+
+fn at(seconds: i64) -> Option<pbjson_types::Timestamp> {
+    Some(pbjson_types::Timestamp { seconds, nanos: 0 })
+}
+
+/// An arrest of `subject` with identifiers and notes of our choosing.
+fn arrest_of(subject: &str, name: &str, born: &str, address: &str, notes: &str) -> pb::Event {
+    let mut event = arrest(subject, notes);
+    let personal = event.personal.as_mut().unwrap();
+    personal.identities[0].name = name.into();
+    personal.identities[0].date_of_birth = born.into();
+    personal.identities[0].address = address.into();
+    event
+}
+
+async fn publish(t: &TestPlatform, agency: &str, event: pb::Event) -> String {
+    let node = t.platform.node(&common::agency(agency)).unwrap().clone();
+    node.publish(event, Some(Duration::from_secs(10))).await.unwrap().event_id.to_string()
+}
+
+async fn timeline(client: &mut QueryServiceClient<Channel>, token: &str, key: &str) -> Vec<pb::EventView> {
+    let request = pb::SubjectTimelineRequest { subject: Some(person(key)), ..Default::default() };
+    client.subject_timeline(authorized(request, token)).await.unwrap().into_inner().events
+}
+
+async fn replay_all(client: &mut ReplayServiceClient<Channel>, token: &str) -> Vec<pb::Event> {
+    let request = pb::ReplayRequest { analysis_id: "lifecycle-1".into(), ..Default::default() };
+    let mut stream = client.replay(authorized(request, token)).await.unwrap().into_inner();
+    let mut events = Vec::new();
+    while let Some(batch) = stream.next().await {
+        events.extend(batch.unwrap().events);
+    }
+    events
+}
+
+async fn accesses_about(client: &mut AuditServiceClient<Channel>, token: &str, key: &str) -> Vec<pb::AccessRecord> {
+    let (mut records, mut page_token) = (Vec::new(), String::new());
+    loop {
+        let request =
+            pb::ListAccessRequest { subject: Some(person(key)), page_token, page_size: 1000, ..Default::default() };
+        let page = client.list_access(authorized(request, token)).await.unwrap().into_inner();
+        records.extend(page.records.into_iter().filter_map(|e| e.record));
+        if page.next_page_token.is_empty() {
+            return records;
+        }
+        page_token = page.next_page_token;
+    }
+}
+
+/// Every file under `dir` that holds `needle`.
+fn files_holding(dir: &Path, needle: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if let Ok(bytes) = std::fs::read(&path) {
+                if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+                    found.push(path.display().to_string());
+                }
+            }
+        }
+    }
+    found
+}
+
+fn names_of(view: &pb::EventView) -> Vec<String> {
+    let personal = view.event.as_ref().and_then(|e| e.personal.as_ref());
+    personal.map(|p| p.identities.iter().map(|i| i.name.clone()).collect()).unwrap_or_default()
+}
+
+fn texts_of(view: &pb::EventView) -> Vec<String> {
+    let personal = view.event.as_ref().and_then(|e| e.personal.as_ref());
+    personal.map(|p| p.text.values().cloned().collect()).unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn erasure_leaves_nothing_of_the_subject_readable_and_changes_nothing_else() {
+    let t = TestPlatform::start(Engine::Redb).await;
+    let secrets = ["Kasimir Quellbrook", "2010-05-06", "17 Larkspur Mews", "seen with a blue scooter at Quintrell Yard"];
+    let (name, born, address, notes) = (secrets[0], secrets[1], secrets[2], secrets[3]);
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        ids.push(publish(&t, "police.met.nw", arrest_of("P-erase01", name, born, address, notes)).await);
+    }
+    // One event about two people: its notes are sealed under both their keys.
+    let mut both = arrest_of("P-erase01", name, born, address, "arrested together outside Fenwright Lane");
+    both.subjects.push(person("P-keep01"));
+    both.personal.as_mut().unwrap().identities.push(pb::Identity {
+        subject_key: "P-keep01".into(),
+        name: "Tamsin Keepwell".into(),
+        ..Default::default()
+    });
+    let shared_id = publish(&t, "police.met.nw", both).await;
+    publish(&t, "police.met.nw", arrest_of("P-keep01", "Tamsin Keepwell", "2009-01-01", "", "her own notes")).await;
+
+    let practitioner = t.token("childrens_services.harrow", Role::Practitioner, Purpose::Safeguarding);
+    let analyst = t.token("police.met.nw", Role::Analyst, Purpose::Analysis);
+    let admin = t.token("childrens_services.harrow", Role::Admin, Purpose::Administration);
+    let auditor = t.token("yot.harrow", Role::Auditor, Purpose::Audit);
+    let mut query = QueryServiceClient::new(t.channel().await);
+    let mut replay = ReplayServiceClient::new(t.channel().await);
+    let mut admin_client = AdminServiceClient::new(t.channel().await);
+
+    let before = timeline(&mut query, &practitioner, "P-erase01").await;
+    assert_eq!(before.len(), 3);
+    assert!(before.iter().all(|v| names_of(v).contains(&name.to_string()) && v.erased == 0));
+    let replayed_before = replay_all(&mut replay, &analyst).await;
+    let size = t.platform.log.size();
+    let root_before = t.platform.log.root_at(size).unwrap();
+
+    // From the attacker's side: only an admin may erase, with a reason.
+    let erase = |token: &str, reason: &str| {
+        authorized(pb::EraseSubjectRequest { subject: Some(person("P-erase01")), reason: reason.into() }, token)
+    };
+    let refused = admin_client.erase_subject(erase(&practitioner, "I want to")).await.unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied);
+    let mut anonymous = tonic::Request::new(pb::EraseSubjectRequest {
+        subject: Some(person("P-erase01")),
+        reason: "no token".into(),
+    });
+    anonymous.metadata_mut().insert("authorization", "Bearer not-a-token".parse().unwrap());
+    assert_eq!(admin_client.erase_subject(anonymous).await.unwrap_err().code(), Code::Unauthenticated);
+    let no_reason = admin_client.erase_subject(erase(&admin, "  ")).await.unwrap_err();
+    assert_eq!(no_reason.code(), Code::InvalidArgument);
+    assert_eq!(concord_core::status::field_of(&no_reason).as_deref(), Some("reason"), "{no_reason:?}");
+    let still = timeline(&mut query, &practitioner, "P-erase01").await;
+    assert!(still.iter().all(|v| names_of(v).contains(&name.to_string())), "a refused erasure erased nothing");
+
+    let receipt = admin_client
+        .erase_subject(erase(&admin, "erasure request 2026-114 upheld by the DPO"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(receipt.had_key);
+
+    // Every read path now gives the redacted form, and says why.
+    let after = timeline(&mut query, &practitioner, "P-erase01").await;
+    assert_eq!(after.len(), 3, "the events stay, as redacted records");
+    for view in &after {
+        assert!(view.erased > 0, "each view says personal data was erased: {view:?}");
+        assert!(!names_of(view).contains(&name.to_string()));
+        assert!(texts_of(view).is_empty(), "notes sealed under the erased key are gone: {view:?}");
+    }
+    let shared = after.iter().find(|v| v.event.as_ref().unwrap().event_id == shared_id).unwrap();
+    assert_eq!(names_of(shared), vec!["Tamsin Keepwell".to_string()], "the other subject's identity stays readable");
+    let kept = timeline(&mut query, &practitioner, "P-keep01").await;
+    assert!(kept.iter().any(|v| texts_of(v) == vec!["her own notes".to_string()]), "other subjects are untouched");
+    for id in &ids {
+        let view = query
+            .get_event(authorized(pb::GetEventRequest { event_id: id.clone() }, &practitioner))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(names_of(&view).is_empty() && view.erased > 0);
+    }
+    let search = pb::SearchRequest { event_type: "arrest".into(), page_size: 1000, ..Default::default() };
+    let found = query.search(authorized(search, &practitioner)).await.unwrap().into_inner().events;
+    assert_eq!(found.len(), 4);
+    assert!(found.iter().all(|v| !names_of(v).contains(&name.to_string())));
+    let subscribe = pb::SubscribeRequest { subject: Some(person("P-erase01")), ..Default::default() };
+    let mut live = query.subscribe(authorized(subscribe, &practitioner)).await.unwrap().into_inner();
+    for _ in 0..3 {
+        let view = tokio::time::timeout(Duration::from_secs(5), live.next()).await.unwrap().unwrap().unwrap();
+        assert!(!names_of(&view).contains(&name.to_string()) && texts_of(&view).is_empty());
+    }
+
+    // No file the platform writes holds any of it.
+    for secret in secrets {
+        assert_eq!(files_holding(t.dir.path(), secret), Vec::<String>::new(), "`{secret}` is on disk");
+    }
+    // The log is untouched and still verifies; analysts' replay is unchanged.
+    assert_eq!(t.platform.log.size(), size);
+    assert_eq!(t.platform.log.root_at(size).unwrap(), root_before);
+    let checkpoint = t.platform.log.checkpoint().unwrap();
+    let log = &t.platform.log;
+    concord_log::offline::verify_store(log.kv().as_ref(), &checkpoint, &log.verifying_key(), log.origin()).unwrap();
+    assert_eq!(replay_all(&mut replay, &analyst).await, replayed_before, "analytics see exactly what they saw");
+
+    // The request is in the audit log, found by subject, with its reason.
+    let mut audit = AuditServiceClient::new(t.channel().await);
+    let records = accesses_about(&mut audit, &auditor, "P-erase01").await;
+    let erasure = records.iter().find(|r| r.record_id == receipt.record_id).expect("the erasure is recorded");
+    assert_eq!(erasure.erased, vec![person("P-erase01")]);
+    assert!(erasure.parameters.contains("erasure request 2026-114"), "{}", erasure.parameters);
+    assert!(records.iter().any(|r| r.outcome.starts_with("PermissionDenied")), "the refused attempt is recorded");
+
+    // Asking again is harmless, and recorded.
+    let again = admin_client.erase_subject(erase(&admin, "repeated request")).await.unwrap().into_inner();
+    assert!(!again.had_key);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_subject_access_report_lists_exactly_the_audit_logs_records_about_the_subject() {
+    let t = TestPlatform::start(Engine::Redb).await;
+    let mut ids = Vec::new();
+    for notes in ["first arrest", "second arrest"] {
+        ids.push(publish(&t, "police.met.nw", arrest_of("P-sar01", "Odalys Brenwick", "2009-08-09", "", notes)).await);
+    }
+    let mut contact = arrest("P-sar01", "");
+    contact.agency_id = "camhs.nwl".into();
+    contact.agency_kind = pb::AgencyKind::Camhs as i32;
+    contact.classification = pb::Classification::SpecialCategory as i32;
+    contact.body =
+        Some(pb::event::Body::CamhsContact(pb::CamhsContact { stage: pb::CamhsStage::Assessment as i32, ..Default::default() }));
+    publish(&t, "camhs.nwl", contact).await;
+
+    let mut query = QueryServiceClient::new(t.channel().await);
+    let police = t.token("police.met.nw", Role::Practitioner, Purpose::CrimePrevention);
+    let social = t.token("childrens_services.harrow", Role::Practitioner, Purpose::Safeguarding);
+    let vcs = t.token("vcs.st-giles", Role::Practitioner, Purpose::Safeguarding);
+    timeline(&mut query, &police, "P-sar01").await;
+    timeline(&mut query, &social, "P-sar01").await;
+    query.get_event(authorized(pb::GetEventRequest { event_id: ids[0].clone() }, &social)).await.unwrap();
+    // The agreement shows the VCS nothing, but their look is about the subject all the same.
+    assert!(timeline(&mut query, &vcs, "P-sar01").await.is_empty());
+    let other = arrest_of("P-other01", "Someone Else", "2008-01-01", "", "");
+    publish(&t, "police.met.nw", other).await;
+    timeline(&mut query, &police, "P-other01").await;
+
+    let admin = t.token("childrens_services.harrow", Role::Admin, Purpose::Administration);
+    let mut admin_client = AdminServiceClient::new(t.channel().await);
+    let denied = admin_client
+        .subject_access(authorized(pb::SubjectAccessRequest { subject: Some(person("P-sar01")) }, &social))
+        .await
+        .unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied);
+    let report = admin_client
+        .subject_access(authorized(pb::SubjectAccessRequest { subject: Some(person("P-sar01")) }, &admin))
+        .await
+        .unwrap()
+        .into_inner();
+
+    // What is held: what the agreement lets the requester's agency see.
+    let as_requester = timeline(&mut query, &admin, "P-sar01").await;
+    let shown: Vec<&str> = report.events.iter().map(|v| v.event.as_ref().unwrap().event_id.as_str()).collect();
+    let expected: Vec<&str> = as_requester.iter().map(|v| v.event.as_ref().unwrap().event_id.as_str()).collect();
+    assert_eq!(shown, expected);
+    assert_eq!(report.events.len() + report.withheld as usize, 3);
+    assert!(report.events.iter().any(|v| names_of(v).contains(&"Odalys Brenwick".to_string())));
+    assert!(!report.erased);
+
+    // Who saw it: exactly the audit log's records about the subject, this request last.
+    let auditor = t.token("yot.harrow", Role::Auditor, Purpose::Audit);
+    let mut audit = AuditServiceClient::new(t.channel().await);
+    let held = accesses_about(&mut audit, &auditor, "P-sar01").await;
+    let reported: Vec<&str> = report.accesses.iter().map(|r| r.record_id.as_str()).collect();
+    // The requester's own timeline above came after the report.
+    let held_then: Vec<&str> = held.iter().map(|r| r.record_id.as_str()).take(reported.len()).collect();
+    assert_eq!(reported, held_then);
+    assert_eq!(held.len(), reported.len() + 1, "{held:#?}");
+    let last = report.accesses.last().unwrap();
+    assert!(last.rpc.ends_with("/SubjectAccess") && last.principal == "tester");
+    let rpcs: BTreeSet<&str> = report.accesses.iter().map(|r| r.rpc.rsplit('/').next().unwrap()).collect();
+    for rpc in ["SubjectTimeline", "GetEvent", "SubjectAccess"] {
+        assert!(rpcs.contains(rpc), "{rpc} missing from {rpcs:?}");
+    }
+    assert!(report.accesses.iter().any(|r| r.agency_id == "vcs.st-giles" && r.shown.is_empty()));
+    assert!(report.accesses.iter().all(|r| !r.parameters.contains("P-other01")));
+
+    // The command writes it as a readable document and as JSON.
+    let out = tempfile::tempdir().unwrap();
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_concord"))
+        .args(["sar", "--addr", &format!("http://{}", t.addr), "--subject", "person/P-sar01"])
+        .arg("--out")
+        .arg(out.path())
+        .env("CONCORD_TOKEN", &admin)
+        .output()
+        .unwrap();
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let document = std::fs::read_to_string(out.path().join("sar-person-P-sar01.md")).unwrap();
+    assert!(document.contains("# Subject access report: person/P-sar01") && document.contains("Odalys Brenwick"));
+    assert!(document.contains("| vcs.st-giles |"), "{document}");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.path().join("sar-person-P-sar01.json")).unwrap()).unwrap();
+    assert_eq!(json["accesses"].as_array().unwrap().len(), reported.len() + 2, "the earlier records, then this one");
+}
+
+const YEAR: i64 = 365 * 86_400;
+/// 2012-06-01.
+const LONG_AGO: i64 = 1_338_508_800;
+
+fn dated(mut event: pb::Event, seconds: i64) -> pb::Event {
+    event.occurred_at = at(seconds);
+    event.recorded_at = at(seconds);
+    event
+}
+
+fn rating(subject: &str, born: &str) -> pb::Event {
+    let mut event = arrest_of(subject, "Rated Person", born, "", "");
+    event.agency_id = "yot.harrow".into();
+    event.agency_kind = pb::AgencyKind::Yot as i32;
+    event.body = Some(pb::event::Body::AssetPlusRating(pb::AssetPlusRating {
+        intervention_level: pb::InterventionLevel::Standard as i32,
+        risk_of_serious_harm: pb::RiskLevel::Low as i32,
+        vulnerability: pb::RiskLevel::Low as i32,
+        mappa_screening: false,
+    }));
+    event
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_retention_sweep_erases_only_subjects_whose_every_period_has_ended() {
+    let t = TestPlatform::start(Engine::Redb).await;
+    // Police records: 6 years after the last event (2018).
+    publish(&t, "police.met.nw", dated(arrest_of("P-old01", "Old Record", "1995-01-01", "", "old"), LONG_AGO)).await;
+    // The same, but a YOT rating keeps them until their 25th birthday (2030).
+    publish(&t, "police.met.nw", dated(arrest_of("P-young01", "Young Person", "2005-03-04", "", ""), LONG_AGO)).await;
+    publish(&t, "yot.harrow", dated(rating("P-young01", "2005-03-04"), LONG_AGO)).await;
+    // A YOT rating with no date of birth recorded: nobody can tell when it ends.
+    publish(&t, "yot.harrow", dated(rating("P-nodob01", ""), LONG_AGO)).await;
+    // Recent: kept.
+    publish(&t, "police.met.nw", arrest_of("P-recent01", "Recent Person", "2010-01-01", "", "")).await;
+
+    let admin = t.token("childrens_services.harrow", Role::Admin, Purpose::Administration);
+    let practitioner = t.token("childrens_services.harrow", Role::Practitioner, Purpose::Safeguarding);
+    let mut admin_client = AdminServiceClient::new(t.channel().await);
+    let mut query = QueryServiceClient::new(t.channel().await);
+    let sweep = |dry_run: bool, when: Option<pbjson_types::Timestamp>| {
+        authorized(pb::RetentionSweepRequest { dry_run, at: when }, &admin)
+    };
+    let keys = |report: &pb::RetentionReport| -> Vec<String> {
+        report.due.iter().map(|d| d.subject.as_ref().unwrap().key.clone()).collect()
+    };
+
+    let preview = admin_client.retention_sweep(sweep(true, None)).await.unwrap().into_inner();
+    assert_eq!(keys(&preview), vec!["P-old01"]);
+    assert_eq!(preview.examined, 4);
+    assert!(preview.due[0].rule.starts_with("rule 4 (every event)"), "{:?}", preview.due);
+    assert!(!preview.due[0].erased);
+    assert_eq!(preview.undetermined, vec![person("P-nodob01")]);
+    assert!(names_of(&timeline(&mut query, &practitioner, "P-old01").await[0]).contains(&"Old Record".into()));
+
+    // Looking ahead: in 2031 the young person's 25th birthday has passed too.
+    let ahead = admin_client.retention_sweep(sweep(true, at(LONG_AGO + 19 * YEAR))).await.unwrap().into_inner();
+    assert_eq!(keys(&ahead), vec!["P-old01", "P-young01"]);
+    assert!(ahead.due[1].rule.starts_with("rule 2 (yot)"), "{:?}", ahead.due);
+
+    let refused = admin_client.retention_sweep(sweep(false, at(LONG_AGO + 19 * YEAR))).await.unwrap_err();
+    assert_eq!(concord_core::status::field_of(&refused).as_deref(), Some("at"));
+    let practitioner_sweep = authorized(pb::RetentionSweepRequest { dry_run: true, at: None }, &practitioner);
+    assert_eq!(admin_client.retention_sweep(practitioner_sweep).await.unwrap_err().code(), Code::PermissionDenied);
+
+    let done = admin_client.retention_sweep(sweep(false, None)).await.unwrap().into_inner();
+    assert_eq!(keys(&done), vec!["P-old01"]);
+    assert!(done.due[0].erased);
+    let old = timeline(&mut query, &practitioner, "P-old01").await;
+    assert!(names_of(&old[0]).is_empty() && old[0].erased > 0);
+    for (key, name) in [("P-young01", "Young Person"), ("P-recent01", "Recent Person")] {
+        assert!(names_of(&timeline(&mut query, &practitioner, key).await[0]).contains(&name.to_string()));
+    }
+    let auditor = t.token("yot.harrow", Role::Auditor, Purpose::Audit);
+    let mut audit = AuditServiceClient::new(t.channel().await);
+    let records = accesses_about(&mut audit, &auditor, "P-old01").await;
+    assert!(records.iter().any(|r| r.record_id == done.record_id && r.erased == vec![person("P-old01")]));
+
+    // Nothing more is due; the command line says so.
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_concord"))
+        .args(["retention", "--dry-run", "--addr", &format!("http://{}", t.addr)])
+        .env("CONCORD_TOKEN", &admin)
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&run.stdout);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(printed.contains("3 subjects with personal data examined; would erase 0"), "{printed}");
+    assert!(printed.contains("kept person/P-nodob01"), "{printed}");
+}
