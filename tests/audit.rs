@@ -155,13 +155,15 @@ async fn every_event_returned_is_in_an_access_record_and_nothing_else_is() {
     assert_eq!(recorded, returned, "zero unaudited reads, and no record of a read that did not happen");
 
     // Who saw P-aud0000's events? Answered from the subject index: exactly the
-    // records that showed one of them.
+    // records that showed one of them, or asked about P-aud0000 by name (a
+    // timeline, even one the agreement answered with nothing).
     let about = audit.find(concord_audit::BY_SUBJECT, b"person/P-aud0000", 0, 10_000).unwrap();
     let from_index: BTreeSet<u64> = about.iter().map(|(p, _)| *p).collect();
     let by_scan: BTreeSet<u64> = (1..=size)
         .filter(|p| {
             let record = audit.get(*p).unwrap().unwrap();
             record.shown.iter().any(|s| s.subjects.contains(&person("P-aud0000")))
+                || record.asked_about.contains(&person("P-aud0000"))
         })
         .collect();
     assert!(!from_index.is_empty(), "somebody read P-aud0000");
@@ -294,6 +296,7 @@ async fn reads_fail_rather_than_pass_unaudited_when_the_audit_store_cannot_be_wr
         replay_key: None,
         log: None,
         nodes: vec![],
+        admin: None,
     };
     tokio::spawn(concord::server::serve(services, listener, std::future::pending()));
     let channel = concord::client::connect(&format!("http://{addr}")).await.unwrap();
