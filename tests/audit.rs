@@ -533,6 +533,10 @@ async fn a_correction_shows_what_changed_from_and_to_and_only_its_publisher_may_
     assert!(changes.contains(&("arrest.gravity_score", "3", "2")), "{changes:?}");
     assert!(changes.contains(&("ward", "\"Wealdstone\"", "\"Marlborough\"")), "{changes:?}");
     assert!(changes.iter().all(|(f, ..)| !f.starts_with("personal")), "same personal data: {changes:?}");
+    // The original says which event now holds the current values.
+    let old = page.events.iter().find(|v| v.event.as_ref().unwrap().event_id == original.event_id.to_string()).unwrap();
+    assert_eq!(old.superseded_by, corrected.event_id.to_string());
+    assert!(view.superseded_by.is_empty());
     // The access record names the corrected event too: its values were shown.
     let audit = &t.platform.audit;
     let record = audit.get(audit.log().size()).unwrap().unwrap();

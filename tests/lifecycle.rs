@@ -395,3 +395,37 @@ async fn the_retention_sweep_erases_only_subjects_whose_every_period_has_ended()
     assert!(printed.contains("3 subjects with personal data examined; would erase 0"), "{printed}");
     assert!(printed.contains("kept person/P-nodob01"), "{printed}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rectification_supersedes_a_wrong_field_and_shows_from_and_to_to_those_allowed() {
+    let t = TestPlatform::start(Engine::Redb).await;
+    let wrong = arrest_of("P-rect01", "Wren Halloway", "2010-02-03", "", "");
+    let original = publish(&t, "police.met.nw", wrong.clone()).await;
+    let mut right = wrong;
+    right.corrects = original.clone();
+    right.personal.as_mut().unwrap().identities[0].date_of_birth = "2011-02-03".into();
+    right.share_with = vec!["vcs.st-giles".into()];
+    right.lawful_basis = vec![pb::LawfulBasis::Safeguarding as i32];
+    let correction = publish(&t, "police.met.nw", right).await;
+
+    let mut query = QueryServiceClient::new(t.channel().await);
+    let social = t.token("childrens_services.harrow", Role::Practitioner, Purpose::Safeguarding);
+    let events = timeline(&mut query, &social, "P-rect01").await;
+    let id = |v: &pb::EventView| v.event.as_ref().unwrap().event_id.clone();
+    let old = events.iter().find(|v| id(v) == original).unwrap();
+    let new = events.iter().find(|v| id(v) == correction).unwrap();
+    // The current value is the correction's; the original is marked as history.
+    assert_eq!(old.superseded_by, correction);
+    let born = |v: &pb::EventView| v.event.as_ref().unwrap().personal.as_ref().unwrap().identities[0].date_of_birth.clone();
+    assert_eq!(born(new), "2011-02-03");
+    let change = new.changes.iter().find(|c| c.field.starts_with("personal")).expect("the personal field's change");
+    assert!(change.from.contains("2010-02-03") && change.to.contains("2011-02-03"), "{change:?}");
+
+    // An analyst sees neither value: redacted views carry no personal data, so no personal change.
+    let analyst = t.token("police.met.nw", Role::Analyst, Purpose::Analysis);
+    let analysed = timeline(&mut query, &analyst, "P-rect01").await;
+    for view in &analysed {
+        assert!(view.changes.iter().all(|c| !c.field.starts_with("personal")), "{:?}", view.changes);
+        assert!(view.event.as_ref().unwrap().personal.is_none());
+    }
+}

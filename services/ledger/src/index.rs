@@ -18,6 +18,8 @@ pub const BY_OCCURRED: &str = "occurred";
 pub const BY_RECORDED: &str = "recorded";
 /// Index of consent events (recorded and withdrawn) by consent id.
 pub const BY_CONSENT: &str = "consent";
+/// Index of corrections by the id of the event they correct.
+pub const BY_CORRECTS: &str = "corrects";
 
 /// A timestamp as an index value that sorts in time order (milliseconds since
 /// the epoch, big-endian with the sign bit flipped).
@@ -50,6 +52,9 @@ pub fn entry_for(verified: &VerifiedEvent) -> NewEntry {
     }
     if let Some(id) = concord_core::consent::consent_id_of(event) {
         indexes.push((BY_CONSENT.to_string(), id.as_bytes().to_vec()));
+    }
+    if !event.corrects.is_empty() {
+        indexes.push((BY_CORRECTS.to_string(), event.corrects.as_bytes().to_vec()));
     }
     let expected = event
         .expected_versions

@@ -12,7 +12,7 @@ use concord_core::pb;
 use concord_core::seal::{self, SubjectKeys};
 use concord_identity::Principal;
 use concord_ledger::consent;
-use concord_ledger::index::decode_entry;
+use concord_ledger::index::{BY_CORRECTS, decode_entry};
 use concord_log::log::Log;
 use tonic::Status;
 
@@ -110,6 +110,7 @@ impl Views {
     pub fn decide(&self, principal: &Principal, stored: Vec<(u64, Vec<u8>)>) -> Result<Visible, Status> {
         let mut visible = self.shape(principal, stored, Shaping::Reader)?;
         for view in &mut visible.events {
+            view.superseded_by = self.superseded_by(principal, view)?.unwrap_or_default();
             let Some(corrects) = view.event.as_ref().map(|e| e.corrects.clone()).filter(|c| !c.is_empty()) else {
                 continue;
             };
@@ -123,6 +124,21 @@ impl Views {
             }
         }
         Ok(visible)
+    }
+
+    /// The latest correction of `view`'s event that `principal` may see.
+    fn superseded_by(&self, principal: &Principal, view: &pb::EventView) -> Result<Option<String>, Status> {
+        let Some(event) = &view.event else { return Ok(None) };
+        let id = event.event_id.as_bytes();
+        let mut to = id.to_vec();
+        to.push(0);
+        let corrections = self.log.scan_index(BY_CORRECTS, id, &to, 0, 100).map_err(storage_unavailable)?;
+        for &position in corrections.iter().rev() {
+            if let Some(correction) = self.load_shaped(principal, position)?.and_then(|v| v.event) {
+                return Ok(Some(correction.event_id));
+            }
+        }
+        Ok(None)
     }
 
     fn load_shaped(&self, principal: &Principal, position: u64) -> Result<Option<pb::EventView>, Status> {
@@ -195,6 +211,7 @@ impl Views {
                 key_id,
                 changes: Vec::new(),
                 erased,
+                superseded_by: String::new(),
             });
         }
         Ok(visible)
