@@ -107,7 +107,8 @@ fn texts_of(view: &pb::EventView) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn erasure_leaves_nothing_of_the_subject_readable_and_changes_nothing_else() {
     let t = TestPlatform::start(Engine::Redb).await;
-    let secrets = ["Kasimir Quellbrook", "2010-05-06", "17 Larkspur Mews", "seen with a blue scooter at Quintrell Yard"];
+    let secrets =
+        ["Kasimir Quellbrook", "2010-05-06", "17 Larkspur Mews", "seen with a blue scooter at Quintrell Yard"];
     let (name, born, address, notes) = (secrets[0], secrets[1], secrets[2], secrets[3]);
     let mut ids = Vec::new();
     for _ in 0..2 {
@@ -145,10 +146,8 @@ async fn erasure_leaves_nothing_of_the_subject_readable_and_changes_nothing_else
     };
     let refused = admin_client.erase_subject(erase(&practitioner, "I want to")).await.unwrap_err();
     assert_eq!(refused.code(), Code::PermissionDenied);
-    let mut anonymous = tonic::Request::new(pb::EraseSubjectRequest {
-        subject: Some(person("P-erase01")),
-        reason: "no token".into(),
-    });
+    let mut anonymous =
+        tonic::Request::new(pb::EraseSubjectRequest { subject: Some(person("P-erase01")), reason: "no token".into() });
     anonymous.metadata_mut().insert("authorization", "Bearer not-a-token".parse().unwrap());
     assert_eq!(admin_client.erase_subject(anonymous).await.unwrap_err().code(), Code::Unauthenticated);
     let no_reason = admin_client.erase_subject(erase(&admin, "  ")).await.unwrap_err();
@@ -231,8 +230,10 @@ async fn a_subject_access_report_lists_exactly_the_audit_logs_records_about_the_
     contact.agency_id = "camhs.nwl".into();
     contact.agency_kind = pb::AgencyKind::Camhs as i32;
     contact.classification = pb::Classification::SpecialCategory as i32;
-    contact.body =
-        Some(pb::event::Body::CamhsContact(pb::CamhsContact { stage: pb::CamhsStage::Assessment as i32, ..Default::default() }));
+    contact.body = Some(pb::event::Body::CamhsContact(pb::CamhsContact {
+        stage: pb::CamhsStage::Assessment as i32,
+        ..Default::default()
+    }));
     publish(&t, "camhs.nwl", contact).await;
 
     let mut query = QueryServiceClient::new(t.channel().await);
@@ -416,7 +417,8 @@ async fn rectification_supersedes_a_wrong_field_and_shows_from_and_to_to_those_a
     let new = events.iter().find(|v| id(v) == correction).unwrap();
     // The current value is the correction's; the original is marked as history.
     assert_eq!(old.superseded_by, correction);
-    let born = |v: &pb::EventView| v.event.as_ref().unwrap().personal.as_ref().unwrap().identities[0].date_of_birth.clone();
+    let born =
+        |v: &pb::EventView| v.event.as_ref().unwrap().personal.as_ref().unwrap().identities[0].date_of_birth.clone();
     assert_eq!(born(new), "2011-02-03");
     let change = new.changes.iter().find(|c| c.field.starts_with("personal")).expect("the personal field's change");
     assert!(change.from.contains("2010-02-03") && change.to.contains("2011-02-03"), "{change:?}");
@@ -427,5 +429,47 @@ async fn rectification_supersedes_a_wrong_field_and_shows_from_and_to_to_those_a
     for view in &analysed {
         assert!(view.changes.iter().all(|c| !c.field.starts_with("personal")), "{:?}", view.changes);
         assert!(view.event.as_ref().unwrap().personal.is_none());
+    }
+}
+
+#[test]
+fn broken_retention_rules_stop_start_up_naming_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = dir.path().join("policy");
+    std::fs::create_dir(&policy).unwrap();
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/policy");
+    for file in ["concord.cedarschema", "agreement.cedar", "retention.toml"] {
+        std::fs::copy(deploy.join(file), policy.join(file)).unwrap();
+    }
+    let concord =
+        |args: &[&str]| std::process::Command::new(env!("CARGO_BIN_EXE_concord")).args(args).output().unwrap();
+    let check = || concord(&["policy", "check", "--policy", policy.to_str().unwrap()]);
+    let out = check();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains("rule 1 (camhs_contact): until age 25 or 8 years after last event")
+    );
+
+    let shipped = std::fs::read_to_string(deploy.join("retention.toml")).unwrap();
+    let broken = format!("{shipped}\n[[rule]]\nagency_kind = \"yot\"\nkeep = \"a while\"\n");
+    let line = shipped.lines().count() + 4;
+    std::fs::write(policy.join("retention.toml"), broken).unwrap();
+    let data = dir.path().join("data");
+    let up = concord(&[
+        "up",
+        "--no-simulate",
+        "--data",
+        data.to_str().unwrap(),
+        "--grpc",
+        "127.0.0.1:0",
+        "--policy",
+        policy.to_str().unwrap(),
+    ]);
+    for out in [check(), up] {
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("the retention rules are invalid"), "{stderr}");
+        assert!(stderr.contains(&format!("retention.toml, line {line}: keep: `a while` is not a period")), "{stderr}");
     }
 }

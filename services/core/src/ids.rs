@@ -24,6 +24,13 @@ fn id_error(what: &'static str, value: &str, reason: &'static str) -> IdError {
     IdError { what, value: value.to_string(), reason }
 }
 
+/// The log stream of a VVE briefing item: the item and every later change to
+/// its actions (`item/<item_id>`; subjects' streams are `kind/key`, and no
+/// subject kind is `item`).
+pub fn item_stream(item_id: &str) -> String {
+    format!("item/{item_id}")
+}
+
 /// The short, lowercase name of an agency kind, as used in agency ids and NATS
 /// subjects (e.g. `childrens_services`).
 pub fn agency_kind_name(kind: pb::AgencyKind) -> &'static str {

@@ -105,8 +105,18 @@ pub fn check(event: &pb::Event, stage: Stage) -> Result<Checked, ValidationError
         EventId::parse(&event.corrects).map_err(|e| fail("corrects", e.to_string()))?;
     }
     for (i, ev) in event.expected_versions.iter().enumerate() {
+        if !ev.item_id.is_empty() {
+            let field = format!("expected_versions[{i}].item_id");
+            if ev.subject.is_some() {
+                return Err(fail(&field, "name a subject or an item_id, not both"));
+            }
+            match &event.body {
+                Some(pb::event::Body::VveBriefingItem(item)) if item.item_id == ev.item_id => continue,
+                _ => return Err(fail(&field, format!("`{}` is not this event's briefing item", ev.item_id))),
+            }
+        }
         let field = format!("expected_versions[{i}].subject");
-        let s = ev.subject.as_ref().ok_or_else(|| fail(&field, "required"))?;
+        let s = ev.subject.as_ref().ok_or_else(|| fail(&field, "required (or item_id)"))?;
         let s = SubjectId::from_ref(s).map_err(|e| fail(&field, e.to_string()))?;
         if !subjects.contains(&s) {
             return Err(fail(&field, format!("{s} is not a subject of this event")));

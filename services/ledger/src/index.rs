@@ -1,6 +1,7 @@
 //! How events are indexed in the log, shared by the ledger (which writes the
 //! index entries) and the query services (which read them).
 
+use concord_core::ids::item_stream;
 use concord_core::pb;
 use concord_core::sign::VerifiedEvent;
 use concord_log::log::NewEntry;
@@ -60,17 +61,18 @@ pub fn entry_for(verified: &VerifiedEvent) -> NewEntry {
         .expected_versions
         .iter()
         .filter_map(|ev| {
+            if !ev.item_id.is_empty() {
+                return Some((item_stream(&ev.item_id), ev.version));
+            }
             let subject = concord_core::SubjectId::from_ref(ev.subject.as_ref()?).ok()?;
             Some((subject.stream(), ev.version))
         })
         .collect();
-    NewEntry {
-        id: *checked.id.as_bytes(),
-        bytes: verified.signed.encode_to_vec(),
-        streams: checked.subjects.iter().map(|s| s.stream()).collect(),
-        expected,
-        indexes,
+    let mut streams: Vec<String> = checked.subjects.iter().map(|s| s.stream()).collect();
+    if let Some(pb::event::Body::VveBriefingItem(item)) = &event.body {
+        streams.push(item_stream(&item.item_id));
     }
+    NewEntry { id: *checked.id.as_bytes(), bytes: verified.signed.encode_to_vec(), streams, expected, indexes }
 }
 
 /// Decodes a stored entry back into the signed event and the event.

@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
+use concord_core::ids::item_stream;
 use concord_core::pb;
 use concord_core::seal::{self, SubjectKeys};
 use concord_identity::Principal;
@@ -111,6 +112,7 @@ impl Views {
         let mut visible = self.shape(principal, stored, Shaping::Reader)?;
         for view in &mut visible.events {
             view.superseded_by = self.superseded_by(principal, view)?.unwrap_or_default();
+            view.item_version = self.item_version(view)?;
             let Some(corrects) = view.event.as_ref().map(|e| e.corrects.clone()).filter(|c| !c.is_empty()) else {
                 continue;
             };
@@ -124,6 +126,16 @@ impl Views {
             }
         }
         Ok(visible)
+    }
+
+    /// A briefing item event's version in its item's stream (0 for other events).
+    fn item_version(&self, view: &pb::EventView) -> Result<u64, Status> {
+        let Some(pb::event::Body::VveBriefingItem(item)) = view.event.as_ref().and_then(|e| e.body.as_ref()) else {
+            return Ok(0);
+        };
+        // An item has a handful of events: its stream is read whole.
+        let versions = self.log.stream(&item_stream(&item.item_id), 0, usize::MAX).map_err(storage_unavailable)?;
+        Ok(versions.iter().find(|(_, p)| *p == view.position).map_or(0, |(v, _)| *v))
     }
 
     /// The latest correction of `view`'s event that `principal` may see.
@@ -212,6 +224,7 @@ impl Views {
                 changes: Vec::new(),
                 erased,
                 superseded_by: String::new(),
+                item_version: 0,
             });
         }
         Ok(visible)

@@ -11,7 +11,7 @@ use concord_policy::Policy;
 
 use crate::client::{authorized, connect, status_error};
 use crate::cmd::ClientArgs;
-use crate::platform::load_policy;
+use crate::platform::{load_policy, load_retention};
 
 /// Arguments of `concord policy`.
 #[derive(Debug, clap::Args)]
@@ -23,7 +23,8 @@ pub struct PolicyArgs {
 /// What to do with the agreement.
 #[derive(Debug, clap::Subcommand)]
 pub enum What {
-    /// Parse and validate an agreement against its schema, as start-up does.
+    /// Parse and validate an agreement against its schema, and its retention
+    /// rules (retention.toml), as start-up does.
     Check {
         /// Directory holding agreement.cedar and concord.cedarschema
         /// (default: the built-in copy of deploy/policy).
@@ -54,6 +55,11 @@ pub async fn run(args: PolicyArgs) -> Result<ExitCode> {
         What::Check { policy } => {
             let agreement = load_policy(policy.as_deref())?;
             println!("the sharing agreement is valid: {}", agreement.policy_hash());
+            let retention = load_retention(policy.as_deref())?;
+            println!("the retention rules are valid:");
+            for rule in retention.rules() {
+                println!("  {rule}");
+            }
         }
         What::Explain { client, agency, role, purpose, event_id } => {
             let token = client.token.context("no token: pass --token or set CONCORD_TOKEN (an admin's)")?;
