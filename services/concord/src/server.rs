@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use concord_audit::{AuditLog, Recorder};
+use concord_alerts::AlertApi;
 use concord_core::pb::admin_service_server::AdminServiceServer;
+use concord_core::pb::alert_service_server::AlertServiceServer;
 use concord_core::pb::audit_service_server::AuditServiceServer;
 use concord_core::pb::log_service_server::LogServiceServer;
 use concord_core::pb::policy_service_server::PolicyServiceServer;
@@ -61,7 +63,9 @@ pub async fn serve(services: Services, listener: TcpListener, shutdown: impl Fut
     if let Some(views) = services.views {
         health.set_serving::<QueryServiceServer<QueryApi>>().await;
         health.set_serving::<PolicyServiceServer<PolicyApi>>().await;
+        health.set_serving::<AlertServiceServer<AlertApi>>().await;
         router = router.add_service(QueryServiceServer::new(QueryApi::new(views.clone(), verifier.clone())));
+        router = router.add_service(AlertServiceServer::new(AlertApi::new(views.clone(), verifier.clone())));
         router = router.add_service(PolicyServiceServer::new(PolicyApi::new(views, verifier.clone())));
     }
     if let Some(audit) = services.audit {

@@ -10,6 +10,7 @@
 pub mod audit_service;
 pub mod correction;
 pub mod explain;
+pub mod live;
 pub mod log_service;
 pub mod page;
 pub mod replay;

@@ -317,7 +317,15 @@ impl QueryService for QueryApi {
         let after = request.get_ref().after_position;
         // A small buffer: each event is decided just before it is handed over.
         let (tx, rx) = mpsc::channel(4);
-        tokio::spawn(follow(self.views.clone(), principal, access, filter, after, tx));
+        tokio::spawn(crate::live::follow(
+            self.views.clone(),
+            principal,
+            access,
+            after,
+            move |_, event| Ok(filter.matches(event).then_some(())),
+            |view, _| view,
+            tx,
+        ));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 }
@@ -339,75 +347,3 @@ fn exact(log: &concord_log::log::Log, index: &str, value: &[u8], after: u64, lim
     log.scan_index(index, value, &to, after, limit).map_err(storage_unavailable)
 }
 
-/// Feeds one subscription: catches up from `after`, then follows new appends
-/// until the client goes away. Each event is decided as it is delivered, so a
-/// consent withdrawn or a policy changed mid-stream applies from the next
-/// delivery on.
-async fn follow(
-    views: Arc<Views>,
-    principal: Principal,
-    access: Access,
-    filter: Filter,
-    mut after: u64,
-    tx: mpsc::Sender<Result<EventView, Status>>,
-) {
-    let mut watch = views.log().watch();
-    let filter = Arc::new(filter);
-    let principal = Arc::new(principal);
-    // Withheld since the last delivery: counted in the next delivery's record.
-    let mut tally = Tally::default();
-    loop {
-        let (v, f) = (views.clone(), filter.clone());
-        let batch = blocking(move || {
-            let entries = v.log().read_from(after, 256).map_err(storage_unavailable)?;
-            let last = entries.last().map(|e| e.position);
-            let mut wanted = Vec::new();
-            for entry in entries {
-                let (_, event) = decode_entry(&entry.bytes).map_err(storage_unavailable)?;
-                if f.matches(&event) {
-                    wanted.push((entry.position, entry.bytes));
-                }
-            }
-            Ok((last, wanted))
-        })
-        .await;
-        let (last, wanted) = match batch {
-            Err(status) => {
-                let _ = tx.send(Err(status)).await;
-                return;
-            }
-            Ok(b) => b,
-        };
-        let Some(last) = last else {
-            tokio::select! {
-                changed = watch.changed() => if changed.is_err() { return },
-                _ = tx.closed() => return,
-            }
-            continue;
-        };
-        for entry in wanted {
-            let (v, p) = (views.clone(), principal.clone());
-            let visible = match blocking(move || v.decide(&p, vec![entry])).await {
-                Ok(visible) => visible,
-                Err(status) => {
-                    let _ = tx.send(Err(status)).await;
-                    return;
-                }
-            };
-            tally.add(visible.withheld, &visible.policy_hash);
-            for view in visible.events {
-                // Recorded before it is handed over; no record, no delivery.
-                let record = access.record(Some(&principal), shown(&view), &tally, None);
-                if let Err(e) = views.recorder().record(record).await {
-                    let _ = tx.send(Err(audit_unavailable(e))).await;
-                    return;
-                }
-                tally.withheld = 0;
-                if tx.send(Ok(view)).await.is_err() {
-                    return;
-                }
-            }
-        }
-        after = last;
-    }
-}

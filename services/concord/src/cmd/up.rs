@@ -206,7 +206,7 @@ fn print_next_steps(
     tracing::info!(grpc = %addr, "concord up is ready");
     println!();
     println!(
-        "Concord is up: gRPC on {addr} (QueryService, LogService, PolicyService, AuditService, ReplayService, AdminService, PublishService, health, reflection)"
+        "Concord is up: gRPC on {addr} (QueryService, LogService, PolicyService, AuditService, ReplayService, AdminService, AlertService, PublishService, health, reflection)"
     );
     println!("  data: {data} ({}), {size} events in the log", args.engine);
     if args.no_simulate {

@@ -1,0 +1,12 @@
+//! Immediate alerts (`AlertService`): the events that must not wait for the
+//! next daily briefing, pushed to the agencies they concern as the ledger
+//! appends them.
+//!
+//! - [`rules`]: which events raise an alert, and for whom.
+//! - [`service`]: the gRPC stream, on the read side's live loop (every
+//!   delivery decided by the sharing agreement and recorded first).
+
+pub mod rules;
+pub mod service;
+
+pub use service::AlertApi;

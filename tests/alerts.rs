@@ -1,0 +1,145 @@
+//! Immediate alerts over the real gRPC API: a high-risk missing episode
+//! reaches children's services and the agencies that know the child within
+//! seconds; a low-gravity first arrest reaches the YOT; cuckooing reaches
+//! adult safeguarding only where the agreement lets them see it; nobody else
+//! is alerted; every delivery is in the audit log.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{TestPlatform, arrest, authorized};
+use concord_core::pb;
+use concord_core::pb::alert_service_client::AlertServiceClient;
+use concord_identity::{Purpose, Role};
+use concord_log::kv::Engine;
+use futures::StreamExt;
+use tonic::Code;
+use tonic::codec::Streaming;
+
+const WAIT: Option<Duration> = Some(Duration::from_secs(10));
+
+fn missing(subject: &str, episode: &str, risk: pb::RiskLevel) -> pb::Event {
+    let mut event = arrest(subject, "");
+    event.body = Some(pb::event::Body::MissingEpisode(pb::MissingEpisode {
+        episode_id: episode.into(),
+        reported_missing_at: event.occurred_at,
+        risk: risk as i32,
+        ..Default::default()
+    }));
+    event
+}
+
+fn cuckooing(subject: &str, shared_with: &[&str]) -> pb::Event {
+    let mut event = arrest(subject, "");
+    event.share_with = shared_with.iter().map(|a| a.to_string()).collect();
+    event.body = Some(pb::event::Body::ExploitationConcern(pb::ExploitationConcern {
+        exploitation_type: pb::ExploitationType::Cuckooing as i32,
+        risk: pb::RiskLevel::High as i32,
+    }));
+    event
+}
+
+fn first_arrest(subject: &str, gravity: u32) -> pb::Event {
+    let mut event = arrest(subject, "");
+    if let Some(pb::event::Body::Arrest(a)) = &mut event.body {
+        a.gravity_score = gravity;
+        a.first_arrest = true;
+        a.weapon = false;
+    }
+    event
+}
+
+async fn watch(t: &TestPlatform, agency: &str, role: Role) -> Result<Streaming<pb::Alert>, tonic::Status> {
+    let token = t.token(agency, role, Purpose::Safeguarding);
+    let mut client = AlertServiceClient::new(t.channel().await);
+    Ok(client.watch(authorized(pb::WatchAlertsRequest { after_position: 0 }, &token)).await?.into_inner())
+}
+
+/// The next alert on `stream`, within a few seconds.
+async fn next(stream: &mut Streaming<pb::Alert>) -> (String, String) {
+    let alert = tokio::time::timeout(Duration::from_secs(5), stream.next()).await.expect("an alert within seconds");
+    let alert = alert.unwrap().unwrap();
+    let event = alert.event.unwrap().event.unwrap();
+    (alert.rule, event.event_id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn alerts_reach_the_agencies_they_concern_within_seconds_through_the_agreement() {
+    let t = TestPlatform::start(Engine::Redb).await;
+    let police = t.platform.node(&common::agency("police.met.nw")).unwrap().clone();
+    let yot = t.platform.node(&common::agency("yot.harrow")).unwrap().clone();
+    // The YOT knows P-alert01 already.
+    let mut rating = arrest("P-alert01", "");
+    rating.agency_id = "yot.harrow".into();
+    rating.agency_kind = pb::AgencyKind::Yot as i32;
+    rating.body = Some(pb::event::Body::AssetPlusRating(pb::AssetPlusRating {
+        intervention_level: pb::InterventionLevel::Standard as i32,
+        risk_of_serious_harm: pb::RiskLevel::Low as i32,
+        vulnerability: pb::RiskLevel::Medium as i32,
+        mappa_screening: false,
+    }));
+    yot.publish(rating, WAIT).await.unwrap();
+
+    let mut social = watch(&t, "childrens_services.harrow", Role::Practitioner).await.unwrap();
+    let mut youth = watch(&t, "yot.harrow", Role::Practitioner).await.unwrap();
+    let mut adults = watch(&t, "adult_safeguarding.harrow", Role::Practitioner).await.unwrap();
+    let mut vcs = watch(&t, "vcs.st-giles", Role::BriefingLead).await.unwrap();
+    let refused = watch(&t, "childrens_services.harrow", Role::Analyst).await.unwrap_err();
+    assert_eq!(refused.code(), Code::PermissionDenied);
+
+    // Not alerts: a medium-risk missing episode, a serious first arrest.
+    police.publish(missing("P-alert01", "M-0", pb::RiskLevel::Medium), WAIT).await.unwrap();
+    police.publish(first_arrest("P-alert02", 4), WAIT).await.unwrap();
+    // Alerts.
+    let missing_id =
+        police.publish(missing("P-alert01", "M-1", pb::RiskLevel::VeryHigh), WAIT).await.unwrap().event_id.to_string();
+    let arrest_id = police.publish(first_arrest("P-alert03", 2), WAIT).await.unwrap().event_id.to_string();
+    // Cuckooing the adult safeguarding team may not see, then one shared with them.
+    police.publish(cuckooing("P-alert04", &[]), WAIT).await.unwrap();
+    let shared_id = police
+        .publish(cuckooing("P-alert05", &["adult_safeguarding.harrow"]), WAIT)
+        .await
+        .unwrap()
+        .event_id
+        .to_string();
+
+    assert_eq!(next(&mut social).await, ("high-risk-missing".to_string(), missing_id.clone()));
+    assert_eq!(next(&mut youth).await, ("high-risk-missing".to_string(), missing_id.clone()));
+    assert_eq!(next(&mut youth).await, ("first-arrest-diversion".to_string(), arrest_id.clone()));
+    assert_eq!(next(&mut adults).await, ("cuckooing".to_string(), shared_id.clone()));
+
+    // Nobody got what does not concern them: each stream's next alert is a
+    // second missing child, which concerns children's services (and the YOT,
+    // which knows the child), not adult safeguarding or the VCS.
+    let sentinel = police.publish(missing("P-alert01", "M-2", pb::RiskLevel::High), WAIT).await.unwrap();
+    let sentinel = sentinel.event_id.to_string();
+    assert_eq!(next(&mut social).await.1, sentinel);
+    assert_eq!(next(&mut youth).await.1, sentinel);
+    let quiet = tokio::time::timeout(Duration::from_millis(500), adults.next()).await;
+    assert!(quiet.is_err(), "adult safeguarding got {quiet:?}");
+    let quiet = tokio::time::timeout(Duration::from_millis(500), vcs.next()).await;
+    assert!(quiet.is_err(), "the VCS got {quiet:?}");
+
+    // Every delivery is in the audit log, for the reader it went to.
+    let audit = &t.platform.audit;
+    let mut delivered = Vec::new();
+    for position in 1..=audit.log().size() {
+        let record = audit.get(position).unwrap().unwrap();
+        if record.rpc == "/concord.v1.AlertService/Watch" {
+            for shown in &record.shown {
+                delivered.push((record.agency_id.clone(), shown.event_id.clone()));
+            }
+        }
+    }
+    for (agency, id) in [
+        ("childrens_services.harrow", &missing_id),
+        ("yot.harrow", &missing_id),
+        ("yot.harrow", &arrest_id),
+        ("adult_safeguarding.harrow", &shared_id),
+        ("childrens_services.harrow", &sentinel),
+    ] {
+        assert!(delivered.contains(&(agency.to_string(), id.clone())), "{agency} {id} not recorded: {delivered:?}");
+    }
+    assert_eq!(delivered.len(), 6, "{delivered:?}");
+}
