@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{TestPlatform, authorized};
+use common::{TestPlatform, arrest, authorized};
 use concord_core::pb;
 use concord_core::pb::publish_service_client::PublishServiceClient;
 use concord_core::pb::query_service_client::QueryServiceClient;
@@ -14,34 +14,26 @@ use concord_log::kv::Engine;
 use tonic::Code;
 
 fn item(item_id: &str, status: pb::ActionStatus, expected: Option<u64>) -> pb::Event {
-    let subject = pb::SubjectRef { kind: pb::SubjectKind::Person as i32, key: "P-item01".into() };
-    pb::Event {
-        agency_id: "childrens_services.harrow".into(),
-        agency_kind: pb::AgencyKind::ChildrensServices as i32,
-        subjects: vec![subject],
-        occurred_at: Some(pbjson_types::Timestamp { seconds: 1_790_000_000, nanos: 0 }),
-        borough: "Harrow".into(),
-        ward: "Wealdstone".into(),
-        classification: pb::Classification::OfficialSensitive as i32,
-        lawful_basis: vec![pb::LawfulBasis::Safeguarding as i32],
-        schema_version: 1,
-        expected_versions: expected
-            .map(|version| pb::ExpectedVersion { item_id: item_id.into(), version, ..Default::default() })
-            .into_iter()
-            .collect(),
-        body: Some(pb::event::Body::VveBriefingItem(pb::VveBriefingItem {
-            item_id: item_id.into(),
-            area: "Wealdstone".into(),
-            risk: pb::RiskLevel::High as i32,
-            actions: vec![pb::BriefingAction {
-                action_id: "A-1".into(),
-                owner_agency_id: "police.met.nw".into(),
-                due: Some(pbjson_types::Timestamp { seconds: 1_790_086_400, nanos: 0 }),
-                status: status as i32,
-            }],
-        })),
-        ..Default::default()
-    }
+    let mut event = arrest("P-item01", "");
+    event.agency_id = "childrens_services.harrow".into();
+    event.agency_kind = pb::AgencyKind::ChildrensServices as i32;
+    event.personal = None;
+    event.expected_versions = expected
+        .map(|version| pb::ExpectedVersion { item_id: item_id.into(), version, ..Default::default() })
+        .into_iter()
+        .collect();
+    event.body = Some(pb::event::Body::VveBriefingItem(pb::VveBriefingItem {
+        item_id: item_id.into(),
+        area: "Wealdstone".into(),
+        risk: pb::RiskLevel::High as i32,
+        actions: vec![pb::BriefingAction {
+            action_id: "A-1".into(),
+            owner_agency_id: "police.met.nw".into(),
+            due: Some(pbjson_types::Timestamp { seconds: 1_790_086_400, nanos: 0 }),
+            status: status as i32,
+        }],
+    }));
+    event
 }
 
 async fn timeline(query: &mut QueryServiceClient<tonic::transport::Channel>, token: &str) -> Vec<pb::EventView> {
