@@ -6,9 +6,17 @@
 //!   keys/registry.json              the partnership's agency public keys
 //!   keys/ledger.pem                 the ledger's checkpoint signing key
 //!   keys/master.key                 the master key wrapping subjects' data keys
+//!                                   (CONCORD_MASTER_KEY, 64 hex characters, overrides it)
+//!   keys/master.previous.key        the master key before the current one, only while
+//!                                   `concord keys rotate-master` is rewrapping
+//!                                   (CONCORD_MASTER_KEY_PREVIOUS overrides it)
 //!   keys/jwt-signing.pem, jwt-issuer.json, jwks.json   local token issuer
 //!   log/                            the event log (ordered KV store)
-//!   vault/                          subjects' wrapped data keys
+//!   subject-keys/                   subjects' wrapped data keys, one file each (named by
+//!                                   a hash), erased by overwriting; over NATS, this
+//!                                   process's copy of the shared bucket's keys
+//!   vault/                          (older data directories) the same keys in a KV store:
+//!                                   moved into subject-keys/ and erased on first open
 //!   quarantine/                     messages the ledger refused
 //! ```
 
@@ -88,12 +96,30 @@ impl Layout {
         self.keys().join("master.key")
     }
 
+    /// The vault's previous master key, kept only during a rotation.
+    pub fn previous_master_key(&self) -> PathBuf {
+        self.keys().join("master.previous.key")
+    }
+
+    /// The vault's key ring: the master key (created if neither the
+    /// environment nor the file gives one) and any previous one.
+    pub fn master_keys(&self) -> Result<concord_vault::KeyRing> {
+        std::fs::create_dir_all(self.keys())?;
+        Ok(concord_vault::KeyRing::load(&self.master_key(), &self.previous_master_key())?)
+    }
+
+    /// The directory of subjects' wrapped data keys (this process's copy,
+    /// over NATS).
+    pub fn subject_keys(&self) -> PathBuf {
+        self.root.join("subject-keys")
+    }
+
     /// The JWKS file readers' tokens are checked against.
     pub fn jwks(&self) -> PathBuf {
         self.keys().join("jwks.json")
     }
 
-    /// A store directory (`log`, `vault`, `quarantine`).
+    /// A store directory (`log`, `audit`, `quarantine`, `briefings`, `outbox/<agency>`).
     pub fn store(&self, name: &str) -> PathBuf {
         self.root.join(name)
     }
@@ -127,7 +153,7 @@ impl Layout {
             std::fs::write(self.ledger_public_key(), format!("{public}\n"))
                 .with_context(|| format!("writing {}", self.ledger_public_key().display()))?;
         }
-        concord_vault::MasterKey::load_or_create(&self.master_key())?;
+        self.master_keys()?;
         self.replay_key()?;
         if !keys_dir.join("jwt-signing.pem").exists() {
             Issuer::generate("local-1", LOCAL_ISSUER, AUDIENCE)

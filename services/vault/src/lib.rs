@@ -1,23 +1,24 @@
 //! The vault: every subject's data key, wrapped under the partnership's master
-//! key and kept in an ordered key-value store.
+//! key (see [`ring`]) and kept in a directory of key files ([`dir`]), or in
+//! the JetStream bucket every process shares with a local copy ([`nats`]).
 //!
 //! Nodes ask it for a subject's key to seal personal data; readers ask it to
-//! unseal. Erasure (crypto-shredding) deletes the wrapped key, after which no
-//! copy of that subject's personal data anywhere in the log can be read.
+//! unseal. Erasure (crypto-shredding) erases the wrapped key, its bytes
+//! included, from every store that holds it, after which no copy of that
+//! subject's personal data anywhere in the log can be read.
 
-use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{ChaCha20Poly1305, Nonce};
 use concord_core::SubjectId;
 use concord_core::seal::{DataKey, SealError, SubjectKeys};
-use concord_log::kv::{Kv, WriteBatch};
-use rand::RngCore;
 
+pub mod dir;
 pub mod nats;
+pub mod ring;
 
+pub use dir::DirKeyStore;
 pub use nats::NatsKeyStore;
+pub use ring::{KeyRing, MasterKey, Rewrapped};
 
 /// Where wrapped subject keys are kept: a local store, or a store shared by
 /// every process of the partnership (a JetStream key-value bucket).
@@ -26,142 +27,134 @@ pub trait KeyStore: Send + Sync {
     fn get(&self, name: &str) -> Result<Option<Vec<u8>>, String>;
     /// Stores `value` under `name` unless something is there; returns what is stored.
     fn create(&self, name: &str, value: Vec<u8>) -> Result<Vec<u8>, String>;
-    /// Removes `name`; returns whether it existed.
+    /// Erases `name` everywhere this store keeps it; returns whether it existed.
     fn delete(&self, name: &str) -> Result<bool, String>;
 }
 
-/// A key store in a local ordered KV store (one process).
-pub struct KvKeyStore {
-    kv: Arc<dyn Kv>,
-    /// Serialises create-if-missing so two callers never make two keys.
-    create: Mutex<()>,
-}
-
-impl KvKeyStore {
-    /// Wraps a KV store.
-    pub fn new(kv: Arc<dyn Kv>) -> Self {
-        KvKeyStore { kv, create: Mutex::new(()) }
-    }
-}
-
-fn kv_key(name: &str) -> Vec<u8> {
-    let mut key = b"k/".to_vec();
-    key.extend_from_slice(name.as_bytes());
-    key
-}
-
-impl KeyStore for KvKeyStore {
+impl KeyStore for DirKeyStore {
     fn get(&self, name: &str) -> Result<Option<Vec<u8>>, String> {
-        self.kv.get(&kv_key(name)).map_err(|e| e.to_string())
+        DirKeyStore::get(self, name).map_err(|e| e.to_string())
     }
 
     fn create(&self, name: &str, value: Vec<u8>) -> Result<Vec<u8>, String> {
-        let _guard = self.create.lock().map_err(|_| "vault lock poisoned".to_string())?;
-        if let Some(existing) = self.get(name)? {
-            return Ok(existing);
-        }
-        let mut batch = WriteBatch::default();
-        batch.put(kv_key(name), value.clone());
-        self.kv.commit(batch).map_err(|e| e.to_string())?;
-        Ok(value)
+        DirKeyStore::create(self, name, &value).map_err(|e| e.to_string())
     }
 
     fn delete(&self, name: &str) -> Result<bool, String> {
-        let _guard = self.create.lock().map_err(|_| "vault lock poisoned".to_string())?;
-        let existed = self.get(name)?.is_some();
-        let mut batch = WriteBatch::default();
-        batch.delete(kv_key(name));
-        self.kv.commit(batch).map_err(|e| e.to_string())?;
-        Ok(existed)
+        self.erase(name).map_err(|e| e.to_string())
     }
 }
 
-/// Failures to load the master key.
+/// Failures of the vault: its master keys and its local key store.
 #[derive(Debug, thiserror::Error)]
 pub enum VaultError {
-    /// The master key file could not be read or written.
-    #[error("master key {path}: {source}")]
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
     Io {
         /// The file.
         path: String,
         /// The I/O error.
         source: std::io::Error,
     },
-    /// The master key file does not hold a key.
-    #[error("master key {path}: expected 64 hex characters (a 256-bit key)")]
+    /// A master key file or variable does not hold a key.
+    #[error("master key {from}: expected 64 hex characters (a 256-bit key)")]
     BadKey {
+        /// The file or environment variable.
+        from: String,
+    },
+    /// A wrapped subject key does not open.
+    #[error("the key of {name} does not open: {reason}")]
+    Unwrap {
+        /// The key's name (the subject).
+        name: String,
+        /// Why.
+        reason: &'static str,
+    },
+    /// A key file is not one this store wrote.
+    #[error("{path}: not a subject key file (or not the key its name says)")]
+    Corrupt {
         /// The file.
         path: String,
     },
+    /// A key name cannot be stored.
+    #[error("`{name}` cannot name a subject key")]
+    BadName {
+        /// The name.
+        name: String,
+    },
+    /// An older data directory's keys could not be moved in.
+    #[error("moving the subject keys of {path}: {reason}")]
+    Migrate {
+        /// The older store.
+        path: String,
+        /// What failed.
+        reason: String,
+    },
 }
 
-/// A shared key store with a local durable copy of every key this process
-/// has used: events about subjects it knows can still be sealed and read
-/// while the shared store is unreachable. New keys are always created in the
-/// shared store first, which settles races between processes.
+/// A shared key store (the JetStream bucket) with a local durable copy of
+/// every key this process has used: events about subjects it knows can still
+/// be sealed and read while the shared store is unreachable. New keys are
+/// always created in the shared store first, which settles races between
+/// processes.
 ///
-/// Erasure must also reach these copies: until it does (issue 10, erasure),
-/// a key shredded in the shared store stays readable where it was copied.
+/// Erasure reaches the copies: every process follows the bucket and erases
+/// its copy when a key is purged there, and on connecting erases copies
+/// whose shared key was erased (see [`NatsKeyStore::connect_mirrored`]). The
+/// window: a process cut off from NATS keeps its copy, and can still read
+/// that subject's personal data, until it reconnects.
 pub struct CachedKeyStore {
-    shared: Arc<dyn KeyStore>,
-    local: KvKeyStore,
+    shared: NatsKeyStore,
+    local: Arc<DirKeyStore>,
 }
 
 impl CachedKeyStore {
-    /// Wraps a shared store with a local copy.
-    pub fn new(shared: Arc<dyn KeyStore>, local: Arc<dyn Kv>) -> Self {
-        CachedKeyStore { shared, local: KvKeyStore::new(local) }
+    /// Connects to the bucket (see [`NatsKeyStore::connect`]) with `local`
+    /// as this process's copy, reconciled with the bucket before returning
+    /// and kept so while connected.
+    pub fn connect(url: &str, replicas: usize, manage: bool, local: DirKeyStore) -> Result<Self, String> {
+        let local = Arc::new(local);
+        let shared = NatsKeyStore::connect_mirrored(url, replicas, manage, Some(local.clone()))?;
+        Ok(CachedKeyStore { shared, local })
+    }
+
+    /// The local copy.
+    pub fn local(&self) -> &DirKeyStore {
+        &self.local
+    }
+
+    /// The shared store.
+    pub fn shared(&self) -> &NatsKeyStore {
+        &self.shared
     }
 }
 
 impl KeyStore for CachedKeyStore {
     fn get(&self, name: &str) -> Result<Option<Vec<u8>>, String> {
-        if let Some(v) = self.local.get(name)? {
+        if let Some(v) = KeyStore::get(self.local.as_ref(), name)? {
             return Ok(Some(v));
         }
-        let Some(v) = self.shared.get(name)? else { return Ok(None) };
-        self.local.create(name, v.clone())?;
-        Ok(Some(v))
+        // The shared store writes the local copy itself, in order with the
+        // erasures it follows, so a copy never outlives an erasure.
+        self.shared.get(name)
     }
 
     fn create(&self, name: &str, value: Vec<u8>) -> Result<Vec<u8>, String> {
-        let stored = self.shared.create(name, value)?;
-        self.local.create(name, stored.clone())?;
-        Ok(stored)
+        self.shared.create(name, value)
     }
 
     fn delete(&self, name: &str) -> Result<bool, String> {
         let shared = self.shared.delete(name)?;
-        Ok(self.local.delete(name)? || shared)
-    }
-}
-
-/// The key that wraps every subject's data key.
-#[derive(Clone)]
-pub struct MasterKey([u8; 32]);
-
-impl MasterKey {
-    /// Reads a master key file (64 hex characters), or creates one (mode 0600)
-    /// if it does not exist.
-    pub fn load_or_create(path: &Path) -> Result<Self, VaultError> {
-        concord_core::sign::load_or_create_secret(path).map(MasterKey).map_err(|e| match e.kind() {
-            std::io::ErrorKind::InvalidData => VaultError::BadKey { path: path.display().to_string() },
-            _ => VaultError::Io { path: path.display().to_string(), source: e },
-        })
-    }
-
-    /// A master key from raw bytes (e.g. from the environment).
-    pub fn from_bytes(key: [u8; 32]) -> Self {
-        MasterKey(key)
+        Ok(KeyStore::delete(self.local.as_ref(), name)? || shared)
     }
 }
 
 /// Subject data keys in a [`KeyStore`], wrapped with ChaCha20-Poly1305 under
-/// the master key (the subject's stream id is the associated data, so a
+/// the master key ring (the subject's stream id is the associated data, so a
 /// wrapped key cannot be moved to another subject).
 pub struct Vault {
     store: Arc<dyn KeyStore>,
-    master: ChaCha20Poly1305,
+    ring: KeyRing,
 }
 
 fn store_error(e: impl std::fmt::Display) -> SealError {
@@ -170,41 +163,13 @@ fn store_error(e: impl std::fmt::Display) -> SealError {
 
 impl Vault {
     /// A vault over any key store.
-    pub fn new(store: Arc<dyn KeyStore>, master: &MasterKey) -> Self {
-        Vault { store, master: ChaCha20Poly1305::new((&master.0).into()) }
+    pub fn new(store: Arc<dyn KeyStore>, ring: KeyRing) -> Self {
+        Vault { store, ring }
     }
 
-    /// A vault over a local KV store (one process).
-    pub fn local(kv: Arc<dyn Kv>, master: &MasterKey) -> Self {
-        Self::new(Arc::new(KvKeyStore::new(kv)), master)
-    }
-
-    fn unwrap_key(&self, subject: &SubjectId, wrapped: &[u8]) -> Result<DataKey, SealError> {
-        if wrapped.len() < 12 {
-            return Err(SealError::KeyStore(format!("wrapped key of {subject} is truncated")));
-        }
-        let (nonce, ciphertext) = wrapped.split_at(12);
-        let aad = subject.stream();
-        let plain = self
-            .master
-            .decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad: aad.as_bytes() })
-            .map_err(|_| SealError::KeyStore(format!("key of {subject} does not open with this master key")))?;
-        let key: [u8; 32] =
-            plain.try_into().map_err(|_| SealError::KeyStore(format!("key of {subject} has the wrong length")))?;
-        Ok(DataKey(key))
-    }
-
-    fn wrap_key(&self, subject: &SubjectId, key: &DataKey) -> Result<Vec<u8>, SealError> {
-        let mut nonce = [0u8; 12];
-        rand::rngs::OsRng.fill_bytes(&mut nonce);
-        let aad = subject.stream();
-        let ciphertext = self
-            .master
-            .encrypt(Nonce::from_slice(&nonce), Payload { msg: &key.0, aad: aad.as_bytes() })
-            .map_err(|_| SealError::KeyStore("wrapping failed".into()))?;
-        let mut out = nonce.to_vec();
-        out.extend_from_slice(&ciphertext);
-        Ok(out)
+    /// A vault over a local key directory (one process).
+    pub fn local(store: DirKeyStore, ring: KeyRing) -> Self {
+        Self::new(Arc::new(store), ring)
     }
 
     /// Destroys a subject's data key (crypto-shredding). Returns whether it had one.
@@ -217,45 +182,59 @@ impl SubjectKeys for Vault {
     fn data_key(&self, subject: &SubjectId, create: bool) -> Result<Option<DataKey>, SealError> {
         let name = subject.stream();
         if let Some(wrapped) = self.store.get(&name).map_err(store_error)? {
-            return self.unwrap_key(subject, &wrapped).map(Some);
+            return self.ring.unwrap(&name, &wrapped).map(Some).map_err(store_error);
         }
         if !create {
             return Ok(None);
         }
         // If another caller (or process) created one first, theirs is kept and used.
-        let wrapped = self.store.create(&name, self.wrap_key(subject, &DataKey::generate())?).map_err(store_error)?;
-        self.unwrap_key(subject, &wrapped).map(Some)
+        let mine = self.ring.wrap(&name, &DataKey::generate()).map_err(store_error)?;
+        let wrapped = self.store.create(&name, mine).map_err(store_error)?;
+        self.ring.unwrap(&name, &wrapped).map(Some).map_err(store_error)
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use concord_log::kv::{Engine, open};
-
     use super::*;
 
     #[test]
     fn keys_persist_wrapped_and_shred() {
         let dir = tempfile::tempdir().unwrap();
-        let master = MasterKey::load_or_create(&dir.path().join("master.key")).unwrap();
+        let keys = dir.path().join("subject-keys");
+        let ring = KeyRing::from(MasterKey::load_or_create(&dir.path().join("master.key")).unwrap());
         let subject = SubjectId::parse("person/P-1").unwrap();
         let first = {
-            let vault = Vault::local(open(Engine::Redb, &dir.path().join("kv")).unwrap(), &master);
+            let vault = Vault::local(DirKeyStore::open(&keys).unwrap(), ring.clone());
             assert_eq!(vault.data_key(&subject, false).unwrap(), None);
             vault.data_key(&subject, true).unwrap().unwrap()
         };
-        let kv = open(Engine::Redb, &dir.path().join("kv")).unwrap();
-        let vault = Vault::local(kv.clone(), &master);
-        assert_eq!(vault.data_key(&subject, false).unwrap(), Some(first.clone()));
-        let stored = kv.get(&kv_key(&subject.stream())).unwrap().unwrap();
+        let store = DirKeyStore::open(&keys).unwrap();
+        let vault = Vault::local(store.clone(), ring.clone());
+        assert_eq!(vault.data_key(&subject, true).unwrap(), Some(first.clone()), "the same key after a restart");
+        let stored = store.get(&subject.stream()).unwrap().unwrap();
         assert!(!stored.windows(32).any(|w| w == first.0), "the data key is stored wrapped");
 
-        let other_master = MasterKey::from_bytes([7; 32]);
-        let wrong = Vault::local(kv.clone(), &other_master);
-        assert!(wrong.data_key(&subject, false).is_err());
+        let wrong = Vault::local(store.clone(), KeyRing::from(MasterKey::from_bytes([7; 32])));
+        let err = wrong.data_key(&subject, false).unwrap_err().to_string();
+        assert!(err.contains("person/P-1") && err.contains("master key"), "{err}");
 
         assert!(vault.shred(&subject).unwrap());
         assert_eq!(vault.data_key(&subject, false).unwrap(), None);
         assert!(!vault.shred(&subject).unwrap());
+    }
+
+    #[test]
+    fn sealed_data_stays_readable_across_a_rotation() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DirKeyStore::open(dir.path()).unwrap();
+        let (old, new) = (MasterKey::generate(), MasterKey::generate());
+        let subject = SubjectId::parse("person/P-9").unwrap();
+        let before = Vault::local(store.clone(), KeyRing::from(old.clone())).data_key(&subject, true).unwrap();
+
+        let ring = KeyRing::new(new.clone(), Some(old));
+        assert_eq!(Vault::local(store.clone(), ring.clone()).data_key(&subject, false).unwrap(), before);
+        assert_eq!(store.rewrap_all(&ring).unwrap().rewrapped, 1);
+        assert_eq!(Vault::local(store, KeyRing::from(new)).data_key(&subject, false).unwrap(), before);
     }
 }

@@ -3,8 +3,9 @@
 //!
 //! Each agency's user may publish only under its own subject prefix and hear
 //! only its own receipts, and record only its own publishes; the ledger
-//! manages the streams and sends receipts; query replicas read the streams
-//! and record reads. Passwords are never in the file: each user's
+//! manages the streams and sends receipts; query replicas read the streams,
+//! record reads and erase subject keys (the ledger may too). Every user of
+//! the subject key bucket follows it, to erase its local copies of erased keys. Passwords are never in the file: each user's
 //! comes from the environment (`NATS_PASSWORD_<USER>`) of the nats-server.
 
 use std::collections::BTreeSet;
@@ -52,15 +53,29 @@ fn user(comment: &str, name: &str, publish: &[String], subscribe: &[String]) -> 
     )
 }
 
-/// Reading the shared subject key bucket.
+/// Using the shared subject key bucket: reading and creating keys, and
+/// following it (a watch and a key listing, each an ordered consumer with
+/// flow control) so that this process's local copies are erased when a key
+/// is erased anywhere.
 fn key_bucket_use() -> Vec<String> {
     vec![
         "$JS.API.INFO".into(),
         format!("$JS.API.STREAM.INFO.KV_{KEYS_BUCKET}"),
         format!("$JS.API.DIRECT.GET.KV_{KEYS_BUCKET}.>"),
         format!("$JS.API.STREAM.MSG.GET.KV_{KEYS_BUCKET}"),
+        format!("$JS.API.CONSUMER.CREATE.KV_{KEYS_BUCKET}"),
+        format!("$JS.API.CONSUMER.CREATE.KV_{KEYS_BUCKET}.>"),
+        format!("$JS.API.CONSUMER.INFO.KV_{KEYS_BUCKET}.>"),
+        format!("$JS.API.CONSUMER.DELETE.KV_{KEYS_BUCKET}.>"),
+        format!("$JS.FC.KV_{KEYS_BUCKET}.>"),
         format!("$KV.{KEYS_BUCKET}.>"),
     ]
+}
+
+/// Erasing a key from the bucket: its stored message is erased (overwritten)
+/// before the key is purged.
+fn key_bucket_erase() -> String {
+    format!("$JS.API.STREAM.MSG.DELETE.KV_{KEYS_BUCKET}")
 }
 
 /// The users.conf text for these agencies.
@@ -93,13 +108,14 @@ pub fn users_conf(agencies: &[AgencyId]) -> String {
         ));
     }
     out.push_str(&user(
-        "The ledger: manages the streams and the key bucket, consumes events, sends receipts, answers consent questions.",
+        "The ledger: manages the streams and the key bucket (may erase and rewrap keys), consumes events, sends receipts, answers consent questions.",
         "ledger",
         &[
             "$JS.API.>".into(),
             "$JS.ACK.CONCORD_EVENTS.>".into(),
             "concord.receipts.>".into(),
             format!("$KV.{KEYS_BUCKET}.>"),
+            format!("$JS.FC.KV_{KEYS_BUCKET}.>"),
             "_INBOX.>".into(),
         ],
         &["_INBOX.>".into(), "concord.consent.>".into()],
@@ -113,8 +129,9 @@ pub fn users_conf(agencies: &[AgencyId]) -> String {
         format!("{AUDIT_PREFIX}.query.>"),
     ];
     query.extend(key_bucket_use());
+    query.push(key_bucket_erase());
     out.push_str(&user(
-        "Query replicas (concord serve): read the event and audit streams, each with its own consumers; record reads.",
+        "Query replicas (concord serve): read the event and audit streams, each with its own consumers; record reads; erase subject keys (the admin erasure service).",
         "query",
         &query,
         &["_INBOX.>".into()],
