@@ -11,6 +11,7 @@ use std::time::Duration;
 use common::{TestPlatform, arrest, authorized};
 use concord_core::pb;
 use concord_core::pb::alert_service_client::AlertServiceClient;
+use concord_core::pb::briefing_service_client::BriefingServiceClient;
 use concord_identity::{Purpose, Role};
 use concord_log::kv::Engine;
 use futures::StreamExt;
@@ -142,4 +143,19 @@ async fn alerts_reach_the_agencies_they_concern_within_seconds_through_the_agree
         assert!(delivered.contains(&(agency.to_string(), id.clone())), "{agency} {id} not recorded: {delivered:?}");
     }
     assert_eq!(delivered.len(), 6, "{delivered:?}");
+
+    // The missing child also heads children's services' next briefing.
+    let lead = t.token("childrens_services.harrow", Role::BriefingLead, Purpose::Briefing);
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let window = pb::GenerateBriefingRequest {
+        from: Some(pbjson_types::Timestamp { seconds: now - 3600, nanos: 0 }),
+        to: Some(pbjson_types::Timestamp { seconds: now + 3600, nanos: 0 }),
+        ..Default::default()
+    };
+    let mut briefings = BriefingServiceClient::new(t.channel().await);
+    let briefing = briefings.generate(authorized(window, &lead)).await.unwrap().into_inner();
+    let top = &briefing.groups[0];
+    assert!(top.reasons.iter().any(|r| r.code == "high_risk_missing"), "{:?}", top.reasons);
+    let ids: Vec<&str> = top.events.iter().map(|v| v.event.as_ref().unwrap().event_id.as_str()).collect();
+    assert!(ids.contains(&missing_id.as_str()) && ids.contains(&sentinel.as_str()), "{ids:?}");
 }

@@ -84,10 +84,10 @@ fn files_holding(dir: &Path, needle: &str) -> Vec<String> {
             let path = entry.unwrap().path();
             if path.is_dir() {
                 pending.push(path);
-            } else if let Ok(bytes) = std::fs::read(&path) {
-                if bytes.windows(needle.len()).any(|w| w == needle.as_bytes()) {
-                    found.push(path.display().to_string());
-                }
+            } else if let Ok(bytes) = std::fs::read(&path)
+                && bytes.windows(needle.len()).any(|w| w == needle.as_bytes())
+            {
+                found.push(path.display().to_string());
             }
         }
     }
@@ -471,5 +471,30 @@ fn broken_retention_rules_stop_start_up_naming_the_line() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("the retention rules are invalid"), "{stderr}");
         assert!(stderr.contains(&format!("retention.toml, line {line}: keep: `a while` is not a period")), "{stderr}");
+    }
+}
+
+/// Over NATS (the subject keys in the shared bucket, a local copy per
+/// process), erasure through the admin API leaves every read redacted and
+/// the key's bytes nowhere in the NATS server's store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn erasure_over_nats_reaches_the_shared_bucket_and_the_local_copy() {
+    let nats = common::nats::NatsServer::start();
+    let t = TestPlatform::start_nats(&nats.url()).await;
+    let name = "Ottoline Fairweather-Nash";
+    publish(&t, "police.met.nw", arrest_of("P-nats01", name, "2011-11-11", "", "seen at the depot")).await;
+    let practitioner = t.token("childrens_services.harrow", Role::Practitioner, Purpose::Safeguarding);
+    let mut query = QueryServiceClient::new(t.channel().await);
+    assert!(names_of(&timeline(&mut query, &practitioner, "P-nats01").await[0]).contains(&name.to_string()));
+
+    let admin = t.token("childrens_services.harrow", Role::Admin, Purpose::Administration);
+    let mut admin_client = AdminServiceClient::new(t.channel().await);
+    let request = pb::EraseSubjectRequest { subject: Some(person("P-nats01")), reason: "upheld request".into() };
+    assert!(admin_client.erase_subject(authorized(request, &admin)).await.unwrap().into_inner().had_key);
+
+    let after = timeline(&mut query, &practitioner, "P-nats01").await;
+    assert!(names_of(&after[0]).is_empty() && after[0].erased > 0, "{after:?}");
+    for dir in [t.dir.path(), nats.store().as_path()] {
+        assert_eq!(files_holding(dir, name), Vec::<String>::new());
     }
 }

@@ -575,7 +575,7 @@ async fn a_node_counts_the_consent_it_has_just_recorded_before_the_ledger_has_it
     let bus: Arc<dyn concord_bus::EventBus> = Arc::new(concord_bus::EmbeddedBus::new());
     bus.answer_consent(concord_ledger::consent::answerer(log.clone())).await.unwrap();
     let open = |name: &str| concord::platform::open_store(&layout, concord_log::kv::Engine::Redb, name).unwrap();
-    let vault = Arc::new(concord::platform::open_vault(&layout, None, open("vault")).await.unwrap());
+    let vault = Arc::new(concord::platform::open_vault(&layout, None).await.unwrap());
     let key = concord_core::sign::AgencyKey::load(agency.clone(), &layout.agency_key(&agency)).unwrap();
     let outbox = concord_node::Outbox::open(open("outbox")).unwrap();
     let node = concord_node::Node::start(key, vault, bus, outbox).await.unwrap();

@@ -17,6 +17,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "concord/v1/audit.proto",
         "concord/v1/replay.proto",
         "concord/v1/admin.proto",
+        "concord/v1/briefing.proto",
+        "concord/v1/alerts.proto",
     ];
     println!("cargo:rerun-if-changed={}", root.display());
     let fds = protox::compile(files, [&root])?;

@@ -60,16 +60,28 @@ impl TestPlatform {
         engine: Engine,
         nats: Option<concord_bus::NatsConfig>,
     ) -> TestPlatform {
-        let config =
-            PlatformConfig { data: dir.path().to_path_buf(), engine, agencies: agencies(), nats, policy: None };
+        let config = PlatformConfig {
+            data: dir.path().to_path_buf(),
+            engine,
+            agencies: agencies(),
+            nats,
+            policy: None,
+            briefing_time: Default::default(),
+        };
         Self::launch(dir, config).await
     }
 
     /// A platform (embedded bus, redb) with nodes for exactly `agencies`.
     pub async fn start_for(agencies: Vec<AgencyId>) -> TestPlatform {
         let dir = tempfile::tempdir().unwrap();
-        let config =
-            PlatformConfig { data: dir.path().to_path_buf(), engine: Engine::Redb, agencies, nats: None, policy: None };
+        let config = PlatformConfig {
+            data: dir.path().to_path_buf(),
+            engine: Engine::Redb,
+            agencies,
+            nats: None,
+            policy: None,
+            briefing_time: Default::default(),
+        };
         Self::launch(dir, config).await
     }
 
@@ -177,8 +189,7 @@ pub fn arrest(subject: &str, notes: &str) -> pb::Event {
 pub async fn nats_node(layout: &Layout, agency: &AgencyId, url: &str, create_bucket: bool) -> Arc<concord_node::Node> {
     let key = concord_core::sign::AgencyKey::load(agency.clone(), &layout.agency_key(agency)).unwrap();
     let nats = concord_bus::NatsConfig { url: url.to_string(), replicas: 1, manage_streams: create_bucket };
-    let local = concord::platform::open_store(layout, Engine::Redb, &format!("vault/{agency}")).unwrap();
-    let vault = Arc::new(concord::platform::open_vault(layout, Some(&nats), local).await.unwrap());
+    let vault = Arc::new(concord::platform::open_vault(layout, Some(&nats)).await.unwrap());
     let outbox = concord_node::Outbox::open(
         concord::platform::open_store(layout, Engine::Redb, &format!("outbox/{agency}")).unwrap(),
     )

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use concord_audit::{AUDIT_LOG_ORIGIN, AuditLog, AuditReplica, Recorder};
+use concord_briefing::{BriefingApi, BriefingStore, BriefingTime};
 use concord_bus::{EmbeddedBus, EventBus, NatsBus, NatsConfig, audit_query_subject};
 use concord_core::AgencyId;
 use concord_core::sign::KeyRegistry;
@@ -19,7 +20,7 @@ use concord_log::log::Log;
 use concord_node::{Node, Outbox};
 use concord_policy::CedarAgreement;
 use concord_query::view::Views;
-use concord_vault::{CachedKeyStore, MasterKey, NatsKeyStore, Vault};
+use concord_vault::{CachedKeyStore, DirKeyStore, Vault};
 
 use crate::layout::{AUDIENCE, LOCAL_ISSUER, Layout};
 
@@ -39,6 +40,8 @@ pub struct PlatformConfig {
     pub nats: Option<NatsConfig>,
     /// The sharing agreement's directory; `None`: the built-in default.
     pub policy: Option<PathBuf>,
+    /// When the daily briefing is.
+    pub briefing_time: BriefingTime,
 }
 
 /// Connects the bus a configuration asks for.
@@ -208,23 +211,26 @@ pub fn load_trust(layout: &Layout) -> Result<(KeyRegistry, Arc<Verifier>)> {
     Ok((registry, Arc::new(verifier)))
 }
 
-/// The vault of subjects' keys: in the local store, or, when the parts talk
-/// over NATS, in the JetStream bucket every process shares, with a local copy
-/// of the keys this process has used.
-pub async fn open_vault(
-    layout: &Layout,
-    nats: Option<&NatsConfig>,
-    local: Arc<dyn concord_log::kv::Kv>,
-) -> Result<Vault> {
-    let master = MasterKey::load_or_create(&layout.master_key())?;
+/// The vault of subjects' keys: in the data directory's key directory, or,
+/// when the parts talk over NATS, in the JetStream bucket every process
+/// shares, with a local copy of the keys this process has used (kept in step
+/// with the bucket, erasures included). Keys an older data directory kept in
+/// its `vault` KV store are moved into the key directory first, and that
+/// store is erased.
+pub async fn open_vault(layout: &Layout, nats: Option<&NatsConfig>) -> Result<Vault> {
+    let ring = layout.master_keys()?;
+    let local = DirKeyStore::open(&layout.subject_keys())?;
+    if let Some(moved) = concord_vault::dir::migrate_kv_store(&layout.store("vault"), &local)? {
+        tracing::info!(moved, "subject keys moved from the old vault store into {}", layout.subject_keys().display());
+    }
     Ok(match nats {
-        None => Vault::local(local, &master),
+        None => Vault::local(local, ring),
         Some(config) => {
             let (url, replicas, manage) = (config.url.clone(), config.replicas, config.manage_streams);
-            let store = tokio::task::spawn_blocking(move || NatsKeyStore::connect(&url, replicas, manage))
+            let store = tokio::task::spawn_blocking(move || CachedKeyStore::connect(&url, replicas, manage, local))
                 .await?
                 .map_err(|e| anyhow::anyhow!("opening the shared subject key store: {e}"))?;
-            Vault::new(Arc::new(CachedKeyStore::new(Arc::new(store), local)), &master)
+            Vault::new(Arc::new(store), ring)
         }
     })
 }
@@ -261,6 +267,8 @@ pub struct Platform {
     pub replay_key: [u8; 32],
     /// Erasure, subject access and retention (`AdminService`).
     pub admin: Arc<AdminApi>,
+    /// The daily VVE briefing (`BriefingService`).
+    pub briefing: Arc<BriefingApi>,
 }
 
 impl Platform {
@@ -278,7 +286,7 @@ impl Platform {
         let log = Arc::new(
             Log::open(open("log")?, EVENT_LOG_ORIGIN, layout.ledger_signing_key()?).context("opening the event log")?,
         );
-        let vault = Arc::new(open_vault(&layout, config.nats.as_ref(), open("vault")?).await?);
+        let vault = Arc::new(open_vault(&layout, config.nats.as_ref()).await?);
         let quarantine = Arc::new(Quarantine::open(open("quarantine")?)?);
         let registry = KeyRegistry::load(&layout.registry())?;
         let bus = connect_bus(config.nats.as_ref()).await?;
@@ -308,7 +316,10 @@ impl Platform {
         reload_policy_on_hangup(views.clone(), config.policy.clone());
         let replay_key = layout.replay_key()?;
         let admin = Arc::new(AdminApi::new(views.clone(), vault.clone(), audit.clone(), retention, verifier.clone()));
-        Ok(Platform { layout, log, vault, ledger, bus, nodes, verifier, views, audit, replay_key, admin })
+        let briefings = Arc::new(BriefingStore::new(open("briefings")?));
+        let briefing =
+            Arc::new(BriefingApi::new(views.clone(), verifier.clone(), briefings, config.briefing_time.clone()));
+        Ok(Platform { layout, log, vault, ledger, bus, nodes, verifier, views, audit, replay_key, admin, briefing })
     }
 
     /// What this platform serves over gRPC.
@@ -322,6 +333,7 @@ impl Platform {
             log: Some(self.log.clone()),
             nodes: self.nodes.clone(),
             admin: Some(self.admin.clone()),
+            briefing: Some(self.briefing.clone()),
         }
     }
 

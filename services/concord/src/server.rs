@@ -6,11 +6,13 @@ use std::future::Future;
 use std::sync::Arc;
 
 use anyhow::Result;
-use concord_audit::{AuditLog, Recorder};
 use concord_alerts::AlertApi;
+use concord_audit::{AuditLog, Recorder};
+use concord_briefing::BriefingApi;
 use concord_core::pb::admin_service_server::AdminServiceServer;
 use concord_core::pb::alert_service_server::AlertServiceServer;
 use concord_core::pb::audit_service_server::AuditServiceServer;
+use concord_core::pb::briefing_service_server::BriefingServiceServer;
 use concord_core::pb::log_service_server::LogServiceServer;
 use concord_core::pb::policy_service_server::PolicyServiceServer;
 use concord_core::pb::publish_service_server::PublishServiceServer;
@@ -44,6 +46,8 @@ pub struct Services {
     pub nodes: Vec<Arc<Node>>,
     /// Erasure, subject access and retention (`AdminService`).
     pub admin: Option<Arc<AdminApi>>,
+    /// The daily VVE briefing (`BriefingService`).
+    pub briefing: Option<Arc<BriefingApi>>,
 }
 
 /// Serves `services` on `listener` until `shutdown` completes.
@@ -72,6 +76,10 @@ pub async fn serve(services: Services, listener: TcpListener, shutdown: impl Fut
         health.set_serving::<AuditServiceServer<AuditApi>>().await;
         let api = AuditApi::new(audit, services.recorder.clone(), verifier.clone());
         router = router.add_service(AuditServiceServer::new(api));
+    }
+    if let Some(briefing) = services.briefing {
+        health.set_serving::<BriefingServiceServer<BriefingApi>>().await;
+        router = router.add_service(BriefingServiceServer::from_arc(briefing));
     }
     if let Some(admin) = services.admin {
         health.set_serving::<AdminServiceServer<AdminApi>>().await;

@@ -82,9 +82,10 @@ impl Keep {
         for clause in text.split(" or ") {
             let words: Vec<&str> = clause.split_whitespace().collect();
             let number = |s: &str| {
-                s.parse::<u16>().ok().filter(|n| (1..=150).contains(n)).ok_or_else(|| {
-                    format!("`{s}` in `{text}` is not a number of years from 1 to 150")
-                })
+                s.parse::<u16>()
+                    .ok()
+                    .filter(|n| (1..=150).contains(n))
+                    .ok_or_else(|| format!("`{s}` in `{text}` is not a number of years from 1 to 150"))
             };
             clauses.push(match words.as_slice() {
                 ["until", "age", n] => Clause::UntilAge(number(n)?),
@@ -234,15 +235,22 @@ impl RetentionRules {
 
     /// Parses rules from `text`, naming `path` in errors.
     pub fn parse(text: &str, path: &str) -> Result<RetentionRules, RetentionError> {
-        let file: File = toml::from_str(text)
-            .map_err(|e| RetentionError::Syntax { path: path.to_string(), message: e.to_string().trim().to_string() })?;
+        let file: File = toml::from_str(text).map_err(|e| RetentionError::Syntax {
+            path: path.to_string(),
+            message: e.to_string().trim().to_string(),
+        })?;
         let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
-        let fail = |offset: usize, message: String| RetentionError::Rule { path: path.to_string(), line: line_of(offset), message };
+        let fail = |offset: usize, message: String| RetentionError::Rule {
+            path: path.to_string(),
+            line: line_of(offset),
+            message,
+        };
         let mut rules = Vec::with_capacity(file.rule.len());
         for (i, raw) in file.rule.into_iter().enumerate() {
             let mut matcher = Matcher::default();
             if let Some(t) = raw.event_type {
-                let value = t.get_ref().parse::<EventType>().map_err(|e| fail(t.span().start, format!("event_type: {e}")))?;
+                let value =
+                    t.get_ref().parse::<EventType>().map_err(|e| fail(t.span().start, format!("event_type: {e}")))?;
                 matcher.event_type = Some(value);
             }
             if let Some(a) = raw.agency {
@@ -254,7 +262,8 @@ impl RetentionRules {
                     .map_err(|e| fail(k.span().start, format!("agency_kind: {e}")))?;
                 matcher.agency_kind = Some(value);
             }
-            let keep = Keep::parse(raw.keep.get_ref()).map_err(|e| fail(raw.keep.span().start, format!("keep: {e}")))?;
+            let keep =
+                Keep::parse(raw.keep.get_ref()).map_err(|e| fail(raw.keep.span().start, format!("keep: {e}")))?;
             rules.push(Rule { number: i + 1, matcher, keep });
         }
         match rules.last() {
@@ -349,7 +358,10 @@ mod tests {
         let keep = Keep::parse("until age 25 or 6 years after last event").unwrap();
         let last = millis_of(datetime!(2020-03-01 10:00 UTC));
         // Born 2000: 25 in 2025, but the last event was in 2020: 2026 is later.
-        assert_eq!(keep.ends(last, Some(date!(2000 - 06 - 15)), true), Some(millis_of(datetime!(2026-03-01 10:00 UTC))));
+        assert_eq!(
+            keep.ends(last, Some(date!(2000 - 06 - 15)), true),
+            Some(millis_of(datetime!(2026-03-01 10:00 UTC)))
+        );
         // Born 2005: 25 in 2030, later than 2026.
         assert_eq!(keep.ends(last, Some(date!(2005 - 06 - 15)), true), Some(millis_of(datetime!(2030-06-15 0:00 UTC))));
         // No date of birth: the end cannot be told.

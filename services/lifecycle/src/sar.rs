@@ -40,13 +40,19 @@ fn action(record: &pb::AccessRecord) -> String {
         return format!("{method}: erased the personal data");
     }
     if !record.added.is_empty() {
-        return format!("{method}: added {}", record.added.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>().join(", "));
+        return format!(
+            "{method}: added {}",
+            record.added.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>().join(", ")
+        );
     }
     if record.shown.is_empty() {
         return format!("{method}: nothing shown");
     }
-    let shown: Vec<String> =
-        record.shown.iter().map(|e| format!("{} {} ({})", e.event_type, e.event_id, visibility(e.visibility))).collect();
+    let shown: Vec<String> = record
+        .shown
+        .iter()
+        .map(|e| format!("{} {} ({})", e.event_type, e.event_id, visibility(e.visibility)))
+        .collect();
     format!("{method}: saw {}", shown.join("; "))
 }
 
@@ -123,7 +129,11 @@ pub fn markdown(report: &pb::SubjectAccessReport) -> String {
             cell(&record.outcome)
         );
     }
-    let _ = writeln!(out, "\nEvery row is an access record in Concord's tamper-evident audit log (policy {}).", report.policy_hash);
+    let _ = writeln!(
+        out,
+        "\nEvery row is an access record in Concord's tamper-evident audit log (policy {}).",
+        report.policy_hash
+    );
     out
 }
 

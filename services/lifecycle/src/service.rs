@@ -94,7 +94,12 @@ impl AdminApi {
         }
     }
 
-    async fn erase(&self, access: &Access, caller: &Principal, request: pb::EraseSubjectRequest) -> Result<pb::ErasureReceipt, Status> {
+    async fn erase(
+        &self,
+        access: &Access,
+        caller: &Principal,
+        request: pb::EraseSubjectRequest,
+    ) -> Result<pb::ErasureReceipt, Status> {
         let checked = subject_of(request.subject.as_ref()).and_then(|s| {
             if request.reason.trim().is_empty() {
                 return Err(invalid_argument("reason", "required: say why the subject is erased"));
@@ -219,7 +224,9 @@ impl AdminApi {
                     undetermined = report.undetermined.len(),
                     "retention sweep done"
                 ),
-                Err(status) => tracing::error!(error = %status.message(), "retention sweep failed; it runs again next period"),
+                Err(status) => {
+                    tracing::error!(error = %status.message(), "retention sweep failed; it runs again next period")
+                }
             }
         }
     }
@@ -237,8 +244,14 @@ struct Held {
 }
 
 /// Every event about `subject` that `principal` may see, oldest first.
-fn held_about(views: &Views, keys: &dyn SubjectKeys, principal: &Principal, subject: &SubjectId) -> Result<Held, Status> {
-    let mut held = Held { events: Vec::new(), withheld: 0, policy_hash: views.policy().policy_hash().to_string(), erased: false };
+fn held_about(
+    views: &Views,
+    keys: &dyn SubjectKeys,
+    principal: &Principal,
+    subject: &SubjectId,
+) -> Result<Held, Status> {
+    let mut held =
+        Held { events: Vec::new(), withheld: 0, policy_hash: views.policy().policy_hash().to_string(), erased: false };
     let mut sealed_for_subject = false;
     let mut after = 0;
     loop {

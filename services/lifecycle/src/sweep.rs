@@ -98,8 +98,11 @@ pub fn plan(log: &Log, rules: &RetentionRules, keys: &dyn SubjectKeys, at: i64) 
         }
         plan.examined += 1;
         let person = subject.kind() == pb::SubjectKind::Person;
-        let needs_birth =
-            person && facts.rules.iter().any(|&r| rules.rules()[r].keep.clauses().iter().any(|c| matches!(c, Clause::UntilAge(_))));
+        let needs_birth = person
+            && facts
+                .rules
+                .iter()
+                .any(|&r| rules.rules()[r].keep.clauses().iter().any(|c| matches!(c, Clause::UntilAge(_))));
         let born = if needs_birth { date_of_birth(log, keys, &subject)? } else { None };
         let mut latest: Option<(i64, usize)> = None;
         let mut undetermined = false;

@@ -346,4 +346,3 @@ fn exact(log: &concord_log::log::Log, index: &str, value: &[u8], after: u64, lim
     to.push(0);
     log.scan_index(index, value, &to, after, limit).map_err(storage_unavailable)
 }
-

@@ -86,7 +86,8 @@ pub async fn sar(args: SarArgs) -> Result<ExitCode> {
     let json = args.out.join(format!("{stem}.json"));
     std::fs::write(&markdown, concord_lifecycle::sar::markdown(&report))
         .with_context(|| format!("writing {}", markdown.display()))?;
-    std::fs::write(&json, serde_json::to_string_pretty(&report)?).with_context(|| format!("writing {}", json.display()))?;
+    std::fs::write(&json, serde_json::to_string_pretty(&report)?)
+        .with_context(|| format!("writing {}", json.display()))?;
     println!(
         "{}: {} events you may see ({} withheld), {} access records{}",
         args.subject,

@@ -1,6 +1,7 @@
 //! Command-line arguments and one module per subcommand.
 
 pub mod audit;
+pub mod briefing;
 pub mod keys;
 pub mod ledger;
 pub mod lifecycle;
@@ -69,6 +70,25 @@ impl RetentionArg {
     }
 }
 
+/// When the daily VVE briefing is, for the commands that publish it.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BriefingArg {
+    /// The daily briefing time (HH:MM), when each agency's briefing of the
+    /// day before is published.
+    #[arg(long, default_value = "08:30", env = "CONCORD_BRIEFING_AT")]
+    pub briefing_at: String,
+    /// The partnership's time zone (IANA name).
+    #[arg(long, default_value = "Europe/London", env = "CONCORD_TIME_ZONE")]
+    pub time_zone: String,
+}
+
+impl BriefingArg {
+    /// The briefing time, checked.
+    pub fn time(&self) -> anyhow::Result<concord_briefing::BriefingTime> {
+        Ok(concord_briefing::BriefingTime::parse(&self.briefing_at, &self.time_zone)?)
+    }
+}
+
 /// Where a client command connects and as whom.
 #[derive(Debug, Clone, clap::Args)]
 pub struct ClientArgs {
@@ -91,7 +111,7 @@ pub enum Command {
     Ledger(ledger::LedgerArgs),
     /// A query replica as its own process, with its own log built from the stream.
     Serve(serve::ServeArgs),
-    /// Create local signing keys for agencies, the ledger and the token issuer.
+    /// Create local signing keys for agencies, the ledger and the token issuer; rotate the master key.
     Keys(keys::KeysArgs),
     /// Mint a token for an agency, role and purpose from the local issuer key.
     Token(token::TokenArgs),
@@ -111,6 +131,10 @@ pub enum Command {
     Simulate(simulate::SimulateArgs),
     /// Replay as an analyst into the indicators and a problem profile; write the report.
     Profile(profile::ProfileArgs),
+    /// The daily VVE briefing for your agency: generate, publish, list, retrieve.
+    Briefing(briefing::BriefingArgs),
+    /// Watch the immediate alerts for your agency (JSON lines).
+    Alerts(briefing::AlertsArgs),
     /// Erase a subject's personal data by destroying their data key (admins).
     Erase(lifecycle::EraseArgs),
     /// Subject access request: what is held about a subject and who saw it (admins).
@@ -137,6 +161,8 @@ impl Command {
             Command::NatsConfig(a) => nats_config::run(a),
             Command::Simulate(a) => simulate::run(a),
             Command::Profile(a) => profile::run(a).await,
+            Command::Briefing(a) => briefing::briefing(a).await,
+            Command::Alerts(a) => briefing::alerts(a).await,
             Command::Erase(a) => lifecycle::erase(a).await,
             Command::Sar(a) => lifecycle::sar(a).await,
             Command::Retention(a) => lifecycle::retention(a).await,

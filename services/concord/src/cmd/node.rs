@@ -51,7 +51,7 @@ pub async fn run(args: NodeArgs) -> Result<ExitCode> {
         .with_context(|| format!("run `concord keys --agency {}` to create {}", args.agency, key_path.display()))?;
     let (_, verifier) = load_trust(&layout)?;
     let nats = NatsConfig { url: args.nats.clone(), replicas: 1, manage_streams: false };
-    let vault = Arc::new(open_vault(&layout, Some(&nats), open_store(&layout, args.engine, "vault")?).await?);
+    let vault = Arc::new(open_vault(&layout, Some(&nats)).await?);
     let outbox = Outbox::open(open_store(&layout, args.engine, &format!("outbox/{}", args.agency))?)?;
     let bus = connect_nats(&nats).await?;
     // The node's access records (one per publish) go to the audit stream,
@@ -74,8 +74,7 @@ pub async fn run(args: NodeArgs) -> Result<ExitCode> {
             );
         }
     });
-    let services =
-        Services {
+    let services = Services {
         verifier,
         recorder,
         views: None,
@@ -84,6 +83,7 @@ pub async fn run(args: NodeArgs) -> Result<ExitCode> {
         log: None,
         nodes: vec![node],
         admin: None,
+        briefing: None,
     };
     crate::server::serve(services, listener, crate::cmd::shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)

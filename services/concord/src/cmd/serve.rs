@@ -12,8 +12,8 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use concord_bus::NatsConfig;
-use concord_lifecycle::AdminApi;
 use concord_ledger::{Ledger, Quarantine, Role};
+use concord_lifecycle::AdminApi;
 use concord_log::kv::Engine;
 use concord_query::view::Views;
 use tokio::net::TcpListener;
@@ -21,8 +21,8 @@ use tokio::net::TcpListener;
 use crate::cmd::{DataArg, PolicyArg};
 use crate::layout::Layout;
 use crate::platform::{
-    checkpoint_periodically, connect_bus, load_policy, load_retention, load_trust, open_audit, open_log, open_store, open_vault,
-    reload_policy_on_hangup, store_checkpoint,
+    checkpoint_periodically, connect_bus, load_policy, load_retention, load_trust, open_audit, open_log, open_store,
+    open_vault, reload_policy_on_hangup, store_checkpoint,
 };
 use crate::server::Services;
 
@@ -51,6 +51,13 @@ pub struct ServeArgs {
     pub policy: PolicyArg,
     #[command(flatten)]
     pub retention: crate::cmd::RetentionArg,
+    #[command(flatten)]
+    pub briefing: crate::cmd::BriefingArg,
+    /// Agencies whose daily briefing this replica publishes (repeatable; run
+    /// the schedule on one replica: published briefings are kept by the
+    /// replica that made them).
+    #[arg(long = "briefing-for")]
+    pub briefing_for: Vec<concord_core::AgencyId>,
 }
 
 /// Follows the stream and serves reads until Ctrl-C or SIGTERM.
@@ -63,7 +70,7 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
     let (registry, verifier) = load_trust(&layout)?;
     let nats = NatsConfig { url: args.nats.clone(), replicas: 1, manage_streams: false };
     let bus = connect_bus(Some(&nats)).await?;
-    let vault = Arc::new(open_vault(&layout, Some(&nats), open_store(&layout, args.engine, "vault")?).await?);
+    let vault = Arc::new(open_vault(&layout, Some(&nats)).await?);
     let follower = Arc::new(Ledger::new(log.clone(), registry, bus, quarantine, Role::Follower));
     let durable = args.replica.clone();
     tokio::spawn(async move {
@@ -78,6 +85,13 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
     let views = Arc::new(Views::new(log.clone(), policy, vault.clone(), recorder.clone()));
     let admin = Arc::new(AdminApi::new(views.clone(), vault, audit.clone(), retention, verifier.clone()));
     args.retention.start(&admin);
+    let briefings = Arc::new(concord_briefing::BriefingStore::new(open_store(&layout, args.engine, "briefings")?));
+    let briefing_time = args.briefing.time()?;
+    let briefing =
+        Arc::new(concord_briefing::BriefingApi::new(views.clone(), verifier.clone(), briefings, briefing_time.clone()));
+    if !args.briefing_for.is_empty() {
+        tokio::spawn(concord_briefing::generate_every_day(briefing.clone(), args.briefing_for.clone(), briefing_time));
+    }
     reload_policy_on_hangup(views.clone(), args.policy.policy.clone());
     let listener = TcpListener::bind(args.grpc).await.with_context(|| format!("cannot listen on {}", args.grpc))?;
     eprintln!("serve {}: QueryService and LogService on {}, {} events in its log", args.replica, args.grpc, log.size());
@@ -90,6 +104,7 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
         log: Some(log),
         nodes: vec![],
         admin: Some(admin),
+        briefing: Some(briefing),
     };
     crate::server::serve(services, listener, crate::cmd::shutdown_signal()).await?;
     store_checkpoint(&log_for_checkpoint).await;

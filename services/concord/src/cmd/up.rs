@@ -58,6 +58,8 @@ pub struct UpArgs {
     pub policy: crate::cmd::PolicyArg,
     #[command(flatten)]
     pub retention: crate::cmd::RetentionArg,
+    #[command(flatten)]
+    pub briefing: crate::cmd::BriefingArg,
 }
 
 /// The simulated borough's agencies.
@@ -74,6 +76,7 @@ pub async fn run(args: UpArgs) -> Result<ExitCode> {
         agencies: default_agencies(),
         nats,
         policy: args.policy.policy.clone(),
+        briefing_time: args.briefing.time()?,
     };
     let platform = Arc::new(Platform::start(&config).await?);
     args.retention.start(&platform.admin);
@@ -96,6 +99,14 @@ pub async fn run(args: UpArgs) -> Result<ExitCode> {
         tokio::spawn(async move { run_live(&live, &mut sim, pace).await });
         (featured, Some(start))
     };
+    // Each local agency's briefing is published daily (and now, if one is
+    // due), once the back-fill is in the log.
+    let schedule = concord_briefing::generate_every_day(
+        platform.briefing.clone(),
+        default_agencies(),
+        platform.briefing.time().clone(),
+    );
+    tokio::spawn(schedule);
     print_next_steps(&args, addr, featured.as_ref(), simulated_from, platform.log.size());
 
     let shutdown = async {
@@ -206,7 +217,7 @@ fn print_next_steps(
     tracing::info!(grpc = %addr, "concord up is ready");
     println!();
     println!(
-        "Concord is up: gRPC on {addr} (QueryService, LogService, PolicyService, AuditService, ReplayService, AdminService, AlertService, PublishService, health, reflection)"
+        "Concord is up: gRPC on {addr} (QueryService, LogService, PolicyService, AuditService, ReplayService, BriefingService, AlertService, AdminService, PublishService, health, reflection)"
     );
     println!("  data: {data} ({}), {size} events in the log", args.engine);
     if args.no_simulate {
@@ -236,6 +247,11 @@ fn print_next_steps(
             "    {exe} profile{addr_flag} --population {data}/population.csv --from {from} --to {today} --out ./profile"
         );
     }
+    println!("The daily VVE briefing, as the children's services briefing lead sees it:");
+    println!(
+        "  CONCORD_TOKEN=$({exe} token --data {data} --agency childrens_services.harrow --role briefing_lead --purpose briefing) \\"
+    );
+    println!("    {exe} briefing{addr_flag} --out ./briefing      # also: --list, --get ID; alerts: {exe} alerts");
     println!("A data protection officer answers a subject access request (what is held, who saw it):");
     println!(
         "  CONCORD_TOKEN=$({exe} token --data {data} --agency childrens_services.harrow --role admin --purpose administration) \\"
