@@ -7,7 +7,6 @@ mod common;
 
 use common::{TestPlatform, arrest, authorized};
 use concord_core::pb;
-use concord_core::pb::briefing_service_client::BriefingServiceClient;
 use concord_core::pb::publish_service_client::PublishServiceClient;
 use concord_core::pb::query_service_client::QueryServiceClient;
 use concord_identity::{Purpose, Role};
@@ -87,14 +86,7 @@ async fn concurrent_updates_to_one_action_one_wins_the_other_gets_failed_precond
 
     // An open action past its due date heads the next briefing's actions.
     publish.publish(send(item("VVE-3", pb::ActionStatus::Open, Some(0)))).await.unwrap();
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let window = pb::GenerateBriefingRequest {
-        from: Some(pbjson_types::Timestamp { seconds: now - 3600, nanos: 0 }),
-        to: Some(pbjson_types::Timestamp { seconds: now + 3600, nanos: 0 }),
-        ..Default::default()
-    };
-    let mut briefings = BriefingServiceClient::new(t.channel().await);
-    let briefing = briefings.generate(authorized(window, &lead)).await.unwrap().into_inner();
+    let briefing = common::briefing_around_now(&t, &lead).await;
     let actions: Vec<(&str, bool)> = briefing.open_actions.iter().map(|a| (a.item_id.as_str(), a.overdue)).collect();
     assert_eq!(actions, vec![("VVE-3", true)], "VVE-1's action was cancelled; VVE-3's is overdue");
     assert!(briefing.markdown.contains("VVE-3"), "{}", briefing.markdown);

@@ -11,7 +11,6 @@ use std::time::Duration;
 use common::{TestPlatform, arrest, authorized};
 use concord_core::pb;
 use concord_core::pb::alert_service_client::AlertServiceClient;
-use concord_core::pb::briefing_service_client::BriefingServiceClient;
 use concord_identity::{Purpose, Role};
 use concord_log::kv::Engine;
 use futures::StreamExt;
@@ -71,16 +70,7 @@ async fn alerts_reach_the_agencies_they_concern_within_seconds_through_the_agree
     let police = t.platform.node(&common::agency("police.met.nw")).unwrap().clone();
     let yot = t.platform.node(&common::agency("yot.harrow")).unwrap().clone();
     // The YOT knows P-alert01 already.
-    let mut rating = arrest("P-alert01", "");
-    rating.agency_id = "yot.harrow".into();
-    rating.agency_kind = pb::AgencyKind::Yot as i32;
-    rating.body = Some(pb::event::Body::AssetPlusRating(pb::AssetPlusRating {
-        intervention_level: pb::InterventionLevel::Standard as i32,
-        risk_of_serious_harm: pb::RiskLevel::Low as i32,
-        vulnerability: pb::RiskLevel::Medium as i32,
-        mappa_screening: false,
-    }));
-    yot.publish(rating, WAIT).await.unwrap();
+    yot.publish(common::as_yot_rating(arrest("P-alert01", "")), WAIT).await.unwrap();
 
     let mut social = watch(&t, "childrens_services.harrow", Role::Practitioner).await.unwrap();
     let mut youth = watch(&t, "yot.harrow", Role::Practitioner).await.unwrap();
@@ -146,14 +136,7 @@ async fn alerts_reach_the_agencies_they_concern_within_seconds_through_the_agree
 
     // The missing child also heads children's services' next briefing.
     let lead = t.token("childrens_services.harrow", Role::BriefingLead, Purpose::Briefing);
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    let window = pb::GenerateBriefingRequest {
-        from: Some(pbjson_types::Timestamp { seconds: now - 3600, nanos: 0 }),
-        to: Some(pbjson_types::Timestamp { seconds: now + 3600, nanos: 0 }),
-        ..Default::default()
-    };
-    let mut briefings = BriefingServiceClient::new(t.channel().await);
-    let briefing = briefings.generate(authorized(window, &lead)).await.unwrap().into_inner();
+    let briefing = common::briefing_around_now(&t, &lead).await;
     let top = &briefing.groups[0];
     assert!(top.reasons.iter().any(|r| r.code == "high_risk_missing"), "{:?}", top.reasons);
     let ids: Vec<&str> = top.events.iter().map(|v| v.event.as_ref().unwrap().event_id.as_str()).collect();

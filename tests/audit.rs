@@ -43,14 +43,7 @@ async fn every_event_returned_is_in_an_access_record_and_nothing_else_is() {
             let published = police.publish(event, Some(Duration::from_secs(10))).await.unwrap();
             ids.push(published.event_id.to_string());
         }
-        let mut contact = arrest(subject, "");
-        contact.agency_id = "camhs.nwl".into();
-        contact.agency_kind = pb::AgencyKind::Camhs as i32;
-        contact.classification = pb::Classification::SpecialCategory as i32;
-        contact.body = Some(pb::event::Body::CamhsContact(pb::CamhsContact {
-            stage: pb::CamhsStage::Assessment as i32,
-            ..Default::default()
-        }));
+        let contact = common::as_camhs_contact(arrest(subject, ""));
         if i % 2 == 0 {
             let published = camhs.publish(contact, Some(Duration::from_secs(10))).await.unwrap();
             ids.push(published.event_id.to_string());

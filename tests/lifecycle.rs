@@ -226,15 +226,7 @@ async fn a_subject_access_report_lists_exactly_the_audit_logs_records_about_the_
     for notes in ["first arrest", "second arrest"] {
         ids.push(publish(&t, "police.met.nw", arrest_of("P-sar01", "Odalys Brenwick", "2009-08-09", "", notes)).await);
     }
-    let mut contact = arrest("P-sar01", "");
-    contact.agency_id = "camhs.nwl".into();
-    contact.agency_kind = pb::AgencyKind::Camhs as i32;
-    contact.classification = pb::Classification::SpecialCategory as i32;
-    contact.body = Some(pb::event::Body::CamhsContact(pb::CamhsContact {
-        stage: pb::CamhsStage::Assessment as i32,
-        ..Default::default()
-    }));
-    publish(&t, "camhs.nwl", contact).await;
+    publish(&t, "camhs.nwl", common::as_camhs_contact(arrest("P-sar01", ""))).await;
 
     let mut query = QueryServiceClient::new(t.channel().await);
     let police = t.token("police.met.nw", Role::Practitioner, Purpose::CrimePrevention);
@@ -318,16 +310,7 @@ fn dated(mut event: pb::Event, seconds: i64) -> pb::Event {
 }
 
 fn rating(subject: &str, born: &str) -> pb::Event {
-    let mut event = arrest_of(subject, "Rated Person", born, "", "");
-    event.agency_id = "yot.harrow".into();
-    event.agency_kind = pb::AgencyKind::Yot as i32;
-    event.body = Some(pb::event::Body::AssetPlusRating(pb::AssetPlusRating {
-        intervention_level: pb::InterventionLevel::Standard as i32,
-        risk_of_serious_harm: pb::RiskLevel::Low as i32,
-        vulnerability: pb::RiskLevel::Low as i32,
-        mappa_screening: false,
-    }));
-    event
+    common::as_yot_rating(arrest_of(subject, "Rated Person", born, "", ""))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

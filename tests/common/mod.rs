@@ -142,6 +142,19 @@ impl Drop for TestPlatform {
     }
 }
 
+/// The briefing of `token`'s agency for the two hours around now (what
+/// was just published falls in it).
+pub async fn briefing_around_now(t: &TestPlatform, token: &str) -> pb::Briefing {
+    let now = concord_core::now_millis();
+    let window = pb::GenerateBriefingRequest {
+        from: Some(concord_core::timestamp(now - 3_600_000)),
+        to: Some(concord_core::timestamp(now + 3_600_000)),
+        ..Default::default()
+    };
+    let mut client = pb::briefing_service_client::BriefingServiceClient::new(t.channel().await);
+    client.generate(authorized(window, token)).await.unwrap().into_inner()
+}
+
 pub fn authorized<T>(message: T, token: &str) -> Request<T> {
     concord::client::authorized(message, token).unwrap()
 }
@@ -180,6 +193,32 @@ pub fn arrest(subject: &str, notes: &str) -> pb::Event {
         })),
         ..Default::default()
     }
+}
+
+/// `event` (e.g. an [`arrest`]) re-made as a CAMHS assessment contact:
+/// special category data.
+pub fn as_camhs_contact(mut event: pb::Event) -> pb::Event {
+    event.agency_id = "camhs.nwl".into();
+    event.agency_kind = pb::AgencyKind::Camhs as i32;
+    event.classification = pb::Classification::SpecialCategory as i32;
+    event.body = Some(pb::event::Body::CamhsContact(pb::CamhsContact {
+        stage: pb::CamhsStage::Assessment as i32,
+        ..Default::default()
+    }));
+    event
+}
+
+/// `event` (e.g. an [`arrest`]) re-made as the YOT's low-risk AssetPlus rating.
+pub fn as_yot_rating(mut event: pb::Event) -> pb::Event {
+    event.agency_id = "yot.harrow".into();
+    event.agency_kind = pb::AgencyKind::Yot as i32;
+    event.body = Some(pb::event::Body::AssetPlusRating(pb::AssetPlusRating {
+        intervention_level: pb::InterventionLevel::Standard as i32,
+        risk_of_serious_harm: pb::RiskLevel::Low as i32,
+        vulnerability: pb::RiskLevel::Low as i32,
+        mappa_screening: false,
+    }));
+    event
 }
 
 /// One agency's node in this process, over NATS at `url` (credentials in the

@@ -76,21 +76,10 @@ pub fn render_html(report: &Report) -> String {
     out
 }
 
-/// `text` with the characters that are special in HTML (and in quoted
-/// attribute values) replaced by entities.
+/// `text` with the characters special in HTML (and in quoted attribute
+/// values) replaced by entities.
 fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
+    html_escape::encode_quoted_attribute(text).into_owned()
 }
 
 /// Whether the report is ground truth (no suppression): either flag says so.
@@ -959,7 +948,7 @@ mod tests {
 
     #[test]
     fn escape_replaces_special_characters() {
-        assert_eq!(escape("<script>alert('x')</script>"), "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;");
+        assert_eq!(escape("<script>alert('x')</script>"), "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;");
         assert_eq!(escape("Fish & \"Chips\""), "Fish &amp; &quot;Chips&quot;");
         assert_eq!(escape("&amp;"), "&amp;amp;");
         assert_eq!(escape("Wealdstone \u{2014} 10-17"), "Wealdstone \u{2014} 10-17");
@@ -979,7 +968,7 @@ mod tests {
         assert!(!html.contains("<b>"));
         assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt; &amp; co"));
         assert!(html.contains("Harrow &quot;North&quot;"));
-        assert!(html.contains("O&#39;Neill &amp; Sons"));
+        assert!(html.contains("O&#x27;Neill &amp; Sons"));
         assert!(html.contains("count &lt;n&gt;"));
         assert!(html.contains("&lt;b&gt;not bold&lt;/b&gt;"));
     }
