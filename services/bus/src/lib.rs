@@ -87,13 +87,22 @@ pub struct Delivery {
     pub payload: Bytes,
     /// Its place in the stream, on buses that keep one (JetStream).
     pub position: Option<StreamPosition>,
+    /// How many messages the consumer has yet to receive after this one,
+    /// where the bus says (JetStream).
+    pub pending: Option<u64>,
     acker: Box<dyn Acker>,
 }
 
 impl Delivery {
     /// Wraps a payload with the way to acknowledge it.
     pub fn new(subject: String, payload: Bytes, position: Option<StreamPosition>, acker: Box<dyn Acker>) -> Self {
-        Delivery { subject, payload, position, acker }
+        Delivery { subject, payload, position, pending: None, acker }
+    }
+
+    /// The same delivery, with how many messages the consumer has yet to receive.
+    pub fn with_pending(mut self, pending: u64) -> Self {
+        self.pending = Some(pending);
+        self
     }
 
     /// Acknowledges the message: the bus will not deliver it again.
@@ -164,4 +173,9 @@ pub trait EventBus: Send + Sync + 'static {
     /// Answers every node's consent questions with `answer` (the ledger), in
     /// the background, from now on.
     async fn answer_consent(&self, answer: ConsentAnswerer) -> Result<(), BusError>;
+
+    /// Whether the bus can carry messages now; `Err` says why not.
+    fn ready(&self) -> Result<(), String> {
+        Ok(())
+    }
 }

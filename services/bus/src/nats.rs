@@ -185,11 +185,13 @@ impl EventConsumer for NatsConsumer {
         let mut batch = Vec::new();
         while let Some(message) = messages.next().await {
             let message = message.map_err(unavailable)?;
-            let sequence = message.info().map_err(unavailable)?.stream_sequence;
+            let info = message.info().map_err(unavailable)?;
+            let (sequence, pending) = (info.stream_sequence, info.pending);
             let subject = message.subject.to_string();
             let payload = message.payload.clone();
             let position = StreamPosition { epoch: self.epoch, sequence };
-            batch.push(Delivery::new(subject, payload, Some(position), Box::new(JsAck(message))));
+            let delivery = Delivery::new(subject, payload, Some(position), Box::new(JsAck(message)));
+            batch.push(delivery.with_pending(pending));
         }
         Ok(batch)
     }
@@ -214,6 +216,13 @@ impl ReceiptStream for NatsReceipts {
 
 #[async_trait]
 impl EventBus for NatsBus {
+    fn ready(&self) -> Result<(), String> {
+        match self.client().connection_state() {
+            async_nats::connection::State::Connected => Ok(()),
+            state => Err(format!("NATS is {state}")),
+        }
+    }
+
     async fn publish(&self, message: Outbound) -> Result<(), BusError> {
         let publish = jetstream::message::PublishMessage::build().payload(message.payload).message_id(&message.msg_id);
         let ack = self.js.send_publish(message.subject, publish).await.map_err(|e| {

@@ -235,6 +235,20 @@ pub async fn open_vault(layout: &Layout, nats: Option<&NatsConfig>) -> Result<Va
     })
 }
 
+/// Whether a process can work: its log store answers and its bus is
+/// connected (either may be absent).
+pub fn readiness(log: Option<Arc<Log>>, bus: Option<Arc<dyn EventBus>>) -> concord_telemetry::Readiness {
+    Arc::new(move || {
+        if let Some(log) = &log {
+            log.cursor(concord_ledger::follow::BUS_CURSOR).map_err(|e| format!("the log store: {e}"))?;
+        }
+        if let Some(bus) = &bus {
+            bus.ready().map_err(|e| format!("the bus: {e}"))?;
+        }
+        Ok(())
+    })
+}
+
 /// A NATS URL with any password replaced, for messages.
 pub fn redact_url(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
@@ -322,6 +336,11 @@ impl Platform {
         Ok(Platform { layout, log, vault, ledger, bus, nodes, verifier, views, audit, replay_key, admin, briefing })
     }
 
+    /// Whether it can work: the log store answers and the bus is connected.
+    pub fn readiness(&self) -> concord_telemetry::Readiness {
+        readiness(Some(self.log.clone()), Some(self.bus.clone()))
+    }
+
     /// What this platform serves over gRPC.
     pub fn services(&self) -> crate::server::Services {
         crate::server::Services {
@@ -334,6 +353,7 @@ impl Platform {
             nodes: self.nodes.clone(),
             admin: Some(self.admin.clone()),
             briefing: Some(self.briefing.clone()),
+            ready: Some(self.readiness()),
         }
     }
 

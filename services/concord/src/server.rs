@@ -27,6 +27,7 @@ use concord_query::view::Views;
 use concord_query::{AuditApi, LogApi, PolicyApi, QueryApi, ReplayApi};
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
+use tonic_health::ServingStatus;
 
 /// What one process serves.
 pub struct Services {
@@ -48,6 +49,9 @@ pub struct Services {
     pub admin: Option<Arc<AdminApi>>,
     /// The daily VVE briefing (`BriefingService`).
     pub briefing: Option<Arc<BriefingApi>>,
+    /// Whether the process can work (its store and bus); gRPC health says
+    /// NOT_SERVING while it cannot.
+    pub ready: Option<concord_telemetry::Readiness>,
 }
 
 /// Serves `services` on `listener` until `shutdown` completes.
@@ -94,6 +98,35 @@ pub async fn serve(services: Services, listener: TcpListener, shutdown: impl Fut
         router =
             router.add_service(PublishServiceServer::new(PublishApi::new(services.nodes, verifier, services.recorder)));
     }
+    if let Some(ready) = services.ready {
+        tokio::spawn(report_readiness(health, ready));
+    }
     router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown).await?;
     Ok(())
+}
+
+/// Keeps the server's overall gRPC health (service "") in step with whether
+/// the process can work, checking every second.
+async fn report_readiness(health: tonic_health::server::HealthReporter, ready: concord_telemetry::Readiness) {
+    let mut was = None;
+    loop {
+        let now = tokio::task::spawn_blocking({
+            let ready = ready.clone();
+            move || ready()
+        })
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()));
+        let serving = now.is_ok();
+        if was != Some(serving) {
+            let status = if serving { ServingStatus::Serving } else { ServingStatus::NotServing };
+            if let Err(why) = &now {
+                tracing::warn!(why = %why, "not serving: gRPC health says NOT_SERVING until it recovers");
+            } else if was.is_some() {
+                tracing::info!("serving again");
+            }
+            health.set_service_status("", status).await;
+            was = Some(serving);
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    }
 }

@@ -11,6 +11,7 @@
 
 pub mod consent;
 pub mod ids;
+pub mod metric;
 pub mod pb;
 pub mod schema;
 pub mod seal;

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use concord_bus::{BusError, Delivery, EventConsumer, StreamPosition};
+use concord_core::metric;
 use concord_log::log::Log;
 
 use crate::LedgerError;
@@ -63,8 +64,10 @@ pub async fn follow<F: Follower + ?Sized>(follower: Arc<F>, durable: &str) -> Re
                 }
             };
             if batch.is_empty() {
+                metrics::gauge!(metric::CONSUMER_LAG, "consumer" => durable.to_string()).set(0.0);
                 continue;
             }
+            let behind = batch.last().and_then(|d| d.pending).unwrap_or(0);
             if let Err(e) = follower.apply(batch).await {
                 tracing::warn!(error = %e, durable, "applying stopped; resuming from the last applied position");
                 if !matches!(e, LedgerError::Gap { .. }) {
@@ -72,6 +75,7 @@ pub async fn follow<F: Follower + ?Sized>(follower: Arc<F>, durable: &str) -> Re
                 }
                 break;
             }
+            metrics::gauge!(metric::CONSUMER_LAG, "consumer" => durable.to_string()).set(behind as f64);
         }
     }
 }

@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use concord_bus::{BusError, Delivery, EventBus, StreamPosition, parse_event_subject};
 use concord_core::consent;
-use concord_core::pb;
 use concord_core::sign::{KeyRegistry, VerifyError};
+use concord_core::{metric, pb};
 use concord_log::kv::KvError;
 use concord_log::log::{Appended, EntryError, Log, LogError};
 use prost::Message;
@@ -152,21 +152,25 @@ impl Ledger {
                 }
                 Err((reason, detail)) => {
                     self.quarantine.add(reason, &detail, &delivery.subject, &delivery.payload)?;
+                    metrics::counter!(metric::EVENTS_QUARANTINED, "reason" => reason.to_string()).increment(1);
                     stats.quarantined += 1;
                 }
             }
         }
         let log = self.log.clone();
+        let started = std::time::Instant::now();
         let results = tokio::task::spawn_blocking(move || {
             log.append_batch_at(entries, cursor.map(|c| (BUS_CURSOR, c.to_bytes())))
         })
         .await
         .map_err(|e| LedgerError::Task(e.to_string()))??;
+        metrics::histogram!(metric::APPEND_SECONDS).record(started.elapsed().as_secs_f64());
         for ((agency, event_id), result) in owners.into_iter().zip(results) {
             let mut receipt = pb::Receipt { event_id, ..Default::default() };
             match result {
                 Ok(Appended::New { position }) => {
                     stats.appended += 1;
+                    metrics::counter!(metric::EVENTS_APPENDED).increment(1);
                     receipt.outcome = Some(pb::receipt::Outcome::Position(position));
                 }
                 Ok(Appended::Duplicate { position }) => {

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use concord_bus::{BusError, EventBus, Outbound, event_subject};
 use concord_core::consent;
+use concord_core::metric;
 use concord_core::pb;
 use concord_core::seal::{self, SealError, SubjectKeys};
 use concord_core::sign::AgencyKey;
@@ -115,7 +116,7 @@ impl Node {
                 }
             }
         });
-        let retiring = outbox.clone();
+        let (retiring, agency) = (outbox.clone(), key.agency().to_string());
         tokio::spawn(async move {
             while let Some(first) = retired_rx.recv().await {
                 let mut ids = vec![first];
@@ -127,6 +128,8 @@ impl Node {
                 if !matches!(retired, Ok(Ok(()))) {
                     tracing::warn!("could not retire receipted events; they will be sent again and deduplicated");
                 }
+                let depth = retiring.stats().depth as f64;
+                metrics::gauge!(metric::OUTBOX_DEPTH, "agency" => agency.clone()).set(depth);
             }
         });
         tokio::spawn(outbox.clone().run_publisher(bus.clone(), RESEND_AFTER));
@@ -246,6 +249,9 @@ impl Node {
             }
             return Err(NodeError::Outbox(e));
         }
+        let agency = self.agency().to_string();
+        metrics::counter!(metric::EVENTS_PUBLISHED, "agency" => agency.clone()).increment(1);
+        metrics::gauge!(metric::OUTBOX_DEPTH, "agency" => agency).set(self.outbox.stats().depth as f64);
         let (Some(rx), Some(timeout)) = (receipt, wait) else {
             return Ok(Published { event_id, position: None, duplicate: false });
         };

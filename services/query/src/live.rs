@@ -8,6 +8,7 @@
 use std::sync::Arc;
 
 use concord_audit::access::{Access, Tally, audit_unavailable, shown};
+use concord_core::metric;
 use concord_core::pb::{self, EventView};
 use concord_identity::Principal;
 use concord_ledger::index::decode_entry;
@@ -43,6 +44,7 @@ pub async fn follow<P, T>(
     P: Send + 'static,
     T: Send,
 {
+    let _open = Open::new(access.rpc());
     let mut watch = views.log().watch();
     let pick = Arc::new(pick);
     let principal = Arc::new(principal);
@@ -100,5 +102,21 @@ pub async fn follow<P, T>(
             }
         }
         after = last;
+    }
+}
+
+/// Counts a live stream as open while it lives.
+struct Open(&'static str);
+
+impl Open {
+    fn new(rpc: &'static str) -> Open {
+        metrics::gauge!(metric::SUBSCRIPTIONS_ACTIVE, "rpc" => rpc).increment(1.0);
+        Open(rpc)
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        metrics::gauge!(metric::SUBSCRIPTIONS_ACTIVE, "rpc" => self.0).decrement(1.0);
     }
 }

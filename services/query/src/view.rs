@@ -194,6 +194,12 @@ impl Views {
         let decisions = policy.decide(principal, &facts);
         let mut visible = Visible { policy_hash: policy.policy_hash().to_string(), ..Visible::default() };
         for ((position, key_id, mut event), decision) in decoded.into_iter().zip(decisions) {
+            let outcome = match decision {
+                Decision::Show => "show",
+                Decision::ShowRedacted => "show_redacted",
+                Decision::Withhold => "withhold",
+            };
+            metrics::counter!(concord_core::metric::POLICY_DECISIONS, "outcome" => outcome).increment(1);
             let mut erased = 0;
             let visibility = match decision {
                 Decision::Withhold => {

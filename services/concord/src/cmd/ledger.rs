@@ -35,6 +35,8 @@ pub struct LedgerArgs {
     /// Storage engine: redb or sled.
     #[arg(long, default_value_t = Engine::DEFAULT)]
     pub engine: Engine,
+    #[command(flatten)]
+    pub metrics: crate::cmd::MetricsArg,
 }
 
 /// Runs the ledger until Ctrl-C or SIGTERM.
@@ -45,6 +47,7 @@ pub async fn run(args: LedgerArgs) -> Result<ExitCode> {
     let (registry, _) = load_trust(&layout)?;
     let nats = NatsConfig { url: args.nats.clone(), replicas: args.replicas, manage_streams: true };
     let bus = connect_bus(Some(&nats)).await?;
+    args.metrics.start(None, crate::platform::readiness(Some(log.clone()), Some(bus.clone()))).await?;
     // The ledger owns the shared stores: it creates the subject key bucket
     // that nodes and replicas (whose NATS users cannot manage streams) use.
     let (url, replicas) = (args.nats.clone(), args.replicas);

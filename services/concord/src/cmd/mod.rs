@@ -51,6 +51,32 @@ pub struct PolicyArg {
     pub policy: Option<PathBuf>,
 }
 
+/// The operators' HTTP port of a long-running command.
+#[derive(Debug, Clone, clap::Args)]
+pub struct MetricsArg {
+    /// Serve Prometheus metrics on http://ADDR/metrics, with /healthz and
+    /// /readyz (e.g. 127.0.0.1:9464).
+    #[arg(long = "metrics", env = "CONCORD_METRICS")]
+    pub metrics: Option<std::net::SocketAddr>,
+}
+
+impl MetricsArg {
+    /// Starts the port if one was asked for (or `default`), reporting
+    /// ready as `ready` says.
+    pub async fn start(
+        &self,
+        default: Option<std::net::SocketAddr>,
+        ready: concord_telemetry::Readiness,
+    ) -> anyhow::Result<Option<std::net::SocketAddr>> {
+        let Some(addr) = self.metrics.or(default) else { return Ok(None) };
+        let handle = concord_telemetry::install()?;
+        let bound = concord_telemetry::http::spawn(addr, handle, ready)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot serve metrics on {addr}: {e}"))?;
+        Ok(Some(bound))
+    }
+}
+
 /// How often the commands that serve reads apply the retention rules.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RetentionArg {

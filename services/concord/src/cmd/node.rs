@@ -41,6 +41,8 @@ pub struct NodeArgs {
     /// Storage engine of the outbox: redb or sled.
     #[arg(long, default_value_t = Engine::DEFAULT)]
     pub engine: Engine,
+    #[command(flatten)]
+    pub metrics: crate::cmd::MetricsArg,
 }
 
 /// Runs the node until Ctrl-C or SIGTERM, reporting its outbox.
@@ -54,6 +56,8 @@ pub async fn run(args: NodeArgs) -> Result<ExitCode> {
     let vault = Arc::new(open_vault(&layout, Some(&nats)).await?);
     let outbox = Outbox::open(open_store(&layout, args.engine, &format!("outbox/{}", args.agency))?)?;
     let bus = connect_nats(&nats).await?;
+    let ready_bus: Arc<dyn concord_bus::EventBus> = bus.clone();
+    args.metrics.start(None, crate::platform::readiness(None, Some(ready_bus.clone()))).await?;
     // The node's access records (one per publish) go to the audit stream,
     // under the one subject its agency's NATS user may publish them on.
     let recorder = Arc::new(Recorder::stream(bus.clone(), audit_node_subject(&args.agency)));
@@ -84,6 +88,7 @@ pub async fn run(args: NodeArgs) -> Result<ExitCode> {
         nodes: vec![node],
         admin: None,
         briefing: None,
+        ready: Some(crate::platform::readiness(None, Some(ready_bus))),
     };
     crate::server::serve(services, listener, crate::cmd::shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)

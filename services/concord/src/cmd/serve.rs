@@ -58,6 +58,8 @@ pub struct ServeArgs {
     /// replica that made them).
     #[arg(long = "briefing-for")]
     pub briefing_for: Vec<concord_core::AgencyId>,
+    #[command(flatten)]
+    pub metrics: crate::cmd::MetricsArg,
 }
 
 /// Follows the stream and serves reads until Ctrl-C or SIGTERM.
@@ -70,6 +72,8 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
     let (registry, verifier) = load_trust(&layout)?;
     let nats = NatsConfig { url: args.nats.clone(), replicas: 1, manage_streams: false };
     let bus = connect_bus(Some(&nats)).await?;
+    let ready = crate::platform::readiness(Some(log.clone()), Some(bus.clone()));
+    args.metrics.start(None, ready.clone()).await?;
     let vault = Arc::new(open_vault(&layout, Some(&nats)).await?);
     let follower = Arc::new(Ledger::new(log.clone(), registry, bus, quarantine, Role::Follower));
     let durable = args.replica.clone();
@@ -105,6 +109,7 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
         nodes: vec![],
         admin: Some(admin),
         briefing: Some(briefing),
+        ready: Some(ready),
     };
     crate::server::serve(services, listener, crate::cmd::shutdown_signal()).await?;
     store_checkpoint(&log_for_checkpoint).await;

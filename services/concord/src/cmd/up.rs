@@ -60,7 +60,12 @@ pub struct UpArgs {
     pub retention: crate::cmd::RetentionArg,
     #[command(flatten)]
     pub briefing: crate::cmd::BriefingArg,
+    #[command(flatten)]
+    pub metrics: crate::cmd::MetricsArg,
 }
+
+/// Where `up` serves metrics unless told otherwise (if that port is free).
+const DEFAULT_METRICS: &str = "127.0.0.1:9464";
 
 /// The simulated borough's agencies.
 pub fn default_agencies() -> Vec<AgencyId> {
@@ -80,6 +85,17 @@ pub async fn run(args: UpArgs) -> Result<ExitCode> {
     };
     let platform = Arc::new(Platform::start(&config).await?);
     args.retention.start(&platform.admin);
+    let metrics = match args.metrics.metrics {
+        Some(_) => args.metrics.start(None, platform.readiness()).await?,
+        // The default port is a convenience: if it is taken, say so and go on.
+        None => {
+            let default = DEFAULT_METRICS.parse().ok();
+            args.metrics.start(default, platform.readiness()).await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "no metrics port (pass --metrics ADDR)");
+                None
+            })
+        }
+    };
     let listener = TcpListener::bind(args.grpc)
         .await
         .with_context(|| format!("cannot listen on {}: is another `concord up` running? (use --grpc)", args.grpc))?;
@@ -107,7 +123,7 @@ pub async fn run(args: UpArgs) -> Result<ExitCode> {
         platform.briefing.time().clone(),
     );
     tokio::spawn(schedule);
-    print_next_steps(&args, addr, featured.as_ref(), simulated_from, platform.log.size());
+    print_next_steps(&args, addr, metrics, featured.as_ref(), simulated_from, platform.log.size());
 
     let shutdown = async {
         crate::cmd::shutdown_signal().await;
@@ -202,6 +218,7 @@ async fn run_live(platform: &Platform, sim: &mut Simulator, pace: Duration) {
 fn print_next_steps(
     args: &UpArgs,
     addr: SocketAddr,
+    metrics: Option<SocketAddr>,
     featured: Option<&SubjectId>,
     simulated_from: Option<time::Date>,
     size: u64,
@@ -220,6 +237,9 @@ fn print_next_steps(
         "Concord is up: gRPC on {addr} (QueryService, LogService, PolicyService, AuditService, ReplayService, BriefingService, AlertService, AdminService, PublishService, health, reflection)"
     );
     println!("  data: {data} ({}), {size} events in the log", args.engine);
+    if let Some(metrics) = metrics {
+        println!("  metrics: http://{metrics}/metrics (Prometheus), health: /healthz, /readyz");
+    }
     if args.no_simulate {
         println!("  no simulated agencies (--no-simulate)");
     } else {
