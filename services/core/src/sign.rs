@@ -187,13 +187,50 @@ pub fn write_private_new(path: &Path, bytes: &[u8]) -> std::io::Result<bool> {
     let draft = std::path::PathBuf::from(draft);
     write_private(&draft, bytes)?;
     let linked = std::fs::hard_link(&draft, path);
-    let _ = std::fs::remove_file(&draft);
     match linked {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-        Err(e) => Err(e),
+        Ok(()) => {
+            // The draft is now a second name of the file itself: unlink it only.
+            let _ = std::fs::remove_file(&draft);
+            Ok(true)
+        }
+        Err(e) => {
+            // A losing draft holds a secret nobody uses: leave no copy of it.
+            let _ = erase_file(&draft);
+            if e.kind() == std::io::ErrorKind::AlreadyExists { Ok(false) } else { Err(e) }
+        }
     }
 }
+
+/// Syncs a directory, so a file created or removed in it stays so after a crash.
+pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    std::fs::File::open(dir)?.sync_all()?;
+    #[cfg(not(unix))]
+    let _ = dir;
+    Ok(())
+}
+
+/// Overwrites a file's bytes with zeros, syncs, unlinks it and syncs its
+/// directory; returns whether it existed.
+pub fn erase_file(path: &Path) -> std::io::Result<bool> {
+    let mut file = match std::fs::OpenOptions::new().write(true).open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    let len = usize::try_from(file.metadata()?.len()).map_err(std::io::Error::other)?;
+    std::io::Write::write_all(&mut file, &vec![0u8; len])?;
+    file.sync_all()?;
+    drop(file);
+    match std::fs::remove_file(path) {
+        // Removed meanwhile by whoever else was erasing it.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        other => other?,
+    }
+    sync_dir(path.parent().unwrap_or(Path::new(".")))?;
+    Ok(true)
+}
+
 
 /// Reads a 32-byte secret kept as 64 hex characters in `path`, or creates
 /// one (see [`write_private_new`]) if there is none.

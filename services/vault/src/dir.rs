@@ -24,6 +24,8 @@ use sha2::{Digest, Sha256};
 use crate::VaultError;
 use crate::ring::{KeyRing, Rewrapped};
 
+pub use concord_core::sign::erase_file;
+
 /// Serialises writes against reads of key files within this process (every
 /// [`DirKeyStore`] on the same directory shares it), so a reader never sees
 /// a file half rewritten. One process owns a data directory.
@@ -131,7 +133,7 @@ impl DirKeyStore {
         }
         let path = self.path(name);
         if concord_core::sign::write_private_new(&path, &encode(name, value)).map_err(io_error(&path))? {
-            sync_dir(&self.dir).map_err(io_error(&self.dir))?;
+            concord_core::sign::sync_dir(&self.dir).map_err(io_error(&self.dir))?;
             return Ok(value.to_vec());
         }
         self.read(name)?.ok_or_else(|| VaultError::Corrupt { path: path.display().to_string() })
@@ -194,36 +196,6 @@ impl DirKeyStore {
         }
         Ok(counts)
     }
-}
-
-/// Syncs a directory, so a file created or removed in it stays so after a crash.
-fn sync_dir(dir: &Path) -> std::io::Result<()> {
-    #[cfg(unix)]
-    std::fs::File::open(dir)?.sync_all()?;
-    #[cfg(not(unix))]
-    let _ = dir;
-    Ok(())
-}
-
-/// Overwrites a file's bytes with zeros, syncs, unlinks it and syncs its
-/// directory; returns whether it existed.
-pub fn erase_file(path: &Path) -> std::io::Result<bool> {
-    let mut file = match std::fs::OpenOptions::new().write(true).open(path) {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-        Err(e) => return Err(e),
-    };
-    let len = usize::try_from(file.metadata()?.len()).map_err(std::io::Error::other)?;
-    file.write_all(&vec![0u8; len])?;
-    file.sync_all()?;
-    drop(file);
-    match std::fs::remove_file(path) {
-        // Removed meanwhile by whoever else was erasing it.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
-        other => other?,
-    }
-    sync_dir(path.parent().unwrap_or(Path::new(".")))?;
-    Ok(true)
 }
 
 /// Rewrites an existing file's contents in place (same blocks, not a new
