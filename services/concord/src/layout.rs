@@ -135,14 +135,9 @@ impl Layout {
             if self.registry().exists() { KeyRegistry::load(&self.registry())? } else { KeyRegistry::default() };
         let mut loaded = Vec::new();
         for agency in agencies {
-            let path = self.agency_key(agency);
-            let key = if path.exists() {
-                AgencyKey::load(agency.clone(), &path)?
-            } else {
-                let key = AgencyKey::generate(agency.clone());
-                key.save(&path)?;
-                key
-            };
+            // Race-free: processes starting together keep one key.
+            let signing = concord_core::sign::load_or_create_signing_key(&self.agency_key(agency))?;
+            let key = AgencyKey::from_signing_key(agency.clone(), signing);
             registry.insert(agency.clone(), key.verifying_key());
             loaded.push(key);
         }

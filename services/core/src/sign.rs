@@ -231,7 +231,6 @@ pub fn erase_file(path: &Path) -> std::io::Result<bool> {
     Ok(true)
 }
 
-
 /// Reads a 32-byte secret kept as 64 hex characters in `path`, or creates
 /// one (see [`write_private_new`]) if there is none.
 pub fn load_or_create_secret(path: &Path) -> std::io::Result<[u8; 32]> {
