@@ -424,8 +424,7 @@ fn broken_retention_rules_stop_start_up_naming_the_line() {
     for file in ["concord.cedarschema", "agreement.cedar", "retention.toml"] {
         std::fs::copy(deploy.join(file), policy.join(file)).unwrap();
     }
-    let concord =
-        |args: &[&str]| std::process::Command::new(env!("CARGO_BIN_EXE_concord")).args(args).output().unwrap();
+    let concord = common::process::concord;
     let check = || concord(&["policy", "check", "--policy", policy.to_str().unwrap()]);
     let out = check();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::time::Duration;
 
+use common::process::concord;
 use common::sharing::{BASIS_SETS, KINDS, agency_of, consent_scope, expected};
 use common::{TestPlatform, authorized};
 use concord_core::consent::{Consent, ConsentStatus};
@@ -428,10 +429,6 @@ async fn a_consent_withdrawn_mid_subscription_stops_the_next_delivery() {
     let denied =
         policy.explain(authorized(ask("practitioner", arrest.event_id.to_string()), &yot_token)).await.unwrap_err();
     assert_eq!(denied.code(), tonic::Code::PermissionDenied);
-}
-
-fn concord(args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_concord")).args(args).output().unwrap()
 }
 
 #[test]

@@ -101,3 +101,8 @@ impl Drop for Proc {
         }
     }
 }
+
+/// Runs `concord <args>` to completion.
+pub fn concord(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_concord")).args(args).output().unwrap()
+}
