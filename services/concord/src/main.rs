@@ -8,6 +8,9 @@ use clap::Parser;
 async fn main() -> ExitCode {
     let cli = concord::cmd::Cli::parse();
     concord::cmd::init_tracing(cli.log_json);
+    if cli.command.runs_until_stopped() {
+        concord::cmd::listen_for_shutdown();
+    }
     match cli.command.run().await {
         Ok(code) => code,
         Err(e) => {

@@ -170,6 +170,12 @@ pub enum Command {
 }
 
 impl Command {
+    /// Whether it runs until stopped (Ctrl-C, SIGTERM), rather than doing
+    /// one thing; only those hold SIGTERM for a clean stop.
+    pub fn runs_until_stopped(&self) -> bool {
+        matches!(self, Command::Up(_) | Command::Node(_) | Command::Ledger(_) | Command::Serve(_))
+    }
+
     /// Runs the subcommand.
     pub async fn run(self) -> anyhow::Result<ExitCode> {
         match self {
@@ -196,26 +202,50 @@ impl Command {
     }
 }
 
-/// Completes on Ctrl-C or SIGTERM (how systemd and Kubernetes stop a process).
-pub async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
+/// Set once Ctrl-C or SIGTERM has arrived.
+static SHUTDOWN: std::sync::OnceLock<tokio::sync::watch::Receiver<bool>> = std::sync::OnceLock::new();
+
+/// Starts listening for Ctrl-C and SIGTERM. Called first thing, so a signal
+/// that arrives while a command is still starting (connecting, opening
+/// stores) is kept until it waits for one, instead of killing the process
+/// mid-start (the default action).
+pub fn listen_for_shutdown() {
+    let (tx, rx) = tokio::sync::watch::channel(false);
     #[cfg(unix)]
-    {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(t) => t,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::spawn(async move {
+        #[cfg(unix)]
+        match term {
+            Some(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
             }
-        };
-        tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+            None => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
         }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+        let _ = tx.send(true);
+    });
+    let _ = SHUTDOWN.set(rx);
+}
+
+/// Completes on Ctrl-C or SIGTERM (how systemd and Kubernetes stop a
+/// process), including one that arrived before this was called.
+pub async fn shutdown_signal() {
+    match SHUTDOWN.get() {
+        Some(rx) => {
+            let mut rx = rx.clone();
+            let _ = rx.wait_for(|stopped| *stopped).await;
+        }
+        // Not listening yet (the command runs outside `main`): listen now.
+        None => {
+            listen_for_shutdown();
+            Box::pin(shutdown_signal()).await;
+        }
     }
 }
 
