@@ -437,17 +437,7 @@ fn broken_retention_rules_stop_start_up_naming_the_line() {
     let broken = format!("{shipped}\n[[rule]]\nagency_kind = \"yot\"\nkeep = \"a while\"\n");
     let line = shipped.lines().count() + 4;
     std::fs::write(policy.join("retention.toml"), broken).unwrap();
-    let data = dir.path().join("data");
-    let up = concord(&[
-        "up",
-        "--no-simulate",
-        "--data",
-        data.to_str().unwrap(),
-        "--grpc",
-        "127.0.0.1:0",
-        "--policy",
-        policy.to_str().unwrap(),
-    ]);
+    let up = common::process::up_with_policy(&dir.path().join("data"), &policy);
     for out in [check(), up] {
         assert!(!out.status.success());
         let stderr = String::from_utf8_lossy(&out.stderr);

@@ -446,18 +446,7 @@ fn a_broken_agreement_stops_start_up_naming_file_and_line() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 
     let data = dir.path().join("data");
-    let start = |policy: &Path| {
-        concord(&[
-            "up",
-            "--no-simulate",
-            "--data",
-            data.to_str().unwrap(),
-            "--grpc",
-            "127.0.0.1:0",
-            "--policy",
-            policy.to_str().unwrap(),
-        ])
-    };
+    let start = |policy: &Path| common::process::up_with_policy(&data, policy);
     // A syntax error on line 3, then a rule naming an attribute the schema lacks.
     let typo =
         format!("{good}\n@id(\"typo\")\npermit (principal, action, resource)\nwhen {{ principal.agency == \"x\" }};\n");

@@ -106,3 +106,10 @@ impl Drop for Proc {
 pub fn concord(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_concord")).args(args).output().unwrap()
 }
+
+/// Runs `concord up` (no simulation, any free port) on `data` with the
+/// agreement in `policy`, to completion: for agreements that must stop it.
+pub fn up_with_policy(data: &Path, policy: &Path) -> std::process::Output {
+    let (data, policy) = (data.to_str().unwrap(), policy.to_str().unwrap());
+    concord(&["up", "--no-simulate", "--data", data, "--grpc", "127.0.0.1:0", "--policy", policy])
+}

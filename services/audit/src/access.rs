@@ -14,9 +14,9 @@ pub struct Access {
     peer: String,
     trace_id: String,
     about: Vec<pb::SubjectRef>,
-    /// When the call arrived; its first record times it.
+    /// When the call arrived, and whether it has been counted and timed.
     started: std::time::Instant,
-    timed: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    measured: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// What the agreement withheld from an answer, and which agreement decided.
@@ -59,19 +59,20 @@ impl Access {
             trace_id,
             about: Vec::new(),
             started: std::time::Instant::now(),
-            timed: Default::default(),
+            measured: Default::default(),
         }
     }
 
-    /// Counts the call's outcome; its first record (the answer, or a
-    /// stream's opening) also gives the call's latency.
+    /// Counts the call and its latency, once: at its first record (the
+    /// answer, or a stream's opening), not at each delivery of a stream.
     fn measure(&self, error: Option<&Status>) {
         use std::sync::atomic::Ordering;
+        if self.measured.swap(true, Ordering::Relaxed) {
+            return;
+        }
         let outcome = error.map_or_else(|| "ok".to_string(), |s| format!("{:?}", s.code()));
         metrics::counter!(metric::RPCS, "rpc" => self.rpc, "outcome" => outcome).increment(1);
-        if !self.timed.swap(true, Ordering::Relaxed) {
-            metrics::histogram!(metric::RPC_SECONDS, "rpc" => self.rpc).record(self.started.elapsed().as_secs_f64());
-        }
+        metrics::histogram!(metric::RPC_SECONDS, "rpc" => self.rpc).record(self.started.elapsed().as_secs_f64());
     }
 
     /// The call's full method path, e.g. `/concord.v1.QueryService/Subscribe`.

@@ -146,7 +146,9 @@ impl Views {
         to.push(0);
         let corrections = self.log.scan_index(BY_CORRECTS, id, &to, 0, 100).map_err(storage_unavailable)?;
         for &position in corrections.iter().rev() {
-            if let Some(correction) = self.load_shaped(principal, position)?.and_then(|v| v.event) {
+            // Only whether the reader may see it matters: decided, never unsealed.
+            let decided = self.shape(principal, vec![(position, self.stored(position)?)], Shaping::Replay)?;
+            if let Some(correction) = decided.events.into_iter().next().and_then(|v| v.event) {
                 return Ok(Some(correction.event_id));
             }
         }
