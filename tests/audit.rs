@@ -421,6 +421,11 @@ fn concord_audit_verify_finds_one_flipped_byte_in_either_log() {
             let request = pb::SubjectTimelineRequest { subject: Some(person("P-verify01")), ..Default::default() };
             query.subject_timeline(authorized(request, &police)).await.unwrap();
         }
+        // The subject is erased: the logs must verify all the same.
+        let admin = mint("childrens_services.harrow", Role::Admin, Purpose::Administration);
+        let mut lifecycle = concord_core::pb::admin_service_client::AdminServiceClient::new(channel.clone());
+        let erase = pb::EraseSubjectRequest { subject: Some(person("P-verify01")), reason: "upheld".into() };
+        assert!(lifecycle.erase_subject(authorized(erase, &admin)).await.unwrap().into_inner().had_key);
     });
     drop(rt);
     // A clean stop leaves signed checkpoints of both logs behind.
@@ -450,7 +455,7 @@ fn concord_audit_verify_finds_one_flipped_byte_in_either_log() {
     put_back(&layout.store("audit"), 2, original);
     assert!(verify().0);
 
-    // An export (5 publishes, 3 timelines) is checked elsewhere with the
+    // An export (5 publishes, 3 timelines, 1 erasure) is checked elsewhere with the
     // public key alone.
     let concord = |args: &[&str]| {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_concord")).args(args).output().unwrap();
@@ -468,12 +473,12 @@ fn concord_audit_verify_finds_one_flipped_byte_in_either_log() {
         let (path, public) = (path.display().to_string(), public.display().to_string());
         concord(&["audit", "verify", "--data", &nowhere, "--export", &path, "--public-key", &public])
     };
-    // The 5 publishes and 3 timelines, and whatever briefings the daily
+    // The 5 publishes, 3 timelines and the erasure, and whatever briefings the daily
     // schedule published when `up` started.
     let lines: Vec<serde_json::Value> =
         std::fs::read_to_string(&export).unwrap().lines().skip(1).map(|l| serde_json::from_str(l).unwrap()).collect();
     let ours = lines.iter().filter(|l| l["record"]["principal"] != concord_briefing::SCHEDULE_PRINCIPAL).count();
-    assert_eq!(ours, 8, "{lines:#?}");
+    assert_eq!(ours, 9, "{lines:#?}");
     let (ok, out) = check(&export);
     assert!(ok && out.contains(&format!("OK, {} access records proven", lines.len())), "{out}");
     // One character of one record's stored bytes changed: named by line.
