@@ -3,7 +3,7 @@
 //! updating one action at once get one success and one clear conflict
 //! (FAILED_PRECONDITION), never a lost update.
 
-mod common;
+use crate::common;
 
 use common::{TestPlatform, arrest, authorized};
 use concord_core::pb;

@@ -4,7 +4,7 @@
 //! adult safeguarding only where the agreement lets them see it; nobody else
 //! is alerted; every delivery is in the audit log.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

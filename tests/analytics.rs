@@ -3,7 +3,7 @@
 //! problem profile: the figures equal the ground truth the simulator built
 //! in, exactly.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

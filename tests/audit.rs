@@ -6,7 +6,7 @@
 //! When the audit store cannot be written, reads fail instead of passing
 //! unaudited, and nothing recorded before is lost.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -394,15 +394,8 @@ fn concord_audit_verify_finds_one_flipped_byte_in_either_log() {
     let layout = concord::layout::Layout::new(&data);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let mut channel = None;
-        for _ in 0..300 {
-            if let Ok(c) = concord::client::connect(&format!("http://127.0.0.1:{port}")).await {
-                channel = Some(c);
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let channel = channel.unwrap_or_else(|| panic!("concord up did not start:\n{}", up.output()));
+        let channel =
+            common::try_connect(port).await.unwrap_or_else(|| panic!("concord up did not start:\n{}", up.output()));
         let mint = |agency: &str, role: Role, purpose: Purpose| {
             layout
                 .issuer()

@@ -8,7 +8,7 @@
 //! recorded); a published briefing is retrievable by its agency only; the
 //! schedule publishes each agency's briefing once.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;

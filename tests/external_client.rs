@@ -2,7 +2,7 @@
 //! grpcio-tools, installed by `make test`), sharing no code with Concord, can
 //! read a timeline with a minted token and is refused without a valid one.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

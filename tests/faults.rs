@@ -3,7 +3,7 @@
 //! and a server of the three-node cluster killed mid-ingest. Each time every
 //! event ends up in the log exactly once and the Merkle history only grows.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::path::Path;

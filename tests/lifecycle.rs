@@ -5,7 +5,7 @@
 //! records about the subject, and the retention sweep (dry run and real).
 //! Only admins may ask; every request is audited.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::path::Path;

@@ -3,7 +3,7 @@
 //! `/metrics`, and the counters it stores match what the test did. Health
 //! and readiness answer on the same port.
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

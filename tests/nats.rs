@@ -2,7 +2,7 @@
 //! exactly-once delivery, replicas that agree, and nothing lost when the
 //! server restarts or loses its whole store.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;

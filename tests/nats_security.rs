@@ -7,7 +7,7 @@
 //! node and, sent straight onto the bus past the node, by the ledger; and an
 //! agency may record on the audit stream only its own publishes.
 
-mod common;
+use crate::common;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -87,6 +87,7 @@ async fn an_agency_user_cannot_publish_on_another_agencys_subjects() {
         subject: event_subject(&camhs, EventType::CamhsContact),
         msg_id: "forged-1".into(),
         payload: b"anything at all".to_vec().into(),
+        traceparent: None,
     };
     let refused = tokio::time::timeout(Duration::from_secs(30), police.publish(forged)).await;
     assert!(matches!(refused, Ok(Err(_))), "NATS took a police message on the CAMHS subject: {refused:?}");
@@ -95,6 +96,7 @@ async fn an_agency_user_cannot_publish_on_another_agencys_subjects() {
         subject: "concord.events.police.police.met.nw.camhs.arrest".into(),
         msg_id: "forged-2".into(),
         payload: b"anything".to_vec().into(),
+        traceparent: None,
     };
     let refused = tokio::time::timeout(Duration::from_secs(30), police.publish(deeper)).await;
     assert!(matches!(refused, Ok(Err(_))), "NATS took a police message outside its subjects: {refused:?}");
@@ -125,6 +127,7 @@ async fn forged_and_garbage_messages_are_quarantined_and_the_ledger_keeps_runnin
             subject: event_subject(&agency("camhs.nwl"), EventType::Arrest),
             msg_id: "claims-camhs".into(),
             payload: police_key.sign(&claim).encode_to_vec().into(),
+            traceparent: None,
         })
         .await
         .unwrap();
@@ -141,7 +144,12 @@ async fn forged_and_garbage_messages_are_quarantined_and_the_ledger_keeps_runnin
     ];
     for (id, payload) in garbage {
         police
-            .publish(Outbound { subject: subject.clone(), msg_id: id.into(), payload: payload.into() })
+            .publish(Outbound {
+                subject: subject.clone(),
+                msg_id: id.into(),
+                payload: payload.into(),
+                traceparent: None,
+            })
             .await
             .unwrap();
     }
@@ -188,6 +196,7 @@ async fn an_event_relying_on_absent_consent_is_refused_by_the_node_and_by_the_le
         subject: event_subject(&police, EventType::Arrest),
         msg_id: bypass.event_id.clone(),
         payload: key.sign(&bypass).encode_to_vec().into(),
+        traceparent: None,
     })
     .await
     .unwrap();
@@ -246,8 +255,12 @@ async fn an_agency_can_record_only_its_own_publishes_on_the_audit_stream() {
     let send = |subject: String, payload: Vec<u8>| {
         let police = police.clone();
         async move {
-            let message =
-                Outbound { subject, msg_id: concord_core::EventId::new_v7().to_string(), payload: payload.into() };
+            let message = Outbound {
+                subject,
+                msg_id: concord_core::EventId::new_v7().to_string(),
+                payload: payload.into(),
+                traceparent: None,
+            };
             tokio::time::timeout(Duration::from_secs(30), police.publish(message)).await
         }
     };

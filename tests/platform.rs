@@ -2,7 +2,7 @@
 //! node, querying over a real gRPC socket with tokens, bad input, the store
 //! files, and `concord up` killed with SIGKILL mid-stream.
 
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::process::{Command, Stdio};
@@ -267,7 +267,11 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
         (good.subject.clone(), vec![7u8; 2 * 1024 * 1024]),
     ];
     for (subject, payload) in garbage {
-        t.platform.bus.publish(Outbound { subject, msg_id: "x".into(), payload: payload.into() }).await.unwrap();
+        t.platform
+            .bus
+            .publish(Outbound { subject, msg_id: "x".into(), payload: payload.into(), traceparent: None })
+            .await
+            .unwrap();
     }
     for _ in 0..200 {
         if t.platform.ledger.quarantine().counts().values().sum::<u64>() >= 6 {

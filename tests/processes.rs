@@ -5,16 +5,16 @@
 //! audit log from it, a read answered by a replica that then dies is still
 //! in the other's audit log, and without the audit stream no read is answered.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::authorized;
 use common::nats::{NatsServer, free_port};
 use common::process::Proc;
+use common::{authorized, connect};
 use concord_core::pb;
 use concord_core::pb::audit_service_client::AuditServiceClient;
 use concord_core::pb::log_service_client::LogServiceClient;
@@ -40,16 +40,6 @@ fn examples_by_agency() -> HashMap<String, Vec<pb::Event>> {
 
 fn is_consent_record(e: &pb::Event) -> bool {
     matches!(e.body, Some(pb::event::Body::ConsentRecorded(_)))
-}
-
-async fn connect(port: u16) -> tonic::transport::Channel {
-    for _ in 0..300 {
-        if let Ok(c) = concord::client::connect(&format!("http://127.0.0.1:{port}")).await {
-            return c;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("nothing listening on {port}");
 }
 
 #[test]

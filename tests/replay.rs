@@ -5,7 +5,7 @@
 //! personal data or free text; windows by event or report time; a replay
 //! resumes from its token; and every batch is in the audit log.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeSet;
 use std::time::Duration;

@@ -8,7 +8,7 @@
 //! every key, locally and in the bucket, so that personal data sealed before
 //! the rotation reads the same after it, under the new master key alone.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -5,7 +5,7 @@
 //! withdrawn mid-subscription stops the next delivery; the agreement is
 //! explained to admins only; and a broken agreement stops start-up.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;

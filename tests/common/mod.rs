@@ -155,6 +155,23 @@ pub async fn briefing_around_now(t: &TestPlatform, token: &str) -> pb::Briefing 
     client.generate(authorized(window, token)).await.unwrap().into_inner()
 }
 
+/// A channel to a gRPC server on `port` of this machine, once something
+/// listens there (up to 30 seconds).
+pub async fn try_connect(port: u16) -> Option<Channel> {
+    for _ in 0..300 {
+        if let Ok(c) = concord::client::connect(&format!("http://127.0.0.1:{port}")).await {
+            return Some(c);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    None
+}
+
+/// As [`try_connect`], failing the test if nothing listens.
+pub async fn connect(port: u16) -> Channel {
+    try_connect(port).await.unwrap_or_else(|| panic!("nothing listening on {port}"))
+}
+
 pub fn authorized<T>(message: T, token: &str) -> Request<T> {
     concord::client::authorized(message, token).unwrap()
 }

@@ -11,6 +11,7 @@ pub struct Proc {
     log: PathBuf,
     args: Vec<String>,
     level: String,
+    env: Vec<(String, String)>,
 }
 
 impl Proc {
@@ -21,12 +22,18 @@ impl Proc {
 
     /// Starts `concord <args>` logging at `level` (`RUST_LOG`).
     pub fn spawn_logging(name: &str, dir: &Path, args: &[String], level: &str) -> Proc {
+        Self::spawn_with_env(name, dir, args, level, &[])
+    }
+
+    /// Starts `concord <args>` logging at `level`, with `env` set.
+    pub fn spawn_with_env(name: &str, dir: &Path, args: &[String], level: &str, env: &[(&str, String)]) -> Proc {
         let mut p = Proc {
             name: name.to_string(),
             child: None,
             log: dir.join(format!("{name}.log")),
             args: args.to_vec(),
             level: level.to_string(),
+            env: env.iter().map(|(k, v)| (k.to_string(), v.clone())).collect(),
         };
         p.start();
         p
@@ -63,6 +70,7 @@ impl Proc {
         let child = Command::new(env!("CARGO_BIN_EXE_concord"))
             .args(&self.args)
             .env("RUST_LOG", &self.level)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(file)
             .spawn()

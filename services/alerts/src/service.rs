@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
+use tracing::Instrument;
 
 use crate::rules::raised_by;
 
@@ -55,22 +56,25 @@ impl AlertService for AlertApi {
         record_call(recorder, &access, Some(&caller), opened).await?;
         let agency = caller.agency.clone();
         let (tx, rx) = mpsc::channel(4);
-        tokio::spawn(follow(
-            self.views.clone(),
-            caller,
-            access,
-            request.get_ref().after_position,
-            move |log, event| {
-                let raised = raised_by(log, event).map_err(storage_unavailable)?;
-                Ok(raised.filter(|r| r.concerns(&agency)))
-            },
-            |view, raised| pb::Alert {
-                rule: raised.rule.to_string(),
-                reason: raised.reason.clone(),
-                event: Some(view),
-            },
-            tx,
-        ));
+        tokio::spawn(
+            follow(
+                self.views.clone(),
+                caller,
+                access,
+                request.get_ref().after_position,
+                move |log, event| {
+                    let raised = raised_by(log, event).map_err(storage_unavailable)?;
+                    Ok(raised.filter(|r| r.concerns(&agency)))
+                },
+                |view, raised| pb::Alert {
+                    rule: raised.rule.to_string(),
+                    reason: raised.reason.clone(),
+                    event: Some(view),
+                },
+                tx,
+            )
+            .instrument(tracing::Span::current()),
+        );
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 }

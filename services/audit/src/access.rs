@@ -45,13 +45,13 @@ impl Access {
     /// The call `rpc` with the given parameters (JSON), for requests whose
     /// content must not be recorded (a publish carries personal data).
     pub fn with_parameters<T>(rpc: &'static str, request: &Request<T>, parameters: String) -> Access {
-        let trace_id = request
-            .metadata()
-            .get("traceparent")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split('-').nth(1))
-            .unwrap_or_default()
-            .to_string();
+        // The call's trace (which continues the caller's, if it sent one).
+        let trace_id = concord_telemetry::trace::current_trace_id()
+            .or_else(|| {
+                let traceparent = request.metadata().get(concord_telemetry::trace::TRACEPARENT)?;
+                Some(traceparent.to_str().ok()?.split('-').nth(1)?.to_string())
+            })
+            .unwrap_or_default();
         Access {
             rpc,
             parameters,

@@ -13,6 +13,7 @@ use concord_bus::{EventBus, NatsBus, Outbound};
 use concord_core::pb;
 use concord_log::group::GroupCommitter;
 use prost::Message;
+use tracing::Instrument;
 
 use crate::{AuditError, AuditLog, complete, entry_for};
 
@@ -49,8 +50,18 @@ impl Recorder {
     /// Makes `record` durable, giving it an id and time if it has none;
     /// returns its id. An error means the call it records must fail.
     pub async fn record(&self, record: pb::AccessRecord) -> Result<String, AuditError> {
+        // In the call's trace: which events it released (ids only), linking
+        // the read to each event's own trace from node to ledger.
+        let span = tracing::info_span!(
+            "audit.record",
+            rpc = %record.rpc,
+            event_ids = %event_ids(&record),
+            withheld = record.withheld,
+            record_id = tracing::field::Empty,
+        );
         let started = std::time::Instant::now();
-        let id = self.write(record).await?;
+        let id = self.write(record).instrument(span.clone()).await?;
+        span.record("record_id", id.as_str());
         metrics::histogram!(concord_core::metric::AUDIT_WRITE_SECONDS).record(started.elapsed().as_secs_f64());
         Ok(id)
     }
@@ -70,10 +81,25 @@ impl Recorder {
                     subject: subject.clone(),
                     msg_id: record.record_id.clone(),
                     payload: record.encode_to_vec().into(),
+                    traceparent: None,
                 };
                 bus.publish(message).await?;
             }
         }
         Ok(record.record_id)
     }
+}
+
+/// Most event ids an `audit.record` span lists.
+const SPAN_EVENT_IDS: usize = 100;
+
+/// The ids of the events a record lists, comma-separated (at most
+/// [`SPAN_EVENT_IDS`], then how many more).
+fn event_ids(record: &pb::AccessRecord) -> String {
+    let ids: Vec<&str> = record.shown.iter().map(|s| s.event_id.as_str()).filter(|id| !id.is_empty()).collect();
+    let mut out = ids.iter().take(SPAN_EVENT_IDS).copied().collect::<Vec<_>>().join(",");
+    if ids.len() > SPAN_EVENT_IDS {
+        out.push_str(&format!(",+{} more", ids.len() - SPAN_EVENT_IDS));
+    }
+    out
 }

@@ -73,7 +73,10 @@ impl EventConsumer for Consumer {
                 Err(_) => break,
             }
         }
-        Ok(batch.into_iter().map(|m| Delivery::new(m.subject, m.payload, None, Box::new(NoAck))).collect())
+        Ok(batch
+            .into_iter()
+            .map(|m| Delivery::new(m.subject, m.payload, None, Box::new(NoAck)).with_traceparent(m.traceparent))
+            .collect())
     }
 }
 
@@ -155,9 +158,14 @@ mod tests {
     async fn delivers_in_order_in_batches_and_routes_receipts() {
         let bus = EmbeddedBus::new();
         for i in 0..5u8 {
-            bus.publish(Outbound { subject: format!("s{i}"), msg_id: i.to_string(), payload: vec![i].into() })
-                .await
-                .unwrap();
+            bus.publish(Outbound {
+                subject: format!("s{i}"),
+                msg_id: i.to_string(),
+                payload: vec![i].into(),
+                traceparent: None,
+            })
+            .await
+            .unwrap();
         }
         let mut c = bus.consumer("ledger", None).await.unwrap();
         let batch = c.next_batch(3, Duration::from_millis(100)).await.unwrap();

@@ -39,7 +39,7 @@ pub enum BusError {
 }
 
 /// A signed event on its way to the ledger.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Outbound {
     /// The NATS-style subject, from [`event_subject`].
     pub subject: String,
@@ -47,6 +47,9 @@ pub struct Outbound {
     pub msg_id: String,
     /// The encoded `SignedEvent`.
     pub payload: Bytes,
+    /// The W3C trace context (`traceparent` header value) of the step that
+    /// sent it, so its consumer's work joins the same trace.
+    pub traceparent: Option<String>,
 }
 
 /// Where a message sits in the bus's stream: the stream's epoch (it changes
@@ -90,13 +93,21 @@ pub struct Delivery {
     /// How many messages the consumer has yet to receive after this one,
     /// where the bus says (JetStream).
     pub pending: Option<u64>,
+    /// The W3C trace context it was published with, if any.
+    pub traceparent: Option<String>,
     acker: Box<dyn Acker>,
 }
 
 impl Delivery {
     /// Wraps a payload with the way to acknowledge it.
     pub fn new(subject: String, payload: Bytes, position: Option<StreamPosition>, acker: Box<dyn Acker>) -> Self {
-        Delivery { subject, payload, position, pending: None, acker }
+        Delivery { subject, payload, position, pending: None, traceparent: None, acker }
+    }
+
+    /// The same delivery, with the trace context it was published with.
+    pub fn with_traceparent(mut self, traceparent: Option<String>) -> Self {
+        self.traceparent = traceparent;
+        self
     }
 
     /// The same delivery, with how many messages the consumer has yet to receive.

@@ -30,6 +30,8 @@ pub const EVENTS_SUBJECTS: &str = "concord.events.>";
 pub const AUDIT_STREAM: &str = "CONCORD_AUDIT";
 /// The subjects it holds.
 pub const AUDIT_SUBJECTS: &str = "concord.audit.>";
+/// The message header that carries W3C trace context.
+const TRACEPARENT: &str = "traceparent";
 /// The largest message the stream takes: above the ledger's own limit, so an
 /// oversize event reaches the ledger and is quarantined with a reason.
 pub const MAX_MESSAGE_BYTES: i32 = 2 * 1024 * 1024;
@@ -190,8 +192,9 @@ impl EventConsumer for NatsConsumer {
             let subject = message.subject.to_string();
             let payload = message.payload.clone();
             let position = StreamPosition { epoch: self.epoch, sequence };
+            let traceparent = message.headers.as_ref().and_then(|h| h.get(TRACEPARENT)).map(|v| v.as_str().to_string());
             let delivery = Delivery::new(subject, payload, Some(position), Box::new(JsAck(message)));
-            batch.push(delivery.with_pending(pending));
+            batch.push(delivery.with_pending(pending).with_traceparent(traceparent));
         }
         Ok(batch)
     }
@@ -224,7 +227,11 @@ impl EventBus for NatsBus {
     }
 
     async fn publish(&self, message: Outbound) -> Result<(), BusError> {
-        let publish = jetstream::message::PublishMessage::build().payload(message.payload).message_id(&message.msg_id);
+        let mut publish =
+            jetstream::message::PublishMessage::build().payload(message.payload).message_id(&message.msg_id);
+        if let Some(traceparent) = &message.traceparent {
+            publish = publish.header(TRACEPARENT, traceparent.as_str());
+        }
         let ack = self.js.send_publish(message.subject, publish).await.map_err(|e| {
             if e.to_string().to_lowercase().contains("permission") {
                 BusError::Refused(e.to_string())

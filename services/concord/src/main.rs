@@ -7,15 +7,24 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = concord::cmd::Cli::parse();
-    concord::cmd::init_tracing(cli.log_json);
+    let tracing = match concord::cmd::init_tracing(&cli) {
+        Ok(tracing) => tracing,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
     if cli.command.runs_until_stopped() {
         concord::cmd::listen_for_shutdown();
     }
-    match cli.command.run().await {
+    let code = match cli.command.run().await {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
-    }
+    };
+    // Sends the spans still buffered before the process ends.
+    drop(tracing);
+    code
 }

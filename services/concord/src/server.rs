@@ -62,7 +62,10 @@ pub async fn serve(services: Services, listener: TcpListener, shutdown: impl Fut
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
     let verifier = services.verifier;
-    let mut router = tonic::transport::Server::builder().add_service(health_service).add_service(reflection);
+    let mut router = tonic::transport::Server::builder()
+        .trace_fn(concord_telemetry::trace::grpc_server_span)
+        .add_service(health_service)
+        .add_service(reflection);
     if let (Some(views), Some(key)) = (&services.views, services.replay_key) {
         health.set_serving::<ReplayServiceServer<ReplayApi>>().await;
         let api = ReplayApi::new(views.clone(), verifier.clone(), Pseudonyms::new(key));

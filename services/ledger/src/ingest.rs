@@ -9,6 +9,7 @@ use concord_core::{metric, pb};
 use concord_log::kv::KvError;
 use concord_log::log::{Appended, EntryError, Log, LogError};
 use prost::Message;
+use tracing::Instrument;
 
 use crate::follow::{BUS_CURSOR, Follower, InOrder, applied, follow, in_order};
 use crate::index::entry_for;
@@ -126,13 +127,25 @@ impl Ledger {
         let mut consent_events = Vec::new();
         let mut batch_ids: Vec<(String, String)> = Vec::new();
         for delivery in &deliveries {
+            // Each event's append, in the trace it was published in; it ends
+            // once the event is durable and its receipt sent.
+            let span = tracing::info_span!(
+                "ledger.append",
+                "otel.kind" = "consumer",
+                event_id = tracing::field::Empty,
+                outcome = tracing::field::Empty,
+                trace_id = tracing::field::Empty,
+            );
+            concord_telemetry::trace::continue_trace(&span, delivery.traceparent.as_deref());
             match self.check(delivery) {
                 Ok((verified_agency, event_id, entry, event)) => {
+                    span.record("event_id", event_id.as_str());
                     let refusal = match self.bad_correction(&event, &batch_ids)? {
                         Some(reason) => Some(reason),
                         None => self.without_basis(&entry, &event, &consent_events)?,
                     };
                     if let Some(reason) = refusal {
+                        span.record("outcome", "rejected");
                         refused.push((
                             verified_agency,
                             pb::Receipt {
@@ -148,9 +161,11 @@ impl Ledger {
                         consent_events.push(event);
                     }
                     entries.push(entry);
-                    owners.push((verified_agency, event_id));
+                    owners.push((verified_agency, event_id, span));
                 }
                 Err((reason, detail)) => {
+                    span.record("outcome", "quarantined");
+                    let _in = span.enter();
                     self.quarantine.add(reason, &detail, &delivery.subject, &delivery.payload)?;
                     metrics::counter!(metric::EVENTS_QUARANTINED, "reason" => reason.to_string()).increment(1);
                     stats.quarantined += 1;
@@ -165,8 +180,16 @@ impl Ledger {
         .await
         .map_err(|e| LedgerError::Task(e.to_string()))??;
         metrics::histogram!(metric::APPEND_SECONDS).record(started.elapsed().as_secs_f64());
-        for ((agency, event_id), result) in owners.into_iter().zip(results) {
+        for ((agency, event_id, span), result) in owners.into_iter().zip(results) {
             let mut receipt = pb::Receipt { event_id, ..Default::default() };
+            span.record(
+                "outcome",
+                match &result {
+                    Ok(Appended::New { .. }) => "appended",
+                    Ok(Appended::Duplicate { .. }) => "duplicate",
+                    Err(_) => "rejected",
+                },
+            );
             match result {
                 Ok(Appended::New { position }) => {
                     stats.appended += 1;
@@ -184,7 +207,7 @@ impl Ledger {
                     receipt.outcome = Some(pb::receipt::Outcome::Rejected(describe(&e)));
                 }
             }
-            self.send_receipt(&agency, &receipt).await;
+            self.send_receipt(&agency, &receipt).instrument(span).await;
         }
         for (agency, receipt) in refused {
             stats.rejected += 1;

@@ -219,6 +219,7 @@ impl Node {
                 subject: event_subject(agency, checked.event_type),
                 msg_id: checked.id.to_string(),
                 payload: signed.encode_to_vec().into(),
+                traceparent: None,
             },
         ))
     }
@@ -226,11 +227,20 @@ impl Node {
     /// Accepts a submission: once it is durable in the outbox it will reach
     /// the ledger. With `wait`, also waits up to that long for the ledger's
     /// receipt and reports the outcome.
+    #[tracing::instrument(
+        name = "node.publish",
+        skip_all,
+        fields(agency = %self.agency(), event_id = tracing::field::Empty, trace_id = tracing::field::Empty)
+    )]
     pub async fn publish(&self, event: pb::Event, wait: Option<Duration>) -> Result<Published, NodeError> {
+        let span = tracing::Span::current();
+        concord_telemetry::trace::continue_trace(&span, None);
         self.check_consent(&event).await?;
         let consent_event = consent::consent_id_of(&event).is_some().then(|| event.clone());
-        let (event_id, outbound) = self.prepare(event)?;
+        let (event_id, mut outbound) = self.prepare(event)?;
         let id = event_id.to_string();
+        span.record("event_id", id.as_str());
+        outbound.traceparent = concord_telemetry::trace::traceparent(&span);
         if let (Some(mut e), Ok(mut pending)) = (consent_event, self.pending_consent.lock()) {
             e.event_id = id.clone();
             pending.push((id.clone(), e));

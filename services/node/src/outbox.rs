@@ -17,6 +17,7 @@ use concord_log::kv::{Kv, KvError, WriteBatch};
 use futures::StreamExt;
 use prost::Message;
 use tokio::sync::{Notify, mpsc, oneshot};
+use tracing::Instrument;
 
 /// Most events the publisher has in flight on the bus at once.
 const IN_FLIGHT: usize = 256;
@@ -34,6 +35,10 @@ struct Record {
     payload: Vec<u8>,
     #[prost(int64, tag = "4")]
     enqueued_ms: i64,
+    /// The publish's trace context, so the bus hop and the ledger's append
+    /// join its trace (also after a restart).
+    #[prost(string, optional, tag = "5")]
+    traceparent: Option<String>,
 }
 
 struct Pending {
@@ -116,6 +121,7 @@ impl Outbox {
             subject: outbound.subject,
             payload: outbound.payload.to_vec(),
             enqueued_ms: now_ms(),
+            traceparent: outbound.traceparent,
         };
         let (tx, rx) = oneshot::channel();
         self.enqueue.send((record, tx)).await.map_err(|_| "the outbox has stopped".to_string())?;
@@ -172,6 +178,7 @@ impl Outbox {
                     subject: p.record.subject.clone(),
                     msg_id: p.record.msg_id.clone(),
                     payload: p.record.payload.clone().into(),
+                    traceparent: p.record.traceparent.clone(),
                 },
             ));
             if due.len() == limit {
@@ -202,8 +209,18 @@ impl Outbox {
                 continue;
             }
             let results: Vec<(u64, bool)> = futures::stream::iter(due)
-                .map(|(seq, outbound)| {
+                .map(|(seq, mut outbound)| {
                     let bus = bus.clone();
+                    // The bus hop, in the publish's trace; the receiver's work is its child.
+                    let span = tracing::info_span!(
+                        "bus.publish",
+                        "otel.kind" = "producer",
+                        event_id = %outbound.msg_id,
+                        subject = %outbound.subject,
+                        trace_id = tracing::field::Empty,
+                    );
+                    concord_telemetry::trace::continue_trace(&span, outbound.traceparent.as_deref());
+                    outbound.traceparent = concord_telemetry::trace::traceparent(&span);
                     async move {
                         match bus.publish(outbound).await {
                             Ok(()) => (seq, true),
@@ -213,6 +230,7 @@ impl Outbox {
                             }
                         }
                     }
+                    .instrument(span)
                 })
                 .buffer_unordered(IN_FLIGHT)
                 .collect()

@@ -13,6 +13,7 @@ fn outbound(i: u32) -> Outbound {
         subject: format!("concord.events.police.police.met.nw.arrest.{i}"),
         msg_id: format!("id-{i}"),
         payload: vec![i as u8; 8].into(),
+        traceparent: None,
     }
 }
 

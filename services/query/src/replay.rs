@@ -23,6 +23,7 @@ use tokio::sync::mpsc;
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
+use tracing::Instrument;
 
 use crate::page::PageKey;
 use crate::view::{Views, storage_unavailable};
@@ -218,7 +219,8 @@ impl ReplayService for ReplayApi {
         };
         let (tx, rx) = mpsc::channel(2);
         let job = Job { views: self.views.clone(), principal, access, analysis, window, scope, batch };
-        tokio::spawn(job.run(after, tx));
+        // Its batches are recorded in the call's trace.
+        tokio::spawn(job.run(after, tx).instrument(tracing::Span::current()));
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 }

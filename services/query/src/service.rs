@@ -17,6 +17,7 @@ use futures::Stream;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
+use tracing::Instrument;
 
 use crate::page::{PageKey, page_size};
 use crate::view::{Views, storage_unavailable};
@@ -317,15 +318,18 @@ impl QueryService for QueryApi {
         let after = request.get_ref().after_position;
         // A small buffer: each event is decided just before it is handed over.
         let (tx, rx) = mpsc::channel(4);
-        tokio::spawn(crate::live::follow(
-            self.views.clone(),
-            principal,
-            access,
-            after,
-            move |_, event| Ok(filter.matches(event).then_some(())),
-            |view, _| view,
-            tx,
-        ));
+        tokio::spawn(
+            crate::live::follow(
+                self.views.clone(),
+                principal,
+                access,
+                after,
+                move |_, event| Ok(filter.matches(event).then_some(())),
+                |view, _| view,
+                tx,
+            )
+            .instrument(tracing::Span::current()),
+        );
         Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
     }
 }

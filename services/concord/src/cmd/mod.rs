@@ -176,6 +176,17 @@ impl Command {
         matches!(self, Command::Up(_) | Command::Node(_) | Command::Ledger(_) | Command::Serve(_))
     }
 
+    /// The name this process has in exported traces.
+    pub fn service_name(&self) -> &'static str {
+        match self {
+            Command::Up(_) => "concord-up",
+            Command::Node(_) => "concord-node",
+            Command::Ledger(_) => "concord-ledger",
+            Command::Serve(_) => "concord-serve",
+            _ => "concord",
+        }
+    }
+
     /// Runs the subcommand.
     pub async fn run(self) -> anyhow::Result<ExitCode> {
         match self {
@@ -249,14 +260,9 @@ pub async fn shutdown_signal() {
     }
 }
 
-/// Sets up logging: `RUST_LOG` filters (default `info`), text or JSON lines.
-pub fn init_tracing(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    if json {
-        let _ = builder.json().try_init();
-    } else {
-        let _ = builder.try_init();
-    }
+/// Sets up logs and traces (see [`concord_telemetry::trace`]): `RUST_LOG`
+/// filters (default `info`), text or JSON lines, OTLP export when
+/// `OTEL_EXPORTER_OTLP_ENDPOINT` is set. Keep what it returns until exit.
+pub fn init_tracing(cli: &Cli) -> anyhow::Result<concord_telemetry::trace::Tracing> {
+    Ok(concord_telemetry::trace::init(cli.command.service_name(), cli.log_json)?)
 }

@@ -1,0 +1,25 @@
+//! Cross-service tests, all in one test binary: the whole platform is linked
+//! once rather than once per file, which keeps a fresh build's time and disk
+//! use within what CI has. Each module is one capability; run one with
+//! `cargo test -p concord --test cross <module>::`.
+
+mod common;
+
+mod actions;
+mod alerts;
+mod analytics;
+mod audit;
+mod briefing;
+mod deploy;
+mod external_client;
+mod faults;
+mod lifecycle;
+mod metrics;
+mod nats;
+mod nats_security;
+mod platform;
+mod processes;
+mod replay;
+mod traces;
+mod vault_nats;
+mod visibility;
