@@ -5,7 +5,8 @@
 //! nats-server. A publish and a later read sent in one trace come back as one
 //! trace: the node's publish, the NATS hop, the ledger's append and the read
 //! that released the event (its audit record names the event id), parented
-//! across process boundaries. No span carries personal data, and the
+//! across process boundaries; a refused read's span says why. No span
+//! carries personal data, and the
 //! ledger's JSON log names a quarantined message's reason and trace.
 
 use crate::common;
@@ -188,7 +189,7 @@ fn one_trace_shows_publish_nats_hop_ledger_append_and_the_read() {
 
     // The caller's trace: a publish, then a read, as one piece of work.
     let trace = "4bf92f3577b34da6a3ce929d0e0e4736";
-    let (publish_parent, read_parent) = ("00f067aa0ba902b7", "53995c3f42cd8ad8");
+    let (publish_parent, read_parent, refused_parent) = ("00f067aa0ba902b7", "53995c3f42cd8ad8", "1a2b3c4d5e6f7081");
     let notes = "seen near the canal with an older male";
     let token = concord::layout::Layout::new(&keys_home)
         .issuer()
@@ -218,6 +219,12 @@ fn one_trace_shows_publish_nats_hop_ledger_append_and_the_read() {
                 Err(status) => panic!("{status:?}\n{}", serve.output()),
             }
         }
+        // A read with a forged token, in the same trace: refused, and the
+        // trace says why.
+        let mut request = authorized(pb::GetEventRequest { event_id: published.event_id.clone() }, "forged.token.x");
+        request.metadata_mut().insert("traceparent", traceparent(trace, refused_parent));
+        let refused = query.get_event(request).await.unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::Unauthenticated);
         published.event_id
     });
 
@@ -242,17 +249,21 @@ fn one_trace_shows_publish_nats_hop_ledger_append_and_the_read() {
         let publish = find(spans, trace, "concord-node", "node.publish", has_id)?;
         let hop = find(spans, trace, "concord-node", "bus.publish", has_id)?;
         let append = find(spans, trace, "concord-ledger", "ledger.append", has_id)?;
-        let read =
-            find(spans, trace, "concord-serve", "/concord.v1.QueryService/GetEvent", |s| s.parent == read_parent)?;
+        let read = find(spans, trace, "concord-serve", "/concord.v1.QueryService/GetEvent", |s| {
+            s.parent == read_parent && s.attributes.get("outcome").map(String::as_str) == Some("ok")
+        })?;
+        let refused = find(spans, trace, "concord-serve", "/concord.v1.QueryService/GetEvent", |s| {
+            s.parent == refused_parent && s.attributes.get("outcome").map(String::as_str) == Some("Unauthenticated")
+        })?;
         let audit = find(spans, trace, "concord-serve", "audit.record", |s| {
             s.parent == read.span_id && s.attributes.get("event_ids").is_some_and(|ids| ids.contains(&event_id))
         })?;
         let quarantined = find(spans, garbage_trace, "concord-ledger", "ledger.append", |s| {
             s.attributes.get("outcome").map(String::as_str) == Some("quarantined")
         })?;
-        Some([node_call, publish, hop, append, read, audit, quarantined].map(Clone::clone))
+        Some([node_call, publish, hop, append, read, audit, refused, quarantined].map(Clone::clone))
     };
-    let [node_call, publish, hop, append, _read, _audit, _quarantined] = loop {
+    let [node_call, publish, hop, append, _read, _audit, _refused, _quarantined] = loop {
         if let Some(found) = expected(&receiver.spans()) {
             break found;
         }

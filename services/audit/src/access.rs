@@ -71,6 +71,8 @@ impl Access {
             return;
         }
         let outcome = error.map_or_else(|| "ok".to_string(), |s| format!("{:?}", s.code()));
+        // On the call's span, so a trace shows why a read was refused.
+        tracing::Span::current().record("outcome", outcome.as_str());
         metrics::counter!(metric::RPCS, "rpc" => self.rpc, "outcome" => outcome).increment(1);
         metrics::histogram!(metric::RPC_SECONDS, "rpc" => self.rpc).record(self.started.elapsed().as_secs_f64());
     }

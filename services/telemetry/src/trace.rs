@@ -139,7 +139,9 @@ pub fn traceparent(span: &tracing::Span) -> Option<String> {
 
 /// The span of one inbound gRPC call (for tonic's `Server::trace_fn`): named
 /// by its method path, continuing the caller's trace if its metadata carries
-/// `traceparent`. Every span of the call's work is a child of it.
+/// `traceparent`. Every span of the call's work is a child of it; its
+/// `outcome` (`ok`, or the status code, e.g. `PermissionDenied`) is recorded
+/// where the call is audited.
 pub fn grpc_server_span(request: &http::Request<()>) -> tracing::Span {
     let method = request.uri().path();
     let span = tracing::info_span!(
@@ -148,6 +150,7 @@ pub fn grpc_server_span(request: &http::Request<()>) -> tracing::Span {
         "otel.kind" = "server",
         "rpc.system" = "grpc",
         "rpc.method" = method,
+        outcome = tracing::field::Empty,
         trace_id = tracing::field::Empty,
     );
     let traceparent = request.headers().get(TRACEPARENT).and_then(|v| v.to_str().ok());
