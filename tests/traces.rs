@@ -6,8 +6,8 @@
 //! trace: the node's publish, the NATS hop, the ledger's append and the read
 //! that released the event (its audit record names the event id), parented
 //! across process boundaries; a refused read's span says why. No span
-//! carries personal data, and the
-//! ledger's JSON log names a quarantined message's reason and trace.
+//! carries personal data, and the ledger's JSON log names a quarantined
+//! message's reason and trace.
 
 use crate::common;
 
