@@ -87,7 +87,8 @@ impl AdminApi {
         .await;
         match shredded {
             Ok(had_key) => {
-                tracing::info!(subject = %subject, had_key, "subject erased (data key destroyed)");
+                // Not named here: logs carry no personal data; the audit log names them.
+                tracing::info!(had_key, "a subject was erased (data key destroyed)");
                 Ok(had_key)
             }
             Err(status) => record_call(self.recorder(), access, caller, Err(status)).await,
