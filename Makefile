@@ -5,14 +5,15 @@ PYTHON ?= python3
 TOOLS  := $(CURDIR)/.tools
 VENV   := $(TOOLS)/venv
 
-.PHONY: run test test-deps lint fmt build clean-data
+.PHONY: run test test-deps bench bench-deps lint fmt build clean-data
 
 ## Start the whole platform in one process (embedded bus) with simulated agencies.
 run:
 	$(CARGO) build --release -p concord
 	./target/release/concord up
 
-## Install what the tests need, then run every test.
+## Install what the tests need, then run every test (the benchmark harness
+## only runs its own unit tests here; `make bench` runs the benchmarks).
 test: test-deps
 	$(CARGO) test --workspace
 
@@ -35,6 +36,39 @@ $(TOOLS)/prometheus/usr/bin/prometheus:
 	cd $(TOOLS)/deb && (apt-get download prometheus || (apt-get update && apt-get download prometheus))
 	dpkg -x $(TOOLS)/deb/prometheus_*.deb $(TOOLS)/prometheus
 	test -x $@
+
+## Benchmarks (not part of `make test`): Concord against raw NATS JetStream
+## and a PostgreSQL events table, on this machine, in one run; writes
+## tests/bench/results.md and results.json. Options go in BENCH_ARGS, e.g.
+## make bench BENCH_ARGS="--quick" or BENCH_ARGS="--events 200000 --runs 5"
+## (all of them: make bench BENCH_ARGS=--help).
+BENCH_ARGS ?=
+bench: bench-deps
+	$(CARGO) build --release -p concord -p concord-bench
+	$(CARGO) run --release -q -p concord-bench -- $(BENCH_ARGS)
+
+## Benchmark dependencies, in .tools/ (nothing system-wide): the tests'
+## nats-server, and Debian's PostgreSQL server package unpacked with its
+## client library (the benchmark runs it on a temp dir, as the `postgres`
+## user, or `nobody`, when run as root). If the server needs a library this
+## machine lacks, the package's library dependencies are unpacked beside it.
+bench-deps: $(VENV)/.installed $(TOOLS)/postgresql/.installed
+
+PG_PACKAGES := postgresql-15 libpq5
+PG_LIBS     := $(TOOLS)/postgresql/usr/lib/x86_64-linux-gnu
+PG_MISSING   = LD_LIBRARY_PATH=$(PG_LIBS) ldd $(TOOLS)/postgresql/usr/lib/postgresql/*/bin/postgres \
+	$(TOOLS)/postgresql/usr/lib/postgresql/*/bin/initdb | grep 'not found' || true
+$(TOOLS)/postgresql/.installed:
+	mkdir -p $(TOOLS)/deb/postgresql
+	cd $(TOOLS)/deb/postgresql && (apt-get download $(PG_PACKAGES) || (apt-get update && apt-get download $(PG_PACKAGES)))
+	for deb in $(TOOLS)/deb/postgresql/*.deb; do dpkg -x $$deb $(TOOLS)/postgresql; done
+	if [ -n "$$($(PG_MISSING))" ]; then \
+	  libs=$$(apt-cache depends postgresql-15 | awk '$$1 == "Depends:" && $$2 ~ /^lib/ {print $$2}' | sort -u); \
+	  cd $(TOOLS)/deb/postgresql && apt-get download $$libs && \
+	  for deb in $(TOOLS)/deb/postgresql/*.deb; do dpkg -x $$deb $(TOOLS)/postgresql; done; \
+	fi
+	@missing=$$($(PG_MISSING)); if [ -n "$$missing" ]; then echo "PostgreSQL still lacks: $$missing"; exit 1; fi
+	touch $@
 
 ## Formatting and lints, as CI expects them.
 lint:
