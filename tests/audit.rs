@@ -378,19 +378,7 @@ fn concord_audit_verify_finds_one_flipped_byte_in_either_log() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let port = common::nats::free_port();
-    let s = |v: &str| v.to_string();
-    let mut up = common::process::Proc::spawn(
-        "up",
-        dir.path(),
-        &[
-            s("up"),
-            s("--no-simulate"),
-            s("--data"),
-            data.display().to_string(),
-            s("--grpc"),
-            format!("127.0.0.1:{port}"),
-        ],
-    );
+    let mut up = common::process::spawn_up(dir.path(), &data, port, &[]);
     let layout = concord::layout::Layout::new(&data);
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {

@@ -68,21 +68,7 @@ fn prometheus_scrapes_counters_that_match_what_happened() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let (grpc, metrics) = (free_port(), free_port());
-    let s = |v: &str| v.to_string();
-    let up = common::process::Proc::spawn(
-        "up",
-        dir.path(),
-        &[
-            s("up"),
-            s("--no-simulate"),
-            s("--data"),
-            data.display().to_string(),
-            s("--grpc"),
-            format!("127.0.0.1:{grpc}"),
-            s("--metrics"),
-            format!("127.0.0.1:{metrics}"),
-        ],
-    );
+    let up = common::process::spawn_up(dir.path(), &data, grpc, &["--metrics".into(), format!("127.0.0.1:{metrics}")]);
     let started = Instant::now();
     while get(metrics, "/healthz").is_none() {
         assert!(started.elapsed() < Duration::from_secs(60), "no metrics port:\n{}", up.output());

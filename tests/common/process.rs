@@ -117,6 +117,15 @@ pub fn concord(args: &[&str]) -> std::process::Output {
 
 /// Runs `concord up` (no simulation, any free port) on `data` with the
 /// agreement in `policy`, to completion: for agreements that must stop it.
+/// Starts `concord up` (no simulated agencies) on `data`, serving gRPC on
+/// `grpc`, with `extra` arguments; its stderr goes to `<dir>/up.log`.
+pub fn spawn_up(dir: &Path, data: &Path, grpc: u16, extra: &[String]) -> Proc {
+    let mut args = vec!["up".to_string(), "--no-simulate".into(), "--data".into(), data.display().to_string()];
+    args.extend(["--grpc".to_string(), format!("127.0.0.1:{grpc}")]);
+    args.extend_from_slice(extra);
+    Proc::spawn("up", dir, &args)
+}
+
 pub fn up_with_policy(data: &Path, policy: &Path) -> std::process::Output {
     let (data, policy) = (data.to_str().unwrap(), policy.to_str().unwrap());
     concord(&["up", "--no-simulate", "--data", data, "--grpc", "127.0.0.1:0", "--policy", policy])
