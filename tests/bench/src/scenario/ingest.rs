@@ -21,6 +21,9 @@ use crate::setup::nats::NatsServer;
 use crate::setup::postgres::Postgres;
 use crate::setup::workload::{self, Prepared};
 
+/// Per Concord variant, each run's (events appended, events refused at the node).
+type Taken = std::collections::BTreeMap<String, Vec<(u64, usize)>>;
+
 /// How long one ingest run may take before it counts as stuck.
 const STUCK: Duration = Duration::from_secs(1800);
 
@@ -49,13 +52,14 @@ pub fn run(ctx: &Ctx, results: &mut Results, which: Which) -> Result<()> {
     } else {
         None
     };
+    let mut taken = Taken::new();
     for run in 1..=s.runs {
         let say = |what: &str| ctx.say(format!("ingest run {run}/{}: {what}", s.runs));
         let mut concord_default = None;
         if which.ingest {
             for &engine in &s.engines {
                 say(&format!("Concord ({engine})"));
-                let rate = concord_once(ctx, engine, false, &events, results)?;
+                let rate = concord_once(ctx, engine, false, &events, results, &mut taken)?;
                 results.add(
                     &format!("ingest.concord.{engine}"),
                     "ingest",
@@ -85,11 +89,11 @@ pub fn run(ctx: &Ctx, results: &mut Results, which: Which) -> Result<()> {
                 Some(rate) => rate,
                 None => {
                     say(&format!("Concord ({engine}), NATS default sync"));
-                    concord_once(ctx, engine, false, &events, results)?
+                    concord_once(ctx, engine, false, &events, results, &mut taken)?
                 }
             };
             say(&format!("Concord ({engine}), NATS sync_interval: always"));
-            let always = concord_once(ctx, engine, true, &events, results)?;
+            let always = concord_once(ctx, engine, true, &events, results, &mut taken)?;
             say("raw JetStream, sync_interval: always");
             let js_always = n as f64 / jetstream_once(ctx, true, &prepared)?;
             let d = "durability";
@@ -127,6 +131,19 @@ pub fn run(ctx: &Ctx, results: &mut Results, which: Which) -> Result<()> {
         results.compare(&format!("ingest.concord.{engine}"), "ingest.postgres");
     }
     results.compare("ingest.postgres", "ingest.jetstream");
+    for (variant, runs) in &taken {
+        let range = |values: Vec<u64>| {
+            let (lo, hi) = (values.iter().min().copied().unwrap_or(0), values.iter().max().copied().unwrap_or(0));
+            if lo == hi { lo.to_string() } else { format!("{lo}–{hi}") }
+        };
+        let appended = range(runs.iter().map(|r| r.0).collect());
+        let refused = range(runs.iter().map(|r| r.1 as u64).collect());
+        results.note(format!(
+            "Ingest (Concord, {variant}): the log took {appended} of the {n} events in each run; {refused} were \
+             refused at the node for their consent (withdrawn while they were in flight), the rest by the ledger \
+             (their consent not yet or no longer given when they arrived); rates count appended events."
+        ));
+    }
     results.compare("durability.concord.always", "durability.concord.default");
     results.compare("durability.jetstream.always", "durability.jetstream.default");
     results.compare("durability.concord.always", "durability.jetstream.always");
@@ -154,6 +171,7 @@ fn concord_once(
     sync_always: bool,
     events: &[pb::Event],
     results: &mut Results,
+    taken: &mut Taken,
 ) -> Result<f64> {
     let dir = ctx.dir("ingest-run")?;
     let nats = NatsServer::start(&ctx.nats, &dir.join("nats"), sync_always)?;
@@ -228,15 +246,8 @@ fn concord_once(
         );
         results.compare(&format!("footprint.ingest_log.{engine}"), "footprint.payload");
     }
-    if appended < events.len() as u64 {
-        results.note(format!(
-            "Ingest (Concord, {engine}{}): the log took {appended} of {} events; {refused} were refused for \
-             their consent (withdrawn while they were in flight), the rest by the ledger; rates count appended \
-             events.",
-            if sync_always { ", sync always" } else { "" },
-            events.len()
-        ));
-    }
+    let key = format!("{engine}{}", if sync_always { ", NATS sync_interval: always" } else { "" });
+    taken.entry(key).or_default().push((appended, refused));
     Ok(appended as f64 / secs)
 }
 
