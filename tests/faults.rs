@@ -87,7 +87,8 @@ fn the_ledger_killed_again_and_again_mid_ingest_loses_and_duplicates_nothing() {
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     let police = agency("police.met.nw");
-    let node = rt.block_on(nats_node(&keys, &police, &nats.url_as("police.met.nw"), false));
+    rt.block_on(common::seal_key_service(&keys, &nats.url_as("serve-1"), false));
+    let node = rt.block_on(nats_node(&keys, &police, &nats.url_as("police.met.nw")));
     let publishing = rt.spawn({
         let node = node.clone();
         async move { publish_many(&node, EVENTS, 64, event).await }
@@ -132,7 +133,8 @@ fn a_cluster_that_loses_a_server_mid_ingest_loses_nothing() {
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     let police = agency("police.met.nw");
-    let node = rt.block_on(nats_node(&keys, &police, &cluster.url_as("police.met.nw"), false));
+    rt.block_on(common::seal_key_service(&keys, &cluster.url_as("serve-1"), false));
+    let node = rt.block_on(nats_node(&keys, &police, &cluster.url_as("police.met.nw")));
     let publishing = rt.spawn({
         let node = node.clone();
         async move { publish_many(&node, EVENTS, 32, event).await }

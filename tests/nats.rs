@@ -146,7 +146,8 @@ fn a_nats_server_that_loses_its_store_loses_nothing_of_ours() {
     // The node alone, in its own runtime (dropping it ends every task, like a stopped process).
     tokio::runtime::Runtime::new().unwrap().block_on(async {
         layout.ensure_keys(std::slice::from_ref(&police)).unwrap();
-        let node = common::nats_node(&layout, &police, &url, true).await;
+        common::seal_key_service(&layout, &url, true).await;
+        let node = common::nats_node(&layout, &police, &url).await;
         let client = concord_bus::nats::connect_client(&url, "test").await.unwrap();
         let js = async_nats::jetstream::new(client);
         for i in 0..1500 {

@@ -43,6 +43,7 @@ async fn rig() -> Rig {
         .await
         .unwrap()
         .unwrap();
+    common::seal_key_service(&layout, &nats.url_as("serve-1"), false).await;
     let log = Arc::new(
         Log::open(
             open(Engine::Redb, &layout.store("log")).unwrap(),
@@ -103,7 +104,7 @@ async fn an_agency_user_cannot_publish_on_another_agencys_subjects() {
     assert_eq!(rig.stream_messages().await, 0, "nothing reached the stream");
 
     // The same user on its own subject, through a real node, is accepted.
-    let node = nats_node(&rig.layout, &agency("police.met.nw"), &rig.nats.url_as("police.met.nw"), false).await;
+    let node = nats_node(&rig.layout, &agency("police.met.nw"), &rig.nats.url_as("police.met.nw")).await;
     let published = node.publish(arrest("P-sec0001", ""), Some(Duration::from_secs(30))).await.unwrap();
     assert_eq!(published.position, Some(1));
     assert_eq!(rig.ledger.log().size(), 1);
@@ -155,7 +156,7 @@ async fn forged_and_garbage_messages_are_quarantined_and_the_ledger_keeps_runnin
     }
 
     // A genuine event after all that is still appended.
-    let node = nats_node(&rig.layout, &agency("police.met.nw"), &rig.nats.url_as("police.met.nw"), false).await;
+    let node = nats_node(&rig.layout, &agency("police.met.nw"), &rig.nats.url_as("police.met.nw")).await;
     let published = node.publish(arrest("P-sec0004", ""), Some(Duration::from_secs(60))).await.unwrap();
     assert_eq!(published.position, Some(1), "the ledger kept running and appended the genuine event");
     wait_outbox_empty(&node, Duration::from_secs(30)).await;
@@ -171,7 +172,7 @@ async fn forged_and_garbage_messages_are_quarantined_and_the_ledger_keeps_runnin
 async fn an_event_relying_on_absent_consent_is_refused_by_the_node_and_by_the_ledger() {
     let rig = rig().await;
     let police = agency("police.met.nw");
-    let node = nats_node(&rig.layout, &police, &rig.nats.url_as("police.met.nw"), false).await;
+    let node = nats_node(&rig.layout, &police, &rig.nats.url_as("police.met.nw")).await;
     let wait = Some(Duration::from_secs(30));
     let relying = || {
         let mut e = arrest("P-sec0005", "");
@@ -231,15 +232,15 @@ async fn an_event_relying_on_absent_consent_is_refused_by_the_node_and_by_the_le
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_agency_can_record_only_its_own_publishes_on_the_audit_stream() {
     let rig = rig().await;
-    // A query replica's audit log, following the stream as the `query` user.
+    // A query replica's audit log, following the stream as replica serve-2's user.
     let store = |name: &str| open(Engine::Redb, &rig.layout.store(name)).unwrap();
     let audit_log =
         Log::open(store("audit"), concord_audit::AUDIT_LOG_ORIGIN, rig.layout.ledger_signing_key().unwrap());
     let audit = concord_audit::AuditLog::new(Arc::new(audit_log.unwrap()));
     let quarantine = Arc::new(Quarantine::open(store("audit-quarantine")).unwrap());
-    let query = Arc::new(rig.bus_as("query").await);
+    let query = Arc::new(rig.bus_as("serve-2").await);
     let replica = Arc::new(concord_audit::AuditReplica::new(&audit, query, quarantine.clone()));
-    tokio::spawn(replica.run("audit-test"));
+    tokio::spawn(replica.run("audit-serve-2"));
 
     let police = Arc::new(rig.bus_as("police.met.nw").await);
     let camhs = agency("camhs.nwl");
@@ -293,4 +294,134 @@ async fn an_agency_can_record_only_its_own_publishes_on_the_audit_stream() {
     assert_eq!(counts.get("malformed"), Some(&1), "{counts:?}");
     assert_eq!(audit.log().size(), 1, "only the genuine record is in the audit log");
     assert_eq!(audit.get(1).unwrap().unwrap().record_id, genuine.record_id);
+}
+
+/// A raw client as NATS user `user` (on its own inbox prefix, as Concord
+/// connects), collecting every error the server sends it.
+async fn raw_client(nats: &NatsServer, user: &str) -> (async_nats::Client, Arc<std::sync::Mutex<Vec<String>>>) {
+    let errors = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = errors.clone();
+    let client = async_nats::ConnectOptions::with_user_and_password(user.into(), common::nats::password(user))
+        .custom_inbox_prefix(concord_bus::inbox_prefix(user))
+        .event_callback(move |event| {
+            let seen = seen.clone();
+            async move { seen.lock().unwrap().push(event.to_string().to_lowercase()) }
+        })
+        .connect(format!("127.0.0.1:{}", nats.port))
+        .await
+        .unwrap();
+    (client, errors)
+}
+
+/// Waits until the server has told `errors`' client that `what` on `subject`
+/// is a permissions violation.
+async fn refused(errors: &std::sync::Mutex<Vec<String>>, what: &str, subject: &str) {
+    let needle = format!("permissions violation for {what} to \"{}\"", subject.to_lowercase());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !errors.lock().unwrap().iter().any(|e| e.contains(&needle)) {
+        assert!(tokio::time::Instant::now() < deadline, "the server did not refuse {what} to {subject}: {errors:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_agency_user_hears_nothing_but_its_own_receipts_and_replies() {
+    let rig = rig().await;
+    const WIDE: [&str; 13] = [
+        ">",
+        "_INBOX.>",
+        "$JS.>",
+        "$KV.>",
+        "concord.>",
+        "concord.events.>",
+        "concord.receipts.>",
+        "concord.keys.>",
+        "concord.consent.>",
+        "concord.audit.>",
+        "_INBOX.police:met:nw.>",
+        "_INBOX.serve-1.>",
+        "_INBOX.ledger.>",
+    ];
+    // Every other agency listens everywhere it can think of.
+    let mut listeners = Vec::new();
+    for eavesdropper in ["childrens_services.harrow", "yot.harrow", "camhs.nwl", "vcs.st-giles"] {
+        let (client, errors) = raw_client(&rig.nats, eavesdropper).await;
+        let mut subscriptions = Vec::new();
+        for subject in WIDE {
+            subscriptions.push(client.subscribe(subject).await.unwrap());
+        }
+        client.flush().await.unwrap();
+        listeners.push((eavesdropper, client, errors, futures::stream::select_all(subscriptions)));
+    }
+    // Police listens for its own receipts: what it is allowed to hear, it hears.
+    let (police_client, _) = raw_client(&rig.nats, "police.met.nw").await;
+    let mut receipts = police_client.subscribe("concord.receipts.police.met.nw").await.unwrap();
+    police_client.flush().await.unwrap();
+
+    // Police publishes personal data through its node (asking a replica for
+    // sealing keys, the ledger appending and receipting), a consent-based
+    // event makes it ask the ledger about consent, and a replica reads both streams.
+    let node = nats_node(&rig.layout, &agency("police.met.nw"), &rig.nats.url_as("police.met.nw")).await;
+    for i in 0..5 {
+        let event = arrest(&format!("P-eaves{i:03}"), "seen near the station with a knife");
+        node.publish(event, Some(Duration::from_secs(30))).await.unwrap();
+    }
+    let mut on_consent = arrest("P-eaves-consent", "");
+    on_consent.lawful_basis = vec![pb::LawfulBasis::Consent as i32];
+    on_consent.consent_ref = "C-never-given".into();
+    assert!(node.publish(on_consent, Some(Duration::from_secs(30))).await.is_err(), "refused on the ledger's answer");
+    let serve = rig.bus_as("serve-2").await;
+    let mut consumer = serve.consumer("serve-2", None).await.unwrap();
+    let read = consumer.next_batch(10, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(read.len(), 5, "the replica reads the events");
+
+    use futures::StreamExt;
+    for _ in 0..5 {
+        let receipt = tokio::time::timeout(Duration::from_secs(5), receipts.next()).await;
+        assert!(matches!(receipt, Ok(Some(_))), "police hears its own receipts");
+    }
+    for (eavesdropper, _client, errors, mut heard) in listeners {
+        if let Ok(Some(message)) = tokio::time::timeout(Duration::from_millis(500), heard.next()).await {
+            panic!("{eavesdropper} heard a message on {}", message.subject);
+        }
+        for subject in WIDE {
+            refused(&errors, "subscription", subject).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_agency_user_can_write_nothing_outside_its_own_subjects() {
+    let rig = rig().await;
+    // A subject key exists in the shared bucket (a replica made it for police).
+    let node = nats_node(&rig.layout, &agency("police.met.nw"), &rig.nats.url_as("police.met.nw")).await;
+    node.publish(arrest("P-sec-key", "notes"), Some(Duration::from_secs(30))).await.unwrap();
+    let replica = concord_bus::nats::connect_client(&rig.nats.url_as("serve-1"), "test").await.unwrap();
+    let bucket = async_nats::jetstream::new(replica).get_key_value(concord_vault::nats::BUCKET).await.unwrap();
+    let stored = bucket.entry("person.P-sec-key").await.unwrap().expect("the key is in the bucket");
+
+    let (vcs, errors) = raw_client(&rig.nats, "vcs.st-giles").await;
+    for subject in [
+        "$KV.CONCORD_SUBJECT_KEYS.person.P-sec-key",
+        "$JS.API.STREAM.INFO.CONCORD_EVENTS",
+        "$JS.API.STREAM.PURGE.KV_CONCORD_SUBJECT_KEYS",
+        "$JS.API.STREAM.MSG.DELETE.KV_CONCORD_SUBJECT_KEYS",
+        "$JS.API.DIRECT.GET.KV_CONCORD_SUBJECT_KEYS.$KV.CONCORD_SUBJECT_KEYS.person.P-sec-key",
+        "$JS.API.CONSUMER.CREATE.CONCORD_EVENTS.mine.concord.events.>",
+        "$JS.API.CONSUMER.CREATE.CONCORD_AUDIT.mine.concord.audit.>",
+        "concord.receipts.police.met.nw",
+        "concord.events.police.police.met.nw.arrest",
+        "concord.consent.police.met.nw",
+        "concord.keys.police.met.nw",
+        "concord.audit.node.police.met.nw",
+        "concord.audit.query.serve-1",
+        "_INBOX.police:met:nw.anything",
+    ] {
+        vcs.publish(subject, "forged".into()).await.unwrap();
+        vcs.flush().await.unwrap();
+        refused(&errors, "publish", subject).await;
+    }
+    let after = bucket.entry("person.P-sec-key").await.unwrap().expect("still there");
+    assert_eq!((after.revision, after.value), (stored.revision, stored.value), "the subject key was not touched");
+    assert_eq!(rig.stream_messages().await, 1, "nothing forged reached the event stream");
 }

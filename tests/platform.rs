@@ -241,7 +241,7 @@ async fn bad_input_gets_a_clear_error_and_changes_nothing() {
 
     // Straight onto the bus: garbage, a bad signature, and police signing as CAMHS.
     let police_node = t.platform.node(&common::agency("police.met.nw")).unwrap();
-    let (_, good) = police_node.prepare(arrest("P-bad00003", "")).unwrap();
+    let (_, good) = police_node.prepare(arrest("P-bad00003", "")).await.unwrap();
     let mut tampered = pb::SignedEvent::decode(good.payload.as_ref()).unwrap();
     tampered.signature[0] ^= 1;
     let mut as_camhs = arrest("P-bad00004", "");

@@ -62,7 +62,7 @@ fn separate_processes_deliver_every_event_once_and_replicas_agree() {
     );
     let mut replicas = Vec::new();
     let mut procs = Vec::new();
-    for name in ["serve-a", "serve-b"] {
+    for name in ["serve-1", "serve-2"] {
         let port = free_port();
         procs.push(Proc::spawn(
             name,
@@ -74,7 +74,7 @@ fn separate_processes_deliver_every_event_once_and_replicas_agree() {
                 s("--keys"),
                 keys.clone(),
                 s("--nats"),
-                nats.url_as("query"),
+                nats.url_as(name),
                 s("--grpc"),
                 format!("127.0.0.1:{port}"),
                 s("--replica"),

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use common::nats::NatsServer;
 use concord::layout::Layout;
-use concord_core::seal::{SubjectKeys, seal, unseal};
+use concord_core::seal::{SealKeys, SubjectKeys, seal, unseal};
 use concord_core::{EventId, SubjectId, pb};
 use concord_vault::{CachedKeyStore, DirKeyStore, KeyRing, MasterKey, NatsKeyStore, Vault};
 
@@ -66,8 +66,8 @@ fn an_erasure_reaches_every_copy_and_leaves_no_bytes_in_the_stream() {
     let ring = KeyRing::from(MasterKey::generate());
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     // A node (an agency's user) and a query replica (which runs the erasure service).
-    let a = cached(&nats, "police.met.nw", dir_a.path());
-    let b = cached(&nats, "query", dir_b.path());
+    let a = cached(&nats, "serve-1", dir_a.path());
+    let b = cached(&nats, "serve-2", dir_b.path());
     let (vault_a, vault_b) = (Vault::new(a.clone(), ring.clone()), Vault::new(b.clone(), ring.clone()));
     let (gone, kept) = (subject("person/P-erased"), subject("person/P-kept"));
     for s in [&gone, &kept] {
@@ -108,15 +108,15 @@ fn a_process_away_during_an_erasure_erases_its_copy_as_it_reconnects() {
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let gone = subject("person/P-away");
     {
-        let a = cached(&nats, "police.met.nw", dir_a.path());
+        let a = cached(&nats, "serve-1", dir_a.path());
         Vault::new(a, ring.clone()).data_key(&gone, true).unwrap();
     } // the node stops
-    let b = cached(&nats, "query", dir_b.path());
+    let b = cached(&nats, "serve-2", dir_b.path());
     assert!(Vault::new(b, ring.clone()).shred(&gone).unwrap());
     // The window: a copy in a process that is not connected is still there.
     assert!(DirKeyStore::open(dir_a.path()).unwrap().get(&gone.stream()).unwrap().is_some());
 
-    let a = cached(&nats, "police.met.nw", dir_a.path());
+    let a = cached(&nats, "serve-1", dir_a.path());
     assert_eq!(a.local().get(&gone.stream()).unwrap(), None, "reconciled before the store is handed out");
     assert_eq!(Vault::new(a, ring).data_key(&gone, false).unwrap(), None);
 }
@@ -129,7 +129,7 @@ fn a_bucket_that_lost_its_store_takes_no_copy_with_it() {
     let dir = tempfile::tempdir().unwrap();
     let kept = subject("person/P-kept");
     let key = {
-        let a = cached(&nats, "police.met.nw", dir.path());
+        let a = cached(&nats, "serve-1", dir.path());
         Vault::new(a, ring.clone()).data_key(&kept, true).unwrap()
     };
     nats.stop();
@@ -138,16 +138,16 @@ fn a_bucket_that_lost_its_store_takes_no_copy_with_it() {
     create_bucket(&nats);
 
     // Not an erasure (no purge marker): the copy is all that is left, and it stays.
-    let a = cached(&nats, "police.met.nw", dir.path());
+    let a = cached(&nats, "serve-1", dir.path());
     assert!(a.local().get(&kept.stream()).unwrap().is_some());
     assert_eq!(Vault::new(a, ring).data_key(&kept, false).unwrap(), key);
 }
 
 /// A sealed arrest about `key`, as a node seals it.
-fn sealed_arrest(key: &str, keys: &dyn SubjectKeys) -> pb::Event {
+async fn sealed_arrest(key: &str, keys: &dyn SealKeys) -> pb::Event {
     let mut event = common::arrest(key, "seen near the station with a knife");
     event.event_id = EventId::new_v7().to_string();
-    seal(&mut event, keys).unwrap();
+    seal(&mut event, keys).await.unwrap();
     assert!(event.personal.is_none() && !event.sealed.is_empty());
     event
 }
@@ -179,7 +179,7 @@ async fn rotating_the_master_key_keeps_sealed_data_readable() {
     let layout = Layout::new(dir.path());
     layout.ensure_keys(&[common::agency("police.met.nw")]).unwrap();
     let vault = concord::platform::open_vault(&layout, None).await.unwrap();
-    let event = sealed_arrest("P-rotated", &vault);
+    let event = sealed_arrest("P-rotated", &vault).await;
     let before = read(&event, &vault);
     assert_eq!(before.identities[0].name, "Jordan Testcase");
     drop(vault);
@@ -208,29 +208,29 @@ async fn rotating_over_nats_rewraps_the_bucket_and_every_copy() {
     let keys = home.path().join("keys");
     let keys_arg = keys.display().to_string();
     Layout::new(home.path()).ensure_keys(&[common::agency("police.met.nw")]).unwrap();
-    // A node and a replica, each with its own data directory, sharing the keys.
+    // Two replicas, each with its own data directory, sharing the keys.
     let process = |name: &str| Layout::with_keys(home.path().join(name), Some(keys.clone()));
     let open = |layout: Layout, user: &'static str| {
         let config = concord_bus::NatsConfig { url: nats.url_as(user), replicas: 1, manage_streams: false };
         async move { concord::platform::open_vault(&layout, Some(&config)).await.unwrap() }
     };
-    let node = open(process("node"), "police.met.nw").await;
-    let event = sealed_arrest("P-shared", &node);
-    let replica = open(process("replica"), "query").await;
+    let node = open(process("node"), "serve-1").await;
+    let event = sealed_arrest("P-shared", &node).await;
+    let replica = open(process("replica"), "serve-2").await;
     let before = read(&event, &replica);
     // A third process reads the key too, then is not running during the rotation.
-    assert_eq!(read(&event, &open(process("away"), "query").await), before);
+    assert_eq!(read(&event, &open(process("away"), "serve-2").await), before);
     let old = MasterKey::load(&process("node").master_key()).unwrap().unwrap();
 
     // Stage, then restart every process: each opens keys under either master key.
     let admin = home.path().join("admin").display().to_string();
     concord(&["keys", "rotate-master", "--data", &admin, "--keys", &keys_arg, "--stage"]);
     drop((node, replica));
-    let (node, replica) = (open(process("node"), "police.met.nw").await, open(process("replica"), "query").await);
+    let (node, replica) = (open(process("node"), "serve-1").await, open(process("replica"), "serve-2").await);
     assert_eq!(read(&event, &node), before);
 
     let out =
-        concord(&["keys", "rotate-master", "--data", &admin, "--keys", &keys_arg, "--nats", &nats.url_as("ledger")]);
+        concord(&["keys", "rotate-master", "--data", &admin, "--keys", &keys_arg, "--nats", &nats.url_as("admin")]);
     assert!(out.contains("shared keys   bucket CONCORD_SUBJECT_KEYS: 1 rewrapped"), "{out}");
     assert!(out.contains("previous key  erased"), "{out}");
     let new = KeyRing::from(process("node").master_keys().unwrap().current().clone());
@@ -245,10 +245,10 @@ async fn rotating_over_nats_rewraps_the_bucket_and_every_copy() {
     }
     // Restarted with the new master key alone, both read what was sealed before.
     drop((node, replica));
-    let (node, replica) = (open(process("node"), "police.met.nw").await, open(process("replica"), "query").await);
+    let (node, replica) = (open(process("node"), "serve-1").await, open(process("replica"), "serve-2").await);
     assert!(process("node").master_keys().unwrap().previous().is_none());
     assert_eq!(read(&event, &node), before);
     assert_eq!(read(&event, &replica), before);
     // The one that was away brings its copy up to date as it connects.
-    assert_eq!(read(&event, &open(process("away"), "query").await), before);
+    assert_eq!(read(&event, &open(process("away"), "serve-2").await), before);
 }

@@ -242,16 +242,26 @@ pub fn as_yot_rating(mut event: pb::Event) -> pb::Event {
 /// URL), opened as `concord node` opens it: its signing key from `layout`,
 /// subject keys in the shared bucket (created here only with
 /// `create_bucket`) with a local cache, its outbox in `outbox/<agency>`.
-pub async fn nats_node(layout: &Layout, agency: &AgencyId, url: &str, create_bucket: bool) -> Arc<concord_node::Node> {
+pub async fn nats_node(layout: &Layout, agency: &AgencyId, url: &str) -> Arc<concord_node::Node> {
     let key = concord_core::sign::AgencyKey::load(agency.clone(), &layout.agency_key(agency)).unwrap();
-    let nats = concord_bus::NatsConfig { url: url.to_string(), replicas: 1, manage_streams: create_bucket };
-    let vault = Arc::new(concord::platform::open_vault(layout, Some(&nats)).await.unwrap());
+    let nats = concord_bus::NatsConfig { url: url.to_string(), replicas: 1, manage_streams: false };
     let outbox = concord_node::Outbox::open(
         concord::platform::open_store(layout, Engine::Redb, &format!("outbox/{agency}")).unwrap(),
     )
     .unwrap();
-    let bus = concord::platform::connect_bus(Some(&nats)).await.unwrap();
-    concord_node::Node::start(key, vault, bus, outbox).await.unwrap()
+    let bus = concord::platform::connect_nats(&nats).await.unwrap();
+    let keys = Arc::new(concord_bus::RemoteSealKeys::new(&bus, agency));
+    concord_node::Node::start(key, keys, bus, outbox).await.unwrap()
+}
+
+/// Gives nodes their subjects' public sealing keys over NATS at `url`, as a
+/// query replica does, from a vault in `layout` (creating the key bucket if
+/// `create_bucket`), until the runtime ends.
+pub async fn seal_key_service(layout: &Layout, url: &str, create_bucket: bool) {
+    let nats = concord_bus::NatsConfig { url: url.to_string(), replicas: 1, manage_streams: create_bucket };
+    let vault = Arc::new(concord::platform::open_vault(layout, Some(&nats)).await.unwrap());
+    let bus = concord::platform::connect_nats(&nats).await.unwrap();
+    concord_bus::answer_seal_keys(&bus, vault).await.unwrap();
 }
 
 /// Publishes `count` events from `make` through `node`, `concurrency` at a

@@ -10,6 +10,7 @@
 //! `concord up`).
 
 pub mod embedded;
+pub mod keys;
 pub mod nats;
 pub mod subject;
 
@@ -21,10 +22,11 @@ use concord_core::AgencyId;
 use concord_core::pb;
 
 pub use embedded::EmbeddedBus;
+pub use keys::{RemoteSealKeys, answer_seal_keys};
 pub use nats::{NatsBus, NatsConfig};
 pub use subject::{
-    AuditSource, EventSubject, audit_node_subject, audit_query_subject, consent_subject, event_subject,
-    parse_audit_subject, parse_event_subject, valid_replica_name,
+    AuditSource, EventSubject, audit_node_subject, audit_query_subject, consent_subject, event_subject, inbox_prefix,
+    parse_audit_subject, parse_event_subject, seal_keys_subject, valid_replica_name,
 };
 
 /// Failures of the bus itself (not of the messages on it).

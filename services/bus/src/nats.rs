@@ -63,7 +63,10 @@ fn unavailable(e: impl std::fmt::Display) -> BusError {
 /// Connects to NATS at `url` (one address or several, comma-separated),
 /// retrying in the background while no server answers. Credentials may be in
 /// the URL (`nats://user:password@host:4222`): async-nats does not send those
-/// by itself, so they are taken from the first address that has them.
+/// by itself, so they are taken from the first address that has them, and
+/// the user's replies arrive under its own inbox prefix
+/// ([`crate::subject::inbox_prefix`]), the only one its permissions let it
+/// subscribe to.
 pub async fn connect_client(url: &str, name: &str) -> Result<async_nats::Client, async_nats::ConnectError> {
     let servers: Vec<&str> = url.split(',').map(str::trim).filter(|u| !u.is_empty()).collect();
     let mut options = async_nats::ConnectOptions::new();
@@ -72,7 +75,8 @@ pub async fn connect_client(url: &str, name: &str) -> Result<async_nats::Client,
         Some((user, a.password().unwrap_or_default().to_string()))
     });
     if let Some((user, password)) = credentials {
-        options = async_nats::ConnectOptions::with_user_and_password(user, password);
+        options = async_nats::ConnectOptions::with_user_and_password(user.clone(), password)
+            .custom_inbox_prefix(crate::subject::inbox_prefix(&user));
     }
     options.name(name).retry_on_initial_connect().max_reconnects(None).connect(servers).await
 }

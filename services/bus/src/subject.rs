@@ -39,6 +39,23 @@ pub fn consent_subject(agency: &AgencyId) -> String {
     format!("concord.consent.{agency}")
 }
 
+/// The subject an agency's node asks for subjects' public sealing keys on.
+pub fn seal_keys_subject(agency: &AgencyId) -> String {
+    format!("{SEAL_KEYS_PREFIX}.{agency}")
+}
+
+/// The prefix of the subjects nodes ask for sealing keys on.
+pub const SEAL_KEYS_PREFIX: &str = "concord.keys";
+
+/// The inbox prefix of a NATS user: replies to its requests (JetStream's
+/// included) arrive under it, and its user may subscribe under it alone, so
+/// no user hears another's replies. A user name's dots become `:` (which no
+/// agency id or replica name contains), so the prefix is one subject token
+/// and no user's prefix is another's.
+pub fn inbox_prefix(user: &str) -> String {
+    format!("_INBOX.{}", user.replace('.', ":"))
+}
+
 /// The prefix of every audit record subject.
 pub const AUDIT_PREFIX: &str = "concord.audit";
 

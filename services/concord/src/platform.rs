@@ -304,6 +304,10 @@ impl Platform {
         let quarantine = Arc::new(Quarantine::open(open("quarantine")?)?);
         let registry = KeyRegistry::load(&layout.registry())?;
         let bus = connect_bus(config.nats.as_ref()).await?;
+        if let Some(nats) = &config.nats {
+            // Nodes elsewhere seal to public keys this process (holding the vault) gives.
+            concord_bus::answer_seal_keys(&*connect_nats(nats).await?, vault.clone()).await?;
+        }
 
         let ledger = Arc::new(Ledger::new(log.clone(), registry, bus.clone(), quarantine, Role::Writer));
         bus.answer_consent(concord_ledger::consent::answerer(log.clone())).await?;

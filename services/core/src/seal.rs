@@ -1,24 +1,36 @@
 //! Sealing personal data per subject (design.md, "Personal data").
 //!
-//! Each subject has its own random 256-bit data key. A subject's identifiers
-//! are sealed under that subject's key; an event's free text is sealed under a
-//! key derived (HKDF-SHA256) from the keys of *all* its subjects, so erasing
-//! any one of them makes the text unreadable. The AEAD is ChaCha20-Poly1305,
-//! with the event id, the part and the subjects as associated data so a sealed
-//! record cannot be moved to another event. Hashes and signatures cover only
-//! ciphertext, so destroying a key (crypto-shredding) leaves the log verifiable.
+//! Each subject has its own X25519 key pair. A node seals with the subjects'
+//! *public* keys only: each sealed record carries a one-time public key, and
+//! its AEAD key is derived (HKDF-SHA256) from the Diffie-Hellman agreements
+//! between that one-time key and each of the record's subjects. A subject's
+//! identifiers are sealed to that subject alone; an event's free text to
+//! *all* its subjects, so erasing any one of them makes the text unreadable.
+//! Only holders of the subjects' private keys (the vault, on the read side)
+//! open a record; a node that sealed one cannot open anyone else's.
+//!
+//! The AEAD is ChaCha20-Poly1305, with the event id, the part and the
+//! subjects as associated data so a sealed record cannot be moved to another
+//! event. Hashes and signatures cover only ciphertext, so destroying a
+//! private key (crypto-shredding) leaves the log verifiable. Records sealed
+//! before this scheme (no one-time key: sealed under the subjects' 32-byte
+//! keys directly) still open.
 
+use async_trait::async_trait;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Nonce};
 use hkdf::Hkdf;
 use prost::Message;
 use rand::RngCore;
 use sha2::Sha256;
+use x25519_dalek::StaticSecret;
 
 use crate::ids::{EventId, SubjectId};
 use crate::pb;
 
-/// A subject's data key.
+/// A subject's private key: the X25519 secret that opens what was sealed to
+/// the subject (and, for records sealed before version 2, the symmetric key
+/// itself). Held by the vault only.
 #[derive(Clone, PartialEq, Eq)]
 pub struct DataKey(pub [u8; 32]);
 
@@ -35,14 +47,38 @@ impl DataKey {
         rand::rngs::OsRng.fill_bytes(&mut key);
         DataKey(key)
     }
+
+    /// The public key sealers seal this subject's data to.
+    pub fn public_key(&self) -> PublicKey {
+        PublicKey(x25519_dalek::PublicKey::from(&StaticSecret::from(self.0)).to_bytes())
+    }
 }
 
-/// Where subjects' data keys are kept.
+/// A subject's public sealing key (X25519): enough to seal, never to open.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PublicKey(pub [u8; 32]);
+
+impl PublicKey {
+    /// A public key from its 32 bytes; `None` if the length is wrong.
+    pub fn from_slice(bytes: &[u8]) -> Option<Self> {
+        bytes.try_into().ok().map(PublicKey)
+    }
+}
+
+/// Where a sealer (a node) gets subjects' public keys. A subject without a
+/// key gets one. Async: the keys may come over the network, and a sealer
+/// must never block an async worker waiting for them.
+#[async_trait]
+pub trait SealKeys: Send + Sync {
+    /// The public keys of `subjects`, in order.
+    async fn public_keys(&self, subjects: &[SubjectId]) -> Result<Vec<PublicKey>, SealError>;
+}
+
+/// Where a reader gets subjects' private keys (the vault).
 pub trait SubjectKeys: Send + Sync {
-    /// The subject's data key. With `create`, one is made if the subject has
-    /// none; without, `None` means the subject has no key (never had one, or
-    /// it was destroyed by erasure).
-    fn data_key(&self, subject: &SubjectId, create: bool) -> Result<Option<DataKey>, SealError>;
+    /// The subject's private key; `None` if the subject has none (never had
+    /// one, or it was destroyed by erasure).
+    fn data_key(&self, subject: &SubjectId) -> Result<Option<DataKey>, SealError>;
 }
 
 /// Failures to seal or unseal.
@@ -72,16 +108,33 @@ fn aad(event_id: &EventId, part: pb::sealed::Part, subjects: &[SubjectId]) -> Ve
     aad
 }
 
-fn text_key(keys: &[DataKey]) -> [u8; 32] {
-    let mut ikm = Vec::with_capacity(32 * keys.len());
-    for k in keys {
-        ikm.extend_from_slice(&k.0);
+/// The key of a record sealed before version 2: the subjects' keys themselves.
+fn legacy_key(keys: &[DataKey]) -> [u8; 32] {
+    if let [key] = keys {
+        return key.0;
     }
-    let hk = Hkdf::<Sha256>::new(Some(b"concord/v1/text"), &ikm);
+    derive(b"concord/v1/text", keys.iter().map(|k| k.0), b"free text")
+}
+
+/// HKDF-SHA256 over the concatenated `parts`.
+fn derive(salt: &[u8], parts: impl Iterator<Item = [u8; 32]>, info: &[u8]) -> [u8; 32] {
+    let ikm: Vec<u8> = parts.flatten().collect();
     let mut out = [0u8; 32];
     // 32 bytes is always a valid HKDF-SHA256 output length.
-    let _ = hk.expand(b"free text", &mut out);
+    let _ = Hkdf::<Sha256>::new(Some(salt), &ikm).expand(info, &mut out);
     out
+}
+
+/// A version 2 record's key, from the agreements between its one-time key
+/// and each subject's key (`shared`, in the record's subject order), bound
+/// to the one-time key and every subject's public key.
+fn agreed_key(ephemeral: &PublicKey, publics: &[PublicKey], shared: Vec<[u8; 32]>) -> [u8; 32] {
+    let mut info = b"concord/v2/seal".to_vec();
+    info.extend_from_slice(&ephemeral.0);
+    for p in publics {
+        info.extend_from_slice(&p.0);
+    }
+    derive(b"concord/v2/seal", shared.into_iter(), &info)
 }
 
 fn encrypt(key: &[u8; 32], aad: &[u8], plaintext: &[u8]) -> Result<(Vec<u8>, Vec<u8>), SealError> {
@@ -103,79 +156,139 @@ fn decrypt(key: &[u8; 32], aad: &[u8], nonce: &[u8], ciphertext: &[u8]) -> Resul
         .map_err(|_| SealError::Tampered)
 }
 
-/// Moves an event's plaintext `personal` part into `sealed` records. The
-/// event must already carry its final `event_id` and valid subjects.
-pub fn seal(event: &mut pb::Event, keys: &dyn SubjectKeys) -> Result<(), SealError> {
+/// Seals `plaintext` to `publics` (one record of `part` about `subjects`).
+fn seal_record(
+    event_id: &EventId,
+    part: pb::sealed::Part,
+    subjects: &[SubjectId],
+    publics: &[PublicKey],
+    plaintext: &[u8],
+) -> Result<pb::Sealed, SealError> {
+    // One one-time secret agreed with every subject's key (x25519's
+    // EphemeralSecret agrees only once), dropped (and zeroed) after sealing.
+    let secret = StaticSecret::random_from_rng(rand::rngs::OsRng);
+    let ephemeral = PublicKey(x25519_dalek::PublicKey::from(&secret).to_bytes());
+    let mut shared = Vec::with_capacity(publics.len());
+    for public in publics {
+        let agreed = secret.diffie_hellman(&x25519_dalek::PublicKey::from(public.0));
+        if !agreed.was_contributory() {
+            return Err(SealError::Malformed("a subject's public key is not a valid X25519 key".into()));
+        }
+        shared.push(agreed.to_bytes());
+    }
+    let key = agreed_key(&ephemeral, publics, shared);
+    let (nonce, ciphertext) = encrypt(&key, &aad(event_id, part, subjects), plaintext)?;
+    Ok(pb::Sealed {
+        part: part as i32,
+        subjects: subjects.iter().map(SubjectId::to_ref).collect(),
+        nonce,
+        ciphertext,
+        ephemeral: ephemeral.0.to_vec(),
+    })
+}
+
+/// Opens one record with its subjects' private keys.
+fn open_record(
+    event_id: &EventId,
+    record: &pb::Sealed,
+    subjects: &[SubjectId],
+    keys: &[DataKey],
+) -> Result<Vec<u8>, SealError> {
+    let part = pb::sealed::Part::try_from(record.part)
+        .ok()
+        .filter(|p| *p != pb::sealed::Part::Unspecified)
+        .ok_or_else(|| SealError::Malformed(format!("unknown part {}", record.part)))?;
+    if part == pb::sealed::Part::Identity && keys.len() != 1 {
+        return Err(SealError::Malformed("an identity is sealed to exactly one subject".into()));
+    }
+    let aad = aad(event_id, part, subjects);
+    if record.ephemeral.is_empty() {
+        return decrypt(&legacy_key(keys), &aad, &record.nonce, &record.ciphertext);
+    }
+    let ephemeral = PublicKey::from_slice(&record.ephemeral)
+        .ok_or_else(|| SealError::Malformed("the one-time key must be 32 bytes".into()))?;
+    let their = x25519_dalek::PublicKey::from(ephemeral.0);
+    let publics: Vec<PublicKey> = keys.iter().map(DataKey::public_key).collect();
+    let shared = keys.iter().map(|k| StaticSecret::from(k.0).diffie_hellman(&their).to_bytes()).collect();
+    decrypt(&agreed_key(&ephemeral, &publics, shared), &aad, &record.nonce, &record.ciphertext)
+}
+
+fn subjects_of(refs: &[pb::SubjectRef]) -> Result<Vec<SubjectId>, SealError> {
+    refs.iter().map(SubjectId::from_ref).collect::<Result<Vec<_>, _>>().map_err(|e| SealError::Malformed(e.to_string()))
+}
+
+/// Moves an event's plaintext `personal` part into `sealed` records, sealed
+/// to its subjects' public keys. The event must already carry its final
+/// `event_id` and valid subjects.
+pub async fn seal(event: &mut pb::Event, keys: &dyn SealKeys) -> Result<(), SealError> {
+    if event.personal.is_none() {
+        return Ok(());
+    }
+    let subjects = subjects_of(&event.subjects)?;
+    let publics = keys.public_keys(&subjects).await?;
+    if publics.len() != subjects.len() {
+        return Err(SealError::KeyStore(format!("asked for {} keys, got {}", subjects.len(), publics.len())));
+    }
+    seal_to(event, &subjects, &publics)
+}
+
+/// [`seal`] with the subjects' public keys at hand (`publics[i]` is
+/// `subjects[i]`'s).
+pub fn seal_to(event: &mut pb::Event, subjects: &[SubjectId], publics: &[PublicKey]) -> Result<(), SealError> {
     let Some(personal) = event.personal.take() else {
         return Ok(());
     };
     let event_id = EventId::parse(&event.event_id).map_err(|e| SealError::Malformed(e.to_string()))?;
-    let subjects = event
-        .subjects
-        .iter()
-        .map(SubjectId::from_ref)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| SealError::Malformed(e.to_string()))?;
     let mut sealed = Vec::new();
     for identity in personal.identities {
-        let subject = subjects
+        let i = subjects
             .iter()
-            .find(|s| s.key() == identity.subject_key)
+            .position(|s| s.key() == identity.subject_key)
             .ok_or_else(|| SealError::UnknownSubject(identity.subject_key.clone()))?;
-        let key = keys.data_key(subject, true)?.ok_or_else(|| SealError::KeyStore("no key created".into()))?;
         let part = pb::sealed::Part::Identity;
-        let (nonce, ciphertext) =
-            encrypt(&key.0, &aad(&event_id, part, std::slice::from_ref(subject)), &identity.encode_to_vec())?;
-        sealed.push(pb::Sealed { part: part as i32, subjects: vec![subject.to_ref()], nonce, ciphertext });
+        let (subject, public) = (std::slice::from_ref(&subjects[i]), std::slice::from_ref(&publics[i]));
+        sealed.push(seal_record(&event_id, part, subject, public, &identity.encode_to_vec())?);
     }
     if !personal.text.is_empty() {
-        let mut data_keys = Vec::with_capacity(subjects.len());
-        for s in &subjects {
-            data_keys.push(keys.data_key(s, true)?.ok_or_else(|| SealError::KeyStore("no key created".into()))?);
-        }
-        let part = pb::sealed::Part::Text;
         let text = pb::Personal { identities: vec![], text: personal.text };
-        let (nonce, ciphertext) =
-            encrypt(&text_key(&data_keys), &aad(&event_id, part, &subjects), &text.encode_to_vec())?;
-        sealed.push(pb::Sealed {
-            part: part as i32,
-            subjects: subjects.iter().map(SubjectId::to_ref).collect(),
-            nonce,
-            ciphertext,
-        });
+        sealed.push(seal_record(&event_id, pb::sealed::Part::Text, subjects, publics, &text.encode_to_vec())?);
     }
     event.sealed = sealed;
     Ok(())
 }
 
-/// What [`unseal`] could not read because a subject's key is gone (erased).
+/// What [`unseal`] could not read.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Unsealed {
-    /// Sealed records left unreadable.
+    /// Sealed records left unreadable: a subject's key is gone (erased), or
+    /// the record does not open (damaged, or not sealed to these keys).
     pub unreadable: usize,
 }
 
 /// Replaces an event's `sealed` records with the plaintext `personal` part,
-/// as far as the subjects' keys still exist. Records whose key was destroyed
-/// are dropped and counted.
+/// as far as they open. A record whose key was destroyed, or that does not
+/// open, is dropped and counted: one unreadable record never hides the rest
+/// of the event. Only a failing key store is an error.
 pub fn unseal(event: &mut pb::Event, keys: &dyn SubjectKeys) -> Result<Unsealed, SealError> {
     let sealed = std::mem::take(&mut event.sealed);
     if sealed.is_empty() {
         return Ok(Unsealed::default());
     }
-    let event_id = EventId::parse(&event.event_id).map_err(|e| SealError::Malformed(e.to_string()))?;
     let mut personal = pb::Personal::default();
     let mut report = Unsealed::default();
+    let Ok(event_id) = EventId::parse(&event.event_id) else {
+        report.unreadable = sealed.len();
+        event.personal = Some(personal);
+        return Ok(report);
+    };
     'records: for record in sealed {
-        let subjects = record
-            .subjects
-            .iter()
-            .map(SubjectId::from_ref)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| SealError::Malformed(e.to_string()))?;
+        let Ok(subjects) = subjects_of(&record.subjects) else {
+            report.unreadable += 1;
+            continue;
+        };
         let mut data_keys = Vec::with_capacity(subjects.len());
         for s in &subjects {
-            match keys.data_key(s, false)? {
+            match keys.data_key(s)? {
                 Some(k) => data_keys.push(k),
                 None => {
                     report.unreadable += 1;
@@ -183,30 +296,59 @@ pub fn unseal(event: &mut pb::Event, keys: &dyn SubjectKeys) -> Result<Unsealed,
                 }
             }
         }
-        match pb::sealed::Part::try_from(record.part) {
-            Ok(pb::sealed::Part::Identity) => {
-                let [key] = data_keys.as_slice() else {
-                    return Err(SealError::Malformed("an identity is sealed under exactly one subject".into()));
-                };
-                let aad = aad(&event_id, pb::sealed::Part::Identity, &subjects);
-                let plain = decrypt(&key.0, &aad, &record.nonce, &record.ciphertext)?;
-                let identity =
-                    pb::Identity::decode(plain.as_slice()).map_err(|e| SealError::Malformed(e.to_string()))?;
-                personal.identities.push(identity);
+        let opened = open_record(&event_id, &record, &subjects, &data_keys).and_then(|plain| {
+            match pb::sealed::Part::try_from(record.part) {
+                Ok(pb::sealed::Part::Identity) => {
+                    let identity =
+                        pb::Identity::decode(plain.as_slice()).map_err(|e| SealError::Malformed(e.to_string()))?;
+                    personal.identities.push(identity);
+                }
+                _ => {
+                    let text =
+                        pb::Personal::decode(plain.as_slice()).map_err(|e| SealError::Malformed(e.to_string()))?;
+                    personal.text.extend(text.text);
+                }
             }
-            Ok(pb::sealed::Part::Text) => {
-                let aad = aad(&event_id, pb::sealed::Part::Text, &subjects);
-                let plain = decrypt(&text_key(&data_keys), &aad, &record.nonce, &record.ciphertext)?;
-                let text = pb::Personal::decode(plain.as_slice()).map_err(|e| SealError::Malformed(e.to_string()))?;
-                personal.text.extend(text.text);
-            }
-            _ => {
-                return Err(SealError::Malformed(format!("unknown part {}", record.part)));
-            }
+            Ok(())
+        });
+        if let Err(e) = opened {
+            tracing::warn!(event_id = %event.event_id, error = %e, "a sealed record does not open; shown as unreadable");
+            report.unreadable += 1;
         }
     }
     event.personal = Some(personal);
     Ok(report)
+}
+
+/// Checks that an event's sealed records are well formed, without opening
+/// them: a known part, valid subjects of the event, a 12-byte nonce, a
+/// 32-byte one-time key (or none, as sealed before version 2), a whole tag,
+/// and an identity sealed to exactly one subject.
+pub fn check_sealed(event: &pb::Event) -> Result<(), SealError> {
+    for record in &event.sealed {
+        let part = pb::sealed::Part::try_from(record.part)
+            .ok()
+            .filter(|p| *p != pb::sealed::Part::Unspecified)
+            .ok_or_else(|| SealError::Malformed(format!("unknown part {}", record.part)))?;
+        let subjects = subjects_of(&record.subjects)?;
+        if subjects.is_empty() || record.subjects.iter().any(|s| !event.subjects.contains(s)) {
+            return Err(SealError::Malformed("a sealed record names subjects the event does not have".into()));
+        }
+        if part == pb::sealed::Part::Identity && subjects.len() != 1 {
+            return Err(SealError::Malformed("an identity is sealed to exactly one subject".into()));
+        }
+        if record.nonce.len() != 12 {
+            return Err(SealError::Malformed("nonce must be 12 bytes".into()));
+        }
+        // Empty: a record sealed before version 2, which the log still holds.
+        if !matches!(record.ephemeral.len(), 0 | 32) {
+            return Err(SealError::Malformed("the one-time key must be 32 bytes".into()));
+        }
+        if record.ciphertext.len() < 16 {
+            return Err(SealError::Malformed("the ciphertext is shorter than its tag".into()));
+        }
+    }
+    Ok(())
 }
 
 /// Removes all personal data, sealed or not, from an event.
@@ -227,12 +369,26 @@ mod tests {
     struct MemKeys(Mutex<HashMap<SubjectId, DataKey>>);
 
     impl SubjectKeys for MemKeys {
-        fn data_key(&self, subject: &SubjectId, create: bool) -> Result<Option<DataKey>, SealError> {
+        fn data_key(&self, subject: &SubjectId) -> Result<Option<DataKey>, SealError> {
+            Ok(self.0.lock().unwrap().get(subject).cloned())
+        }
+    }
+
+    #[async_trait]
+    impl SealKeys for MemKeys {
+        async fn public_keys(&self, subjects: &[SubjectId]) -> Result<Vec<PublicKey>, SealError> {
             let mut map = self.0.lock().unwrap();
-            if create {
-                return Ok(Some(map.entry(subject.clone()).or_insert_with(DataKey::generate).clone()));
-            }
-            Ok(map.get(subject).cloned())
+            Ok(subjects.iter().map(|s| map.entry(s.clone()).or_insert_with(DataKey::generate).public_key()).collect())
+        }
+    }
+
+    /// Seals to the public keys only: what a node holds.
+    struct PublicOnly(Vec<PublicKey>);
+
+    #[async_trait]
+    impl SealKeys for PublicOnly {
+        async fn public_keys(&self, _: &[SubjectId]) -> Result<Vec<PublicKey>, SealError> {
+            Ok(self.0.clone())
         }
     }
 
@@ -258,27 +414,92 @@ mod tests {
         }
     }
 
+    fn block_on<F: std::future::Future>(f: F) -> F::Output {
+        // The futures here never wait: poll once on a no-op waker.
+        let mut f = std::pin::pin!(f);
+        let waker = std::task::Waker::noop();
+        match f.as_mut().poll(&mut std::task::Context::from_waker(waker)) {
+            std::task::Poll::Ready(v) => v,
+            std::task::Poll::Pending => panic!("a test key store waited"),
+        }
+    }
+
     #[test]
     fn seal_then_unseal_round_trips_and_hides_plaintext() {
         let keys = MemKeys::default();
         let original = event();
         let mut e = original.clone();
-        seal(&mut e, &keys).unwrap();
+        block_on(seal(&mut e, &keys)).unwrap();
         assert!(e.personal.is_none());
+        check_sealed(&e).unwrap();
         let bytes = e.encode_to_vec();
         for needle in ["Jamie", "Wealdstone", "2009-04-17"] {
             assert!(!bytes.windows(needle.len()).any(|w| w == needle.as_bytes()), "{needle} leaked");
         }
-        unseal(&mut e, &keys).unwrap();
+        assert_eq!(unseal(&mut e, &keys).unwrap().unreadable, 0);
         assert_eq!(e.personal, original.personal);
         assert!(e.sealed.is_empty());
+    }
+
+    #[test]
+    fn a_sealer_with_public_keys_only_cannot_open_what_it_sealed() {
+        let keys = MemKeys::default();
+        let subjects = subjects_of(&event().subjects).unwrap();
+        let publics = block_on(keys.public_keys(&subjects)).unwrap();
+        let mut e = event();
+        block_on(seal(&mut e, &PublicOnly(publics.clone()))).unwrap();
+        // The sealer's view: the public keys used as if they were private keys open nothing.
+        let as_if_private = MemKeys::default();
+        for (s, p) in subjects.iter().zip(&publics) {
+            as_if_private.0.lock().unwrap().insert(s.clone(), DataKey(p.0));
+        }
+        let mut copy = e.clone();
+        assert_eq!(unseal(&mut copy, &as_if_private).unwrap().unreadable, 2);
+        assert_eq!(copy.personal, Some(pb::Personal::default()));
+        // The vault's view: the private keys open it.
+        assert_eq!(unseal(&mut e, &keys).unwrap().unreadable, 0);
+        assert_eq!(e.personal, event().personal);
+    }
+
+    #[test]
+    fn records_sealed_before_version_2_still_open() {
+        let keys = MemKeys::default();
+        let mut e = event();
+        let subjects = subjects_of(&e.subjects).unwrap();
+        block_on(keys.public_keys(&subjects)).unwrap();
+        let id = EventId::parse(&e.event_id).unwrap();
+        let personal = e.personal.take().unwrap();
+        let key = |s: &SubjectId| keys.data_key(s).unwrap().unwrap();
+        let identity = personal.identities[0].encode_to_vec();
+        let part = pb::sealed::Part::Identity;
+        let (nonce, ciphertext) = encrypt(&key(&subjects[0]).0, &aad(&id, part, &subjects[..1]), &identity).unwrap();
+        e.sealed.push(pb::Sealed {
+            part: part as i32,
+            subjects: vec![subjects[0].to_ref()],
+            nonce,
+            ciphertext,
+            ephemeral: vec![],
+        });
+        let text = pb::Personal { identities: vec![], text: personal.text.clone() }.encode_to_vec();
+        let part = pb::sealed::Part::Text;
+        let both = [key(&subjects[0]), key(&subjects[1])];
+        let (nonce, ciphertext) = encrypt(&legacy_key(&both), &aad(&id, part, &subjects), &text).unwrap();
+        e.sealed.push(pb::Sealed {
+            part: part as i32,
+            subjects: e.subjects.clone(),
+            nonce,
+            ciphertext,
+            ephemeral: vec![],
+        });
+        assert_eq!(unseal(&mut e, &keys).unwrap().unreadable, 0);
+        assert_eq!(e.personal, Some(personal));
     }
 
     #[test]
     fn erasing_one_subject_hides_their_identity_and_the_shared_text() {
         let keys = MemKeys::default();
         let mut e = event();
-        seal(&mut e, &keys).unwrap();
+        block_on(seal(&mut e, &keys)).unwrap();
         keys.0.lock().unwrap().remove(&SubjectId::parse("person/P-2").unwrap());
         let report = unseal(&mut e, &keys).unwrap();
         assert_eq!(report.unreadable, 1, "the text needs both subjects' keys");
@@ -288,14 +509,37 @@ mod tests {
     }
 
     #[test]
-    fn moved_or_altered_ciphertext_is_refused() {
+    fn moved_or_altered_records_are_unreadable_not_errors() {
         let keys = MemKeys::default();
         let mut e = event();
-        seal(&mut e, &keys).unwrap();
+        block_on(seal(&mut e, &keys)).unwrap();
         let mut other = e.clone();
         other.event_id = EventId::new_v7().to_string();
-        assert!(matches!(unseal(&mut other, &keys), Err(SealError::Tampered)));
-        e.sealed[0].ciphertext[0] ^= 1;
-        assert!(matches!(unseal(&mut e, &keys), Err(SealError::Tampered)));
+        assert_eq!(unseal(&mut other, &keys).unwrap().unreadable, 2, "moved to another event");
+        let mut altered = e.clone();
+        altered.sealed[0].ciphertext[0] ^= 1;
+        let report = unseal(&mut altered, &keys).unwrap();
+        assert_eq!(report.unreadable, 1, "only the altered record is lost");
+        assert_eq!(altered.personal.unwrap().text.len(), 1, "the rest of the event still reads");
+    }
+
+    #[test]
+    fn malformed_records_are_refused_before_they_enter_the_log() {
+        let keys = MemKeys::default();
+        let mut e = event();
+        block_on(seal(&mut e, &keys)).unwrap();
+        let cases: [(&str, fn(&mut pb::Sealed)); 5] = [
+            ("unknown part", |r| r.part = 9),
+            ("nonce", |r| r.nonce.pop().map(drop).unwrap_or(())),
+            ("one-time key", |r| r.ephemeral.truncate(31)),
+            ("subjects", |r| r.subjects[0].key = "P-other".into()),
+            ("tag", |r| r.ciphertext.truncate(3)),
+        ];
+        for (what, damage) in cases {
+            let mut bad = e.clone();
+            damage(&mut bad.sealed[0]);
+            let err = check_sealed(&bad).unwrap_err().to_string();
+            assert!(err.contains("malformed"), "{what}: {err}");
+        }
     }
 }

@@ -143,6 +143,7 @@ pub fn check(event: &pb::Event, stage: Stage) -> Result<Checked, ValidationError
             if event.personal.is_some() {
                 return Err(fail("personal", "plaintext personal data must never enter the log"));
             }
+            crate::seal::check_sealed(event).map_err(|e| fail("sealed", e.to_string()))?;
         }
     }
 

@@ -273,7 +273,7 @@ fn held_about(
         held.policy_hash = visible.policy_hash;
         held.events.extend(visible.events);
     }
-    let has_key = keys.data_key(subject, false).map_err(storage_unavailable)?.is_some();
+    let has_key = keys.data_key(subject).map_err(storage_unavailable)?.is_some();
     held.erased = sealed_for_subject && !has_key;
     Ok(held)
 }

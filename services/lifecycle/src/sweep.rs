@@ -93,7 +93,7 @@ pub fn plan(log: &Log, rules: &RetentionRules, keys: &dyn SubjectKeys, at: i64) 
     }
     let mut plan = Plan::default();
     for (subject, facts) in subjects {
-        if keys.data_key(&subject, false)?.is_none() {
+        if keys.data_key(&subject)?.is_none() {
             continue;
         }
         plan.examined += 1;

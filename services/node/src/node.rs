@@ -8,7 +8,7 @@ use concord_bus::{BusError, EventBus, Outbound, event_subject};
 use concord_core::consent;
 use concord_core::metric;
 use concord_core::pb;
-use concord_core::seal::{self, SealError, SubjectKeys};
+use concord_core::seal::{self, SealError, SealKeys};
 use concord_core::sign::AgencyKey;
 use concord_core::validate::{self, Stage, ValidationError};
 use concord_core::{AgencyId, EventId};
@@ -74,7 +74,7 @@ type PendingConsent = Arc<Mutex<Vec<(String, pb::Event)>>>;
 /// One agency's node.
 pub struct Node {
     key: AgencyKey,
-    keys: Arc<dyn SubjectKeys>,
+    keys: Arc<dyn SealKeys>,
     outbox: Arc<Outbox>,
     waiters: Waiters,
     bus: Arc<dyn EventBus>,
@@ -87,7 +87,7 @@ impl Node {
     /// the ledger's receipts arrive.
     pub async fn start(
         key: AgencyKey,
-        keys: Arc<dyn SubjectKeys>,
+        keys: Arc<dyn SealKeys>,
         bus: Arc<dyn EventBus>,
         outbox: Arc<Outbox>,
     ) -> Result<Arc<Node>, NodeError> {
@@ -189,7 +189,7 @@ impl Node {
     }
 
     /// Validates, completes, seals and signs a submission without publishing it.
-    pub fn prepare(&self, mut event: pb::Event) -> Result<(EventId, Outbound), NodeError> {
+    pub async fn prepare(&self, mut event: pb::Event) -> Result<(EventId, Outbound), NodeError> {
         let agency = self.key.agency();
         if event.agency_id.is_empty() {
             event.agency_id = agency.to_string();
@@ -209,7 +209,7 @@ impl Node {
         if event.recorded_at.is_none() {
             event.recorded_at = Some(now());
         }
-        seal::seal(&mut event, self.keys.as_ref())?;
+        seal::seal(&mut event, self.keys.as_ref()).await?;
         // Check again as the ledger will: catches any plaintext left behind.
         validate::check(&event, Stage::Sealed)?;
         let signed = self.key.sign(&event);
@@ -237,7 +237,7 @@ impl Node {
         concord_telemetry::trace::continue_trace(&span, None);
         self.check_consent(&event).await?;
         let consent_event = consent::consent_id_of(&event).is_some().then(|| event.clone());
-        let (event_id, mut outbound) = self.prepare(event)?;
+        let (event_id, mut outbound) = self.prepare(event).await?;
         let id = event_id.to_string();
         span.record("event_id", id.as_str());
         outbound.traceparent = concord_telemetry::trace::traceparent(&span);

@@ -2,15 +2,18 @@
 //! key (see [`ring`]) and kept in a directory of key files ([`dir`]), or in
 //! the JetStream bucket every process shares with a local copy ([`nats`]).
 //!
-//! Nodes ask it for a subject's key to seal personal data; readers ask it to
-//! unseal. Erasure (crypto-shredding) erases the wrapped key, its bytes
+//! Each key is a subject's private X25519 key. Sealers get only the public
+//! half ([`SealKeys`]: a node asks a replica for it over NATS, see
+//! `concord_bus::keys`); readers get the private key to unseal
+//! ([`SubjectKeys`]). Erasure (crypto-shredding) erases the wrapped key, its bytes
 //! included, from every store that holds it, after which no copy of that
 //! subject's personal data anywhere in the log can be read.
 
 use std::sync::Arc;
 
+use async_trait::async_trait;
 use concord_core::SubjectId;
-use concord_core::seal::{DataKey, SealError, SubjectKeys};
+use concord_core::seal::{DataKey, PublicKey, SealError, SealKeys, SubjectKeys};
 
 pub mod dir;
 pub mod nats;
@@ -149,9 +152,10 @@ impl KeyStore for CachedKeyStore {
     }
 }
 
-/// Subject data keys in a [`KeyStore`], wrapped with ChaCha20-Poly1305 under
-/// the master key ring (the subject's stream id is the associated data, so a
-/// wrapped key cannot be moved to another subject).
+/// Subjects' private keys in a [`KeyStore`], wrapped with ChaCha20-Poly1305
+/// under the master key ring (the subject's stream id is the associated
+/// data, so a wrapped key cannot be moved to another subject).
+#[derive(Clone)]
 pub struct Vault {
     store: Arc<dyn KeyStore>,
     ring: KeyRing,
@@ -178,8 +182,11 @@ impl Vault {
     }
 }
 
-impl SubjectKeys for Vault {
-    fn data_key(&self, subject: &SubjectId, create: bool) -> Result<Option<DataKey>, SealError> {
+impl Vault {
+    /// The subject's private key. With `create`, one is made if the subject
+    /// has none; without, `None` means it has none (never had one, or it
+    /// was erased). Blocking: may wait on the shared store.
+    pub fn data_key(&self, subject: &SubjectId, create: bool) -> Result<Option<DataKey>, SealError> {
         let name = subject.stream();
         if let Some(wrapped) = self.store.get(&name).map_err(store_error)? {
             return self.ring.unwrap(&name, &wrapped).map(Some).map_err(store_error);
@@ -191,6 +198,32 @@ impl SubjectKeys for Vault {
         let mine = self.ring.wrap(&name, &DataKey::generate()).map_err(store_error)?;
         let wrapped = self.store.create(&name, mine).map_err(store_error)?;
         self.ring.unwrap(&name, &wrapped).map(Some).map_err(store_error)
+    }
+}
+
+impl SubjectKeys for Vault {
+    fn data_key(&self, subject: &SubjectId) -> Result<Option<DataKey>, SealError> {
+        Vault::data_key(self, subject, false)
+    }
+}
+
+#[async_trait]
+impl SealKeys for Vault {
+    /// The subjects' public keys, creating keys for new subjects, off the
+    /// async workers (the store may wait on NATS).
+    async fn public_keys(&self, subjects: &[SubjectId]) -> Result<Vec<PublicKey>, SealError> {
+        let (vault, subjects) = (self.clone(), subjects.to_vec());
+        tokio::task::spawn_blocking(move || {
+            subjects
+                .iter()
+                .map(|s| {
+                    let key = vault.data_key(s, true)?.ok_or_else(|| SealError::KeyStore("no key created".into()))?;
+                    Ok(key.public_key())
+                })
+                .collect()
+        })
+        .await
+        .map_err(|e| SealError::KeyStore(format!("the key task failed: {e}")))?
     }
 }
 

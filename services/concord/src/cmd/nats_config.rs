@@ -1,19 +1,33 @@
 //! `concord nats-config`: NATS users and permissions generated from the
 //! partnership's key registry, so the two cannot drift apart.
 //!
-//! Each agency's user may publish only under its own subject prefix and hear
-//! only its own receipts, and record only its own publishes; the ledger
-//! manages the streams and sends receipts; query replicas read the streams,
-//! record reads and erase subject keys (the ledger may too). Every user of
-//! the subject key bucket follows it, to erase its local copies of erased keys. Passwords are never in the file: each user's
-//! comes from the environment (`NATS_PASSWORD_<USER>`) of the nats-server.
+//! Least privilege, one user per process role (see `deploy/README.md`,
+//! "Threat model"):
+//! - each agency's node may publish only its own events, consent questions,
+//!   requests for sealing keys and access records, and hear only its own
+//!   receipts and the replies on its own inbox prefix: it reads no stream,
+//!   consumer or bucket and writes no key;
+//! - the ledger manages the streams, consumes events with its own consumer,
+//!   sends receipts and answers consent questions (replies only to the
+//!   requests it receives);
+//! - each query replica (its own user, named as the replica) reads the event
+//!   and audit streams with its own consumers, publishes access records only
+//!   under its own name, answers requests for sealing keys, and uses and
+//!   erases subject keys;
+//! - `admin` rewraps subject keys when the master key is rotated.
+//!
+//! Every user hears replies only under its own inbox prefix. Passwords are
+//! never in the file: each user's comes from the environment
+//! (`NATS_PASSWORD_<USER>`) of the nats-server.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
-use concord_bus::subject::{AUDIT_PREFIX, agency_prefix, audit_node_subject, consent_subject, receipt_subject};
+use concord_bus::nats::{AUDIT_STREAM, EVENTS_STREAM};
+use concord_bus::subject::{SEAL_KEYS_PREFIX, agency_prefix, inbox_prefix, receipt_subject};
+use concord_bus::{audit_node_subject, audit_query_subject, consent_subject, seal_keys_subject, valid_replica_name};
 use concord_core::AgencyId;
 use concord_core::sign::KeyRegistry;
 use concord_vault::nats::BUCKET as KEYS_BUCKET;
@@ -27,10 +41,19 @@ pub struct NatsConfigArgs {
     /// Where users.conf goes (beside single.conf and cluster/).
     #[arg(long, default_value = "deploy/nats")]
     pub out: PathBuf,
+    /// The query replicas (`concord serve --replica NAME`), each its own
+    /// NATS user (repeatable).
+    #[arg(long = "replica", default_values_t = [String::from("serve-1"), String::from("serve-2")])]
+    pub replicas: Vec<String>,
     /// Only check that the existing users.conf matches the registry.
     #[arg(long)]
     pub check: bool,
 }
+
+/// The NATS user that manages the streams and consumes events.
+pub const LEDGER_USER: &str = "ledger";
+/// The NATS user that rewraps subject keys (`concord keys rotate-master`).
+pub const ADMIN_USER: &str = "admin";
 
 /// The environment variable holding a user's password.
 pub fn password_var(user: &str) -> String {
@@ -44,13 +67,33 @@ fn list(items: &[String]) -> String {
     format!("[{}]", quoted.join(", "))
 }
 
-fn user(comment: &str, name: &str, publish: &[String], subscribe: &[String]) -> String {
+/// One user's entry. `responds`: it may also publish replies to the requests
+/// it receives (and to nothing else beyond `publish`).
+fn user(comment: &str, name: &str, publish: &[String], subscribe: &[String], responds: bool) -> String {
+    let mut subscribe = subscribe.to_vec();
+    subscribe.push(format!("{}.>", inbox_prefix(name)));
     format!(
-        "    # {comment}\n    {{\n      user: \"{name}\"\n      password: ${}\n      permissions: {{\n        publish: {{ allow: {} }}\n        subscribe: {{ allow: {} }}\n      }}\n    }}\n",
+        "    # {comment}\n    {{\n      user: \"{name}\"\n      password: ${}\n      permissions: {{\n        publish: {{ allow: {} }}\n        subscribe: {{ allow: {} }}\n{}      }}\n    }}\n",
         password_var(name),
         list(publish),
-        list(subscribe)
+        list(&subscribe),
+        if responds { "        allow_responses: true\n" } else { "" },
     )
+}
+
+/// Reading one stream with one durable consumer of this name: creating,
+/// inspecting and deleting it, fetching from it and acknowledging.
+fn durable_consumer(stream: &str, durable: &str) -> Vec<String> {
+    vec![
+        format!("$JS.API.STREAM.INFO.{stream}"),
+        format!("$JS.API.CONSUMER.CREATE.{stream}.{durable}.>"),
+        format!("$JS.API.CONSUMER.CREATE.{stream}.{durable}"),
+        format!("$JS.API.CONSUMER.DURABLE.CREATE.{stream}.{durable}"),
+        format!("$JS.API.CONSUMER.INFO.{stream}.{durable}"),
+        format!("$JS.API.CONSUMER.DELETE.{stream}.{durable}"),
+        format!("$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}"),
+        format!("$JS.ACK.{stream}.{durable}.>"),
+    ]
 }
 
 /// Using the shared subject key bucket: reading and creating keys, and
@@ -58,86 +101,105 @@ fn user(comment: &str, name: &str, publish: &[String], subscribe: &[String]) -> 
 /// flow control) so that this process's local copies are erased when a key
 /// is erased anywhere.
 fn key_bucket_use() -> Vec<String> {
+    let stream = format!("KV_{KEYS_BUCKET}");
     vec![
         "$JS.API.INFO".into(),
-        format!("$JS.API.STREAM.INFO.KV_{KEYS_BUCKET}"),
-        format!("$JS.API.DIRECT.GET.KV_{KEYS_BUCKET}.>"),
-        format!("$JS.API.STREAM.MSG.GET.KV_{KEYS_BUCKET}"),
-        format!("$JS.API.CONSUMER.CREATE.KV_{KEYS_BUCKET}"),
-        format!("$JS.API.CONSUMER.CREATE.KV_{KEYS_BUCKET}.>"),
-        format!("$JS.API.CONSUMER.INFO.KV_{KEYS_BUCKET}.>"),
-        format!("$JS.API.CONSUMER.DELETE.KV_{KEYS_BUCKET}.>"),
-        format!("$JS.FC.KV_{KEYS_BUCKET}.>"),
+        format!("$JS.API.STREAM.INFO.{stream}"),
+        format!("$JS.API.DIRECT.GET.{stream}.>"),
+        format!("$JS.API.STREAM.MSG.GET.{stream}"),
+        format!("$JS.API.CONSUMER.CREATE.{stream}"),
+        format!("$JS.API.CONSUMER.CREATE.{stream}.>"),
+        format!("$JS.API.CONSUMER.INFO.{stream}.>"),
+        format!("$JS.API.CONSUMER.DELETE.{stream}.>"),
+        format!("$JS.FC.{stream}.>"),
         format!("$KV.{KEYS_BUCKET}.>"),
     ]
 }
 
-/// Erasing a key from the bucket: its stored message is erased (overwritten)
-/// before the key is purged.
-fn key_bucket_erase() -> String {
-    format!("$JS.API.STREAM.MSG.DELETE.KV_{KEYS_BUCKET}")
-}
-
-/// The users.conf text for these agencies.
-pub fn users_conf(agencies: &[AgencyId]) -> String {
+/// The users.conf text for these agencies and query replicas.
+pub fn users_conf(agencies: &[AgencyId], replicas: &[String]) -> String {
     let mut out = String::from(
         "# Generated by `concord nats-config` from the partnership's key registry: one\n\
-         # NATS user per agency, plus the ledger and the query replicas. Do not edit\n\
-         # by hand: regenerate, and `concord nats-config --check` catches drift.\n\
+         # NATS user per agency, the ledger, each query replica and the admin side,\n\
+         # each with the least it needs. Do not edit by hand: regenerate, and\n\
+         # `concord nats-config --check` catches drift.\n\
          # Passwords come from the nats-server's environment (NATS_PASSWORD_<USER>).\n\
          authorization {\n  users = [\n",
     );
     for agency in agencies {
         // `*`, not `>`: exactly one more token (the event type), so agency
         // `police.met` may not publish under `police.met.nw`.
-        let mut publish = vec![
+        let publish = vec![
             format!("{}*", agency_prefix(agency)),
             consent_subject(agency),
+            seal_keys_subject(agency),
             audit_node_subject(agency),
-            "$JS.API.STREAM.INFO.CONCORD_EVENTS".into(),
         ];
-        publish.extend(key_bucket_use());
-        let subscribe = vec![receipt_subject(agency), "_INBOX.>".into()];
         out.push_str(&user(
             &format!(
-                "{agency}: publishes its own events and access records only; hears its own receipts; asks about consent."
+                "{agency}: publishes its own events and access records, asks about consent and sealing keys; hears its own receipts and replies only."
             ),
             agency.as_str(),
             &publish,
-            &subscribe,
+            &[receipt_subject(agency)],
+            false,
+        ));
+    }
+    let mut ledger = vec!["$JS.API.INFO".to_string()];
+    for stream in [EVENTS_STREAM.to_string(), AUDIT_STREAM.to_string(), format!("KV_{KEYS_BUCKET}")] {
+        for action in ["CREATE", "UPDATE", "INFO"] {
+            ledger.push(format!("$JS.API.STREAM.{action}.{stream}"));
+        }
+    }
+    ledger.extend(durable_consumer(EVENTS_STREAM, LEDGER_USER));
+    ledger.push("concord.receipts.>".into());
+    out.push_str(&user(
+        "The ledger: manages the streams and creates the key bucket (reads no key), consumes events, sends receipts, answers consent questions.",
+        LEDGER_USER,
+        &ledger,
+        &["concord.consent.>".into()],
+        true,
+    ));
+    for replica in replicas {
+        let mut publish = durable_consumer(EVENTS_STREAM, replica);
+        publish.extend(durable_consumer(AUDIT_STREAM, &format!("audit-{replica}")));
+        publish.push(audit_query_subject(replica));
+        publish.extend(key_bucket_use());
+        // The admin erasure service: the key's stored message is erased
+        // (overwritten) before the key is purged.
+        publish.push(format!("$JS.API.STREAM.MSG.DELETE.KV_{KEYS_BUCKET}"));
+        out.push_str(&user(
+            &format!(
+                "Query replica {replica} (concord serve --replica {replica}): reads the event and audit streams with its own consumers, records reads under its own name only, gives nodes sealing keys, erases subject keys."
+            ),
+            replica,
+            &publish,
+            &[format!("{SEAL_KEYS_PREFIX}.>")],
+            true,
         ));
     }
     out.push_str(&user(
-        "The ledger: manages the streams and the key bucket (may erase and rewrap keys), consumes events, sends receipts, answers consent questions.",
-        "ledger",
-        &[
-            "$JS.API.>".into(),
-            "$JS.ACK.CONCORD_EVENTS.>".into(),
-            "concord.receipts.>".into(),
-            format!("$KV.{KEYS_BUCKET}.>"),
-            format!("$JS.FC.KV_{KEYS_BUCKET}.>"),
-            "_INBOX.>".into(),
-        ],
-        &["_INBOX.>".into(), "concord.consent.>".into()],
-    ));
-    let mut query = vec![
-        "$JS.API.STREAM.INFO.CONCORD_EVENTS".into(),
-        "$JS.API.CONSUMER.>".into(),
-        "$JS.ACK.CONCORD_EVENTS.>".into(),
-        "$JS.API.STREAM.INFO.CONCORD_AUDIT".into(),
-        "$JS.ACK.CONCORD_AUDIT.>".into(),
-        format!("{AUDIT_PREFIX}.query.>"),
-    ];
-    query.extend(key_bucket_use());
-    query.push(key_bucket_erase());
-    out.push_str(&user(
-        "Query replicas (concord serve): read the event and audit streams, each with its own consumers; record reads; erase subject keys (the admin erasure service).",
-        "query",
-        &query,
-        &["_INBOX.>".into()],
+        "The admin side (concord keys rotate-master): rewraps subject keys under a new master key.",
+        ADMIN_USER,
+        &key_bucket_use(),
+        &[],
+        false,
     ));
     out.push_str("  ]\n}\n");
     out
+}
+
+/// Checks the replica names: each a valid replica name, and none another user's.
+fn check_replicas(replicas: &[String]) -> Result<()> {
+    for replica in replicas {
+        if !valid_replica_name(replica) {
+            bail!("--replica {replica}: use letters, digits, `-` and `_`");
+        }
+        if [LEDGER_USER, ADMIN_USER].contains(&replica.as_str()) {
+            bail!("--replica {replica}: that name is another NATS user's");
+        }
+    }
+    Ok(())
 }
 
 /// The agencies a registry names, in order.
@@ -150,7 +212,8 @@ pub fn registry_agencies(registry: &KeyRegistry) -> Result<Vec<AgencyId>> {
 pub fn run(args: NatsConfigArgs) -> Result<ExitCode> {
     let registry_path = args.keys.join("registry.json");
     let registry = KeyRegistry::load(&registry_path).with_context(|| format!("reading {}", registry_path.display()))?;
-    let text = users_conf(&registry_agencies(&registry)?);
+    check_replicas(&args.replicas)?;
+    let text = users_conf(&registry_agencies(&registry)?, &args.replicas);
     let path = args.out.join("users.conf");
     if args.check {
         let current = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
@@ -171,7 +234,9 @@ pub fn run(args: NatsConfigArgs) -> Result<ExitCode> {
         for agency in registry_agencies(&registry)? {
             println!("  {}", password_var(agency.as_str()));
         }
-        println!("  {}\n  {}", password_var("ledger"), password_var("query"));
+        for user in std::iter::once(LEDGER_USER).chain(args.replicas.iter().map(String::as_str)).chain([ADMIN_USER]) {
+            println!("  {}", password_var(user));
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

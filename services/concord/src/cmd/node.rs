@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use concord_audit::Recorder;
-use concord_bus::{NatsConfig, audit_node_subject};
+use concord_bus::{NatsConfig, RemoteSealKeys, audit_node_subject};
 use concord_core::AgencyId;
 use concord_core::sign::AgencyKey;
 use concord_log::kv::Engine;
@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 
 use crate::cmd::DataArg;
 use crate::layout::Layout;
-use crate::platform::{connect_nats, load_trust, open_store, open_vault};
+use crate::platform::{connect_nats, load_trust, open_store};
 use crate::server::Services;
 
 /// Arguments of `concord node`.
@@ -26,7 +26,7 @@ use crate::server::Services;
 pub struct NodeArgs {
     #[command(flatten)]
     pub data: DataArg,
-    /// The partnership's keys (agency key, JWKS, master key), if not DATA/keys.
+    /// This node's key bundle (its agency's signing key and the JWKS), if not DATA/keys.
     #[arg(long, env = "CONCORD_KEYS")]
     pub keys: Option<PathBuf>,
     /// The agency this node publishes for, e.g. police.met.nw.
@@ -53,15 +53,17 @@ pub async fn run(args: NodeArgs) -> Result<ExitCode> {
         .with_context(|| format!("run `concord keys --agency {}` to create {}", args.agency, key_path.display()))?;
     let (_, verifier) = load_trust(&layout)?;
     let nats = NatsConfig { url: args.nats.clone(), replicas: 1, manage_streams: false };
-    let vault = Arc::new(open_vault(&layout, Some(&nats)).await?);
     let outbox = Outbox::open(open_store(&layout, args.engine, &format!("outbox/{}", args.agency))?)?;
     let bus = connect_nats(&nats).await?;
+    // Personal data is sealed to subjects' public keys, which a query replica
+    // gives: the node holds no key that opens anything.
+    let keys = Arc::new(RemoteSealKeys::new(&bus, &args.agency));
     let ready_bus: Arc<dyn concord_bus::EventBus> = bus.clone();
     args.metrics.start(None, crate::platform::readiness(None, Some(ready_bus.clone()))).await?;
     // The node's access records (one per publish) go to the audit stream,
     // under the one subject its agency's NATS user may publish them on.
     let recorder = Arc::new(Recorder::stream(bus.clone(), audit_node_subject(&args.agency)));
-    let node = Node::start(key, vault, bus, outbox).await?;
+    let node = Node::start(key, keys, bus, outbox).await?;
     let listener = TcpListener::bind(args.grpc).await.with_context(|| format!("cannot listen on {}", args.grpc))?;
     let stats = node.outbox_stats();
     eprintln!("node {}: PublishService on {}, {} events waiting in the outbox", args.agency, args.grpc, stats.depth);

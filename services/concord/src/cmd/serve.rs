@@ -21,8 +21,8 @@ use tokio::net::TcpListener;
 use crate::cmd::{DataArg, PolicyArg};
 use crate::layout::Layout;
 use crate::platform::{
-    checkpoint_periodically, connect_bus, load_policy, load_retention, load_trust, open_audit, open_log, open_store,
-    open_vault, reload_policy_on_hangup, store_checkpoint,
+    checkpoint_periodically, connect_bus, connect_nats, load_policy, load_retention, load_trust, open_audit, open_log,
+    open_store, open_vault, reload_policy_on_hangup, store_checkpoint,
 };
 use crate::server::Services;
 
@@ -75,6 +75,10 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
     let ready = crate::platform::readiness(Some(log.clone()), Some(bus.clone()));
     args.metrics.start(None, ready.clone()).await?;
     let vault = Arc::new(open_vault(&layout, Some(&nats)).await?);
+    // Nodes seal to subjects' public keys, which replicas (holding the vault) give.
+    concord_bus::answer_seal_keys(&*connect_nats(&nats).await?, vault.clone())
+        .await
+        .context("answering nodes' requests for sealing keys")?;
     let follower = Arc::new(Ledger::new(log.clone(), registry, bus, quarantine, Role::Follower));
     let durable = args.replica.clone();
     tokio::spawn(async move {

@@ -109,7 +109,7 @@ fn prepare_one(nodes: &HashMap<String, Arc<Node>>, event: pb::Event) -> Result<P
     let event_type = event.body.as_ref().map(|b| EventType::of(b).as_str()).context("an event without a body")?;
     let occurred_ms = event.occurred_at.as_ref().map(|t| t.seconds * 1000).unwrap_or_default();
     let agency = event.agency_id.clone();
-    let (id, outbound) = node.prepare(event).context("a node refused a simulated event")?;
+    let (id, outbound) = node.prepare(event).await.context("a node refused a simulated event")?;
     Ok(Prepared {
         event_id: uuid::Uuid::from_bytes(*id.as_bytes()),
         subject: first,
