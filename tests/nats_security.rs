@@ -230,7 +230,7 @@ async fn an_event_relying_on_absent_consent_is_refused_by_the_node_and_by_the_le
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn an_agency_can_record_only_its_own_publishes_on_the_audit_stream() {
+async fn agencies_and_replicas_can_record_only_as_themselves_on_the_audit_stream() {
     let rig = rig().await;
     // A query replica's audit log, following the stream as replica serve-2's user.
     let store = |name: &str| open(Engine::Redb, &rig.layout.store(name)).unwrap();
@@ -283,17 +283,46 @@ async fn an_agency_can_record_only_its_own_publishes_on_the_audit_stream() {
     }
     send(own, genuine.encode_to_vec()).await.unwrap().unwrap();
 
+    // Replica serve-1 cannot record as serve-2: NATS refuses its user on
+    // serve-2's subject, and a record on its own subject claiming serve-2
+    // made it is quarantined. What it records through its Recorder names it.
+    let serve_1 = Arc::new(rig.bus_as("serve-1").await);
+    let mut as_other = record("police.met.nw");
+    as_other.rpc = "/concord.v1.QueryService/GetEvent".into();
+    let forged = Outbound {
+        subject: concord_bus::audit_query_subject("serve-2"),
+        msg_id: as_other.record_id.clone(),
+        payload: as_other.encode_to_vec().into(),
+        traceparent: None,
+    };
+    let refused = tokio::time::timeout(Duration::from_secs(30), serve_1.publish(forged)).await;
+    assert!(matches!(refused, Ok(Err(_))), "NATS took serve-1's record as serve-2's: {refused:?}");
+    as_other.served_by = "serve-2".into();
+    let claimed = Outbound {
+        subject: concord_bus::audit_query_subject("serve-1"),
+        msg_id: as_other.record_id.clone(),
+        payload: as_other.encode_to_vec().into(),
+        traceparent: None,
+    };
+    serve_1.publish(claimed).await.unwrap();
+    let recorder = concord_audit::Recorder::stream(serve_1, concord_bus::audit_query_subject("serve-1"));
+    let mut read = record("police.met.nw");
+    read.rpc = "/concord.v1.QueryService/GetEvent".into();
+    let read_id = recorder.record(read).await.unwrap();
+
     for _ in 0..300 {
-        if audit.log().size() >= 1 && quarantine.counts().values().sum::<u64>() >= 3 {
+        if audit.log().size() >= 2 && quarantine.counts().values().sum::<u64>() >= 4 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let counts = quarantine.counts();
-    assert_eq!(counts.get("subject_mismatch"), Some(&2), "{counts:?}");
+    assert_eq!(counts.get("subject_mismatch"), Some(&3), "{counts:?}");
     assert_eq!(counts.get("malformed"), Some(&1), "{counts:?}");
-    assert_eq!(audit.log().size(), 1, "only the genuine record is in the audit log");
+    assert_eq!(audit.log().size(), 2, "only the genuine records are in the audit log");
     assert_eq!(audit.get(1).unwrap().unwrap().record_id, genuine.record_id);
+    let replica_record = audit.get(2).unwrap().unwrap();
+    assert_eq!((replica_record.record_id, replica_record.served_by.as_str()), (read_id, "serve-1"));
 }
 
 /// A raw client as NATS user `user` (on its own inbox prefix, as Concord

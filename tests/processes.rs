@@ -51,14 +51,16 @@ fn separate_processes_deliver_every_event_once_and_replicas_agree() {
     let status =
         Command::new(env!("CARGO_BIN_EXE_concord")).arg("keys").arg("--data").arg(&keys_home).output().unwrap();
     assert!(status.status.success(), "{}", String::from_utf8_lossy(&status.stderr));
-    let keys = keys_home.join("keys").display().to_string();
+    // Each process gets only its own key bundle.
+    let bundle = |name: &str| keys_home.join("bundles").join(name).display().to_string();
+    assert_bundles_hold_only_what_each_role_needs(&keys_home.join("bundles"));
     let dir = |name: &str| work.path().join(name).display().to_string();
     let s = |x: &str| x.to_string();
 
     let _ledger = Proc::spawn(
         "ledger",
         work.path(),
-        &[s("ledger"), s("--data"), dir("ledger"), s("--keys"), keys.clone(), s("--nats"), nats.url_as("ledger")],
+        &[s("ledger"), s("--data"), dir("ledger"), s("--keys"), bundle("ledger"), s("--nats"), nats.url_as("ledger")],
     );
     let mut replicas = Vec::new();
     let mut procs = Vec::new();
@@ -72,7 +74,7 @@ fn separate_processes_deliver_every_event_once_and_replicas_agree() {
                 s("--data"),
                 dir(name),
                 s("--keys"),
-                keys.clone(),
+                bundle("replica"),
                 s("--nats"),
                 nats.url_as(name),
                 s("--grpc"),
@@ -95,7 +97,7 @@ fn separate_processes_deliver_every_event_once_and_replicas_agree() {
                 s("--data"),
                 dir(agency),
                 s("--keys"),
-                keys.clone(),
+                bundle(&format!("node-{agency}")),
                 s("--agency"),
                 agency.clone(),
                 s("--nats"),
@@ -111,7 +113,8 @@ fn separate_processes_deliver_every_event_once_and_replicas_agree() {
 
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let issuer = concord::layout::Layout::new(&keys_home).issuer().unwrap();
+        let issuer =
+            concord::layout::Layout::with_keys(&keys_home, Some(keys_home.join("bundles/issuer"))).issuer().unwrap();
         let token = |agency: &str| {
             issuer
                 .mint(
@@ -262,4 +265,42 @@ fn separate_processes_deliver_every_event_once_and_replicas_agree() {
         assert_eq!(refused.code(), tonic::Code::Unavailable, "{refused:?}");
         assert!(refused.message().contains("audit"), "{refused:?}");
     });
+}
+
+/// Every file under `dir`, relative to it.
+fn files(dir: &Path) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if path.is_dir() {
+            out.extend(files(&path).into_iter().map(|f| format!("{name}/{f}")));
+        } else {
+            out.insert(name);
+        }
+    }
+    out
+}
+
+/// A node's bundle signs for its agency only: no other agency's key, no
+/// master or replay key (nothing that unseals), no issuer key (it cannot mint
+/// a token), no checkpoint key; the ledger's holds no master key; only the
+/// replicas' unseals.
+fn assert_bundles_hold_only_what_each_role_needs(bundles: &Path) {
+    let public = ["jwks.json", "ledger.pub", "registry.json", "replica.pub"];
+    let expect = |extra: &[&str]| public.iter().chain(extra).map(|f| f.to_string()).collect::<BTreeSet<_>>();
+    assert_eq!(files(&bundles.join("node-police.met.nw")), expect(&["agencies/police.met.nw.pem"]));
+    assert_eq!(files(&bundles.join("ledger")), expect(&["ledger.pem"]));
+    assert_eq!(files(&bundles.join("replica")), expect(&["master.key", "replay.key", "replica.pem"]));
+    assert_eq!(files(&bundles.join("public")), expect(&[]));
+    let issuer: BTreeSet<String> = ["jwks.json", "jwt-issuer.json", "jwt-signing.pem"].map(String::from).into();
+    assert_eq!(files(&bundles.join("issuer")), issuer);
+    // With a node's bundle, `concord token` cannot mint.
+    let minted = Command::new(env!("CARGO_BIN_EXE_concord"))
+        .args(["token", "--agency", "police.met.nw", "--keys"])
+        .arg(bundles.join("node-police.met.nw"))
+        .output()
+        .unwrap();
+    assert!(!minted.status.success(), "a node's bundle minted a token");
+    assert!(String::from_utf8_lossy(&minted.stderr).contains("no local token issuer"), "{minted:?}");
 }

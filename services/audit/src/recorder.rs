@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use concord_bus::{EventBus, NatsBus, Outbound};
+use concord_bus::{AuditSource, EventBus, NatsBus, Outbound, parse_audit_subject};
 use concord_core::pb;
 use concord_log::group::GroupCommitter;
 use prost::Message;
@@ -24,8 +24,9 @@ const MAX_BATCH: usize = 512;
 enum Sink {
     /// The local audit log.
     Local(GroupCommitter),
-    /// The audit stream, on this subject.
-    Stream { bus: Arc<NatsBus>, subject: String },
+    /// The audit stream, on this subject (which only `served_by`'s NATS user
+    /// may publish on).
+    Stream { bus: Arc<NatsBus>, subject: String, served_by: String },
 }
 
 /// Makes access records durable; see the module documentation.
@@ -43,8 +44,15 @@ impl Recorder {
     /// Records onto the audit stream under `subject` (see
     /// [`concord_bus::audit_query_subject`] and
     /// [`concord_bus::audit_node_subject`]).
+    /// Each record names its maker (`served_by`): the replica or agency the
+    /// subject is for.
     pub fn stream(bus: Arc<NatsBus>, subject: String) -> Self {
-        Recorder { sink: Sink::Stream { bus, subject } }
+        let served_by = match parse_audit_subject(&subject) {
+            Some(AuditSource::Query(replica)) => replica,
+            Some(AuditSource::Node(agency)) => agency.to_string(),
+            None => String::new(),
+        };
+        Recorder { sink: Sink::Stream { bus, subject, served_by } }
     }
 
     /// Makes `record` durable, giving it an id and time if it has none;
@@ -67,13 +75,14 @@ impl Recorder {
     }
 
     async fn write(&self, record: pb::AccessRecord) -> Result<String, AuditError> {
-        let record = complete(record);
+        let mut record = complete(record);
         match &self.sink {
             Sink::Local(committer) => {
                 let entry = entry_for(&record).map_err(AuditError::Invalid)?;
                 committer.append(entry).await?.map_err(|e| AuditError::Conflict(e.to_string()))?;
             }
-            Sink::Stream { bus, subject } => {
+            Sink::Stream { bus, subject, served_by } => {
+                record.served_by = served_by.clone();
                 // Replicas index it when they append it; only its id is checked here.
                 uuid::Uuid::parse_str(&record.record_id)
                     .map_err(|e| AuditError::Invalid(format!("record_id `{}`: {e}", record.record_id)))?;

@@ -3,8 +3,9 @@
 //! Every query replica follows the whole stream in order, so replicas at the
 //! same position hold the same records and the same Merkle root, and an
 //! auditor asking any replica sees the reads served by all of them. A message
-//! that is not an access record, or a node's record about another agency's
-//! call, is quarantined with its reason, counted and logged; it never stops
+//! that is not an access record, a node's record about another agency's
+//! call, or a record claiming a maker other than the one whose subject it
+//! came on, is quarantined with its reason, counted and logged; it never stops
 //! the replica.
 
 use std::sync::Arc;
@@ -53,6 +54,18 @@ impl AuditReplica {
             .map_err(|e| ("malformed", format!("not an access record: {e}")))?;
         if record.at.is_none() {
             return Err(("malformed", "the record has no time".into()));
+        }
+        let maker = match &source {
+            AuditSource::Query(replica) => replica.clone(),
+            AuditSource::Node(agency) => agency.to_string(),
+        };
+        // The subject is the maker's own (its NATS user alone may publish
+        // there); a record claiming another maker is forged.
+        if !record.served_by.is_empty() && record.served_by != maker {
+            return Err((
+                "subject_mismatch",
+                format!("a record made by `{}` arrived on {maker}'s subject", record.served_by),
+            ));
         }
         if let AuditSource::Node(agency) = source
             && (record.agency_id != agency.as_str() || !record.shown.is_empty())

@@ -28,7 +28,7 @@ pub const MAX_SUBJECTS: usize = 64;
 pub const CACHE_FOR: Duration = Duration::from_secs(60);
 
 /// How long a node waits for an answer.
-const ANSWER_WITHIN: Duration = Duration::from_secs(5);
+const ANSWER_WITHIN: Duration = Duration::from_secs(15);
 
 /// The queue group replicas answer in: each request is answered once.
 const QUEUE: &str = "concord-keys";

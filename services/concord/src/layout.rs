@@ -5,6 +5,8 @@
 //!   keys/agencies/<agency_id>.pem   agency signing keys (one per local node)
 //!   keys/registry.json              the partnership's agency public keys
 //!   keys/ledger.pem                 the ledger's checkpoint signing key
+//!   keys/replica.pem                (a query replica's bundle only) the key its
+//!                                   logs' checkpoints are signed with instead
 //!   keys/master.key                 the master key wrapping subjects' data keys
 //!                                   (CONCORD_MASTER_KEY, 64 hex characters, overrides it)
 //!   keys/master.previous.key        the master key before the current one, only while
@@ -75,6 +77,23 @@ impl Layout {
     /// The ledger's checkpoint signing key.
     pub fn ledger_key(&self) -> PathBuf {
         self.keys().join("ledger.pem")
+    }
+
+    /// The key query replicas sign their logs' checkpoints with: present
+    /// only in a replica's key bundle (see [`crate::bundle`]).
+    pub fn replica_key(&self) -> PathBuf {
+        self.keys().join("replica.pem")
+    }
+
+    /// The key this process signs its logs' checkpoints with: a query
+    /// replica's own key if its keys directory holds one (its bundle), else
+    /// the ledger's (created if missing), so no replica needs the ledger's.
+    pub fn checkpoint_signing_key(&self) -> Result<SigningKey> {
+        if self.replica_key().exists() {
+            return concord_core::sign::load_or_create_signing_key(&self.replica_key())
+                .with_context(|| format!("reading {}", self.replica_key().display()));
+        }
+        self.ledger_signing_key()
     }
 
     /// The ledger's public key (hex), for auditors verifying checkpoints and

@@ -2,6 +2,7 @@
 //! platform assembly, the gRPC server and the client commands. `main.rs`
 //! only parses arguments and calls into these.
 
+pub mod bundle;
 pub mod client;
 pub mod cmd;
 pub mod layout;

@@ -134,7 +134,7 @@ pub fn open_store(layout: &Layout, engine: Engine, name: &str) -> Result<Arc<dyn
 
 /// Opens the event log of a data directory.
 pub fn open_log(layout: &Layout, engine: Engine) -> Result<Arc<Log>> {
-    let log = Log::open(open_store(layout, engine, "log")?, EVENT_LOG_ORIGIN, layout.ledger_signing_key()?)
+    let log = Log::open(open_store(layout, engine, "log")?, EVENT_LOG_ORIGIN, layout.checkpoint_signing_key()?)
         .context("opening the event log")?;
     Ok(Arc::new(log))
 }
@@ -150,7 +150,7 @@ pub async fn open_audit(
     engine: Engine,
     nats: Option<(&NatsConfig, &str)>,
 ) -> Result<(Arc<AuditLog>, Arc<Recorder>)> {
-    let log = Log::open(open_store(layout, engine, "audit")?, AUDIT_LOG_ORIGIN, layout.ledger_signing_key()?)
+    let log = Log::open(open_store(layout, engine, "audit")?, AUDIT_LOG_ORIGIN, layout.checkpoint_signing_key()?)
         .context("opening the audit log")?;
     let audit = Arc::new(AuditLog::new(Arc::new(log)));
     let Some((config, replica)) = nats else {

@@ -15,6 +15,7 @@ use concord_audit::access::{Access, Tally, audit_unavailable, listed, record_cal
 use concord_core::AgencyId;
 use concord_core::pb;
 use concord_core::pb::publish_service_server::PublishService;
+use concord_core::seal::SealError;
 use concord_core::status::invalid_argument;
 use concord_identity::{Principal, Role, Verifier};
 use tonic::{Request, Response, Status};
@@ -98,6 +99,8 @@ impl From<NodeError> for Status {
     fn from(e: NodeError) -> Self {
         match e {
             NodeError::Invalid(v) => v.into(),
+            // The keys could not be had (no replica answering, the store down): try again.
+            NodeError::Seal(e @ SealError::KeyStore(_)) => Status::unavailable(e.to_string()),
             NodeError::Seal(e) => Status::invalid_argument(e.to_string()),
             NodeError::Bus(e) => Status::unavailable(e.to_string()),
             NodeError::Outbox(e) => Status::unavailable(e),

@@ -106,7 +106,7 @@ fn export(layout: &Layout, engine: Engine, out: &Path) -> Result<ExitCode> {
     }
     let kv =
         kv::open(engine, &dir).with_context(|| format!("opening {} (is Concord still running?)", dir.display()))?;
-    let log = Log::open(kv, AUDIT_LOG_ORIGIN, layout.ledger_signing_key()?).context("opening the audit log")?;
+    let log = Log::open(kv, AUDIT_LOG_ORIGIN, layout.checkpoint_signing_key()?).context("opening the audit log")?;
     let file = std::fs::File::create(out).with_context(|| format!("creating {}", out.display()))?;
     let written = write_export(&log, &mut BufWriter::new(file)).context("writing the export")?;
     println!("wrote {written} access records to {}, each with its proof", out.display());

@@ -75,6 +75,10 @@ pub fn run(args: KeysArgs) -> Result<ExitCode> {
     println!("registry      {}", layout.registry().display());
     println!("token issuer  {} (JWKS {})", layout.keys().display(), layout.jwks().display());
     println!("ledger key    {}", layout.ledger_key().display());
+    println!("bundles (give each process only its own, with --keys):");
+    for bundle in crate::bundle::write_bundles(&layout, &agencies)? {
+        println!("  {}", bundle.display());
+    }
     Ok(ExitCode::SUCCESS)
 }
 

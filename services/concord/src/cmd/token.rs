@@ -15,6 +15,9 @@ use crate::layout::Layout;
 pub struct TokenArgs {
     #[command(flatten)]
     pub data: DataArg,
+    /// The token issuer's key bundle (`bundles/issuer`), if not DATA/keys.
+    #[arg(long, env = "CONCORD_KEYS")]
+    pub keys: Option<std::path::PathBuf>,
     /// The reader's agency, e.g. childrens_services.harrow.
     #[arg(long)]
     pub agency: AgencyId,
@@ -37,7 +40,7 @@ pub fn run(args: TokenArgs) -> Result<ExitCode> {
     if args.ttl_minutes == 0 || args.ttl_minutes > 24 * 60 {
         bail!("--ttl-minutes must be between 1 and 1440");
     }
-    let issuer = Layout::new(&args.data.data).issuer()?;
+    let issuer = Layout::with_keys(&args.data.data, args.keys.clone()).issuer()?;
     let token =
         issuer.mint(&args.sub, &args.agency, args.role, args.purpose, Duration::from_secs(args.ttl_minutes * 60))?;
     println!("{token}");
