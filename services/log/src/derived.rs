@@ -343,13 +343,13 @@ fn finish_index(
             distinct_indexes(&entry).into_iter().filter(|(name, _)| *name == index).map(|(_, v)| v).collect();
         if !values.contains(&value.as_slice()) {
             let made = if values.is_empty() {
-                "none".to_string()
+                "has no value in this index".to_string()
             } else {
-                values.iter().map(|v| show(v)).collect::<Vec<_>>().join(", ")
+                format!("is indexed under {}", values.iter().map(|v| show(v)).collect::<Vec<_>>().join(", "))
             };
             return mismatch(
                 Table::Index(index.into()),
-                format!("it lists entry {position} under {}, but that entry is indexed under {made}", show(&value)),
+                format!("it lists entry {position} under {}, but that entry {made}", show(&value)),
             );
         }
         Ok(())
