@@ -20,8 +20,7 @@ use concord_ledger::index::entry_for_stored as entry_for_event;
 use concord_log::checkpoint::SignedCheckpoint;
 use concord_log::derived::verify_derived;
 use concord_log::kv::{self, Engine};
-use concord_log::log::Log;
-use concord_log::log::NewEntry;
+use concord_log::log::{Log, NewEntry};
 use concord_log::offline::{latest_checkpoint, verify_store};
 
 use crate::cmd::DataArg;
