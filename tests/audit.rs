@@ -476,6 +476,145 @@ fn concord_audit_verify_finds_one_flipped_byte_in_either_log() {
     assert!(!ok && out.contains("line 5 (entry 4)"), "{out}");
 }
 
+/// The key prefix of index `name` in a log store (`x`, the name's length, the name).
+fn index_prefix(name: &str) -> Vec<u8> {
+    let mut k = vec![b'x'];
+    k.extend_from_slice(&(name.len() as u32).to_be_bytes());
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
+/// An index key: its prefix, the value (text, so nothing to escape), `00 01`, the position.
+fn index_key(name: &str, value: &str, position: u64) -> Vec<u8> {
+    [index_prefix(name), value.as_bytes().to_vec(), vec![0, 1], position.to_be_bytes().to_vec()].concat()
+}
+
+/// The first key in [start, end) of the store at `dir`.
+fn first_key(engine: Engine, dir: &std::path::Path, start: &[u8], end: &[u8]) -> Vec<u8> {
+    let kv = concord_log::kv::open(engine, dir).unwrap();
+    kv.scan(start, Some(end), 1, false).unwrap().pop().unwrap().0
+}
+
+/// Applies puts (of empty values) and deletes to the store at `dir`; returns
+/// a function that undoes them.
+fn tamper(engine: Engine, dir: &std::path::Path, puts: &[Vec<u8>], deletes: &[Vec<u8>]) -> impl FnOnce() + use<> {
+    let kv = concord_log::kv::open(engine, dir).unwrap();
+    let mut undo = concord_log::kv::WriteBatch::new();
+    let mut batch = concord_log::kv::WriteBatch::new();
+    for key in puts {
+        assert!(kv.get(key).unwrap().is_none(), "a forged key must be new");
+        batch.put(key.clone(), Vec::new());
+        undo.delete(key.clone());
+    }
+    for key in deletes {
+        undo.put(key.clone(), kv.get(key).unwrap().expect("the key to delete exists"));
+        batch.delete(key.clone());
+    }
+    kv.commit(batch).unwrap();
+    drop(kv);
+    let dir = dir.to_path_buf();
+    move || concord_log::kv::open(engine, &dir).unwrap().commit(undo).unwrap()
+}
+
+/// An attacker with the data directory alters, removes or forges index entries
+/// (hiding a record from the auditors' questions, or an event from a subject's
+/// timeline) without touching an entry: `concord audit verify` names the index,
+/// in either log, on both engines.
+#[test]
+fn concord_audit_verify_finds_an_altered_removed_or_forged_index_entry_in_either_log() {
+    for engine in Engine::ALL {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let port = common::nats::free_port();
+        let mut up = common::process::spawn_up(dir.path(), &data, port, &["--engine".into(), engine.to_string()]);
+        let layout = concord::layout::Layout::new(&data);
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        rt.block_on(async {
+            let channel =
+                common::try_connect(port).await.unwrap_or_else(|| panic!("concord up did not start:\n{}", up.output()));
+            let police = layout
+                .issuer()
+                .unwrap()
+                .mint(
+                    "t",
+                    &common::agency("police.met.nw"),
+                    Role::Practitioner,
+                    Purpose::CrimePrevention,
+                    Duration::from_secs(600),
+                )
+                .unwrap();
+            let mut publish = concord_core::pb::publish_service_client::PublishServiceClient::new(channel.clone());
+            for subject in ["P-index001", "P-index002", "P-index001"] {
+                let request = pb::PublishRequest { event: Some(arrest(subject, "")), wait_for_ledger: true };
+                publish.publish(authorized(request, &police)).await.unwrap();
+            }
+            let mut query = QueryServiceClient::new(channel);
+            let request = pb::SubjectTimelineRequest { subject: Some(person("P-index001")), ..Default::default() };
+            assert_eq!(
+                query.subject_timeline(authorized(request, &police)).await.unwrap().into_inner().events.len(),
+                2
+            );
+        });
+        drop(rt);
+        up.stop();
+
+        let verify = || {
+            let out = std::process::Command::new(env!("CARGO_BIN_EXE_concord"))
+                .args(["audit", "verify", "--data", &data.display().to_string(), "--engine", &engine.to_string()])
+                .output()
+                .unwrap();
+            (out.status.success(), String::from_utf8_lossy(&out.stdout).to_string())
+        };
+        let (ok, out) = verify();
+        assert!(ok && out.contains("event log: OK, 3 entries") && out.contains("audit log: OK"), "{engine}: {out}");
+        let fails = |log: &str, index: &str, undo: Box<dyn FnOnce()>| {
+            let (ok, out) = verify();
+            let other = if log == "event log" { "audit log: OK" } else { "event log: OK" };
+            assert!(
+                !ok && out.contains(&format!("{log}: FAILED: {index} does not match the entries"))
+                    && out.contains(other),
+                "{engine}: {log}, {index}: {out}"
+            );
+            undo();
+            assert!(verify().0, "{engine}: undone");
+        };
+
+        // The event log: entry 2 moved to another type, entry 3 dropped from its
+        // agency, entry 1 forged into another agency's, a subject's last event
+        // dropped from its stream (hidden from the timeline).
+        let log = layout.store("log");
+        let undo = tamper(engine, &log, &[index_key("type", "referral", 2)], &[index_key("type", "arrest", 2)]);
+        fails("event log", "index `type`", Box::new(undo));
+        fails(
+            "event log",
+            "index `agency`",
+            Box::new(tamper(engine, &log, &[], &[index_key("agency", "police.met.nw", 3)])),
+        );
+        fails(
+            "event log",
+            "index `agency`",
+            Box::new(tamper(engine, &log, &[index_key("agency", "camhs.nwl", 1)], &[])),
+        );
+        let last_version = {
+            let kv = concord_log::kv::open(engine, &log).unwrap();
+            kv.scan(b"s", Some(&b"t"[..]), 1, true).unwrap().pop().unwrap().0
+        };
+        fails("event log", "stream table", Box::new(tamper(engine, &log, &[], &[last_version])));
+
+        // The audit log: a record moved to another agency, a record dropped from
+        // a subject's, a record forged into an event's.
+        let audit = layout.store("audit");
+        let prefix = index_prefix("agency");
+        let first = first_key(engine, &audit, &prefix, &index_prefix("agencz"));
+        let moved = [prefix.clone(), b"forged.agency".to_vec(), vec![0, 1], first[first.len() - 8..].to_vec()].concat();
+        fails("audit log", "index `agency`", Box::new(tamper(engine, &audit, &[moved], &[first])));
+        let first = first_key(engine, &audit, &index_prefix("subject"), &index_prefix("subjecu"));
+        fails("audit log", "index `subject`", Box::new(tamper(engine, &audit, &[], &[first])));
+        let forged = index_key("event", &concord_core::EventId::new_v7().to_string(), 1);
+        fails("audit log", "index `event`", Box::new(tamper(engine, &audit, &[forged], &[])));
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_correction_shows_what_changed_from_and_to_and_only_its_publisher_may_correct() {
     let t = TestPlatform::start(Engine::Redb).await;

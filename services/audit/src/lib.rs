@@ -137,6 +137,13 @@ pub fn complete(mut record: pb::AccessRecord) -> pb::AccessRecord {
     record
 }
 
+/// The log entry a stored record was appended as (see [`entry_for`]), from
+/// its stored bytes: what `concord audit verify` checks the indexes against.
+pub fn entry_for_stored(bytes: &[u8]) -> Result<NewEntry, AuditError> {
+    let record = pb::AccessRecord::decode(bytes).map_err(|e| AuditError::Invalid(e.to_string()))?;
+    entry_for(&record).map_err(AuditError::Invalid)
+}
+
 /// The log entry for a record: its bytes and its index values. Events a
 /// call added are indexed like those it showed, so "who touched this event"
 /// finds its publisher too.

@@ -4,6 +4,8 @@
 use concord_core::ids::item_stream;
 use concord_core::pb;
 use concord_core::sign::VerifiedEvent;
+use concord_core::validate::Checked;
+use concord_core::{AgencyId, EventId, EventType, SubjectId};
 use concord_log::log::NewEntry;
 use prost::Message;
 
@@ -73,6 +75,43 @@ pub fn entry_for(verified: &VerifiedEvent) -> NewEntry {
         streams.push(item_stream(&item.item_id));
     }
     NewEntry { id: *checked.id.as_bytes(), bytes: verified.signed.encode_to_vec(), streams, expected, indexes }
+}
+
+/// Why a stored event cannot be read back into its log entry.
+#[derive(Debug, thiserror::Error)]
+pub enum StoredEventError {
+    /// The bytes are not a signed event.
+    #[error("not a signed event: {0}")]
+    Decode(#[from] prost::DecodeError),
+    /// An id the ledger parsed before appending it does not parse.
+    #[error("{field}: {source}")]
+    Id {
+        /// Which field.
+        field: &'static str,
+        /// Why.
+        source: concord_core::IdError,
+    },
+    /// The event has no body.
+    #[error("the event has no body")]
+    NoBody,
+}
+
+/// The log entry the ledger appended for a stored event, from its stored
+/// bytes, by [`entry_for`] itself: what `concord audit verify` checks the
+/// ids, streams and indexes against. The facts `entry_for` takes from
+/// validation are read again with the same parsers, but the event is not
+/// validated again: rules and schema versions change, and an event the
+/// ledger accepted then must still verify.
+pub fn entry_for_stored(bytes: &[u8]) -> Result<NewEntry, StoredEventError> {
+    let (signed, event) = decode_entry(bytes)?;
+    let id = |field| move |source| StoredEventError::Id { field, source };
+    let checked = Checked {
+        id: EventId::parse(&event.event_id).map_err(id("event_id"))?,
+        agency: AgencyId::parse(&event.agency_id).map_err(id("agency_id"))?,
+        event_type: EventType::of(event.body.as_ref().ok_or(StoredEventError::NoBody)?),
+        subjects: event.subjects.iter().map(SubjectId::from_ref).collect::<Result<_, _>>().map_err(id("subjects"))?,
+    };
+    Ok(entry_for(&VerifiedEvent { event, signed, checked }))
 }
 
 /// Decodes a stored entry back into the signed event and the event.

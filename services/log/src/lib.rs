@@ -11,8 +11,12 @@
 //!   with expected-version appends, secondary indexes, proofs and checkpoints. It stores
 //!   opaque bytes, so the event log and the audit log share it.
 //! - [`group`]: group commit, so many concurrent appends share one fsync.
+//! - [`offline`], [`derived`]: checking a store offline, its entries against a signed
+//!   checkpoint, then every table derived from them (ids, streams, indexes, Merkle
+//!   nodes) against the entries.
 
 pub mod checkpoint;
+pub mod derived;
 pub mod group;
 pub mod hash;
 pub mod kv;

@@ -225,17 +225,12 @@ impl Log {
             value.extend_from_slice(&entry.bytes);
             batch.put(keys::entry(position), value);
             batch.put(keys::id(&entry.id), position.to_be_bytes());
-            let mut seen: Vec<&str> = Vec::new();
-            for stream in &entry.streams {
-                if seen.contains(&stream.as_str()) {
-                    continue;
-                }
-                seen.push(stream);
+            for stream in distinct_streams(entry) {
                 let version = self.version_in_batch(stream, &mut versions)? + 1;
-                versions.insert(stream.clone(), version);
+                versions.insert(stream.to_string(), version);
                 batch.put(keys::stream(stream, version), position.to_be_bytes());
             }
-            for (index, value) in &entry.indexes {
+            for (index, value) in distinct_indexes(entry) {
                 batch.put(keys::index(index, value, position), Vec::new());
             }
             for (id, hash) in frontier.append(merkle::leaf_hash(&entry.bytes)) {
@@ -486,6 +481,31 @@ impl Log {
         }
         Ok(())
     }
+}
+
+/// The streams an entry is appended to: each of its streams once, in order.
+/// Appending and [`crate::derived`] both use this, so they cannot disagree.
+pub(crate) fn distinct_streams(entry: &NewEntry) -> Vec<&str> {
+    let mut streams: Vec<&str> = Vec::with_capacity(entry.streams.len());
+    for stream in &entry.streams {
+        if !streams.contains(&stream.as_str()) {
+            streams.push(stream);
+        }
+    }
+    streams
+}
+
+/// The index entries an entry writes: each (index, value) pair once, in order.
+/// Appending and [`crate::derived`] both use this, so they cannot disagree.
+pub(crate) fn distinct_indexes(entry: &NewEntry) -> Vec<(&str, &[u8])> {
+    let mut indexes: Vec<(&str, &[u8])> = Vec::with_capacity(entry.indexes.len());
+    for (index, value) in &entry.indexes {
+        let pair = (index.as_str(), value.as_slice());
+        if !indexes.contains(&pair) {
+            indexes.push(pair);
+        }
+    }
+    indexes
 }
 
 fn read_node(kv: &dyn Kv, id: NodeId) -> Result<Hash, LogError> {

@@ -1,6 +1,8 @@
 //! `concord audit verify`: checks the event log and the audit log of a data
 //! directory offline against signed checkpoints, re-hashing every entry
-//! (independently of the code that wrote them), and names the first bad one;
+//! (independently of the code that wrote them), then every id, stream
+//! version, index entry and Merkle node against the entries (rebuilt with the
+//! code that wrote them), and names the first bad one;
 //! or checks an export made by `concord audit export` (the audit log with a
 //! signed checkpoint and a proof per record) with nothing but the ledger's
 //! public key.
@@ -11,11 +13,14 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use concord_audit::AUDIT_LOG_ORIGIN;
+use concord_audit::entry_for_stored as entry_for_record;
 use concord_audit::export::{verify_export, write_export};
 use concord_core::sign::load_signing_key;
+use concord_ledger::index::entry_for_stored as entry_for_event;
 use concord_log::checkpoint::SignedCheckpoint;
+use concord_log::derived::verify_derived;
 use concord_log::kv::{self, Engine};
-use concord_log::log::Log;
+use concord_log::log::{Log, NewEntry};
 use concord_log::offline::{latest_checkpoint, verify_store};
 
 use crate::cmd::DataArg;
@@ -45,8 +50,9 @@ pub struct Stores {
 /// What to do.
 #[derive(Debug, clap::Subcommand)]
 pub enum What {
-    /// Check the event log and the audit log against signed checkpoints
-    /// (stop the process using the data directory first).
+    /// Check the event log and the audit log against signed checkpoints, and
+    /// their indexes against their entries (stop the process using the data
+    /// directory first).
     Verify {
         #[command(flatten)]
         stores: Stores,
@@ -136,6 +142,9 @@ fn verify_exported(path: &Path, key: &ed25519_dalek::VerifyingKey) -> Result<Exi
     Ok(ExitCode::SUCCESS)
 }
 
+/// How a log's writer indexed an entry, from its stored bytes.
+type Derive = fn(&[u8]) -> Result<NewEntry, String>;
+
 fn verify_stores(
     layout: &Layout,
     engine: Engine,
@@ -153,7 +162,11 @@ fn verify_stores(
         None => None,
     };
     let mut failed = false;
-    for (name, store, origin) in [("event log", "log", EVENT_LOG_ORIGIN), ("audit log", "audit", AUDIT_LOG_ORIGIN)] {
+    let logs: [(&str, &str, &str, Derive); 2] = [
+        ("event log", "log", EVENT_LOG_ORIGIN, |bytes| entry_for_event(bytes).map_err(|e| e.to_string())),
+        ("audit log", "audit", AUDIT_LOG_ORIGIN, |bytes| entry_for_record(bytes).map_err(|e| e.to_string())),
+    ];
+    for (name, store, origin, derive) in logs {
         let dir = layout.store(store);
         if !dir.exists() {
             println!("{name}: no store at {}", dir.display());
@@ -173,10 +186,18 @@ fn verify_stores(
             failed = true;
             continue;
         };
-        match verify_store(kv.as_ref(), &checkpoint, key, origin) {
-            Ok(v) => println!(
-                "{name}: OK, {} entries match the checkpoint signed for {origin} ({} more after it)",
-                v.size, v.after
+        let checked = verify_store(kv.as_ref(), &checkpoint, key, origin)
+            .map_err(|e| e.to_string())
+            .and_then(|v| Ok((v, verify_derived(kv.as_ref(), derive).map_err(|e| e.to_string())?)));
+        match checked {
+            Ok((v, d)) => println!(
+                "{name}: OK, {} entries match the checkpoint signed for {origin} ({} more after it), \
+                 and its ids, {} stream versions, {} index entries and {} Merkle nodes match its entries",
+                v.size,
+                v.after,
+                d.stream_versions,
+                d.indexes.values().sum::<u64>(),
+                d.nodes
             ),
             Err(e) => {
                 println!("{name}: FAILED: {e}");

@@ -76,6 +76,64 @@ pub fn checkpoint(size: u64) -> Vec<u8> {
     with_u64(vec![CHECKPOINT], size)
 }
 
+/// Range of all id keys: [start, end).
+pub fn id_range() -> (Vec<u8>, Vec<u8>) {
+    (vec![ID], vec![ID + 1])
+}
+
+/// Range of all stream keys: [start, end).
+pub fn stream_range() -> (Vec<u8>, Vec<u8>) {
+    (vec![STREAM], vec![STREAM + 1])
+}
+
+/// Range of all index keys: [start, end).
+pub fn index_range() -> (Vec<u8>, Vec<u8>) {
+    (vec![INDEX], vec![INDEX + 1])
+}
+
+/// Prefix shared by all entries of `index`.
+pub fn index_prefix(index: &str) -> Vec<u8> {
+    with_name(INDEX, index)
+}
+
+/// Range of all Merkle node keys: [start, end).
+pub fn node_range() -> (Vec<u8>, Vec<u8>) {
+    (vec![NODE], vec![NODE + 1])
+}
+
+/// The id of an id key.
+pub fn parse_id(key: &[u8]) -> Option<[u8; 16]> {
+    key.strip_prefix(&[ID])?.try_into().ok()
+}
+
+/// The stream and version of a stream key.
+pub fn parse_stream(key: &[u8]) -> Option<(String, u64)> {
+    let (stream, rest) = split_name(STREAM, key)?;
+    Some((stream, decode_u64(rest)?))
+}
+
+/// The index, value and position of an index key (the inverse of [`index`]).
+pub fn parse_index(key: &[u8]) -> Option<(String, Vec<u8>, u64)> {
+    let (index, rest) = split_name(INDEX, key)?;
+    let position = trailing_u64(rest)?;
+    let escaped = rest.get(..rest.len() - 8)?.strip_suffix(&[0x00, 0x01])?;
+    let mut value = Vec::with_capacity(escaped.len());
+    let mut bytes = escaped.iter();
+    while let Some(&b) = bytes.next() {
+        value.push(b);
+        if b == 0x00 && bytes.next() != Some(&0xFF) {
+            return None;
+        }
+    }
+    Some((index, value, position))
+}
+
+/// The node id of a Merkle node key.
+pub fn parse_node(key: &[u8]) -> Option<NodeId> {
+    let (&level, index) = key.strip_prefix(&[NODE])?.split_first()?;
+    Some(NodeId { level, index: decode_u64(index)? })
+}
+
 /// The smallest key greater than every key starting with `prefix` (`None` if there is none).
 pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     let mut end = prefix.to_vec();
@@ -101,6 +159,15 @@ pub fn trailing_u64(key: &[u8]) -> Option<u64> {
 fn with_u64(mut key: Vec<u8>, n: u64) -> Vec<u8> {
     key.extend_from_slice(&n.to_be_bytes());
     key
+}
+
+/// The name after `tag` at the start of `key`, and the rest of the key.
+fn split_name(tag: u8, key: &[u8]) -> Option<(String, &[u8])> {
+    let rest = key.strip_prefix(&[tag])?;
+    let (len, rest) = rest.split_first_chunk::<4>()?;
+    let len = usize::try_from(u32::from_be_bytes(*len)).ok()?;
+    let name = std::str::from_utf8(rest.get(..len)?).ok()?;
+    Some((name.to_string(), rest.get(len..)?))
 }
 
 fn with_name(tag: u8, name: &str) -> Vec<u8> {
@@ -132,6 +199,19 @@ mod tests {
     fn names_are_length_prefixed() {
         assert!(!stream("ab", 1).starts_with(&stream_prefix("a")));
         assert!(!index("ty", b"", 1).starts_with(&index_value("t", b"y")));
+    }
+
+    #[test]
+    fn keys_parse_back() {
+        for value in [&b""[..], b"\x00", b"a\x00\x01b", b"\xFF\x00"] {
+            assert_eq!(parse_index(&index("type", value, 7)), Some(("type".into(), value.to_vec(), 7)));
+        }
+        assert_eq!(parse_index(&index("t", b"a", 1)[..10]), None);
+        assert_eq!(parse_stream(&stream("person/P-1", 3)), Some(("person/P-1".into(), 3)));
+        assert_eq!(parse_id(&id(&[7; 16])), Some([7; 16]));
+        let node_id = NodeId { level: 3, index: 9 };
+        assert_eq!(parse_node(&node(node_id)), Some(node_id));
+        assert_eq!(parse_stream(&index("t", b"a", 1)), None);
     }
 
     #[test]
