@@ -52,15 +52,27 @@ impl RemoteSealKeys {
         cache.get(subject).filter(|(_, at)| at.elapsed() < CACHE_FOR).map(|(key, _)| *key)
     }
 
+    /// Asks, again while no replica is there to answer (one starting, or
+    /// NATS reconnecting), for at most [`ANSWER_WITHIN`].
     async fn ask(&self, subjects: &[SubjectId]) -> Result<Vec<PublicKey>, BusError> {
         let request = pb::SealKeysRequest { subjects: subjects.iter().map(SubjectId::to_ref).collect() };
-        let reply = tokio::time::timeout(
-            ANSWER_WITHIN,
-            self.client.request(self.subject.clone(), request.encode_to_vec().into()),
-        )
-        .await
-        .map_err(|_| BusError::Unavailable("no query replica answered for sealing keys in time".into()))?
-        .map_err(|e| BusError::Unavailable(format!("asking for sealing keys: {e}")))?;
+        let deadline = tokio::time::Instant::now() + ANSWER_WITHIN;
+        let mut pause = Duration::from_millis(50);
+        let reply = loop {
+            let asked = self.client.request(self.subject.clone(), request.encode_to_vec().into());
+            match tokio::time::timeout_at(deadline, asked).await {
+                Err(_) => {
+                    return Err(BusError::Unavailable("no query replica answered for sealing keys in time".into()));
+                }
+                Ok(Ok(reply)) => break reply,
+                Ok(Err(e)) if tokio::time::Instant::now() + pause < deadline => {
+                    tracing::debug!(error = %e, "no answer for sealing keys yet; asking again");
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(1));
+                }
+                Ok(Err(e)) => return Err(BusError::Unavailable(format!("asking for sealing keys: {e}"))),
+            }
+        };
         let reply = pb::SealKeysReply::decode(reply.payload.as_ref())
             .map_err(|e| BusError::Unavailable(format!("the sealing keys answer does not decode: {e}")))?;
         if !reply.error.is_empty() {
