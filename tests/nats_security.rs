@@ -450,6 +450,19 @@ async fn an_agency_user_can_write_nothing_outside_its_own_subjects() {
         vcs.flush().await.unwrap();
         refused(&errors, "publish", subject).await;
     }
+    // Nor can the ledger's user read or write a subject key: it holds no master
+    // key, and its NATS user cannot even fetch the wrapped ones.
+    let (ledger, ledger_errors) = raw_client(&rig.nats, "ledger").await;
+    for subject in [
+        "$KV.CONCORD_SUBJECT_KEYS.person.P-sec-key",
+        "$JS.API.DIRECT.GET.KV_CONCORD_SUBJECT_KEYS.$KV.CONCORD_SUBJECT_KEYS.person.P-sec-key",
+        "$JS.API.STREAM.MSG.GET.KV_CONCORD_SUBJECT_KEYS",
+        "$JS.API.CONSUMER.CREATE.KV_CONCORD_SUBJECT_KEYS",
+    ] {
+        ledger.publish(subject, "forged".into()).await.unwrap();
+        ledger.flush().await.unwrap();
+        refused(&ledger_errors, "publish", subject).await;
+    }
     let after = bucket.entry("person.P-sec-key").await.unwrap().expect("still there");
     assert_eq!((after.revision, after.value), (stored.revision, stored.value), "the subject key was not touched");
     assert_eq!(rig.stream_messages().await, 1, "nothing forged reached the event stream");

@@ -34,7 +34,7 @@ pub struct ServeArgs {
     /// The partnership's keys (registry, JWKS, master key), if not DATA/keys.
     #[arg(long, env = "CONCORD_KEYS")]
     pub keys: Option<PathBuf>,
-    /// NATS URL (nats://query:PASSWORD@host:4222).
+    /// NATS URL, as this replica's own user (nats://serve-1:PASSWORD@host:4222).
     #[arg(long, env = "CONCORD_NATS")]
     pub nats: String,
     /// Address for the query services.
