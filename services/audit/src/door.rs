@@ -296,3 +296,161 @@ impl Deliveries {
         self.recorder.record(record).await.map(drop).map_err(audit_unavailable)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use concord_core::AgencyId;
+    use concord_identity::{Issuer, Purpose, Role};
+    use concord_log::kv::{Engine, open};
+    use concord_log::log::Log;
+
+    use super::*;
+    use crate::{AUDIT_LOG_ORIGIN, AuditLog};
+
+    const RPC: &str = "/concord.v1.QueryService/GetEvent";
+
+    struct Setup {
+        _dir: tempfile::TempDir,
+        audit: AuditLog,
+        door: Door,
+        token: String,
+    }
+
+    fn setup() -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let key = ed25519_dalek::SigningKey::from_bytes(&[9; 32]);
+        let audit =
+            AuditLog::new(Arc::new(Log::open(open(Engine::Redb, dir.path()).unwrap(), AUDIT_LOG_ORIGIN, key).unwrap()));
+        let issuer = Issuer::generate("k1", "test-issuer", "test-audience");
+        let verifier = Verifier::from_jwks(&issuer.jwks().to_string(), "test-issuer", "test-audience").unwrap();
+        let agency = AgencyId::parse("yot.harrow").unwrap();
+        let token = issuer
+            .mint("reader", &agency, Role::Practitioner, Purpose::CaseManagement, Duration::from_secs(60))
+            .unwrap();
+        let door = Door::new(Arc::new(verifier), Arc::new(Recorder::local(&audit)));
+        Setup { _dir: dir, audit, door, token }
+    }
+
+    fn get_event(token: Option<&str>) -> Request<pb::GetEventRequest> {
+        let mut request = Request::new(pb::GetEventRequest { event_id: "e-1".into() });
+        if let Some(token) = token {
+            request.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+        }
+        request
+    }
+
+    fn records(audit: &AuditLog) -> Vec<pb::AccessRecord> {
+        (1..=audit.log().size()).map(|p| audit.get(p).unwrap().unwrap()).collect()
+    }
+
+    fn event(id: &str) -> pb::ShownEvent {
+        pb::ShownEvent { event_id: id.into(), ..Default::default() }
+    }
+
+    #[tokio::test]
+    async fn a_call_without_a_valid_token_is_recorded_and_refused_before_its_handler_runs() {
+        let s = setup();
+        for token in [None, Some("forged")] {
+            let request = get_event(token);
+            let refused = s
+                .door
+                .call(Access::of(RPC, &request), request, async |_, _| -> Result<(), Status> {
+                    panic!("the handler ran")
+                })
+                .await
+                .unwrap_err();
+            assert_eq!(refused.code(), tonic::Code::Unauthenticated);
+        }
+        let records = records(&s.audit);
+        assert_eq!(records.len(), 2);
+        for record in records {
+            assert_eq!((record.rpc.as_str(), record.principal.as_str()), (RPC, ""));
+            assert!(record.outcome.starts_with("Unauthenticated"), "{record:?}");
+            assert!(record.parameters.contains("e-1"), "{record:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_call_is_recorded_with_what_its_handler_showed_and_withheld() {
+        let s = setup();
+        let request = get_event(Some(&s.token));
+        let answer = s
+            .door
+            .call(Access::of(RPC, &request), request, async |call, _| {
+                assert_eq!(call.caller()?.sub, "reader");
+                call.decided(&Tally { withheld: 2, policy_hash: "cedar:h".into() });
+                call.shows([event("e-1")]);
+                Ok(7)
+            })
+            .await
+            .unwrap();
+        assert_eq!(answer.into_inner(), 7);
+        let [record] = records(&s.audit).try_into().unwrap();
+        assert_eq!(
+            (record.principal.as_str(), record.agency_id.as_str(), record.outcome.as_str()),
+            ("reader", "yot.harrow", "ok")
+        );
+        assert_eq!((record.shown, record.withheld, record.policy_hash.as_str()), (vec![event("e-1")], 2, "cedar:h"));
+
+        // A failure keeps the tally, but lists nothing as shown.
+        let request = get_event(Some(&s.token));
+        let failed = s
+            .door
+            .call(Access::of(RPC, &request), request, async |call, _| -> Result<(), Status> {
+                call.decided(&Tally { withheld: 1, policy_hash: "cedar:h".into() });
+                call.shows([event("e-2")]);
+                Err(Status::not_found("no event e-2 that you may see"))
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(failed.code(), tonic::Code::NotFound);
+        let record = records(&s.audit).pop().unwrap();
+        assert!(
+            record.outcome.starts_with("NotFound") && record.shown.is_empty() && record.withheld == 1,
+            "{record:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_call_recorded_before_it_takes_effect_is_recorded_once_and_a_later_failure_again() {
+        let s = setup();
+        let request = get_event(Some(&s.token));
+        let record_id = s
+            .door
+            .call(Access::of(RPC, &request), request, async |call, _| {
+                call.erases([pb::SubjectRef { kind: pb::SubjectKind::Person as i32, key: "P-1".into() }]);
+                Ok(call.record_now().await?.record_id)
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        let [record] = records(&s.audit).try_into().unwrap();
+        assert_eq!((record.record_id, record.erased.len()), (record_id, 1));
+
+        let request = get_event(Some(&s.token));
+        s.door
+            .call(Access::of(RPC, &request), request, async |call, _| -> Result<(), Status> {
+                call.erases([pb::SubjectRef { kind: pb::SubjectKind::Person as i32, key: "P-2".into() }]);
+                call.record_now().await?;
+                Err(Status::unavailable("the subject key store is unavailable"))
+            })
+            .await
+            .unwrap_err();
+        let records = records(&s.audit);
+        assert_eq!(records.len(), 3);
+        assert_eq!((records[1].outcome.as_str(), records[1].erased.len()), ("ok", 1));
+        assert!(records[2].outcome.starts_with("Unavailable") && records[2].erased.is_empty(), "{:?}", records[2]);
+    }
+
+    #[tokio::test]
+    async fn a_scheduled_call_is_recorded_as_the_system() {
+        let s = setup();
+        let call = Call::scheduled(Access::of(RPC, &get_event(None)), "concord/sweep", s.door.recorder().clone());
+        let refused = call.run(async |call| call.caller().map(drop)).await.unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::Unauthenticated);
+        let [record] = records(&s.audit).try_into().unwrap();
+        assert_eq!((record.principal.as_str(), record.role.as_str()), ("concord/sweep", "system"));
+    }
+}
