@@ -774,3 +774,150 @@ async fn a_search_page_records_only_the_events_withheld_from_that_page() {
     assert!(withheld_after_cut > 0, "the setup needs withheld events after the page");
     assert_eq!(record.withheld as usize, passed_over, "only the events this page passed over");
 }
+
+/// Every access record an auditor can list, oldest first, through AuditService.
+async fn listed_by_auditor(t: &TestPlatform) -> Vec<pb::AccessRecord> {
+    let mut auditing = AuditServiceClient::new(t.channel().await);
+    let auditor = t.token("yot.harrow", Role::Auditor, Purpose::Audit);
+    let (mut records, mut page_token) = (Vec::new(), String::new());
+    loop {
+        let ask = pb::ListAccessRequest { page_size: 100, page_token, ..Default::default() };
+        let page = auditing.list_access(authorized(ask, &auditor)).await.unwrap().into_inner();
+        records.extend(page.records.into_iter().map(|e| e.record.unwrap()));
+        if page.next_page_token.is_empty() {
+            return records;
+        }
+        page_token = page.next_page_token;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn log_service_calls_and_their_refusals_are_in_the_audit_log() {
+    use concord_core::pb::log_service_client::LogServiceClient;
+
+    let t = TestPlatform::start(Engine::Redb).await;
+    let police = t.platform.node(&common::agency("police.met.nw")).unwrap().clone();
+    for _ in 0..3 {
+        police.publish(arrest("P-logs0001", ""), Some(Duration::from_secs(10))).await.unwrap();
+    }
+    let mut log = LogServiceClient::new(t.channel().await);
+    let reader = t.token("yot.harrow", Role::Practitioner, Purpose::CaseManagement);
+    let checkpoint = log.get_checkpoint(authorized(pb::GetCheckpointRequest {}, &reader)).await.unwrap().into_inner();
+    assert!(checkpoint.size >= 3);
+    let request = pb::ConsistencyProofRequest { old_size: 1, new_size: checkpoint.size };
+    log.get_consistency_proof(authorized(request, &reader)).await.unwrap();
+    let request = pb::InclusionProofRequest { position: 2, tree_size: checkpoint.size };
+    log.get_inclusion_proof(authorized(request, &reader)).await.unwrap();
+
+    // A forged token (signed by a key the partnership does not hold), and none at all.
+    let forger =
+        concord_identity::Issuer::generate("local-1", concord::layout::LOCAL_ISSUER, concord::layout::AUDIENCE);
+    let forged = forger
+        .mint(
+            "tester",
+            &common::agency("yot.harrow"),
+            Role::Practitioner,
+            Purpose::CaseManagement,
+            Duration::from_secs(600),
+        )
+        .unwrap();
+    let refused = log.get_checkpoint(authorized(pb::GetCheckpointRequest {}, &forged)).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
+    let request = tonic::Request::new(pb::InclusionProofRequest { position: 1, tree_size: checkpoint.size });
+    let refused = log.get_inclusion_proof(request).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::Unauthenticated, "{refused:?}");
+
+    // An auditor finds each of them, in order, with who made it and how it ended.
+    let records = listed_by_auditor(&t).await;
+    let calls: Vec<(&str, &str, &str, &str)> = records
+        .iter()
+        .filter(|r| r.rpc.starts_with("/concord.v1.LogService/"))
+        .map(|r| (r.rpc.as_str(), r.principal.as_str(), r.agency_id.as_str(), r.outcome.split(':').next().unwrap()))
+        .collect();
+    assert_eq!(
+        calls,
+        vec![
+            ("/concord.v1.LogService/GetCheckpoint", "tester", "yot.harrow", "ok"),
+            ("/concord.v1.LogService/GetConsistencyProof", "tester", "yot.harrow", "ok"),
+            ("/concord.v1.LogService/GetInclusionProof", "tester", "yot.harrow", "ok"),
+            ("/concord.v1.LogService/GetCheckpoint", "", "", "Unauthenticated"),
+            ("/concord.v1.LogService/GetInclusionProof", "", "", "Unauthenticated"),
+        ],
+        "{records:?}"
+    );
+    let proofs: Vec<&pb::AccessRecord> =
+        records.iter().filter(|r| r.rpc.ends_with("LogService/GetInclusionProof")).collect();
+    assert!(
+        proofs.iter().all(|r| r.parameters.contains("treeSize") || r.parameters.contains("tree_size")),
+        "{proofs:?}"
+    );
+    assert!(records.iter().filter(|r| r.rpc.starts_with("/concord.v1.LogService/")).all(|r| !r.peer.is_empty()));
+}
+
+/// Every RPC of every Concord service the server offers (as gRPC reflection
+/// lists them), called with no token, is refused UNAUTHENTICATED, and the
+/// refusal is in the audit log: a service added later cannot skip the door.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_rpc_of_every_service_refuses_a_call_without_a_token_and_records_it() {
+    use prost::Message;
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+
+    let t = TestPlatform::start(Engine::Redb).await;
+    let channel = t.channel().await;
+
+    // The services the server says it offers; the standard health and
+    // reflection services are open to any client by design.
+    let mut reflection = ServerReflectionClient::new(channel.clone());
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = reflection.server_reflection_info(futures::stream::iter([request])).await.unwrap().into_inner();
+    let Some(MessageResponse::ListServicesResponse(list)) = responses.next().await.unwrap().unwrap().message_response
+    else {
+        panic!("expected a service list");
+    };
+    let services: BTreeSet<String> =
+        list.service.into_iter().map(|s| s.name).filter(|name| !name.starts_with("grpc.")).collect();
+
+    // Each one's methods, from the descriptors the server was built with.
+    let descriptors = prost_types::FileDescriptorSet::decode(concord_core::pb::FILE_DESCRIPTOR_SET).unwrap();
+    let mut methods = Vec::new();
+    for file in &descriptors.file {
+        for service in &file.service {
+            let name = format!("{}.{}", file.package(), service.name());
+            if services.contains(&name) {
+                methods.extend(service.method.iter().map(|m| (format!("/{name}/{}", m.name()), m.server_streaming())));
+            }
+        }
+    }
+    assert!(services.len() >= 9 && methods.len() >= 21, "{services:?} {methods:?}");
+
+    // Each called with an empty message and no token.
+    let mut grpc = tonic::client::Grpc::new(channel);
+    for (path, streaming) in &methods {
+        grpc.ready().await.unwrap();
+        let route: tonic::codegen::http::uri::PathAndQuery = path.parse().unwrap();
+        let codec = tonic_prost::ProstCodec::<(), ()>::default();
+        let answer = if *streaming {
+            grpc.server_streaming(tonic::Request::new(()), route, codec).await.map(drop)
+        } else {
+            grpc.unary(tonic::Request::new(()), route, codec).await.map(drop)
+        };
+        let status = answer.expect_err(path);
+        assert_eq!(status.code(), tonic::Code::Unauthenticated, "{path}: {status:?}");
+    }
+
+    // And each refusal is on the record, with the RPC it was for.
+    let audit = &t.platform.audit;
+    let refused: BTreeSet<String> = (1..=audit.log().size())
+        .map(|p| audit.get(p).unwrap().unwrap())
+        .filter(|r| r.principal.is_empty() && r.outcome.starts_with("Unauthenticated"))
+        .map(|r| r.rpc)
+        .collect();
+    let called: BTreeSet<String> = methods.into_iter().map(|(path, _)| path).collect();
+    assert_eq!(refused, called);
+}

@@ -5,10 +5,11 @@
 use std::pin::Pin;
 use std::sync::Arc;
 
-use concord_audit::access::{Access, record_call};
+use concord_audit::Door;
+use concord_audit::access::Access;
 use concord_core::pb;
 use concord_core::pb::alert_service_server::AlertService;
-use concord_identity::{Role, Verifier};
+use concord_identity::Role;
 use concord_query::live::follow;
 use concord_query::view::{Views, storage_unavailable};
 use tokio::sync::mpsc;
@@ -24,13 +25,13 @@ const WATCH: &str = "/concord.v1.AlertService/Watch";
 /// The gRPC alert API.
 pub struct AlertApi {
     views: Arc<Views>,
-    verifier: Arc<Verifier>,
+    door: Door,
 }
 
 impl AlertApi {
-    /// Alerts readers over `views`, authenticating them with `verifier`.
-    pub fn new(views: Arc<Views>, verifier: Arc<Verifier>) -> Self {
-        AlertApi { views, verifier }
+    /// Alerts readers over `views`, every call through `door`.
+    pub fn new(views: Arc<Views>, door: Door) -> Self {
+        AlertApi { views, door }
     }
 }
 
@@ -41,40 +42,38 @@ impl AlertService for AlertApi {
     type WatchStream = AlertStream;
 
     async fn watch(&self, request: Request<pb::WatchAlertsRequest>) -> Result<Response<AlertStream>, Status> {
-        let access = Access::of(WATCH, &request);
-        let recorder = self.views.recorder();
-        let caller = match self.verifier.authenticate(request.metadata()) {
-            Ok(caller) => caller,
-            Err(status) => return record_call(recorder, &access, None, Err(status)).await,
-        };
-        // Alerts are for those who act on them, not for analysis or audit.
-        let opened = if matches!(caller.role, Role::Practitioner | Role::BriefingLead) {
-            Ok(())
-        } else {
-            Err(Status::permission_denied("alerts are for practitioners and briefing leads"))
-        };
-        record_call(recorder, &access, Some(&caller), opened).await?;
-        let agency = caller.agency.clone();
-        let (tx, rx) = mpsc::channel(4);
-        tokio::spawn(
-            follow(
-                self.views.clone(),
-                caller,
-                access,
-                request.get_ref().after_position,
-                move |log, event| {
-                    let raised = raised_by(log, event).map_err(storage_unavailable)?;
-                    Ok(raised.filter(|r| r.concerns(&agency)))
-                },
-                |view, raised| pb::Alert {
-                    rule: raised.rule.to_string(),
-                    reason: raised.reason.clone(),
-                    event: Some(view),
-                },
-                tx,
-            )
-            .instrument(tracing::Span::current()),
-        );
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        self.door
+            .call(Access::of(WATCH, &request), request, async |call, request| {
+                let caller = call.caller()?;
+                // Alerts are for those who act on them, not for analysis or audit.
+                if !matches!(caller.role, Role::Practitioner | Role::BriefingLead) {
+                    return Err(Status::permission_denied("alerts are for practitioners and briefing leads"));
+                }
+                let agency = caller.agency.clone();
+                // The opening of the stream is recorded; then each delivery.
+                call.record_now().await?;
+                let deliveries = call.deliveries()?;
+                let (tx, rx) = mpsc::channel(4);
+                tokio::spawn(
+                    follow(
+                        self.views.clone(),
+                        deliveries,
+                        request.get_ref().after_position,
+                        move |log, event| {
+                            let raised = raised_by(log, event).map_err(storage_unavailable)?;
+                            Ok(raised.filter(|r| r.concerns(&agency)))
+                        },
+                        |view, raised| pb::Alert {
+                            rule: raised.rule.to_string(),
+                            reason: raised.reason.clone(),
+                            event: Some(view),
+                        },
+                        tx,
+                    )
+                    .instrument(tracing::Span::current()),
+                );
+                Ok(Box::pin(ReceiverStream::new(rx)) as AlertStream)
+            })
+            .await
     }
 }

@@ -151,16 +151,3 @@ pub fn audit_unavailable(e: impl std::fmt::Display) -> Status {
     tracing::error!(error = %e, "an access record could not be written; the read is refused");
     Status::unavailable(format!("the audit log cannot be written, so nothing is returned: {e}"))
 }
-
-/// Records a call that returns no events (the auditors' and admins' calls),
-/// whatever its result, and only then releases the result.
-pub async fn record_call<T>(
-    audit: &crate::Recorder,
-    access: &Access,
-    principal: Option<&Principal>,
-    result: Result<T, Status>,
-) -> Result<T, Status> {
-    let record = access.record(principal, Vec::new(), &Tally::default(), result.as_ref().err());
-    audit.record(record).await.map_err(audit_unavailable)?;
-    result
-}

@@ -1,9 +1,10 @@
 //! The audit log: who saw what, when and why.
 //!
-//! Every read (and every publish) makes a [`pb::AccessRecord`]
-//! ([`access`]), which a [`Recorder`] makes durable before the answer is
-//! released: `Ok` from [`Recorder::record`] means exactly that, and an error
-//! means the call must fail. Alone, the recorder appends to the local
+//! Every RPC goes through one [`Door`] ([`door`]): it authenticates the
+//! caller and makes a [`pb::AccessRecord`] of the call ([`access`]), which a
+//! [`Recorder`] makes durable before the answer is released: `Ok` from
+//! [`Recorder::record`] means exactly that, and an error means the call must
+//! fail. Alone, the recorder appends to the local
 //! [`AuditLog`] through a group committer, so concurrent reads share one
 //! durable commit; over NATS it publishes to the `CONCORD_AUDIT` stream, and
 //! every query replica builds the same [`AuditLog`] from that stream
@@ -13,6 +14,7 @@
 //! auditors' questions.
 
 pub mod access;
+pub mod door;
 pub mod export;
 pub mod recorder;
 pub mod replica;
@@ -23,6 +25,7 @@ use concord_core::{SubjectId, pb, sortable_time};
 use concord_log::log::{Log, LogError, NewEntry};
 use prost::Message;
 
+pub use door::{Call, Deliveries, Door};
 pub use recorder::Recorder;
 pub use replica::AuditReplica;
 

@@ -6,7 +6,8 @@
 
 use std::sync::Arc;
 
-use concord_audit::access::{Access, Tally, audit_unavailable, record_call};
+use concord_audit::access::Access;
+use concord_audit::{Call, Door};
 use concord_core::pb::briefing_service_server::BriefingService;
 use concord_core::status::invalid_argument;
 use concord_core::{millis, now_millis, pb, timestamp};
@@ -26,7 +27,7 @@ const LIST_BRIEFINGS: &str = "/concord.v1.BriefingService/ListBriefings";
 /// The gRPC briefing API.
 pub struct BriefingApi {
     views: Arc<Views>,
-    verifier: Arc<Verifier>,
+    door: Door,
     store: Arc<BriefingStore>,
     time: BriefingTime,
 }
@@ -56,7 +57,8 @@ impl BriefingApi {
     /// Briefings from `views`, for callers authenticated by `verifier`,
     /// published into `store`, with default windows ending at `time`.
     pub fn new(views: Arc<Views>, verifier: Arc<Verifier>, store: Arc<BriefingStore>, time: BriefingTime) -> Self {
-        BriefingApi { views, verifier, store, time }
+        let door = Door::new(verifier, views.recorder().clone());
+        BriefingApi { views, door, store, time }
     }
 
     /// The partnership's briefing time.
@@ -69,62 +71,25 @@ impl BriefingApi {
         &self.store
     }
 
-    /// The caller, if they may read briefings; a refusal is recorded first.
-    async fn reader<T>(&self, access: &Access, request: &Request<T>) -> Result<Principal, Status> {
-        let recorder = self.views.recorder();
-        let caller = match self.verifier.authenticate(request.metadata()) {
-            Ok(caller) => caller,
-            Err(status) => return record_call(recorder, access, None, Err(status)).await,
-        };
-        if !may_read_briefings(caller.role) {
-            let denied = Status::permission_denied(format!(
-                "briefings are for practitioners and briefing leads, not role {}",
-                caller.role
-            ));
-            return record_call(recorder, access, Some(&caller), Err(denied)).await;
-        }
-        Ok(caller)
-    }
-
-    /// Records a briefing (or how producing it failed) and only then releases it.
-    async fn release(
-        &self,
-        access: &Access,
-        principal: &Principal,
-        outcome: Result<Assembled, Status>,
-        tally: &Tally,
-    ) -> Result<pb::Briefing, Status> {
-        let record = match &outcome {
-            Ok(assembled) => access.record(Some(principal), assembled.shown.clone(), tally, None),
-            Err(status) => access.record(Some(principal), Vec::new(), tally, Some(status)),
-        };
-        self.views.recorder().record(record).await.map_err(audit_unavailable)?;
-        outcome.map(|a| a.briefing)
-    }
-
-    /// Generates (and, if asked, publishes) `principal`'s agency's briefing.
-    /// `principal` is already authenticated and allowed: a caller of the
-    /// API, or the schedule. Audited like any read.
+    /// Generates (and, if asked, publishes) `principal`'s agency's briefing
+    /// as the platform itself (the schedule), audited like a caller's.
     pub async fn generate_as(
         &self,
         principal: &Principal,
         request: &Request<pb::GenerateBriefingRequest>,
     ) -> Result<pb::Briefing, Status> {
-        let asked = request.get_ref();
-        let window =
-            match self.time.window(asked.from.as_ref().map(millis), asked.to.as_ref().map(millis), now_millis()) {
-                Ok(window) => window,
-                Err((field, reason)) => {
-                    let access = Access::of(GENERATE, request);
-                    return record_call(
-                        self.views.recorder(),
-                        &access,
-                        Some(principal),
-                        Err(invalid_argument(field, &reason)),
-                    )
-                    .await;
-                }
-            };
+        let call = Call::on_behalf_of(Access::of(GENERATE, request), principal.clone(), self.door.recorder().clone());
+        call.run(async |call| self.generate_in(call, request.get_ref()).await).await
+    }
+
+    /// Generates (and, if asked, publishes) the caller's agency's briefing;
+    /// the caller is already allowed. Its record lists every event it shows.
+    async fn generate_in(&self, call: &Call, asked: &pb::GenerateBriefingRequest) -> Result<pb::Briefing, Status> {
+        let principal = call.caller()?;
+        let window = self
+            .time
+            .window(asked.from.as_ref().map(millis), asked.to.as_ref().map(millis), now_millis())
+            .map_err(|(field, reason)| invalid_argument(field, &reason))?;
         let briefing_id = uuid::Uuid::now_v7().to_string();
         // The record names the window the briefing covered and the briefing itself.
         let parameters = serde_json::json!({
@@ -133,14 +98,8 @@ impl BriefingApi {
             "from": rfc3339(window.from),
             "to": rfc3339(window.to),
         });
-        let access = Access::with_parameters(GENERATE, request, parameters.to_string());
-        let history_from = match self.time.year_before(window.from) {
-            Ok(from) => from,
-            Err(e) => {
-                let status = invalid_argument("from", &e.to_string());
-                return self.release(&access, principal, Err(status), &Tally::default()).await;
-            }
-        };
+        call.parameters(parameters.to_string());
+        let history_from = self.time.year_before(window.from).map_err(|e| invalid_argument("from", &e.to_string()))?;
         let header = Header {
             briefing_id,
             recipient: principal.agency.to_string(),
@@ -153,14 +112,12 @@ impl BriefingApi {
         };
         let (views, who) = (self.views.clone(), principal.clone());
         let boroughs = header.boroughs.clone();
-        let gathered = blocking(move || collect::gather(&views, &who, window, history_from, &boroughs)).await;
-        let (parts, tally) = match gathered {
-            Ok(gathered) => gathered,
-            Err(status) => return self.release(&access, principal, Err(status), &Tally::default()).await,
-        };
+        let (parts, tally) = blocking(move || collect::gather(&views, &who, window, history_from, &boroughs)).await?;
+        call.decided(&tally);
         let assembled = assemble(&header, parts, &self.time);
-        let outcome = if asked.publish { self.publish(&header, assembled).await } else { Ok(assembled) };
-        self.release(&access, principal, outcome, &tally).await
+        let assembled = if asked.publish { self.publish(&header, assembled).await? } else { assembled };
+        call.shows(assembled.shown);
+        Ok(assembled.briefing)
     }
 
     /// Stores an assembled briefing; it is released only if this succeeds.
@@ -186,27 +143,19 @@ impl BriefingApi {
         Ok(assembled)
     }
 
-    async fn get_briefing_as(
-        &self,
-        principal: &Principal,
-        access: &Access,
-        request: pb::GetBriefingRequest,
-    ) -> Result<pb::Briefing, Status> {
-        let refuse = |status: Status| record_call(self.views.recorder(), access, Some(principal), Err(status));
-        let id = match uuid::Uuid::parse_str(&request.briefing_id) {
-            Ok(id) => id,
-            Err(e) => return refuse(invalid_argument("briefing_id", &e.to_string())).await,
-        };
+    async fn get_briefing_in(&self, call: &Call, request: pb::GetBriefingRequest) -> Result<pb::Briefing, Status> {
+        let principal = call.caller()?;
+        let id =
+            uuid::Uuid::parse_str(&request.briefing_id).map_err(|e| invalid_argument("briefing_id", &e.to_string()))?;
         let store = self.store.clone();
-        let published = match blocking(move || store.get(&id).map_err(store_unavailable)).await {
-            Ok(Some(published)) => published,
-            Ok(None) => return refuse(Status::not_found(format!("no published briefing {id}"))).await,
-            Err(status) => return refuse(status).await,
-        };
+        let published = blocking(move || store.get(&id).map_err(store_unavailable))
+            .await?
+            .ok_or_else(|| Status::not_found(format!("no published briefing {id}")))?;
         if published.recipient != principal.agency.as_str() {
-            let status =
-                Status::permission_denied(format!("briefing {id} is for {}'s readers only", published.recipient));
-            return refuse(status).await;
+            return Err(Status::permission_denied(format!(
+                "briefing {id} is for {}'s readers only",
+                published.recipient
+            )));
         }
         let header = Header {
             briefing_id: published.briefing_id.clone(),
@@ -220,11 +169,11 @@ impl BriefingApi {
         };
         // Decided again, for this reader, by the agreement as it stands now.
         let (views, who, kept) = (self.views.clone(), principal.clone(), published.kept());
-        let (outcome, tally) = match blocking(move || collect::reload(&views, &who, &kept)).await {
-            Ok((parts, tally)) => (Ok(assemble(&header, parts, &self.time)), tally),
-            Err(status) => (Err(status), Tally::default()),
-        };
-        self.release(access, principal, outcome, &tally).await
+        let (parts, tally) = blocking(move || collect::reload(&views, &who, &kept)).await?;
+        call.decided(&tally);
+        let assembled = assemble(&header, parts, &self.time);
+        call.shows(assembled.shown);
+        Ok(assembled.briefing)
     }
 
     async fn list_as(
@@ -277,27 +226,46 @@ impl BriefingApi {
     }
 }
 
+/// The caller, if they may read briefings.
+fn reader(call: &Call) -> Result<&Principal, Status> {
+    let caller = call.caller()?;
+    if !may_read_briefings(caller.role) {
+        return Err(Status::permission_denied(format!(
+            "briefings are for practitioners and briefing leads, not role {}",
+            caller.role
+        )));
+    }
+    Ok(caller)
+}
+
 #[tonic::async_trait]
 impl BriefingService for BriefingApi {
     async fn generate(&self, request: Request<pb::GenerateBriefingRequest>) -> Result<Response<pb::Briefing>, Status> {
-        let access = Access::of(GENERATE, &request);
-        let principal = self.reader(&access, &request).await?;
-        self.generate_as(&principal, &request).await.map(Response::new)
+        self.door
+            .call(Access::of(GENERATE, &request), request, async |call, request| {
+                reader(call)?;
+                self.generate_in(call, request.get_ref()).await
+            })
+            .await
     }
 
     async fn get_briefing(&self, request: Request<pb::GetBriefingRequest>) -> Result<Response<pb::Briefing>, Status> {
-        let access = Access::of(GET_BRIEFING, &request);
-        let principal = self.reader(&access, &request).await?;
-        self.get_briefing_as(&principal, &access, request.into_inner()).await.map(Response::new)
+        self.door
+            .call(Access::of(GET_BRIEFING, &request), request, async |call, request| {
+                reader(call)?;
+                self.get_briefing_in(call, request.into_inner()).await
+            })
+            .await
     }
 
     async fn list_briefings(
         &self,
         request: Request<pb::ListBriefingsRequest>,
     ) -> Result<Response<pb::BriefingList>, Status> {
-        let access = Access::of(LIST_BRIEFINGS, &request);
-        let principal = self.reader(&access, &request).await?;
-        let result = self.list_as(&principal, request.into_inner()).await;
-        record_call(self.views.recorder(), &access, Some(&principal), result).await.map(Response::new)
+        self.door
+            .call(Access::of(LIST_BRIEFINGS, &request), request, async |call, request| {
+                self.list_as(reader(call)?, request.into_inner()).await
+            })
+            .await
     }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use concord_alerts::AlertApi;
-use concord_audit::{AuditLog, Recorder};
+use concord_audit::{AuditLog, Door, Recorder};
 use concord_briefing::BriefingApi;
 use concord_core::pb::admin_service_server::AdminServiceServer;
 use concord_core::pb::alert_service_server::AlertServiceServer;
@@ -61,27 +61,28 @@ pub async fn serve(services: Services, listener: TcpListener, shutdown: impl Fut
         .register_encoded_file_descriptor_set(concord_core::pb::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1()?;
-    let verifier = services.verifier;
+    // Every RPC of every service below goes through this one door.
+    let door = Door::new(services.verifier, services.recorder);
     let mut router = tonic::transport::Server::builder()
         .trace_fn(concord_telemetry::trace::grpc_server_span)
         .add_service(health_service)
         .add_service(reflection);
     if let (Some(views), Some(key)) = (&services.views, services.replay_key) {
         health.set_serving::<ReplayServiceServer<ReplayApi>>().await;
-        let api = ReplayApi::new(views.clone(), verifier.clone(), Pseudonyms::new(key));
+        let api = ReplayApi::new(views.clone(), door.clone(), Pseudonyms::new(key));
         router = router.add_service(ReplayServiceServer::new(api));
     }
     if let Some(views) = services.views {
         health.set_serving::<QueryServiceServer<QueryApi>>().await;
         health.set_serving::<PolicyServiceServer<PolicyApi>>().await;
         health.set_serving::<AlertServiceServer<AlertApi>>().await;
-        router = router.add_service(QueryServiceServer::new(QueryApi::new(views.clone(), verifier.clone())));
-        router = router.add_service(AlertServiceServer::new(AlertApi::new(views.clone(), verifier.clone())));
-        router = router.add_service(PolicyServiceServer::new(PolicyApi::new(views, verifier.clone())));
+        router = router.add_service(QueryServiceServer::new(QueryApi::new(views.clone(), door.clone())));
+        router = router.add_service(AlertServiceServer::new(AlertApi::new(views.clone(), door.clone())));
+        router = router.add_service(PolicyServiceServer::new(PolicyApi::new(views, door.clone())));
     }
     if let Some(audit) = services.audit {
         health.set_serving::<AuditServiceServer<AuditApi>>().await;
-        let api = AuditApi::new(audit, services.recorder.clone(), verifier.clone());
+        let api = AuditApi::new(audit, door.clone());
         router = router.add_service(AuditServiceServer::new(api));
     }
     if let Some(briefing) = services.briefing {
@@ -94,12 +95,11 @@ pub async fn serve(services: Services, listener: TcpListener, shutdown: impl Fut
     }
     if let Some(log) = services.log {
         health.set_serving::<LogServiceServer<LogApi>>().await;
-        router = router.add_service(LogServiceServer::new(LogApi::new(log, verifier.clone())));
+        router = router.add_service(LogServiceServer::new(LogApi::new(log, door.clone())));
     }
     if !services.nodes.is_empty() {
         health.set_serving::<PublishServiceServer<PublishApi>>().await;
-        router =
-            router.add_service(PublishServiceServer::new(PublishApi::new(services.nodes, verifier, services.recorder)));
+        router = router.add_service(PublishServiceServer::new(PublishApi::new(services.nodes, door)));
     }
     if let Some(ready) = services.ready {
         tokio::spawn(report_readiness(health, ready));

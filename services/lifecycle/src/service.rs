@@ -5,8 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use concord_audit::access::{Access, Tally, audit_unavailable, record_call, shown};
-use concord_audit::{AuditLog, BY_SUBJECT, Recorder};
+use concord_audit::access::{Access, Tally, shown};
+use concord_audit::{AuditLog, BY_SUBJECT, Call, Door};
 use concord_core::pb::admin_service_server::AdminService;
 use concord_core::seal::SubjectKeys;
 use concord_core::status::invalid_argument;
@@ -35,7 +35,7 @@ pub struct AdminApi {
     vault: Arc<Vault>,
     audit: Arc<AuditLog>,
     rules: Arc<RetentionRules>,
-    verifier: Arc<Verifier>,
+    door: Door,
 }
 
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, Status> + Send + 'static) -> Result<T, Status> {
@@ -57,88 +57,47 @@ impl AdminApi {
         rules: Arc<RetentionRules>,
         verifier: Arc<Verifier>,
     ) -> Self {
-        AdminApi { views, vault, audit, rules, verifier }
+        let door = Door::new(verifier, views.recorder().clone());
+        AdminApi { views, vault, audit, rules, door }
     }
 
-    fn recorder(&self) -> &Arc<Recorder> {
-        self.views.recorder()
-    }
-
-    /// The caller, if an admin; a refusal is recorded before it is returned.
-    async fn admin<T>(&self, access: &Access, request: &Request<T>) -> Result<Principal, Status> {
-        let caller = match self.verifier.authenticate(request.metadata()) {
-            Ok(caller) => caller,
-            Err(status) => return record_call(self.recorder(), access, None, Err(status)).await,
-        };
-        if caller.role != Role::Admin {
-            let denied = Status::permission_denied("data protection requests are for admins (role admin)");
-            return record_call(self.recorder(), access, Some(&caller), Err(denied)).await;
-        }
-        Ok(caller)
-    }
-
-    /// Destroys `subject`'s data key; `record` (already durable) says so.
-    /// If it fails, a second record says how.
-    async fn shred(&self, access: &Access, caller: Option<&Principal>, subject: &SubjectId) -> Result<bool, Status> {
+    /// Destroys `subject`'s data key (the call's record, already durable,
+    /// says so; if this fails, the door records how).
+    async fn shred(&self, subject: &SubjectId) -> Result<bool, Status> {
         let (vault, who) = (self.vault.clone(), subject.clone());
-        let shredded = blocking(move || {
+        let had_key = blocking(move || {
             vault.shred(&who).map_err(|e| Status::unavailable(format!("the subject key store is unavailable: {e}")))
         })
-        .await;
-        match shredded {
-            Ok(had_key) => {
-                // Not named here: logs carry no personal data; the audit log names them.
-                tracing::info!(had_key, "a subject was erased (data key destroyed)");
-                Ok(had_key)
-            }
-            Err(status) => record_call(self.recorder(), access, caller, Err(status)).await,
-        }
+        .await?;
+        // Not named here: logs carry no personal data; the audit log names them.
+        tracing::info!(had_key, "a subject was erased (data key destroyed)");
+        Ok(had_key)
     }
 
-    async fn erase(
-        &self,
-        access: &Access,
-        caller: &Principal,
-        request: pb::EraseSubjectRequest,
-    ) -> Result<pb::ErasureReceipt, Status> {
-        let checked = subject_of(request.subject.as_ref()).and_then(|s| {
-            if request.reason.trim().is_empty() {
-                return Err(invalid_argument("reason", "required: say why the subject is erased"));
-            }
-            Ok(s)
-        });
-        let subject = match checked {
-            Ok(subject) => subject,
-            Err(status) => return record_call(self.recorder(), access, Some(caller), Err(status)).await,
-        };
+    async fn erase(&self, call: &Call, request: pb::EraseSubjectRequest) -> Result<pb::ErasureReceipt, Status> {
+        let subject = subject_of(request.subject.as_ref())?;
+        if request.reason.trim().is_empty() {
+            return Err(invalid_argument("reason", "required: say why the subject is erased"));
+        }
         // Recorded before it takes effect: an erasure is never unaudited.
-        let mut record = concord_audit::complete(access.record(Some(caller), Vec::new(), &Tally::default(), None));
-        record.erased = vec![subject.to_ref()];
-        let record_id = self.recorder().record(record.clone()).await.map_err(audit_unavailable)?;
-        let had_key = self.shred(access, Some(caller), &subject).await?;
-        Ok(pb::ErasureReceipt { subject: Some(subject.to_ref()), had_key, record_id, at: record.at })
+        call.erases([subject.to_ref()]);
+        let record = call.record_now().await?;
+        let had_key = self.shred(&subject).await?;
+        Ok(pb::ErasureReceipt { subject: Some(subject.to_ref()), had_key, record_id: record.record_id, at: record.at })
     }
 
     async fn subject_access_report(
         &self,
-        access: &Access,
-        caller: &Principal,
+        call: &Call,
         request: pb::SubjectAccessRequest,
     ) -> Result<pb::SubjectAccessReport, Status> {
-        let subject = match subject_of(request.subject.as_ref()) {
-            Ok(subject) => subject,
-            Err(status) => return record_call(self.recorder(), access, Some(caller), Err(status)).await,
-        };
+        let caller = call.caller()?;
+        let subject = subject_of(request.subject.as_ref())?;
         let (views, vault, who, principal) = (self.views.clone(), self.vault.clone(), subject.clone(), caller.clone());
-        let held = blocking(move || held_about(&views, vault.as_ref(), &principal, &who)).await;
-        let held = match held {
-            Ok(held) => held,
-            Err(status) => return record_call(self.recorder(), access, Some(caller), Err(status)).await,
-        };
-        let tally = Tally { withheld: held.withheld, policy_hash: held.policy_hash.clone() };
-        let listed = held.events.iter().flat_map(shown).collect();
-        let record = concord_audit::complete(access.record(Some(caller), listed, &tally, None));
-        self.recorder().record(record.clone()).await.map_err(audit_unavailable)?;
+        let held = blocking(move || held_about(&views, vault.as_ref(), &principal, &who)).await?;
+        call.decided(&Tally { withheld: held.withheld, policy_hash: held.policy_hash.clone() });
+        call.shows(held.events.iter().flat_map(shown));
+        let record = call.record_now().await?;
         // The record is durable; the report lists every access record about
         // the subject the audit log now holds, this one last.
         let (audit, who, id) = (self.audit.clone(), subject.clone(), record.record_id.clone());
@@ -155,43 +114,28 @@ impl AdminApi {
         })
     }
 
-    /// Runs the retention sweep as `caller` (`None`: the scheduled sweep).
-    pub async fn sweep(
-        &self,
-        access: &Access,
-        caller: Option<&Principal>,
-        request: pb::RetentionSweepRequest,
-    ) -> Result<pb::RetentionReport, Status> {
+    /// Runs the retention sweep as `call` (an admin's, or the scheduled sweep).
+    pub async fn sweep(&self, call: &Call, request: pb::RetentionSweepRequest) -> Result<pb::RetentionReport, Status> {
         let at = match (&request.at, request.dry_run) {
             (None, _) => now_millis(),
             (Some(at), true) => millis(at),
             (Some(_), false) => {
-                let status = invalid_argument("at", "only a dry run may name a time; a sweep that erases uses now");
-                return record_call(self.recorder(), access, caller, Err(status)).await;
+                return Err(invalid_argument("at", "only a dry run may name a time; a sweep that erases uses now"));
             }
         };
         let (views, vault, rules) = (self.views.clone(), self.vault.clone(), self.rules.clone());
         let plan = blocking(move || {
             sweep::plan(views.log(), &rules, vault.as_ref() as &dyn SubjectKeys, at).map_err(storage_unavailable)
         })
-        .await;
-        let plan = match plan {
-            Ok(plan) => plan,
-            Err(status) => return record_call(self.recorder(), access, caller, Err(status)).await,
-        };
-        let mut record = concord_audit::complete(access.record(caller, Vec::new(), &Tally::default(), None));
-        if caller.is_none() {
-            record.principal = SCHEDULED.to_string();
-            record.role = "system".to_string();
-        }
+        .await?;
         if !request.dry_run {
-            record.erased = plan.due.iter().map(|d| d.subject.to_ref()).collect();
+            call.erases(plan.due.iter().map(|d| d.subject.to_ref()));
         }
-        let record_id = self.recorder().record(record).await.map_err(audit_unavailable)?;
+        let record_id = call.record_now().await?.record_id;
         let mut due = Vec::with_capacity(plan.due.len());
         for d in plan.due {
             if !request.dry_run {
-                self.shred(access, caller, &d.subject).await?;
+                self.shred(&d.subject).await?;
             }
             due.push(pb::RetentionDue {
                 subject: Some(d.subject.to_ref()),
@@ -217,8 +161,8 @@ impl AdminApi {
         loop {
             ticks.tick().await;
             let request = Request::new(pb::RetentionSweepRequest { dry_run: false, at: None });
-            let access = Access::of(RETENTION_SWEEP, &request);
-            match self.sweep(&access, None, request.into_inner()).await {
+            let call = Call::scheduled(Access::of(RETENTION_SWEEP, &request), SCHEDULED, self.door.recorder().clone());
+            match call.run(async |call| self.sweep(call, request.into_inner()).await).await {
                 Ok(report) => tracing::info!(
                     examined = report.examined,
                     erased = report.due.len(),
@@ -303,6 +247,15 @@ fn accesses_about(audit: &AuditLog, subject: &SubjectId, own_id: &str) -> Result
     Ok(records)
 }
 
+/// The caller, if an admin.
+fn admin(call: &Call) -> Result<&Principal, Status> {
+    let caller = call.caller()?;
+    if caller.role != Role::Admin {
+        return Err(Status::permission_denied("data protection requests are for admins (role admin)"));
+    }
+    Ok(caller)
+}
+
 #[tonic::async_trait]
 impl AdminService for AdminApi {
     async fn erase_subject(
@@ -310,8 +263,12 @@ impl AdminService for AdminApi {
         request: Request<pb::EraseSubjectRequest>,
     ) -> Result<Response<pb::ErasureReceipt>, Status> {
         let access = Access::of(ERASE, &request).about(request.get_ref().subject.as_ref());
-        let caller = self.admin(&access, &request).await?;
-        self.erase(&access, &caller, request.into_inner()).await.map(Response::new)
+        self.door
+            .call(access, request, async |call, request| {
+                admin(call)?;
+                self.erase(call, request.into_inner()).await
+            })
+            .await
     }
 
     async fn subject_access(
@@ -319,16 +276,23 @@ impl AdminService for AdminApi {
         request: Request<pb::SubjectAccessRequest>,
     ) -> Result<Response<pb::SubjectAccessReport>, Status> {
         let access = Access::of(SUBJECT_ACCESS, &request).about(request.get_ref().subject.as_ref());
-        let caller = self.admin(&access, &request).await?;
-        self.subject_access_report(&access, &caller, request.into_inner()).await.map(Response::new)
+        self.door
+            .call(access, request, async |call, request| {
+                admin(call)?;
+                self.subject_access_report(call, request.into_inner()).await
+            })
+            .await
     }
 
     async fn retention_sweep(
         &self,
         request: Request<pb::RetentionSweepRequest>,
     ) -> Result<Response<pb::RetentionReport>, Status> {
-        let access = Access::of(RETENTION_SWEEP, &request);
-        let caller = self.admin(&access, &request).await?;
-        self.sweep(&access, Some(&caller), request.into_inner()).await.map(Response::new)
+        self.door
+            .call(Access::of(RETENTION_SWEEP, &request), request, async |call, request| {
+                admin(call)?;
+                self.sweep(call, request.into_inner()).await
+            })
+            .await
     }
 }

@@ -10,14 +10,14 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use concord_audit::Recorder;
-use concord_audit::access::{Access, Tally, audit_unavailable, listed, record_call};
+use concord_audit::access::{Access, listed};
+use concord_audit::{Call, Door};
 use concord_core::AgencyId;
 use concord_core::pb;
 use concord_core::pb::publish_service_server::PublishService;
 use concord_core::seal::SealError;
 use concord_core::status::invalid_argument;
-use concord_identity::{Principal, Role, Verifier};
+use concord_identity::{Principal, Role};
 use tonic::{Request, Response, Status};
 
 use crate::node::{Node, NodeError};
@@ -31,16 +31,14 @@ const RPC: &str = "/concord.v1.PublishService/Publish";
 /// The gRPC publishing API over the nodes this process runs.
 pub struct PublishApi {
     nodes: HashMap<AgencyId, Arc<Node>>,
-    verifier: Arc<Verifier>,
-    recorder: Arc<Recorder>,
+    door: Door,
 }
 
 impl PublishApi {
-    /// Serves the given nodes, authenticating callers with `verifier` and
-    /// recording every call with `recorder`.
-    pub fn new(nodes: impl IntoIterator<Item = Arc<Node>>, verifier: Arc<Verifier>, recorder: Arc<Recorder>) -> Self {
+    /// Serves the given nodes, every call through `door`.
+    pub fn new(nodes: impl IntoIterator<Item = Arc<Node>>, door: Door) -> Self {
         let nodes = nodes.into_iter().map(|n| (n.agency().clone(), n)).collect();
-        PublishApi { nodes, verifier, recorder }
+        PublishApi { nodes, door }
     }
 
     /// Publishes for `principal`; on success also gives the event as the
@@ -115,24 +113,20 @@ impl From<NodeError> for Status {
 impl PublishService for PublishApi {
     async fn publish(&self, request: Request<pb::PublishRequest>) -> Result<Response<pb::PublishResponse>, Status> {
         let access = Access::with_parameters(RPC, &request, parameters(request.get_ref()));
-        let principal = match self.verifier.authenticate(request.metadata()) {
-            Ok(p) => p,
-            Err(status) => return record_call(&self.recorder, &access, None, Err(status)).await,
-        };
-        let (response, added) = match self.publish_as(&principal, request.into_inner()).await {
-            Ok(done) => done,
-            Err(status) => return record_call(&self.recorder, &access, Some(&principal), Err(status)).await,
-        };
-        let mut record = access.record(Some(&principal), Vec::new(), &Tally::default(), None);
-        record.added = vec![added];
-        if let Err(e) = self.recorder.record(record).await {
-            let status = audit_unavailable(e);
-            return Err(Status::unavailable(format!(
-                "event {} was accepted, but {}; publish it again with this event_id (it is deduplicated)",
-                response.event_id,
-                status.message()
-            )));
-        }
-        Ok(Response::new(response))
+        self.door
+            .call(access, request, async |call: &Call, request: Request<_>| {
+                let (response, added) = self.publish_as(call.caller()?, request.into_inner()).await?;
+                call.adds(added);
+                // The event is accepted already: say so if it cannot be recorded.
+                call.record_now().await.map_err(|status| {
+                    Status::unavailable(format!(
+                        "event {} was accepted, but {}; publish it again with this event_id (it is deduplicated)",
+                        response.event_id,
+                        status.message()
+                    ))
+                })?;
+                Ok(response)
+            })
+            .await
     }
 }

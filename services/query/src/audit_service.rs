@@ -4,17 +4,16 @@
 
 use std::sync::Arc;
 
-use concord_audit::{AuditLog, BY_AGENCY, BY_EVENT, BY_PRINCIPAL, BY_SUBJECT, BY_TIME, Recorder};
+use concord_audit::{AuditLog, BY_AGENCY, BY_EVENT, BY_PRINCIPAL, BY_SUBJECT, BY_TIME, Call, Door};
 use concord_core::pb::audit_service_server::AuditService;
-use concord_core::pb::log_service_server::LogService;
 use concord_core::status::invalid_argument;
 use concord_core::{SubjectId, millis, pb, sortable_time};
-use concord_identity::{Principal, Role, Verifier};
+use concord_identity::Role;
 use tonic::{Request, Response, Status};
 
-use crate::LogApi;
+use crate::log_service::Proofs;
 use crate::page::{PageKey, page_size};
-use concord_audit::access::{Access, record_call};
+use concord_audit::access::Access;
 
 /// How many records one request examines at most before returning a
 /// (possibly short) page with a token to continue.
@@ -23,43 +22,34 @@ const SCAN_BUDGET: usize = 20_000;
 /// The gRPC audit API.
 pub struct AuditApi {
     audit: Arc<AuditLog>,
-    recorder: Arc<Recorder>,
-    verifier: Arc<Verifier>,
-    proofs: LogApi,
+    door: Door,
+    proofs: Proofs,
     pages: PageKey,
 }
 
 impl AuditApi {
-    /// Answers auditors from `audit`, recording their calls with `recorder`.
-    pub fn new(audit: Arc<AuditLog>, recorder: Arc<Recorder>, verifier: Arc<Verifier>) -> Self {
-        let proofs = LogApi::new(audit.log().clone(), verifier.clone());
-        AuditApi { audit, recorder, verifier, proofs, pages: PageKey::default() }
+    /// Answers auditors from `audit`, every call through `door`.
+    pub fn new(audit: Arc<AuditLog>, door: Door) -> Self {
+        let proofs = Proofs::new(audit.log().clone());
+        AuditApi { audit, door, proofs, pages: PageKey::default() }
     }
 
-    /// The caller, if an auditor; a refusal is recorded before it is returned.
-    async fn auditor<T>(&self, access: &Access, request: &Request<T>) -> Result<Principal, Status> {
-        let caller = match self.verifier.authenticate(request.metadata()) {
-            Ok(caller) => caller,
-            Err(status) => return record_call(&self.recorder, access, None, Err(status)).await,
-        };
-        if caller.role != Role::Auditor {
-            let denied = Status::permission_denied("the audit log is for auditors (role auditor)");
-            return record_call(&self.recorder, access, Some(&caller), Err(denied)).await;
-        }
-        Ok(caller)
-    }
-
-    /// Runs an auditor's call and records it (auditors' reads are audited too).
+    /// Runs an auditor's call through the door (auditors' reads are audited
+    /// too); anyone else is refused, and that is recorded.
     async fn audited<Q: serde::Serialize, T>(
         &self,
         rpc: &'static str,
         request: Request<Q>,
-        call: impl AsyncFnOnce(Request<Q>) -> Result<T, Status>,
-    ) -> Result<T, Status> {
-        let access = Access::of(rpc, &request);
-        let caller = self.auditor(&access, &request).await?;
-        let result = call(request).await;
-        record_call(&self.recorder, &access, Some(&caller), result).await
+        answer: impl AsyncFnOnce(Q) -> Result<T, Status>,
+    ) -> Result<Response<T>, Status> {
+        self.door
+            .call(Access::of(rpc, &request), request, async |call: &Call, request: Request<Q>| {
+                if call.caller()?.role != Role::Auditor {
+                    return Err(Status::permission_denied("the audit log is for auditors (role auditor)"));
+                }
+                answer(request.into_inner()).await
+            })
+            .await
     }
 }
 
@@ -92,40 +82,34 @@ fn narrowed_by(request: &pb::ListAccessRequest) -> Result<Option<(&'static str, 
 #[tonic::async_trait]
 impl AuditService for AuditApi {
     async fn list_access(&self, request: Request<pb::ListAccessRequest>) -> Result<Response<pb::AccessPage>, Status> {
-        self.audited("/concord.v1.AuditService/ListAccess", request, async |r| self.list(r.into_inner()).await).await
+        self.audited("/concord.v1.AuditService/ListAccess", request, async |r| self.list(r).await).await
     }
 
     async fn get_checkpoint(
         &self,
         request: Request<pb::GetCheckpointRequest>,
     ) -> Result<Response<pb::Checkpoint>, Status> {
-        self.audited("/concord.v1.AuditService/GetCheckpoint", request, async |r| self.proofs.get_checkpoint(r).await)
-            .await
+        self.audited("/concord.v1.AuditService/GetCheckpoint", request, async |_| self.proofs.checkpoint().await).await
     }
 
     async fn get_consistency_proof(
         &self,
         request: Request<pb::ConsistencyProofRequest>,
     ) -> Result<Response<pb::Proof>, Status> {
-        self.audited("/concord.v1.AuditService/GetConsistencyProof", request, async |r| {
-            self.proofs.get_consistency_proof(r).await
-        })
-        .await
+        self.audited("/concord.v1.AuditService/GetConsistencyProof", request, async |r| self.proofs.consistency(&r))
+            .await
     }
 
     async fn get_inclusion_proof(
         &self,
         request: Request<pb::InclusionProofRequest>,
     ) -> Result<Response<pb::Proof>, Status> {
-        self.audited("/concord.v1.AuditService/GetInclusionProof", request, async |r| {
-            self.proofs.get_inclusion_proof(r).await
-        })
-        .await
+        self.audited("/concord.v1.AuditService/GetInclusionProof", request, async |r| self.proofs.inclusion(&r)).await
     }
 }
 
 impl AuditApi {
-    async fn list(&self, request: pb::ListAccessRequest) -> Result<Response<pb::AccessPage>, Status> {
+    async fn list(&self, request: pb::ListAccessRequest) -> Result<pb::AccessPage, Status> {
         let limit = page_size(request.page_size)?;
         let by = narrowed_by(&request)?;
         let (from, to) = (request.from.as_ref().map(millis), request.to.as_ref().map(millis));
@@ -181,6 +165,6 @@ impl AuditApi {
             .await
             .map_err(|e| Status::internal(format!("audit listing failed: {e}")))??;
         let next_page_token = if more { self.pages.encode(&scope, after) } else { String::new() };
-        Ok(Response::new(pb::AccessPage { records, next_page_token }))
+        Ok(pb::AccessPage { records, next_page_token })
     }
 }

@@ -7,23 +7,24 @@ use concord_core::pb::policy_service_server::PolicyService;
 use concord_core::pb::{self, Visibility};
 use concord_core::status::invalid_argument;
 use concord_core::{AgencyId, EventId};
-use concord_identity::{Principal, Purpose, Role, Verifier};
+use concord_identity::{Principal, Purpose, Role};
 use concord_policy::Decision;
 use tonic::{Request, Response, Status};
 
 use crate::view::Views;
-use concord_audit::access::{Access, record_call};
+use concord_audit::Door;
+use concord_audit::access::Access;
 
 /// The gRPC policy API.
 pub struct PolicyApi {
     views: Arc<Views>,
-    verifier: Arc<Verifier>,
+    door: Door,
 }
 
 impl PolicyApi {
-    /// Explains decisions over `views`, for callers `verifier` authenticates.
-    pub fn new(views: Arc<Views>, verifier: Arc<Verifier>) -> Self {
-        PolicyApi { views, verifier }
+    /// Explains decisions over `views`, every call through `door`.
+    pub fn new(views: Arc<Views>, door: Door) -> Self {
+        PolicyApi { views, door }
     }
 }
 
@@ -38,24 +39,21 @@ fn reader(request: &pb::ExplainRequest) -> Result<Principal, Status> {
 #[tonic::async_trait]
 impl PolicyService for PolicyApi {
     async fn explain(&self, request: Request<pb::ExplainRequest>) -> Result<Response<pb::ExplainResponse>, Status> {
-        let access = Access::of("/concord.v1.PolicyService/Explain", &request);
-        let audit = self.views.recorder().clone();
-        let caller = match self.verifier.authenticate(request.metadata()) {
-            Ok(caller) => caller,
-            Err(status) => return record_call(&audit, &access, None, Err(status)).await,
-        };
-        let result = if caller.role == Role::Admin {
-            self.explain_for(request.into_inner()).await
-        } else {
-            Err(Status::permission_denied("explaining the sharing agreement is for admins"))
-        };
         // The explanation names no content, but who asked about which event is recorded.
-        record_call(&audit, &access, Some(&caller), result).await
+        let access = Access::of("/concord.v1.PolicyService/Explain", &request);
+        self.door
+            .call(access, request, async |call, request| {
+                if call.caller()?.role != Role::Admin {
+                    return Err(Status::permission_denied("explaining the sharing agreement is for admins"));
+                }
+                self.explain_for(request.into_inner()).await
+            })
+            .await
     }
 }
 
 impl PolicyApi {
-    async fn explain_for(&self, request: pb::ExplainRequest) -> Result<Response<pb::ExplainResponse>, Status> {
+    async fn explain_for(&self, request: pb::ExplainRequest) -> Result<pb::ExplainResponse, Status> {
         let reader = reader(&request)?;
         let id = EventId::parse(&request.event_id).map_err(|e| invalid_argument("event_id", &e.to_string()))?;
         let views = self.views.clone();
@@ -74,7 +72,7 @@ impl PolicyApi {
             Decision::ShowRedacted => Visibility::ShowRedacted,
             Decision::Withhold => Visibility::Withheld,
         };
-        Ok(Response::new(pb::ExplainResponse {
+        Ok(pb::ExplainResponse {
             decision: decision as i32,
             see_rules: explanation.see,
             see_detail_rules: explanation.see_detail,
@@ -82,6 +80,6 @@ impl PolicyApi {
             policy_hash: explanation.policy_hash,
             consent_ref: event.consent_ref,
             consent_state: consent.status.as_str().to_string(),
-        }))
+        })
     }
 }

@@ -7,10 +7,10 @@
 
 use std::sync::Arc;
 
-use concord_audit::access::{Access, Tally, audit_unavailable, shown};
+use concord_audit::Deliveries;
+use concord_audit::access::{Tally, shown};
 use concord_core::metric;
 use concord_core::pb::{self, EventView};
-use concord_identity::Principal;
 use concord_ledger::index::decode_entry;
 use concord_log::log::Log;
 use tokio::sync::mpsc;
@@ -26,16 +26,15 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, Status> + Sen
     tokio::task::spawn_blocking(f).await.map_err(|e| Status::internal(format!("read task failed: {e}")))?
 }
 
-/// Follows the log after position `after` for `principal` until the receiver
-/// of `tx` goes away or a read fails. `pick` chooses the entries to deliver
-/// (and what goes with each, e.g. why it is an alert); each one the agreement
-/// lets `principal` see is recorded under `access`, then sent as
-/// `deliver(view, picked)`. Withheld entries are counted in the next
+/// Follows the log after position `after` for the reader of `deliveries`
+/// until the receiver of `tx` goes away or a read fails. `pick` chooses the
+/// entries to deliver (and what goes with each, e.g. why it is an alert);
+/// each one the agreement lets the reader see is recorded through
+/// `deliveries`, then sent as `deliver(view, picked)`. Withheld entries are counted in the next
 /// delivery's record.
 pub async fn follow<P, T>(
     views: Arc<Views>,
-    principal: Principal,
-    access: Access,
+    deliveries: Deliveries,
     mut after: u64,
     pick: impl Fn(&Log, &pb::Event) -> Result<Option<P>, Status> + Send + Sync + 'static,
     deliver: impl Fn(EventView, &P) -> T + Send,
@@ -44,10 +43,10 @@ pub async fn follow<P, T>(
     P: Send + 'static,
     T: Send,
 {
-    let _open = Open::new(access.rpc());
+    let _open = Open::new(deliveries.rpc());
     let mut watch = views.log().watch();
     let pick = Arc::new(pick);
-    let principal = Arc::new(principal);
+    let principal = Arc::new(deliveries.principal().clone());
     let mut tally = Tally::default();
     loop {
         let (v, p) = (views.clone(), pick.clone());
@@ -90,9 +89,8 @@ pub async fn follow<P, T>(
             tally.add(visible.withheld, &visible.policy_hash);
             for view in visible.events {
                 // Recorded before it is handed over; no record, no delivery.
-                let record = access.record(Some(&principal), shown(&view), &tally, None);
-                if let Err(e) = views.recorder().record(record).await {
-                    let _ = tx.send(Err(audit_unavailable(e))).await;
+                if let Err(status) = deliveries.record(shown(&view), &tally).await {
+                    let _ = tx.send(Err(status)).await;
                     return;
                 }
                 tally.withheld = 0;

@@ -10,12 +10,13 @@
 use std::pin::Pin;
 use std::sync::Arc;
 
-use concord_audit::access::{Access, Tally, audit_unavailable, listed};
+use concord_audit::access::{Access, Tally, listed};
+use concord_audit::{Call, Deliveries, Door};
 use concord_core::pb::replay_service_server::ReplayService;
 use concord_core::pb::{self, TimeAxis};
 use concord_core::status::invalid_argument;
 use concord_core::{EventType, millis};
-use concord_identity::{Principal, Role, Verifier};
+use concord_identity::Role;
 use concord_ledger::index::decode_entry;
 use hkdf::Hkdf;
 use sha2::Sha256;
@@ -162,14 +163,42 @@ fn valid_analysis_id(id: &str) -> bool {
 /// The gRPC replay API.
 pub struct ReplayApi {
     views: Arc<Views>,
-    verifier: Arc<Verifier>,
+    door: Door,
     pseudonyms: Arc<Pseudonyms>,
 }
 
 impl ReplayApi {
-    /// Replays `views`' log to analysts, pseudonymised with `pseudonyms`.
-    pub fn new(views: Arc<Views>, verifier: Arc<Verifier>, pseudonyms: Pseudonyms) -> Self {
-        ReplayApi { views, verifier, pseudonyms: Arc::new(pseudonyms) }
+    /// Replays `views`' log to analysts, pseudonymised with `pseudonyms`,
+    /// every call through `door`.
+    pub fn new(views: Arc<Views>, door: Door, pseudonyms: Pseudonyms) -> Self {
+        ReplayApi { views, door, pseudonyms: Arc::new(pseudonyms) }
+    }
+
+    /// Checks a replay and starts it; its batches are recorded as they are sent.
+    fn start(&self, call: &Call, request: pb::ReplayRequest) -> Result<BatchStream, Status> {
+        if call.caller()?.role != Role::Analyst {
+            return Err(Status::permission_denied("replay is for analysts (role analyst)"));
+        }
+        if !valid_analysis_id(&request.analysis_id) {
+            return Err(invalid_argument("analysis_id", "required: letters, digits, '-', '_' and '.', at most 128"));
+        }
+        let window = Window::of(&request)?;
+        let batch = match request.batch_size {
+            0 => DEFAULT_BATCH as usize,
+            n if n <= MAX_BATCH => n as usize,
+            _ => return Err(invalid_argument("batch_size", &format!("at most {MAX_BATCH}"))),
+        };
+        let analysis = self.pseudonyms.analysis(&request.analysis_id);
+        let scope = format!("replay {window:?}");
+        let Some(after) = analysis.tokens.decode(&scope, &request.resume_token) else {
+            return Err(invalid_argument("resume_token", "not a token from this analysis and these filters"));
+        };
+        let (tx, rx) = mpsc::channel(2);
+        let deliveries = call.deliveries()?;
+        let job = Job { views: self.views.clone(), deliveries, analysis, window, scope, batch };
+        // Its batches are recorded in the call's trace.
+        tokio::spawn(job.run(after, tx).instrument(tracing::Span::current()));
+        Ok(Box::pin(ReceiverStream::new(rx)))
     }
 }
 
@@ -180,56 +209,14 @@ impl ReplayService for ReplayApi {
     type ReplayStream = BatchStream;
 
     async fn replay(&self, request: Request<pb::ReplayRequest>) -> Result<Response<Self::ReplayStream>, Status> {
-        let access = Access::of(REPLAY, &request);
-        let recorder = self.views.recorder();
-        let refuse = async |principal: Option<&Principal>, status: Status| {
-            let record = access.record(principal, Vec::new(), &Tally::default(), Some(&status));
-            recorder.record(record).await.map_err(audit_unavailable)?;
-            Err(status)
-        };
-        let principal = match self.verifier.authenticate(request.metadata()) {
-            Ok(p) => p,
-            Err(status) => return refuse(None, status).await,
-        };
-        if principal.role != Role::Analyst {
-            let denied = Status::permission_denied("replay is for analysts (role analyst)");
-            return refuse(Some(&principal), denied).await;
-        }
-        let request = request.into_inner();
-        if !valid_analysis_id(&request.analysis_id) {
-            let bad = invalid_argument("analysis_id", "required: letters, digits, '-', '_' and '.', at most 128");
-            return refuse(Some(&principal), bad).await;
-        }
-        let window = match Window::of(&request) {
-            Ok(w) => w,
-            Err(status) => return refuse(Some(&principal), status).await,
-        };
-        let batch = match request.batch_size {
-            0 => DEFAULT_BATCH as usize,
-            n if n <= MAX_BATCH => n as usize,
-            _ => {
-                return refuse(Some(&principal), invalid_argument("batch_size", &format!("at most {MAX_BATCH}"))).await;
-            }
-        };
-        let analysis = self.pseudonyms.analysis(&request.analysis_id);
-        let scope = format!("replay {window:?}");
-        let Some(after) = analysis.tokens.decode(&scope, &request.resume_token) else {
-            let bad = invalid_argument("resume_token", "not a token from this analysis and these filters");
-            return refuse(Some(&principal), bad).await;
-        };
-        let (tx, rx) = mpsc::channel(2);
-        let job = Job { views: self.views.clone(), principal, access, analysis, window, scope, batch };
-        // Its batches are recorded in the call's trace.
-        tokio::spawn(job.run(after, tx).instrument(tracing::Span::current()));
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        self.door.call(Access::of(REPLAY, &request), request, async |call, r| self.start(call, r.into_inner())).await
     }
 }
 
 /// One running replay.
 struct Job {
     views: Arc<Views>,
-    principal: Principal,
-    access: Access,
+    deliveries: Deliveries,
     analysis: Analysis,
     window: Window,
     scope: String,
@@ -267,9 +254,8 @@ impl Job {
             if events.is_empty() && !last {
                 continue;
             }
-            let record = job.access.record(Some(&job.principal), shown, &tally, None);
-            if let Err(e) = job.views.recorder().record(record).await {
-                let _ = tx.send(Err(audit_unavailable(e))).await;
+            if let Err(status) = job.deliveries.record(shown, &tally).await {
+                let _ = tx.send(Err(status)).await;
                 return;
             }
             let batch = pb::ReplayBatch {
@@ -303,7 +289,7 @@ impl Job {
             }
             after = last;
         }
-        let visible = self.views.decide_for_replay(&self.principal, matched)?;
+        let visible = self.views.decide_for_replay(self.deliveries.principal(), matched)?;
         let mut tally = Tally::default();
         tally.add(visible.withheld, &visible.policy_hash);
         let mut events = Vec::with_capacity(visible.events.len());

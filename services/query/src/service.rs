@@ -11,7 +11,7 @@ use concord_core::pb::query_service_server::QueryService;
 use concord_core::pb::{self, EventView};
 use concord_core::status::invalid_argument;
 use concord_core::{EventId, EventType, SubjectId, millis};
-use concord_identity::{Principal, Verifier};
+use concord_identity::Principal;
 use concord_ledger::index::{self, decode_entry};
 use futures::Stream;
 use tokio::sync::mpsc;
@@ -21,7 +21,8 @@ use tracing::Instrument;
 
 use crate::page::{PageKey, page_size};
 use crate::view::{Views, storage_unavailable};
-use concord_audit::access::{Access, Tally, audit_unavailable, shown};
+use concord_audit::access::{Access, Tally, shown};
+use concord_audit::{Call, Door};
 
 /// How many entries one Search request examines at most before returning a
 /// (possibly short) page with a token to continue.
@@ -30,14 +31,14 @@ const SCAN_BUDGET: usize = 10_000;
 /// The gRPC query API.
 pub struct QueryApi {
     views: Arc<Views>,
-    verifier: Arc<Verifier>,
+    door: Door,
     pages: Arc<PageKey>,
 }
 
 impl QueryApi {
-    /// Serves reads from `views`, authenticating callers with `verifier`.
-    pub fn new(views: Arc<Views>, verifier: Arc<Verifier>) -> Self {
-        QueryApi { views, verifier, pages: Arc::default() }
+    /// Serves reads from `views`, every call through `door`.
+    pub fn new(views: Arc<Views>, door: Door) -> Self {
+        QueryApi { views, door, pages: Arc::default() }
     }
 }
 
@@ -92,36 +93,16 @@ const SUBJECT_TIMELINE: &str = "/concord.v1.QueryService/SubjectTimeline";
 const SEARCH: &str = "/concord.v1.QueryService/Search";
 const SUBSCRIBE: &str = "/concord.v1.QueryService/Subscribe";
 
+/// Tells the door what a read decided and returned (its record lists it).
+fn report<T>(call: &Call, outcome: Outcome<T>, shown_in: impl Fn(&T) -> Vec<pb::ShownEvent>) -> Result<T, Status> {
+    let (result, tally) = outcome?;
+    call.decided(&tally);
+    let value = result?;
+    call.shows(shown_in(&value));
+    Ok(value)
+}
+
 impl QueryApi {
-    /// Authenticates the caller; a failure is recorded before it is returned.
-    async fn caller<T>(&self, access: &Access, request: &Request<T>) -> Result<Principal, Status> {
-        match self.verifier.authenticate(request.metadata()) {
-            Ok(principal) => Ok(principal),
-            Err(status) => {
-                let record = access.record(None, Vec::new(), &Tally::default(), Some(&status));
-                self.views.recorder().record(record).await.map_err(audit_unavailable)?;
-                Err(status)
-            }
-        }
-    }
-
-    /// Records what a read returned, or how it failed, and only then releases it.
-    async fn release<T>(
-        &self,
-        access: &Access,
-        principal: &Principal,
-        outcome: Outcome<T>,
-        shown_in: impl Fn(&T) -> Vec<pb::ShownEvent>,
-    ) -> Result<T, Status> {
-        let (result, tally) = outcome.unwrap_or_else(|status| (Err(status), Tally::default()));
-        let record = match &result {
-            Ok(value) => access.record(Some(principal), shown_in(value), &tally, None),
-            Err(status) => access.record(Some(principal), Vec::new(), &tally, Some(status)),
-        };
-        self.views.recorder().record(record).await.map_err(audit_unavailable)?;
-        result
-    }
-
     async fn get_event_inner(&self, principal: &Principal, request: pb::GetEventRequest) -> Outcome<EventView> {
         let id = EventId::parse(&request.event_id).map_err(|e| invalid_argument("event_id", &e.to_string()))?;
         let views = self.views.clone();
@@ -281,10 +262,11 @@ fn page_shown(page: &pb::EventPage) -> Vec<pb::ShownEvent> {
 #[tonic::async_trait]
 impl QueryService for QueryApi {
     async fn get_event(&self, request: Request<pb::GetEventRequest>) -> Result<Response<EventView>, Status> {
-        let access = Access::of(GET_EVENT, &request);
-        let principal = self.caller(&access, &request).await?;
-        let outcome = self.get_event_inner(&principal, request.into_inner()).await;
-        self.release(&access, &principal, outcome, shown).await.map(Response::new)
+        self.door
+            .call(Access::of(GET_EVENT, &request), request, async |call: &Call, request: Request<_>| {
+                report(call, self.get_event_inner(call.caller()?, request.into_inner()).await, shown)
+            })
+            .await
     }
 
     async fn subject_timeline(
@@ -292,16 +274,19 @@ impl QueryService for QueryApi {
         request: Request<pb::SubjectTimelineRequest>,
     ) -> Result<Response<pb::EventPage>, Status> {
         let access = Access::of(SUBJECT_TIMELINE, &request).about(request.get_ref().subject.as_ref());
-        let principal = self.caller(&access, &request).await?;
-        let outcome = self.timeline_inner(&principal, request.into_inner()).await;
-        self.release(&access, &principal, outcome, page_shown).await.map(Response::new)
+        self.door
+            .call(access, request, async |call: &Call, request: Request<_>| {
+                report(call, self.timeline_inner(call.caller()?, request.into_inner()).await, page_shown)
+            })
+            .await
     }
 
     async fn search(&self, request: Request<pb::SearchRequest>) -> Result<Response<pb::EventPage>, Status> {
-        let access = Access::of(SEARCH, &request);
-        let principal = self.caller(&access, &request).await?;
-        let outcome = self.search_inner(&principal, request.into_inner()).await;
-        self.release(&access, &principal, outcome, page_shown).await.map(Response::new)
+        self.door
+            .call(Access::of(SEARCH, &request), request, async |call: &Call, request: Request<_>| {
+                report(call, self.search_inner(call.caller()?, request.into_inner()).await, page_shown)
+            })
+            .await
     }
 
     type SubscribeStream = EventStream;
@@ -310,27 +295,28 @@ impl QueryService for QueryApi {
         &self,
         request: Request<pb::SubscribeRequest>,
     ) -> Result<Response<Self::SubscribeStream>, Status> {
-        let access = Access::of(SUBSCRIBE, &request);
-        let principal = self.caller(&access, &request).await?;
-        // The opening of the subscription is recorded (or why it was refused); then each delivery.
-        let filter = subscribe_filter(request.get_ref()).map(|f| (Ok(f), Tally::default()));
-        let filter = self.release(&access, &principal, filter, |_| Vec::new()).await?;
-        let after = request.get_ref().after_position;
-        // A small buffer: each event is decided just before it is handed over.
-        let (tx, rx) = mpsc::channel(4);
-        tokio::spawn(
-            crate::live::follow(
-                self.views.clone(),
-                principal,
-                access,
-                after,
-                move |_, event| Ok(filter.matches(event).then_some(())),
-                |view, _| view,
-                tx,
-            )
-            .instrument(tracing::Span::current()),
-        );
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        self.door
+            .call(Access::of(SUBSCRIBE, &request), request, async |call: &Call, request: Request<_>| {
+                let filter = subscribe_filter(request.get_ref())?;
+                // The opening of the subscription is recorded (or why it was refused); then each delivery.
+                call.record_now().await?;
+                let deliveries = call.deliveries()?;
+                // A small buffer: each event is decided just before it is handed over.
+                let (tx, rx) = mpsc::channel(4);
+                tokio::spawn(
+                    crate::live::follow(
+                        self.views.clone(),
+                        deliveries,
+                        request.get_ref().after_position,
+                        move |_, event| Ok(filter.matches(event).then_some(())),
+                        |view, _| view,
+                        tx,
+                    )
+                    .instrument(tracing::Span::current()),
+                );
+                Ok(Box::pin(ReceiverStream::new(rx)) as EventStream)
+            })
+            .await
     }
 }
 
