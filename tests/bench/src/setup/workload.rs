@@ -92,7 +92,13 @@ pub async fn prepare(layout: &Layout, scratch: &Path, events: Vec<pb::Event>) ->
             break;
         }
         let nodes = nodes.clone();
-        tasks.push(tokio::task::spawn_blocking(move || part.into_iter().map(|e| prepare_one(&nodes, e)).collect()));
+        tasks.push(tokio::spawn(async move {
+            let mut out = Vec::with_capacity(part.len());
+            for event in part {
+                out.push(prepare_one(&nodes, event).await?);
+            }
+            Ok(out)
+        }));
     }
     let mut prepared = Vec::new();
     for task in tasks {
@@ -102,7 +108,7 @@ pub async fn prepare(layout: &Layout, scratch: &Path, events: Vec<pb::Event>) ->
     Ok(prepared)
 }
 
-fn prepare_one(nodes: &HashMap<String, Arc<Node>>, event: pb::Event) -> Result<Prepared> {
+async fn prepare_one(nodes: &HashMap<String, Arc<Node>>, event: pb::Event) -> Result<Prepared> {
     let node = nodes.get(&event.agency_id).with_context(|| format!("no node for {}", event.agency_id))?;
     let first = event.subjects.first().cloned().context("an event without a subject")?;
     let subject_id = SubjectId::from_ref(&first).map(|s| s.to_string()).context("a bad subject")?;
