@@ -10,6 +10,7 @@ mod alerts;
 mod analytics;
 mod audit;
 mod briefing;
+mod consent;
 mod deploy;
 mod external_client;
 mod faults;

@@ -44,6 +44,7 @@ pub fn consent_scope(status: ConsentStatus) -> Consent {
     }
     Consent {
         status,
+        given_by: concord_core::pb::ConsentGiver::Child,
         agency_ids: vec![agency_of(AgencyKind::Yot)],
         agency_kinds: vec!["vcs".into()],
         purposes: vec!["safeguarding".into(), "case_management".into()],
