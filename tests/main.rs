@@ -22,5 +22,6 @@ mod platform;
 mod processes;
 mod replay;
 mod traces;
+mod unreadable;
 mod vault_nats;
 mod visibility;
