@@ -227,9 +227,9 @@ pub async fn open_vault(layout: &Layout, nats: Option<&NatsConfig>) -> Result<Va
         None => Vault::local(local, ring),
         Some(config) => {
             let (url, replicas, manage) = (config.url.clone(), config.replicas, config.manage_streams);
-            let store = tokio::task::spawn_blocking(move || CachedKeyStore::connect(&url, replicas, manage, local))
-                .await?
-                .map_err(|e| anyhow::anyhow!("opening the shared subject key store: {e}"))?;
+            let store = CachedKeyStore::connect(&url, replicas, manage, local)
+                .await
+                .context("opening the shared subject key store")?;
             Vault::new(Arc::new(store), ring)
         }
     })

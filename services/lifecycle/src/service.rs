@@ -80,11 +80,11 @@ impl AdminApi {
     /// Destroys `subject`'s data key; `record` (already durable) says so.
     /// If it fails, a second record says how.
     async fn shred(&self, access: &Access, caller: Option<&Principal>, subject: &SubjectId) -> Result<bool, Status> {
-        let (vault, who) = (self.vault.clone(), subject.clone());
-        let shredded = blocking(move || {
-            vault.shred(&who).map_err(|e| Status::unavailable(format!("the subject key store is unavailable: {e}")))
-        })
-        .await;
+        let shredded = self
+            .vault
+            .shred(subject)
+            .await
+            .map_err(|e| Status::unavailable(format!("the subject key store is unavailable: {e}")));
         match shredded {
             Ok(had_key) => {
                 // Not named here: logs carry no personal data; the audit log names them.
