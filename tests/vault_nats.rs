@@ -6,7 +6,9 @@
 //! the erased key's bytes are in no file of the
 //! nats-server's store afterwards; and `concord keys rotate-master` rewraps
 //! every key, locally and in the bucket, so that personal data sealed before
-//! the rotation reads the same after it, under the new master key alone.
+//! the rotation reads the same after it, under the new master key alone;
+//! and the bucket store only awaits, so it runs on a current-thread runtime,
+//! through an outage of the nats-server too.
 
 use crate::common;
 
@@ -18,7 +20,7 @@ use common::nats::NatsServer;
 use concord::layout::Layout;
 use concord_core::seal::{SealKeys, SubjectKeys, seal, unseal};
 use concord_core::{EventId, SubjectId, pb};
-use concord_vault::{CachedKeyStore, DirKeyStore, KeyRing, MasterKey, NatsKeyStore, Vault};
+use concord_vault::{CachedKeyStore, DirKeyStore, KeyRing, KeyStore, MasterKey, NatsKeyStore, Vault};
 
 /// Creates the bucket, as the ledger does.
 async fn create_bucket(nats: &NatsServer) {
@@ -144,6 +146,59 @@ async fn a_bucket_that_lost_its_store_takes_no_copy_with_it() {
     let a = cached(&nats, "serve-1", dir.path()).await;
     assert!(a.local().get(&kept.stream()).unwrap().is_some());
     assert_eq!(Vault::new(a, ring).data_key(&kept, false).await.unwrap(), key);
+}
+
+/// The bucket store only ever awaits, on the caller's runtime (no thread of
+/// its own): on a current-thread runtime, where one blocking wait would stop
+/// everything, a key asked for while the nats-server is down is created once
+/// it is back; a reader on a blocking thread gets keys through the same
+/// runtime; and the copy still follows another process's erasure.
+#[tokio::test(flavor = "current_thread")]
+async fn the_bucket_store_only_awaits_even_on_a_current_thread_runtime() {
+    let mut nats = NatsServer::start_deploy();
+    create_bucket(&nats).await;
+    let ring = KeyRing::from(MasterKey::generate());
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = cached(&nats, "serve-1", dir_a.path()).await;
+    let vault = Vault::new(a.clone(), ring.clone());
+    let (known, new) = (subject("person/P-known"), subject("person/P-new"));
+    let known_public = vault.public_keys(std::slice::from_ref(&known)).await.unwrap();
+
+    nats.stop();
+    let asking = tokio::spawn({
+        let vault = vault.clone();
+        async move { vault.public_keys(&[new]).await }
+    });
+    // The runtime's one thread is free meanwhile: the call waits by awaiting.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!asking.is_finished(), "the key is asked for while the bucket is unavailable");
+    // A blocking store would hold the thread through its retries (15 s), the
+    // timer with it; this one gives way at once.
+    let started = Instant::now();
+    let waited = tokio::time::timeout(Duration::from_millis(300), KeyStore::get(a.shared(), "person/P-other")).await;
+    assert!(waited.is_err() && started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert_eq!(vault.public_keys(std::slice::from_ref(&known)).await.unwrap(), known_public, "the local copy answers");
+    nats.restart();
+    let created = tokio::time::timeout(Duration::from_secs(20), asking).await.expect("created once NATS is back");
+    assert_eq!(created.unwrap().unwrap().len(), 1);
+
+    // A reader, on a blocking thread, through the vault's runtime.
+    let reader = vault.clone();
+    let read = tokio::task::spawn_blocking(move || SubjectKeys::data_key(&reader, &subject("person/P-new")));
+    let private = read.await.unwrap().unwrap().expect("the key just created");
+    assert_eq!(private.public_key(), created_public(&vault, "person/P-new").await);
+
+    // Another process erases the known subject: this one's copy follows.
+    let b = cached(&nats, "serve-2", dir_b.path()).await;
+    assert!(Vault::new(b, ring).shred(&known).await.unwrap());
+    eventually("the copy is erased", Duration::from_secs(10), || a.local().get(&known.stream()).unwrap().is_none())
+        .await;
+    assert_eq!(vault.data_key(&known, false).await.unwrap(), None);
+}
+
+/// The public key `vault` holds for `name` (which has one).
+async fn created_public(vault: &Vault, name: &str) -> concord_core::seal::PublicKey {
+    vault.data_key(&subject(name), false).await.unwrap().expect("a key").public_key()
 }
 
 /// A sealed arrest about `key`, as a node seals it.

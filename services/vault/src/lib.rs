@@ -297,6 +297,19 @@ mod tests {
         assert!(!vault.shred(&subject).await.unwrap());
     }
 
+    /// Readers unseal on blocking threads: there the synchronous side waits
+    /// on the vault's runtime, a current-thread one included.
+    #[tokio::test(flavor = "current_thread")]
+    async fn readers_on_blocking_threads_get_keys_through_the_vaults_runtime() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = Vault::local(DirKeyStore::open(dir.path()).unwrap(), KeyRing::from(MasterKey::generate()));
+        let subject = SubjectId::parse("person/P-3").unwrap();
+        let key = vault.data_key(&subject, true).await.unwrap();
+        let reader = vault.clone();
+        let read = tokio::task::spawn_blocking(move || SubjectKeys::data_key(&reader, &subject)).await.unwrap();
+        assert_eq!(read.unwrap(), key);
+    }
+
     #[tokio::test]
     async fn sealed_data_stays_readable_across_a_rotation() {
         let dir = tempfile::tempdir().unwrap();
