@@ -64,11 +64,11 @@ impl AdminApi {
     /// Destroys `subject`'s data key (the call's record, already durable,
     /// says so; if this fails, the door records how).
     async fn shred(&self, subject: &SubjectId) -> Result<bool, Status> {
-        let (vault, who) = (self.vault.clone(), subject.clone());
-        let had_key = blocking(move || {
-            vault.shred(&who).map_err(|e| Status::unavailable(format!("the subject key store is unavailable: {e}")))
-        })
-        .await?;
+        let had_key = self
+            .vault
+            .shred(subject)
+            .await
+            .map_err(|e| Status::unavailable(format!("the subject key store is unavailable: {e}")))?;
         // Not named here: logs carry no personal data; the audit log names them.
         tracing::info!(had_key, "a subject was erased (data key destroyed)");
         Ok(had_key)

@@ -194,7 +194,7 @@ impl Command {
             Command::Node(a) => node::run(a).await,
             Command::Ledger(a) => ledger::run(a).await,
             Command::Serve(a) => serve::run(a).await,
-            Command::Keys(a) => keys::run(a),
+            Command::Keys(a) => keys::run(a).await,
             Command::Token(a) => token::run(a),
             Command::Publish(a) => publish::run(a).await,
             Command::Query(a) => query::run(a).await,
