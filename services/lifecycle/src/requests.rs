@@ -201,6 +201,20 @@ pub fn history(audit: &AuditLog, id: &str) -> Result<Option<History>, AuditError
     Ok(fold(records(audit, id.as_bytes(), &to)?).into_iter().next())
 }
 
+/// The request `id`, waiting (a little, blocking) for its filing to reach
+/// this replica's audit log when `id` is well formed: over NATS, a request
+/// filed through another replica may not have arrived yet.
+pub fn wait_for(audit: &AuditLog, id: &str) -> Result<Option<History>, AuditError> {
+    let deadline = Instant::now() + AUDIT_CATCH_UP;
+    loop {
+        let found = history(audit, id)?;
+        if found.is_some() || uuid::Uuid::parse_str(id).is_err() || Instant::now() > deadline {
+            return Ok(found);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Every request filed, oldest first.
 pub fn all(audit: &AuditLog) -> Result<Vec<History>, AuditError> {
     Ok(fold(records(audit, &[], &[0xff])?))

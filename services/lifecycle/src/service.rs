@@ -80,6 +80,15 @@ impl AdminApi {
         blocking(move || requests::history(&audit, &id).map_err(|e| Status::unavailable(e.to_string()))).await
     }
 
+    /// The request `id`, once this replica's audit log holds its filing.
+    async fn filed(&self, id: String) -> Result<History, Status> {
+        let (audit, wanted) = (self.audit.clone(), id.clone());
+        let found =
+            blocking(move || requests::wait_for(&audit, &wanted).map_err(|e| Status::unavailable(e.to_string())))
+                .await?;
+        found.ok_or_else(|| Status::not_found(format!("no request {id}")))
+    }
+
     async fn file(&self, call: &Call, request: pb::FileRequestRequest) -> Result<pb::DataProtectionRequest, Status> {
         let caller = data_protection(call)?;
         let kind = pb::RequestKind::try_from(request.kind).unwrap_or(pb::RequestKind::Unspecified);
@@ -93,6 +102,9 @@ impl AdminApi {
         let id = uuid::Uuid::now_v7().to_string();
         call.concerns_request(&id);
         let record = call.record_now().await?;
+        // Answered once this replica holds it, so the filer can find it here.
+        let (audit, own) = (self.audit.clone(), record.record_id.clone());
+        blocking(move || requests::caught_up(&audit, &own).map_err(request_unavailable)).await?;
         let filed = requests::Filed {
             kind,
             subject,
@@ -123,9 +135,7 @@ impl AdminApi {
         if decision != pb::RequestDecision::Approve && request.reason.trim().is_empty() {
             return Err(invalid_argument("reason", "required to refuse or withdraw: say why"));
         }
-        let Some(history) = self.history(request.request_id.clone()).await? else {
-            return Err(Status::not_found(format!("no request {}", request.request_id)));
-        };
+        let history = self.filed(request.request_id.clone()).await?;
         call.concerns_request(&history.id);
         let filed = &history.filed;
         if request.kind != 0 && request.kind != filed.kind as i32 {
@@ -245,9 +255,7 @@ impl AdminApi {
         subject: &SubjectId,
         id: String,
     ) -> Result<(), Status> {
-        let Some(history) = self.history(id.clone()).await? else {
-            return Err(Status::not_found(format!("no request {id}")));
-        };
+        let history = self.filed(id.clone()).await?;
         call.concerns_request(&history.id);
         if history.filed.agency != caller.agency.as_str() {
             return Err(Status::permission_denied("that request was filed by another agency"));
