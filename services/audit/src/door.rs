@@ -103,6 +103,7 @@ struct Report {
     tally: Tally,
     added: Vec<pb::ShownEvent>,
     erased: Vec<pb::SubjectRef>,
+    request_id: String,
     state: State,
 }
 
@@ -188,6 +189,13 @@ impl Call {
         self.report().erased.extend(subjects);
     }
 
+    /// The call files, decides or relies on the data protection request
+    /// `request_id`: every record of the call (a later failure's too) names
+    /// it, so the request's history can be found by its id.
+    pub fn concerns_request(&self, request_id: &str) {
+        request_id.clone_into(&mut self.report().request_id);
+    }
+
     /// Makes the call's record, as reported so far, durable now (before the
     /// call takes effect, or before a stream opens) and returns it, with its
     /// id and time. The call's success is then not recorded again; a later
@@ -242,6 +250,7 @@ impl Call {
         if let Some(parameters) = &report.parameters {
             parameters.clone_into(&mut record.parameters);
         }
+        report.request_id.clone_into(&mut record.request_id);
         if let Some(name) = system {
             record.principal = name.to_string();
             record.role = "system".to_string();
