@@ -641,7 +641,7 @@ async fn a_correction_shows_what_changed_from_and_to_and_only_its_publisher_may_
         risk: pb::RiskLevel::High as i32,
     }));
     let refused = cs.publish(theirs, wait).await.unwrap_err();
-    assert!(refused.to_string().contains("only its publisher can correct it"), "{refused}");
+    assert!(refused.to_string().contains("corrects only its own events"), "{refused}");
     let mut nothing = correction.clone();
     nothing.corrects = concord_core::EventId::new_v7().to_string();
     let refused = police.publish(nothing, wait).await.unwrap_err();

@@ -577,3 +577,192 @@ async fn a_node_counts_the_consent_it_has_just_recorded_before_the_ledger_has_it
     node.publish(relying, None).await.unwrap();
     assert_eq!(log.size(), 0, "the ledger never saw either");
 }
+
+/// What a VCS worker is told about a child of whom police hold records it
+/// may not see, and about a child of whom nobody holds anything, with each
+/// child's key and each event id written out of the answer.
+struct Told {
+    answers: Vec<String>,
+}
+
+impl Told {
+    fn new() -> Self {
+        Told { answers: Vec::new() }
+    }
+
+    /// Notes `answer`, with `hide` (keys, ids) replaced by placeholders and
+    /// any other event id by `ID`.
+    fn note(&mut self, answer: String, hide: &[(&str, &str)]) {
+        let mut answer = answer;
+        for (secret, placeholder) in hide {
+            answer = answer.replace(secret, placeholder);
+        }
+        self.answers.push(without_ids(&answer));
+    }
+
+    /// Notes a refusal: its code and message.
+    fn refused(&mut self, status: tonic::Status, hide: &[(&str, &str)]) {
+        self.note(format!("{:?}: {}", status.code(), status.message()), hide);
+    }
+}
+
+/// `text` with every UUID written as `ID`.
+fn without_ids(text: &str) -> String {
+    let (mut out, mut token) = (String::new(), String::new());
+    let flush = |token: &mut String, out: &mut String| {
+        let uuid = token.len() == 36 && [8, 13, 18, 23].iter().all(|&i| token.as_bytes()[i] == b'-');
+        out.push_str(if uuid { "ID" } else { token.as_str() });
+        token.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_hexdigit() || c == '-' {
+            token.push(c);
+        } else {
+            flush(&mut token, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut token, &mut out);
+    out
+}
+
+/// A VCS engagement about `key`, published by VCS: without personal data
+/// and with its report time set, so publishing it again is a duplicate.
+fn engagement(key: &str) -> pb::Event {
+    let mut event = common::arrest(key, "");
+    event.personal = None;
+    event.recorded_at = Some(ts(1_790_000_100));
+    event.agency_id = "vcs.st-giles".into();
+    event.agency_kind = AgencyKind::Vcs as i32;
+    event.body = Some(pb::event::Body::VcsEngagement(pb::VcsEngagement {
+        programme: "mentoring".into(),
+        sessions: 1,
+        outcome: pb::EngagementOutcome::Engaged as i32,
+    }));
+    event
+}
+
+/// Nothing a VCS token gets over gRPC (a conflict, a duplicate publish, a
+/// reused id, a correction, an item version, a not-found, a timeline) tells
+/// it that police hold records about child A that it may not see: every
+/// answer is the same as for child B, of whom there is nothing at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nothing_a_caller_is_told_reveals_events_it_may_not_see() {
+    use concord_core::pb::publish_service_client::PublishServiceClient;
+
+    let t = TestPlatform::start_for(common::agencies()).await;
+    let police = t.platform.node(&common::agency("police.met.nw")).unwrap().clone();
+    let cs = t.platform.node(&common::agency("childrens_services.harrow")).unwrap().clone();
+    let (a, b) = ("P-withheldA", "P-nothingB");
+    // Police hold three records about A, none shared with VCS; CS holds a
+    // briefing item about A whose first version VCS may not see.
+    let mut withheld = Vec::new();
+    for _ in 0..3 {
+        withheld.push(police.publish(common::arrest(a, "known to police"), WAIT).await.unwrap().event_id.to_string());
+    }
+    let item = |key: &str, share: bool| {
+        let mut event = common::arrest(key, "");
+        event.agency_id = "childrens_services.harrow".into();
+        event.agency_kind = AgencyKind::ChildrensServices as i32;
+        event.share_with = if share { vec!["vcs.st-giles".into()] } else { Vec::new() };
+        event.body = Some(pb::event::Body::VveBriefingItem(pb::VveBriefingItem {
+            item_id: format!("VVE-{key}"),
+            area: "Wealdstone".into(),
+            risk: pb::RiskLevel::High as i32,
+            actions: Vec::new(),
+        }));
+        event
+    };
+    cs.publish(item(a, false), WAIT).await.unwrap();
+    cs.publish(item(a, true), WAIT).await.unwrap();
+    cs.publish(item(b, true), WAIT).await.unwrap();
+    // Police correct one of A's records, and share the correction (only) with VCS;
+    // for B they share one like it, correcting nothing.
+    let shared = |key: &str, corrects: &str| {
+        let mut event = common::arrest(key, "");
+        event.corrects = corrects.into();
+        event.share_with = vec!["vcs.st-giles".into()];
+        event
+    };
+    let correction = police.publish(shared(a, &withheld[0]), WAIT).await.unwrap().event_id.to_string();
+    let plain = police.publish(shared(b, ""), WAIT).await.unwrap().event_id.to_string();
+
+    let vcs = t.token("vcs.st-giles", Role::Practitioner, Purpose::Safeguarding);
+    let channel = t.channel().await;
+    let mut publish = PublishServiceClient::new(channel.clone());
+    let mut query = QueryServiceClient::new(channel);
+    let send = |event: pb::Event| authorized(pb::PublishRequest { event: Some(event), wait_for_ledger: true }, &vcs);
+    let expecting = |key: &str, version: u64| {
+        let mut event = engagement(key);
+        event.expected_versions =
+            vec![pb::ExpectedVersion { subject: Some(person(key)), version, item_id: String::new() }];
+        event
+    };
+
+    let mut told = [Told::new(), Told::new()];
+    for (key, told) in [a, b].into_iter().zip(told.iter_mut()) {
+        let fresh = concord_core::EventId::new_v7().to_string();
+        let mut hide = vec![(key, "KEY"), (fresh.as_str(), "ID")];
+        hide.extend(withheld.iter().map(|id| (id.as_str(), "ID")));
+        hide.push((correction.as_str(), "SHOWN"));
+        hide.push((plain.as_str(), "SHOWN"));
+
+        // Expected versions: VCS's own stream about the child is empty, whatever police hold.
+        let first = publish.publish(send(expecting(key, 0))).await.unwrap().into_inner();
+        let first_id = first.event_id.clone();
+        told.note(format!("published, duplicate={}", first.duplicate), &hide);
+        told.refused(publish.publish(send(expecting(key, 0))).await.unwrap_err(), &hide);
+        told.refused(publish.publish(send(expecting(key, 7))).await.unwrap_err(), &hide);
+
+        // A duplicate publish, and an id reused with other content: its own id
+        // for B, an id of a police record it may not see for A.
+        let mut again = expecting(key, 0);
+        again.event_id = first_id.clone();
+        let again = publish.publish(send(again)).await.unwrap().into_inner();
+        told.note(format!("again: {}, duplicate={}", again.event_id == first_id, again.duplicate), &hide);
+        let mut reused = engagement(key);
+        reused.event_id = if key == a { withheld[1].clone() } else { first_id.clone() };
+        told.refused(publish.publish(send(reused)).await.unwrap_err(), &hide);
+
+        // A correction of a record it may not see, and of one not in the log.
+        let mut theirs = engagement(key);
+        theirs.corrects = if key == a { withheld[2].clone() } else { fresh.clone() };
+        told.refused(publish.publish(send(theirs)).await.unwrap_err(), &hide);
+
+        // Reading: a police record it may not see, or an id not in the log.
+        let asked = if key == a { withheld[0].clone() } else { fresh.clone() };
+        let missing = query.get_event(authorized(pb::GetEventRequest { event_id: asked }, &vcs)).await.unwrap_err();
+        told.note(format!("{:?} {}", missing.code(), missing.message()), &hide);
+
+        // The timeline: the shared arrest (a correction of a withheld record
+        // for A), the briefing item (a later version for A), its own events.
+        let request = pb::SubjectTimelineRequest { subject: Some(person(key)), ..Default::default() };
+        let page = query.subject_timeline(authorized(request, &vcs)).await.unwrap().into_inner();
+        let kinds: Vec<String> = page
+            .events
+            .iter()
+            .map(|v| {
+                let event = v.event.as_ref().unwrap();
+                let body = event.body.as_ref().map(|b| EventType::of(b).to_string()).unwrap_or_default();
+                format!(
+                    "{body} by {} corrects={:?} changes={:?} superseded_by={:?} item_version={}",
+                    event.agency_id, event.corrects, v.changes, v.superseded_by, v.item_version
+                )
+            })
+            .collect();
+        told.note(format!("{kinds:?} next={:?}", page.next_page_token), &hide);
+    }
+    let [told_a, told_b] = told;
+    assert_eq!(told_a.answers.len(), 8);
+    for (about_a, about_b) in told_a.answers.iter().zip(&told_b.answers) {
+        assert_eq!(about_a, about_b, "VCS is told something different about a child police hold records on");
+    }
+    for answer in &told_a.answers {
+        for secret in ["police.met.nw", "position", "stream is at", "number 3", "number 4"] {
+            if answer.contains("arrest by police.met.nw") {
+                continue;
+            }
+            assert!(!answer.contains(secret), "`{secret}` in {answer}");
+        }
+    }
+}
