@@ -240,7 +240,7 @@ async fn an_analyst_reads_only_through_the_replay_and_every_refusal_is_recorded(
     let explain = pb::ExplainRequest { event_id: event_id.clone(), ..Default::default() };
     refusals.push(PolicyServiceClient::new(channel.clone()).explain(a!(explain)).await.map(drop));
     let mut admin = AdminServiceClient::new(channel.clone());
-    let sar = pb::SubjectAccessRequest { subject: subject.clone(), ..Default::default() };
+    let sar = pb::SubjectAccessRequest { subject: subject.clone() };
     refusals.push(admin.subject_access(a!(sar)).await.map(drop));
     let erase = pb::EraseSubjectRequest { subject: subject.clone(), ..Default::default() };
     refusals.push(admin.erase_subject(a!(erase)).await.map(drop));
