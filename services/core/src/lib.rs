@@ -8,7 +8,9 @@
 //! - [`seal`]: per-subject encryption of personal data.
 //! - [`status`]: gRPC statuses that name the field at fault.
 //! - [`schema`]: JSON Schemas for partner imports, generated from the proto.
+//! - [`codes`]: the fixed vocabulary of each free string field of a body.
 
+pub mod codes;
 pub mod consent;
 pub mod ids;
 pub mod metric;

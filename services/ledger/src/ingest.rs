@@ -233,6 +233,8 @@ impl Ledger {
 
     /// Why a correction may not enter the log: the event it corrects is not
     /// in the log (nor earlier in this batch), or another agency published it.
+    /// Both get the same answer: a publisher learns nothing about whether
+    /// another agency's event exists.
     fn bad_correction(&self, event: &pb::Event, batch: &[(String, String)]) -> Result<Option<String>, LedgerError> {
         if event.corrects.is_empty() {
             return Ok(None);
@@ -252,12 +254,11 @@ impl Ledger {
             }
         };
         Ok(match publisher {
-            None => Some(format!("corrects: there is no event {} in the log to correct", event.corrects)),
-            Some(agency) if agency != event.agency_id => Some(format!(
-                "corrects: event {} was published by {agency}; only its publisher can correct it",
-                event.corrects
+            Some(agency) if agency == event.agency_id => None,
+            _ => Some(format!(
+                "corrects: {} is no event of {}'s in the log; an agency corrects only its own events",
+                event.corrects, event.agency_id
             )),
-            Some(_) => None,
         })
     }
 
@@ -362,13 +363,18 @@ impl Follower for Ledger {
     }
 }
 
+/// A refusal as the publisher is told it: nothing in it may be about events
+/// the publisher may not see. A conflict is on one of the publisher's own
+/// agency streams (see `concord_core::ids::agency_stream`), so its versions
+/// count only the agency's own events. A reused id says neither where nor
+/// whose the other event is: event ids carry 74 random bits and are shown
+/// only to readers who may see the event, so a publisher can only reuse an
+/// id it was given.
 fn describe(e: &EntryError) -> String {
     match e {
-        EntryError::Conflict { stream, expected, actual } => {
-            format!("expected version conflict on {stream}: expected {expected}, the stream is at {actual}")
-        }
-        EntryError::IdReused { position } => {
-            format!("this event id is already used at position {position} by an event with different content")
-        }
+        EntryError::Conflict { stream, expected, actual } => format!(
+            "expected version conflict on {stream}: expected {expected}, your agency's events there number {actual}"
+        ),
+        EntryError::IdReused { .. } => "event_id: this id is already taken; publish with a new event_id".to_string(),
     }
 }
