@@ -59,10 +59,14 @@ pub fn answerer(log: Arc<Log>) -> concord_bus::ConsentAnswerer {
         let now = Some(concord_core::now_millis());
         let consent = consent::fold(&events, &query.consent_id, &query.subjects, now);
         let owner = consent::owner(&events, &query.consent_id);
-        pb::ConsentAnswer {
-            state: consent.status.as_str().to_string(),
-            given_by: consent.given_by as i32,
-            recorded_by_other: owner.is_some_and(|o| o != asking.as_str()),
-        }
+        let recorded_by_other = owner.is_some_and(|o| o != asking.as_str());
+        // Of another agency's consent the asker learns only whether it is
+        // given, never that it was withdrawn or has lapsed.
+        let status = match consent.status {
+            consent::ConsentStatus::Given => consent::ConsentStatus::Given,
+            _ if recorded_by_other => consent::ConsentStatus::None,
+            other => other,
+        };
+        pb::ConsentAnswer { state: status.as_str().to_string(), given_by: consent.given_by as i32, recorded_by_other }
     })
 }

@@ -306,10 +306,15 @@ impl Ledger {
             crate::consent::consent_for(&self.log, event, pending, None)?
         };
         if state.status != consent::ConsentStatus::Given {
+            // Another agency's consent: only whether it is given, never why not.
+            let logged = crate::consent::history(&self.log, &event.consent_ref)?;
+            let own =
+                consent::owner(logged.iter().chain(pending), &event.consent_ref) == Some(event.agency_id.as_str());
+            let status = if own { state.status } else { consent::ConsentStatus::None };
             return Ok(Some(format!(
                 "consent_ref: consent `{}` is {} for the people this event is about, and consent is among its lawful bases",
                 event.consent_ref,
-                state.status.as_str()
+                status.as_str()
             )));
         }
         Ok(consent::giver_mismatch(event, &state))
