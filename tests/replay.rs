@@ -240,10 +240,16 @@ async fn an_analyst_reads_only_through_the_replay_and_every_refusal_is_recorded(
     let explain = pb::ExplainRequest { event_id: event_id.clone(), ..Default::default() };
     refusals.push(PolicyServiceClient::new(channel.clone()).explain(a!(explain)).await.map(drop));
     let mut admin = AdminServiceClient::new(channel.clone());
-    let sar = pb::SubjectAccessRequest { subject: subject.clone() };
+    let sar = pb::SubjectAccessRequest { subject: subject.clone(), ..Default::default() };
     refusals.push(admin.subject_access(a!(sar)).await.map(drop));
-    let erase = pb::EraseSubjectRequest { subject: subject.clone(), ..Default::default() };
-    refusals.push(admin.erase_subject(a!(erase)).await.map(drop));
+    let erase = pb::FileRequestRequest {
+        kind: pb::RequestKind::Erasure as i32,
+        subject: subject.clone(),
+        reason: "an analyst tries".into(),
+    };
+    refusals.push(admin.file_request(a!(erase)).await.map(drop));
+    refusals.push(admin.decide_request(a!(pb::DecideRequestRequest::default())).await.map(drop));
+    refusals.push(admin.list_requests(a!(pb::ListRequestsRequest::default())).await.map(drop));
     refusals.push(admin.retention_sweep(a!(pb::RetentionSweepRequest::default())).await.map(drop));
     refusals.push(
         AuditServiceClient::new(channel.clone()).list_access(a!(pb::ListAccessRequest::default())).await.map(drop),
