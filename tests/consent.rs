@@ -10,21 +10,12 @@ use crate::common;
 
 use std::time::Duration;
 
-use common::{TestPlatform, agency, arrest, as_camhs_contact, authorized};
-use concord_core::pb::publish_service_client::PublishServiceClient;
+use common::{TestPlatform, agency, arrest, as_camhs_contact, authorized, publish};
 use concord_core::pb::query_service_client::QueryServiceClient;
 use concord_core::{pb, status};
 use concord_identity::{Purpose, Role};
 use concord_log::kv::Engine;
 use tonic::Code;
-
-async fn publish(t: &TestPlatform, event: pb::Event, token: &str) -> Result<pb::PublishResponse, tonic::Status> {
-    let mut client = PublishServiceClient::new(t.channel().await);
-    client
-        .publish(authorized(pb::PublishRequest { event: Some(event), wait_for_ledger: true }, token))
-        .await
-        .map(|r| r.into_inner())
-}
 
 fn person(key: &str) -> pb::SubjectRef {
     pb::SubjectRef { kind: pb::SubjectKind::Person as i32, key: key.into() }

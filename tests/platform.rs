@@ -8,10 +8,9 @@ use std::collections::HashSet;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{TestPlatform, arrest, authorized};
+use common::{TestPlatform, arrest, authorized, publish};
 use concord_bus::{Outbound, event_subject};
 use concord_core::pb::log_service_client::LogServiceClient;
-use concord_core::pb::publish_service_client::PublishServiceClient;
 use concord_core::pb::query_service_client::QueryServiceClient;
 use concord_core::{EventType, pb, status};
 use concord_identity::{Claims, Issuer, Purpose, Role};
@@ -22,14 +21,6 @@ use tonic::Code;
 
 fn person(key: &str) -> pb::SubjectRef {
     pb::SubjectRef { kind: pb::SubjectKind::Person as i32, key: key.into() }
-}
-
-async fn publish(t: &TestPlatform, event: pb::Event, token: &str) -> Result<pb::PublishResponse, tonic::Status> {
-    let mut client = PublishServiceClient::new(t.channel().await);
-    client
-        .publish(authorized(pb::PublishRequest { event: Some(event), wait_for_ledger: true }, token))
-        .await
-        .map(|r| r.into_inner())
 }
 
 #[tokio::test]

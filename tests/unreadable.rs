@@ -62,12 +62,7 @@ async fn a_record_that_does_not_open_is_unreadable_and_the_rest_still_reads() {
 
     // The subscription delivers it and carries on with the next event.
     assert_eq!(next(&mut live).await.erased, 1);
-    let mut client2 = common::platform_publish_client(&t).await;
-    let good = arrest("P-garbled1", "later");
-    client2
-        .publish(authorized(pb::PublishRequest { event: Some(good), wait_for_ledger: true }, &police))
-        .await
-        .unwrap();
+    common::publish(&t, arrest("P-garbled1", "later"), &police).await.unwrap();
     let later = next(&mut live).await;
     assert_eq!((later.erased, later.event.unwrap().personal.unwrap().identities.len()), (0, 1));
 

@@ -297,9 +297,11 @@ pub async fn wait_outbox_empty(node: &concord_node::Node, limit: Duration) {
     }
 }
 
-/// A PublishService client on `t`.
-pub async fn platform_publish_client(
-    t: &TestPlatform,
-) -> concord_core::pb::publish_service_client::PublishServiceClient<Channel> {
-    concord_core::pb::publish_service_client::PublishServiceClient::new(t.channel().await)
+/// Publishes `event` over gRPC to `t` with `token`, waiting for the ledger.
+pub async fn publish(t: &TestPlatform, event: pb::Event, token: &str) -> Result<pb::PublishResponse, tonic::Status> {
+    let mut client = concord_core::pb::publish_service_client::PublishServiceClient::new(t.channel().await);
+    client
+        .publish(authorized(pb::PublishRequest { event: Some(event), wait_for_ledger: true }, token))
+        .await
+        .map(|r| r.into_inner())
 }
