@@ -63,6 +63,11 @@ async fn a_replayed_simulated_year_gives_the_simulators_ground_truth_exactly() {
     assert!(!figures.by_type.contains_key("camhs_contact"), "health data never reaches analysts");
     assert_eq!(figures.by_ward, truth.events_by_ward);
     assert_eq!(figures.by_month, truth.events_by_month);
+    // Replayed offence categories are codes; the simulator writes only words
+    // of the vocabulary, so none is coded `other`.
+    let offences: Vec<&String> =
+        figures.by_category.keys().filter(|c| c.starts_with("arrest: ") || c.starts_with("reoffence: ")).collect();
+    assert!(offences.len() >= 8 && offences.iter().all(|c| !c.ends_with(": other")), "{offences:?}");
     for (measured, built_in) in
         [(&figures.repeat_missing, truth.repeat_missing()), (&figures.repeat_victims, truth.repeat_victims())]
     {

@@ -38,11 +38,7 @@ async fn rig() -> Rig {
     let layout = Layout::new(dir.path());
     layout.ensure_keys(&common::agencies()).unwrap();
     let url = nats.url_as("ledger");
-    let bucket_url = url.clone();
-    tokio::task::spawn_blocking(move || concord_vault::NatsKeyStore::connect(&bucket_url, 1, true))
-        .await
-        .unwrap()
-        .unwrap();
+    concord_vault::NatsKeyStore::connect(&url, 1, true).await.unwrap();
     common::seal_key_service(&layout, &nats.url_as("serve-1"), false).await;
     let log = Arc::new(
         Log::open(

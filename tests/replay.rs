@@ -194,3 +194,209 @@ async fn analysts_replay_pseudonymised_windows_that_resume_and_are_audited() {
     assert!(records.iter().any(|r| r.role == "practitioner" && r.outcome.starts_with("PermissionDenied")));
     assert!(records.iter().any(|r| r.parameters.contains("Nowhere") && r.shown.is_empty() && r.outcome == "ok"));
 }
+
+/// An analyst's token opens the replay and nothing else: every other read
+/// (and every other call) is refused with PERMISSION_DENIED before it runs,
+/// and each refusal is in the audit log.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_analyst_reads_only_through_the_replay_and_every_refusal_is_recorded() {
+    use concord_core::pb::admin_service_client::AdminServiceClient;
+    use concord_core::pb::alert_service_client::AlertServiceClient;
+    use concord_core::pb::audit_service_client::AuditServiceClient;
+    use concord_core::pb::briefing_service_client::BriefingServiceClient;
+    use concord_core::pb::log_service_client::LogServiceClient;
+    use concord_core::pb::policy_service_client::PolicyServiceClient;
+    use concord_core::pb::publish_service_client::PublishServiceClient;
+    use concord_core::pb::query_service_client::QueryServiceClient;
+
+    let t = TestPlatform::start(Engine::Redb).await;
+    let police = t.platform.node(&common::agency("police.met.nw")).unwrap().clone();
+    let published = police.publish(arrest("P-ana00001", "seen with Kyle Brennan"), Some(Duration::from_secs(10)));
+    let event_id = published.await.unwrap().event_id.to_string();
+    let analyst = t.token("police.met.nw", Role::Analyst, Purpose::Analysis);
+    let channel = t.channel().await;
+    let subject = Some(pb::SubjectRef { kind: pb::SubjectKind::Person as i32, key: "P-ana00001".into() });
+    macro_rules! a {
+        ($m:expr) => {
+            authorized($m, &analyst)
+        };
+    }
+
+    let mut query = QueryServiceClient::new(channel.clone());
+    let mut refusals = vec![
+        query.get_event(a!(pb::GetEventRequest { event_id: event_id.clone() })).await.map(drop),
+        query
+            .subject_timeline(a!(pb::SubjectTimelineRequest { subject: subject.clone(), ..Default::default() }))
+            .await
+            .map(drop),
+        query.search(a!(pb::SearchRequest { event_type: "arrest".into(), ..Default::default() })).await.map(drop),
+        query.subscribe(a!(pb::SubscribeRequest::default())).await.map(drop),
+        AlertServiceClient::new(channel.clone()).watch(a!(pb::WatchAlertsRequest::default())).await.map(drop),
+    ];
+    let mut briefing = BriefingServiceClient::new(channel.clone());
+    refusals.push(briefing.generate(a!(pb::GenerateBriefingRequest::default())).await.map(drop));
+    refusals.push(briefing.get_briefing(a!(pb::GetBriefingRequest::default())).await.map(drop));
+    refusals.push(briefing.list_briefings(a!(pb::ListBriefingsRequest::default())).await.map(drop));
+    let explain = pb::ExplainRequest { event_id: event_id.clone(), ..Default::default() };
+    refusals.push(PolicyServiceClient::new(channel.clone()).explain(a!(explain)).await.map(drop));
+    let mut admin = AdminServiceClient::new(channel.clone());
+    let sar = pb::SubjectAccessRequest { subject: subject.clone() };
+    refusals.push(admin.subject_access(a!(sar)).await.map(drop));
+    let erase = pb::EraseSubjectRequest { subject: subject.clone(), ..Default::default() };
+    refusals.push(admin.erase_subject(a!(erase)).await.map(drop));
+    refusals.push(admin.retention_sweep(a!(pb::RetentionSweepRequest::default())).await.map(drop));
+    refusals.push(
+        AuditServiceClient::new(channel.clone()).list_access(a!(pb::ListAccessRequest::default())).await.map(drop),
+    );
+    refusals.push(
+        LogServiceClient::new(channel.clone()).get_checkpoint(a!(pb::GetCheckpointRequest::default())).await.map(drop),
+    );
+    let publish = pb::PublishRequest { event: Some(arrest("P-ana00001", "")), wait_for_ledger: false };
+    refusals.push(PublishServiceClient::new(channel.clone()).publish(a!(publish)).await.map(drop));
+    for (i, refusal) in refusals.iter().enumerate() {
+        let status = refusal.as_ref().expect_err(&format!("call {i} was answered to an analyst"));
+        assert_eq!(status.code(), tonic::Code::PermissionDenied, "call {i}: {status:?}");
+        assert!(status.message().contains("ReplayService"), "call {i}: {status:?}");
+    }
+
+    // The replay still answers, and every refusal is recorded as the analyst's.
+    let mut client = ReplayServiceClient::new(channel);
+    let (events, _) =
+        replay(&mut client, &analyst, pb::ReplayRequest { analysis_id: "a-1".into(), ..Default::default() })
+            .await
+            .unwrap();
+    assert_eq!(events.len(), 1);
+    let audit = &t.platform.audit;
+    let refused: Vec<String> = (1..=audit.log().size())
+        .map(|p| audit.get(p).unwrap().unwrap())
+        .filter(|r| r.role == "analyst" && r.outcome.starts_with("PermissionDenied"))
+        .map(|r| r.rpc)
+        .collect();
+    assert_eq!(refused.len(), refusals.len(), "{refused:?}");
+    assert!(refused.iter().all(|rpc| !rpc.starts_with("/concord.v1.ReplayService/")));
+}
+
+/// Two analysts who name their analyses alike get unlinkable pseudonyms; no
+/// replayed event carries a time finer than the day or a free string
+/// outside its field's vocabulary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn analysts_sharing_an_analysis_id_cannot_link_and_replays_are_day_coarse_and_coded() {
+    use concord_core::codes::{OFFENCES, OTHER, PROGRAMMES};
+
+    let t = TestPlatform::start(Engine::Redb).await;
+    let wait = Some(Duration::from_secs(10));
+    let node = |id: &str| t.platform.node(&common::agency(id)).unwrap().clone();
+    // 15:09:26.5 on some day, an offence in free text and one coded.
+    let afternoon = || Some(pbjson_types::Timestamp { seconds: START + 54_566, nanos: 500_000_000 });
+    let mut free = arrest("P-code0001", "");
+    free.occurred_at = afternoon();
+    free.recorded_at = afternoon();
+    free.body = Some(pb::event::Body::Arrest(pb::Arrest {
+        offence_category: "robbery of Jo Bloggs' phone outside 12 Acacia Road".into(),
+        gravity_score: 3,
+        custody_outcome: pb::CustodyOutcome::Bailed as i32,
+        ..Default::default()
+    }));
+    node("police.met.nw").publish(free, wait).await.unwrap();
+    let mut coded = arrest("P-code0002", "");
+    coded.occurred_at = afternoon();
+    node("police.met.nw").publish(coded, wait).await.unwrap();
+    let mut item = arrest("P-code0001", "");
+    item.agency_id = "childrens_services.harrow".into();
+    item.agency_kind = pb::AgencyKind::ChildrensServices as i32;
+    item.occurred_at = afternoon();
+    item.body = Some(pb::event::Body::VveBriefingItem(pb::VveBriefingItem {
+        item_id: "VVE-code-1".into(),
+        area: "the stairwell behind Jo's flat".into(),
+        risk: pb::RiskLevel::High as i32,
+        actions: vec![pb::BriefingAction {
+            action_id: "A-1".into(),
+            owner_agency_id: "police.met.nw".into(),
+            due: afternoon(),
+            status: pb::ActionStatus::Open as i32,
+        }],
+    }));
+    node("childrens_services.harrow").publish(item, wait).await.unwrap();
+    let mut engagement = arrest("P-code0001", "");
+    engagement.agency_id = "vcs.st-giles".into();
+    engagement.agency_kind = pb::AgencyKind::Vcs as i32;
+    engagement.share_with = vec!["police.met.nw".into(), "childrens_services.harrow".into()];
+    engagement.occurred_at = afternoon();
+    engagement.body = Some(pb::event::Body::VcsEngagement(pb::VcsEngagement {
+        programme: "Tuesdays with Jo Bloggs".into(),
+        sessions: 3,
+        outcome: pb::EngagementOutcome::Engaged as i32,
+    }));
+    node("vcs.st-giles").publish(engagement, wait).await.unwrap();
+
+    let issuer = t.layout().issuer().unwrap();
+    let mint = |sub: &str, agency: &str| {
+        let agency = common::agency(agency);
+        issuer.mint(sub, &agency, Role::Analyst, Purpose::Analysis, Duration::from_secs(600)).unwrap()
+    };
+    let mut client = ReplayServiceClient::new(t.channel().await);
+    let same = || pb::ReplayRequest { analysis_id: "profile-2026".into(), ..Default::default() };
+    let mut replays = Vec::new();
+    for (sub, agency) in
+        [("ana", "childrens_services.harrow"), ("bob", "childrens_services.harrow"), ("ana", "police.met.nw")]
+    {
+        replays.push(replay(&mut client, &mint(sub, agency), same()).await.unwrap().0);
+    }
+    let keys = |events: &[pb::Event]| -> BTreeSet<String> {
+        events.iter().flat_map(|e| e.subjects.iter().map(|s| s.key.clone()).chain([e.event_id.clone()])).collect()
+    };
+    for (i, a) in replays.iter().enumerate() {
+        assert!(!a.is_empty());
+        for b in &replays[i + 1..] {
+            assert!(keys(a).is_disjoint(&keys(b)), "two analysts' replays share a pseudonym");
+        }
+    }
+    // The same analyst, the same analysis: the same pseudonyms.
+    let again = replay(&mut client, &mint("ana", "childrens_services.harrow"), same()).await.unwrap().0;
+    assert_eq!(again, replays[0]);
+
+    for event in replays.concat() {
+        let json = serde_json::to_value(&event).unwrap();
+        let mut times = Vec::new();
+        collect_times(&json, &mut times);
+        assert!(times.len() >= 2, "{json}");
+        for time in times {
+            let midnight = ["T00:00:00Z", "T00:00:00+00:00"].iter().any(|m| time.ends_with(m));
+            assert!(midnight, "a time finer than the day: {time} in {json}");
+        }
+        let codes: Vec<(&[&str], &str)> = match event.body.as_ref().unwrap() {
+            pb::event::Body::Arrest(a) => vec![(OFFENCES, &a.offence_category)],
+            pb::event::Body::VcsEngagement(v) => vec![(PROGRAMMES, &v.programme)],
+            pb::event::Body::VveBriefingItem(i) => {
+                assert_eq!(i.area, OTHER, "free text in `area`");
+                assert_eq!(i.actions[0].owner_agency_id, "police");
+                vec![]
+            }
+            other => panic!("unexpected {other:?}"),
+        };
+        for (vocabulary, value) in codes {
+            assert!(vocabulary.contains(&value) || value == OTHER, "`{value}` is no code");
+        }
+        assert!(!json.to_string().contains("Jo"), "free text reached an analyst: {json}");
+    }
+    let offences: BTreeSet<String> = replays[0]
+        .iter()
+        .filter_map(|e| match &e.body {
+            Some(pb::event::Body::Arrest(a)) => Some(a.offence_category.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(offences, BTreeSet::from([OTHER.to_string(), "possession_of_weapons".to_string()]));
+}
+
+/// Every RFC 3339 time in a proto3 JSON value.
+fn collect_times(value: &serde_json::Value, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::String(s) if s.len() >= 19 && s.as_bytes()[4] == b'-' && s.as_bytes()[10] == b'T' => {
+            out.push(s.clone())
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|v| collect_times(v, out)),
+        serde_json::Value::Object(m) => m.values().for_each(|v| collect_times(v, out)),
+        _ => {}
+    }
+}

@@ -6,7 +6,9 @@
 //! the erased key's bytes are in no file of the
 //! nats-server's store afterwards; and `concord keys rotate-master` rewraps
 //! every key, locally and in the bucket, so that personal data sealed before
-//! the rotation reads the same after it, under the new master key alone.
+//! the rotation reads the same after it, under the new master key alone;
+//! and the bucket store only awaits, so it runs on a current-thread runtime,
+//! through an outage of the nats-server too.
 
 use crate::common;
 
@@ -18,17 +20,17 @@ use common::nats::NatsServer;
 use concord::layout::Layout;
 use concord_core::seal::{SealKeys, SubjectKeys, seal, unseal};
 use concord_core::{EventId, SubjectId, pb};
-use concord_vault::{CachedKeyStore, DirKeyStore, KeyRing, MasterKey, NatsKeyStore, Vault};
+use concord_vault::{CachedKeyStore, DirKeyStore, KeyRing, KeyStore, MasterKey, NatsKeyStore, Vault};
 
 /// Creates the bucket, as the ledger does.
-fn create_bucket(nats: &NatsServer) {
-    NatsKeyStore::connect(&nats.url_as("ledger"), 1, true).unwrap();
+async fn create_bucket(nats: &NatsServer) {
+    NatsKeyStore::connect(&nats.url_as("ledger"), 1, true).await.unwrap();
 }
 
 /// One process's key store: the shared bucket as NATS user `user`, with its
 /// local copy in `dir`.
-fn cached(nats: &NatsServer, user: &str, dir: &Path) -> Arc<CachedKeyStore> {
-    Arc::new(CachedKeyStore::connect(&nats.url_as(user), 1, false, DirKeyStore::open(dir).unwrap()).unwrap())
+async fn cached(nats: &NatsServer, user: &str, dir: &Path) -> Arc<CachedKeyStore> {
+    Arc::new(CachedKeyStore::connect(&nats.url_as(user), 1, false, DirKeyStore::open(dir).unwrap()).await.unwrap())
 }
 
 /// Files under `dir` whose bytes contain `needle`.
@@ -47,11 +49,11 @@ fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
 }
 
 /// Waits up to `limit` for `check`.
-fn eventually(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
+async fn eventually(what: &str, limit: Duration, mut check: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
     while !check() {
         assert!(Instant::now() < deadline, "not within {limit:?}: {what}");
-        std::thread::sleep(Duration::from_millis(50));
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -59,88 +61,144 @@ fn subject(name: &str) -> SubjectId {
     SubjectId::parse(name).unwrap()
 }
 
-#[test]
-fn an_erasure_reaches_every_copy_and_leaves_no_bytes_in_the_stream() {
+#[tokio::test(flavor = "multi_thread")]
+async fn an_erasure_reaches_every_copy_and_leaves_no_bytes_in_the_stream() {
     let nats = NatsServer::start_deploy();
-    create_bucket(&nats);
+    create_bucket(&nats).await;
     let ring = KeyRing::from(MasterKey::generate());
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     // A node (an agency's user) and a query replica (which runs the erasure service).
-    let a = cached(&nats, "serve-1", dir_a.path());
-    let b = cached(&nats, "serve-2", dir_b.path());
+    let a = cached(&nats, "serve-1", dir_a.path()).await;
+    let b = cached(&nats, "serve-2", dir_b.path()).await;
     let (vault_a, vault_b) = (Vault::new(a.clone(), ring.clone()), Vault::new(b.clone(), ring.clone()));
     let (gone, kept) = (subject("person/P-erased"), subject("person/P-kept"));
     for s in [&gone, &kept] {
-        let key = vault_a.data_key(s, true).unwrap();
-        assert_eq!(vault_b.data_key(s, false).unwrap(), key, "both processes use one key");
+        let key = vault_a.data_key(s, true).await.unwrap();
+        assert_eq!(vault_b.data_key(s, false).await.unwrap(), key, "both processes use one key");
     }
     let wrapped = a.local().get(&gone.stream()).unwrap().expect("the node keeps a copy");
     assert_eq!(b.local().get(&gone.stream()).unwrap().as_ref(), Some(&wrapped), "so does the replica");
     eventually("the wrapped key is written to the stream's files", Duration::from_secs(10), || {
         !files_containing(&nats.store(), &wrapped).is_empty()
-    });
+    })
+    .await;
 
-    assert!(vault_b.shred(&gone).unwrap());
+    assert!(vault_b.shred(&gone).await.unwrap());
     assert_eq!(b.local().get(&gone.stream()).unwrap(), None, "the shredding process's copy is gone at once");
     eventually("the other process's copy is erased", Duration::from_secs(5), || {
         a.local().get(&gone.stream()).unwrap().is_none()
-    });
-    assert_eq!(vault_a.data_key(&gone, false).unwrap(), None);
+    })
+    .await;
+    assert_eq!(vault_a.data_key(&gone, false).await.unwrap(), None);
     assert_eq!(files_containing(dir_a.path(), &wrapped), Vec::<PathBuf>::new());
     assert_eq!(files_containing(dir_b.path(), &wrapped), Vec::<PathBuf>::new());
     // JetStream's erase overwrites the message where it lies in the block file.
     eventually("no file of the nats-server holds the erased key", Duration::from_secs(5), || {
         files_containing(&nats.store(), &wrapped).is_empty()
-    });
+    })
+    .await;
     // The other subject is untouched, everywhere.
-    assert!(vault_a.data_key(&kept, false).unwrap().is_some());
+    assert!(vault_a.data_key(&kept, false).await.unwrap().is_some());
     assert!(a.local().get(&kept.stream()).unwrap().is_some());
-    assert!(vault_b.data_key(&kept, false).unwrap().is_some());
+    assert!(vault_b.data_key(&kept, false).await.unwrap().is_some());
     // A new key for the erased subject is a different key (old data stays unreadable).
-    assert!(vault_a.data_key(&gone, true).unwrap().is_some());
+    assert!(vault_a.data_key(&gone, true).await.unwrap().is_some());
 }
 
-#[test]
-fn a_process_away_during_an_erasure_erases_its_copy_as_it_reconnects() {
+#[tokio::test(flavor = "multi_thread")]
+async fn a_process_away_during_an_erasure_erases_its_copy_as_it_reconnects() {
     let nats = NatsServer::start_deploy();
-    create_bucket(&nats);
+    create_bucket(&nats).await;
     let ring = KeyRing::from(MasterKey::generate());
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let gone = subject("person/P-away");
     {
-        let a = cached(&nats, "serve-1", dir_a.path());
-        Vault::new(a, ring.clone()).data_key(&gone, true).unwrap();
+        let a = cached(&nats, "serve-1", dir_a.path()).await;
+        Vault::new(a, ring.clone()).data_key(&gone, true).await.unwrap();
     } // the node stops
-    let b = cached(&nats, "serve-2", dir_b.path());
-    assert!(Vault::new(b, ring.clone()).shred(&gone).unwrap());
+    let b = cached(&nats, "serve-2", dir_b.path()).await;
+    assert!(Vault::new(b, ring.clone()).shred(&gone).await.unwrap());
     // The window: a copy in a process that is not connected is still there.
     assert!(DirKeyStore::open(dir_a.path()).unwrap().get(&gone.stream()).unwrap().is_some());
 
-    let a = cached(&nats, "serve-1", dir_a.path());
+    let a = cached(&nats, "serve-1", dir_a.path()).await;
     assert_eq!(a.local().get(&gone.stream()).unwrap(), None, "reconciled before the store is handed out");
-    assert_eq!(Vault::new(a, ring).data_key(&gone, false).unwrap(), None);
+    assert_eq!(Vault::new(a, ring).data_key(&gone, false).await.unwrap(), None);
 }
 
-#[test]
-fn a_bucket_that_lost_its_store_takes_no_copy_with_it() {
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bucket_that_lost_its_store_takes_no_copy_with_it() {
     let mut nats = NatsServer::start_deploy();
-    create_bucket(&nats);
+    create_bucket(&nats).await;
     let ring = KeyRing::from(MasterKey::generate());
     let dir = tempfile::tempdir().unwrap();
     let kept = subject("person/P-kept");
     let key = {
-        let a = cached(&nats, "serve-1", dir.path());
-        Vault::new(a, ring.clone()).data_key(&kept, true).unwrap()
+        let a = cached(&nats, "serve-1", dir.path()).await;
+        Vault::new(a, ring.clone()).data_key(&kept, true).await.unwrap()
     };
     nats.stop();
     nats.wipe_store();
     nats.restart();
-    create_bucket(&nats);
+    create_bucket(&nats).await;
 
     // Not an erasure (no purge marker): the copy is all that is left, and it stays.
-    let a = cached(&nats, "serve-1", dir.path());
+    let a = cached(&nats, "serve-1", dir.path()).await;
     assert!(a.local().get(&kept.stream()).unwrap().is_some());
-    assert_eq!(Vault::new(a, ring).data_key(&kept, false).unwrap(), key);
+    assert_eq!(Vault::new(a, ring).data_key(&kept, false).await.unwrap(), key);
+}
+
+/// The bucket store only ever awaits, on the caller's runtime (no thread of
+/// its own): on a current-thread runtime, where one blocking wait would stop
+/// everything, a key asked for while the nats-server is down is created once
+/// it is back; a reader on a blocking thread gets keys through the same
+/// runtime; and the copy still follows another process's erasure.
+#[tokio::test(flavor = "current_thread")]
+async fn the_bucket_store_only_awaits_even_on_a_current_thread_runtime() {
+    let mut nats = NatsServer::start_deploy();
+    create_bucket(&nats).await;
+    let ring = KeyRing::from(MasterKey::generate());
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = cached(&nats, "serve-1", dir_a.path()).await;
+    let vault = Vault::new(a.clone(), ring.clone());
+    let (known, new) = (subject("person/P-known"), subject("person/P-new"));
+    let known_public = vault.public_keys(std::slice::from_ref(&known)).await.unwrap();
+
+    nats.stop();
+    let asking = tokio::spawn({
+        let vault = vault.clone();
+        async move { vault.public_keys(&[new]).await }
+    });
+    // The runtime's one thread is free meanwhile: the call waits by awaiting.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!asking.is_finished(), "the key is asked for while the bucket is unavailable");
+    // A blocking store would hold the thread through its retries (15 s), the
+    // timer with it; this one gives way at once.
+    let started = Instant::now();
+    let waited = tokio::time::timeout(Duration::from_millis(300), KeyStore::get(a.shared(), "person/P-other")).await;
+    assert!(waited.is_err() && started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    assert_eq!(vault.public_keys(std::slice::from_ref(&known)).await.unwrap(), known_public, "the local copy answers");
+    nats.restart();
+    let created = tokio::time::timeout(Duration::from_secs(20), asking).await.expect("created once NATS is back");
+    assert_eq!(created.unwrap().unwrap().len(), 1);
+
+    // A reader, on a blocking thread, through the vault's runtime.
+    let reader = vault.clone();
+    let read = tokio::task::spawn_blocking(move || SubjectKeys::data_key(&reader, &subject("person/P-new")));
+    let private = read.await.unwrap().unwrap().expect("the key just created");
+    assert_eq!(private.public_key(), created_public(&vault, "person/P-new").await);
+
+    // Another process erases the known subject: this one's copy follows.
+    let b = cached(&nats, "serve-2", dir_b.path()).await;
+    assert!(Vault::new(b, ring).shred(&known).await.unwrap());
+    eventually("the copy is erased", Duration::from_secs(10), || a.local().get(&known.stream()).unwrap().is_none())
+        .await;
+    assert_eq!(vault.data_key(&known, false).await.unwrap(), None);
+}
+
+/// The public key `vault` holds for `name` (which has one).
+async fn created_public(vault: &Vault, name: &str) -> concord_core::seal::PublicKey {
+    vault.data_key(&subject(name), false).await.unwrap().expect("a key").public_key()
 }
 
 /// A sealed arrest about `key`, as a node seals it.
@@ -197,13 +255,13 @@ async fn rotating_the_master_key_keeps_sealed_data_readable() {
     assert_eq!(read(&event, &vault), before, "sealed before the rotation, read after it");
     // The stored key no longer opens with the old master key.
     let with_old = Vault::local(DirKeyStore::open(&layout.subject_keys()).unwrap(), KeyRing::from(old));
-    assert!(with_old.data_key(&subject("person/P-rotated"), false).is_err());
+    assert!(with_old.data_key(&subject("person/P-rotated"), false).await.is_err());
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn rotating_over_nats_rewraps_the_bucket_and_every_copy() {
     let nats = NatsServer::start_deploy();
-    create_bucket(&nats);
+    create_bucket(&nats).await;
     let home = tempfile::tempdir().unwrap();
     let keys = home.path().join("keys");
     let keys_arg = keys.display().to_string();
@@ -241,7 +299,8 @@ async fn rotating_over_nats_rewraps_the_bucket_and_every_copy() {
         let copies = DirKeyStore::open(&process(name).subject_keys()).unwrap();
         eventually(&format!("the {name}'s copy is rewrapped"), Duration::from_secs(5), || {
             copies.get("person/P-shared").unwrap().is_some_and(|w| new.unwrap("person/P-shared", &w).is_ok())
-        });
+        })
+        .await;
     }
     // Restarted with the new master key alone, both read what was sealed before.
     drop((node, replica));

@@ -17,6 +17,7 @@ use common::{TestPlatform, authorized};
 use concord_core::consent::{Consent, ConsentStatus};
 use concord_core::pb::policy_service_client::PolicyServiceClient;
 use concord_core::pb::query_service_client::QueryServiceClient;
+use concord_core::pb::replay_service_client::ReplayServiceClient;
 use concord_core::pb::{self, AgencyKind, Classification, LawfulBasis};
 use concord_core::{AgencyId, EventType};
 use concord_identity::{Principal, Purpose, Role};
@@ -195,6 +196,31 @@ async fn search_all(client: &mut QueryServiceClient<tonic::transport::Channel>, 
     }
 }
 
+/// Everything an analyst's replay shows, as its access records list it (the
+/// replay names no real id): event id → visibility. Analysts read nothing
+/// else: their search is refused.
+async fn analyst_replay(t: &TestPlatform, token: &str, analysis: &str) -> BTreeMap<String, i32> {
+    let mut query = QueryServiceClient::new(t.channel().await);
+    let refused = query.search(authorized(pb::SearchRequest::default(), token)).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::PermissionDenied);
+    let mut replay = ReplayServiceClient::new(t.channel().await);
+    let request = pb::ReplayRequest { analysis_id: analysis.into(), batch_size: 5000, ..Default::default() };
+    let mut stream = replay.replay(authorized(request, token)).await.unwrap().into_inner();
+    while let Some(batch) = stream.next().await {
+        let batch = batch.unwrap();
+        assert!(batch.events.iter().all(|e| e.personal.is_none() && e.sealed.is_empty()));
+    }
+    let audit = &t.platform.audit;
+    let mut seen = BTreeMap::new();
+    for position in 1..=audit.log().size() {
+        let record = audit.get(position).unwrap().unwrap();
+        if record.rpc == "/concord.v1.ReplayService/Replay" && record.parameters.contains(&format!("\"{analysis}\"")) {
+            seen.extend(record.shown.into_iter().map(|s| (s.event_id, s.visibility)));
+        }
+    }
+    seen
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_reader_sees_exactly_what_the_agreement_allows() {
     let agencies = KINDS.iter().map(|k| AgencyId::parse(&agency_of(*k)).unwrap()).collect();
@@ -252,10 +278,11 @@ async fn every_reader_sees_exactly_what_the_agreement_allows() {
     // Those relying on the consent about to lapse go first, while it stands.
     planned.sort_by_key(|(_, _, status)| *status != ConsentStatus::Expired);
     for (publisher, mut event, status) in planned {
-        let consent_only = !concord_core::consent::has_other_basis(&event);
+        let consent_based = concord_core::consent::relies_on_consent(&event);
         let result = node(publisher).publish(event.clone(), WAIT).await;
-        if consent_only && status == ConsentStatus::None {
-            // Consent is its only basis and there is none: it never enters the log.
+        if consent_based && status == ConsentStatus::None {
+            // Consent is among its bases and there is none: it never enters
+            // the log, whatever other bases it has.
             let err = result.expect_err("an event without a lawful basis was accepted");
             assert!(err.to_string().contains("consent"), "{err}");
             continue;
@@ -280,12 +307,19 @@ async fn every_reader_sees_exactly_what_the_agreement_allows() {
             for purpose in Purpose::ALL {
                 let who = reader(kind, *role, *purpose);
                 let token = t.token(who.agency.as_str(), *role, *purpose);
-                let got = search_all(&mut client, &token).await;
+                let analyst = *role == Role::Analyst;
+                let got = if analyst {
+                    analyst_replay(&t, &token, &format!("matrix-{kind:?}-{purpose}")).await
+                } else {
+                    search_all(&mut client, &token).await
+                };
                 let mut want = BTreeMap::new();
                 for (event, consent) in &all {
                     let decision = expected(&who, event, consent);
                     *counts.entry(visibility(decision)).or_default() += 1;
                     if let Some(v) = visibility(decision) {
+                        // An analyst's replay shows what analysts may see, pseudonymised.
+                        let v = if analyst { pb::Visibility::Pseudonymised } else { v };
                         want.insert(event.event_id.clone(), v as i32);
                     }
                 }
@@ -307,7 +341,7 @@ async fn every_reader_sees_exactly_what_the_agreement_allows() {
                 }
 
                 // Timelines agree with search, page by page, for one purpose per role.
-                if *purpose == Purpose::CaseManagement {
+                if *purpose == Purpose::CaseManagement && !analyst {
                     for (subject, ..) in subjects {
                         let mut from_timeline = BTreeMap::new();
                         let mut page_token = String::new();
@@ -403,7 +437,12 @@ async fn a_consent_withdrawn_mid_subscription_stops_the_next_delivery() {
     // another basis that does not cover the YOT is not delivered to it.
     let refused = vcs.publish(engaged(&[LawfulBasis::Consent]), WAIT).await.unwrap_err();
     assert!(refused.to_string().contains("withdrawn"), "{refused}");
-    let second = vcs.publish(engaged(&[LawfulBasis::Consent, LawfulBasis::LegalObligation]), WAIT).await.unwrap();
+    // Nor does another basis beside it excuse the withdrawn consent it names.
+    let also_refused = vcs.publish(engaged(&[LawfulBasis::Consent, LawfulBasis::LegalObligation]), WAIT).await;
+    assert!(also_refused.unwrap_err().to_string().contains("withdrawn"));
+    let mut on_another_basis = engaged(&[LawfulBasis::LegalObligation]);
+    on_another_basis.consent_ref.clear();
+    let second = vcs.publish(on_another_basis, WAIT).await.unwrap();
     let arrest = police
         .publish(envelope(AgencyKind::Police, "P-live", Classification::Official, &[LawfulBasis::Safeguarding]), WAIT)
         .await
@@ -663,6 +702,195 @@ async fn health_detail_stays_with_camhs_and_the_mash_and_admins_and_auditors_rea
             if let Ok(page) = client.subject_timeline(authorized(request, &token)).await {
                 assert!(page.into_inner().events.is_empty(), "{role:?} {purpose:?}");
             }
+        }
+    }
+}
+
+/// What a VCS worker is told about a child of whom police hold records it
+/// may not see, and about a child of whom nobody holds anything, with each
+/// child's key and each event id written out of the answer.
+struct Told {
+    answers: Vec<String>,
+}
+
+impl Told {
+    fn new() -> Self {
+        Told { answers: Vec::new() }
+    }
+
+    /// Notes `answer`, with `hide` (keys, ids) replaced by placeholders and
+    /// any other event id by `ID`.
+    fn note(&mut self, answer: String, hide: &[(&str, &str)]) {
+        let mut answer = answer;
+        for (secret, placeholder) in hide {
+            answer = answer.replace(secret, placeholder);
+        }
+        self.answers.push(without_ids(&answer));
+    }
+
+    /// Notes a refusal: its code and message.
+    fn refused(&mut self, status: tonic::Status, hide: &[(&str, &str)]) {
+        self.note(format!("{:?}: {}", status.code(), status.message()), hide);
+    }
+}
+
+/// `text` with every UUID written as `ID`.
+fn without_ids(text: &str) -> String {
+    let (mut out, mut token) = (String::new(), String::new());
+    let flush = |token: &mut String, out: &mut String| {
+        let uuid = token.len() == 36 && [8, 13, 18, 23].iter().all(|&i| token.as_bytes()[i] == b'-');
+        out.push_str(if uuid { "ID" } else { token.as_str() });
+        token.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_hexdigit() || c == '-' {
+            token.push(c);
+        } else {
+            flush(&mut token, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut token, &mut out);
+    out
+}
+
+/// A VCS engagement about `key`, published by VCS: without personal data
+/// and with its report time set, so publishing it again is a duplicate.
+fn engagement(key: &str) -> pb::Event {
+    let mut event = common::arrest(key, "");
+    event.personal = None;
+    event.recorded_at = Some(ts(1_790_000_100));
+    event.agency_id = "vcs.st-giles".into();
+    event.agency_kind = AgencyKind::Vcs as i32;
+    event.body = Some(pb::event::Body::VcsEngagement(pb::VcsEngagement {
+        programme: "mentoring".into(),
+        sessions: 1,
+        outcome: pb::EngagementOutcome::Engaged as i32,
+    }));
+    event
+}
+
+/// Nothing a VCS token gets over gRPC (a conflict, a duplicate publish, a
+/// reused id, a correction, an item version, a not-found, a timeline) tells
+/// it that police hold records about child A that it may not see: every
+/// answer is the same as for child B, of whom there is nothing at all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nothing_a_caller_is_told_reveals_events_it_may_not_see() {
+    use concord_core::pb::publish_service_client::PublishServiceClient;
+
+    let t = TestPlatform::start_for(common::agencies()).await;
+    let police = t.platform.node(&common::agency("police.met.nw")).unwrap().clone();
+    let cs = t.platform.node(&common::agency("childrens_services.harrow")).unwrap().clone();
+    let (a, b) = ("P-withheldA", "P-nothingB");
+    // Police hold three records about A, none shared with VCS; CS holds a
+    // briefing item about A whose first version VCS may not see.
+    let mut withheld = Vec::new();
+    for _ in 0..3 {
+        withheld.push(police.publish(common::arrest(a, "known to police"), WAIT).await.unwrap().event_id.to_string());
+    }
+    let item = |key: &str, share: bool| {
+        let mut event = common::arrest(key, "");
+        event.agency_id = "childrens_services.harrow".into();
+        event.agency_kind = AgencyKind::ChildrensServices as i32;
+        event.share_with = if share { vec!["vcs.st-giles".into()] } else { Vec::new() };
+        event.body = Some(pb::event::Body::VveBriefingItem(pb::VveBriefingItem {
+            item_id: format!("VVE-{key}"),
+            area: "Wealdstone".into(),
+            risk: pb::RiskLevel::High as i32,
+            actions: Vec::new(),
+        }));
+        event
+    };
+    cs.publish(item(a, false), WAIT).await.unwrap();
+    cs.publish(item(a, true), WAIT).await.unwrap();
+    cs.publish(item(b, true), WAIT).await.unwrap();
+    // Police correct one of A's records, and share the correction (only) with VCS;
+    // for B they share one like it, correcting nothing.
+    let shared = |key: &str, corrects: &str| {
+        let mut event = common::arrest(key, "");
+        event.corrects = corrects.into();
+        event.share_with = vec!["vcs.st-giles".into()];
+        event
+    };
+    let correction = police.publish(shared(a, &withheld[0]), WAIT).await.unwrap().event_id.to_string();
+    let plain = police.publish(shared(b, ""), WAIT).await.unwrap().event_id.to_string();
+
+    let vcs = t.token("vcs.st-giles", Role::Practitioner, Purpose::Safeguarding);
+    let channel = t.channel().await;
+    let mut publish = PublishServiceClient::new(channel.clone());
+    let mut query = QueryServiceClient::new(channel);
+    let send = |event: pb::Event| authorized(pb::PublishRequest { event: Some(event), wait_for_ledger: true }, &vcs);
+    let expecting = |key: &str, version: u64| {
+        let mut event = engagement(key);
+        event.expected_versions =
+            vec![pb::ExpectedVersion { subject: Some(person(key)), version, item_id: String::new() }];
+        event
+    };
+
+    let mut told = [Told::new(), Told::new()];
+    for (key, told) in [a, b].into_iter().zip(told.iter_mut()) {
+        let fresh = concord_core::EventId::new_v7().to_string();
+        let mut hide = vec![(key, "KEY"), (fresh.as_str(), "ID")];
+        hide.extend(withheld.iter().map(|id| (id.as_str(), "ID")));
+        hide.push((correction.as_str(), "SHOWN"));
+        hide.push((plain.as_str(), "SHOWN"));
+
+        // Expected versions: VCS's own stream about the child is empty, whatever police hold.
+        let first = publish.publish(send(expecting(key, 0))).await.unwrap().into_inner();
+        let first_id = first.event_id.clone();
+        told.note(format!("published, duplicate={}", first.duplicate), &hide);
+        told.refused(publish.publish(send(expecting(key, 0))).await.unwrap_err(), &hide);
+        told.refused(publish.publish(send(expecting(key, 7))).await.unwrap_err(), &hide);
+
+        // A duplicate publish, and an id reused with other content: its own id
+        // for B, an id of a police record it may not see for A.
+        let mut again = expecting(key, 0);
+        again.event_id = first_id.clone();
+        let again = publish.publish(send(again)).await.unwrap().into_inner();
+        told.note(format!("again: {}, duplicate={}", again.event_id == first_id, again.duplicate), &hide);
+        let mut reused = engagement(key);
+        reused.event_id = if key == a { withheld[1].clone() } else { first_id.clone() };
+        told.refused(publish.publish(send(reused)).await.unwrap_err(), &hide);
+
+        // A correction of a record it may not see, and of one not in the log.
+        let mut theirs = engagement(key);
+        theirs.corrects = if key == a { withheld[2].clone() } else { fresh.clone() };
+        told.refused(publish.publish(send(theirs)).await.unwrap_err(), &hide);
+
+        // Reading: a police record it may not see, or an id not in the log.
+        let asked = if key == a { withheld[0].clone() } else { fresh.clone() };
+        let missing = query.get_event(authorized(pb::GetEventRequest { event_id: asked }, &vcs)).await.unwrap_err();
+        told.note(format!("{:?} {}", missing.code(), missing.message()), &hide);
+
+        // The timeline: the shared arrest (a correction of a withheld record
+        // for A), the briefing item (a later version for A), its own events.
+        let request = pb::SubjectTimelineRequest { subject: Some(person(key)), ..Default::default() };
+        let page = query.subject_timeline(authorized(request, &vcs)).await.unwrap().into_inner();
+        let kinds: Vec<String> = page
+            .events
+            .iter()
+            .map(|v| {
+                let event = v.event.as_ref().unwrap();
+                let body = event.body.as_ref().map(|b| EventType::of(b).to_string()).unwrap_or_default();
+                format!(
+                    "{body} by {} corrects={:?} changes={:?} superseded_by={:?} item_version={}",
+                    event.agency_id, event.corrects, v.changes, v.superseded_by, v.item_version
+                )
+            })
+            .collect();
+        told.note(format!("{kinds:?} next={:?}", page.next_page_token), &hide);
+    }
+    let [told_a, told_b] = told;
+    assert_eq!(told_a.answers.len(), 8);
+    for (about_a, about_b) in told_a.answers.iter().zip(&told_b.answers) {
+        assert_eq!(about_a, about_b, "VCS is told something different about a child police hold records on");
+    }
+    for answer in &told_a.answers {
+        for secret in ["police.met.nw", "position", "stream is at", "number 3", "number 4"] {
+            if answer.contains("arrest by police.met.nw") {
+                continue;
+            }
+            assert!(!answer.contains(secret), "`{secret}` in {answer}");
         }
     }
 }

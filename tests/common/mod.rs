@@ -296,3 +296,10 @@ pub async fn wait_outbox_empty(node: &concord_node::Node, limit: Duration) {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A PublishService client on `t`.
+pub async fn platform_publish_client(
+    t: &TestPlatform,
+) -> concord_core::pb::publish_service_client::PublishServiceClient<Channel> {
+    concord_core::pb::publish_service_client::PublishServiceClient::new(t.channel().await)
+}

@@ -50,6 +50,7 @@ pub fn consent_scope(status: ConsentStatus) -> Consent {
     }
     Consent {
         status,
+        given_by: concord_core::pb::ConsentGiver::Child,
         agency_ids: vec![agency_of(AgencyKind::Yot)],
         agency_kinds: vec!["vcs".into()],
         purposes: vec!["safeguarding".into(), "case_management".into()],
@@ -114,8 +115,10 @@ pub fn expected(reader: &Principal, e: &pb::Event, consent: &Consent) -> Decisio
     // Casework: what practitioners and briefing leads read for.
     let casework = matches!(purpose, Safeguarding | CrimePrevention | CaseManagement | Briefing);
     match reader.role {
-        // Auditors and admins never read content; analysts only for analysis.
-        Role::Auditor | Role::Admin => return Decision::Withhold,
+        // Auditors, admins and data protection never read content (a subject
+        // access report gives the agency's practitioners' view); analysts
+        // only for analysis.
+        Role::Auditor | Role::Admin | Role::DataProtection => return Decision::Withhold,
         Role::Analyst if purpose != Analysis || health => return Decision::Withhold,
         Role::Analyst if own || standing => return Decision::ShowRedacted,
         Role::Analyst => return Decision::Withhold,

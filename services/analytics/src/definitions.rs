@@ -226,14 +226,16 @@ pub const PROFILE_BY_TYPE: Definition = Definition {
 /// Profile: counts by category within a type.
 pub const PROFILE_BY_CATEGORY: Definition = Definition {
     id: "profile_by_category",
-    version: 1,
+    version: 2,
     title: "Events by category",
     text: concat!(
         "Count of events in the window by type and category: arrests by offence_category; stop and searches by \
          grounds; missing episodes by risk grading; MASH referrals by reason; exploitation concerns and NRM \
          referrals by exploitation type; VVE briefing items by risk; youth justice outcomes by disposal; \
          re-offences by offence_category; AssetPlus ratings by intervention level; VCS engagements by programme. \
-         CAMHS contacts (special category health data) are counted by type only.",
+         Offence categories and programmes are as the replay codes them: a word of the field's fixed vocabulary, \
+         `other` for anything else (version 1 counted the publishers' free strings). CAMHS contacts (special \
+         category health data) are counted by type only.",
         profile_scope!()
     ),
     per: 0,

@@ -19,6 +19,11 @@
 //! }
 //! ```
 //!
+//! The door also keeps the one rule about roles that holds for every
+//! service: an analyst reads only through `ReplayService` (pseudonymised,
+//! coded, day-coarse); every other RPC refuses role `analyst` here, with
+//! PERMISSION_DENIED, recorded like any other refusal ([`admits`]).
+//!
 //! Most calls are recorded once, when they end. A call that must be on the
 //! record before it takes effect (an erasure) records itself first with
 //! [`Call::record_now`]; a stream records each delivery through
@@ -69,10 +74,33 @@ impl Door {
                 return Err(status);
             }
         };
+        let refused = admits(&principal, access.rpc()).err();
         let call = Call::new(access, Caller::Principal(principal), self.recorder.clone());
-        let result = handler(&call, request).await;
+        let result = match refused {
+            Some(status) => Err(status),
+            None => handler(&call, request).await,
+        };
         call.finish(result).await.map(Response::new)
     }
+}
+
+/// The only service an analyst may call: the replay, which pseudonymises
+/// every key, codes every free string and coarsens every time to the day.
+pub const ANALYST_SERVICE: &str = "/concord.v1.ReplayService/";
+
+/// Whether `principal`'s role may call `rpc` (a full method path) at all;
+/// PERMISSION_DENIED if not. Analysts read only through [`ANALYST_SERVICE`]:
+/// everything else (the query, alerts, briefings, explanations, subject
+/// access, ...) would show them real keys, names or free text. Each service
+/// still checks what it needs beyond this (e.g. the replay is for analysts
+/// only).
+pub fn admits(principal: &Principal, rpc: &str) -> Result<(), Status> {
+    if principal.role == concord_identity::Role::Analyst && !rpc.starts_with(ANALYST_SERVICE) {
+        return Err(Status::permission_denied(
+            "the analyst role reads only through ReplayService (pseudonymised); this call is not open to analysts",
+        ));
+    }
+    Ok(())
 }
 
 /// Who a call is recorded as.
@@ -103,6 +131,7 @@ struct Report {
     tally: Tally,
     added: Vec<pb::ShownEvent>,
     erased: Vec<pb::SubjectRef>,
+    request_id: String,
     state: State,
 }
 
@@ -188,6 +217,13 @@ impl Call {
         self.report().erased.extend(subjects);
     }
 
+    /// The call files, decides or relies on the data protection request
+    /// `request_id`: every record of the call (a later failure's too) names
+    /// it, so the request's history can be found by its id.
+    pub fn concerns_request(&self, request_id: &str) {
+        request_id.clone_into(&mut self.report().request_id);
+    }
+
     /// Makes the call's record, as reported so far, durable now (before the
     /// call takes effect, or before a stream opens) and returns it, with its
     /// id and time. The call's success is then not recorded again; a later
@@ -242,6 +278,7 @@ impl Call {
         if let Some(parameters) = &report.parameters {
             parameters.clone_into(&mut record.parameters);
         }
+        report.request_id.clone_into(&mut record.request_id);
         if let Some(name) = system {
             record.principal = name.to_string();
             record.role = "system".to_string();
@@ -442,6 +479,36 @@ mod tests {
         assert_eq!(records.len(), 3);
         assert_eq!((records[1].outcome.as_str(), records[1].erased.len()), ("ok", 1));
         assert!(records[2].outcome.starts_with("Unavailable") && records[2].erased.is_empty(), "{:?}", records[2]);
+    }
+
+    #[tokio::test]
+    async fn an_analyst_is_refused_everything_but_the_replay_and_the_refusal_is_recorded() {
+        let s = setup();
+        let issuer = Issuer::generate("k1", "test-issuer", "test-audience");
+        let verifier = Verifier::from_jwks(&issuer.jwks().to_string(), "test-issuer", "test-audience").unwrap();
+        let door = Door::new(Arc::new(verifier), s.door.recorder().clone());
+        let agency = AgencyId::parse("childrens_services.harrow").unwrap();
+        let analyst =
+            issuer.mint("analyst-1", &agency, Role::Analyst, Purpose::Analysis, Duration::from_secs(60)).unwrap();
+        let refused = door
+            .call(
+                Access::of(RPC, &get_event(Some(&analyst))),
+                get_event(Some(&analyst)),
+                async |_, _| -> Result<(), Status> { panic!("the handler ran") },
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::PermissionDenied);
+        const REPLAY: &str = "/concord.v1.ReplayService/Replay";
+        let replayed = door
+            .call(Access::of(REPLAY, &get_event(Some(&analyst))), get_event(Some(&analyst)), async |_, _| Ok(1))
+            .await;
+        assert_eq!(replayed.unwrap().into_inner(), 1);
+        let records = records(&s.audit);
+        assert_eq!(records.len(), 2);
+        assert_eq!((records[0].principal.as_str(), records[0].role.as_str()), ("analyst-1", "analyst"));
+        assert!(records[0].outcome.starts_with("PermissionDenied"), "{:?}", records[0]);
+        assert_eq!((records[1].rpc.as_str(), records[1].outcome.as_str()), (REPLAY, "ok"));
     }
 
     #[tokio::test]

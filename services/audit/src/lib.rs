@@ -42,6 +42,9 @@ pub const BY_PRINCIPAL: &str = "principal";
 pub const BY_AGENCY: &str = "agency";
 /// Index of records by when the read happened.
 pub const BY_TIME: &str = "at";
+/// Index of records by the data protection request they filed, decided or
+/// relied on (`AccessRecord.request_id`).
+pub const BY_REQUEST: &str = "request";
 
 /// Why a record could not be made durable: the read it records must fail.
 #[derive(Debug, thiserror::Error)]
@@ -159,6 +162,9 @@ fn entry_for(record: &pb::AccessRecord) -> Result<NewEntry, String> {
     ];
     if let Some(at) = &record.at {
         indexes.push((BY_TIME.to_string(), sortable_time(at).to_vec()));
+    }
+    if !record.request_id.is_empty() {
+        indexes.push((BY_REQUEST.to_string(), record.request_id.as_bytes().to_vec()));
     }
     let mut subjects = Vec::new();
     for shown in record.shown.iter().chain(&record.added) {

@@ -67,15 +67,19 @@ impl AuditReplica {
                 format!("a record made by `{}` arrived on {maker}'s subject", record.served_by),
             ));
         }
+        // A node records only its own agency's publishes: it shows nothing
+        // and files or decides no data protection request (whose state is
+        // read from these records).
         if let AuditSource::Node(agency) = source
-            && (record.agency_id != agency.as_str() || !record.shown.is_empty())
+            && (record.agency_id != agency.as_str() || !record.shown.is_empty() || !record.request_id.is_empty())
         {
             return Err((
                 "subject_mismatch",
                 format!(
-                    "the node of {agency} may record only its own agency's publishes; this record is for `{}` and shows {} events",
+                    "the node of {agency} may record only its own agency's publishes; this record is for `{}`, shows {} events and names request `{}`",
                     record.agency_id,
-                    record.shown.len()
+                    record.shown.len(),
+                    record.request_id
                 ),
             ));
         }

@@ -128,14 +128,14 @@ impl EventBus for EmbeddedBus {
 
     async fn ask_consent(
         &self,
-        _agency: &AgencyId,
+        agency: &AgencyId,
         query: &pb::ConsentQuery,
         timeout: Duration,
     ) -> Result<pb::ConsentAnswer, BusError> {
         let answer = self.consent.read().ok().and_then(|a| a.clone());
         let answer = answer.ok_or_else(|| BusError::Unavailable("no ledger answers consent questions".into()))?;
-        let query = query.clone();
-        match tokio::time::timeout(timeout, tokio::task::spawn_blocking(move || answer(query))).await {
+        let (agency, query) = (agency.clone(), query.clone());
+        match tokio::time::timeout(timeout, tokio::task::spawn_blocking(move || answer(&agency, query))).await {
             Ok(Ok(answer)) => Ok(answer),
             Ok(Err(e)) => Err(BusError::Unavailable(format!("the consent answer failed: {e}"))),
             Err(_) => Err(BusError::Unavailable("no consent answer in time".into())),

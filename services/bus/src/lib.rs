@@ -152,9 +152,9 @@ pub trait ReceiptStream: Send {
     async fn next(&mut self) -> Option<pb::Receipt>;
 }
 
-/// How the ledger answers a node's question about a consent (called off the
-/// async runtime: it may read the log).
-pub type ConsentAnswerer = std::sync::Arc<dyn Fn(pb::ConsentQuery) -> pb::ConsentAnswer + Send + Sync>;
+/// How the ledger answers a node's question about a consent, asked by that
+/// node's agency (called off the async runtime: it may read the log).
+pub type ConsentAnswerer = std::sync::Arc<dyn Fn(&AgencyId, pb::ConsentQuery) -> pb::ConsentAnswer + Send + Sync>;
 
 /// The transport between nodes and the ledger.
 #[async_trait]

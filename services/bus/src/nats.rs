@@ -285,10 +285,13 @@ impl EventBus for NatsBus {
         tokio::spawn(async move {
             while let Some(message) = questions.next().await {
                 let Some(reply) = message.reply else { continue };
+                // Who asks is the subject's agency: only its NATS user may publish there.
+                let asking = message.subject.strip_prefix("concord.consent.").and_then(|a| AgencyId::parse(a).ok());
+                let Some(asking) = asking else { continue };
                 // A question that does not decode is answered "none": never an error.
                 let query = pb::ConsentQuery::decode(message.payload.as_ref()).unwrap_or_default();
                 let answer = answer.clone();
-                let Ok(answer) = tokio::task::spawn_blocking(move || answer(query)).await else { continue };
+                let Ok(answer) = tokio::task::spawn_blocking(move || answer(&asking, query)).await else { continue };
                 if let Err(e) = client.publish(reply, answer.encode_to_vec().into()).await {
                     tracing::warn!(error = %e, "could not answer a consent question");
                 }

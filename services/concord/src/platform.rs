@@ -226,10 +226,9 @@ pub async fn open_vault(layout: &Layout, nats: Option<&NatsConfig>) -> Result<Va
     Ok(match nats {
         None => Vault::local(local, ring),
         Some(config) => {
-            let (url, replicas, manage) = (config.url.clone(), config.replicas, config.manage_streams);
-            let store = tokio::task::spawn_blocking(move || CachedKeyStore::connect(&url, replicas, manage, local))
-                .await?
-                .map_err(|e| anyhow::anyhow!("opening the shared subject key store: {e}"))?;
+            let store = CachedKeyStore::connect(&config.url, config.replicas, config.manage_streams, local)
+                .await
+                .context("opening the shared subject key store")?;
             Vault::new(Arc::new(store), ring)
         }
     })

@@ -31,6 +31,20 @@ pub fn item_stream(item_id: &str) -> String {
     format!("item/{item_id}")
 }
 
+/// The stream of one agency's own events in `stream` (a subject's or an
+/// item's): `agency/<agency_id>/<stream>`. Expected versions are checked
+/// against these streams only, never against a subject's whole stream: a
+/// publisher may expect, and a conflict may tell it, only how many events its
+/// own agency has published about a subject or item, which it knows anyway.
+/// A subject's whole stream counts other agencies' events too, events the
+/// publisher may not see; its version (and whether it is 0) would tell it
+/// that records it may not see exist. The cost: two agencies writing about
+/// one subject at once do not conflict, which is right, as neither may know
+/// what the other wrote.
+pub fn agency_stream(agency: &str, stream: &str) -> String {
+    format!("agency/{agency}/{stream}")
+}
+
 /// The short, lowercase name of an agency kind, as used in agency ids and NATS
 /// subjects (e.g. `childrens_services`).
 pub fn agency_kind_name(kind: pb::AgencyKind) -> &'static str {

@@ -9,7 +9,9 @@
 //! - [`sensitivity`]: special category (health) data and adults at risk, by content.
 //! - [`status`]: gRPC statuses that name the field at fault.
 //! - [`schema`]: JSON Schemas for partner imports, generated from the proto.
+//! - [`codes`]: the fixed vocabulary of each free string field of a body.
 
+pub mod codes;
 pub mod consent;
 pub mod ids;
 pub mod metric;

@@ -20,7 +20,9 @@ pub const AUDIT_WRITE_SECONDS: &str = "concord_audit_write_seconds";
 pub const RPC_SECONDS: &str = "concord_rpc_seconds";
 /// Calls answered, by RPC and outcome (labels `rpc`, `outcome`).
 pub const RPCS: &str = "concord_rpcs_total";
-/// The agreement's decisions (label `outcome`: show, show_redacted, withhold).
+/// The agreement's decisions to show an event (label `outcome`: show,
+/// show_redacted). Withholdings are not counted: the count would tell a
+/// reader who can read the metrics how many events were kept from it.
 pub const POLICY_DECISIONS: &str = "concord_policy_decisions_total";
 /// Live subscriptions and alert streams open now (label `rpc`).
 pub const SUBSCRIPTIONS_ACTIVE: &str = "concord_subscriptions_active";

@@ -528,7 +528,8 @@ mod tests {
         let keys = MemKeys::default();
         let mut e = event();
         block_on(seal(&mut e, &keys)).unwrap();
-        let cases: [(&str, fn(&mut pb::Sealed)); 5] = [
+        type Damage = fn(&mut pb::Sealed);
+        let cases: [(&str, Damage); 5] = [
             ("unknown part", |r| r.part = 9),
             ("nonce", |r| r.nonce.pop().map(drop).unwrap_or(())),
             ("one-time key", |r| r.ephemeral.truncate(31)),

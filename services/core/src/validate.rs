@@ -295,6 +295,14 @@ fn check_body(body: &pb::event::Body, event: &pb::Event) -> Result<(), Validatio
                 return Err(fail("consent_recorded.consent_id", "required"));
             }
             required_enum("consent_recorded.given_by", c.given_by)?;
+            let people = event.subjects.iter().filter(|s| s.kind == pb::SubjectKind::Person as i32).count();
+            let own = [pb::ConsentGiver::Child as i32, pb::ConsentGiver::AdultSubject as i32].contains(&c.given_by);
+            if people == 0 || (own && people != 1) {
+                return Err(fail(
+                    "subjects",
+                    "a consent names the people it covers: exactly one when given by the child or adult themselves, one or more (their children) when given by a parent or carer",
+                ));
+            }
             if c.agency_kinds.is_empty() && c.agency_ids.is_empty() {
                 return Err(fail("consent_recorded.agency_kinds", "name the agencies the consent covers"));
             }

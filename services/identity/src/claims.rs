@@ -53,6 +53,7 @@ named_enum! {
         Analyst => "analyst" => Analyst,
         Auditor => "auditor" => Auditor,
         Admin => "admin" => Admin,
+        DataProtection => "data_protection" => DataProtection,
     }
 }
 

@@ -47,17 +47,22 @@ pub fn consent_for(log: &Log, event: &pb::Event, pending: &[pb::Event], now: Opt
 /// expiry included. The node refuses an event whose only basis is a consent
 /// that is not given; the ledger checks again on the way in.
 pub fn answerer(log: Arc<Log>) -> concord_bus::ConsentAnswerer {
-    Arc::new(move |query: pb::ConsentQuery| {
-        let state = match history(&log, &query.consent_id) {
-            Ok(events) => {
-                consent::fold(&events, &query.consent_id, &query.subjects, Some(concord_core::now_millis())).status
-            }
+    Arc::new(move |asking: &concord_core::AgencyId, query: pb::ConsentQuery| {
+        let events = match history(&log, &query.consent_id) {
+            Ok(events) => events,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read consent from the log");
                 // Unknown is not "none": answer nothing the node could refuse on.
-                return pb::ConsentAnswer { state: String::new() };
+                return pb::ConsentAnswer::default();
             }
         };
-        pb::ConsentAnswer { state: state.as_str().to_string() }
+        let now = Some(concord_core::now_millis());
+        let consent = consent::fold(&events, &query.consent_id, &query.subjects, now);
+        let owner = consent::owner(&events, &query.consent_id);
+        pb::ConsentAnswer {
+            state: consent.status.as_str().to_string(),
+            given_by: consent.given_by as i32,
+            recorded_by_other: owner.is_some_and(|o| o != asking.as_str()),
+        }
     })
 }

@@ -1,7 +1,7 @@
 //! How events are indexed in the log, shared by the ledger (which writes the
 //! index entries) and the query services (which read them).
 
-use concord_core::ids::item_stream;
+use concord_core::ids::{agency_stream, item_stream};
 use concord_core::pb;
 use concord_core::sign::VerifiedEvent;
 use concord_core::validate::Checked;
@@ -36,7 +36,13 @@ pub fn ward_value(borough: &str, ward: &str) -> Vec<u8> {
 }
 
 /// The log entry for a verified event: the signed bytes exactly as received,
-/// its subjects' streams, expected versions and index values.
+/// its streams, expected versions and index values.
+///
+/// The event is in each of its subjects' streams (a subject's timeline) and,
+/// for its publishing agency, in that agency's stream of each subject and of
+/// its briefing item ([`agency_stream`]). Its expected versions are checked
+/// against the agency's streams only, so optimistic concurrency never tells a
+/// publisher about events of other agencies (see [`agency_stream`] for why).
 pub fn entry_for(verified: &VerifiedEvent) -> NewEntry {
     let event = &verified.event;
     let checked = &verified.checked;
@@ -59,20 +65,22 @@ pub fn entry_for(verified: &VerifiedEvent) -> NewEntry {
     if !event.corrects.is_empty() {
         indexes.push((BY_CORRECTS.to_string(), event.corrects.as_bytes().to_vec()));
     }
+    let agency = checked.agency.as_str();
     let expected = event
         .expected_versions
         .iter()
         .filter_map(|ev| {
             if !ev.item_id.is_empty() {
-                return Some((item_stream(&ev.item_id), ev.version));
+                return Some((agency_stream(agency, &item_stream(&ev.item_id)), ev.version));
             }
             let subject = concord_core::SubjectId::from_ref(ev.subject.as_ref()?).ok()?;
-            Some((subject.stream(), ev.version))
+            Some((agency_stream(agency, &subject.stream()), ev.version))
         })
         .collect();
     let mut streams: Vec<String> = checked.subjects.iter().map(|s| s.stream()).collect();
+    streams.extend(checked.subjects.iter().map(|s| agency_stream(agency, &s.stream())));
     if let Some(pb::event::Body::VveBriefingItem(item)) = &event.body {
-        streams.push(item_stream(&item.item_id));
+        streams.push(agency_stream(agency, &item_stream(&item.item_id)));
     }
     NewEntry { id: *checked.id.as_bytes(), bytes: verified.signed.encode_to_vec(), streams, expected, indexes }
 }

@@ -233,6 +233,8 @@ impl Ledger {
 
     /// Why a correction may not enter the log: the event it corrects is not
     /// in the log (nor earlier in this batch), or another agency published it.
+    /// Both get the same answer: a publisher learns nothing about whether
+    /// another agency's event exists.
     fn bad_correction(&self, event: &pb::Event, batch: &[(String, String)]) -> Result<Option<String>, LedgerError> {
         if event.corrects.is_empty() {
             return Ok(None);
@@ -252,30 +254,48 @@ impl Ledger {
             }
         };
         Ok(match publisher {
-            None => Some(format!("corrects: there is no event {} in the log to correct", event.corrects)),
-            Some(agency) if agency != event.agency_id => Some(format!(
-                "corrects: event {} was published by {agency}; only its publisher can correct it",
-                event.corrects
+            Some(agency) if agency == event.agency_id => None,
+            _ => Some(format!(
+                "corrects: {} is no event of {}'s in the log; an agency corrects only its own events",
+                event.corrects, event.agency_id
             )),
-            Some(_) => None,
         })
     }
 
-    /// Why a new event whose only lawful basis is consent may not enter the
-    /// log: the consent it names is not given (never recorded for its subject,
-    /// or withdrawn), counting the consent events earlier in this batch. A
-    /// withdrawal is always let in.
-    /// Expiry is left to the readers, so that every replica following the
-    /// stream decides the same. An event the log already has is let through
-    /// (its receipt says duplicate).
+    /// Why a new event may not enter the log on consent grounds, counting the
+    /// consent events earlier in this batch (`pending`):
+    /// - a consent event for a consent id another agency recorded: a consent
+    ///   belongs to whoever recorded it, and only they amend or withdraw it;
+    /// - an event with consent among its lawful bases (whatever others it
+    ///   has) whose consent is not given for every person it is about, or was
+    ///   given by someone who cannot give it for this event (an adult's NRM
+    ///   referral needs the adult's own consent).
+    ///
+    /// A withdrawal by the owner is always let in. Expiry is left to the
+    /// readers, so that every replica following the stream decides the same.
+    /// An event the log already has is let through (its receipt says
+    /// duplicate).
     fn without_basis(
         &self,
         entry: &concord_log::log::NewEntry,
         event: &pb::Event,
         pending: &[pb::Event],
     ) -> Result<Option<String>, LedgerError> {
+        if self.log.position_of(&entry.id)?.is_some() {
+            return Ok(None);
+        }
+        if let Some(id) = consent::consent_id_of(event) {
+            let logged = crate::consent::history(&self.log, id)?;
+            if let Some(owner) = consent::owner(logged.iter().chain(pending), id)
+                && owner != event.agency_id
+            {
+                return Ok(Some(format!(
+                    "consent `{id}` was recorded by another agency: only the agency that recorded a consent can amend or withdraw it"
+                )));
+            }
+        }
         let withdrawal = matches!(event.body, Some(pb::event::Body::ConsentWithdrawn(_)));
-        if withdrawal || consent::has_other_basis(event) || self.log.position_of(&entry.id)?.is_some() {
+        if withdrawal || !consent::relies_on_consent(event) {
             return Ok(None);
         }
         // A consent record may rely on the consent it records.
@@ -285,13 +305,14 @@ impl Ledger {
         } else {
             crate::consent::consent_for(&self.log, event, pending, None)?
         };
-        Ok((state.status != consent::ConsentStatus::Given).then(|| {
-            format!(
-                "consent_ref: consent `{}` is {} for this subject, and consent is the only lawful basis",
+        if state.status != consent::ConsentStatus::Given {
+            return Ok(Some(format!(
+                "consent_ref: consent `{}` is {} for the people this event is about, and consent is among its lawful bases",
                 event.consent_ref,
                 state.status.as_str()
-            )
-        }))
+            )));
+        }
+        Ok(consent::giver_mismatch(event, &state))
     }
 
     /// Decides whether a delivery may be appended; on refusal gives the
@@ -342,13 +363,18 @@ impl Follower for Ledger {
     }
 }
 
+/// A refusal as the publisher is told it: nothing in it may be about events
+/// the publisher may not see. A conflict is on one of the publisher's own
+/// agency streams (see `concord_core::ids::agency_stream`), so its versions
+/// count only the agency's own events. A reused id says neither where nor
+/// whose the other event is: event ids carry 74 random bits and are shown
+/// only to readers who may see the event, so a publisher can only reuse an
+/// id it was given.
 fn describe(e: &EntryError) -> String {
     match e {
-        EntryError::Conflict { stream, expected, actual } => {
-            format!("expected version conflict on {stream}: expected {expected}, the stream is at {actual}")
-        }
-        EntryError::IdReused { position } => {
-            format!("this event id is already used at position {position} by an event with different content")
-        }
+        EntryError::Conflict { stream, expected, actual } => format!(
+            "expected version conflict on {stream}: expected {expected}, your agency's events there number {actual}"
+        ),
+        EntryError::IdReused { .. } => "event_id: this id is already taken; publish with a new event_id".to_string(),
     }
 }

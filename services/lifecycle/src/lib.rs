@@ -1,6 +1,8 @@
 //! The personal data lifecycle: erasure by crypto-shredding, retention,
 //! subject access requests (`AdminService`).
 //!
+//! - [`requests`]: data protection requests (erasure, the full access
+//!   trail), filed by one agency and decided by another, kept in the audit log.
 //! - [`retention`]: the agreement's retention rules (`retention.toml`).
 //! - [`sweep`]: which subjects' retention has ended.
 //! - [`sar`]: a subject access report as a readable document.
@@ -9,6 +11,7 @@
 //! Rectification is a correction event (`corrects`), shown from → to by the
 //! read side; master key rotation is the vault's (`concord keys`).
 
+pub mod requests;
 pub mod retention;
 pub mod sar;
 pub mod service;

@@ -146,46 +146,75 @@ impl Node {
         self.outbox.stats()
     }
 
-    /// Refuses an event whose only lawful basis is consent when that consent
-    /// is not given for its subject: as this node's own unreceipted consent
-    /// events say, or else as the ledger answers. With no answer in time the
-    /// event is accepted, and the ledger decides on the way in.
+    /// Refuses, before it is accepted, what the ledger would refuse on
+    /// consent grounds: a consent event for a consent another agency
+    /// recorded, and an event with consent among its bases whose consent is
+    /// not given for every person it is about (as this node's own
+    /// unreceipted consent events say, or else as the ledger answers) or was
+    /// given by the wrong person. With no answer in time the event is
+    /// accepted, and the ledger decides on the way in.
     async fn check_consent(&self, event: &pb::Event) -> Result<(), NodeError> {
-        if !consent::relies_on_consent(event)
-            || consent::has_other_basis(event)
-            || event.consent_ref.is_empty()
-            || consent::consent_id_of(event).is_some()
-        {
+        let refuse = |field: &str, reason: String| Err(ValidationError { field: field.into(), reason }.into());
+        if let Some(id) = consent::consent_id_of(event) {
+            let query = pb::ConsentQuery { consent_id: id.to_string(), subjects: event.subjects.clone() };
+            if let Ok(answer) = self.bus.ask_consent(self.key.agency(), &query, CONSENT_ANSWER_WITHIN).await
+                && answer.recorded_by_other
+            {
+                let field = match event.body {
+                    Some(pb::event::Body::ConsentWithdrawn(_)) => "consent_withdrawn.consent_id",
+                    _ => "consent_recorded.consent_id",
+                };
+                return refuse(
+                    field,
+                    format!("consent `{id}` was recorded by another agency: only that agency can amend or withdraw it"),
+                );
+            }
+            return Ok(());
+        }
+        if !consent::relies_on_consent(event) || event.consent_ref.is_empty() {
             return Ok(());
         }
         let local: Vec<pb::Event> = match self.pending_consent.lock() {
             Ok(pending) => pending.iter().map(|(_, e)| e.clone()).collect(),
             Err(_) => Vec::new(),
         };
-        let local = consent::fold(&local, &event.consent_ref, &event.subjects, None).status;
-        let state = if local != consent::ConsentStatus::None {
-            local.as_str().to_string()
+        let local = consent::fold(&local, &event.consent_ref, &event.subjects, None);
+        let state = if local.status != consent::ConsentStatus::None {
+            local
         } else {
             let query = pb::ConsentQuery { consent_id: event.consent_ref.clone(), subjects: event.subjects.clone() };
             match self.bus.ask_consent(self.key.agency(), &query, CONSENT_ANSWER_WITHIN).await {
-                Ok(answer) => answer.state,
+                Ok(answer) if answer.state.is_empty() => return Ok(()),
+                Ok(answer) => consent::Consent {
+                    status: match answer.state.as_str() {
+                        "given" => consent::ConsentStatus::Given,
+                        "withdrawn" => consent::ConsentStatus::Withdrawn,
+                        "expired" => consent::ConsentStatus::Expired,
+                        _ => consent::ConsentStatus::None,
+                    },
+                    given_by: pb::ConsentGiver::try_from(answer.given_by).unwrap_or_default(),
+                    ..consent::Consent::none()
+                },
                 Err(e) => {
                     tracing::debug!(error = %e, "no consent answer; the ledger will check");
                     return Ok(());
                 }
             }
         };
-        if state == consent::ConsentStatus::Given.as_str() || state.is_empty() {
-            return Ok(());
+        if state.status != consent::ConsentStatus::Given {
+            return refuse(
+                "consent_ref",
+                format!(
+                    "consent `{}` is {} for the people this event is about, and consent is among its lawful bases: the event cannot be shared on it",
+                    event.consent_ref,
+                    state.status.as_str()
+                ),
+            );
         }
-        Err(ValidationError {
-            field: "consent_ref".into(),
-            reason: format!(
-                "consent `{}` is {state} for this subject, and consent is the only lawful basis: the event cannot be shared",
-                event.consent_ref
-            ),
+        match consent::giver_mismatch(event, &state) {
+            Some(reason) => refuse("consent_ref", reason.trim_start_matches("consent_ref: ").to_string()),
+            None => Ok(()),
         }
-        .into())
     }
 
     /// Validates, completes, seals and signs a submission without publishing it.

@@ -2,10 +2,14 @@
 //!
 //! The log is read in position order; each batch is decided by the sharing
 //! agreement (withheld events are left out, nothing is ever unsealed), then
-//! pseudonymised for the analysis named in the request ([`Pseudonyms`]),
-//! recorded in the audit log, and only then sent. Resume tokens are sealed
-//! with a key kept with the partnership's keys, so a replay can be resumed
-//! after a restart, and only by the same analysis with the same filters.
+//! pseudonymised for the analyst and the analysis named in the request
+//! ([`Pseudonyms`]), recorded in the audit log, and only then sent. What an
+//! analyst gets is no finer than an analysis needs ([`Analysis::pseudonymise`]):
+//! keys and links are pseudonyms, every time is the day (UTC), every free
+//! string of a body is a code of its field's vocabulary
+//! ([`concord_core::codes`]). Resume tokens are sealed with a key kept with
+//! the partnership's keys, so a replay can be resumed after a restart, and
+//! only by the same analyst and analysis with the same filters.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -16,7 +20,7 @@ use concord_core::pb::replay_service_server::ReplayService;
 use concord_core::pb::{self, TimeAxis};
 use concord_core::status::invalid_argument;
 use concord_core::{EventType, millis};
-use concord_identity::Role;
+use concord_identity::{Principal, Role};
 use concord_ledger::index::decode_entry;
 use hkdf::Hkdf;
 use sha2::Sha256;
@@ -36,7 +40,10 @@ pub const DEFAULT_BATCH: u32 = 500;
 pub const MAX_BATCH: u32 = 5000;
 
 /// Keyed hashes for one partnership: a secret kept with its keys, from which
-/// each analysis gets its own key.
+/// each analyst's analysis gets its own key. The key is bound to the analyst
+/// (the token's agency and subject) as well as the analysis id, which is only
+/// a name the analyst chose: another analyst reusing the name gets other
+/// pseudonyms, so their outputs cannot be linked.
 pub struct Pseudonyms {
     secret: [u8; 32],
 }
@@ -58,9 +65,17 @@ impl Pseudonyms {
         Pseudonyms { secret }
     }
 
-    /// The key of the analysis named `analysis_id`.
-    pub fn analysis(&self, analysis_id: &str) -> Analysis {
-        let key = hmac(&self.secret, format!("concord/replay/analysis/{analysis_id}").as_bytes());
+    /// The key of `analyst`'s analysis named `analysis_id`.
+    pub fn analysis(&self, analyst: &Principal, analysis_id: &str) -> Analysis {
+        // Length-prefixed, so no two (agency, subject, analysis) read the same.
+        let (agency, sub) = (analyst.agency.as_str(), analyst.sub.as_str());
+        let name = format!(
+            "concord/replay/analysis/{}:{agency}/{}:{sub}/{}:{analysis_id}",
+            agency.len(),
+            sub.len(),
+            analysis_id.len()
+        );
+        let key = hmac(&self.secret, name.as_bytes());
         let tokens = PageKey::from_secret(hmac(&key, b"concord/replay/tokens"));
         Analysis { key, tokens }
     }
@@ -82,8 +97,11 @@ impl Analysis {
 
     /// `event` (already redacted) as an analyst gets it: every subject key and
     /// every id that links events replaced by its pseudonym; no consent
-    /// reference, no expected versions.
+    /// reference, no expected versions, no `share_with` list; every time
+    /// coarsened to the day (UTC); every free string of the body mapped to
+    /// its field's coded vocabulary (unknown values become `other`).
     pub fn pseudonymise(&self, mut event: pb::Event) -> pb::Event {
+        use concord_core::codes::{self, OFFENCES, PROGRAMMES};
         use pb::event::Body;
         event.personal = None;
         event.sealed.clear();
@@ -91,23 +109,68 @@ impl Analysis {
         event.corrects = self.event(&event.corrects);
         event.consent_ref = self.id("consent", &event.consent_ref);
         event.expected_versions.clear();
+        event.share_with.clear();
+        day(&mut event.occurred_at);
+        day(&mut event.recorded_at);
         for subject in &mut event.subjects {
             subject.key = self.pseudonym(&format!("{}/{}", subject.kind, subject.key));
         }
+        let ward = event.ward.clone();
+        // Every body is listed, so a new one cannot pass through unexamined.
         match &mut event.body {
-            Some(Body::Reoffence(r)) => r.original_event_id = self.event(&r.original_event_id),
-            Some(Body::MissingEpisode(m)) => m.episode_id = self.id("episode", &m.episode_id),
+            Some(Body::Arrest(a)) => a.offence_category = codes::code(OFFENCES, &a.offence_category),
+            Some(Body::StopAndSearch(_))
+            | Some(Body::ExploitationConcern(_))
+            | Some(Body::NrmReferral(_))
+            | Some(Body::AssetPlusRating(_))
+            | Some(Body::CamhsContact(_))
+            | None => {}
+            Some(Body::MissingEpisode(m)) => {
+                m.episode_id = self.id("episode", &m.episode_id);
+                m.found_ward = codes::place(&m.found_ward, &ward);
+                day(&mut m.reported_missing_at);
+                day(&mut m.returned_at);
+            }
+            Some(Body::MashReferral(m)) => {
+                m.referrer_agency_id = codes::agency(&m.referrer_agency_id);
+                day(&mut m.decided_at);
+            }
             Some(Body::VveBriefingItem(item)) => {
                 item.item_id = self.id("item", &item.item_id);
+                item.area = codes::place(&item.area, &ward);
                 for action in &mut item.actions {
                     action.action_id = self.id("action", &action.action_id);
+                    action.owner_agency_id = codes::agency(&action.owner_agency_id);
+                    day(&mut action.due);
                 }
             }
-            Some(Body::ConsentRecorded(c)) => c.consent_id = self.id("consent", &c.consent_id),
+            Some(Body::YouthJusticeOutcome(o)) => {
+                o.main_offence = codes::code(OFFENCES, &o.main_offence);
+                day(&mut o.offence_date);
+            }
+            Some(Body::Reoffence(r)) => {
+                r.original_event_id = self.event(&r.original_event_id);
+                r.offence_category = codes::code(OFFENCES, &r.offence_category);
+                day(&mut r.original_offence_date);
+                day(&mut r.reoffence_date);
+            }
+            Some(Body::VcsEngagement(v)) => v.programme = codes::code(PROGRAMMES, &v.programme),
+            Some(Body::ConsentRecorded(c)) => {
+                c.consent_id = self.id("consent", &c.consent_id);
+                c.agency_ids = c.agency_ids.iter().map(|a| codes::agency(a)).collect();
+                day(&mut c.expires_at);
+            }
             Some(Body::ConsentWithdrawn(c)) => c.consent_id = self.id("consent", &c.consent_id),
-            _ => {}
         }
         event
+    }
+}
+
+/// Coarsens a time to the start of its day (UTC).
+fn day(time: &mut Option<pbjson_types::Timestamp>) {
+    if let Some(t) = time {
+        t.seconds = t.seconds.div_euclid(86_400) * 86_400;
+        t.nanos = 0;
     }
 }
 
@@ -188,7 +251,7 @@ impl ReplayApi {
             n if n <= MAX_BATCH => n as usize,
             _ => return Err(invalid_argument("batch_size", &format!("at most {MAX_BATCH}"))),
         };
-        let analysis = self.pseudonyms.analysis(&request.analysis_id);
+        let analysis = self.pseudonyms.analysis(call.caller()?, &request.analysis_id);
         let scope = format!("replay {window:?}");
         let Some(after) = analysis.tokens.decode(&scope, &request.resume_token) else {
             return Err(invalid_argument("resume_token", "not a token from this analysis and these filters"));
@@ -307,23 +370,39 @@ impl Job {
 mod tests {
     use super::*;
 
+    fn analyst(agency: &str, sub: &str) -> Principal {
+        Principal {
+            sub: sub.into(),
+            agency: concord_core::AgencyId::parse(agency).unwrap(),
+            role: Role::Analyst,
+            purpose: concord_identity::Purpose::Analysis,
+            token_id: None,
+            expires_at: 0,
+        }
+    }
+
     #[test]
-    fn pseudonyms_are_stable_within_an_analysis_and_differ_across_analyses_and_partnerships() {
+    fn pseudonyms_are_stable_within_an_analysis_and_differ_across_analyses_analysts_and_partnerships() {
         let ours = Pseudonyms::new([1; 32]);
-        let (a, b) = (ours.analysis("profile-2026"), ours.analysis("indicators-2026"));
-        assert_eq!(a.pseudonym("person/P-1"), ours.analysis("profile-2026").pseudonym("person/P-1"));
+        let me = analyst("childrens_services.harrow", "ana");
+        let (a, b) = (ours.analysis(&me, "profile-2026"), ours.analysis(&me, "indicators-2026"));
+        assert_eq!(a.pseudonym("person/P-1"), ours.analysis(&me, "profile-2026").pseudonym("person/P-1"));
         assert_ne!(a.pseudonym("person/P-1"), a.pseudonym("person/P-2"));
         assert_ne!(a.pseudonym("person/P-1"), b.pseudonym("person/P-1"));
         assert_ne!(
             a.pseudonym("person/P-1"),
-            Pseudonyms::new([2; 32]).analysis("profile-2026").pseudonym("person/P-1")
+            Pseudonyms::new([2; 32]).analysis(&me, "profile-2026").pseudonym("person/P-1")
         );
+        // The same analysis id, reused by another analyst, links nothing.
+        for other in [analyst("childrens_services.harrow", "bob"), analyst("police.met.nw", "ana")] {
+            assert_ne!(a.pseudonym("person/P-1"), ours.analysis(&other, "profile-2026").pseudonym("person/P-1"));
+        }
         assert_eq!(a.pseudonym("person/P-1").len(), 20);
     }
 
     #[test]
     fn a_pseudonymised_event_keeps_no_key_or_link_of_the_original() {
-        let analysis = Pseudonyms::new([1; 32]).analysis("a");
+        let analysis = Pseudonyms::new([1; 32]).analysis(&analyst("childrens_services.harrow", "ana"), "a");
         let event = pb::Event {
             event_id: "0190f0c0-0000-7000-8000-000000000001".into(),
             corrects: "0190f0c0-0000-7000-8000-000000000000".into(),
@@ -344,5 +423,47 @@ mod tests {
             out.corrects,
             analysis.pseudonymise(pb::Event { event_id: event.corrects.clone(), ..Default::default() }).event_id
         );
+    }
+
+    #[test]
+    fn a_pseudonymised_event_has_day_times_and_coded_strings_only() {
+        let analysis = Pseudonyms::new([1; 32]).analysis(&analyst("childrens_services.harrow", "ana"), "a");
+        // 2026-03-14 15:09:26.5 UTC
+        let at = || Some(pbjson_types::Timestamp { seconds: 1_773_500_966, nanos: 500_000_000 });
+        let midnight = Some(pbjson_types::Timestamp { seconds: 1_773_446_400, nanos: 0 });
+        let event = pb::Event {
+            occurred_at: at(),
+            recorded_at: at(),
+            ward: "Wealdstone".into(),
+            share_with: vec!["vcs.st-giles".into()],
+            body: Some(pb::event::Body::VveBriefingItem(pb::VveBriefingItem {
+                item_id: "VVE-1".into(),
+                area: "outside Jo's flat, 12 Acacia Road".into(),
+                actions: vec![pb::BriefingAction {
+                    owner_agency_id: "police.met.nw".into(),
+                    due: at(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        let out = analysis.pseudonymise(event);
+        assert_eq!((&out.occurred_at, &out.recorded_at), (&midnight, &midnight));
+        assert!(out.share_with.is_empty());
+        let Some(pb::event::Body::VveBriefingItem(item)) = out.body else { panic!() };
+        assert_eq!((item.area.as_str(), item.actions[0].owner_agency_id.as_str()), ("other", "police"));
+        assert_eq!(item.actions[0].due, midnight);
+
+        let outcome = pb::Event {
+            body: Some(pb::event::Body::YouthJusticeOutcome(pb::YouthJusticeOutcome {
+                main_offence: "Robbery".into(),
+                offence_date: at(),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        let Some(pb::event::Body::YouthJusticeOutcome(o)) = analysis.pseudonymise(outcome).body else { panic!() };
+        assert_eq!((o.main_offence.as_str(), o.offence_date), ("robbery", midnight));
     }
 }

@@ -8,7 +8,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
-use concord_core::ids::item_stream;
+use concord_core::ids::{agency_stream, item_stream};
 use concord_core::pb;
 use concord_core::seal::{self, SubjectKeys};
 use concord_core::sensitivity::withhold_health_detail;
@@ -109,34 +109,90 @@ impl Views {
     /// Decides and shapes already-read entries `(position, bytes)`; a
     /// correction the reader sees comes with what it changed, from → to, if
     /// the reader may see the corrected event too.
+    ///
+    /// Nothing in a view tells the reader about an event it may not see:
+    /// `superseded_by` names only a correction the reader may see; `corrects`
+    /// and a re-offence's `original_event_id` are cleared unless the reader
+    /// may see the event they name (an event withheld and one not in the log
+    /// read the same); `item_version` counts only the item's events the
+    /// reader may see, and only for the publishing agency's readers (see
+    /// [`Views::item_version`]).
     pub fn decide(&self, principal: &Principal, stored: Vec<(u64, Vec<u8>)>) -> Result<Visible, Status> {
         let mut visible = self.shape(principal, stored, Shaping::Reader)?;
         for view in &mut visible.events {
             view.superseded_by = self.superseded_by(principal, view)?.unwrap_or_default();
-            view.item_version = self.item_version(view)?;
-            let Some(corrects) = view.event.as_ref().map(|e| e.corrects.clone()).filter(|c| !c.is_empty()) else {
+            view.item_version = self.item_version(principal, view)?;
+            let Some(event) = view.event.as_mut() else { continue };
+            self.hide_unseen_original(principal, event)?;
+            if event.corrects.is_empty() {
                 continue;
+            }
+            let original = match self.position_of(&event.corrects)? {
+                Some(position) => self.load_shaped(principal, position)?.and_then(|v| v.event),
+                None => None,
             };
-            let Some(id) = concord_core::EventId::parse(&corrects).ok() else { continue };
-            let Some(position) = self.log.position_of(id.as_bytes()).map_err(storage_unavailable)? else {
-                continue;
-            };
-            let original = self.load_shaped(principal, position)?;
-            if let (Some(from), Some(to)) = (original.and_then(|v| v.event), view.event.as_ref()) {
-                view.changes = crate::correction::changes(&from, to);
+            match original {
+                Some(from) => view.changes = crate::correction::changes(&from, event),
+                None => event.corrects.clear(),
             }
         }
         Ok(visible)
     }
 
-    /// A briefing item event's version in its item's stream (0 for other events).
-    fn item_version(&self, view: &pb::EventView) -> Result<u64, Status> {
-        let Some(pb::event::Body::VveBriefingItem(item)) = view.event.as_ref().and_then(|e| e.body.as_ref()) else {
+    /// The position of the event with id `id`, if it is in the log.
+    fn position_of(&self, id: &str) -> Result<Option<u64>, Status> {
+        let Ok(id) = concord_core::EventId::parse(id) else { return Ok(None) };
+        self.log.position_of(id.as_bytes()).map_err(storage_unavailable)
+    }
+
+    /// Whether `principal` may see the event with id `id`: decided, never
+    /// unsealed. An event not in the log is not seen either.
+    fn may_see(&self, principal: &Principal, id: &str) -> Result<bool, Status> {
+        let Some(position) = self.position_of(id)? else { return Ok(false) };
+        let decided = self.shape(principal, vec![(position, self.stored(position)?)], Shaping::Replay)?;
+        Ok(!decided.events.is_empty())
+    }
+
+    /// Clears a re-offence's link to its original outcome unless `principal`
+    /// may see that outcome.
+    fn hide_unseen_original(&self, principal: &Principal, event: &mut pb::Event) -> Result<(), Status> {
+        if let Some(pb::event::Body::Reoffence(r)) = &mut event.body
+            && !r.original_event_id.is_empty()
+            && !self.may_see(principal, &r.original_event_id)?
+        {
+            r.original_event_id.clear();
+        }
+        Ok(())
+    }
+
+    /// A briefing item event's version among the item's events that
+    /// `principal` may see, in its publishing agency's stream of the item (0
+    /// for other events, and for readers of other agencies, who cannot append
+    /// to that stream). A reader who sees all of the item's events gets the
+    /// version to pass as its expected version; one who does not gets a
+    /// smaller number (and a conflict, on its own agency's stream) rather
+    /// than a count of events it may not see.
+    fn item_version(&self, principal: &Principal, view: &pb::EventView) -> Result<u64, Status> {
+        let Some(event) = view.event.as_ref() else { return Ok(0) };
+        let Some(pb::event::Body::VveBriefingItem(item)) = event.body.as_ref() else { return Ok(0) };
+        if event.agency_id != principal.agency.as_str() {
             return Ok(0);
-        };
+        }
+        let stream = agency_stream(&event.agency_id, &item_stream(&item.item_id));
         // An item has a handful of events: its stream is read whole.
-        let versions = self.log.stream(&item_stream(&item.item_id), 0, usize::MAX).map_err(storage_unavailable)?;
-        Ok(versions.iter().find(|(_, p)| *p == view.position).map_or(0, |(v, _)| *v))
+        let versions = self.log.stream(&stream, 0, usize::MAX).map_err(storage_unavailable)?;
+        let mut upto = Vec::new();
+        for (_, position) in versions {
+            if position > view.position {
+                break;
+            }
+            upto.push((position, self.stored(position)?));
+        }
+        let seen = self.shape(principal, upto, Shaping::Replay)?.events;
+        if !seen.iter().any(|v| v.position == view.position) {
+            return Ok(0);
+        }
+        Ok(seen.len() as u64)
     }
 
     /// The latest correction of `view`'s event that `principal` may see.
@@ -163,8 +219,18 @@ impl Views {
     /// Decides already-read entries for an analyst's replay: what the
     /// agreement lets `principal` see, always redacted (never unsealed), for
     /// the replay to pseudonymise.
+    /// As for readers, a correction's `corrects` and a re-offence's
+    /// `original_event_id` are cleared unless the analyst may see the event
+    /// they name.
     pub fn decide_for_replay(&self, principal: &Principal, stored: Vec<(u64, Vec<u8>)>) -> Result<Visible, Status> {
-        self.shape(principal, stored, Shaping::Replay)
+        let mut visible = self.shape(principal, stored, Shaping::Replay)?;
+        for event in visible.events.iter_mut().filter_map(|v| v.event.as_mut()) {
+            self.hide_unseen_original(principal, event)?;
+            if !event.corrects.is_empty() && !self.may_see(principal, &event.corrects)? {
+                event.corrects.clear();
+            }
+        }
+        Ok(visible)
     }
 
     /// Decides and shapes entries, without corrections' changes.
@@ -197,12 +263,16 @@ impl Views {
         let decisions = policy.decide(principal, &facts);
         let mut visible = Visible { policy_hash: policy.policy_hash().to_string(), ..Visible::default() };
         for ((position, key_id, mut event), decision) in decoded.into_iter().zip(decisions) {
+            // Withholdings are not counted: a reader who can read the metrics
+            // would learn from the count how many events were kept from it.
             let outcome = match decision {
-                Decision::Show => "show",
-                Decision::ShowRedacted => "show_redacted",
-                Decision::Withhold => "withhold",
+                Decision::Show => Some("show"),
+                Decision::ShowRedacted => Some("show_redacted"),
+                Decision::Withhold => None,
             };
-            metrics::counter!(concord_core::metric::POLICY_DECISIONS, "outcome" => outcome).increment(1);
+            if let Some(outcome) = outcome {
+                metrics::counter!(concord_core::metric::POLICY_DECISIONS, "outcome" => outcome).increment(1);
+            }
             let mut erased = 0;
             let visibility = match decision {
                 Decision::Withhold => {

@@ -52,6 +52,8 @@ pub struct Child {
     pub first_offence: Option<time::OffsetDateTime>,
     /// Consent in force, if any.
     pub consent: Option<String>,
+    /// The agency that recorded that consent: only it may withdraw it.
+    pub consent_by: Option<concord_core::AgencyId>,
     /// Whether this child has been arrested before.
     pub arrested: bool,
 }
@@ -108,6 +110,7 @@ impl Cohort {
                 outcomes: 0,
                 first_offence: None,
                 consent: None,
+                consent_by: None,
                 arrested: false,
             });
         }

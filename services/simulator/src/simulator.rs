@@ -695,6 +695,7 @@ impl Simulator {
             expires_at: None,
         };
         self.cohort.children[child].consent = Some(consent_id.clone());
+        self.cohort.children[child].consent_by = Some(by.clone());
         let ward = self.cohort.children[child].ward.clone();
         let key = self.cohort.children[child].key.clone();
         let at = before - Duration::minutes(self.rng.gen_range(5..120));
@@ -711,17 +712,19 @@ impl Simulator {
         Some(self.with_notes(e, child, "notes", &[], 0.0))
     }
 
-    /// Sometimes withdraws the child's consent after it was relied on.
-    fn maybe_withdraw(&mut self, by: &AgencyId, child: usize, after: OffsetDateTime) -> Option<pb::Event> {
+    /// Sometimes withdraws the child's consent after it was relied on,
+    /// through the agency that recorded it (only it may).
+    fn maybe_withdraw(&mut self, child: usize, after: OffsetDateTime) -> Option<pb::Event> {
         if !self.rng.gen_bool(rates::CONSENT_WITHDRAWAL) {
             return None;
         }
         let consent_id = self.cohort.children[child].consent.take()?;
+        let by = self.cohort.children[child].consent_by.take()?;
         let ward = self.cohort.children[child].ward.clone();
         let key = self.cohort.children[child].key.clone();
         let at = after + Duration::minutes(self.rng.gen_range(30..600));
         let mut e = self.event(
-            by,
+            &by,
             vec![person(&key)],
             at,
             Duration::minutes(5),
@@ -782,7 +785,7 @@ impl Simulator {
             0.7,
         ));
         if by_consent {
-            out.extend(self.maybe_withdraw(camhs, child, at));
+            out.extend(self.maybe_withdraw(child, at));
         }
         out
     }
@@ -827,7 +830,7 @@ impl Simulator {
             &["Attended the boxing session and stayed for the mentoring chat."],
             0.4,
         ));
-        out.extend(self.maybe_withdraw(vcs, child, at));
+        out.extend(self.maybe_withdraw(child, at));
         out
     }
 

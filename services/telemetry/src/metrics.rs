@@ -36,6 +36,9 @@ fn describe() {
     describe_histogram!(AUDIT_WRITE_SECONDS, metrics::Unit::Seconds, "Making an access record durable.");
     describe_histogram!(RPC_SECONDS, metrics::Unit::Seconds, "Answering a call, by RPC.");
     describe_counter!(RPCS, "Calls answered, by RPC and outcome.");
-    describe_counter!(POLICY_DECISIONS, "The sharing agreement's decisions, by outcome.");
+    describe_counter!(
+        POLICY_DECISIONS,
+        "The sharing agreement's decisions to show an event, by outcome (withholdings are not counted)."
+    );
     describe_gauge!(SUBSCRIPTIONS_ACTIVE, "Live subscriptions and alert streams open now.");
 }

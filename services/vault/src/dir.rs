@@ -180,6 +180,16 @@ impl DirKeyStore {
         Ok(entries)
     }
 
+    /// Runs `work` on this store on a blocking thread (file work must not
+    /// hold up an async worker: it writes and syncs files).
+    pub async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&DirKeyStore) -> Result<T, VaultError> + Send + 'static,
+    ) -> Result<T, crate::KeyStoreError> {
+        let store = self.clone();
+        Ok(tokio::task::spawn_blocking(move || work(&store)).await??)
+    }
+
     /// Rewraps every key under the ring's current master key (a rotation).
     pub fn rewrap_all(&self, ring: &KeyRing) -> Result<Rewrapped, VaultError> {
         let mut counts = Rewrapped::default();

@@ -25,26 +25,58 @@ pub use ring::{KeyRing, MasterKey, Rewrapped};
 
 /// Where wrapped subject keys are kept: a local store, or a store shared by
 /// every process of the partnership (a JetStream key-value bucket).
+///
+/// Every method only awaits: a store that has to wait on the network or the
+/// disk does so without holding up the async worker that calls it.
+#[async_trait]
 pub trait KeyStore: Send + Sync {
     /// The wrapped key stored under `name`.
-    fn get(&self, name: &str) -> Result<Option<Vec<u8>>, String>;
+    async fn get(&self, name: &str) -> Result<Option<Vec<u8>>, KeyStoreError>;
     /// Stores `value` under `name` unless something is there; returns what is stored.
-    fn create(&self, name: &str, value: Vec<u8>) -> Result<Vec<u8>, String>;
+    async fn create(&self, name: &str, value: Vec<u8>) -> Result<Vec<u8>, KeyStoreError>;
     /// Erases `name` everywhere this store keeps it; returns whether it existed.
-    fn delete(&self, name: &str) -> Result<bool, String>;
+    async fn delete(&self, name: &str) -> Result<bool, KeyStoreError>;
 }
 
+/// Failures of a [`KeyStore`].
+#[derive(Debug, thiserror::Error)]
+pub enum KeyStoreError {
+    /// The shared store (NATS, the bucket) did not answer, or not in time
+    /// (after retrying for a while: see [`nats`]).
+    #[error("the shared subject key store is unavailable: {0}")]
+    Unavailable(async_nats::Error),
+    /// The local key directory failed.
+    #[error(transparent)]
+    Local(#[from] VaultError),
+    /// A blocking task doing the store's file work panicked or was cancelled.
+    #[error("a subject key store task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+impl KeyStoreError {
+    /// The shared store failed with `e`.
+    pub(crate) fn unavailable(e: impl Into<async_nats::Error>) -> Self {
+        KeyStoreError::Unavailable(e.into())
+    }
+}
+
+/// The directory's file operations are synchronous (they write and sync
+/// small files): each runs on a blocking thread.
+#[async_trait]
 impl KeyStore for DirKeyStore {
-    fn get(&self, name: &str) -> Result<Option<Vec<u8>>, String> {
-        DirKeyStore::get(self, name).map_err(|e| e.to_string())
+    async fn get(&self, name: &str) -> Result<Option<Vec<u8>>, KeyStoreError> {
+        let name = name.to_string();
+        self.blocking(move |store| store.get(&name)).await
     }
 
-    fn create(&self, name: &str, value: Vec<u8>) -> Result<Vec<u8>, String> {
-        DirKeyStore::create(self, name, &value).map_err(|e| e.to_string())
+    async fn create(&self, name: &str, value: Vec<u8>) -> Result<Vec<u8>, KeyStoreError> {
+        let name = name.to_string();
+        self.blocking(move |store| DirKeyStore::create(store, &name, &value)).await
     }
 
-    fn delete(&self, name: &str) -> Result<bool, String> {
-        self.erase(name).map_err(|e| e.to_string())
+    async fn delete(&self, name: &str) -> Result<bool, KeyStoreError> {
+        let name = name.to_string();
+        self.blocking(move |store| store.erase(&name)).await
     }
 }
 
@@ -108,16 +140,15 @@ pub enum VaultError {
 /// that subject's personal data, until it reconnects.
 pub struct CachedKeyStore {
     shared: NatsKeyStore,
-    local: Arc<DirKeyStore>,
+    local: DirKeyStore,
 }
 
 impl CachedKeyStore {
     /// Connects to the bucket (see [`NatsKeyStore::connect`]) with `local`
     /// as this process's copy, reconciled with the bucket before returning
-    /// and kept so while connected.
-    pub fn connect(url: &str, replicas: usize, manage: bool, local: DirKeyStore) -> Result<Self, String> {
-        let local = Arc::new(local);
-        let shared = NatsKeyStore::connect_mirrored(url, replicas, manage, Some(local.clone()))?;
+    /// and kept so while connected (by a task on the caller's runtime).
+    pub async fn connect(url: &str, replicas: usize, manage: bool, local: DirKeyStore) -> Result<Self, KeyStoreError> {
+        let shared = NatsKeyStore::connect_mirrored(url, replicas, manage, Some(local.clone())).await?;
         Ok(CachedKeyStore { shared, local })
     }
 
@@ -132,33 +163,38 @@ impl CachedKeyStore {
     }
 }
 
+#[async_trait]
 impl KeyStore for CachedKeyStore {
-    fn get(&self, name: &str) -> Result<Option<Vec<u8>>, String> {
-        if let Some(v) = KeyStore::get(self.local.as_ref(), name)? {
+    async fn get(&self, name: &str) -> Result<Option<Vec<u8>>, KeyStoreError> {
+        if let Some(v) = KeyStore::get(&self.local, name).await? {
             return Ok(Some(v));
         }
         // The shared store writes the local copy itself, in order with the
         // erasures it follows, so a copy never outlives an erasure.
-        self.shared.get(name)
+        self.shared.get(name).await
     }
 
-    fn create(&self, name: &str, value: Vec<u8>) -> Result<Vec<u8>, String> {
-        self.shared.create(name, value)
+    async fn create(&self, name: &str, value: Vec<u8>) -> Result<Vec<u8>, KeyStoreError> {
+        self.shared.create(name, value).await
     }
 
-    fn delete(&self, name: &str) -> Result<bool, String> {
-        let shared = self.shared.delete(name)?;
-        Ok(KeyStore::delete(self.local.as_ref(), name)? || shared)
+    async fn delete(&self, name: &str) -> Result<bool, KeyStoreError> {
+        let shared = self.shared.delete(name).await?;
+        Ok(KeyStore::delete(&self.local, name).await? || shared)
     }
 }
 
 /// Subjects' private keys in a [`KeyStore`], wrapped with ChaCha20-Poly1305
 /// under the master key ring (the subject's stream id is the associated
 /// data, so a wrapped key cannot be moved to another subject).
+///
+/// A vault belongs to the Tokio runtime it was made on: its synchronous
+/// [`SubjectKeys`] side waits on that runtime for the store.
 #[derive(Clone)]
 pub struct Vault {
     store: Arc<dyn KeyStore>,
     ring: KeyRing,
+    runtime: tokio::runtime::Handle,
 }
 
 fn store_error(e: impl std::fmt::Display) -> SealError {
@@ -167,28 +203,32 @@ fn store_error(e: impl std::fmt::Display) -> SealError {
 
 impl Vault {
     /// A vault over any key store.
+    ///
+    /// # Panics
+    /// Outside a Tokio runtime (the vault keeps a handle to the current one).
     pub fn new(store: Arc<dyn KeyStore>, ring: KeyRing) -> Self {
-        Vault { store, ring }
+        Vault { store, ring, runtime: tokio::runtime::Handle::current() }
     }
 
     /// A vault over a local key directory (one process).
+    ///
+    /// # Panics
+    /// Outside a Tokio runtime, as [`Vault::new`].
     pub fn local(store: DirKeyStore, ring: KeyRing) -> Self {
         Self::new(Arc::new(store), ring)
     }
 
     /// Destroys a subject's data key (crypto-shredding). Returns whether it had one.
-    pub fn shred(&self, subject: &SubjectId) -> Result<bool, SealError> {
-        self.store.delete(&subject.stream()).map_err(store_error)
+    pub async fn shred(&self, subject: &SubjectId) -> Result<bool, SealError> {
+        self.store.delete(&subject.stream()).await.map_err(store_error)
     }
-}
 
-impl Vault {
     /// The subject's private key. With `create`, one is made if the subject
     /// has none; without, `None` means it has none (never had one, or it
-    /// was erased). Blocking: may wait on the shared store.
-    pub fn data_key(&self, subject: &SubjectId, create: bool) -> Result<Option<DataKey>, SealError> {
+    /// was erased).
+    pub async fn data_key(&self, subject: &SubjectId, create: bool) -> Result<Option<DataKey>, SealError> {
         let name = subject.stream();
-        if let Some(wrapped) = self.store.get(&name).map_err(store_error)? {
+        if let Some(wrapped) = self.store.get(&name).await.map_err(store_error)? {
             return self.ring.unwrap(&name, &wrapped).map(Some).map_err(store_error);
         }
         if !create {
@@ -196,34 +236,34 @@ impl Vault {
         }
         // If another caller (or process) created one first, theirs is kept and used.
         let mine = self.ring.wrap(&name, &DataKey::generate()).map_err(store_error)?;
-        let wrapped = self.store.create(&name, mine).map_err(store_error)?;
+        let wrapped = self.store.create(&name, mine).await.map_err(store_error)?;
         self.ring.unwrap(&name, &wrapped).map(Some).map_err(store_error)
     }
 }
 
 impl SubjectKeys for Vault {
+    /// Blocking: waits on the vault's runtime for the store. Call it from a
+    /// blocking thread (`spawn_blocking`, as readers do), never from an
+    /// async worker. On a worker of a multi-threaded runtime it still works
+    /// (the worker's other tasks are moved off it first, see
+    /// [`tokio::task::block_in_place`]); on a current-thread runtime's own
+    /// thread it panics rather than deadlock.
     fn data_key(&self, subject: &SubjectId) -> Result<Option<DataKey>, SealError> {
-        Vault::data_key(self, subject, false)
+        tokio::task::block_in_place(|| self.runtime.block_on(Vault::data_key(self, subject, false)))
     }
 }
 
 #[async_trait]
 impl SealKeys for Vault {
-    /// The subjects' public keys, creating keys for new subjects, off the
-    /// async workers (the store may wait on NATS).
+    /// The subjects' public keys, creating keys for new subjects.
     async fn public_keys(&self, subjects: &[SubjectId]) -> Result<Vec<PublicKey>, SealError> {
-        let (vault, subjects) = (self.clone(), subjects.to_vec());
-        tokio::task::spawn_blocking(move || {
-            subjects
-                .iter()
-                .map(|s| {
-                    let key = vault.data_key(s, true)?.ok_or_else(|| SealError::KeyStore("no key created".into()))?;
-                    Ok(key.public_key())
-                })
-                .collect()
-        })
-        .await
-        .map_err(|e| SealError::KeyStore(format!("the key task failed: {e}")))?
+        let mut keys = Vec::with_capacity(subjects.len());
+        for subject in subjects {
+            let key =
+                self.data_key(subject, true).await?.ok_or_else(|| SealError::KeyStore("no key created".into()))?;
+            keys.push(key.public_key());
+        }
+        Ok(keys)
     }
 }
 
@@ -231,43 +271,56 @@ impl SealKeys for Vault {
 mod tests {
     use super::*;
 
-    #[test]
-    fn keys_persist_wrapped_and_shred() {
+    #[tokio::test]
+    async fn keys_persist_wrapped_and_shred() {
         let dir = tempfile::tempdir().unwrap();
         let keys = dir.path().join("subject-keys");
         let ring = KeyRing::from(MasterKey::load_or_create(&dir.path().join("master.key")).unwrap());
         let subject = SubjectId::parse("person/P-1").unwrap();
         let first = {
             let vault = Vault::local(DirKeyStore::open(&keys).unwrap(), ring.clone());
-            assert_eq!(vault.data_key(&subject, false).unwrap(), None);
-            vault.data_key(&subject, true).unwrap().unwrap()
+            assert_eq!(vault.data_key(&subject, false).await.unwrap(), None);
+            vault.data_key(&subject, true).await.unwrap().unwrap()
         };
         let store = DirKeyStore::open(&keys).unwrap();
         let vault = Vault::local(store.clone(), ring.clone());
-        assert_eq!(vault.data_key(&subject, true).unwrap(), Some(first.clone()), "the same key after a restart");
+        assert_eq!(vault.data_key(&subject, true).await.unwrap(), Some(first.clone()), "the same key after a restart");
         let stored = store.get(&subject.stream()).unwrap().unwrap();
         assert!(!stored.windows(32).any(|w| w == first.0), "the data key is stored wrapped");
 
         let wrong = Vault::local(store.clone(), KeyRing::from(MasterKey::from_bytes([7; 32])));
-        let err = wrong.data_key(&subject, false).unwrap_err().to_string();
+        let err = wrong.data_key(&subject, false).await.unwrap_err().to_string();
         assert!(err.contains("person/P-1") && err.contains("master key"), "{err}");
 
-        assert!(vault.shred(&subject).unwrap());
-        assert_eq!(vault.data_key(&subject, false).unwrap(), None);
-        assert!(!vault.shred(&subject).unwrap());
+        assert!(vault.shred(&subject).await.unwrap());
+        assert_eq!(vault.data_key(&subject, false).await.unwrap(), None);
+        assert!(!vault.shred(&subject).await.unwrap());
     }
 
-    #[test]
-    fn sealed_data_stays_readable_across_a_rotation() {
+    /// Readers unseal on blocking threads: there the synchronous side waits
+    /// on the vault's runtime, a current-thread one included.
+    #[tokio::test(flavor = "current_thread")]
+    async fn readers_on_blocking_threads_get_keys_through_the_vaults_runtime() {
+        let dir = tempfile::tempdir().unwrap();
+        let vault = Vault::local(DirKeyStore::open(dir.path()).unwrap(), KeyRing::from(MasterKey::generate()));
+        let subject = SubjectId::parse("person/P-3").unwrap();
+        let key = vault.data_key(&subject, true).await.unwrap();
+        let reader = vault.clone();
+        let read = tokio::task::spawn_blocking(move || SubjectKeys::data_key(&reader, &subject)).await.unwrap();
+        assert_eq!(read.unwrap(), key);
+    }
+
+    #[tokio::test]
+    async fn sealed_data_stays_readable_across_a_rotation() {
         let dir = tempfile::tempdir().unwrap();
         let store = DirKeyStore::open(dir.path()).unwrap();
         let (old, new) = (MasterKey::generate(), MasterKey::generate());
         let subject = SubjectId::parse("person/P-9").unwrap();
-        let before = Vault::local(store.clone(), KeyRing::from(old.clone())).data_key(&subject, true).unwrap();
+        let before = Vault::local(store.clone(), KeyRing::from(old.clone())).data_key(&subject, true).await.unwrap();
 
         let ring = KeyRing::new(new.clone(), Some(old));
-        assert_eq!(Vault::local(store.clone(), ring.clone()).data_key(&subject, false).unwrap(), before);
+        assert_eq!(Vault::local(store.clone(), ring.clone()).data_key(&subject, false).await.unwrap(), before);
         assert_eq!(store.rewrap_all(&ring).unwrap().rewrapped, 1);
-        assert_eq!(Vault::local(store, KeyRing::from(new)).data_key(&subject, false).unwrap(), before);
+        assert_eq!(Vault::local(store, KeyRing::from(new)).data_key(&subject, false).await.unwrap(), before);
     }
 }

@@ -2,9 +2,10 @@
 //! key-value bucket `CONCORD_SUBJECT_KEYS` (values are wrapped under the
 //! master key, never plain).
 //!
-//! The vault's interface is synchronous (sealing happens inside synchronous
-//! code on both the node and the read side), so requests go to one bridge
-//! thread that owns its own small runtime and the NATS connection.
+//! Everything here runs on the caller's Tokio runtime: requests go to the
+//! bucket directly (async-nats), waits and retries only await, the local
+//! copy's file work runs on blocking threads, and the bucket is followed by a
+//! task spawned on that runtime (stopped when the store is dropped).
 //!
 //! Erasure is real here too: the key's stored message is first erased
 //! (JetStream's message delete, which overwrites the message's bytes in the
@@ -13,32 +14,35 @@
 //! removed, its bytes left in the block until the server compacts it.
 
 use std::future::Future;
-use std::sync::{Arc, mpsc};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, kv};
 use futures::{StreamExt, TryStreamExt};
-use tokio::sync::mpsc as channel;
+use tokio::sync::RwLock;
+use tokio::task::JoinHandle;
 
 use crate::dir::DirKeyStore;
 use crate::ring::{KeyRing, Rewrapped};
-use crate::{KeyStore, VaultError};
+use crate::{KeyStore, KeyStoreError, VaultError};
 
 /// The bucket holding wrapped subject keys.
 pub const BUCKET: &str = "CONCORD_SUBJECT_KEYS";
 
-type Reply<T> = mpsc::SyncSender<Result<T, String>>;
-
-enum Op {
-    Get(String, Reply<Option<Vec<u8>>>),
-    Create(String, Vec<u8>, Reply<Vec<u8>>),
-    Delete(String, Reply<bool>),
-    Rewrap(KeyRing, Reply<Rewrapped>),
-}
-
 /// A [`KeyStore`] in a JetStream key-value bucket.
 pub struct NatsKeyStore {
-    requests: channel::UnboundedSender<Op>,
+    bucket: Arc<Bucket>,
+    /// The task following the bucket for the local copy, if there is one.
+    follower: Option<JoinHandle<()>>,
+}
+
+impl Drop for NatsKeyStore {
+    /// Stops following the bucket: a store no longer used keeps no copy in step.
+    fn drop(&mut self) {
+        if let Some(follower) = &self.follower {
+            follower.abort();
+        }
+    }
 }
 
 /// Subject key names (`person/P-1`) as bucket keys (`person.P-1`).
@@ -52,21 +56,21 @@ fn key_name(key: &str) -> String {
     key.replacen('.', "/", 1)
 }
 
-fn text(e: impl std::fmt::Display) -> String {
-    e.to_string()
-}
-
 /// How long an operation is retried while the bucket is briefly unavailable
 /// (a stream leader being elected after a server of a cluster died, a
 /// reconnect): every step is idempotent, so repeating it is safe.
 const RETRY_FOR: Duration = Duration::from_secs(15);
 
-async fn retrying<T, F: Future<Output = Result<T, String>>>(mut attempt: impl FnMut() -> F) -> Result<T, String> {
+/// Runs `attempt` until it succeeds, fails other than by the bucket being
+/// unavailable, or [`RETRY_FOR`] has passed; pauses only await.
+async fn retrying<T, F: Future<Output = Result<T, KeyStoreError>>>(
+    mut attempt: impl FnMut() -> F,
+) -> Result<T, KeyStoreError> {
     let deadline = tokio::time::Instant::now() + RETRY_FOR;
     let mut pause = Duration::from_millis(50);
     loop {
         match attempt().await {
-            Err(e) if tokio::time::Instant::now() + pause < deadline => {
+            Err(e @ KeyStoreError::Unavailable(_)) if tokio::time::Instant::now() + pause < deadline => {
                 tracing::debug!(error = %e, "subject key store unavailable; retrying");
                 tokio::time::sleep(pause).await;
                 pause = (pause * 2).min(Duration::from_secs(1));
@@ -76,54 +80,77 @@ async fn retrying<T, F: Future<Output = Result<T, String>>>(mut attempt: impl Fn
     }
 }
 
-/// The bridge thread's side: the bucket, and the local copy it keeps in step.
-struct Bridge {
+/// The bucket, and the local copy kept in step with it.
+struct Bucket {
     store: kv::Store,
-    mirror: Option<Arc<DirKeyStore>>,
+    mirror: Option<DirKeyStore>,
     /// Whether the stream allows erasing messages (a bucket made before
     /// erasure was real denies it, and that cannot be undone).
     erasable: bool,
+    /// Orders the local copy's writes. A copy is written holding it shared,
+    /// from before the bucket is read until the file is written (several
+    /// at once); every change followed from the bucket, every erasure and
+    /// every reconciling holds it exclusively. So a copy is never written
+    /// after the erasure of what it copies: either the copy is written
+    /// first and the erasure then erases it, or the bucket was read after
+    /// the erasure and there is nothing to copy. The guards are owned so
+    /// that they can go to the blocking thread doing the file work, and be
+    /// released only when it is done (even if the caller gave up waiting).
+    order: Arc<RwLock<()>>,
 }
 
-impl Bridge {
-    /// Writes (or corrects) the local copy of a key read from the bucket.
-    /// Done here, in order with the erasures [`Bridge::follow`] applies, so
-    /// a copy is never written after the erasure of what it copies.
-    fn copy(&self, name: &str, value: &[u8]) -> Result<(), String> {
+impl Bucket {
+    /// Writes (or corrects) the local copy of a key read from the bucket,
+    /// holding `copying` (see [`Bucket::order`]) until it is written.
+    async fn copy(
+        &self,
+        copying: tokio::sync::OwnedRwLockReadGuard<()>,
+        name: &str,
+        value: &[u8],
+    ) -> Result<(), KeyStoreError> {
         let Some(mirror) = &self.mirror else { return Ok(()) };
-        if mirror.create(name, value).map_err(text)? != value {
-            mirror.replace(name, value).map_err(text)?;
-        }
-        Ok(())
+        let (name, value) = (name.to_string(), value.to_vec());
+        mirror
+            .blocking(move |mirror| {
+                let _copying = copying;
+                if mirror.create(&name, &value)? != value {
+                    mirror.replace(&name, &value)?;
+                }
+                Ok(())
+            })
+            .await
     }
 
-    async fn get(&self, name: &str) -> Result<Option<Vec<u8>>, String> {
-        let value = self.store.get(bucket_key(name)).await.map_err(text)?.map(|b| b.to_vec());
+    async fn get(&self, name: &str) -> Result<Option<Vec<u8>>, KeyStoreError> {
+        let copying = self.order.clone().read_owned().await;
+        let value = self.store.get(bucket_key(name)).await.map_err(KeyStoreError::unavailable)?.map(|b| b.to_vec());
         if let Some(value) = &value {
-            self.copy(name, value)?;
+            self.copy(copying, name, value).await?;
         }
         Ok(value)
     }
 
-    async fn create(&self, name: &str, value: &[u8]) -> Result<Vec<u8>, String> {
+    async fn create(&self, name: &str, value: &[u8]) -> Result<Vec<u8>, KeyStoreError> {
+        let copying = self.order.clone().read_owned().await;
         let key = bucket_key(name);
         let stored = match self.store.create(&key, value.to_vec().into()).await {
             Ok(_) => value.to_vec(),
             Err(e) if e.kind() == kv::CreateErrorKind::AlreadyExists => {
                 // Erased in between: the retry creates it.
-                self.store.get(&key).await.map_err(text)?.ok_or_else(|| format!("key {name} vanished"))?.to_vec()
+                let now = self.store.get(&key).await.map_err(KeyStoreError::unavailable)?;
+                now.ok_or_else(|| KeyStoreError::unavailable(format!("key {name} vanished")))?.to_vec()
             }
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(KeyStoreError::unavailable(e)),
         };
-        self.copy(name, &stored)?;
+        self.copy(copying, name, &stored).await?;
         Ok(stored)
     }
 
     /// Overwrites the key's stored message (JetStream's erase: async-nats
     /// sends no `no_erase`, so the server overwrites the bytes); returns
     /// whether there was a key.
-    async fn erase_stored(&self, key: &str) -> Result<bool, String> {
-        let Some(entry) = self.store.entry(key).await.map_err(text)? else { return Ok(false) };
+    async fn erase_stored(&self, key: &str) -> Result<bool, KeyStoreError> {
+        let Some(entry) = self.store.entry(key).await.map_err(KeyStoreError::unavailable)? else { return Ok(false) };
         if entry.operation != kv::Operation::Put {
             return Ok(false);
         }
@@ -132,22 +159,29 @@ impl Bridge {
         }
         if let Err(e) = self.store.stream.delete_message(entry.revision).await {
             // Gone meanwhile (erased by another process) is as good as erased.
-            let now = self.store.entry(key).await.map_err(text)?;
+            let now = self.store.entry(key).await.map_err(KeyStoreError::unavailable)?;
             if now.is_some_and(|now| now.revision == entry.revision) {
-                return Err(e.to_string());
+                return Err(KeyStoreError::unavailable(e));
             }
         }
         Ok(true)
     }
 
-    async fn delete(&self, name: &str) -> Result<bool, String> {
+    async fn delete(&self, name: &str) -> Result<bool, KeyStoreError> {
         let key = bucket_key(name);
         let existed = retrying(|| self.erase_stored(&key)).await?;
         // The purge marker is what every other process follows to erase its
         // copy, now or when it reconnects; it is never removed.
-        retrying(|| async { self.store.purge(&key).await.map_err(text) }).await?;
+        retrying(|| async { self.store.purge(&key).await.map_err(KeyStoreError::unavailable) }).await?;
         if let Some(mirror) = &self.mirror {
-            mirror.erase(name).map_err(text)?;
+            let erasing = self.order.clone().write_owned().await;
+            let name = name.to_string();
+            mirror
+                .blocking(move |mirror| {
+                    let _erasing = erasing;
+                    mirror.erase(&name)
+                })
+                .await?;
         }
         Ok(existed)
     }
@@ -155,9 +189,11 @@ impl Bridge {
     /// Rewraps one key under the ring's current master key: `None` if it is
     /// gone; `Some(Ok(true))` if rewrapped, `Some(Ok(false))` if it was
     /// current already.
-    async fn rewrap_one(&self, key: &str, ring: &KeyRing) -> Result<Option<Result<bool, VaultError>>, String> {
+    async fn rewrap_one(&self, key: &str, ring: &KeyRing) -> Result<Option<Result<bool, VaultError>>, KeyStoreError> {
         loop {
-            let Some(entry) = self.store.entry(key).await.map_err(text)? else { return Ok(None) };
+            let Some(entry) = self.store.entry(key).await.map_err(KeyStoreError::unavailable)? else {
+                return Ok(None);
+            };
             if entry.operation != kv::Operation::Put {
                 return Ok(None);
             }
@@ -170,7 +206,7 @@ impl Bridge {
                 Ok(_) => return Ok(Some(Ok(true))),
                 // Changed (or erased) since it was read: look again.
                 Err(e) if e.kind() == kv::UpdateErrorKind::WrongLastRevision => continue,
-                Err(e) => return Err(e.to_string()),
+                Err(e) => return Err(KeyStoreError::unavailable(e)),
             }
         }
     }
@@ -180,8 +216,12 @@ impl Bridge {
     /// overwritten. The replaced value is removed by the bucket's history
     /// limit, not erased: it is wrapped under the previous master key, which
     /// is destroyed when the rotation ends.
-    async fn rewrap(&self, ring: &KeyRing) -> Result<Rewrapped, String> {
-        let keys: Vec<String> = self.store.keys().await.map_err(text)?.try_collect().await.map_err(text)?;
+    async fn rewrap(&self, ring: &KeyRing) -> Result<Rewrapped, KeyStoreError> {
+        let keys: Vec<String> = retrying(|| async {
+            let keys = self.store.keys().await.map_err(KeyStoreError::unavailable)?;
+            keys.try_collect().await.map_err(KeyStoreError::unavailable)
+        })
+        .await?;
         let mut counts = Rewrapped::default();
         for key in keys {
             if let Some(outcome) = retrying(|| self.rewrap_one(&key, ring)).await? {
@@ -191,23 +231,6 @@ impl Bridge {
         Ok(counts)
     }
 
-    async fn apply(&self, op: Op) {
-        match op {
-            Op::Get(name, reply) => {
-                let _ = reply.send(retrying(|| self.get(&name)).await);
-            }
-            Op::Create(name, value, reply) => {
-                let _ = reply.send(retrying(|| self.create(&name, &value)).await);
-            }
-            Op::Delete(name, reply) => {
-                let _ = reply.send(self.delete(&name).await);
-            }
-            Op::Rewrap(ring, reply) => {
-                let _ = reply.send(self.rewrap(&ring).await);
-            }
-        }
-    }
-
     /// Starts following the bucket and reconciles the local copy with it:
     /// a copy whose key was erased from the bucket (its last entry there is
     /// the purge marker erasure leaves) is erased, and one whose key was
@@ -215,28 +238,36 @@ impl Bridge {
     /// kept: that is a bucket that lost its store, not an erasure, and the
     /// copies are then all that is left. The watch starts first, so nothing
     /// that happens during the reconciling is missed.
-    async fn follow(&self, mirror: &DirKeyStore) -> Result<kv::Watch, String> {
-        let watch = self.store.watch_all().await.map_err(text)?;
-        let checked: Vec<(String, Vec<u8>, Option<kv::Entry>)> = futures::stream::iter(mirror.entries().map_err(text)?)
+    async fn follow(&self, mirror: &DirKeyStore) -> Result<kv::Watch, KeyStoreError> {
+        let reconciling = self.order.clone().write_owned().await;
+        let watch = self.store.watch_all().await.map_err(KeyStoreError::unavailable)?;
+        let copies = mirror.blocking(DirKeyStore::entries).await?;
+        let checked: Vec<(String, Vec<u8>, Option<kv::Entry>)> = futures::stream::iter(copies)
             .map(|(name, copy)| async move {
-                let entry = self.store.entry(bucket_key(&name)).await.map_err(text)?;
-                Ok::<_, String>((name, copy, entry))
+                let entry = self.store.entry(bucket_key(&name)).await.map_err(KeyStoreError::unavailable)?;
+                Ok::<_, KeyStoreError>((name, copy, entry))
             })
             .buffer_unordered(32)
             .try_collect()
             .await?;
-        let mut erased = 0;
-        for (name, copy, entry) in checked {
-            match entry.map(|e| (e.operation, e.value)) {
-                Some((kv::Operation::Put, value)) if value != copy => {
-                    mirror.replace(&name, &value).map_err(text)?;
+        let erased = mirror
+            .blocking(move |mirror| {
+                let _reconciling = reconciling;
+                let mut erased = 0;
+                for (name, copy, entry) in checked {
+                    match entry.map(|e| (e.operation, e.value)) {
+                        Some((kv::Operation::Put, value)) if value != copy => {
+                            mirror.replace(&name, &value)?;
+                        }
+                        Some((kv::Operation::Put, _)) | None => {}
+                        Some((kv::Operation::Delete | kv::Operation::Purge, _)) => {
+                            erased += usize::from(mirror.erase(&name)?);
+                        }
+                    }
                 }
-                Some((kv::Operation::Put, _)) | None => {}
-                Some((kv::Operation::Delete | kv::Operation::Purge, _)) => {
-                    erased += usize::from(mirror.erase(&name).map_err(text)?);
-                }
-            }
-        }
+                Ok(erased)
+            })
+            .await?;
         if erased > 0 {
             tracing::info!(erased, "erased local copies of subject keys erased from the shared bucket");
         }
@@ -244,62 +275,52 @@ impl Bridge {
     }
 
     /// Applies one change of the bucket to the local copy.
-    fn apply_change(&self, mirror: &DirKeyStore, entry: kv::Entry) -> Result<(), VaultError> {
-        let name = key_name(&entry.key);
-        match entry.operation {
-            kv::Operation::Put => {
-                // A key rewrapped under a new master key: keep the copy the same.
-                if mirror.get(&name)?.is_some_and(|copy| copy != entry.value) {
-                    mirror.replace(&name, &entry.value)?;
+    async fn apply_change(&self, mirror: &DirKeyStore, entry: kv::Entry) -> Result<(), KeyStoreError> {
+        let applying = self.order.clone().write_owned().await;
+        mirror
+            .blocking(move |mirror| {
+                let _applying = applying;
+                let name = key_name(&entry.key);
+                match entry.operation {
+                    kv::Operation::Put => {
+                        // A key rewrapped under a new master key: keep the copy the same.
+                        if mirror.get(&name)?.is_some_and(|copy| copy != entry.value) {
+                            mirror.replace(&name, &entry.value)?;
+                        }
+                    }
+                    kv::Operation::Delete | kv::Operation::Purge => {
+                        if mirror.erase(&name)? {
+                            tracing::debug!("erased the local copy of a subject key erased from the shared bucket");
+                        }
+                    }
                 }
-            }
-            kv::Operation::Delete | kv::Operation::Purge => {
-                if mirror.erase(&name)? {
-                    tracing::debug!("erased the local copy of a subject key erased from the shared bucket");
-                }
-            }
-        }
-        Ok(())
+                Ok(())
+            })
+            .await
     }
 
-    /// Answers requests and, with a local copy, follows the bucket until the
-    /// store is dropped; a watch that fails is started again (reconciling
-    /// again) every second until it succeeds.
-    async fn run(self, mut requests: channel::UnboundedReceiver<Op>, mut watch: Option<kv::Watch>) {
+    /// Follows the bucket for the local copy, from `watch`, until the store
+    /// is dropped (which aborts this task); a watch that fails is started
+    /// again (reconciling again) every second until it succeeds.
+    async fn keep_following(self: Arc<Self>, mirror: DirKeyStore, mut watch: kv::Watch) {
         loop {
-            let following = watch.is_some();
-            tokio::select! {
-                op = requests.recv() => match op {
-                    Some(op) => self.apply(op).await,
-                    None => return,
-                },
-                change = async { match watch.as_mut() { Some(w) => w.next().await, None => std::future::pending().await } }, if following => {
-                    match (change, &self.mirror) {
-                        (Some(Ok(entry)), Some(mirror)) => {
-                            if let Err(e) = self.apply_change(mirror, entry) {
-                                tracing::error!(error = %e, "could not apply a change of the subject key bucket locally");
-                            }
-                        }
-                        (Some(Ok(_)), None) => {}
-                        (Some(Err(e)), _) => {
-                            tracing::warn!(error = %e, "following the subject key bucket failed; starting again");
-                            watch = None;
-                        }
-                        (None, _) => {
-                            tracing::warn!("following the subject key bucket ended; starting again");
-                            watch = None;
-                        }
+            match watch.next().await {
+                Some(Ok(entry)) => {
+                    if let Err(e) = self.apply_change(&mirror, entry).await {
+                        tracing::error!(error = %e, "could not apply a change of the subject key bucket locally");
                     }
-                },
-                _ = tokio::time::sleep(Duration::from_secs(1)), if !following && self.mirror.is_some() => {
-                    if let Some(mirror) = &self.mirror {
-                        match self.follow(mirror).await {
-                            Ok(w) => watch = Some(w),
-                            Err(e) => tracing::warn!(error = %e, "cannot follow the subject key bucket yet"),
-                        }
-                    }
-                },
+                    continue;
+                }
+                Some(Err(e)) => tracing::warn!(error = %e, "following the subject key bucket failed; starting again"),
+                None => tracing::warn!("following the subject key bucket ended; starting again"),
             }
+            watch = loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                match self.follow(&mirror).await {
+                    Ok(watch) => break watch,
+                    Err(e) => tracing::warn!(error = %e, "cannot follow the subject key bucket yet"),
+                }
+            };
         }
     }
 }
@@ -325,38 +346,42 @@ fn bucket_stream_config(replicas: usize) -> jetstream::stream::Config {
 }
 
 /// Creates the bucket if it is missing, and sets its replicas.
-async fn create_bucket(js: &jetstream::Context, replicas: usize) -> Result<(), String> {
-    let mut stream = js.get_or_create_stream(bucket_stream_config(replicas)).await.map_err(text)?;
-    let config = stream.info().await.map_err(text)?.config.clone();
+async fn create_bucket(js: &jetstream::Context, replicas: usize) -> Result<(), KeyStoreError> {
+    let mut stream =
+        js.get_or_create_stream(bucket_stream_config(replicas)).await.map_err(KeyStoreError::unavailable)?;
+    let config = stream.info().await.map_err(KeyStoreError::unavailable)?.config.clone();
     if config.num_replicas != replicas.max(1) {
-        js.update_stream(jetstream::stream::Config { num_replicas: replicas.max(1), ..config }).await.map_err(text)?;
+        js.update_stream(jetstream::stream::Config { num_replicas: replicas.max(1), ..config })
+            .await
+            .map_err(KeyStoreError::unavailable)?;
     }
     Ok(())
 }
 
 /// Opens the bucket (creating it with `manage`), retrying for about 30
 /// seconds while it is not there yet.
-async fn open_bucket(url: &str, replicas: usize, manage: bool) -> Result<kv::Store, String> {
-    let client = concord_bus::nats::connect_client(url, "concord-keystore").await.map_err(text)?;
+async fn open_bucket(url: &str, replicas: usize, manage: bool) -> Result<kv::Store, KeyStoreError> {
+    let client =
+        concord_bus::nats::connect_client(url, "concord-keystore").await.map_err(KeyStoreError::unavailable)?;
     let js = jetstream::new(client);
-    let mut last = String::new();
+    let mut last = None;
     for _ in 0..150 {
         let opened = async {
             if manage {
                 create_bucket(&js, replicas).await?;
             }
-            js.get_key_value(BUCKET).await.map_err(text)
+            js.get_key_value(BUCKET).await.map_err(KeyStoreError::unavailable)
         };
         match opened.await {
             Ok(store) => return Ok(store),
             Err(e) => {
                 tracing::warn!(error = %e, "subject key bucket not ready; retrying");
-                last = e;
+                last = Some(e);
                 tokio::time::sleep(Duration::from_millis(200)).await;
             }
         }
     }
-    Err(format!("the subject key bucket could not be opened: {last}"))
+    Err(last.unwrap_or_else(|| KeyStoreError::unavailable("the subject key bucket could not be opened")))
 }
 
 impl NatsKeyStore {
@@ -364,97 +389,64 @@ impl NatsKeyStore {
     /// updates it, letting its messages be erased (the ledger does; nodes and
     /// replicas only use it, so their NATS users need no stream management
     /// rights).
-    pub fn connect(url: &str, replicas: usize, manage: bool) -> Result<Self, String> {
-        Self::connect_mirrored(url, replicas, manage, None)
+    pub async fn connect(url: &str, replicas: usize, manage: bool) -> Result<Self, KeyStoreError> {
+        Self::connect_mirrored(url, replicas, manage, None).await
     }
 
     /// As [`NatsKeyStore::connect`], keeping `mirror` (this process's local
     /// copy of the keys it has used) in step with the bucket: keys read or
-    /// created here are copied into it, and the bucket is followed so a key
-    /// erased or rewrapped by any process is erased or rewrapped in the copy
-    /// too. Before this returns, copies whose key was erased from the bucket
-    /// while this process was not running are erased (see [`Bridge::follow`]).
+    /// created here are copied into it, and the bucket is followed (by a
+    /// task spawned on the current runtime, until the store is dropped) so a
+    /// key erased or rewrapped by any process is erased or rewrapped in the
+    /// copy too. Before this returns, copies whose key was erased from the
+    /// bucket while this process was not running are erased.
     ///
     /// The window: while this process is cut off from NATS its copies stay
     /// as they are; they are reconciled when following resumes.
-    pub fn connect_mirrored(
+    pub async fn connect_mirrored(
         url: &str,
         replicas: usize,
         manage: bool,
-        mirror: Option<Arc<DirKeyStore>>,
-    ) -> Result<Self, String> {
-        let (requests, rx) = channel::unbounded_channel::<Op>();
-        let (ready_tx, ready_rx) = mpsc::sync_channel::<Result<(), String>>(1);
-        let url = url.to_string();
-        std::thread::Builder::new()
-            .name("concord-keystore".into())
-            .spawn(move || {
-                let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-                    Ok(r) => r,
-                    Err(e) => {
-                        let _ = ready_tx.send(Err(e.to_string()));
-                        return;
-                    }
-                };
-                runtime.block_on(async move {
-                    let store = match open_bucket(&url, replicas, manage).await {
-                        Ok(store) => store,
-                        Err(e) => {
-                            let _ = ready_tx.send(Err(e));
-                            return;
-                        }
-                    };
-                    let erasable = !store.stream.cached_info().config.deny_delete;
-                    if !erasable {
-                        tracing::warn!(
-                            "the subject key bucket was made by an older Concord and denies message deletes: an \
-                             erased key is purged but its bytes stay in the stream's files until JetStream compacts \
-                             them; move the keys into a new bucket to make erasure overwrite them"
-                        );
-                    }
-                    let bridge = Bridge { store, mirror, erasable };
-                    let watch = match &bridge.mirror {
-                        None => None,
-                        Some(mirror) => match retrying(|| bridge.follow(mirror)).await {
-                            Ok(watch) => Some(watch),
-                            Err(e) => {
-                                let _ = ready_tx.send(Err(format!("following the subject key bucket: {e}")));
-                                return;
-                            }
-                        },
-                    };
-                    let _ = ready_tx.send(Ok(()));
-                    bridge.run(rx, watch).await;
-                });
-            })
-            .map_err(text)?;
-        ready_rx.recv().map_err(|_| "the key store thread stopped".to_string())??;
-        Ok(NatsKeyStore { requests })
-    }
-
-    fn call<T>(&self, op: impl FnOnce(Reply<T>) -> Op) -> Result<T, String> {
-        let (tx, rx) = mpsc::sync_channel(1);
-        self.requests.send(op(tx)).map_err(|_| "the key store has stopped".to_string())?;
-        rx.recv().map_err(|_| "the key store has stopped".to_string())?
+        mirror: Option<DirKeyStore>,
+    ) -> Result<Self, KeyStoreError> {
+        let store = open_bucket(url, replicas, manage).await?;
+        let erasable = !store.stream.cached_info().config.deny_delete;
+        if !erasable {
+            tracing::warn!(
+                "the subject key bucket was made by an older Concord and denies message deletes: an erased key is \
+                 purged but its bytes stay in the stream's files until JetStream compacts them; move the keys into \
+                 a new bucket to make erasure overwrite them"
+            );
+        }
+        let bucket = Arc::new(Bucket { store, mirror, erasable, order: Arc::new(RwLock::new(())) });
+        let follower = match &bucket.mirror {
+            None => None,
+            Some(mirror) => {
+                let watch = retrying(|| bucket.follow(mirror)).await?;
+                Some(tokio::spawn(bucket.clone().keep_following(mirror.clone(), watch)))
+            }
+        };
+        Ok(NatsKeyStore { bucket, follower })
     }
 
     /// Rewraps every key in the bucket under the ring's current master key
     /// (a rotation; see [`crate::ring`]).
-    pub fn rewrap_all(&self, ring: &KeyRing) -> Result<Rewrapped, String> {
-        self.call(|reply| Op::Rewrap(ring.clone(), reply))
+    pub async fn rewrap_all(&self, ring: &KeyRing) -> Result<Rewrapped, KeyStoreError> {
+        self.bucket.rewrap(ring).await
     }
 }
 
+#[async_trait::async_trait]
 impl KeyStore for NatsKeyStore {
-    fn get(&self, name: &str) -> Result<Option<Vec<u8>>, String> {
-        self.call(|reply| Op::Get(name.to_string(), reply))
+    async fn get(&self, name: &str) -> Result<Option<Vec<u8>>, KeyStoreError> {
+        retrying(|| self.bucket.get(name)).await
     }
 
-    fn create(&self, name: &str, value: Vec<u8>) -> Result<Vec<u8>, String> {
-        self.call(|reply| Op::Create(name.to_string(), value, reply))
+    async fn create(&self, name: &str, value: Vec<u8>) -> Result<Vec<u8>, KeyStoreError> {
+        retrying(|| self.bucket.create(name, &value)).await
     }
 
-    fn delete(&self, name: &str) -> Result<bool, String> {
-        self.call(|reply| Op::Delete(name.to_string(), reply))
+    async fn delete(&self, name: &str) -> Result<bool, KeyStoreError> {
+        self.bucket.delete(name).await
     }
 }

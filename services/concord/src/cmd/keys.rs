@@ -59,12 +59,12 @@ pub struct RotateMasterArgs {
 }
 
 /// Creates missing keys and lists what the directory holds, or runs the subcommand.
-pub fn run(args: KeysArgs) -> Result<ExitCode> {
+pub async fn run(args: KeysArgs) -> Result<ExitCode> {
     if let Some(KeysAction::RotateMaster(rotate)) = args.action {
         if !args.agencies.is_empty() {
             bail!("--agency is for creating keys, not for rotate-master");
         }
-        return rotate_master(Layout::with_keys(&args.data, rotate.keys.clone()), &rotate);
+        return rotate_master(Layout::with_keys(&args.data, rotate.keys.clone()), &rotate).await;
     }
     let agencies = if args.agencies.is_empty() { crate::cmd::up::default_agencies() } else { args.agencies };
     let layout = Layout::new(&args.data);
@@ -128,7 +128,7 @@ fn report(what: &str, counts: &Rewrapped) {
 }
 
 /// `concord keys rotate-master`.
-fn rotate_master(layout: Layout, args: &RotateMasterArgs) -> Result<ExitCode> {
+async fn rotate_master(layout: Layout, args: &RotateMasterArgs) -> Result<ExitCode> {
     let ring = rotation_ring(&layout)?;
     if args.stage {
         println!(
@@ -144,8 +144,9 @@ fn rotate_master(layout: Layout, args: &RotateMasterArgs) -> Result<ExitCode> {
     let mut unreadable = counts.unreadable;
     if let Some(url) = &args.nats {
         let shared = NatsKeyStore::connect(url, 1, false)
-            .map_err(|e| anyhow::anyhow!("opening the shared subject key bucket at {}: {e}", redact_url(url)))?;
-        let counts = shared.rewrap_all(&ring).map_err(|e| anyhow::anyhow!("rewrapping the shared bucket: {e}"))?;
+            .await
+            .with_context(|| format!("opening the shared subject key bucket at {}", redact_url(url)))?;
+        let counts = shared.rewrap_all(&ring).await.context("rewrapping the shared bucket")?;
         report(&format!("shared keys   bucket {}", concord_vault::nats::BUCKET), &counts);
         unreadable += counts.unreadable;
     }

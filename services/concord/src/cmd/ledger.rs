@@ -50,10 +50,7 @@ pub async fn run(args: LedgerArgs) -> Result<ExitCode> {
     args.metrics.start(None, crate::platform::readiness(Some(log.clone()), Some(bus.clone()))).await?;
     // The ledger owns the shared stores: it creates the subject key bucket
     // that nodes and replicas (whose NATS users cannot manage streams) use.
-    let (url, replicas) = (args.nats.clone(), args.replicas);
-    tokio::task::spawn_blocking(move || NatsKeyStore::connect(&url, replicas, true))
-        .await?
-        .map_err(|e| anyhow::anyhow!("creating the subject key bucket: {e}"))?;
+    NatsKeyStore::connect(&args.nats, args.replicas, true).await.context("creating the subject key bucket")?;
     bus.answer_consent(concord_ledger::consent::answerer(log.clone()))
         .await
         .context("answering nodes' consent questions")?;

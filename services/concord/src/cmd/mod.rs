@@ -161,9 +161,11 @@ pub enum Command {
     Briefing(briefing::BriefingArgs),
     /// Watch the immediate alerts for your agency (JSON lines).
     Alerts(briefing::AlertsArgs),
-    /// Erase a subject's personal data by destroying their data key (admins).
+    /// Erasure requests: file one, or approve, refuse, withdraw or list them
+    /// (data protection; another agency's approval destroys the data key).
     Erase(lifecycle::EraseArgs),
-    /// Subject access request: what is held about a subject and who saw it (admins).
+    /// Subject access request: what your agency holds about a subject and who
+    /// saw it (data protection); every agency's trail by an approved request.
     Sar(lifecycle::SarArgs),
     /// Apply the retention rules now, or list what is due with --dry-run (admins).
     Retention(lifecycle::RetentionArgs),
@@ -194,7 +196,7 @@ impl Command {
             Command::Node(a) => node::run(a).await,
             Command::Ledger(a) => ledger::run(a).await,
             Command::Serve(a) => serve::run(a).await,
-            Command::Keys(a) => keys::run(a),
+            Command::Keys(a) => keys::run(a).await,
             Command::Token(a) => token::run(a),
             Command::Publish(a) => publish::run(a).await,
             Command::Query(a) => query::run(a).await,

@@ -38,7 +38,7 @@ pub enum What {
         /// The reader's agency, e.g. vcs.harrow.youthclub.
         #[arg(long)]
         agency: String,
-        /// The reader's role: practitioner, briefing_lead, analyst, auditor, admin.
+        /// The reader's role: practitioner, briefing_lead, analyst, auditor, admin, data_protection.
         #[arg(long)]
         role: String,
         /// The reader's purpose, e.g. safeguarding.

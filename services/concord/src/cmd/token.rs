@@ -21,7 +21,7 @@ pub struct TokenArgs {
     /// The reader's agency, e.g. childrens_services.harrow.
     #[arg(long)]
     pub agency: AgencyId,
-    /// practitioner, briefing_lead, analyst, auditor or admin.
+    /// practitioner, briefing_lead, analyst, auditor, admin or data_protection.
     #[arg(long, default_value = "practitioner")]
     pub role: Role,
     /// safeguarding, crime_prevention, case_management, briefing, analysis, audit, direct_care or administration.

@@ -274,7 +274,7 @@ fn print_next_steps(
     println!("    {exe} briefing{addr_flag} --out ./briefing      # also: --list, --get ID; alerts: {exe} alerts");
     println!("A data protection officer answers a subject access request (what is held, who saw it):");
     println!(
-        "  CONCORD_TOKEN=$({exe} token --data {data} --agency childrens_services.harrow --role admin --purpose administration) \\"
+        "  CONCORD_TOKEN=$({exe} token --data {data} --agency childrens_services.harrow --role data_protection --purpose administration) \\"
     );
     println!("    {exe} sar{addr_flag} --subject {subject} --out ./sar");
     println!("Who sees what is the sharing agreement in deploy/policy/: `{exe} policy explain --help` says why.");
