@@ -1,8 +1,9 @@
 //! Immediate alerts over the real gRPC API: a high-risk missing episode
 //! reaches children's services and the agencies that know the child within
-//! seconds; a low-gravity first arrest reaches the YOT; cuckooing reaches
-//! adult safeguarding only where the agreement lets them see it; nobody else
-//! is alerted; every delivery is in the audit log.
+//! seconds; a low-gravity first arrest reaches the YOT; cuckooing and modern
+//! slavery of an adult reach adult safeguarding only where the agreement lets
+//! them see it, and a publisher whose alert reaches nobody is told so;
+//! nobody else is alerted; every delivery is in the audit log.
 
 use crate::common;
 
@@ -11,6 +12,7 @@ use std::time::Duration;
 use common::{TestPlatform, arrest, authorized};
 use concord_core::pb;
 use concord_core::pb::alert_service_client::AlertServiceClient;
+use concord_core::pb::publish_service_client::PublishServiceClient;
 use concord_identity::{Purpose, Role};
 use concord_log::kv::Engine;
 use futures::StreamExt;
@@ -30,12 +32,14 @@ fn missing(subject: &str, episode: &str, risk: pb::RiskLevel) -> pb::Event {
     event
 }
 
-fn cuckooing(subject: &str, shared_with: &[&str]) -> pb::Event {
+/// A police concern of `exploitation` about an adult (or a child), on `basis`.
+fn concern(subject: &str, exploitation: pb::ExploitationType, adult: bool, basis: pb::LawfulBasis) -> pb::Event {
     let mut event = arrest(subject, "");
-    event.share_with = shared_with.iter().map(|a| a.to_string()).collect();
+    event.lawful_basis = vec![basis as i32];
     event.body = Some(pb::event::Body::ExploitationConcern(pb::ExploitationConcern {
-        exploitation_type: pb::ExploitationType::Cuckooing as i32,
+        exploitation_type: exploitation as i32,
         risk: pb::RiskLevel::High as i32,
+        adult,
     }));
     event
 }
@@ -86,19 +90,38 @@ async fn alerts_reach_the_agencies_they_concern_within_seconds_through_the_agree
     let missing_id =
         police.publish(missing("P-alert01", "M-1", pb::RiskLevel::VeryHigh), WAIT).await.unwrap().event_id.to_string();
     let arrest_id = police.publish(first_arrest("P-alert03", 2), WAIT).await.unwrap().event_id.to_string();
-    // Cuckooing the adult safeguarding team may not see, then one shared with them.
-    police.publish(cuckooing("P-alert04", &[]), WAIT).await.unwrap();
-    let shared_id = police
-        .publish(cuckooing("P-alert05", &["adult_safeguarding.harrow"]), WAIT)
-        .await
-        .unwrap()
-        .event_id
-        .to_string();
+    // Over the publishing API, as the police's own system would: cuckooing
+    // on a basis the agreement does not share with adult safeguarding (the
+    // police are told nobody will be alerted), then on the safeguarding
+    // basis, then modern slavery of an adult, and of a child (not theirs).
+    let police_token = t.token("police.met.nw", Role::Practitioner, Purpose::Safeguarding);
+    let mut publish = PublishServiceClient::new(t.channel().await);
+    let mut send = async |event: pb::Event| {
+        let request = pb::PublishRequest { event: Some(event), wait_for_ledger: true };
+        publish.publish(authorized(request, &police_token)).await.unwrap().into_inner()
+    };
+    use pb::ExploitationType::{Criminal, Cuckooing, ModernSlavery};
+    use pb::LawfulBasis::{LegalObligation, Safeguarding};
+    let unheard = send(concern("P-alert04", Cuckooing, true, LegalObligation)).await;
+    assert!(unheard.unheard_alert.contains("cuckooing"), "{unheard:?}");
+    assert!(unheard.unheard_alert.contains("adult_safeguarding"), "{unheard:?}");
+    assert!(unheard.unheard_alert.contains("nobody will be alerted"), "{unheard:?}");
+    let heard = send(concern("P-alert05", Cuckooing, true, Safeguarding)).await;
+    assert_eq!(heard.unheard_alert, "", "adult safeguarding gets it");
+    let shared_id = heard.event_id;
+    let slavery = send(concern("P-alert06", ModernSlavery, true, Safeguarding)).await;
+    assert_eq!(slavery.unheard_alert, "");
+    let slavery_id = slavery.event_id;
+    let child = send(concern("P-alert07", ModernSlavery, false, Safeguarding)).await;
+    assert_eq!(child.unheard_alert, "", "no alert at all: nothing to tell");
+    // Not an alert either: a child's criminal exploitation.
+    assert_eq!(send(concern("P-alert08", Criminal, false, Safeguarding)).await.unheard_alert, "");
 
     assert_eq!(next(&mut social).await, ("high-risk-missing".to_string(), missing_id.clone()));
     assert_eq!(next(&mut youth).await, ("high-risk-missing".to_string(), missing_id.clone()));
     assert_eq!(next(&mut youth).await, ("first-arrest-diversion".to_string(), arrest_id.clone()));
     assert_eq!(next(&mut adults).await, ("cuckooing".to_string(), shared_id.clone()));
+    assert_eq!(next(&mut adults).await, ("modern-slavery".to_string(), slavery_id.clone()));
 
     // Nobody got what does not concern them: each stream's next alert is a
     // second missing child, which concerns children's services (and the YOT,
@@ -128,11 +151,12 @@ async fn alerts_reach_the_agencies_they_concern_within_seconds_through_the_agree
         ("yot.harrow", &missing_id),
         ("yot.harrow", &arrest_id),
         ("adult_safeguarding.harrow", &shared_id),
+        ("adult_safeguarding.harrow", &slavery_id),
         ("childrens_services.harrow", &sentinel),
     ] {
         assert!(delivered.contains(&(agency.to_string(), id.clone())), "{agency} {id} not recorded: {delivered:?}");
     }
-    assert_eq!(delivered.len(), 6, "{delivered:?}");
+    assert_eq!(delivered.len(), 7, "{delivered:?}");
 
     // The missing child also heads children's services' next briefing.
     let lead = t.token("childrens_services.harrow", Role::BriefingLead, Purpose::Briefing);

@@ -655,6 +655,7 @@ async fn a_correction_shows_what_changed_from_and_to_and_only_its_publisher_may_
     theirs.body = Some(pb::event::Body::ExploitationConcern(pb::ExploitationConcern {
         exploitation_type: pb::ExploitationType::Criminal as i32,
         risk: pb::RiskLevel::High as i32,
+        adult: false,
     }));
     let refused = cs.publish(theirs, wait).await.unwrap_err();
     assert!(refused.to_string().contains("corrects only its own events"), "{refused}");

@@ -131,6 +131,7 @@ async fn a_consent_covers_only_the_people_it_names_whatever_the_other_bases() {
         e.body = Some(pb::event::Body::ExploitationConcern(pb::ExploitationConcern {
             exploitation_type: pb::ExploitationType::Criminal as i32,
             risk: pb::RiskLevel::High as i32,
+            adult: false,
         }));
         e
     };

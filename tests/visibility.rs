@@ -59,6 +59,21 @@ fn bodies_for(kind: AgencyKind, classification: Classification) -> Vec<pb::event
         }
         bodies.push(body);
     }
+    // Content the agreement looks at: health by content (a referral for
+    // mental health), adults at risk (cuckooing, modern slavery of an adult).
+    bodies.push(pb::event::Body::MashReferral(pb::MashReferral {
+        referrer_agency_id: agency_of(kind),
+        reason: pb::MashReason::MentalHealth as i32,
+        ..Default::default()
+    }));
+    for (exploitation, adult) in [(pb::ExploitationType::Cuckooing, false), (pb::ExploitationType::ModernSlavery, true)]
+    {
+        bodies.push(pb::event::Body::ExploitationConcern(pb::ExploitationConcern {
+            exploitation_type: exploitation as i32,
+            risk: pb::RiskLevel::High as i32,
+            adult,
+        }));
+    }
     bodies
 }
 
@@ -161,6 +176,16 @@ async fn search_all(client: &mut QueryServiceClient<tonic::transport::Channel>, 
             assert_eq!(event.personal.is_some(), shown, "personal data vs visibility of {}", event.event_id);
             if !shown {
                 assert!(event.sealed.is_empty(), "a redacted event kept its sealed data");
+                // Nor any health detail, whatever the event type.
+                match &event.body {
+                    Some(pb::event::Body::MashReferral(m)) => {
+                        assert_ne!(m.reason, pb::MashReason::MentalHealth as i32, "{}", event.event_id)
+                    }
+                    Some(pb::event::Body::CamhsContact(c)) => {
+                        assert_eq!(*c, pb::CamhsContact::default(), "{}", event.event_id)
+                    }
+                    _ => {}
+                }
             }
             seen.insert(event.event_id, view.visibility);
         }
@@ -618,6 +643,70 @@ async fn a_node_counts_the_consent_it_has_just_recorded_before_the_ledger_has_it
     node.publish(consent_record("C-fast", "P-fast", None), None).await.unwrap();
     node.publish(relying, None).await.unwrap();
     assert_eq!(log.size(), 0, "the ledger never saw either");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_detail_stays_with_camhs_and_the_mash_and_admins_and_auditors_read_no_content() {
+    let agencies = KINDS.iter().map(|k| AgencyId::parse(&agency_of(*k)).unwrap()).collect();
+    let t = TestPlatform::start_for(agencies).await;
+    let camhs = t.platform.node(&AgencyId::parse(&agency_of(AgencyKind::Camhs)).unwrap()).unwrap().clone();
+    let referral = |classification: Classification, share_with: Vec<String>| {
+        let body = pb::event::Body::MashReferral(pb::MashReferral {
+            referrer_agency_id: agency_of(AgencyKind::Camhs),
+            reason: pb::MashReason::MentalHealth as i32,
+            decision: pb::ThresholdDecision::EarlyHelp as i32,
+            decided_at: Some(ts(1_790_000_100)),
+        });
+        let mut e = envelope_with(AgencyKind::Camhs, "P-health", classification, &[LawfulBasis::Safeguarding], body);
+        e.share_with = share_with;
+        e
+    };
+    // Classified special category; and classified official but shared with the police.
+    let mut ids = Vec::new();
+    for e in [
+        referral(Classification::SpecialCategory, vec![]),
+        referral(Classification::Official, vec![agency_of(AgencyKind::Police)]),
+    ] {
+        ids.push(camhs.publish(e, WAIT).await.unwrap().event_id.to_string());
+    }
+    let mut client = QueryServiceClient::new(t.channel().await);
+    let get = async |client: &mut QueryServiceClient<_>, id: &str, token: &str| {
+        client.get_event(authorized(pb::GetEventRequest { event_id: id.to_string() }, token)).await
+    };
+    // The police learn that a referral exists and its decision; not why, nor the notes.
+    let police = t.token(&agency_of(AgencyKind::Police), Role::Practitioner, Purpose::Safeguarding);
+    for id in &ids {
+        let view = get(&mut client, id, &police).await.unwrap().into_inner();
+        assert_eq!(view.visibility, pb::Visibility::ShowRedacted as i32);
+        let event = view.event.unwrap();
+        assert!(event.personal.is_none() && event.sealed.is_empty(), "{event:?}");
+        let Some(pb::event::Body::MashReferral(m)) = event.body else { panic!("{event:?}") };
+        assert_eq!(m.reason, pb::MashReason::Unspecified as i32, "the reason is health detail");
+        assert_eq!(m.decision, pb::ThresholdDecision::EarlyHelp as i32);
+    }
+    // The MASH, for safeguarding, reads it in full.
+    let mash = t.token(&agency_of(AgencyKind::ChildrensServices), Role::Practitioner, Purpose::Safeguarding);
+    let view = get(&mut client, &ids[0], &mash).await.unwrap().into_inner();
+    let event = view.event.unwrap();
+    assert!(
+        matches!(event.body, Some(pb::event::Body::MashReferral(m)) if m.reason == pb::MashReason::MentalHealth as i32)
+    );
+    assert_eq!(event.personal.unwrap().text["notes"], "free text only some may read");
+
+    // Admins and auditors, even of the publishing agency, read no content.
+    for role in [Role::Admin, Role::Auditor] {
+        for purpose in [Purpose::Administration, Purpose::Audit, Purpose::Safeguarding] {
+            let token = t.token(&agency_of(AgencyKind::Camhs), role, purpose);
+            for id in &ids {
+                let status = get(&mut client, id, &token).await.unwrap_err();
+                assert_eq!(status.code(), tonic::Code::NotFound, "{role:?} {purpose:?}");
+            }
+            let request = pb::SubjectTimelineRequest { subject: Some(person("P-health")), ..Default::default() };
+            if let Ok(page) = client.subject_timeline(authorized(request, &token)).await {
+                assert!(page.into_inner().events.is_empty(), "{role:?} {purpose:?}");
+            }
+        }
+    }
 }
 
 /// What a VCS worker is told about a child of whom police hold records it

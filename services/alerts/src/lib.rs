@@ -3,9 +3,12 @@
 //! appends them.
 //!
 //! - [`rules`]: which events raise an alert, and for whom.
+//! - [`reach`]: whether the agreement lets anyone it concerns see it (the
+//!   publisher is told when nobody will be alerted).
 //! - [`service`]: the gRPC stream, on the read side's live loop (every
 //!   delivery decided by the sharing agreement and recorded first).
 
+pub mod reach;
 pub mod rules;
 pub mod service;
 

@@ -1,11 +1,12 @@
 //! The alert rules: which events raise an immediate alert, and which
-//! agencies it concerns (domain.md, "Cadences": cuckooing → adult
-//! safeguarding; high-risk missing; a first arrest at low gravity → the YOT
-//! for diversion).
+//! agencies it concerns (domain.md, "Cadences": cuckooing and modern
+//! slavery of an adult → adult safeguarding; high-risk missing; a first
+//! arrest at low gravity → the YOT for diversion), and whether the sharing
+//! agreement lets anyone it concerns see it ([`unheard`]).
 
 use std::collections::BTreeSet;
 
-use concord_core::{AgencyId, SubjectId, pb};
+use concord_core::{AgencyId, SubjectId, pb, sensitivity};
 use concord_ledger::index::decode_entry;
 use concord_log::log::{Log, LogError};
 
@@ -41,17 +42,25 @@ fn risk_name(risk: i32) -> &'static str {
 
 /// The alert `event` raises, if any. `log` tells which agencies know a child.
 pub fn raised_by(log: &Log, event: &pb::Event) -> Result<Option<Raised>, LogError> {
+    let exploitation = match &event.body {
+        Some(pb::event::Body::ExploitationConcern(c)) => c.exploitation_type,
+        Some(pb::event::Body::NrmReferral(n)) => n.exploitation_type,
+        _ => pb::ExploitationType::Unspecified as i32,
+    };
+    let adult = sensitivity::concerns_adult_at_risk(event);
     let raised = match &event.body {
-        Some(pb::event::Body::ExploitationConcern(c))
-            if c.exploitation_type == pb::ExploitationType::Cuckooing as i32 =>
-        {
-            Raised {
-                rule: "cuckooing",
-                reason: "cuckooing: an adult's home taken over for exploitation".into(),
-                kinds: vec![pb::AgencyKind::AdultSafeguarding],
-                agencies: BTreeSet::new(),
-            }
-        }
+        _ if adult && exploitation == pb::ExploitationType::Cuckooing as i32 => Raised {
+            rule: "cuckooing",
+            reason: "cuckooing: an adult's home taken over for exploitation".into(),
+            kinds: vec![pb::AgencyKind::AdultSafeguarding],
+            agencies: BTreeSet::new(),
+        },
+        _ if adult && exploitation == pb::ExploitationType::ModernSlavery as i32 => Raised {
+            rule: "modern-slavery",
+            reason: "modern slavery: an adult at risk of being exploited for labour or services".into(),
+            kinds: vec![pb::AgencyKind::AdultSafeguarding],
+            agencies: BTreeSet::new(),
+        },
         Some(pb::event::Body::MissingEpisode(m)) if m.risk >= pb::RiskLevel::High as i32 && m.returned_at.is_none() => {
             Raised {
                 rule: "high-risk-missing",

@@ -715,6 +715,7 @@ mod tests {
             Body::ExploitationConcern(pb::ExploitationConcern {
                 exploitation_type: kind as i32,
                 risk: pb::RiskLevel::High as i32,
+                adult: false,
             }),
         )
     }

@@ -253,7 +253,11 @@ mod tests {
             event(
                 DAY,
                 "P-1",
-                Body::ExploitationConcern(pb::ExploitationConcern { exploitation_type: 1, risk: risk as i32 }),
+                Body::ExploitationConcern(pb::ExploitationConcern {
+                    exploitation_type: 1,
+                    risk: risk as i32,
+                    adult: false,
+                }),
             )
         };
         let reasons = ranked(&[concern(pb::RiskLevel::Low), concern(pb::RiskLevel::VeryHigh)], &[], to);

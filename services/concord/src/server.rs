@@ -21,7 +21,7 @@ use concord_core::pb::replay_service_server::ReplayServiceServer;
 use concord_identity::Verifier;
 use concord_lifecycle::AdminApi;
 use concord_log::log::Log;
-use concord_node::{Node, PublishApi};
+use concord_node::{Node, PublishApi, UnheardAlert};
 use concord_query::replay::Pseudonyms;
 use concord_query::view::Views;
 use concord_query::{AuditApi, LogApi, PolicyApi, QueryApi, ReplayApi};
@@ -72,6 +72,16 @@ pub async fn serve(services: Services, listener: TcpListener, shutdown: impl Fut
         let api = ReplayApi::new(views.clone(), door.clone(), Pseudonyms::new(key));
         router = router.add_service(ReplayServiceServer::new(api));
     }
+    // Publishers beside a read side are told when their alert reaches nobody.
+    let unheard: Option<UnheardAlert> = services.views.clone().map(|views| {
+        Arc::new(move |event: &concord_core::pb::Event| match concord_alerts::reach::unheard(&views, event) {
+            Ok(unheard) => unheard,
+            Err(error) => {
+                tracing::warn!(%error, "cannot tell whether an alert reaches anyone");
+                None
+            }
+        }) as UnheardAlert
+    });
     if let Some(views) = services.views {
         health.set_serving::<QueryServiceServer<QueryApi>>().await;
         health.set_serving::<PolicyServiceServer<PolicyApi>>().await;
@@ -99,7 +109,11 @@ pub async fn serve(services: Services, listener: TcpListener, shutdown: impl Fut
     }
     if !services.nodes.is_empty() {
         health.set_serving::<PublishServiceServer<PublishApi>>().await;
-        router = router.add_service(PublishServiceServer::new(PublishApi::new(services.nodes, door)));
+        let mut api = PublishApi::new(services.nodes, door);
+        if let Some(unheard) = unheard {
+            api = api.telling_unheard_alerts(unheard);
+        }
+        router = router.add_service(PublishServiceServer::new(api));
     }
     if let Some(ready) = services.ready {
         tokio::spawn(report_readiness(health, ready));

@@ -6,6 +6,7 @@
 //! - [`validate`]: the schema and sharing rules an event must meet.
 //! - [`sign`]: agency signing keys and the registry the ledger verifies against.
 //! - [`seal`]: per-subject encryption of personal data.
+//! - [`sensitivity`]: special category (health) data and adults at risk, by content.
 //! - [`status`]: gRPC statuses that name the field at fault.
 //! - [`schema`]: JSON Schemas for partner imports, generated from the proto.
 //! - [`codes`]: the fixed vocabulary of each free string field of a body.
@@ -17,6 +18,7 @@ pub mod metric;
 pub mod pb;
 pub mod schema;
 pub mod seal;
+pub mod sensitivity;
 pub mod sign;
 pub mod status;
 pub mod validate;

@@ -13,4 +13,4 @@ pub mod service;
 
 pub use node::{Node, NodeError, Published};
 pub use outbox::{Outbox, OutboxStats};
-pub use service::PublishApi;
+pub use service::{PublishApi, UnheardAlert};

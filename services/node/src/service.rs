@@ -28,17 +28,30 @@ const RECEIPT_WAIT: Duration = Duration::from_secs(30);
 /// The method recorded for a publish.
 const RPC: &str = "/concord.v1.PublishService/Publish";
 
+/// Says, for an accepted event, why the immediate alert it raises reaches
+/// nobody (if it does): judged by the read side, which holds the agreement
+/// and the consents (`concord_alerts::reach::unheard`).
+pub type UnheardAlert = Arc<dyn Fn(&pb::Event) -> Option<String> + Send + Sync>;
+
 /// The gRPC publishing API over the nodes this process runs.
 pub struct PublishApi {
     nodes: HashMap<AgencyId, Arc<Node>>,
     door: Door,
+    unheard: Option<UnheardAlert>,
 }
 
 impl PublishApi {
     /// Serves the given nodes, every call through `door`.
     pub fn new(nodes: impl IntoIterator<Item = Arc<Node>>, door: Door) -> Self {
         let nodes = nodes.into_iter().map(|n| (n.agency().clone(), n)).collect();
-        PublishApi { nodes, door }
+        PublishApi { nodes, door, unheard: None }
+    }
+
+    /// Tells publishers, in `PublishResponse.unheard_alert`, when the alert
+    /// their event raises reaches nobody, as `unheard` judges.
+    pub fn telling_unheard_alerts(mut self, unheard: UnheardAlert) -> Self {
+        self.unheard = Some(unheard);
+        self
     }
 
     /// Publishes for `principal`; on success also gives the event as the
@@ -70,12 +83,27 @@ impl PublishApi {
             .ok_or_else(|| Status::failed_precondition(format!("no node for {} runs here", principal.agency)))?;
         let mut added = listed(&event, pb::Visibility::Unspecified as i32);
         let wait = request.wait_for_ledger.then_some(RECEIPT_WAIT);
+        let judged = self.unheard.as_ref().map(|unheard| {
+            let mut event = event.clone();
+            if event.agency_kind == 0 {
+                event.agency_kind = principal.agency.kind() as i32;
+            }
+            (unheard.clone(), event)
+        });
         let published = node.publish(event, wait).await?;
         added.event_id = published.event_id.to_string();
+        let unheard_alert = match judged {
+            // The judge reads the log: off the async threads.
+            Some((unheard, event)) => {
+                tokio::task::spawn_blocking(move || unheard(&event)).await.unwrap_or_default().unwrap_or_default()
+            }
+            None => String::new(),
+        };
         let response = pb::PublishResponse {
             event_id: published.event_id.to_string(),
             position: published.position.unwrap_or_default(),
             duplicate: published.duplicate,
+            unheard_alert,
         };
         Ok((response, added))
     }

@@ -4,7 +4,9 @@
 //! may the reader `see` the event (learn that it exists, redacted) and may
 //! they `see_detail` (read it in full)? Both allowed: show; only `see`:
 //! show redacted; otherwise withhold. The reader and the event become Cedar
-//! entities carrying only the attributes the schema names, never content.
+//! entities carrying only the attributes the schema names, never content
+//! (what the content implies, special category and adults at risk, comes
+//! from `concord_core::sensitivity`).
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -17,6 +19,7 @@ use cedar_policy::{
 use concord_core::EventType;
 use concord_core::ids::agency_kind_name;
 use concord_core::pb::{self, AgencyKind};
+use concord_core::sensitivity;
 use concord_identity::Principal;
 use miette::Diagnostic;
 use sha2::{Digest, Sha256};
@@ -179,11 +182,24 @@ impl CedarAgreement {
             .filter_map(|b| pb::LawfulBasis::try_from(*b).ok())
             .map(|b| short(b.as_str_name(), "LAWFUL_BASIS_"));
         let event_type = event.body.as_ref().map(|b| EventType::of(b).to_string()).unwrap_or_default();
+        let exploitation = match &event.body {
+            Some(pb::event::Body::ExploitationConcern(c)) => c.exploitation_type,
+            Some(pb::event::Body::NrmReferral(n)) => n.exploitation_type,
+            _ => pb::ExploitationType::Unspecified as i32,
+        };
+        let exploitation = pb::ExploitationType::try_from(exploitation)
+            .ok()
+            .filter(|t| *t != pb::ExploitationType::Unspecified)
+            .map(|t| short(t.as_str_name(), "EXPLOITATION_TYPE_"))
+            .unwrap_or_default();
         let attrs = HashMap::from([
             ("agency_id".to_string(), string(event.agency_id.clone())),
             ("agency_kind".to_string(), string(agency_kind_name(kind))),
             ("event_type".to_string(), string(event_type)),
             ("classification".to_string(), string(classification)),
+            ("special_category".to_string(), RestrictedExpression::new_bool(sensitivity::is_special_category(event))),
+            ("exploitation".to_string(), string(exploitation)),
+            ("adult_at_risk".to_string(), RestrictedExpression::new_bool(sensitivity::concerns_adult_at_risk(event))),
             ("lawful_basis".to_string(), strings(bases)),
             ("share_with".to_string(), strings(event.share_with.iter().cloned())),
             (

@@ -1,5 +1,6 @@
 //! The default agreement (`deploy/policy/`) decides as domain.md's sharing
-//! rules say, for every combination of reader and event attributes, checked
+//! rules say, for every combination of reader and event attributes (and the
+//! bodies whose content matters, in rotation), checked
 //! against a table written here independently of the Cedar text; and a
 //! broken agreement is refused with the file and line at fault.
 
@@ -30,6 +31,16 @@ fn event(
     bases: &[LawfulBasis],
     share_with: &[String],
 ) -> pb::Event {
+    with_body(publisher, classification, bases, share_with, pb::event::Body::Arrest(pb::Arrest::default()))
+}
+
+fn with_body(
+    publisher: AgencyKind,
+    classification: Classification,
+    bases: &[LawfulBasis],
+    share_with: &[String],
+    body: pb::event::Body,
+) -> pb::Event {
     pb::Event {
         agency_id: agency_of(publisher),
         agency_kind: publisher as i32,
@@ -37,9 +48,36 @@ fn event(
         lawful_basis: bases.iter().map(|b| *b as i32).collect(),
         consent_ref: if bases.contains(&LawfulBasis::Consent) { "C-1".into() } else { String::new() },
         share_with: share_with.to_vec(),
-        body: Some(pb::event::Body::Arrest(pb::Arrest::default())),
+        body: Some(body),
         ..Default::default()
     }
+}
+
+/// Bodies whose content the agreement looks at: health by content, adults
+/// at risk, and the event types the later agency kinds' clauses name.
+fn bodies() -> Vec<pb::event::Body> {
+    use pb::event::Body;
+    let mash =
+        |reason: pb::MashReason| Body::MashReferral(pb::MashReferral { reason: reason as i32, ..Default::default() });
+    let concern = |t: pb::ExploitationType, adult| {
+        Body::ExploitationConcern(pb::ExploitationConcern { exploitation_type: t as i32, risk: 3, adult })
+    };
+    vec![
+        Body::Arrest(pb::Arrest::default()),
+        mash(pb::MashReason::MentalHealth),
+        mash(pb::MashReason::Drugs),
+        concern(pb::ExploitationType::Cuckooing, false),
+        concern(pb::ExploitationType::ModernSlavery, true),
+        concern(pb::ExploitationType::Criminal, false),
+        Body::NrmReferral(pb::NrmReferral {
+            exploitation_type: pb::ExploitationType::ModernSlavery as i32,
+            minor: false,
+        }),
+        Body::MissingEpisode(pb::MissingEpisode::default()),
+        Body::AssetPlusRating(pb::AssetPlusRating::default()),
+        Body::NrmReferral(pb::NrmReferral { exploitation_type: pb::ExploitationType::Criminal as i32, minor: true }),
+        Body::CamhsContact(pb::CamhsContact::default()),
+    ]
 }
 
 fn no_consent() -> &'static Consent {
@@ -54,8 +92,10 @@ fn facts(e: &pb::Event) -> Facts<'_> {
 #[test]
 fn the_default_agreement_matches_the_sharing_rules_in_every_case() {
     let agreement = CedarAgreement::builtin().unwrap();
-    let classifications =
-        [Classification::Official, Classification::OfficialSensitive, Classification::SpecialCategory];
+    // Official and official-sensitive are alike to the agreement.
+    let classifications = [Classification::OfficialSensitive, Classification::SpecialCategory];
+    let bodies = bodies();
+    assert_eq!(bodies.len(), 11);
     let consents: Vec<Consent> =
         [ConsentStatus::None, ConsentStatus::Given, ConsentStatus::Withdrawn, ConsentStatus::Expired]
             .into_iter()
@@ -70,7 +110,10 @@ fn the_default_agreement_matches_the_sharing_rules_in_every_case() {
                         if !bases.contains(&LawfulBasis::Consent) && consent.status != ConsentStatus::None {
                             continue;
                         }
-                        cases.push((event(publisher, classification, bases, &shared), consent));
+                        // Each combination takes the next body: their number is prime to
+                        // every dimension's, so each body meets every value of each.
+                        let body = bodies[cases.len() % bodies.len()].clone();
+                        cases.push((with_body(publisher, classification, bases, &shared, body), consent));
                     }
                 }
             }
@@ -94,7 +137,7 @@ fn the_default_agreement_matches_the_sharing_rules_in_every_case() {
             }
         }
     }
-    assert!(checked > 20_000, "{checked}");
+    assert!(checked > 250_000, "{checked}");
     // The table exercises every outcome, so a policy that always says one thing fails.
     for d in [Decision::Show, Decision::ShowRedacted, Decision::Withhold] {
         assert!(counts.get(&d).copied().unwrap_or(0) > 100, "{d:?}: {counts:?}");
@@ -131,6 +174,65 @@ fn explain_names_the_rules_that_decided() {
     let why = agreement.explain(&yot, Facts { event: &engagement, consent: &withdrawn });
     assert_eq!(why.decision, Decision::Withhold, "{why:?}");
     assert_eq!(why.policy_hash, agreement.policy_hash());
+}
+
+#[test]
+fn health_by_content_roles_and_the_later_agency_kinds() {
+    use pb::event::Body;
+    let agreement = CedarAgreement::builtin().unwrap();
+    let basis = [LawfulBasis::Safeguarding];
+    let mental_health =
+        Body::MashReferral(pb::MashReferral { reason: pb::MashReason::MentalHealth as i32, ..Default::default() });
+    let police = principal(AgencyKind::Police, Role::Practitioner, Purpose::Safeguarding);
+    // A MASH referral for mental health is health data whatever the publisher
+    // classified it, and so is anything CAMHS publishes.
+    for (publisher, classification, body) in [
+        (AgencyKind::Yot, Classification::Official, mental_health.clone()),
+        (AgencyKind::Camhs, Classification::SpecialCategory, mental_health.clone()),
+        (AgencyKind::Camhs, Classification::Official, Body::MashReferral(pb::MashReferral::default())),
+    ] {
+        let e = with_body(publisher, classification, &basis, &[], body);
+        let why = agreement.explain(&police, facts(&e));
+        assert_eq!(why.decision, Decision::ShowRedacted, "{e:?}: {why:?}");
+        assert_eq!(why.see, vec!["health-contact-exists".to_string()]);
+    }
+    // Admins and auditors read no content, not even their own agency's.
+    let own = event(AgencyKind::Police, Classification::Official, &basis, &[]);
+    for role in [Role::Admin, Role::Auditor] {
+        for purpose in Purpose::ALL {
+            let why = agreement.explain(&principal(AgencyKind::Police, role, *purpose), facts(&own));
+            assert_eq!(why.decision, Decision::Withhold, "{role:?} {purpose:?}");
+            assert!(why.forbidden_by.contains(&"auditors-and-admins-no-content".to_string()), "{why:?}");
+        }
+    }
+    // A practitioner reads for casework only.
+    let why = agreement.explain(&principal(AgencyKind::Police, Role::Practitioner, Purpose::Audit), facts(&own));
+    assert_eq!(why.decision, Decision::Withhold);
+    // Adult safeguarding gets cuckooing and modern slavery of adults, not a child's exploitation.
+    let adults = principal(AgencyKind::AdultSafeguarding, Role::Practitioner, Purpose::Safeguarding);
+    let concern = |t: pb::ExploitationType, adult| {
+        let body = Body::ExploitationConcern(pb::ExploitationConcern { exploitation_type: t as i32, risk: 3, adult });
+        with_body(AgencyKind::Police, Classification::OfficialSensitive, &basis, &[], body)
+    };
+    for (e, want) in [
+        (concern(pb::ExploitationType::Cuckooing, false), Decision::Show),
+        (concern(pb::ExploitationType::ModernSlavery, true), Decision::Show),
+        (concern(pb::ExploitationType::ModernSlavery, false), Decision::Withhold),
+        (concern(pb::ExploitationType::Criminal, false), Decision::Withhold),
+    ] {
+        let why = agreement.explain(&adults, facts(&e));
+        assert_eq!(why.decision, want, "{e:?}: {why:?}");
+        if want == Decision::Show {
+            assert_eq!(why.see_detail, vec!["adults-at-risk-to-adult-safeguarding".to_string()]);
+        }
+    }
+    // Housing hears of cuckooing; a school of a child's exploitation.
+    let housing = principal(AgencyKind::Housing, Role::Practitioner, Purpose::Safeguarding);
+    let why = agreement.explain(&housing, facts(&concern(pb::ExploitationType::Cuckooing, false)));
+    assert_eq!(why.see_detail, vec!["cuckooing-to-housing".to_string()]);
+    let school = principal(AgencyKind::Education, Role::Practitioner, Purpose::Safeguarding);
+    let why = agreement.explain(&school, facts(&concern(pb::ExploitationType::Criminal, false)));
+    assert_eq!(why.see_detail, vec!["missing-and-exploited-children-to-education".to_string()]);
 }
 
 fn schema() -> &'static str {

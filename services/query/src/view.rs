@@ -11,6 +11,7 @@ use std::sync::{Arc, RwLock};
 use concord_core::ids::{agency_stream, item_stream};
 use concord_core::pb;
 use concord_core::seal::{self, SubjectKeys};
+use concord_core::sensitivity::withhold_health_detail;
 use concord_identity::Principal;
 use concord_ledger::consent;
 use concord_ledger::index::{BY_CORRECTS, decode_entry};
@@ -318,11 +319,9 @@ enum Shaping {
     Replay,
 }
 
-/// Removes free text, identifiers and health detail.
+/// Removes free text, identifiers and health detail (in every event type:
+/// see [`withhold_health_detail`] for which fields are health detail).
 pub fn redact(event: &mut pb::Event) {
     seal::redact(event);
-    if let Some(pb::event::Body::CamhsContact(contact)) = &mut event.body {
-        // The reader learns that a contact exists, not what it was.
-        *contact = pb::CamhsContact::default();
-    }
+    withhold_health_detail(event);
 }

@@ -506,8 +506,11 @@ impl Simulator {
         } else {
             pb::LawfulBasis::Safeguarding
         };
-        let body =
-            Body::ExploitationConcern(pb::ExploitationConcern { exploitation_type: kind as i32, risk: risk as i32 });
+        let body = Body::ExploitationConcern(pb::ExploitationConcern {
+            exploitation_type: kind as i32,
+            risk: risk as i32,
+            adult: false,
+        });
         let e = self.event(by, subjects, at, Duration::hours(6), &ward, &[pb::LawfulBasis::Safeguarding, basis], body);
         self.with_notes(
             e,

@@ -101,7 +101,8 @@ impl GroundTruth {
 
     /// Tallies one generated event.
     pub(crate) fn add(&mut self, event: &pb::Event) {
-        let analysable = event.classification != pb::Classification::SpecialCategory as i32
+        // Health data (by classification or by content) is not analysable.
+        let analysable = !concord_core::sensitivity::is_special_category(event)
             && event.lawful_basis.iter().any(|b| *b != pb::LawfulBasis::Consent as i32);
         let Some(body) = event.body.as_ref().filter(|_| analysable) else { return };
         let counted = match body {
