@@ -66,7 +66,7 @@ impl Door {
         request: Request<Q>,
         handler: impl AsyncFnOnce(&Call, Request<Q>) -> Result<T, Status>,
     ) -> Result<Response<T>, Status> {
-        let principal = match self.verifier.authenticate(request.metadata()) {
+        let principal = match self.verifier.authenticate(request.metadata()).await {
             Ok(principal) => principal,
             Err(status) => {
                 let record = access.record(None, Vec::new(), &Tally::default(), Some(&status));

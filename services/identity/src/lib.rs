@@ -1,17 +1,24 @@
 //! Who is calling: bearer tokens mapped to a [`Principal`].
 //!
-//! Readers and agency systems present a JWT signed with EdDSA (Ed25519) or
-//! ES256 (P-256); the keys come from a JWKS file, and `iss`, `aud`, `exp` and
-//! `nbf` are checked ([`verify`]). Claims carry the caller's agency, role and
-//! purpose ([`claims`]). [`issue`] mints tokens from a local key for
-//! development and tests.
+//! Readers and agency systems present a JWT signed with EdDSA (Ed25519),
+//! ES256 (P-256) or RS256 (RSA); `iss`, `aud`, `exp` and `nbf` are checked
+//! ([`verify`]). The keys come from a JWKS file, for tokens the local issuer
+//! ([`issue`], for development and tests) mints with Concord's own claims
+//! ([`claims`]: agency, role and purpose); or from the partnership's OpenID
+//! Connect provider ([`oidc`]), whose group or role claims a mapping file
+//! turns into agency, role and purpose ([`mapping`]).
 
 pub mod claims;
 pub mod issue;
+mod keys;
+pub mod mapping;
+pub mod oidc;
 pub mod verify;
 
 pub use claims::{Claims, Principal, Purpose, Role};
 pub use issue::Issuer;
+pub use mapping::{ClaimMapping, MappingError};
+pub use oidc::OidcConfig;
 pub use verify::{AuthError, Verifier};
 
 /// Failures to load or use identity keys.
@@ -36,4 +43,12 @@ pub enum IdentityError {
     /// Signing a token failed.
     #[error("cannot sign a token: {0}")]
     Signing(String),
+    /// The OpenID Connect provider's discovery document or keys cannot be had.
+    #[error("OpenID Connect issuer {issuer}: {reason}")]
+    Provider {
+        /// The configured issuer.
+        issuer: String,
+        /// What went wrong.
+        reason: String,
+    },
 }

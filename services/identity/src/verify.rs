@@ -1,19 +1,29 @@
-//! Checking bearer tokens against the partnership's JWKS.
+//! Checking bearer tokens against the partnership's keys.
 //!
-//! Only EdDSA (Ed25519 `OKP` keys) and ES256 (P-256 `EC` keys) are accepted;
-//! the key's type fixes the algorithm, so a token cannot choose a weaker one
-//! (no `none`, no HMAC with a public key as the secret).
+//! The keys come from a JWKS file (the local issuer's) or from the
+//! partnership's OpenID Connect provider ([`crate::oidc`]). Only EdDSA
+//! (Ed25519), ES256 (P-256) and RS256 (RSA) are accepted, and the key's type
+//! fixes the algorithm ([`crate::keys`]), so a token cannot choose a weaker
+//! one (no `none`, no HMAC with a public key as the secret). `iss`, `aud`,
+//! `exp` and `nbf` are checked. The local issuer's tokens carry Concord's own
+//! claims ([`Claims`]); a provider's are mapped ([`ClaimMapping`]).
 
 use std::collections::HashSet;
 use std::path::Path;
+use std::sync::Arc;
 
-use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet};
-use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header, errors::ErrorKind};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use jsonwebtoken::{Validation, decode, decode_header, errors::ErrorKind};
+use serde_json::{Map, Value};
 use tonic::Status;
 use tonic::metadata::MetadataMap;
 
 use crate::IdentityError;
 use crate::claims::{Claims, Principal};
+use crate::keys::{ACCEPTED, KeySet};
+use crate::mapping::ClaimMapping;
+use crate::oidc::RemoteKeys;
 
 /// Clock skew tolerated on `exp` and `nbf`, in seconds.
 const LEEWAY_SECONDS: u64 = 30;
@@ -48,9 +58,12 @@ pub enum AuthError {
     /// Claims missing or incoherent.
     #[error("token claims are not usable: {0}")]
     BadClaims(String),
-    /// An algorithm other than the key's (EdDSA or ES256).
-    #[error("token algorithm {0} is not accepted (EdDSA or ES256 only)")]
+    /// An algorithm other than the key's (EdDSA, ES256 or RS256).
+    #[error("token algorithm {0} is not accepted (EdDSA, ES256 or RS256, as the key is)")]
     DisallowedAlgorithm(String),
+    /// The identity provider's claims map to no agency, role and purpose.
+    #[error("token claims map to no access in Concord: {0}")]
+    Unmapped(String),
 }
 
 impl AuthError {
@@ -67,24 +80,33 @@ impl AuthError {
             AuthError::WrongAudience => "wrong_audience",
             AuthError::BadClaims(_) => "bad_claims",
             AuthError::DisallowedAlgorithm(_) => "disallowed_algorithm",
+            AuthError::Unmapped(_) => "unmapped",
         }
     }
 }
 
-struct Key {
-    kid: Option<String>,
-    algorithm: Algorithm,
-    key: DecodingKey,
+/// Where a verifier's keys come from.
+pub(crate) enum Keys {
+    /// A JWKS read once (the local issuer's).
+    Fixed(KeySet),
+    /// An OpenID Connect provider's JWKS, kept fresh.
+    Remote(Arc<RemoteKeys>),
 }
 
-/// Verifies tokens against a fixed set of public keys.
+/// Verifies bearer tokens and says who they are for.
 pub struct Verifier {
-    keys: Vec<Key>,
+    keys: Keys,
     issuer: String,
     audience: String,
+    /// `None`: Concord's own claims; otherwise the provider's, mapped.
+    mapping: Option<ClaimMapping>,
 }
 
 impl Verifier {
+    pub(crate) fn new(keys: Keys, issuer: &str, audience: &str, mapping: Option<ClaimMapping>) -> Self {
+        Verifier { keys, issuer: issuer.to_string(), audience: audience.to_string(), mapping }
+    }
+
     /// Loads the public keys of a JWKS file; tokens must name `issuer` and `audience`.
     pub fn from_jwks_file(path: &Path, issuer: &str, audience: &str) -> Result<Self, IdentityError> {
         let text = std::fs::read_to_string(path)
@@ -93,44 +115,28 @@ impl Verifier {
             .map_err(|reason| IdentityError::BadFile { path: path.display().to_string(), reason })
     }
 
-    /// Loads the public keys of a JWKS document.
+    /// Loads the public keys of a JWKS document; every key must be usable.
     pub fn from_jwks(jwks: &str, issuer: &str, audience: &str) -> Result<Self, String> {
-        let set: JwkSet = serde_json::from_str(jwks).map_err(|e| format!("not a JWKS: {e}"))?;
-        let mut keys = Vec::new();
-        for (i, jwk) in set.keys.iter().enumerate() {
-            let algorithm = match &jwk.algorithm {
-                AlgorithmParameters::OctetKeyPair(p) if p.curve == EllipticCurve::Ed25519 => Algorithm::EdDSA,
-                AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P256 => Algorithm::ES256,
-                _ => {
-                    return Err(format!("key {i}: only Ed25519 (EdDSA) and P-256 (ES256) keys are accepted"));
-                }
-            };
-            let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("key {i}: {e}"))?;
-            keys.push(Key { kid: jwk.common.key_id.clone(), algorithm, key });
-        }
-        if keys.is_empty() {
-            return Err("the JWKS holds no keys".into());
-        }
-        Ok(Verifier { keys, issuer: issuer.to_string(), audience: audience.to_string() })
+        Ok(Verifier::new(Keys::Fixed(KeySet::strict(jwks)?), issuer, audience, None))
     }
 
-    /// Checks a token and returns who it is for.
+    /// Checks a token against the keys held now, and returns who it is for.
+    /// A token naming a key not held is refused here; [`Verifier::check`]
+    /// fetches a provider's keys again first.
     pub fn verify(&self, token: &str) -> Result<Principal, AuthError> {
         let header = decode_header(token).map_err(|e| AuthError::Malformed(e.to_string()))?;
-        if !matches!(header.alg, Algorithm::EdDSA | Algorithm::ES256) {
+        if !ACCEPTED.contains(&header.alg) {
             return Err(AuthError::DisallowedAlgorithm(format!("{:?}", header.alg)));
         }
-        let key = match &header.kid {
-            Some(kid) => self
-                .keys
-                .iter()
-                .find(|k| k.kid.as_deref() == Some(kid))
-                .ok_or_else(|| AuthError::UnknownKey(kid.clone()))?,
-            None => match self.keys.as_slice() {
-                [only] => only,
-                _ => return Err(AuthError::UnknownKey("(no kid)".into())),
-            },
+        let remote;
+        let keys = match &self.keys {
+            Keys::Fixed(keys) => keys,
+            Keys::Remote(keys) => {
+                remote = keys.current();
+                &remote
+            }
         };
+        let key = keys.find(header.kid.as_deref())?;
         if key.algorithm != header.alg {
             return Err(AuthError::DisallowedAlgorithm(format!("{:?}", header.alg)));
         }
@@ -139,9 +145,11 @@ impl Verifier {
         validation.set_audience(&[&self.audience]);
         validation.leeway = LEEWAY_SECONDS;
         validation.validate_nbf = true;
-        validation.required_spec_claims =
-            ["exp", "nbf", "iss", "aud", "sub"].iter().map(|s| s.to_string()).collect::<HashSet<_>>();
-        let data = decode::<Claims>(token, &key.key, &validation).map_err(|e| match e.kind() {
+        // Providers' tokens need not carry `nbf`; when they do, it is checked.
+        let required: &[&str] =
+            if self.mapping.is_some() { &["exp", "iss", "aud", "sub"] } else { &["exp", "nbf", "iss", "aud", "sub"] };
+        validation.required_spec_claims = required.iter().map(|s| s.to_string()).collect::<HashSet<_>>();
+        let refused = |e: jsonwebtoken::errors::Error| match e.kind() {
             ErrorKind::ExpiredSignature => AuthError::Expired,
             ErrorKind::ImmatureSignature => AuthError::NotYetValid,
             ErrorKind::InvalidIssuer => AuthError::WrongIssuer,
@@ -152,24 +160,58 @@ impl Verifier {
                 AuthError::BadClaims(e.to_string())
             }
             _ => AuthError::Malformed(e.to_string()),
-        })?;
-        data.claims.principal().map_err(AuthError::BadClaims)
+        };
+        match &self.mapping {
+            None => decode::<Claims>(token, &key.key, &validation)
+                .map_err(refused)?
+                .claims
+                .principal()
+                .map_err(AuthError::BadClaims),
+            Some(mapping) => {
+                mapping.principal(&decode::<Map<String, Value>>(token, &key.key, &validation).map_err(refused)?.claims)
+            }
+        }
+    }
+
+    /// As [`Verifier::verify`]; a token from this verifier's provider naming
+    /// a key not held yet (the provider rotated its key) makes it fetch the
+    /// provider's keys again, at most once per its minimum interval, and
+    /// never on a blocking call.
+    pub async fn check(&self, token: &str) -> Result<Principal, AuthError> {
+        let outcome = self.verify(token);
+        let (Keys::Remote(remote), Err(AuthError::UnknownKey(_))) = (&self.keys, &outcome) else {
+            return outcome;
+        };
+        // Only a named key can be looked for, and only for a token claiming
+        // this issuer: other tokens cannot make the provider be asked.
+        let Some(kid) = decode_header(token).ok().and_then(|h| h.kid) else { return outcome };
+        if unverified_issuer(token).as_deref() != Some(self.issuer.as_str()) {
+            return Err(AuthError::WrongIssuer);
+        }
+        if remote.refresh_for(&kid).await { self.verify(token) } else { outcome }
     }
 
     /// Reads `authorization: Bearer <token>` from gRPC metadata and verifies it.
     /// Refusals are UNAUTHENTICATED with the reason; the token is never echoed.
-    pub fn authenticate(&self, metadata: &MetadataMap) -> Result<Principal, Status> {
-        self.authenticate_detailed(metadata).map_err(|e| Status::unauthenticated(e.to_string()))
+    pub async fn authenticate(&self, metadata: &MetadataMap) -> Result<Principal, Status> {
+        self.authenticate_detailed(metadata).await.map_err(|e| Status::unauthenticated(e.to_string()))
     }
 
     /// As [`Verifier::authenticate`], keeping the reason as an [`AuthError`].
-    pub fn authenticate_detailed(&self, metadata: &MetadataMap) -> Result<Principal, AuthError> {
+    pub async fn authenticate_detailed(&self, metadata: &MetadataMap) -> Result<Principal, AuthError> {
         let value = metadata.get("authorization").ok_or(AuthError::Missing)?;
         let value = value.to_str().map_err(|_| AuthError::Malformed("authorization is not text".into()))?;
         let token = value
             .strip_prefix("Bearer ")
             .or_else(|| value.strip_prefix("bearer "))
             .ok_or_else(|| AuthError::Malformed("use the Bearer scheme: `authorization: Bearer <token>`".into()))?;
-        self.verify(token.trim())
+        self.check(token.trim()).await
     }
+}
+
+/// The `iss` a token claims, before anything about it is checked.
+fn unverified_issuer(token: &str) -> Option<String> {
+    let payload = B64URL.decode(token.split('.').nth(1)?).ok()?;
+    let claims: Map<String, Value> = serde_json::from_slice(&payload).ok()?;
+    claims.get("iss")?.as_str().map(str::to_string)
 }

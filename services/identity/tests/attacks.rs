@@ -130,18 +130,18 @@ fn incoherent_claims_are_refused() {
     assert!(matches!(verifier.verify(&role), Err(AuthError::BadClaims(_))));
 }
 
-#[test]
-fn missing_or_non_bearer_metadata_is_unauthenticated() {
+#[tokio::test]
+async fn missing_or_non_bearer_metadata_is_unauthenticated() {
     let (issuer, verifier) = setup();
     let mut md = MetadataMap::new();
-    assert_eq!(verifier.authenticate(&md).unwrap_err().code(), tonic::Code::Unauthenticated);
+    assert_eq!(verifier.authenticate(&md).await.unwrap_err().code(), tonic::Code::Unauthenticated);
     let token = issuer.mint_claims(&claims()).unwrap();
     md.insert("authorization", format!("Basic {token}").parse().unwrap());
-    let status = verifier.authenticate(&md).unwrap_err();
+    let status = verifier.authenticate(&md).await.unwrap_err();
     assert_eq!(status.code(), tonic::Code::Unauthenticated);
     assert!(!status.message().contains(&token), "the token is never echoed");
     md.insert("authorization", format!("Bearer {token}").parse().unwrap());
-    assert_eq!(verifier.authenticate(&md).unwrap().sub, "sw-42");
+    assert_eq!(verifier.authenticate(&md).await.unwrap().sub, "sw-42");
 }
 
 #[test]
