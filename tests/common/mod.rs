@@ -67,6 +67,7 @@ impl TestPlatform {
             nats,
             policy: None,
             briefing_time: Default::default(),
+            oidc: None,
         };
         Self::launch(dir, config).await
     }
@@ -81,6 +82,7 @@ impl TestPlatform {
             nats: None,
             policy: None,
             briefing_time: Default::default(),
+            oidc: None,
         };
         Self::launch(dir, config).await
     }

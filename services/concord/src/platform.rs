@@ -12,7 +12,7 @@ use concord_briefing::{BriefingApi, BriefingStore, BriefingTime};
 use concord_bus::{EmbeddedBus, EventBus, NatsBus, NatsConfig, audit_query_subject};
 use concord_core::AgencyId;
 use concord_core::sign::KeyRegistry;
-use concord_identity::Verifier;
+use concord_identity::{OidcConfig, Verifier};
 use concord_ledger::{Ledger, Quarantine, Role};
 use concord_lifecycle::{AdminApi, RetentionRules};
 use concord_log::kv::{self, Engine};
@@ -42,6 +42,8 @@ pub struct PlatformConfig {
     pub policy: Option<PathBuf>,
     /// When the daily briefing is.
     pub briefing_time: BriefingTime,
+    /// The partnership's OpenID Connect provider; `None`: the local issuer.
+    pub oidc: Option<OidcConfig>,
 }
 
 /// Connects the bus a configuration asks for.
@@ -202,13 +204,27 @@ pub async fn store_checkpoint(log: &Arc<Log>) {
     }
 }
 
+/// Loads the partnership's key registry.
+pub fn load_registry(layout: &Layout) -> Result<KeyRegistry> {
+    KeyRegistry::load(&layout.registry())
+        .with_context(|| format!("no key registry at {}: run `concord keys` first", layout.registry().display()))
+}
+
+/// The token verifier: of the OpenID Connect provider `oidc` names (its
+/// discovery document and keys are fetched now), or else of the local
+/// issuer (its JWKS in the data directory's keys).
+pub async fn load_verifier(layout: &Layout, oidc: Option<&OidcConfig>) -> Result<Arc<Verifier>> {
+    let verifier = match oidc {
+        Some(config) => Verifier::discover(config.clone()).await?,
+        None => Verifier::from_jwks_file(&layout.jwks(), LOCAL_ISSUER, AUDIENCE)
+            .with_context(|| format!("loading {}", layout.jwks().display()))?,
+    };
+    Ok(Arc::new(verifier))
+}
+
 /// Loads the partnership's key registry and the token verifier.
-pub fn load_trust(layout: &Layout) -> Result<(KeyRegistry, Arc<Verifier>)> {
-    let registry = KeyRegistry::load(&layout.registry())
-        .with_context(|| format!("no key registry at {}: run `concord keys` first", layout.registry().display()))?;
-    let verifier = Verifier::from_jwks_file(&layout.jwks(), LOCAL_ISSUER, AUDIENCE)
-        .with_context(|| format!("loading {}", layout.jwks().display()))?;
-    Ok((registry, Arc::new(verifier)))
+pub async fn load_trust(layout: &Layout, oidc: Option<&OidcConfig>) -> Result<(KeyRegistry, Arc<Verifier>)> {
+    Ok((load_registry(layout)?, load_verifier(layout, oidc).await?))
 }
 
 /// The vault of subjects' keys: in the data directory's key directory, or,
@@ -322,10 +338,7 @@ impl Platform {
             let outbox = Outbox::open(open(&format!("outbox/{}", key.agency()))?)?;
             nodes.push(Node::start(key, vault.clone(), bus.clone(), outbox).await?);
         }
-        let verifier = Arc::new(
-            Verifier::from_jwks_file(&layout.jwks(), LOCAL_ISSUER, AUDIENCE)
-                .with_context(|| format!("loading {}", layout.jwks().display()))?,
-        );
+        let verifier = load_verifier(&layout, config.oidc.as_ref()).await?;
         let (audit, recorder) = open_audit(&layout, config.engine, config.nats.as_ref().map(|n| (n, "up"))).await?;
         checkpoint_periodically(log.clone());
         checkpoint_periodically(audit.log().clone());

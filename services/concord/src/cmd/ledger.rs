@@ -15,7 +15,7 @@ use concord_vault::NatsKeyStore;
 use crate::cmd::DataArg;
 use crate::layout::Layout;
 use crate::platform::{
-    checkpoint_periodically, connect_bus, load_trust, open_log, open_store, redact_url, store_checkpoint,
+    checkpoint_periodically, connect_bus, load_registry, open_log, open_store, redact_url, store_checkpoint,
 };
 
 /// Arguments of `concord ledger`.
@@ -44,7 +44,7 @@ pub async fn run(args: LedgerArgs) -> Result<ExitCode> {
     let layout = Layout::with_keys(&args.data.data, args.keys);
     let log = open_log(&layout, args.engine)?;
     let quarantine = Arc::new(Quarantine::open(open_store(&layout, args.engine, "quarantine")?)?);
-    let (registry, _) = load_trust(&layout)?;
+    let registry = load_registry(&layout)?;
     let nats = NatsConfig { url: args.nats.clone(), replicas: args.replicas, manage_streams: true };
     let bus = connect_bus(Some(&nats)).await?;
     args.metrics.start(None, crate::platform::readiness(Some(log.clone()), Some(bus.clone()))).await?;

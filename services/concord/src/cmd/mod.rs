@@ -51,6 +51,37 @@ pub struct PolicyArg {
     pub policy: Option<PathBuf>,
 }
 
+/// Where the tokens of a command that serves gRPC come from: the local
+/// issuer (`concord token`, the default) or the partnership's OpenID Connect
+/// provider.
+#[derive(Debug, Clone, clap::Args)]
+pub struct OidcArg {
+    /// Accept tokens from this OpenID Connect issuer (exactly as its
+    /// discovery document's `issuer` says) instead of the local issuer's.
+    #[arg(long, env = "CONCORD_OIDC_ISSUER", requires_all = ["oidc_audience", "oidc_claims"])]
+    pub oidc_issuer: Option<String>,
+    /// The audience (`aud`) the provider's tokens must be for: Concord's client id there.
+    #[arg(long, env = "CONCORD_OIDC_AUDIENCE", requires = "oidc_issuer")]
+    pub oidc_audience: Option<String>,
+    /// The TOML file mapping the provider's group or role claim to agency,
+    /// role and purpose (see deploy/README.md).
+    #[arg(long, env = "CONCORD_OIDC_CLAIMS", requires = "oidc_issuer")]
+    pub oidc_claims: Option<PathBuf>,
+}
+
+impl OidcArg {
+    /// The provider's configuration, if one is named; the mapping file is
+    /// read and checked now.
+    pub fn config(&self) -> anyhow::Result<Option<concord_identity::OidcConfig>> {
+        let (Some(issuer), Some(audience), Some(claims)) = (&self.oidc_issuer, &self.oidc_audience, &self.oidc_claims)
+        else {
+            return Ok(None);
+        };
+        let mapping = concord_identity::ClaimMapping::load(claims)?;
+        Ok(Some(concord_identity::OidcConfig::new(issuer, audience, mapping)))
+    }
+}
+
 /// The operators' HTTP port of a long-running command.
 #[derive(Debug, Clone, clap::Args)]
 pub struct MetricsArg {

@@ -41,6 +41,9 @@ pub struct NodeArgs {
     /// Storage engine of the outbox: redb or sled.
     #[arg(long, default_value_t = Engine::DEFAULT)]
     pub engine: Engine,
+    /// Who may call PublishService: the local issuer's tokens, or the OpenID Connect provider's.
+    #[command(flatten)]
+    pub oidc: crate::cmd::OidcArg,
     #[command(flatten)]
     pub metrics: crate::cmd::MetricsArg,
 }
@@ -51,7 +54,7 @@ pub async fn run(args: NodeArgs) -> Result<ExitCode> {
     let key_path = layout.agency_key(&args.agency);
     let key = AgencyKey::load(args.agency.clone(), &key_path)
         .with_context(|| format!("run `concord keys --agency {}` to create {}", args.agency, key_path.display()))?;
-    let (_, verifier) = load_trust(&layout)?;
+    let (_, verifier) = load_trust(&layout, args.oidc.config()?.as_ref()).await?;
     let nats = NatsConfig { url: args.nats.clone(), replicas: 1, manage_streams: false };
     let outbox = Outbox::open(open_store(&layout, args.engine, &format!("outbox/{}", args.agency))?)?;
     let bus = connect_nats(&nats).await?;

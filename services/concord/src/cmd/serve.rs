@@ -50,6 +50,8 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub policy: PolicyArg,
     #[command(flatten)]
+    pub oidc: crate::cmd::OidcArg,
+    #[command(flatten)]
     pub retention: crate::cmd::RetentionArg,
     #[command(flatten)]
     pub briefing: crate::cmd::BriefingArg,
@@ -69,7 +71,7 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
     let layout = Layout::with_keys(&args.data.data, args.keys);
     let log = open_log(&layout, args.engine)?;
     let quarantine = Arc::new(Quarantine::open(open_store(&layout, args.engine, "quarantine")?)?);
-    let (registry, verifier) = load_trust(&layout)?;
+    let (registry, verifier) = load_trust(&layout, args.oidc.config()?.as_ref()).await?;
     let nats = NatsConfig { url: args.nats.clone(), replicas: 1, manage_streams: false };
     let bus = connect_bus(Some(&nats)).await?;
     let ready = crate::platform::readiness(Some(log.clone()), Some(bus.clone()));

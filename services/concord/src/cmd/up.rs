@@ -57,6 +57,8 @@ pub struct UpArgs {
     #[command(flatten)]
     pub policy: crate::cmd::PolicyArg,
     #[command(flatten)]
+    pub oidc: crate::cmd::OidcArg,
+    #[command(flatten)]
     pub retention: crate::cmd::RetentionArg,
     #[command(flatten)]
     pub briefing: crate::cmd::BriefingArg,
@@ -82,6 +84,7 @@ pub async fn run(args: UpArgs) -> Result<ExitCode> {
         nats,
         policy: args.policy.policy.clone(),
         briefing_time: args.briefing.time()?,
+        oidc: args.oidc.config()?,
     };
     let platform = Arc::new(Platform::start(&config).await?);
     args.retention.start(&platform.admin);

@@ -182,6 +182,7 @@ fn concord_once(
         nats: Some(NatsConfig { url: nats.url(), replicas: 1, manage_streams: true }),
         policy: None,
         briefing_time: Default::default(),
+        oidc: None,
     };
     let publishers = ctx.settings.publishers;
     let order = ConsentOrder::of(events);
