@@ -57,16 +57,21 @@ pub struct Services {
 /// Serves `services` on `listener` until `shutdown` completes.
 pub async fn serve(services: Services, listener: TcpListener, shutdown: impl Future<Output = ()>) -> Result<()> {
     let (health, health_service) = tonic_health::server::health_reporter();
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(concord_core::pb::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()?;
+    // Reflection in both versions: v1, and v1alpha for the clients that
+    // speak only that (Python's grpcio-reflection, older grpcurl and Postman).
+    let reflection = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(concord_core::pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let (reflection_v1, reflection_v1alpha) = (reflection().build_v1()?, reflection().build_v1alpha()?);
     // Every RPC of every service below goes through this one door.
     let door = Door::new(services.verifier, services.recorder);
     let mut router = tonic::transport::Server::builder()
         .trace_fn(concord_telemetry::trace::grpc_server_span)
         .add_service(health_service)
-        .add_service(reflection);
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha);
     if let (Some(views), Some(key)) = (&services.views, services.replay_key) {
         health.set_serving::<ReplayServiceServer<ReplayApi>>().await;
         let api = ReplayApi::new(views.clone(), door.clone(), Pseudonyms::new(key));
