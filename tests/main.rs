@@ -18,6 +18,7 @@ mod lifecycle;
 mod metrics;
 mod nats;
 mod nats_security;
+mod oidc;
 mod platform;
 mod processes;
 mod replay;

@@ -87,6 +87,22 @@ impl TestPlatform {
         Self::launch(dir, config).await
     }
 
+    /// A platform (embedded bus, redb) whose tokens come from the OpenID
+    /// Connect provider `oidc` names.
+    pub async fn start_oidc(oidc: concord_identity::OidcConfig) -> TestPlatform {
+        let dir = tempfile::tempdir().unwrap();
+        let config = PlatformConfig {
+            data: dir.path().to_path_buf(),
+            engine: Engine::Redb,
+            agencies: agencies(),
+            nats: None,
+            policy: None,
+            briefing_time: Default::default(),
+            oidc: Some(oidc),
+        };
+        Self::launch(dir, config).await
+    }
+
     async fn launch(dir: tempfile::TempDir, config: PlatformConfig) -> TestPlatform {
         let platform = Arc::new(Platform::start(&config).await.unwrap());
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
