@@ -472,3 +472,42 @@ async fn health_and_reflection_let_any_grpc_client_discover_the_services() {
         assert!(names.contains(&service), "{service} not in {names:?}");
     }
 }
+
+#[tokio::test]
+async fn reflection_v1alpha_answers_for_the_clients_that_speak_only_it() {
+    // Python's grpcio-reflection, older grpcurl and Postman ask
+    // /grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo.
+    use tonic_reflection::pb::v1alpha::ServerReflectionRequest;
+    use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse;
+
+    let t = TestPlatform::start(Engine::Redb).await;
+    let mut reflection = ServerReflectionClient::new(t.channel().await);
+    let requests = [
+        MessageRequest::ListServices(String::new()),
+        MessageRequest::FileContainingSymbol("concord.v1.QueryService".into()),
+    ]
+    .map(|message| ServerReflectionRequest { host: String::new(), message_request: Some(message) });
+    let mut responses = reflection.server_reflection_info(futures::stream::iter(requests)).await.unwrap().into_inner();
+    let Some(MessageResponse::ListServicesResponse(list)) = responses.next().await.unwrap().unwrap().message_response
+    else {
+        panic!("expected a service list");
+    };
+    let names: Vec<_> = list.service.iter().map(|s| s.name.as_str()).collect();
+    for service in
+        ["concord.v1.QueryService", "concord.v1.LogService", "concord.v1.PublishService", "grpc.health.v1.Health"]
+    {
+        assert!(names.contains(&service), "{service} not in {names:?}");
+    }
+    let Some(MessageResponse::FileDescriptorResponse(files)) =
+        responses.next().await.unwrap().unwrap().message_response
+    else {
+        panic!("expected the file declaring QueryService");
+    };
+    let declared = files.file_descriptor_proto.iter().any(|bytes| {
+        let file = <prost_types::FileDescriptorProto as prost::Message>::decode(bytes.as_slice()).unwrap();
+        file.service.iter().any(|s| s.name() == "QueryService")
+    });
+    assert!(declared, "QueryService is not described");
+}
