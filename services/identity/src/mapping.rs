@@ -248,6 +248,17 @@ purpose = "briefing"
     }
 
     #[test]
+    fn the_deployed_examples_parse() {
+        for (name, text) in [
+            ("entra-groups.toml", include_str!("../../../deploy/oidc/entra-groups.toml")),
+            ("keycloak-roles.toml", include_str!("../../../deploy/oidc/keycloak-roles.toml")),
+        ] {
+            let mapping = ClaimMapping::parse(text, name).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(mapping.mappings.len(), 3, "{name}");
+        }
+    }
+
+    #[test]
     fn errors_name_the_line() {
         let bad_role = FILE.replace("\"briefing_lead\"", "\"superuser\"");
         let e = ClaimMapping::parse(&bad_role, "m.toml").unwrap_err().to_string();
