@@ -118,10 +118,11 @@ fn key_of(value: &serde_json::Value) -> Result<Option<Key>, String> {
         _ => return Err("only Ed25519 (EdDSA), P-256 (ES256) and RSA (RS256) keys are accepted".into()),
     };
     // A key that says which algorithm it is for must say the one its type fixes.
-    if let Some(declared) = value.get("alg").and_then(|a| a.as_str()) {
-        if declared != format!("{algorithm:?}") {
+    match value.get("alg").and_then(|a| a.as_str()) {
+        Some(declared) if declared != format!("{algorithm:?}") => {
             return Err(format!("key declares algorithm {declared}, not {algorithm:?}"));
         }
+        _ => {}
     }
     let key = DecodingKey::from_jwk(&jwk).map_err(|e| e.to_string())?;
     Ok(Some(Key { kid: jwk.common.key_id.clone(), algorithm, key }))
