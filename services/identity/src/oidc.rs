@@ -174,18 +174,30 @@ fn trusted_url(url: &str) -> Result<Url, String> {
 
 /// The body of a successful GET, up to [`MAX_DOCUMENT`] bytes.
 async fn get(http: &reqwest::Client, url: &Url) -> Result<Vec<u8>, String> {
-    let mut response = http.get(url.clone()).send().await.map_err(|e| format!("{url}: {e}"))?;
+    let mut response = http.get(url.clone()).send().await.map_err(|e| format!("{url}: {}", with_causes(&e)))?;
     if !response.status().is_success() {
         return Err(format!("{url}: HTTP {}", response.status()));
     }
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| format!("{url}: {e}"))? {
+    while let Some(chunk) = response.chunk().await.map_err(|e| format!("{url}: {}", with_causes(&e)))? {
         if body.len() + chunk.len() > MAX_DOCUMENT {
             return Err(format!("{url}: larger than {MAX_DOCUMENT} bytes"));
         }
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+/// An error and its causes, one after the other (reqwest's own message
+/// leaves out why, e.g. that the connection was refused).
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(e) = cause {
+        text.push_str(&format!(": {e}"));
+        cause = e.source();
+    }
+    text
 }
 
 #[cfg(test)]
