@@ -54,8 +54,14 @@ pub struct Services {
     pub ready: Option<concord_telemetry::Readiness>,
 }
 
-/// Serves `services` on `listener` until `shutdown` completes.
-pub async fn serve(services: Services, listener: TcpListener, shutdown: impl Future<Output = ()>) -> Result<()> {
+/// Serves `services` on `listener` until `shutdown` completes, over TLS if
+/// given a configuration.
+pub async fn serve(
+    services: Services,
+    listener: TcpListener,
+    tls: Option<tonic::transport::ServerTlsConfig>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
     let (health, health_service) = tonic_health::server::health_reporter();
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(concord_core::pb::FILE_DESCRIPTOR_SET)
@@ -63,7 +69,11 @@ pub async fn serve(services: Services, listener: TcpListener, shutdown: impl Fut
         .build_v1()?;
     // Every RPC of every service below goes through this one door.
     let door = Door::new(services.verifier, services.recorder);
-    let mut router = tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls)?;
+    }
+    let mut router = builder
         .trace_fn(concord_telemetry::trace::grpc_server_span)
         .add_service(health_service)
         .add_service(reflection);
