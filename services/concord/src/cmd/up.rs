@@ -234,8 +234,11 @@ fn print_next_steps(
         .and_then(|p| p.strip_prefix(std::env::current_dir().ok()?).ok().map(|p| format!("./{}", p.display())))
         .unwrap_or_else(|| "concord".to_string());
     let data = args.data.data.display();
-    let addr_flag =
-        if addr.to_string() == "127.0.0.1:50051" { String::new() } else { format!(" --addr http://{addr}") };
+    let addr_flag = match &args.tls.tls_cert {
+        Some(_) => format!(" --addr https://{addr} --ca CA.pem"),
+        None if addr.to_string() == "127.0.0.1:50051" => String::new(),
+        None => format!(" --addr http://{addr}"),
+    };
     let subject = featured.map(|s| s.to_string()).unwrap_or_else(|| "person/P-00000000".into());
     tracing::info!(grpc = %addr, "concord up is ready");
     println!();
