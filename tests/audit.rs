@@ -293,7 +293,7 @@ async fn reads_fail_rather_than_pass_unaudited_when_the_audit_store_cannot_be_wr
         briefing: None,
         ready: None,
     };
-    tokio::spawn(concord::server::serve(services, listener, std::future::pending()));
+    tokio::spawn(concord::server::serve(services, listener, None, std::future::pending()));
     let channel = concord::client::connect(&format!("http://{addr}")).await.unwrap();
     let mut client = QueryServiceClient::new(channel);
     let token = t.token("childrens_services.harrow", Role::Practitioner, Purpose::Safeguarding);

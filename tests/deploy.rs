@@ -117,3 +117,101 @@ fn every_nats_server_config_loads_the_generated_users() {
         assert!(text.contains("jetstream"), "{config} has no JetStream");
     }
 }
+
+/// The value after `flag` in a command line.
+fn flag<'a>(words: &'a [String], flag: &str) -> Option<&'a str> {
+    words.iter().position(|w| w == flag).and_then(|i| words.get(i + 1)).map(String::as_str)
+}
+
+#[test]
+fn every_deploy_command_uses_tls_off_loopback() {
+    let mut files = Vec::new();
+    deploy_files(&deploy_root(), &mut files);
+    let mut checked = 0;
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for words in commands(&file, &text) {
+            let at = format!("{}: `{}`", file.display(), words.join(" "));
+            if let Some(addr) = flag(&words, "--grpc") {
+                let loopback = addr.parse::<std::net::SocketAddr>().is_ok_and(|a| a.ip().is_loopback());
+                if !loopback {
+                    assert!(flag(&words, "--tls-cert").is_some() && flag(&words, "--tls-key").is_some(), "{at}");
+                }
+            }
+            if flag(&words, "--nats").is_some() {
+                assert!(flag(&words, "--nats-ca").is_some(), "{at}: NATS without the CA");
+            }
+            // A node is called by its agency's systems only: they present certificates.
+            if words[1] == "node" {
+                assert!(flag(&words, "--tls-client-ca").is_some(), "{at}");
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 7);
+}
+
+#[test]
+fn every_nats_server_config_requires_tls_and_route_certificates() {
+    let nats = deploy_root().join("nats");
+    let k8s = std::fs::read_to_string(deploy_root().join("k8s/nats.yaml")).unwrap();
+    let mut configs = vec![("k8s/nats.yaml".to_string(), k8s)];
+    for config in ["single.conf", "cluster/node-1.conf", "cluster/node-2.conf", "cluster/node-3.conf"] {
+        configs.push((config.to_string(), std::fs::read_to_string(nats.join(config)).unwrap()));
+    }
+    for (name, text) in configs {
+        let (client, cluster) = text.split_once("cluster {").unwrap_or((&text, ""));
+        assert!(client.contains("tls {") && client.contains("nats-server.pem"), "{name}: clients not over TLS");
+        assert!(!text.contains("allow_non_tls"), "{name} lets plaintext clients in");
+        if name != "single.conf" {
+            assert!(cluster.contains("tls {"), "{name}: routes not over TLS");
+            assert!(cluster.contains("verify: true"), "{name}: routes are not verified");
+            assert!(cluster.contains("route-ca.pem"), "{name}: routes not checked against the routes' CA");
+        }
+    }
+}
+
+#[test]
+fn the_k8s_manifests_run_the_image_the_containerfile_builds_confined() {
+    let recipe = std::fs::read_to_string(deploy_root().join("Containerfile")).unwrap();
+    let image = recipe
+        .split("org.opencontainers.image.ref.name=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the Containerfile names its image");
+    assert_eq!(image, format!("concord:{}", env!("CARGO_PKG_VERSION")), "the image is tagged with the version");
+    let stages: Vec<&str> = recipe.lines().filter(|l| l.starts_with("FROM ")).collect();
+    assert_eq!(stages.len(), 2, "a build stage and a runtime stage: {stages:?}");
+    assert!(stages[1].contains("distroless") || stages[1].contains("-slim"), "a minimal base: {}", stages[1]);
+    let user = recipe.lines().rev().find_map(|l| l.strip_prefix("USER ")).expect("the image sets a user");
+    assert!(!["root", "0", "0:0"].contains(&user.trim()), "the image runs as root");
+
+    for manifest in ["concord.yaml", "nats.yaml"] {
+        let text = std::fs::read_to_string(deploy_root().join("k8s").join(manifest)).unwrap();
+        let mut workloads = 0;
+        for doc in text.split("\n---\n").filter(|d| d.contains("kind: StatefulSet")) {
+            workloads += 1;
+            let count = |needle: &str| doc.matches(needle).count();
+            let containers = count("image: ");
+            let name = doc.lines().find_map(|l| l.trim().strip_prefix("name: ")).unwrap_or("?");
+            if manifest == "concord.yaml" {
+                assert_eq!(count(&format!("image: {image}\n")), containers, "{name} runs another image");
+            }
+            for each in [
+                "livenessProbe:",
+                "readinessProbe:",
+                "requests: { cpu:",
+                "limits: {",
+                "allowPrivilegeEscalation: false",
+                "readOnlyRootFilesystem: true",
+                "capabilities: { drop: [ALL] }",
+            ] {
+                assert_eq!(count(each), containers, "{manifest}: {name}: not every container has `{each}`");
+            }
+            for once in ["runAsNonRoot: true", "seccompProfile: { type: RuntimeDefault }"] {
+                assert_eq!(count(once), 1, "{manifest}: {name} has no pod-wide `{once}`");
+            }
+        }
+        assert!(workloads > 0, "{manifest} has no workloads");
+    }
+}

@@ -328,11 +328,12 @@ async fn raw_client(nats: &NatsServer, user: &str) -> (async_nats::Client, Arc<s
     let seen = errors.clone();
     let client = async_nats::ConnectOptions::with_user_and_password(user.into(), common::nats::password(user))
         .custom_inbox_prefix(concord_bus::inbox_prefix(user))
+        .add_root_certificates(common::nats::certs().join("ca.pem"))
         .event_callback(move |event| {
             let seen = seen.clone();
             async move { seen.lock().unwrap().push(event.to_string().to_lowercase()) }
         })
-        .connect(format!("127.0.0.1:{}", nats.port))
+        .connect(nats.url())
         .await
         .unwrap();
     (client, errors)
@@ -462,4 +463,93 @@ async fn an_agency_user_can_write_nothing_outside_its_own_subjects() {
     let after = bucket.entry("person.P-sec-key").await.unwrap().expect("still there");
     assert_eq!((after.revision, after.value), (stored.revision, stored.value), "the subject key was not touched");
     assert_eq!(rig.stream_messages().await, 1, "nothing forged reached the event stream");
+}
+
+/// Over TLS only: a client speaking plaintext to the deploy config is refused
+/// before it can send its password (which would otherwise cross the wire in
+/// the clear), however right the password.
+#[test]
+fn a_plaintext_client_is_refused() {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let nats = NatsServer::start_deploy();
+    let stream = std::net::TcpStream::connect(("127.0.0.1", nats.port)).unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut info = String::new();
+    reader.read_line(&mut info).unwrap();
+    assert!(info.contains("\"tls_required\":true"), "the server does not require TLS: {info}");
+    let connect = format!(
+        "CONNECT {{\"user\":\"ledger\",\"pass\":\"{}\",\"verbose\":false,\"pedantic\":false}}\r\nPING\r\n",
+        common::nats::password("ledger")
+    );
+    let mut writer = stream;
+    let _ = writer.write_all(connect.as_bytes());
+    let mut answer = String::new();
+    let _ = reader.read_to_string(&mut answer);
+    assert!(!answer.contains("PONG"), "a plaintext client was let in: {answer}");
+}
+
+/// The cluster's routes: a server that is not one of the partnership's
+/// (no route certificate, or a certificate from the partnership's other CA)
+/// is refused, hears nothing published on the cluster and is not routed to;
+/// one with the route certificate joins (the control).
+#[test]
+fn a_server_without_the_route_certificate_cannot_join_the_cluster() {
+    use common::nats::{NatsCluster, RawServer, certs, free_port, routed_to};
+    let cluster = NatsCluster::start_deploy();
+    let dir = tempfile::tempdir().unwrap();
+    let certs = certs().display().to_string();
+    let routes =
+        cluster.routes.iter().map(|p| format!("\"nats-route://127.0.0.1:{p}\"")).collect::<Vec<_>>().join(", ");
+    // Each trusts the routes' CA, so any refusal is the cluster's, not its own.
+    let impostors = [
+        ("no-tls", String::new()),
+        (
+            "wrong-certificate",
+            format!(
+                "tls {{ cert_file: \"{certs}/nats-server.pem\", key_file: \"{certs}/nats-server.key\", \
+                 ca_file: \"{certs}/route-ca.pem\" }}"
+            ),
+        ),
+        (
+            "control",
+            format!(
+                "tls {{ cert_file: \"{certs}/nats-route.pem\", key_file: \"{certs}/nats-route.key\", \
+                 ca_file: \"{certs}/route-ca.pem\" }}"
+            ),
+        ),
+    ];
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    for (name, tls) in impostors {
+        let (client, http) = (free_port(), free_port());
+        let config = format!(
+            "server_name: {name}\nlisten: 127.0.0.1:{client}\nhttp: 127.0.0.1:{http}\n\
+             cluster {{\n  name: concord\n  listen: 127.0.0.1:{}\n  {tls}\n  routes: [{routes}]\n}}\n",
+            free_port()
+        );
+        let impostor = RawServer::start(dir.path(), name, &config);
+        // Give it time to try every route (and the cluster to route back).
+        std::thread::sleep(Duration::from_secs(3));
+        let joined = routed_to(http);
+        if name == "control" {
+            assert_eq!(joined.len(), 3, "the control server did not join: {}", impostor.log());
+            continue;
+        }
+        assert!(joined.is_empty(), "{name} has routes to {joined:?}");
+        for http in &cluster.http {
+            assert!(!routed_to(*http).contains(&name.to_string()), "the cluster routes to {name}");
+        }
+        // A message published on the cluster does not reach the impostor.
+        let heard = rt.block_on(async {
+            use futures::StreamExt;
+            let listener = async_nats::connect(format!("nats://127.0.0.1:{client}")).await.unwrap();
+            let mut sub = listener.subscribe("concord.>").await.unwrap();
+            listener.flush().await.unwrap();
+            let ledger = concord_bus::nats::connect_client(&cluster.url_as("ledger"), "test").await.unwrap();
+            ledger.publish("concord.receipts.police.met.nw", "secret".into()).await.unwrap();
+            ledger.flush().await.unwrap();
+            tokio::time::timeout(Duration::from_secs(2), sub.next()).await.is_ok()
+        });
+        assert!(!heard, "{name} heard a message published on the cluster");
+    }
 }

@@ -312,3 +312,82 @@ fn assert_bundles_hold_only_what_each_role_needs(bundles: &Path) {
     assert!(!minted.status.success(), "a node's bundle minted a token");
     assert!(String::from_utf8_lossy(&minted.stderr).contains("no local token issuer"), "{minted:?}");
 }
+
+/// gRPC over TLS: `concord up` with a server certificate and a client CA
+/// answers only a client that trusts its CA and presents a certificate from
+/// that CA; a plaintext client, one without the CA and one without a client
+/// certificate are refused.
+#[test]
+fn grpc_over_tls_needs_the_ca_and_a_client_certificate() {
+    use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_client::HealthClient;
+    let certs = common::nats::certs();
+    let dir = tempfile::tempdir().unwrap();
+    let grpc = free_port();
+    let pem = |name: &str| std::fs::read(certs.join(name)).unwrap();
+    let tls = [
+        "--tls-cert".to_string(),
+        certs.join("grpc-server.pem").display().to_string(),
+        "--tls-key".into(),
+        certs.join("grpc-server.key").display().to_string(),
+        "--tls-client-ca".into(),
+        certs.join("ca.pem").display().to_string(),
+    ];
+    let up = common::process::spawn_up(dir.path(), &dir.path().join("data"), grpc, &tls);
+    let https = format!("https://127.0.0.1:{grpc}");
+    let trusting = || ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem("ca.pem")));
+    let with_certificate = trusting().identity(Identity::from_pem(pem("client-user.pem"), pem("client-user.key")));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let check = |addr: &str, tls: Option<ClientTlsConfig>| {
+        rt.block_on(async {
+            let channel = concord::client::connect_tls(addr, tls).await.map_err(|e| format!("{e:#}"))?;
+            HealthClient::new(channel).check(HealthCheckRequest::default()).await.map_err(|e| e.to_string())?;
+            Ok::<(), String>(())
+        })
+    };
+    let started = std::time::Instant::now();
+    while let Err(e) = check(&https, Some(with_certificate.clone())) {
+        assert!(started.elapsed() < Duration::from_secs(60), "never answered over TLS ({e}):\n{}", up.output());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let others_ca = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem("route-ca.pem")));
+    for (what, addr, tls) in [
+        ("plaintext", format!("http://127.0.0.1:{grpc}"), None),
+        ("a client trusting another CA", https.clone(), Some(others_ca)),
+        ("a client without a certificate", https.clone(), Some(trusting())),
+    ] {
+        assert!(check(&addr, tls).is_err(), "{what} was answered");
+    }
+    // The CLI: --ca and a client certificate are required for an https:// address.
+    let no_ca = concord::client::connect_tls(&https, None);
+    assert!(rt.block_on(no_ca).unwrap_err().to_string().contains("--ca"));
+}
+
+/// Plaintext gRPC is for loopback only: `serve` and `node` refuse to listen
+/// on any other address without a certificate, naming the flag.
+#[test]
+fn plaintext_grpc_off_loopback_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().display().to_string();
+    for command in [
+        vec!["serve", "--nats", "tls://127.0.0.1:1", "--grpc", "0.0.0.0:0", "--data", &data],
+        vec![
+            "node",
+            "--agency",
+            "police.met.nw",
+            "--nats",
+            "tls://127.0.0.1:1",
+            "--grpc",
+            "0.0.0.0:0",
+            "--data",
+            &data,
+        ],
+        vec!["up", "--no-simulate", "--grpc", "0.0.0.0:0", "--data", &data],
+    ] {
+        let out = common::process::concord(&command);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{command:?} started");
+        assert!(stderr.contains("--tls-cert"), "{command:?} did not name the flag: {stderr}");
+    }
+}

@@ -110,7 +110,7 @@ impl TestPlatform {
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let serving = platform.clone();
         tokio::spawn(async move {
-            concord::server::serve(serving.services(), listener, async {
+            concord::server::serve(serving.services(), listener, None, async {
                 let _ = rx.await;
             })
             .await

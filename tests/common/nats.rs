@@ -2,7 +2,9 @@
 //! temp dir: a bare server, the single-node deploy config with its generated
 //! users (`deploy/nats/single.conf`), or the three-node deploy cluster
 //! (`deploy/nats/cluster/`). Servers can be stopped, killed, wiped and
-//! restarted on demand.
+//! restarted on demand. The deploy configs run over TLS, with the
+//! certificates of one `concord certs` run for the whole test binary
+//! ([`certs`]).
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -39,6 +41,25 @@ pub fn deploy_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/nats")
 }
 
+/// The directory of this test binary's certificates, made once by the
+/// `concord` binary (`concord certs`). The first call also makes every NATS
+/// connection of the test process trust its CA, as `--nats-ca` does for a
+/// `concord` process; spawned processes get it as `CONCORD_NATS_CA`
+/// (see [`super::process`]).
+pub fn certs() -> &'static Path {
+    static CERTS: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    CERTS
+        .get_or_init(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let out =
+                Command::new(env!("CARGO_BIN_EXE_concord")).args(["certs", "--out"]).arg(dir.path()).output().unwrap();
+            assert!(out.status.success(), "concord certs failed: {}", String::from_utf8_lossy(&out.stderr));
+            concord_bus::use_tls(concord_bus::NatsTls { ca: Some(dir.path().join("ca.pem")), client: None });
+            dir
+        })
+        .path()
+}
+
 /// The password tests give a NATS user of the deploy configs.
 pub fn password(user: &str) -> String {
     format!("test-secret-{}", user.replace('.', "-"))
@@ -63,6 +84,10 @@ fn password_env(users_conf: &str) -> Vec<(String, String)> {
 /// this test's ports and temp dir (every other line as committed).
 fn deploy_config(dir: &Path, relative: &str, replace: &[(String, String)]) -> PathBuf {
     let mut text = std::fs::read_to_string(deploy_dir().join(relative)).unwrap();
+    let certs = certs().display().to_string();
+    if text.contains("/etc/nats/certs") {
+        text = text.replace("/etc/nats/certs", &certs);
+    }
     for (from, to) in replace {
         assert!(text.contains(from.as_str()), "{relative} no longer contains {from}");
         text = text.replace(from.as_str(), to);
@@ -81,6 +106,8 @@ pub struct NatsServer {
     store: PathBuf,
     env: Vec<(String, String)>,
     child: Option<Child>,
+    /// Whether clients must use TLS (the deploy configs).
+    tls: bool,
 }
 
 impl NatsServer {
@@ -115,7 +142,7 @@ impl NatsServer {
             ),
         )
         .unwrap();
-        let mut server = NatsServer { port, dir, config, store, env: Vec::new(), child: None };
+        let mut server = NatsServer { port, dir, config, store, env: Vec::new(), child: None, tls: false };
         server.try_restart()?;
         Ok(server)
     }
@@ -142,19 +169,25 @@ impl NatsServer {
             ],
         );
         let env = password_env(&std::fs::read_to_string(users).unwrap());
-        let mut server = NatsServer { port, dir, config, store, env, child: None };
+        let mut server = NatsServer { port, dir, config, store, env, child: None, tls: true };
         server.try_restart()?;
         Ok(server)
     }
 
+    /// `tls` for a server that requires TLS (the client then refuses one
+    /// that does not offer it), else `nats`.
+    fn scheme(&self) -> &'static str {
+        if self.tls { "tls" } else { "nats" }
+    }
+
     /// The client URL, without credentials.
     pub fn url(&self) -> String {
-        format!("nats://127.0.0.1:{}", self.port)
+        format!("{}://127.0.0.1:{}", self.scheme(), self.port)
     }
 
     /// The client URL with a deploy user's credentials.
     pub fn url_as(&self, user: &str) -> String {
-        format!("nats://{user}:{}@127.0.0.1:{}", password(user), self.port)
+        format!("{}://{user}:{}@127.0.0.1:{}", self.scheme(), password(user), self.port)
     }
 
     /// The JetStream store directory.
@@ -231,20 +264,82 @@ impl Drop for NatsServer {
 
 /// Whether a server's monitoring endpoint says it (and its JetStream) is healthy.
 fn healthy(http_port: u16) -> bool {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", http_port)) else { return false };
+    let response = monitor(http_port, "/healthz");
+    response.starts_with("HTTP/1.0 200") || response.starts_with("HTTP/1.1 200")
+}
+
+/// The whole HTTP response of a server's monitoring endpoint at `path`
+/// (empty if it does not answer).
+pub fn monitor(http_port: u16, path: &str) -> String {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", http_port)) else { return String::new() };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    if s.write_all(b"GET /healthz HTTP/1.0\r\nHost: localhost\r\n\r\n").is_err() {
-        return false;
+    if s.write_all(format!("GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").as_bytes()).is_err() {
+        return String::new();
     }
     let mut response = String::new();
     let _ = s.read_to_string(&mut response);
-    response.starts_with("HTTP/1.0 200") || response.starts_with("HTTP/1.1 200")
+    response
+}
+
+/// The names of the servers `http_port`'s server has routes to (from `/routez`).
+pub fn routed_to(http_port: u16) -> Vec<String> {
+    let response = monitor(http_port, "/routez");
+    let Some((_, body)) = response.split_once("\r\n\r\n") else { return Vec::new() };
+    let routez: serde_json::Value = serde_json::from_str(body).unwrap_or_default();
+    let mut names: Vec<String> = routez["routes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r["remote_name"].as_str().map(str::to_string))
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// A nats-server started from `config` text in `dir` (its log beside it),
+/// killed when dropped: for servers that are not the deploy configs'.
+pub struct RawServer {
+    child: Child,
+    log: PathBuf,
+}
+
+impl RawServer {
+    /// Starts `nats-server -c <dir>/<name>.conf` with `config`.
+    pub fn start(dir: &Path, name: &str, config: &str) -> RawServer {
+        let path = dir.join(format!("{name}.conf"));
+        std::fs::write(&path, config).unwrap();
+        let log = dir.join(format!("{name}.log"));
+        let child = Command::new(nats_server_bin())
+            .arg("-c")
+            .arg(&path)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("nats-server starts");
+        RawServer { child, log }
+    }
+
+    /// What it wrote to stderr.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for RawServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// The three-node cluster of `deploy/nats/cluster/`, on this test's ports.
 pub struct NatsCluster {
     pub servers: Vec<NatsServer>,
-    http: Vec<u16>,
+    /// Each server's monitoring port.
+    pub http: Vec<u16>,
+    /// Each server's cluster (route) port.
+    pub routes: Vec<u16>,
 }
 
 impl NatsCluster {
@@ -285,12 +380,12 @@ impl NatsCluster {
             // Each server's config beside a copy of users.conf, as in deploy/.
             deploy_config(&dir.path().join("conf"), "users.conf", &[]);
             let config = deploy_config(&dir.path().join("conf"), &format!("cluster/node-{}.conf", n + 1), &replace);
-            servers.push(NatsServer { port: client[n], dir, config, store, env: env.clone(), child: None });
+            servers.push(NatsServer { port: client[n], dir, config, store, env: env.clone(), child: None, tls: true });
         }
         for server in &mut servers {
             server.try_restart()?;
         }
-        let cluster = NatsCluster { servers, http };
+        let cluster = NatsCluster { servers, http, routes: route };
         cluster.wait_healthy(&[0, 1, 2]);
         Ok(cluster)
     }

@@ -70,6 +70,8 @@ impl Proc {
         let child = Command::new(env!("CARGO_BIN_EXE_concord"))
             .args(&self.args)
             .env("RUST_LOG", &self.level)
+            // The CA of the deploy NATS servers (`--nats-ca`): every process test runs over TLS.
+            .env("CONCORD_NATS_CA", super::nats::certs().join("ca.pem"))
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdout(Stdio::null())
             .stderr(file)

@@ -23,7 +23,7 @@ use concord_core::pb;
 
 pub use embedded::EmbeddedBus;
 pub use keys::{RemoteSealKeys, answer_seal_keys};
-pub use nats::{NatsBus, NatsConfig};
+pub use nats::{NatsBus, NatsConfig, NatsTls, use_tls};
 pub use subject::{
     AuditSource, EventSubject, audit_node_subject, audit_query_subject, consent_subject, event_subject, inbox_prefix,
     parse_audit_subject, parse_event_subject, seal_keys_subject, valid_replica_name,

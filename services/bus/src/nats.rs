@@ -8,6 +8,8 @@
 //! NATS subjects `concord.receipts.<agency_id>`: a lost receipt only means the
 //! node sends the event again and the ledger's deduplication answers it.
 
+use std::path::PathBuf;
+use std::sync::RwLock;
 use std::time::Duration;
 
 use async_nats::jetstream::{self, consumer, stream};
@@ -60,6 +62,44 @@ fn unavailable(e: impl std::fmt::Display) -> BusError {
     BusError::Unavailable(e.to_string())
 }
 
+/// TLS for this process's NATS connections: the CA that signed the servers'
+/// certificates and, if the servers ask for one, this process's client
+/// certificate. A server that offers TLS is then verified against `ca`; a
+/// `tls://` URL also refuses a server that does not offer it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NatsTls {
+    /// PEM file of the CA the servers' certificates are checked against.
+    pub ca: Option<PathBuf>,
+    /// PEM files of this process's client certificate and its key.
+    pub client: Option<(PathBuf, PathBuf)>,
+}
+
+/// The TLS every NATS connection of this process uses (see [`use_tls`]).
+static TLS: RwLock<Option<NatsTls>> = RwLock::new(None);
+
+/// Makes every later NATS connection of this process (the bus, the subject
+/// key store, requests) use `tls`. It is process-wide because a process talks
+/// to one NATS deployment, and its connections are made in several crates
+/// from a URL alone.
+pub fn use_tls(tls: NatsTls) {
+    let mut current = TLS.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+    *current = Some(tls);
+}
+
+/// Adds the process's [`NatsTls`] to `options`.
+fn with_tls(mut options: async_nats::ConnectOptions) -> async_nats::ConnectOptions {
+    let tls = TLS.read().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+    if let Some(tls) = tls {
+        if let Some(ca) = tls.ca {
+            options = options.add_root_certificates(ca);
+        }
+        if let Some((cert, key)) = tls.client {
+            options = options.add_client_certificate(cert, key);
+        }
+    }
+    options
+}
+
 /// Connects to NATS at `url` (one address or several, comma-separated),
 /// retrying in the background while no server answers. Credentials may be in
 /// the URL (`nats://user:password@host:4222`): async-nats does not send those
@@ -78,7 +118,7 @@ pub async fn connect_client(url: &str, name: &str) -> Result<async_nats::Client,
         options = async_nats::ConnectOptions::with_user_and_password(user.clone(), password)
             .custom_inbox_prefix(crate::subject::inbox_prefix(&user));
     }
-    options.name(name).retry_on_initial_connect().max_reconnects(None).connect(servers).await
+    with_tls(options).name(name).retry_on_initial_connect().max_reconnects(None).connect(servers).await
 }
 
 impl NatsBus {

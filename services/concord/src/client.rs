@@ -1,15 +1,39 @@
 //! Connecting to a Concord server as a client, with a bearer token.
 
-use anyhow::{Context, Result};
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
 use tonic::Request;
 use tonic::metadata::MetadataValue;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
-/// Connects to `addr` (e.g. `http://127.0.0.1:50051`).
+/// Connects to `addr` (e.g. `http://127.0.0.1:50051`) in plaintext.
 pub async fn connect(addr: &str) -> Result<Channel> {
-    let endpoint =
+    connect_tls(addr, None).await
+}
+
+/// Connects to `addr`: over TLS with `tls` (an `https://` address), else
+/// in plaintext (an `http://` one).
+pub async fn connect_tls(addr: &str, tls: Option<ClientTlsConfig>) -> Result<Channel> {
+    let mut endpoint =
         Endpoint::from_shared(addr.to_string()).with_context(|| format!("`{addr}` is not a server address"))?;
+    match (tls, addr.starts_with("https://")) {
+        (Some(tls), true) => endpoint = endpoint.tls_config(tls).context("the TLS settings are not usable")?,
+        (Some(_), false) => bail!("`{addr}`: use an https:// address with --ca"),
+        (None, true) => bail!("connecting to `{addr}` needs --ca (the CA that signed the server's certificate)"),
+        (None, false) => {}
+    }
     endpoint.connect().await.with_context(|| format!("cannot reach Concord at {addr}: is `concord up` running?"))
+}
+
+/// The TLS settings of a client trusting the CA in `ca`, presenting the
+/// certificate and key in `identity` if given (all PEM files).
+pub fn client_tls(ca: &Path, identity: Option<(&Path, &Path)>) -> Result<ClientTlsConfig> {
+    let mut tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(crate::tls::read(ca)?));
+    if let Some((cert, key)) = identity {
+        tls = tls.identity(Identity::from_pem(crate::tls::read(cert)?, crate::tls::read(key)?));
+    }
+    Ok(tls)
 }
 
 /// A request carrying `authorization: Bearer <token>`.

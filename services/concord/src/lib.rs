@@ -8,3 +8,4 @@ pub mod cmd;
 pub mod layout;
 pub mod platform;
 pub mod server;
+pub mod tls;

@@ -54,8 +54,14 @@ pub struct Services {
     pub ready: Option<concord_telemetry::Readiness>,
 }
 
-/// Serves `services` on `listener` until `shutdown` completes.
-pub async fn serve(services: Services, listener: TcpListener, shutdown: impl Future<Output = ()>) -> Result<()> {
+/// Serves `services` on `listener` until `shutdown` completes, over TLS if
+/// given a configuration.
+pub async fn serve(
+    services: Services,
+    listener: TcpListener,
+    tls: Option<tonic::transport::ServerTlsConfig>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<()> {
     let (health, health_service) = tonic_health::server::health_reporter();
     // Reflection in both versions: v1, and v1alpha for the clients that
     // speak only that (Python's grpcio-reflection, older grpcurl and Postman).
@@ -67,7 +73,11 @@ pub async fn serve(services: Services, listener: TcpListener, shutdown: impl Fut
     let (reflection_v1, reflection_v1alpha) = (reflection().build_v1()?, reflection().build_v1alpha()?);
     // Every RPC of every service below goes through this one door.
     let door = Door::new(services.verifier, services.recorder);
-    let mut router = tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(tls) = tls {
+        builder = builder.tls_config(tls)?;
+    }
+    let mut router = builder
         .trace_fn(concord_telemetry::trace::grpc_server_span)
         .add_service(health_service)
         .add_service(reflection_v1)

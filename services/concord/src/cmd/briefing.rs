@@ -10,7 +10,7 @@ use concord_core::pb::alert_service_client::AlertServiceClient;
 use concord_core::pb::briefing_service_client::BriefingServiceClient;
 use futures::StreamExt;
 
-use crate::client::{authorized, connect, format_time, parse_time, status_error};
+use crate::client::{authorized, format_time, parse_time, status_error};
 use crate::cmd::ClientArgs;
 
 /// Arguments of `concord briefing`.
@@ -63,7 +63,7 @@ fn token(client: &ClientArgs) -> Result<String> {
 /// Generates, retrieves or lists briefings.
 pub async fn briefing(args: BriefingArgs) -> Result<ExitCode> {
     let token = token(&args.client)?;
-    let mut client = BriefingServiceClient::new(connect(&args.client.addr).await?);
+    let mut client = BriefingServiceClient::new(args.client.connect().await?);
     if args.list {
         let list = client
             .list_briefings(authorized(pb::ListBriefingsRequest::default(), &token)?)
@@ -123,7 +123,7 @@ pub async fn briefing(args: BriefingArgs) -> Result<ExitCode> {
 /// Prints alerts as JSON lines as they come.
 pub async fn alerts(args: AlertsArgs) -> Result<ExitCode> {
     let token = token(&args.client)?;
-    let mut client = AlertServiceClient::new(connect(&args.client.addr).await?);
+    let mut client = AlertServiceClient::new(args.client.connect().await?);
     let request = pb::WatchAlertsRequest { after_position: args.after };
     let mut stream = client.watch(authorized(request, &token)?).await.map_err(status_error)?.into_inner();
     let mut seen = 0;

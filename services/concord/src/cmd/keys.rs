@@ -52,6 +52,8 @@ pub struct RotateMasterArgs {
     /// bucket, e.g. nats://ledger:PASSWORD@host:4222.
     #[arg(long)]
     pub nats: Option<String>,
+    #[command(flatten)]
+    pub nats_tls: crate::tls::NatsTlsArgs,
     /// Only make the new key (the old one kept as previous) and stop: give
     /// every process the keys and restart them before rewrapping.
     #[arg(long)]
@@ -143,6 +145,7 @@ async fn rotate_master(layout: Layout, args: &RotateMasterArgs) -> Result<ExitCo
     report(&format!("local keys    {}", layout.subject_keys().display()), &counts);
     let mut unreadable = counts.unreadable;
     if let Some(url) = &args.nats {
+        args.nats_tls.apply()?;
         let shared = NatsKeyStore::connect(url, 1, false)
             .await
             .with_context(|| format!("opening the shared subject key bucket at {}", redact_url(url)))?;

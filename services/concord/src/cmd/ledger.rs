@@ -29,6 +29,8 @@ pub struct LedgerArgs {
     /// NATS URL (credentials may be in it: nats://ledger:PASSWORD@host:4222).
     #[arg(long, env = "CONCORD_NATS")]
     pub nats: String,
+    #[command(flatten)]
+    pub nats_tls: crate::tls::NatsTlsArgs,
     /// Stream replicas (3 on a cluster).
     #[arg(long, default_value_t = 1)]
     pub replicas: usize,
@@ -41,6 +43,7 @@ pub struct LedgerArgs {
 
 /// Runs the ledger until Ctrl-C or SIGTERM.
 pub async fn run(args: LedgerArgs) -> Result<ExitCode> {
+    args.nats_tls.apply()?;
     let layout = Layout::with_keys(&args.data.data, args.keys);
     let log = open_log(&layout, args.engine)?;
     let quarantine = Arc::new(Quarantine::open(open_store(&layout, args.engine, "quarantine")?)?);

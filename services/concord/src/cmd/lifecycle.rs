@@ -12,7 +12,7 @@ use concord_core::pb::admin_service_client::AdminServiceClient;
 use concord_core::{SubjectId, pb};
 use tonic::transport::Channel;
 
-use crate::client::{authorized, connect, format_time, parse_time, status_error};
+use crate::client::{authorized, format_time, parse_time, status_error};
 use crate::cmd::ClientArgs;
 
 /// Filing, deciding and listing requests (`concord erase` and `concord sar`).
@@ -88,7 +88,7 @@ async fn admin(client: &ClientArgs, role: &str) -> Result<(AdminServiceClient<Ch
     let token = client.token.clone().with_context(|| {
         format!("no token: pass --token or set CONCORD_TOKEN (`concord token --role {role} --purpose administration`)")
     })?;
-    Ok((AdminServiceClient::new(connect(&client.addr).await?), token))
+    Ok((AdminServiceClient::new(client.connect().await?), token))
 }
 
 fn state_name(state: i32) -> &'static str {

@@ -2,6 +2,7 @@
 
 pub mod audit;
 pub mod briefing;
+pub mod certs;
 pub mod keys;
 pub mod ledger;
 pub mod lifecycle;
@@ -155,6 +156,30 @@ pub struct ClientArgs {
     /// Bearer token (see `concord token`).
     #[arg(long, env = "CONCORD_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// CA (PEM) the server's certificate is checked against; the address is
+    /// then https://.
+    #[arg(long, env = "CONCORD_CA")]
+    pub ca: Option<PathBuf>,
+    /// Client certificate (PEM), for servers that require one (with --ca).
+    #[arg(long, env = "CONCORD_CLIENT_CERT", requires_all = ["ca", "key"])]
+    pub cert: Option<PathBuf>,
+    /// Its private key (PEM).
+    #[arg(long, env = "CONCORD_CLIENT_KEY", requires = "cert")]
+    pub key: Option<PathBuf>,
+}
+
+impl ClientArgs {
+    /// Connects to the server, over TLS when given a CA.
+    pub async fn connect(&self) -> anyhow::Result<tonic::transport::Channel> {
+        let tls = match &self.ca {
+            Some(ca) => {
+                let identity = self.cert.as_deref().zip(self.key.as_deref());
+                Some(crate::client::client_tls(ca, identity)?)
+            }
+            None => None,
+        };
+        crate::client::connect_tls(&self.addr, tls).await
+    }
 }
 
 /// Every subcommand.
@@ -170,6 +195,8 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Create local signing keys for agencies, the ledger and the token issuer; rotate the master key.
     Keys(keys::KeysArgs),
+    /// Make a development CA and the TLS certificates of NATS, gRPC and each process role.
+    Certs(certs::CertsArgs),
     /// Mint a token for an agency, role and purpose from the local issuer key.
     Token(token::TokenArgs),
     /// Publish events from a JSON Lines file through the node.
@@ -228,6 +255,7 @@ impl Command {
             Command::Ledger(a) => ledger::run(a).await,
             Command::Serve(a) => serve::run(a).await,
             Command::Keys(a) => keys::run(a).await,
+            Command::Certs(a) => certs::run(a),
             Command::Token(a) => token::run(a),
             Command::Publish(a) => publish::run(a).await,
             Command::Query(a) => query::run(a).await,

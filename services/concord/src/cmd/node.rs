@@ -35,9 +35,13 @@ pub struct NodeArgs {
     /// NATS URL (nats://police.met.nw:PASSWORD@host:4222).
     #[arg(long, env = "CONCORD_NATS")]
     pub nats: String,
+    #[command(flatten)]
+    pub nats_tls: crate::tls::NatsTlsArgs,
     /// Address for PublishService.
     #[arg(long, default_value = "127.0.0.1:50052")]
     pub grpc: SocketAddr,
+    #[command(flatten)]
+    pub tls: crate::tls::GrpcTlsArgs,
     /// Storage engine of the outbox: redb or sled.
     #[arg(long, default_value_t = Engine::DEFAULT)]
     pub engine: Engine,
@@ -50,6 +54,8 @@ pub struct NodeArgs {
 
 /// Runs the node until Ctrl-C or SIGTERM, reporting its outbox.
 pub async fn run(args: NodeArgs) -> Result<ExitCode> {
+    let tls = args.tls.server_config(args.grpc)?;
+    args.nats_tls.apply()?;
     let layout = Layout::with_keys(&args.data.data, args.keys);
     let key_path = layout.agency_key(&args.agency);
     let key = AgencyKey::load(args.agency.clone(), &key_path)
@@ -95,6 +101,6 @@ pub async fn run(args: NodeArgs) -> Result<ExitCode> {
         briefing: None,
         ready: Some(crate::platform::readiness(None, Some(ready_bus))),
     };
-    crate::server::serve(services, listener, crate::cmd::shutdown_signal()).await?;
+    crate::server::serve(services, listener, tls, crate::cmd::shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
 }

@@ -9,7 +9,7 @@ use concord_core::pb;
 use concord_core::pb::policy_service_client::PolicyServiceClient;
 use concord_policy::Policy;
 
-use crate::client::{authorized, connect, status_error};
+use crate::client::{authorized, status_error};
 use crate::cmd::ClientArgs;
 use crate::platform::{load_policy, load_retention};
 
@@ -62,8 +62,8 @@ pub async fn run(args: PolicyArgs) -> Result<ExitCode> {
             }
         }
         What::Explain { client, agency, role, purpose, event_id } => {
-            let token = client.token.context("no token: pass --token or set CONCORD_TOKEN (an admin's)")?;
-            let mut service = PolicyServiceClient::new(connect(&client.addr).await?);
+            let token = client.token.clone().context("no token: pass --token or set CONCORD_TOKEN (an admin's)")?;
+            let mut service = PolicyServiceClient::new(client.connect().await?);
             let request = pb::ExplainRequest { agency_id: agency, role, purpose, event_id };
             let answer = service.explain(authorized(request, &token)?).await.map_err(status_error)?.into_inner();
             println!("{}", serde_json::to_string_pretty(&answer)?);

@@ -18,7 +18,7 @@ use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
-use crate::client::{authorized, connect};
+use crate::client::authorized;
 use crate::cmd::ClientArgs;
 
 /// Arguments of `concord profile`.
@@ -117,7 +117,7 @@ pub async fn run(args: ProfileArgs) -> Result<ExitCode> {
     // The indicators need the 12 months before `to` (and the reoffending
     // cohort's tracking), so the replay reads the whole log; the profile
     // keeps only its window.
-    let mut client = ReplayServiceClient::new(connect(&args.client.addr).await?);
+    let mut client = ReplayServiceClient::new(args.client.connect().await?);
     let request = pb::ReplayRequest {
         analysis_id: args.analysis.clone(),
         axis: if args.report_time { pb::TimeAxis::Report } else { pb::TimeAxis::Event } as i32,

@@ -13,7 +13,7 @@ use concord_core::pb::publish_service_client::PublishServiceClient;
 use concord_core::{AgencyId, status};
 use concord_identity::{Purpose, Role};
 
-use crate::client::{authorized, connect};
+use crate::client::authorized;
 use crate::cmd::{ClientArgs, DataArg};
 use crate::layout::Layout;
 
@@ -76,7 +76,7 @@ pub fn read_items(text: &str) -> Vec<Item> {
 pub async fn run(args: PublishArgs) -> Result<ExitCode> {
     let text = std::fs::read_to_string(&args.file).with_context(|| format!("reading {}", args.file.display()))?;
     let items = read_items(&text);
-    let mut client = PublishServiceClient::new(connect(&args.client.addr).await?);
+    let mut client = PublishServiceClient::new(args.client.connect().await?);
     let mut minted: HashMap<String, String> = HashMap::new();
     let (mut ok, mut failed) = (0, 0);
     for item in items {

@@ -8,7 +8,7 @@ use concord_core::pb;
 use concord_core::pb::query_service_client::QueryServiceClient;
 use futures::StreamExt;
 
-use crate::client::{authorized, connect, parse_time, status_error};
+use crate::client::{authorized, parse_time, status_error};
 use crate::cmd::ClientArgs;
 
 /// Arguments of `concord query`.
@@ -92,7 +92,7 @@ pub async fn run(args: QueryArgs) -> Result<ExitCode> {
         .token
         .clone()
         .context("no token: pass --token or set CONCORD_TOKEN (mint one with `concord token`)")?;
-    let mut client = QueryServiceClient::new(connect(&args.client.addr).await?);
+    let mut client = QueryServiceClient::new(args.client.connect().await?);
     match args.what {
         What::Get { event_id } => {
             let view = client

@@ -37,9 +37,13 @@ pub struct ServeArgs {
     /// NATS URL, as this replica's own user (nats://serve-1:PASSWORD@host:4222).
     #[arg(long, env = "CONCORD_NATS")]
     pub nats: String,
+    #[command(flatten)]
+    pub nats_tls: crate::tls::NatsTlsArgs,
     /// Address for the query services.
     #[arg(long, default_value = "127.0.0.1:50051", env = "CONCORD_GRPC")]
     pub grpc: SocketAddr,
+    #[command(flatten)]
+    pub tls: crate::tls::GrpcTlsArgs,
     /// This replica's name (its durable consumers, and the subject of its
     /// access records): letters, digits, `-` and `_`.
     #[arg(long, default_value = "serve-1")]
@@ -66,6 +70,8 @@ pub struct ServeArgs {
 
 /// Follows the stream and serves reads until Ctrl-C or SIGTERM.
 pub async fn run(args: ServeArgs) -> Result<ExitCode> {
+    let tls = args.tls.server_config(args.grpc)?;
+    args.nats_tls.apply()?;
     let policy = load_policy(args.policy.policy.as_deref())?;
     let retention = load_retention(args.policy.policy.as_deref())?;
     let layout = Layout::with_keys(&args.data.data, args.keys);
@@ -117,7 +123,7 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
         briefing: Some(briefing),
         ready: Some(ready),
     };
-    crate::server::serve(services, listener, crate::cmd::shutdown_signal()).await?;
+    crate::server::serve(services, listener, tls, crate::cmd::shutdown_signal()).await?;
     store_checkpoint(&log_for_checkpoint).await;
     store_checkpoint(&audit_for_checkpoint).await;
     Ok(ExitCode::SUCCESS)

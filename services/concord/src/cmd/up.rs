@@ -33,6 +33,8 @@ pub struct UpArgs {
     /// Address for the gRPC services.
     #[arg(long, default_value = "127.0.0.1:50051", env = "CONCORD_GRPC")]
     pub grpc: SocketAddr,
+    #[command(flatten)]
+    pub tls: crate::tls::GrpcTlsArgs,
     /// Storage engine: redb or sled.
     #[arg(long, default_value_t = Engine::DEFAULT)]
     pub engine: Engine,
@@ -55,6 +57,8 @@ pub struct UpArgs {
     #[arg(long, default_value_t = 1)]
     pub replicas: usize,
     #[command(flatten)]
+    pub nats_tls: crate::tls::NatsTlsArgs,
+    #[command(flatten)]
     pub policy: crate::cmd::PolicyArg,
     #[command(flatten)]
     pub oidc: crate::cmd::OidcArg,
@@ -76,6 +80,8 @@ pub fn default_agencies() -> Vec<AgencyId> {
 
 /// Starts everything and runs until Ctrl-C.
 pub async fn run(args: UpArgs) -> Result<ExitCode> {
+    let tls = args.tls.server_config(args.grpc)?;
+    args.nats_tls.apply()?;
     let nats = args.nats.clone().map(|url| NatsConfig { url, replicas: args.replicas, manage_streams: true });
     let config = PlatformConfig {
         data: args.data.data.clone(),
@@ -132,7 +138,7 @@ pub async fn run(args: UpArgs) -> Result<ExitCode> {
         crate::cmd::shutdown_signal().await;
         eprintln!("shutting down");
     };
-    crate::server::serve(platform.services(), listener, shutdown).await?;
+    crate::server::serve(platform.services(), listener, tls, shutdown).await?;
     // Leave signed checkpoints of both logs behind, for `concord audit verify`.
     crate::platform::store_checkpoint(&platform.log).await;
     crate::platform::store_checkpoint(platform.audit.log()).await;
@@ -231,8 +237,11 @@ fn print_next_steps(
         .and_then(|p| p.strip_prefix(std::env::current_dir().ok()?).ok().map(|p| format!("./{}", p.display())))
         .unwrap_or_else(|| "concord".to_string());
     let data = args.data.data.display();
-    let addr_flag =
-        if addr.to_string() == "127.0.0.1:50051" { String::new() } else { format!(" --addr http://{addr}") };
+    let addr_flag = match &args.tls.tls_cert {
+        Some(_) => format!(" --addr https://{addr} --ca CA.pem"),
+        None if addr.to_string() == "127.0.0.1:50051" => String::new(),
+        None => format!(" --addr http://{addr}"),
+    };
     let subject = featured.map(|s| s.to_string()).unwrap_or_else(|| "person/P-00000000".into());
     tracing::info!(grpc = %addr, "concord up is ready");
     println!();
