@@ -223,6 +223,7 @@ fn concord(args: &[&str]) -> String {
         .args(args)
         .env_remove("CONCORD_MASTER_KEY")
         .env_remove("CONCORD_MASTER_KEY_PREVIOUS")
+        .env("CONCORD_NATS_CA", common::nats::certs().join("ca.pem"))
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();

@@ -130,6 +130,9 @@ fn report(what: &str, counts: &Rewrapped) {
 }
 
 /// `concord keys rotate-master`.
+/// How long `rotate-master --nats` waits to reach the bucket.
+const NATS_WITHIN: std::time::Duration = std::time::Duration::from_secs(60);
+
 async fn rotate_master(layout: Layout, args: &RotateMasterArgs) -> Result<ExitCode> {
     let ring = rotation_ring(&layout)?;
     if args.stage {
@@ -146,8 +149,16 @@ async fn rotate_master(layout: Layout, args: &RotateMasterArgs) -> Result<ExitCo
     let mut unreadable = counts.unreadable;
     if let Some(url) = &args.nats {
         args.nats_tls.apply()?;
-        let shared = NatsKeyStore::connect(url, 1, false)
+        // A command, not a service: it gives up rather than wait for NATS forever.
+        let shared = tokio::time::timeout(NATS_WITHIN, NatsKeyStore::connect(url, 1, false))
             .await
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "no answer from NATS at {} within {}s: is it running, and is its CA given (--nats-ca)?",
+                    redact_url(url),
+                    NATS_WITHIN.as_secs()
+                )
+            })?
             .with_context(|| format!("opening the shared subject key bucket at {}", redact_url(url)))?;
         let counts = shared.rewrap_all(&ring).await.context("rewrapping the shared bucket")?;
         report(&format!("shared keys   bucket {}", concord_vault::nats::BUCKET), &counts);
