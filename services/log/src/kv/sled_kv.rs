@@ -23,9 +23,25 @@ fn storage(e: impl std::fmt::Display) -> KvError {
 
 impl SledKv {
     /// Opens (or creates) the sled database in `dir`.
+    ///
+    /// sled's background flusher keeps a dropped database (and its file lock)
+    /// alive for a moment, so a store reopened straight after being closed, in
+    /// this process or by a restarted one, can find the lock still held: the
+    /// open is retried for up to two seconds before the lock error is returned.
     pub fn open(dir: &Path) -> Result<Self, KvError> {
-        let db = sled::Config::new().path(dir).open().map_err(storage)?;
-        Ok(Self { db, batches: RwLock::new(()) })
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        loop {
+            match sled::Config::new().path(dir).open() {
+                Ok(db) => return Ok(Self { db, batches: RwLock::new(()) }),
+                // sled reports a held lock only in the error's text.
+                Err(sled::Error::Io(e))
+                    if e.to_string().contains("could not acquire lock") && std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(e) => return Err(storage(e)),
+            }
+        }
     }
 }
 
