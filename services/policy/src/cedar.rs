@@ -11,6 +11,7 @@
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
+use std::sync::{Mutex, PoisonError};
 
 use cedar_policy::{
     Authorizer, Context, Decision as CedarDecision, Entities, Entity, EntityId, EntityTypeName, EntityUid, PolicySet,
@@ -69,6 +70,11 @@ pub struct CedarAgreement {
     hash: String,
     see: EntityUid,
     see_detail: EntityUid,
+    reader_type: EntityTypeName,
+    event_type: EntityTypeName,
+    /// The `@id` of every `forbid` rule.
+    forbid_rules: HashSet<String>,
+    memo: Mutex<Memo>,
 }
 
 /// Line and column (1-based) of a byte offset in `text`.
@@ -90,10 +96,13 @@ fn invalid(file: &str, text: &str, diagnostic: &dyn Diagnostic) -> PolicyError {
     PolicyError::Invalid { file: file.to_string(), line, column, message }
 }
 
-fn uid(type_name: &str, id: &str) -> EntityUid {
+fn type_name(name: &str) -> EntityTypeName {
     // The type names are this module's constants, so they always parse.
-    let type_name = EntityTypeName::from_str(type_name).expect("a valid Cedar type name");
-    EntityUid::from_type_name_and_id(type_name, EntityId::new(id))
+    EntityTypeName::from_str(name).expect("a valid Cedar type name")
+}
+
+fn uid(name: &str, id: &str) -> EntityUid {
+    EntityUid::from_type_name_and_id(type_name(name), EntityId::new(id))
 }
 
 /// An enum value's proto name without its prefix, lower case
@@ -144,6 +153,11 @@ impl CedarAgreement {
         if let Some(error) = result.validation_errors().next() {
             return Err(invalid(policy_file, policy_text, error));
         }
+        let forbid_rules = policies
+            .policies()
+            .filter(|p| p.effect() == cedar_policy::Effect::Forbid)
+            .map(|p| p.annotation("id").unwrap_or(p.id().as_ref()).to_string())
+            .collect();
         let mut digest = Sha256::new();
         digest.update(policy_text.as_bytes());
         digest.update([0u8]);
@@ -155,57 +169,41 @@ impl CedarAgreement {
             hash: format!("cedar:{}", hex::encode(&digest.finalize()[..16])),
             see: uid("Concord::Action", "see"),
             see_detail: uid("Concord::Action", "see_detail"),
+            reader_type: type_name("Concord::Reader"),
+            event_type: type_name("Concord::Event"),
+            forbid_rules,
+            memo: Mutex::default(),
         })
     }
 
-    fn reader(principal: &Principal) -> Entity {
+    fn reader(&self, facts: &ReaderFacts) -> Entity {
         let attrs = HashMap::from([
-            ("agency_id".to_string(), string(principal.agency.as_str())),
-            ("agency_kind".to_string(), string(agency_kind_name(principal.agency.kind()))),
-            ("role".to_string(), string(principal.role.as_str())),
-            ("purpose".to_string(), string(principal.purpose.as_str())),
+            ("agency_id".to_string(), string(facts.agency_id.clone())),
+            ("agency_kind".to_string(), string(facts.agency_kind)),
+            ("role".to_string(), string(facts.role)),
+            ("purpose".to_string(), string(facts.purpose)),
         ]);
+        let uid = EntityUid::from_type_name_and_id(self.reader_type.clone(), EntityId::new(&facts.sub));
         // Attribute values are plain strings and sets of strings, which always evaluate.
-        Entity::new(uid("Concord::Reader", &principal.sub), attrs, HashSet::new()).expect("reader attributes evaluate")
+        Entity::new(uid, attrs, HashSet::new()).expect("reader attributes evaluate")
     }
 
-    fn event(index: usize, facts: &Facts<'_>) -> Entity {
-        let event = facts.event;
-        let consent = facts.consent;
-        let kind = AgencyKind::try_from(event.agency_kind).unwrap_or(AgencyKind::Unspecified);
-        let classification = pb::Classification::try_from(event.classification)
-            .map(|c| short(c.as_str_name(), "CLASSIFICATION_"))
-            .unwrap_or_default();
-        let bases = event
-            .lawful_basis
-            .iter()
-            .filter_map(|b| pb::LawfulBasis::try_from(*b).ok())
-            .map(|b| short(b.as_str_name(), "LAWFUL_BASIS_"));
-        let event_type = event.body.as_ref().map(|b| EventType::of(b).to_string()).unwrap_or_default();
-        let exploitation = match &event.body {
-            Some(pb::event::Body::ExploitationConcern(c)) => c.exploitation_type,
-            Some(pb::event::Body::NrmReferral(n)) => n.exploitation_type,
-            _ => pb::ExploitationType::Unspecified as i32,
-        };
-        let exploitation = pb::ExploitationType::try_from(exploitation)
-            .ok()
-            .filter(|t| *t != pb::ExploitationType::Unspecified)
-            .map(|t| short(t.as_str_name(), "EXPLOITATION_TYPE_"))
-            .unwrap_or_default();
+    fn event(&self, index: usize, facts: &EventFacts) -> Entity {
+        let consent = &facts.consent;
         let attrs = HashMap::from([
-            ("agency_id".to_string(), string(event.agency_id.clone())),
-            ("agency_kind".to_string(), string(agency_kind_name(kind))),
-            ("event_type".to_string(), string(event_type)),
-            ("classification".to_string(), string(classification)),
-            ("special_category".to_string(), RestrictedExpression::new_bool(sensitivity::is_special_category(event))),
-            ("exploitation".to_string(), string(exploitation)),
-            ("adult_at_risk".to_string(), RestrictedExpression::new_bool(sensitivity::concerns_adult_at_risk(event))),
-            ("lawful_basis".to_string(), strings(bases)),
-            ("share_with".to_string(), strings(event.share_with.iter().cloned())),
+            ("agency_id".to_string(), string(facts.agency_id.clone())),
+            ("agency_kind".to_string(), string(facts.agency_kind)),
+            ("event_type".to_string(), string(facts.event_type.clone())),
+            ("classification".to_string(), string(facts.classification.clone())),
+            ("special_category".to_string(), RestrictedExpression::new_bool(facts.special_category)),
+            ("exploitation".to_string(), string(facts.exploitation.clone())),
+            ("adult_at_risk".to_string(), RestrictedExpression::new_bool(facts.adult_at_risk)),
+            ("lawful_basis".to_string(), strings(facts.lawful_basis.iter().cloned())),
+            ("share_with".to_string(), strings(facts.share_with.iter().cloned())),
             (
                 "consent".to_string(),
                 RestrictedExpression::new_record([
-                    ("state".to_string(), string(consent.status.as_str())),
+                    ("state".to_string(), string(consent.state.clone())),
                     ("agency_ids".to_string(), strings(consent.agency_ids.iter().cloned())),
                     ("agency_kinds".to_string(), strings(consent.agency_kinds.iter().cloned())),
                     ("purposes".to_string(), strings(consent.purposes.iter().cloned())),
@@ -213,8 +211,11 @@ impl CedarAgreement {
                 .expect("distinct record keys"),
             ),
         ]);
-        Entity::new(uid("Concord::Event", &index.to_string()), attrs, HashSet::new())
-            .expect("event attributes evaluate")
+        Entity::new(self.event_uid(index), attrs, HashSet::new()).expect("event attributes evaluate")
+    }
+
+    fn event_uid(&self, index: usize) -> EntityUid {
+        EntityUid::from_type_name_and_id(self.event_type.clone(), EntityId::new(index.to_string()))
     }
 
     /// Asks one question; returns whether it was allowed and the ids of the
@@ -239,26 +240,62 @@ impl CedarAgreement {
         (response.decision() == CedarDecision::Allow && response.diagnostics().errors().next().is_none(), rules)
     }
 
+    /// Decides every event for `principal`: each distinct question once,
+    /// from the memo if it was asked before.
     fn decide_all(&self, principal: &Principal, events: &[Facts<'_>]) -> Vec<Explanation> {
-        let reader = Self::reader(principal);
+        let reader = ReaderFacts::of(principal);
+        let questions: Vec<EventFacts> = events.iter().map(EventFacts::of).collect();
+        let mut answers: Vec<Option<Explanation>> = {
+            let memo = self.memo.lock().unwrap_or_else(PoisonError::into_inner);
+            let known = memo.answers.get(&reader);
+            questions.iter().map(|q| known.and_then(|k| k.get(q)).cloned()).collect()
+        };
+        // The questions not in the memo, each once.
+        let mut unknown: Vec<&EventFacts> = Vec::new();
+        for (question, answer) in questions.iter().zip(&answers) {
+            if answer.is_none() && !unknown.contains(&question) {
+                unknown.push(question);
+            }
+        }
+        if unknown.is_empty() {
+            return answers.into_iter().flatten().collect();
+        }
+        let decided = self.ask_cedar(&reader, &unknown);
+        let mut memo = self.memo.lock().unwrap_or_else(PoisonError::into_inner);
+        for (question, explanation) in unknown.iter().zip(&decided) {
+            memo.remember(&reader, question, explanation);
+        }
+        drop(memo);
+        for (question, answer) in questions.iter().zip(answers.iter_mut()) {
+            if answer.is_none() {
+                let i = unknown.iter().position(|u| *u == question).expect("every unknown question was asked");
+                *answer = Some(decided[i].clone());
+            }
+        }
+        answers.into_iter().flatten().collect()
+    }
+
+    /// Asks Cedar the two questions about each event.
+    fn ask_cedar(&self, reader: &ReaderFacts, events: &[&EventFacts]) -> Vec<Explanation> {
+        let reader = self.reader(reader);
         let reader_uid = reader.uid();
-        let entities = std::iter::once(reader).chain(events.iter().enumerate().map(|(i, e)| Self::event(i, e)));
+        let entities = std::iter::once(reader).chain(events.iter().enumerate().map(|(i, e)| self.event(i, e)));
         let Ok(entities) = Entities::from_entities(entities, Some(&self.schema)) else {
             // Entities that break the schema get nothing (default deny).
             return events.iter().map(|_| self.explanation(Decision::Withhold)).collect();
         };
         (0..events.len())
             .map(|i| {
-                let resource = || uid("Concord::Event", &i.to_string());
-                let (see, see_rules) = self.ask(&reader_uid, &self.see, resource(), &entities);
-                let (detail, detail_rules) = self.ask(&reader_uid, &self.see_detail, resource(), &entities);
+                let (see, see_rules) = self.ask(&reader_uid, &self.see, self.event_uid(i), &entities);
+                let (detail, detail_rules) = self.ask(&reader_uid, &self.see_detail, self.event_uid(i), &entities);
                 let decision = match (see, detail) {
                     (true, true) => Decision::Show,
                     (true, false) => Decision::ShowRedacted,
                     _ => Decision::Withhold,
                 };
-                let forbids =
-                    |rules: &[String]| -> Vec<String> { rules.iter().filter(|r| self.is_forbid(r)).cloned().collect() };
+                let forbids = |rules: &[String]| -> Vec<String> {
+                    rules.iter().filter(|r| self.forbid_rules.contains(*r)).cloned().collect()
+                };
                 let mut forbidden_by = forbids(&see_rules);
                 forbidden_by.extend(forbids(&detail_rules).into_iter().filter(|r| !see_rules.contains(r)));
                 Explanation {
@@ -272,14 +309,129 @@ impl CedarAgreement {
             .collect()
     }
 
-    fn is_forbid(&self, rule: &str) -> bool {
-        self.policies.policies().any(|p| {
-            p.effect() == cedar_policy::Effect::Forbid && p.annotation("id").unwrap_or(p.id().as_ref()) == rule
-        })
-    }
-
     fn explanation(&self, decision: Decision) -> Explanation {
         Explanation { decision, see: vec![], see_detail: vec![], forbidden_by: vec![], policy_hash: self.hash.clone() }
+    }
+}
+
+/// What a decision knows of the reader: exactly the attributes of its
+/// Cedar entity, and its id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct ReaderFacts {
+    sub: String,
+    agency_id: String,
+    agency_kind: &'static str,
+    role: &'static str,
+    purpose: &'static str,
+}
+
+impl ReaderFacts {
+    fn of(principal: &Principal) -> Self {
+        ReaderFacts {
+            sub: principal.sub.clone(),
+            agency_id: principal.agency.as_str().to_string(),
+            agency_kind: agency_kind_name(principal.agency.kind()),
+            role: principal.role.as_str(),
+            purpose: principal.purpose.as_str(),
+        }
+    }
+}
+
+/// What a decision knows of an event: exactly the attributes of its Cedar
+/// entity (never content), so two events with the same facts are decided
+/// alike.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct EventFacts {
+    agency_id: String,
+    agency_kind: &'static str,
+    event_type: String,
+    classification: String,
+    special_category: bool,
+    exploitation: String,
+    adult_at_risk: bool,
+    lawful_basis: Vec<String>,
+    share_with: Vec<String>,
+    consent: ConsentFacts,
+}
+
+/// The consent an event relies on, as the agreement sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct ConsentFacts {
+    state: String,
+    agency_ids: Vec<String>,
+    agency_kinds: Vec<String>,
+    purposes: Vec<String>,
+}
+
+impl EventFacts {
+    fn of(facts: &Facts<'_>) -> Self {
+        let event = facts.event;
+        let consent = facts.consent;
+        let kind = AgencyKind::try_from(event.agency_kind).unwrap_or(AgencyKind::Unspecified);
+        let classification = pb::Classification::try_from(event.classification)
+            .map(|c| short(c.as_str_name(), "CLASSIFICATION_"))
+            .unwrap_or_default();
+        let lawful_basis = event
+            .lawful_basis
+            .iter()
+            .filter_map(|b| pb::LawfulBasis::try_from(*b).ok())
+            .map(|b| short(b.as_str_name(), "LAWFUL_BASIS_"))
+            .collect();
+        let event_type = event.body.as_ref().map(|b| EventType::of(b).to_string()).unwrap_or_default();
+        let exploitation = match &event.body {
+            Some(pb::event::Body::ExploitationConcern(c)) => c.exploitation_type,
+            Some(pb::event::Body::NrmReferral(n)) => n.exploitation_type,
+            _ => pb::ExploitationType::Unspecified as i32,
+        };
+        let exploitation = pb::ExploitationType::try_from(exploitation)
+            .ok()
+            .filter(|t| *t != pb::ExploitationType::Unspecified)
+            .map(|t| short(t.as_str_name(), "EXPLOITATION_TYPE_"))
+            .unwrap_or_default();
+        EventFacts {
+            agency_id: event.agency_id.clone(),
+            agency_kind: agency_kind_name(kind),
+            event_type,
+            classification,
+            special_category: sensitivity::is_special_category(event),
+            exploitation,
+            adult_at_risk: sensitivity::concerns_adult_at_risk(event),
+            lawful_basis,
+            share_with: event.share_with.clone(),
+            consent: ConsentFacts {
+                state: consent.status.as_str().to_string(),
+                agency_ids: consent.agency_ids.clone(),
+                agency_kinds: consent.agency_kinds.clone(),
+                purposes: consent.purposes.clone(),
+            },
+        }
+    }
+}
+
+/// How many answers the memo keeps before it starts again. The facts of
+/// events vary little (agencies, types, classifications, bases, consent),
+/// so a partnership's answers for its readers fit many times over.
+const MEMO_ANSWERS: usize = 50_000;
+
+/// Answers already given by this agreement. An answer depends only on the
+/// facts the entities are built from (and the agreement, which never
+/// changes: a new agreement is a new [`CedarAgreement`] with an empty memo).
+#[derive(Default)]
+struct Memo {
+    answers: HashMap<ReaderFacts, HashMap<EventFacts, Explanation>>,
+    size: usize,
+}
+
+impl Memo {
+    fn remember(&mut self, reader: &ReaderFacts, event: &EventFacts, explanation: &Explanation) {
+        if self.size >= MEMO_ANSWERS {
+            self.answers.clear();
+            self.size = 0;
+        }
+        let known = self.answers.entry(reader.clone()).or_default();
+        if known.insert(event.clone(), explanation.clone()).is_none() {
+            self.size += 1;
+        }
     }
 }
 

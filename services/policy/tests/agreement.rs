@@ -120,6 +120,7 @@ fn the_default_agreement_matches_the_sharing_rules_in_every_case() {
         }
     }
     let batch: Vec<Facts<'_>> = cases.iter().map(|(event, consent)| Facts { event, consent }).collect();
+    let reversed: Vec<Facts<'_>> = batch.iter().rev().copied().collect();
     let mut checked = 0;
     let mut counts = std::collections::HashMap::new();
     for reader_kind in KINDS {
@@ -128,6 +129,11 @@ fn the_default_agreement_matches_the_sharing_rules_in_every_case() {
                 let reader = principal(reader_kind, *role, *purpose);
                 let decisions = agreement.decide(&reader, &batch);
                 assert_eq!(decisions.len(), cases.len());
+                // Asked again (now from the agreement's memo of answers), in
+                // another order, the answers are the same.
+                let mut again = agreement.decide(&reader, &reversed);
+                again.reverse();
+                assert_eq!(again, decisions, "{reader:?}: answers from the memo");
                 for ((e, consent), got) in cases.iter().zip(decisions) {
                     let want = expected(&reader, e, consent);
                     assert_eq!(got, want, "{reader:?} reading {e:?} with consent {consent:?}");
