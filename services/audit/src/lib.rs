@@ -166,23 +166,24 @@ fn entry_for(record: &pb::AccessRecord) -> Result<NewEntry, String> {
     if !record.request_id.is_empty() {
         indexes.push((BY_REQUEST.to_string(), record.request_id.as_bytes().to_vec()));
     }
-    let mut subjects = Vec::new();
-    for shown in record.shown.iter().chain(&record.added) {
-        let event = (BY_EVENT.to_string(), shown.event_id.as_bytes().to_vec());
-        if !indexes.contains(&event) {
-            indexes.push(event);
-        }
-        subjects.extend(&shown.subjects);
-    }
+    // Each value once (a replay batch names thousands of events and subjects).
+    let mut seen = std::collections::HashSet::new();
+    let events = record.shown.iter().chain(&record.added).map(|shown| (BY_EVENT, shown.event_id.clone()));
     // Subjects erased or asked about are indexed too, so "who touched this
     // subject" finds an erasure, and a look that the agreement answered with
     // nothing.
-    for subject in subjects.into_iter().chain(&record.erased).chain(&record.asked_about) {
-        if let Ok(subject) = SubjectId::from_ref(subject) {
-            let value = (BY_SUBJECT.to_string(), subject.to_string().into_bytes());
-            if !indexes.contains(&value) {
-                indexes.push(value);
-            }
+    let subjects = record
+        .shown
+        .iter()
+        .chain(&record.added)
+        .flat_map(|shown| &shown.subjects)
+        .chain(&record.erased)
+        .chain(&record.asked_about)
+        .filter_map(|subject| SubjectId::from_ref(subject).ok())
+        .map(|subject| (BY_SUBJECT, subject.to_string()));
+    for (index, value) in events.chain(subjects) {
+        if seen.insert((index, value.clone())) {
+            indexes.push((index.to_string(), value.into_bytes()));
         }
     }
     Ok(NewEntry {

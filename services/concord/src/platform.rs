@@ -134,6 +134,40 @@ pub fn open_store(layout: &Layout, engine: Engine, name: &str) -> Result<Arc<dyn
     kv::open(engine, &dir).with_context(|| format!("opening the {name} store in {}", dir.display()))
 }
 
+/// Where a reader remembers the keys of the sealed records it has opened
+/// (masked with the subjects' keys; a cache that may be deleted while the
+/// process is down).
+pub fn open_opened_keys(layout: &Layout, engine: Engine) -> Result<concord_core::seal::OpenedKeys> {
+    let dir = layout.store("opened-keys");
+    let store = concord_vault::OpenedStore::open(engine, &dir)
+        .with_context(|| format!("opening the opened records' keys in {}", dir.display()))?;
+    Ok(store.into_opened_keys())
+}
+
+/// Keeps the reader's opened records' keys ahead of the log on a thread of
+/// its own (see [`Views::open_ahead`]), until `views` is dropped.
+pub fn open_ahead(views: &Arc<Views>) {
+    let views = Arc::downgrade(views);
+    let spawned = std::thread::Builder::new().name("open-ahead".into()).spawn(move || {
+        loop {
+            let Some(v) = views.upgrade() else { return };
+            let pause = match v.open_ahead(256) {
+                Ok(0) => std::time::Duration::from_secs(1),
+                Ok(_) => std::time::Duration::ZERO,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot open records ahead of readers; trying again");
+                    std::time::Duration::from_secs(10)
+                }
+            };
+            drop(v);
+            std::thread::sleep(pause);
+        }
+    });
+    if let Err(error) = spawned {
+        tracing::warn!(%error, "cannot start opening records ahead of readers; they will be opened as read");
+    }
+}
+
 /// Opens the event log of a data directory.
 pub fn open_log(layout: &Layout, engine: Engine) -> Result<Arc<Log>> {
     let log = Log::open(open_store(layout, engine, "log")?, EVENT_LOG_ORIGIN, layout.checkpoint_signing_key()?)
@@ -342,7 +376,11 @@ impl Platform {
         let (audit, recorder) = open_audit(&layout, config.engine, config.nats.as_ref().map(|n| (n, "up"))).await?;
         checkpoint_periodically(log.clone());
         checkpoint_periodically(audit.log().clone());
-        let views = Arc::new(Views::new(log.clone(), policy, vault.clone(), recorder));
+        let views = Arc::new(
+            Views::new(log.clone(), policy, vault.clone(), recorder)
+                .remembering(open_opened_keys(&layout, config.engine)?),
+        );
+        open_ahead(&views);
         reload_policy_on_hangup(views.clone(), config.policy.clone());
         let replay_key = layout.replay_key()?;
         let admin = Arc::new(AdminApi::new(views.clone(), vault.clone(), audit.clone(), retention, verifier.clone()));

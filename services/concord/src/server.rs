@@ -26,7 +26,6 @@ use concord_query::replay::Pseudonyms;
 use concord_query::view::Views;
 use concord_query::{AuditApi, LogApi, PolicyApi, QueryApi, ReplayApi};
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic_health::ServingStatus;
 
 /// What one process serves.
@@ -133,7 +132,11 @@ pub async fn serve(
     if let Some(ready) = services.ready {
         tokio::spawn(report_readiness(health, ready));
     }
-    router.serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown).await?;
+    // A listener passed in by hand gets none of the builder's socket options:
+    // without TCP_NODELAY, Nagle's algorithm and delayed ACKs hold small
+    // answers back for tens of milliseconds.
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+    router.serve_with_incoming_shutdown(incoming, shutdown).await?;
     Ok(())
 }
 

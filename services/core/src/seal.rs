@@ -187,12 +187,14 @@ fn seal_record(
     })
 }
 
-/// Opens one record with its subjects' private keys.
+/// Opens one record with its subjects' private keys, taking its key from
+/// `opened` if this reader opened it before with the same keys.
 fn open_record(
     event_id: &EventId,
     record: &pb::Sealed,
     subjects: &[SubjectId],
     keys: &[DataKey],
+    opened: Option<&OpenedKeys>,
 ) -> Result<Vec<u8>, SealError> {
     let part = pb::sealed::Part::try_from(record.part)
         .ok()
@@ -207,10 +209,165 @@ fn open_record(
     }
     let ephemeral = PublicKey::from_slice(&record.ephemeral)
         .ok_or_else(|| SealError::Malformed("the one-time key must be 32 bytes".into()))?;
-    let their = x25519_dalek::PublicKey::from(ephemeral.0);
-    let publics: Vec<PublicKey> = keys.iter().map(DataKey::public_key).collect();
-    let shared = keys.iter().map(|k| StaticSecret::from(k.0).diffie_hellman(&their).to_bytes()).collect();
-    decrypt(&agreed_key(&ephemeral, &publics, shared), &aad, &record.nonce, &record.ciphertext)
+    let agree = || {
+        let their = x25519_dalek::PublicKey::from(ephemeral.0);
+        let publics: Vec<PublicKey> = keys.iter().map(DataKey::public_key).collect();
+        let shared = keys.iter().map(|k| StaticSecret::from(k.0).diffie_hellman(&their).to_bytes()).collect();
+        agreed_key(&ephemeral, &publics, shared)
+    };
+    let Some(opened) = opened else {
+        return decrypt(&agree(), &aad, &record.nonce, &record.ciphertext);
+    };
+    // A remembered key that does not open the record (another subject key
+    // since, or a damaged memory) is as good as none.
+    if let Some(key) = opened.recall(&ephemeral, keys)
+        && let Ok(plain) = decrypt(&key, &aad, &record.nonce, &record.ciphertext)
+    {
+        return Ok(plain);
+    }
+    let key = agree();
+    let plain = decrypt(&key, &aad, &record.nonce, &record.ciphertext)?;
+    opened.remember(&ephemeral, keys, &key);
+    Ok(plain)
+}
+
+/// Where a reader keeps what [`OpenedKeys`] remembers: 16-byte ids to
+/// 32-byte masked keys. It may forget anything at any time.
+pub trait KeyMemory: Send + Sync {
+    /// The masked key stored under `id`, if any.
+    fn recall(&self, id: &[u8; 16]) -> Option<[u8; 32]>;
+    /// Stores `masked` under `id` (perhaps later, perhaps never).
+    fn remember(&self, id: [u8; 16], masked: [u8; 32]);
+    /// The log position up to which records were opened ahead of readers.
+    fn cursor(&self) -> u64;
+    /// Records that records were opened ahead up to `position`.
+    fn set_cursor(&self, position: u64);
+}
+
+/// A bounded [`KeyMemory`] in this process's memory (least recently used
+/// first out).
+pub struct InMemory(quick_cache::sync::Cache<[u8; 16], [u8; 32]>, std::sync::atomic::AtomicU64);
+
+impl InMemory {
+    /// Holds up to `capacity` keys (about 80 bytes each).
+    pub fn new(capacity: usize) -> Self {
+        InMemory(quick_cache::sync::Cache::new(capacity.max(1)), std::sync::atomic::AtomicU64::new(0))
+    }
+
+    /// How many keys it holds.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether it holds none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl KeyMemory for InMemory {
+    fn recall(&self, id: &[u8; 16]) -> Option<[u8; 32]> {
+        self.0.get(id)
+    }
+
+    fn remember(&self, id: [u8; 16], masked: [u8; 32]) {
+        self.0.insert(id, masked);
+    }
+
+    fn cursor(&self) -> u64 {
+        self.1.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn set_cursor(&self, position: u64) {
+        self.1.store(position, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// The keys of version 2 records a reader has opened, so that opening one
+/// again costs no key agreement (two X25519 operations per subject, by far
+/// the dearest part of a read).
+///
+/// A record's key is kept under its one-time key, masked (XOR) with a key
+/// derived from the *private keys* of the record's subjects, which the
+/// reader fetches for every read. So what is kept, in memory or on disk, is
+/// worthless without those keys: once a subject's key is erased (or
+/// replaced) the record no longer opens, remembered or not, and the memory
+/// can be kept anywhere a reader keeps its caches.
+#[derive(Clone)]
+pub struct OpenedKeys {
+    memory: std::sync::Arc<dyn KeyMemory>,
+}
+
+impl OpenedKeys {
+    /// Remembers in `memory`.
+    pub fn new(memory: std::sync::Arc<dyn KeyMemory>) -> Self {
+        OpenedKeys { memory }
+    }
+
+    /// The log position up to which records were opened ahead of readers.
+    pub fn cursor(&self) -> u64 {
+        self.memory.cursor()
+    }
+
+    /// Records that records were opened ahead up to `position`.
+    pub fn set_cursor(&self, position: u64) {
+        self.memory.set_cursor(position);
+    }
+
+    fn id(ephemeral: &PublicKey) -> [u8; 16] {
+        let mut id = [0u8; 16];
+        id.copy_from_slice(&ephemeral.0[..16]);
+        id
+    }
+
+    fn mask(ephemeral: &PublicKey, keys: &[DataKey]) -> [u8; 32] {
+        derive(b"concord/v2/remember", keys.iter().map(|k| k.0), &ephemeral.0)
+    }
+
+    fn recall(&self, ephemeral: &PublicKey, keys: &[DataKey]) -> Option<[u8; 32]> {
+        let masked = self.memory.recall(&Self::id(ephemeral))?;
+        let mask = Self::mask(ephemeral, keys);
+        Some(std::array::from_fn(|i| masked[i] ^ mask[i]))
+    }
+
+    fn remember(&self, ephemeral: &PublicKey, keys: &[DataKey], key: &[u8; 32]) {
+        let mask = Self::mask(ephemeral, keys);
+        self.memory.remember(Self::id(ephemeral), std::array::from_fn(|i| key[i] ^ mask[i]));
+    }
+}
+
+impl std::fmt::Debug for OpenedKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OpenedKeys(..)")
+    }
+}
+
+/// A [`SubjectKeys`] that asks `keys` for each subject's key once: for one
+/// batch of reads, so a timeline fetches its subject's key once rather than
+/// for every record.
+pub struct KeysOnce<'a> {
+    keys: &'a dyn SubjectKeys,
+    fetched: std::sync::Mutex<std::collections::HashMap<SubjectId, Option<DataKey>>>,
+}
+
+impl<'a> KeysOnce<'a> {
+    /// Fetches from `keys`, each subject's key at most once.
+    pub fn new(keys: &'a dyn SubjectKeys) -> Self {
+        KeysOnce { keys, fetched: std::sync::Mutex::default() }
+    }
+}
+
+impl SubjectKeys for KeysOnce<'_> {
+    fn data_key(&self, subject: &SubjectId) -> Result<Option<DataKey>, SealError> {
+        // A map only ever inserted into is whole even if a holder panicked.
+        let fetched = || self.fetched.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(key) = fetched().get(subject) {
+            return Ok(key.clone());
+        }
+        let key = self.keys.data_key(subject)?;
+        fetched().insert(subject.clone(), key.clone());
+        Ok(key)
+    }
 }
 
 fn subjects_of(refs: &[pb::SubjectRef]) -> Result<Vec<SubjectId>, SealError> {
@@ -270,6 +427,16 @@ pub struct Unsealed {
 /// open, is dropped and counted: one unreadable record never hides the rest
 /// of the event. Only a failing key store is an error.
 pub fn unseal(event: &mut pb::Event, keys: &dyn SubjectKeys) -> Result<Unsealed, SealError> {
+    unseal_remembering(event, keys, None)
+}
+
+/// [`unseal`], taking the keys of records opened before from `opened` and
+/// remembering those it opens now.
+pub fn unseal_remembering(
+    event: &mut pb::Event,
+    keys: &dyn SubjectKeys,
+    opened: Option<&OpenedKeys>,
+) -> Result<Unsealed, SealError> {
     let sealed = std::mem::take(&mut event.sealed);
     if sealed.is_empty() {
         return Ok(Unsealed::default());
@@ -296,7 +463,7 @@ pub fn unseal(event: &mut pb::Event, keys: &dyn SubjectKeys) -> Result<Unsealed,
                 }
             }
         }
-        let opened = open_record(&event_id, &record, &subjects, &data_keys).and_then(|plain| {
+        let result = open_record(&event_id, &record, &subjects, &data_keys, opened).and_then(|plain| {
             match pb::sealed::Part::try_from(record.part) {
                 Ok(pb::sealed::Part::Identity) => {
                     let identity =
@@ -311,7 +478,7 @@ pub fn unseal(event: &mut pb::Event, keys: &dyn SubjectKeys) -> Result<Unsealed,
             }
             Ok(())
         });
-        if let Err(e) = opened {
+        if let Err(e) = result {
             tracing::warn!(event_id = %event.event_id, error = %e, "a sealed record does not open; shown as unreadable");
             report.unreadable += 1;
         }
@@ -506,6 +673,59 @@ mod tests {
         let personal = e.personal.unwrap();
         assert_eq!(personal.identities.len(), 1, "P-1's identity is still readable");
         assert!(personal.text.is_empty());
+    }
+
+    #[test]
+    fn remembered_keys_open_again_but_never_after_an_erasure_or_a_new_key() {
+        let keys = MemKeys::default();
+        let memory = std::sync::Arc::new(InMemory::new(100));
+        let opened = OpenedKeys::new(memory.clone());
+        let mut sealed = event();
+        block_on(seal(&mut sealed, &keys)).unwrap();
+        let read = |keys: &MemKeys| {
+            let mut e = sealed.clone();
+            let report = unseal_remembering(&mut e, &KeysOnce::new(keys), Some(&opened)).unwrap();
+            (report.unreadable, e.personal.unwrap())
+        };
+        assert_eq!(read(&keys), (0, event().personal.unwrap()));
+        assert_eq!(memory.len(), 2, "both records' keys remembered");
+        // What is remembered is not the key itself.
+        let ephemeral = PublicKey::from_slice(&sealed.sealed[0].ephemeral).unwrap();
+        assert!(memory.recall(&OpenedKeys::id(&ephemeral)).is_some());
+        assert_eq!(read(&keys), (0, event().personal.unwrap()), "and opened again with them");
+        // P-2 gets a new key (as if erased and seen again): the remembered
+        // key of the shared text is not found with it.
+        let p2 = SubjectId::parse("person/P-2").unwrap();
+        keys.0.lock().unwrap().insert(p2.clone(), DataKey::generate());
+        let (unreadable, personal) = read(&keys);
+        assert_eq!(unreadable, 1);
+        assert!(personal.text.is_empty());
+        // P-2 erased: the same.
+        keys.0.lock().unwrap().remove(&p2);
+        let (unreadable, personal) = read(&keys);
+        assert_eq!((unreadable, personal.identities.len()), (1, 1));
+        assert!(personal.text.is_empty());
+    }
+
+    #[test]
+    fn keys_once_asks_the_store_once_per_subject() {
+        struct Counting(MemKeys, Mutex<usize>);
+        impl SubjectKeys for Counting {
+            fn data_key(&self, subject: &SubjectId) -> Result<Option<DataKey>, SealError> {
+                *self.1.lock().unwrap() += 1;
+                self.0.data_key(subject)
+            }
+        }
+        let keys = Counting(MemKeys::default(), Mutex::new(0));
+        let mut events = vec![event(), event(), event()];
+        for e in &mut events {
+            block_on(seal(e, &keys.0)).unwrap();
+        }
+        let once = KeysOnce::new(&keys);
+        for e in &mut events {
+            assert_eq!(unseal(e, &once).unwrap().unreadable, 0);
+        }
+        assert_eq!(*keys.1.lock().unwrap(), 2, "two subjects, three events, five records");
     }
 
     #[test]

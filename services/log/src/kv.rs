@@ -50,6 +50,12 @@ pub trait Kv: Send + Sync + 'static {
     /// The value stored under `key`, if any.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, KvError>;
 
+    /// The values stored under `keys`, in order, read together (one read
+    /// transaction where the engine has them).
+    fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, KvError> {
+        keys.iter().map(|key| self.get(key)).collect()
+    }
+
     /// Keys in [start, end) in order (reverse = descending), at most `limit` pairs. `end = None` means unbounded.
     fn scan(&self, start: &[u8], end: Option<&[u8]>, limit: usize, reverse: bool) -> Result<Pairs, KvError>;
 

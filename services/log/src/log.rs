@@ -313,6 +313,23 @@ impl Log {
         self.kv.get(&keys::entry(position))?.map(|value| decode_entry(position, value)).transpose()
     }
 
+    /// The entries at `positions`, in order (`None` where there is none),
+    /// read together.
+    pub fn get_many(&self, positions: &[u64]) -> Result<Vec<Option<Entry>>, LogError> {
+        let size = self.size();
+        let keys: Vec<Vec<u8>> = positions.iter().map(|p| keys::entry(*p)).collect();
+        let refs: Vec<&[u8]> = keys.iter().map(Vec::as_slice).collect();
+        let values = self.kv.get_many(&refs)?;
+        positions
+            .iter()
+            .zip(values)
+            .map(|(&position, value)| match value {
+                Some(value) if position != 0 && position <= size => decode_entry(position, value).map(Some),
+                _ => Ok(None),
+            })
+            .collect()
+    }
+
     /// The position of the entry with idempotency id `id`, if any.
     pub fn position_of(&self, id: &[u8; 16]) -> Result<Option<u64>, LogError> {
         self.kv.get(&keys::id(id))?.map(|v| keys::decode_u64(&v).ok_or_else(|| corrupt("id value"))).transpose()
@@ -498,14 +515,13 @@ pub(crate) fn distinct_streams(entry: &NewEntry) -> Vec<&str> {
 /// The index entries an entry writes: each (index, value) pair once, in order.
 /// Appending and [`crate::derived`] both use this, so they cannot disagree.
 pub(crate) fn distinct_indexes(entry: &NewEntry) -> Vec<(&str, &[u8])> {
-    let mut indexes: Vec<(&str, &[u8])> = Vec::with_capacity(entry.indexes.len());
-    for (index, value) in &entry.indexes {
-        let pair = (index.as_str(), value.as_slice());
-        if !indexes.contains(&pair) {
-            indexes.push(pair);
-        }
-    }
-    indexes
+    let mut seen = std::collections::HashSet::with_capacity(entry.indexes.len());
+    entry
+        .indexes
+        .iter()
+        .map(|(index, value)| (index.as_str(), value.as_slice()))
+        .filter(|pair| seen.insert(*pair))
+        .collect()
 }
 
 fn read_node(kv: &dyn Kv, id: NodeId) -> Result<Hash, LogError> {

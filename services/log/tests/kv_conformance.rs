@@ -100,6 +100,13 @@ pub fn overwrite_and_delete(open: &impl Fn(&Path) -> Arc<dyn Kv>) {
     // Empty values are values.
     put_all(kv.as_ref(), &[(b"e", b"")]);
     assert_eq!(kv.get(b"e").unwrap(), Some(Vec::new()));
+    // Many keys at once: each as `get` answers it, in the order asked.
+    let asked: Vec<&[u8]> = vec![b"d", b"missing", b"a", b"e", b"d"];
+    let many = kv.get_many(&asked).unwrap();
+    let one_by_one: Vec<Option<Vec<u8>>> = asked.iter().map(|k| kv.get(k).unwrap()).collect();
+    assert_eq!(many, one_by_one);
+    assert_eq!(many[0], Some(b"y".to_vec()));
+    assert!(kv.get_many(&[]).unwrap().is_empty());
 }
 
 pub fn empty_batch(open: &impl Fn(&Path) -> Arc<dyn Kv>) {

@@ -14,6 +14,7 @@
 use std::pin::Pin;
 use std::sync::Arc;
 
+use crate::view::Decoded;
 use concord_audit::access::{Access, Tally, listed};
 use concord_audit::{Call, Deliveries, Door};
 use concord_core::pb::replay_service_server::ReplayService;
@@ -21,7 +22,6 @@ use concord_core::pb::{self, TimeAxis};
 use concord_core::status::invalid_argument;
 use concord_core::{EventType, millis};
 use concord_identity::{Principal, Role};
-use concord_ledger::index::decode_entry;
 use hkdf::Hkdf;
 use sha2::Sha256;
 use tokio::sync::mpsc;
@@ -345,9 +345,9 @@ impl Job {
             let entries = log.read_from(after, want).map_err(storage_unavailable)?;
             let Some(last) = entries.last().map(|e| e.position) else { break };
             for entry in entries {
-                let (_, event) = decode_entry(&entry.bytes).map_err(storage_unavailable)?;
-                if self.window.matches(&event) {
-                    matched.push((entry.position, entry.bytes));
+                let decoded = Decoded::of(entry.position, &entry.bytes)?;
+                if self.window.matches(&decoded.event) {
+                    matched.push(decoded);
                 }
             }
             after = last;

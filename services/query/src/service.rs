@@ -12,7 +12,7 @@ use concord_core::pb::{self, EventView};
 use concord_core::status::invalid_argument;
 use concord_core::{EventId, EventType, SubjectId, millis};
 use concord_identity::Principal;
-use concord_ledger::index::{self, decode_entry};
+use concord_ledger::index;
 use futures::Stream;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -20,7 +20,7 @@ use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
 use crate::page::{PageKey, page_size};
-use crate::view::{Views, storage_unavailable};
+use crate::view::{Decoded, Views, storage_unavailable};
 use concord_audit::access::{Access, Tally, shown};
 use concord_audit::{Call, Door};
 
@@ -215,15 +215,14 @@ impl QueryApi {
                 let mut matched = Vec::new();
                 for position in positions {
                     scanned += 1;
-                    let bytes = views.stored(position)?;
-                    let (_, event) = decode_entry(&bytes).map_err(storage_unavailable)?;
-                    if filter.matches(&event) {
-                        matched.push((position, bytes));
+                    let decoded = Decoded::of(position, &views.stored(position)?)?;
+                    if filter.matches(&decoded.event) {
+                        matched.push(decoded);
                     }
                 }
                 let mut full = false;
-                let matched_at: Vec<u64> = matched.iter().map(|(p, _)| *p).collect();
-                let visible = views.decide(&principal, matched)?;
+                let matched_at: Vec<u64> = matched.iter().map(|d| d.position).collect();
+                let visible = views.decide_decoded(&principal, matched)?;
                 let mut withheld = visible.withheld;
                 for (shown, view) in visible.events.into_iter().enumerate() {
                     let position = view.position;

@@ -10,7 +10,7 @@ use std::sync::{Arc, RwLock};
 
 use concord_core::ids::{agency_stream, item_stream};
 use concord_core::pb;
-use concord_core::seal::{self, SubjectKeys};
+use concord_core::seal::{self, KeysOnce, OpenedKeys, SubjectKeys};
 use concord_core::sensitivity::withhold_health_detail;
 use concord_identity::Principal;
 use concord_ledger::consent;
@@ -27,8 +27,13 @@ pub struct Views {
     log: Arc<Log>,
     policy: RwLock<Arc<dyn Policy>>,
     keys: Arc<dyn SubjectKeys>,
+    opened: OpenedKeys,
     recorder: Arc<Recorder>,
 }
+
+/// How many sealed records' keys a reader remembers in memory unless told
+/// where else (see [`Views::remembering`]): about 80 bytes each.
+const OPENED_KEYS: usize = 100_000;
 
 /// The visible part of a batch of entries.
 #[derive(Debug, Default)]
@@ -51,7 +56,35 @@ impl Views {
     /// Views over a log, deciding with `policy`, unsealing with `keys` and
     /// recording every read with `recorder`.
     pub fn new(log: Arc<Log>, policy: Arc<dyn Policy>, keys: Arc<dyn SubjectKeys>, recorder: Arc<Recorder>) -> Self {
-        Views { log, policy: RwLock::new(policy), keys, recorder }
+        let opened = OpenedKeys::new(Arc::new(seal::InMemory::new(OPENED_KEYS)));
+        Views { log, policy: RwLock::new(policy), keys, opened, recorder }
+    }
+
+    /// Remembers the keys of the sealed records it opens in `opened` (e.g.
+    /// on disk, [`concord_vault::OpenedStore`]) rather than in memory.
+    pub fn remembering(mut self, opened: OpenedKeys) -> Self {
+        self.opened = opened;
+        self
+    }
+
+    /// Opens the sealed records of up to `limit` entries after those opened
+    /// ahead so far, remembering their keys, so that readers find every
+    /// record's key ready (no key agreement on any read); returns how many
+    /// entries it went through (0: it has caught up with the log). Nothing
+    /// is shown to anyone: no record is made.
+    pub fn open_ahead(&self, limit: usize) -> Result<usize, Status> {
+        let entries = self.log.read_from(self.opened.cursor(), limit).map_err(storage_unavailable)?;
+        let keys = KeysOnce::new(self.keys.as_ref());
+        for entry in &entries {
+            let mut decoded = Decoded::of(entry.position, &entry.bytes)?;
+            if !decoded.event.sealed.is_empty() {
+                seal::unseal_remembering(&mut decoded.event, &keys, Some(&self.opened)).map_err(storage_unavailable)?;
+            }
+        }
+        if let Some(last) = entries.last() {
+            self.opened.set_cursor(last.position);
+        }
+        Ok(entries.len())
     }
 
     /// Where every read is recorded before it is released.
@@ -88,9 +121,11 @@ impl Views {
 
     /// Loads the entries at `positions` and returns what `principal` may see.
     pub fn load(&self, principal: &Principal, positions: &[u64]) -> Result<Visible, Status> {
+        let entries = self.log.get_many(positions).map_err(storage_unavailable)?;
         let mut stored = Vec::with_capacity(positions.len());
-        for &position in positions {
-            stored.push((position, self.stored(position)?));
+        for (&position, entry) in positions.iter().zip(entries) {
+            let entry = entry.ok_or_else(|| storage_unavailable(format!("position {position} is missing")))?;
+            stored.push((position, entry.bytes));
         }
         self.decide(principal, stored)
     }
@@ -118,7 +153,14 @@ impl Views {
     /// reader may see, and only for the publishing agency's readers (see
     /// [`Views::item_version`]).
     pub fn decide(&self, principal: &Principal, stored: Vec<(u64, Vec<u8>)>) -> Result<Visible, Status> {
-        let mut visible = self.shape(principal, stored, Shaping::Reader)?;
+        let decoded =
+            stored.into_iter().map(|(position, bytes)| Decoded::of(position, &bytes)).collect::<Result<_, _>>()?;
+        self.decide_decoded(principal, decoded)
+    }
+
+    /// [`Views::decide`] for entries already decoded.
+    pub fn decide_decoded(&self, principal: &Principal, decoded: Vec<Decoded>) -> Result<Visible, Status> {
+        let mut visible = self.shape_decoded(principal, decoded, Shaping::Reader)?;
         for view in &mut visible.events {
             view.superseded_by = self.superseded_by(principal, view)?.unwrap_or_default();
             view.item_version = self.item_version(principal, view)?;
@@ -222,8 +264,8 @@ impl Views {
     /// As for readers, a correction's `corrects` and a re-offence's
     /// `original_event_id` are cleared unless the analyst may see the event
     /// they name.
-    pub fn decide_for_replay(&self, principal: &Principal, stored: Vec<(u64, Vec<u8>)>) -> Result<Visible, Status> {
-        let mut visible = self.shape(principal, stored, Shaping::Replay)?;
+    pub fn decide_for_replay(&self, principal: &Principal, decoded: Vec<Decoded>) -> Result<Visible, Status> {
+        let mut visible = self.shape_decoded(principal, decoded, Shaping::Replay)?;
         for event in visible.events.iter_mut().filter_map(|v| v.event.as_mut()) {
             self.hide_unseen_original(principal, event)?;
             if !event.corrects.is_empty() && !self.may_see(principal, &event.corrects)? {
@@ -233,19 +275,20 @@ impl Views {
         Ok(visible)
     }
 
-    /// Decides and shapes entries, without corrections' changes.
+    /// Decides and shapes stored entries, without corrections' changes.
     fn shape(&self, principal: &Principal, stored: Vec<(u64, Vec<u8>)>, shaping: Shaping) -> Result<Visible, Status> {
-        let mut decoded = Vec::with_capacity(stored.len());
-        for (position, bytes) in stored {
-            let (signed, event) = decode_entry(&bytes)
-                .map_err(|e| storage_unavailable(format!("entry {position} does not decode: {e}")))?;
-            decoded.push((position, signed.key_id, event));
-        }
+        let decoded =
+            stored.into_iter().map(|(position, bytes)| Decoded::of(position, &bytes)).collect::<Result<_, _>>()?;
+        self.shape_decoded(principal, decoded, shaping)
+    }
+
+    /// Decides and shapes decoded entries, without corrections' changes.
+    fn shape_decoded(&self, principal: &Principal, decoded: Vec<Decoded>, shaping: Shaping) -> Result<Visible, Status> {
         let now = concord_core::now_millis();
         // Events in one batch often rely on the same consent: read each once.
         let mut looked_up: HashMap<(&str, &[pb::SubjectRef]), Consent> = HashMap::new();
         let mut consents = Vec::with_capacity(decoded.len());
-        for (_, _, event) in &decoded {
+        for Decoded { event, .. } in &decoded {
             let key = (event.consent_ref.as_str(), event.subjects.as_slice());
             let consent = match looked_up.get(&key) {
                 Some(c) => c.clone(),
@@ -258,11 +301,13 @@ impl Views {
             consents.push(consent);
         }
         let facts: Vec<Facts<'_>> =
-            decoded.iter().zip(&consents).map(|((_, _, event), consent)| Facts { event, consent }).collect();
+            decoded.iter().zip(&consents).map(|(Decoded { event, .. }, consent)| Facts { event, consent }).collect();
         let policy = self.policy();
         let decisions = policy.decide(principal, &facts);
+        // Each subject's key is fetched once for the batch, and for every event shown.
+        let keys = KeysOnce::new(self.keys.as_ref());
         let mut visible = Visible { policy_hash: policy.policy_hash().to_string(), ..Visible::default() };
-        for ((position, key_id, mut event), decision) in decoded.into_iter().zip(decisions) {
+        for (Decoded { position, key_id, mut event }, decision) in decoded.into_iter().zip(decisions) {
             // Withholdings are not counted: a reader who can read the metrics
             // would learn from the count how many events were kept from it.
             let outcome = match decision {
@@ -284,7 +329,7 @@ impl Views {
                     pb::Visibility::Pseudonymised
                 }
                 Decision::Show => {
-                    let unsealed = seal::unseal(&mut event, self.keys.as_ref()).map_err(|e| {
+                    let unsealed = seal::unseal_remembering(&mut event, &keys, Some(&self.opened)).map_err(|e| {
                         storage_unavailable(format!("personal data of entry {position} cannot be unsealed: {e}"))
                     })?;
                     erased = u32::try_from(unsealed.unreadable).unwrap_or(u32::MAX);
@@ -307,6 +352,27 @@ impl Views {
             });
         }
         Ok(visible)
+    }
+}
+
+/// A stored entry, decoded.
+#[derive(Debug)]
+pub struct Decoded {
+    /// Its position in the log.
+    pub position: u64,
+    /// The key its publisher signed it with.
+    pub key_id: String,
+    /// The event.
+    pub event: pb::Event,
+}
+
+impl Decoded {
+    /// Decodes the entry stored at `position`; a stored entry that does not
+    /// decode makes the store unavailable.
+    pub fn of(position: u64, bytes: &[u8]) -> Result<Self, Status> {
+        let (signed, event) =
+            decode_entry(bytes).map_err(|e| storage_unavailable(format!("entry {position} does not decode: {e}")))?;
+        Ok(Decoded { position, key_id: signed.key_id, event })
     }
 }
 

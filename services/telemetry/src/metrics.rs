@@ -13,8 +13,13 @@ const BUCKETS: [f64; 12] = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1
 #[error("cannot install the metrics recorder: {0}")]
 pub struct MetricsError(String);
 
+/// How often histogram samples are folded into their buckets.
+const UPKEEP: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Installs the process-wide recorder (once per process) and returns the
-/// handle that renders it.
+/// handle that renders it. A thread folds histogram samples into their
+/// buckets every few seconds: the exporter otherwise keeps every sample
+/// until the next scrape, and a process nobody scrapes would grow forever.
 pub fn install() -> Result<PrometheusHandle, MetricsError> {
     let handle = PrometheusBuilder::new()
         .set_buckets(&BUCKETS)
@@ -22,6 +27,16 @@ pub fn install() -> Result<PrometheusHandle, MetricsError> {
         .install_recorder()
         .map_err(|e| MetricsError(e.to_string()))?;
     describe();
+    let upkeep = handle.clone();
+    std::thread::Builder::new()
+        .name("metrics-upkeep".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(UPKEEP);
+                upkeep.run_upkeep();
+            }
+        })
+        .map_err(|e| MetricsError(e.to_string()))?;
     Ok(handle)
 }
 

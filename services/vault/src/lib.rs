@@ -17,10 +17,12 @@ use concord_core::seal::{DataKey, PublicKey, SealError, SealKeys, SubjectKeys};
 
 pub mod dir;
 pub mod nats;
+mod opened;
 pub mod ring;
 
 pub use dir::DirKeyStore;
 pub use nats::NatsKeyStore;
+pub use opened::OpenedStore;
 pub use ring::{KeyRing, MasterKey, Rewrapped};
 
 /// Where wrapped subject keys are kept: a local store, or a store shared by

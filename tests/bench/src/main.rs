@@ -24,7 +24,7 @@ use crate::scenario::{Ctx, Settings};
 enum Scenario {
     /// Events/s end to end vs raw JetStream and PostgreSQL INSERTs, both engines.
     Ingest,
-    /// SubjectTimeline and Search latency and throughput over the large log.
+    /// GetEvent, SubjectTimeline and Search latency and throughput over the large log.
     Query,
     /// Replaying the large log into the indicators vs a raw scan.
     Replay,

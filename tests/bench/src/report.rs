@@ -34,8 +34,10 @@ pub const SECTIONS: &[(&str, &str, &str)] = &[
         "2. Query",
         "Concurrent clients over gRPC against `concord up` on the large log, each call authenticated (JWT), every \
          event decided by the Cedar sharing agreement, personal data unsealed where shown, and the access record \
-         durable in the audit log before the answer leaves. Baseline: the same query shape on the PostgreSQL \
-         events table holding the same events (no policy, no audit). Latency lower is better; throughput higher.",
+         durable in the audit log before the answer leaves. GetEvent asks for events spread over the log (one the \
+         agreement withholds answers NOT_FOUND, counted as an answer). Baseline: the same query shape on the \
+         PostgreSQL events table holding the same events (no policy, no audit). Latency lower is better; \
+         throughput higher.",
     ),
     (
         "replay",

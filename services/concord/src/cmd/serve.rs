@@ -98,7 +98,11 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
     checkpoint_periodically(log.clone());
     checkpoint_periodically(audit.log().clone());
     let (log_for_checkpoint, audit_for_checkpoint) = (log.clone(), audit.log().clone());
-    let views = Arc::new(Views::new(log.clone(), policy, vault.clone(), recorder.clone()));
+    let views = Arc::new(
+        Views::new(log.clone(), policy, vault.clone(), recorder.clone())
+            .remembering(crate::platform::open_opened_keys(&layout, args.engine)?),
+    );
+    crate::platform::open_ahead(&views);
     let admin = Arc::new(AdminApi::new(views.clone(), vault, audit.clone(), retention, verifier.clone()));
     args.retention.start(&admin);
     let briefings = Arc::new(concord_briefing::BriefingStore::new(open_store(&layout, args.engine, "briefings")?));

@@ -9,6 +9,11 @@ use super::{Engine, Kv, KvError, Op, Pairs, WriteBatch, empty_range};
 const TABLE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("concord");
 const FILE_NAME: &str = "concord.redb";
 
+/// The most memory one store's page cache takes (redb's default is 1 GiB,
+/// per store: a process with a few stores would grow towards gigabytes with
+/// the log). Reads past it come from the operating system's page cache.
+const CACHE_BYTES: usize = 64 << 20;
+
 /// A [`Kv`] stored in one redb table.
 pub struct RedbKv {
     db: Database,
@@ -20,8 +25,20 @@ fn storage(e: impl Into<redb::Error>) -> KvError {
 
 impl RedbKv {
     /// Opens (or creates) `concord.redb` in `dir` and makes sure the table exists.
+    ///
+    /// A store that another part of this process is just closing (its last
+    /// handle on a thread finishing a step) is waited for, up to two
+    /// seconds, before `DatabaseAlreadyOpen` is returned.
     pub fn open(dir: &Path) -> Result<Self, KvError> {
-        let db = Database::create(dir.join(FILE_NAME)).map_err(storage)?;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        let db = loop {
+            match Database::builder().set_cache_size(CACHE_BYTES).create(dir.join(FILE_NAME)) {
+                Err(redb::DatabaseError::DatabaseAlreadyOpen) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                result => break result.map_err(storage)?,
+            }
+        };
         let txn = db.begin_write().map_err(storage)?;
         txn.open_table(TABLE).map_err(storage)?;
         txn.commit().map_err(storage)?;
@@ -34,6 +51,15 @@ impl Kv for RedbKv {
         let txn = self.db.begin_read().map_err(storage)?;
         let table = txn.open_table(TABLE).map_err(storage)?;
         Ok(table.get(key).map_err(storage)?.map(|v| v.value().to_vec()))
+    }
+
+    fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, KvError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let txn = self.db.begin_read().map_err(storage)?;
+        let table = txn.open_table(TABLE).map_err(storage)?;
+        keys.iter().map(|key| Ok(table.get(*key).map_err(storage)?.map(|v| v.value().to_vec()))).collect()
     }
 
     fn scan(&self, start: &[u8], end: Option<&[u8]>, limit: usize, reverse: bool) -> Result<Pairs, KvError> {

@@ -1,5 +1,6 @@
-//! Scenario 2: SubjectTimeline and Search under concurrent clients, over
-//! gRPC against Concord and as the same query shape against PostgreSQL.
+//! Scenario 2: GetEvent, SubjectTimeline and Search under concurrent
+//! clients, over gRPC against Concord and as the same query shape against
+//! PostgreSQL.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -29,6 +30,8 @@ pub struct Sample {
     pub subject_ids: Vec<String>,
     /// Every event type in the log.
     pub types: Vec<&'static str>,
+    /// Up to 2,000 event ids spread over the log.
+    pub events: Vec<uuid::Uuid>,
 }
 
 impl Sample {
@@ -41,7 +44,9 @@ impl Sample {
         let mut types: Vec<&'static str> =
             prepared.iter().map(|p| p.event_type).collect::<HashSet<_>>().into_iter().collect();
         types.sort();
+        let step = prepared.len().div_ceil(2000).max(1);
         Sample {
+            events: prepared.iter().step_by(step).map(|p| p.event_id).collect(),
             subjects: picked.iter().map(|p| p.subject.clone()).collect(),
             subject_ids: picked.iter().map(|p| p.subject_id.clone()).collect(),
             types,
@@ -49,9 +54,11 @@ impl Sample {
     }
 }
 
-/// The two queries.
+/// The queries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Op {
+    /// One event by id (NOT_FOUND, like a missing one, if withheld).
+    GetEvent,
     /// A subject's timeline, first page.
     Timeline,
     /// Events of one type, first page.
@@ -59,8 +66,12 @@ pub enum Op {
 }
 
 impl Op {
+    /// Every query, in the order they run.
+    pub const ALL: [Op; 3] = [Op::GetEvent, Op::Timeline, Op::Search];
+
     fn name(self) -> &'static str {
         match self {
+            Op::GetEvent => "GetEvent",
             Op::Timeline => "SubjectTimeline",
             Op::Search => "Search",
         }
@@ -68,6 +79,7 @@ impl Op {
 
     fn id(self) -> &'static str {
         match self {
+            Op::GetEvent => "get",
             Op::Timeline => "timeline",
             Op::Search => "search",
         }
@@ -124,6 +136,21 @@ pub async fn concord_load(
             while Instant::now() < deadline {
                 let t0 = Instant::now();
                 let page = match op {
+                    Op::GetEvent => {
+                        let event_id = sample.events[picker.next(sample.events.len())].to_string();
+                        let request = pb::GetEventRequest { event_id };
+                        match client.get_event(concord::client::authorized(request, &token)?).await {
+                            Ok(view) => Ok(tonic::Response::new(pb::EventPage {
+                                events: vec![view.into_inner()],
+                                ..Default::default()
+                            })),
+                            // Withheld from this reader: an answer too.
+                            Err(status) if status.code() == tonic::Code::NotFound => {
+                                Ok(tonic::Response::new(pb::EventPage::default()))
+                            }
+                            Err(status) => Err(status),
+                        }
+                    }
                     Op::Timeline => {
                         let subject = sample.subjects[picker.next(sample.subjects.len())].clone();
                         let request = pb::SubjectTimelineRequest {
@@ -153,6 +180,7 @@ pub async fn concord_load(
 /// its own connection, with the same query shape.
 pub async fn postgres_load(pg: &Postgres, op: Op, sample: &Arc<Sample>, clients: usize, secs: f64) -> Result<Load> {
     let sql = match op {
+        Op::GetEvent => "SELECT seq, payload FROM events WHERE event_id = $1".to_string(),
         Op::Timeline => {
             format!("SELECT seq, payload FROM events WHERE subject = $1 ORDER BY seq LIMIT {TIMELINE_PAGE}")
         }
@@ -175,6 +203,10 @@ pub async fn postgres_load(pg: &Postgres, op: Op, sample: &Arc<Sample>, clients:
             while Instant::now() < deadline {
                 let t0 = Instant::now();
                 let rows = match op {
+                    Op::GetEvent => {
+                        let event_id = &sample.events[picker.next(sample.events.len())];
+                        client.query(&statement, &[event_id]).await
+                    }
                     Op::Timeline => {
                         let subject = &sample.subject_ids[picker.next(sample.subject_ids.len())];
                         client.query(&statement, &[subject]).await
@@ -217,7 +249,7 @@ pub fn record(results: &mut Results, op: Op, system: &str, label: &str, load: &L
 
 /// Names the PostgreSQL figures as the baselines of `system`'s.
 pub fn compare(results: &mut Results, system: &str) {
-    for op in [Op::Timeline, Op::Search] {
+    for op in Op::ALL {
         for what in ["p50", "p99", "rate"] {
             let id = format!("query.{}.{system}.{what}", op.id());
             results.compare(&id, &format!("query.{}.postgres.{what}", op.id()));
@@ -240,7 +272,7 @@ where
     Fut: std::future::Future<Output = Result<Load>>,
 {
     let mut per_call = Vec::new();
-    for op in [Op::Timeline, Op::Search] {
+    for op in Op::ALL {
         say(format!("query: {} on {label}: warm-up", op.name()));
         load(op, WARM_UP.min(secs)).await?;
         let mut events = (0, 0);
