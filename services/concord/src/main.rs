@@ -4,6 +4,12 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// mimalloc rather than the system allocator: reads allocate many small
+/// objects on several threads at once, where glibc's malloc showed as a
+/// fifth of the CPU time of a timeline (tests/bench/profiles).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = concord::cmd::Cli::parse();

@@ -31,14 +31,31 @@ pub use concord_core::sign::erase_file;
 /// a file half rewritten. One process owns a data directory.
 static FILES: RwLock<()> = RwLock::new(());
 
+/// How many wrapped keys a store keeps at hand (about 150 bytes each).
+const RECENT_KEYS: usize = 65_536;
+
 /// The ending of a file being written (see `write_private_new`); one found
 /// on opening was left by a crash and is erased.
 const DRAFT_SUFFIX: &str = ".new";
 
 /// A directory of wrapped subject keys, one file per key.
-#[derive(Debug, Clone)]
+///
+/// Keys read lately are kept at hand (read with no file system call), in
+/// step with every write and erasure made through this store and its
+/// clones: one store per directory per process (the platform opens one).
+/// A change made by another process (`concord keys rotate-master --local`)
+/// is seen by stores opened after it.
+#[derive(Clone)]
 pub struct DirKeyStore {
     dir: PathBuf,
+    /// Wrapped keys read lately, by file path; changed only under [`FILES`].
+    recent: std::sync::Arc<quick_cache::sync::Cache<PathBuf, Vec<u8>>>,
+}
+
+impl std::fmt::Debug for DirKeyStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DirKeyStore").field("dir", &self.dir).finish_non_exhaustive()
+    }
 }
 
 pub(crate) fn io_error(path: &Path) -> impl FnOnce(std::io::Error) -> VaultError + '_ {
@@ -70,7 +87,10 @@ impl DirKeyStore {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(io_error(dir))?;
         }
-        let store = DirKeyStore { dir: dir.to_path_buf() };
+        let store = DirKeyStore {
+            dir: dir.to_path_buf(),
+            recent: std::sync::Arc::new(quick_cache::sync::Cache::new(RECENT_KEYS)),
+        };
         let _guard = FILES.write().unwrap_or_else(|e| e.into_inner());
         for path in store.files()? {
             if path.to_string_lossy().ends_with(DRAFT_SUFFIX) {
@@ -100,18 +120,32 @@ impl DirKeyStore {
         Ok(files)
     }
 
-    /// Reads the file for `name` (the caller holds the lock).
+    /// Reads the file for `name`, or the copy at hand (the caller holds
+    /// the lock).
     fn read(&self, name: &str) -> Result<Option<Vec<u8>>, VaultError> {
         let path = self.path(name);
+        if let Some(value) = self.recent.get(&path) {
+            return Ok(Some(value));
+        }
         let bytes = match std::fs::read(&path) {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(io_error(&path)(e)),
         };
         match decode(&bytes) {
-            Some((stored, value)) if stored == name => Ok(Some(value.to_vec())),
+            Some((stored, value)) if stored == name => {
+                self.recent.insert(path, value.to_vec());
+                Ok(Some(value.to_vec()))
+            }
             _ => Err(VaultError::Corrupt { path: path.display().to_string() }),
         }
+    }
+
+    /// The wrapped key stored under `name` if it was read or written lately
+    /// (no file system call; `None` says nothing about the file).
+    pub fn get_recent(&self, name: &str) -> Option<Vec<u8>> {
+        let _guard = FILES.read().unwrap_or_else(|e| e.into_inner());
+        self.recent.get(&self.path(name))
     }
 
     /// The wrapped key stored under `name`.
@@ -144,6 +178,7 @@ impl DirKeyStore {
     pub fn replace(&self, name: &str, value: &[u8]) -> Result<bool, VaultError> {
         let _guard = FILES.write().unwrap_or_else(|e| e.into_inner());
         let path = self.path(name);
+        self.recent.remove(&path);
         match overwrite_in_place(&path, &encode(name, value)) {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
@@ -156,6 +191,7 @@ impl DirKeyStore {
     pub fn erase(&self, name: &str) -> Result<bool, VaultError> {
         let _guard = FILES.write().unwrap_or_else(|e| e.into_inner());
         let path = self.path(name);
+        self.recent.remove(&path);
         erase_file(&path).map_err(io_error(&path))
     }
 
@@ -330,7 +366,15 @@ mod tests {
         assert_eq!(store.get("person/P-1").unwrap().as_deref(), Some(&b"third"[..]));
         assert_eq!(store.entries().unwrap(), vec![("person/P-1".to_string(), b"third".to_vec())]);
 
-        assert!(store.erase("person/P-1").unwrap());
+        // Read lately, the key is at hand; replaced or erased through a
+        // clone (as the bucket's follower does), it is not.
+        assert_eq!(store.get_recent("person/P-1").as_deref(), Some(&b"third"[..]));
+        let follower = store.clone();
+        assert!(follower.replace("person/P-1", b"fourth").unwrap());
+        assert_eq!(store.get_recent("person/P-1"), None);
+        assert_eq!(store.get("person/P-1").unwrap().as_deref(), Some(&b"fourth"[..]));
+        assert!(follower.erase("person/P-1").unwrap());
+        assert_eq!(store.get_recent("person/P-1"), None);
         assert!(!store.erase("person/P-1").unwrap());
         assert_eq!(store.get("person/P-1").unwrap(), None);
         assert!(store.create("bad\nname", b"x").is_err());

@@ -38,6 +38,11 @@ pub trait KeyStore: Send + Sync {
     async fn create(&self, name: &str, value: Vec<u8>) -> Result<Vec<u8>, KeyStoreError>;
     /// Erases `name` everywhere this store keeps it; returns whether it existed.
     async fn delete(&self, name: &str) -> Result<bool, KeyStoreError>;
+    /// The wrapped key stored under `name` if the store has it at hand
+    /// without waiting (read lately); `None` says nothing: ask [`KeyStore::get`].
+    fn get_at_hand(&self, _name: &str) -> Option<Vec<u8>> {
+        None
+    }
 }
 
 /// Failures of a [`KeyStore`].
@@ -67,8 +72,15 @@ impl KeyStoreError {
 #[async_trait]
 impl KeyStore for DirKeyStore {
     async fn get(&self, name: &str) -> Result<Option<Vec<u8>>, KeyStoreError> {
+        if let Some(value) = self.get_recent(name) {
+            return Ok(Some(value));
+        }
         let name = name.to_string();
         self.blocking(move |store| store.get(&name)).await
+    }
+
+    fn get_at_hand(&self, name: &str) -> Option<Vec<u8>> {
+        self.get_recent(name)
     }
 
     async fn create(&self, name: &str, value: Vec<u8>) -> Result<Vec<u8>, KeyStoreError> {
@@ -180,6 +192,10 @@ impl KeyStore for CachedKeyStore {
         self.shared.create(name, value).await
     }
 
+    fn get_at_hand(&self, name: &str) -> Option<Vec<u8>> {
+        self.local.get_recent(name)
+    }
+
     async fn delete(&self, name: &str) -> Result<bool, KeyStoreError> {
         let shared = self.shared.delete(name).await?;
         Ok(KeyStore::delete(&self.local, name).await? || shared)
@@ -251,6 +267,10 @@ impl SubjectKeys for Vault {
     /// [`tokio::task::block_in_place`]); on a current-thread runtime's own
     /// thread it panics rather than deadlock.
     fn data_key(&self, subject: &SubjectId) -> Result<Option<DataKey>, SealError> {
+        let name = subject.stream();
+        if let Some(wrapped) = self.store.get_at_hand(&name) {
+            return self.ring.unwrap(&name, &wrapped).map(Some).map_err(store_error);
+        }
         tokio::task::block_in_place(|| self.runtime.block_on(Vault::data_key(self, subject, false)))
     }
 }
