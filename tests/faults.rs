@@ -114,6 +114,13 @@ fn the_ledger_killed_again_and_again_mid_ingest_loses_and_duplicates_nothing() {
     assert_eq!(published.len(), EVENTS);
     assert!(mid_ingest >= 3, "only {mid_ingest} of {kills} kills came before the log was complete");
     rt.block_on(wait_outbox_empty(&node, Duration::from_secs(180)));
+    // The last start must be up (its SIGTERM handler in place) before it is
+    // stopped cleanly: each start says how many events it found.
+    let started = std::time::Instant::now();
+    while (ledger.output().matches("events in the log").count() as u64) < kills + 1 {
+        assert!(started.elapsed() < Duration::from_secs(60), "the ledger did not start:\n{}", ledger.output());
+        std::thread::sleep(Duration::from_millis(50));
+    }
     ledger.stop();
 
     let log = open_log(&data, &keys);

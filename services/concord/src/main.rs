@@ -13,6 +13,10 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = concord::cmd::Cli::parse();
+    // First, so that a SIGTERM arriving while the process starts is a clean stop.
+    if cli.command.runs_until_stopped() {
+        concord::cmd::listen_for_shutdown();
+    }
     let tracing = match concord::cmd::init_tracing(&cli) {
         Ok(tracing) => tracing,
         Err(e) => {
@@ -20,9 +24,6 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if cli.command.runs_until_stopped() {
-        concord::cmd::listen_for_shutdown();
-    }
     let code = match cli.command.run().await {
         Ok(code) => code,
         Err(e) => {
