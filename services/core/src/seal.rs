@@ -689,9 +689,21 @@ mod tests {
         };
         assert_eq!(read(&keys), (0, event().personal.unwrap()));
         assert_eq!(memory.len(), 2, "both records' keys remembered");
-        // What is remembered is not the key itself.
-        let ephemeral = PublicKey::from_slice(&sealed.sealed[0].ephemeral).unwrap();
-        assert!(memory.recall(&OpenedKeys::id(&ephemeral)).is_some());
+        // From the side of someone holding the memory (the disk) but not
+        // the subject's key: what is stored does not open the record; only
+        // unmasked with the subject's private key does it.
+        let record = &sealed.sealed[0];
+        let ephemeral = PublicKey::from_slice(&record.ephemeral).unwrap();
+        let stored = memory.recall(&OpenedKeys::id(&ephemeral)).expect("remembered");
+        let subjects = subjects_of(&record.subjects).unwrap();
+        let id = EventId::parse(&sealed.event_id).unwrap();
+        let aad = aad(&id, pb::sealed::Part::try_from(record.part).unwrap(), &subjects);
+        assert!(decrypt(&stored, &aad, &record.nonce, &record.ciphertext).is_err());
+        let with_wrong_key = opened.recall(&ephemeral, &[DataKey::generate()]).unwrap();
+        assert!(decrypt(&with_wrong_key, &aad, &record.nonce, &record.ciphertext).is_err());
+        let data_keys: Vec<DataKey> = subjects.iter().map(|s| keys.data_key(s).unwrap().unwrap()).collect();
+        let unmasked = opened.recall(&ephemeral, &data_keys).unwrap();
+        assert!(decrypt(&unmasked, &aad, &record.nonce, &record.ciphertext).is_ok());
         assert_eq!(read(&keys), (0, event().personal.unwrap()), "and opened again with them");
         // P-2 gets a new key (as if erased and seen again): the remembered
         // key of the shared text is not found with it.
