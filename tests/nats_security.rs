@@ -268,13 +268,22 @@ async fn agencies_and_replicas_can_record_only_as_themselves_on_the_audit_stream
     let as_replica = send(concord_bus::audit_query_subject("serve-1"), record("police.met.nw").encode_to_vec()).await;
     assert!(matches!(as_replica, Ok(Err(_))), "NATS took a police record as a query replica: {as_replica:?}");
 
-    // On its own subject: a record about CAMHS, a record claiming to have
-    // shown events, and garbage are quarantined; its own publish is kept.
+    // On its own subject: a record about CAMHS, records claiming to have
+    // shown events (listed or by position), and garbage are quarantined; its
+    // own publish is kept.
     let own = concord_bus::audit_node_subject(&agency("police.met.nw"));
     let mut showing = record("police.met.nw");
     showing.shown = vec![pb::ShownEvent { event_id: "e-1".into(), ..Default::default() }];
+    let mut positioned = record("police.met.nw");
+    positioned.shown_positions =
+        Some(concord_audit::positions::shown_positions(0, 8, &[1, 2], pb::Visibility::Pseudonymised, []));
     let genuine = record("police.met.nw");
-    for payload in [record("camhs.nwl").encode_to_vec(), showing.encode_to_vec(), b"\xff\xff garbage".to_vec()] {
+    for payload in [
+        record("camhs.nwl").encode_to_vec(),
+        showing.encode_to_vec(),
+        positioned.encode_to_vec(),
+        b"\xff\xff garbage".to_vec(),
+    ] {
         send(own.clone(), payload).await.unwrap().unwrap();
     }
     send(own, genuine.encode_to_vec()).await.unwrap().unwrap();
@@ -301,20 +310,31 @@ async fn agencies_and_replicas_can_record_only_as_themselves_on_the_audit_stream
         traceparent: None,
     };
     serve_1.publish(claimed).await.unwrap();
+    // A replica's record whose positions run past their range is malformed.
+    let mut overrun = record("police.met.nw");
+    overrun.rpc = "/concord.v1.ReplayService/Replay".into();
+    overrun.shown_positions = Some(pb::ShownPositions { after: 0, through: 4, bits: vec![0xff], ..Default::default() });
+    let overrun = Outbound {
+        subject: concord_bus::audit_query_subject("serve-1"),
+        msg_id: overrun.record_id.clone(),
+        payload: overrun.encode_to_vec().into(),
+        traceparent: None,
+    };
+    serve_1.publish(overrun).await.unwrap();
     let recorder = concord_audit::Recorder::stream(serve_1, concord_bus::audit_query_subject("serve-1"));
     let mut read = record("police.met.nw");
     read.rpc = "/concord.v1.QueryService/GetEvent".into();
     let read_id = recorder.record(read).await.unwrap();
 
     for _ in 0..300 {
-        if audit.log().size() >= 2 && quarantine.counts().values().sum::<u64>() >= 4 {
+        if audit.log().size() >= 2 && quarantine.counts().values().sum::<u64>() >= 6 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let counts = quarantine.counts();
-    assert_eq!(counts.get("subject_mismatch"), Some(&3), "{counts:?}");
-    assert_eq!(counts.get("malformed"), Some(&1), "{counts:?}");
+    assert_eq!(counts.get("subject_mismatch"), Some(&4), "{counts:?}");
+    assert_eq!(counts.get("malformed"), Some(&2), "{counts:?}");
     assert_eq!(audit.log().size(), 2, "only the genuine records are in the audit log");
     assert_eq!(audit.get(1).unwrap().unwrap().record_id, genuine.record_id);
     let replica_record = audit.get(2).unwrap().unwrap();

@@ -52,6 +52,7 @@ async fn analysts_replay_pseudonymised_windows_that_resume_and_are_audited() {
     // (health data, never for analysts); a youth justice outcome and a
     // re-offence linked to it.
     let mut originals = Vec::new();
+    let mut withheld = Vec::new();
     let mut subjects = BTreeSet::new();
     for day in 0..10 {
         let key = format!("P-rep{:04}", day % 4);
@@ -71,7 +72,7 @@ async fn analysts_replay_pseudonymised_windows_that_resume_and_are_audited() {
             stage: pb::CamhsStage::Assessment as i32,
             ..Default::default()
         }));
-        camhs.publish(contact, wait).await.unwrap();
+        withheld.push(camhs.publish(contact, wait).await.unwrap().event_id.to_string());
     }
     let mut outcome = arrest("P-rep0001", "");
     outcome.agency_id = "yot.harrow".into();
@@ -181,18 +182,59 @@ async fn analysts_replay_pseudonymised_windows_that_resume_and_are_audited() {
     assert_eq!(refused.code(), tonic::Code::InvalidArgument);
     assert!(refused.message().contains("analysis_id"), "{refused:?}");
 
-    // Every batch is in the audit log, naming the real events, pseudonymised.
+    // Every batch is in the audit log, naming the real events (by their
+    // positions in the event log: a bit each), pseudonymised.
     let audit = &t.platform.audit;
     let records: Vec<pb::AccessRecord> = (1..=audit.log().size())
         .map(|p| audit.get(p).unwrap().unwrap())
         .filter(|r| r.rpc == "/concord.v1.ReplayService/Replay")
         .collect();
-    let first_replay: BTreeSet<String> = records[0].shown.iter().map(|s| s.event_id.clone()).collect();
-    assert_eq!(first_replay, originals.iter().cloned().collect::<BTreeSet<_>>());
+    let log = t.platform.views.log();
+    let position = |id: &str| log.position_of(concord_core::EventId::parse(id).unwrap().as_bytes()).unwrap().unwrap();
+    let first = records[0].shown_positions.clone().expect("a replay batch names positions");
+    let shown: BTreeSet<u64> = concord_audit::positions::shown(&first).collect();
+    assert_eq!(shown, originals.iter().map(|id| position(id)).collect::<BTreeSet<_>>());
+    assert_eq!((first.after, first.through), (0, log.size()), "the batch read the whole log");
+    assert!(records[0].shown.is_empty(), "no event listed one by one");
     assert_eq!(records[0].withheld, 4, "the CAMHS contacts");
-    assert!(records[0].shown.iter().all(|s| s.visibility == pb::Visibility::Pseudonymised as i32));
+    assert_eq!(first.visibility, pb::Visibility::Pseudonymised as i32);
+    assert!(first.event_types.contains(&"reoffence".to_string()), "{:?}", first.event_types);
     assert!(records.iter().any(|r| r.role == "practitioner" && r.outcome.starts_with("PermissionDenied")));
-    assert!(records.iter().any(|r| r.parameters.contains("Nowhere") && r.shown.is_empty() && r.outcome == "ok"));
+    assert!(records.iter().any(|r| {
+        r.parameters.contains("Nowhere")
+            && r.shown_positions.as_ref().is_some_and(|p| p.bits.is_empty())
+            && r.outcome == "ok"
+    }));
+
+    // Auditors find the replays that showed an event or a subject, and not
+    // those that withheld it.
+    use concord_core::pb::audit_service_client::AuditServiceClient;
+    let auditor = t.token("childrens_services.harrow", Role::Auditor, Purpose::Audit);
+    let mut audit_client = AuditServiceClient::new(t.channel().await);
+    let mut replays_about = async |request: pb::ListAccessRequest| {
+        let page = audit_client.list_access(authorized(request, &auditor)).await.unwrap().into_inner();
+        page.records.into_iter().filter(|e| e.record.as_ref().unwrap().rpc.ends_with("/Replay")).count()
+    };
+    let about_event = |id: &str| pb::ListAccessRequest { event_id: id.into(), ..Default::default() };
+    // The batches that showed the re-offence: the three full replays and
+    // the resumed one (and the second batch of the one dropped after its
+    // first, if it was recorded before the drop was seen).
+    let reoffence = position(originals.last().unwrap());
+    let showed_it = records
+        .iter()
+        .filter(|r| r.shown_positions.as_ref().is_some_and(|p| concord_audit::positions::shows(p, reoffence)))
+        .count();
+    assert!(showed_it >= 4, "{showed_it}");
+    assert_eq!(replays_about(about_event(originals.last().unwrap())).await, showed_it);
+    assert_eq!(replays_about(about_event(&withheld[0])).await, 0, "CAMHS contacts are never replayed");
+    let person = |key: &str| pb::SubjectRef { kind: pb::SubjectKind::Person as i32, key: key.into() };
+    let about_person = pb::ListAccessRequest { subject: Some(person("P-rep0001")), ..Default::default() };
+    assert!(replays_about(about_person).await >= showed_it);
+    let of_type = pb::ListAccessRequest { event_type: "reoffence".into(), ..about_event(originals.last().unwrap()) };
+    assert_eq!(replays_about(of_type).await, showed_it);
+    let of_other_type =
+        pb::ListAccessRequest { event_type: "camhs_contact".into(), ..about_event(originals.last().unwrap()) };
+    assert_eq!(replays_about(of_other_type).await, 0);
 }
 
 /// An analyst's token opens the replay and nothing else: every other read

@@ -332,6 +332,14 @@ impl Deliveries {
         let record = self.access.record(Some(&self.principal), shown, tally, None);
         self.recorder.record(record).await.map(drop).map_err(audit_unavailable)
     }
+
+    /// As [`Deliveries::record`], for a delivery naming what it shows by
+    /// position in the event log (a replay batch; see [`crate::positions`]).
+    pub async fn record_positions(&self, shown: pb::ShownPositions, tally: &Tally) -> Result<(), Status> {
+        let mut record = self.access.record(Some(&self.principal), Vec::new(), tally, None);
+        record.shown_positions = Some(shown);
+        self.recorder.record(record).await.map(drop).map_err(audit_unavailable)
+    }
 }
 
 #[cfg(test)]

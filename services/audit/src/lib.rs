@@ -16,6 +16,7 @@
 pub mod access;
 pub mod door;
 pub mod export;
+pub mod positions;
 pub mod recorder;
 pub mod replica;
 
@@ -26,6 +27,7 @@ use concord_log::log::{Log, LogError, NewEntry};
 use prost::Message;
 
 pub use door::{Call, Deliveries, Door};
+pub use positions::About;
 pub use recorder::Recorder;
 pub use replica::AuditReplica;
 
@@ -36,6 +38,10 @@ pub const AUDIT_LOG_ORIGIN: &str = "concord.local/audit";
 pub const BY_EVENT: &str = "event";
 /// Index of records by each subject of the events they show (`person/P-1`).
 pub const BY_SUBJECT: &str = "subject";
+/// Index of records naming the events they show by position
+/// ([`pb::ShownPositions`], a replay batch's), by each block of
+/// [`positions::POSITION_BLOCK`] positions they show an event in.
+pub const BY_BLOCK: &str = "block";
 /// Index of records by the caller's `sub`.
 pub const BY_PRINCIPAL: &str = "principal";
 /// Index of records by the caller's agency.
@@ -72,7 +78,7 @@ pub enum AuditError {
 }
 
 /// The audit log: records in their own Merkle log, and the auditors'
-/// questions over it.
+/// questions over it (by event or subject: [`AuditLog::find_about`]).
 pub struct AuditLog {
     log: Arc<Log>,
 }
@@ -184,6 +190,12 @@ fn entry_for(record: &pb::AccessRecord) -> Result<NewEntry, String> {
     for (index, value) in events.chain(subjects) {
         if seen.insert((index, value.clone())) {
             indexes.push((index.to_string(), value.into_bytes()));
+        }
+    }
+    if let Some(shown) = &record.shown_positions {
+        positions::check(shown)?;
+        for block in positions::blocks(shown) {
+            indexes.push((BY_BLOCK.to_string(), positions::block_value(block)));
         }
     }
     Ok(NewEntry {

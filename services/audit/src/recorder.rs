@@ -110,5 +110,9 @@ fn event_ids(record: &pb::AccessRecord) -> String {
     if ids.len() > SPAN_EVENT_IDS {
         out.push_str(&format!(",+{} more", ids.len() - SPAN_EVENT_IDS));
     }
+    if let Some(shown) = &record.shown_positions {
+        out =
+            format!("{} at positions {}..={}", crate::positions::shown(shown).count(), shown.after + 1, shown.through);
+    }
     out
 }

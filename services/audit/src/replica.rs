@@ -19,7 +19,7 @@ use concord_ledger::{LedgerError, Quarantine};
 use concord_log::log::{Log, NewEntry};
 use prost::Message;
 
-use crate::{AuditLog, entry_for};
+use crate::{AuditLog, entry_for, positions};
 
 /// The largest access record taken from the stream.
 pub const MAX_RECORD_BYTES: usize = 1024 * 1024;
@@ -71,14 +71,17 @@ impl AuditReplica {
         // and files or decides no data protection request (whose state is
         // read from these records).
         if let AuditSource::Node(agency) = source
-            && (record.agency_id != agency.as_str() || !record.shown.is_empty() || !record.request_id.is_empty())
+            && (record.agency_id != agency.as_str()
+                || !record.shown.is_empty()
+                || record.shown_positions.is_some()
+                || !record.request_id.is_empty())
         {
             return Err((
                 "subject_mismatch",
                 format!(
                     "the node of {agency} may record only its own agency's publishes; this record is for `{}`, shows {} events and names request `{}`",
                     record.agency_id,
-                    record.shown.len(),
+                    record.shown.len() + record.shown_positions.as_ref().map_or(0, |p| positions::shown(p).count()),
                     record.request_id
                 ),
             ));

@@ -36,7 +36,7 @@ pub struct Services {
     pub recorder: Arc<Recorder>,
     /// The read side (`QueryService`, `PolicyService`), if this process has a log.
     pub views: Option<Arc<Views>>,
-    /// The audit log (`AuditService`), if this process keeps one.
+    /// The audit log (`AuditService`, with `views`), if this process keeps one.
     pub audit: Option<Arc<AuditLog>>,
     /// The secret of analysts' pseudonyms (`ReplayService`, with `views`).
     pub replay_key: Option<[u8; 32]>,
@@ -96,6 +96,9 @@ pub async fn serve(
             }
         }) as UnheardAlert
     });
+    // Auditors' questions about events and subjects need the event log to
+    // locate them (replays name what they showed by position).
+    let events = services.views.as_ref().map(|views| views.log().clone());
     if let Some(views) = services.views {
         health.set_serving::<QueryServiceServer<QueryApi>>().await;
         health.set_serving::<PolicyServiceServer<PolicyApi>>().await;
@@ -104,9 +107,9 @@ pub async fn serve(
         router = router.add_service(AlertServiceServer::new(AlertApi::new(views.clone(), door.clone())));
         router = router.add_service(PolicyServiceServer::new(PolicyApi::new(views, door.clone())));
     }
-    if let Some(audit) = services.audit {
+    if let (Some(audit), Some(events)) = (services.audit, events) {
         health.set_serving::<AuditServiceServer<AuditApi>>().await;
-        let api = AuditApi::new(audit, door.clone());
+        let api = AuditApi::new(audit, events, door.clone());
         router = router.add_service(AuditServiceServer::new(api));
     }
     if let Some(briefing) = services.briefing {

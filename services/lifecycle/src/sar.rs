@@ -45,6 +45,15 @@ fn action(record: &pb::AccessRecord) -> String {
             record.added.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>().join(", ")
         );
     }
+    if let Some(positions) = &record.shown_positions {
+        let count = concord_audit::positions::shown(positions).count();
+        return format!(
+            "{method}: saw {count} events ({}), among them this subject's, of event log positions {}–{}",
+            visibility(positions.visibility),
+            positions.after + 1,
+            positions.through
+        );
+    }
     if record.shown.is_empty() {
         return format!("{method}: nothing shown");
     }
@@ -165,18 +174,33 @@ mod tests {
                 ..Default::default()
             }],
             withheld: 2,
-            accesses: vec![pb::AccessRecord {
-                principal: "pc-1".into(),
-                rpc: "/concord.v1.QueryService/GetEvent".into(),
-                shown: vec![pb::ShownEvent {
-                    event_id: "e1".into(),
-                    event_type: "arrest".into(),
-                    visibility: pb::Visibility::Show as i32,
+            accesses: vec![
+                pb::AccessRecord {
+                    principal: "pc-1".into(),
+                    rpc: "/concord.v1.QueryService/GetEvent".into(),
+                    shown: vec![pb::ShownEvent {
+                        event_id: "e1".into(),
+                        event_type: "arrest".into(),
+                        visibility: pb::Visibility::Show as i32,
+                        ..Default::default()
+                    }],
+                    outcome: "ok".into(),
                     ..Default::default()
-                }],
-                outcome: "ok".into(),
-                ..Default::default()
-            }],
+                },
+                pb::AccessRecord {
+                    principal: "analyst-1".into(),
+                    rpc: "/concord.v1.ReplayService/Replay".into(),
+                    shown_positions: Some(concord_audit::positions::shown_positions(
+                        100,
+                        600,
+                        &[101, 350, 600],
+                        pb::Visibility::Pseudonymised,
+                        ["arrest".to_string()],
+                    )),
+                    outcome: "ok".into(),
+                    ..Default::default()
+                },
+            ],
             ..Default::default()
         };
         let doc = markdown(&report);
@@ -184,5 +208,11 @@ mod tests {
         assert!(doc.contains("A \\| B"), "pipes in names are escaped: {doc}");
         assert!(doc.contains("2 further events"), "{doc}");
         assert!(doc.contains("| pc-1 |") && doc.contains("GetEvent: saw arrest e1 (in full)"), "{doc}");
+        assert!(
+            doc.contains(
+                "Replay: saw 3 events (pseudonymised), among them this subject's, of event log positions 101–600"
+            ),
+            "{doc}"
+        );
     }
 }

@@ -10,13 +10,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use concord_audit::access::{Access, Tally, shown};
-use concord_audit::{AuditLog, BY_SUBJECT, Call, Door};
+use concord_audit::{About, AuditLog, Call, Door};
 use concord_core::pb::admin_service_server::AdminService;
 use concord_core::seal::SubjectKeys;
 use concord_core::status::invalid_argument;
 use concord_core::{SubjectId, millis, now_millis, pb, timestamp};
 use concord_identity::{Principal, Purpose, Role, Verifier};
 use concord_ledger::index::decode_entry;
+use concord_log::log::Log;
 use concord_query::view::{Views, storage_unavailable};
 use concord_vault::Vault;
 use tonic::{Request, Response, Status};
@@ -228,8 +229,9 @@ impl AdminApi {
         // The record is durable; the report lists the access records about
         // the subject the audit log now holds (the caller's agency's, or
         // every agency's), this one last.
-        let (audit, who, id) = (self.audit.clone(), subject.clone(), record.record_id.clone());
-        let mut accesses = blocking(move || accesses_about(&audit, &who, &id)).await?;
+        let (audit, events, who, id) =
+            (self.audit.clone(), self.views.log().clone(), subject.clone(), record.record_id.clone());
+        let mut accesses = blocking(move || accesses_about(&audit, &events, &who, &id)).await?;
         if !all_agencies {
             accesses.retain(|r| r.agency_id == caller.agency.as_str() || r.role == SYSTEM_ROLE);
         }
@@ -418,15 +420,21 @@ fn held_about(
     Ok(held)
 }
 
-/// Every access record about `subject`, oldest first, once the record
-/// `own_id` is among them (waiting a little for the audit stream).
-fn accesses_about(audit: &AuditLog, subject: &SubjectId, own_id: &str) -> Result<Vec<pb::AccessRecord>, Status> {
+/// Every access record about `subject` (its events located in `events`,
+/// the event log), oldest first, once the record `own_id` is among them
+/// (waiting a little for the audit stream).
+fn accesses_about(
+    audit: &AuditLog,
+    events: &Log,
+    subject: &SubjectId,
+    own_id: &str,
+) -> Result<Vec<pb::AccessRecord>, Status> {
     let unavailable = |e: concord_audit::AuditError| Status::unavailable(e.to_string());
     requests::caught_up(audit, own_id).map_err(request_unavailable)?;
-    let key = subject.to_string().into_bytes();
+    let about = About::subject(events, subject).map_err(unavailable)?;
     let (mut records, mut after) = (Vec::new(), 0);
     loop {
-        let page = audit.find(BY_SUBJECT, &key, after, 1000).map_err(unavailable)?;
+        let page = audit.find_about(&about, after, 1000).map_err(unavailable)?;
         let Some(&(last, _)) = page.last() else { break };
         after = last;
         records.extend(page.into_iter().map(|(_, r)| r));

@@ -4,11 +4,12 @@
 
 use std::sync::Arc;
 
-use concord_audit::{AuditLog, BY_AGENCY, BY_EVENT, BY_PRINCIPAL, BY_SUBJECT, BY_TIME, Call, Door};
+use concord_audit::{About, AuditLog, BY_AGENCY, BY_PRINCIPAL, BY_TIME, Call, Door};
 use concord_core::pb::audit_service_server::AuditService;
 use concord_core::status::invalid_argument;
 use concord_core::{SubjectId, millis, pb, sortable_time};
 use concord_identity::Role;
+use concord_log::log::Log;
 use tonic::{Request, Response, Status};
 
 use crate::log_service::Proofs;
@@ -22,16 +23,19 @@ const SCAN_BUDGET: usize = 20_000;
 /// The gRPC audit API.
 pub struct AuditApi {
     audit: Arc<AuditLog>,
+    events: Arc<Log>,
     door: Door,
     proofs: Proofs,
     pages: PageKey,
 }
 
 impl AuditApi {
-    /// Answers auditors from `audit`, every call through `door`.
-    pub fn new(audit: Arc<AuditLog>, door: Door) -> Self {
+    /// Answers auditors from `audit`, every call through `door`; `events`
+    /// (the event log) locates the events and subjects asked about, for the
+    /// records that name what they showed by position (replays).
+    pub fn new(audit: Arc<AuditLog>, events: Arc<Log>, door: Door) -> Self {
         let proofs = Proofs::new(audit.log().clone());
-        AuditApi { audit, door, proofs, pages: PageKey::default() }
+        AuditApi { audit, events, door, proofs, pages: PageKey::default() }
     }
 
     /// Runs an auditor's call through the door (auditors' reads are audited
@@ -57,26 +61,40 @@ fn storage(e: concord_audit::AuditError) -> Status {
     Status::unavailable(e.to_string())
 }
 
-/// The one index a request narrows by, if any.
-fn narrowed_by(request: &pb::ListAccessRequest) -> Result<Option<(&'static str, Vec<u8>)>, Status> {
+/// What a listing narrows by.
+enum By {
+    /// An event or a subject: records listing it, or naming its position.
+    About(About),
+    /// One index value (a principal, an agency).
+    Index(&'static str, Vec<u8>),
+    /// Nothing but time.
+    Time,
+}
+
+/// The one thing a request narrows by (at most one may be named), located
+/// in `events`; and a description of it for the page token's scope.
+fn narrowed_by(events: &Log, request: &pb::ListAccessRequest) -> Result<(By, String), Status> {
     let mut by = Vec::new();
+    let located = |about: Result<About, concord_audit::AuditError>| about.map(By::About).map_err(storage);
     if !request.event_id.is_empty() {
-        by.push((BY_EVENT, request.event_id.as_bytes().to_vec()));
+        by.push((located(About::event(events, &request.event_id))?, format!("event {}", request.event_id)));
     }
     if let Some(subject) = &request.subject {
         let subject = SubjectId::from_ref(subject).map_err(|e| invalid_argument("subject", &e.to_string()))?;
-        by.push((BY_SUBJECT, subject.to_string().into_bytes()));
+        by.push((located(About::subject(events, &subject))?, format!("subject {subject}")));
     }
     if !request.principal.is_empty() {
-        by.push((BY_PRINCIPAL, request.principal.as_bytes().to_vec()));
+        let value = request.principal.as_bytes().to_vec();
+        by.push((By::Index(BY_PRINCIPAL, value), format!("principal {}", request.principal)));
     }
     if !request.agency_id.is_empty() {
-        by.push((BY_AGENCY, request.agency_id.as_bytes().to_vec()));
+        let value = request.agency_id.as_bytes().to_vec();
+        by.push((By::Index(BY_AGENCY, value), format!("agency {}", request.agency_id)));
     }
     if by.len() > 1 {
         return Err(invalid_argument("event_id", "name at most one of event_id, subject, principal and agency_id"));
     }
-    Ok(by.pop())
+    Ok(by.pop().unwrap_or((By::Time, String::new())))
 }
 
 #[tonic::async_trait]
@@ -111,14 +129,18 @@ impl AuditService for AuditApi {
 impl AuditApi {
     async fn list(&self, request: pb::ListAccessRequest) -> Result<pb::AccessPage, Status> {
         let limit = page_size(request.page_size)?;
-        let by = narrowed_by(&request)?;
         let (from, to) = (request.from.as_ref().map(millis), request.to.as_ref().map(millis));
         if let (Some(f), Some(t)) = (from, to)
             && f >= t
         {
             return Err(invalid_argument("to", "must be after `from`"));
         }
-        let scope = format!("audit {by:?}|{from:?}|{to:?}|{}", request.event_type);
+        let events = self.events.clone();
+        let asked = request.clone();
+        let (by, described) = tokio::task::spawn_blocking(move || narrowed_by(&events, &asked))
+            .await
+            .map_err(|e| Status::internal(format!("audit listing failed: {e}")))??;
+        let scope = format!("audit {described}|{from:?}|{to:?}|{}", request.event_type);
         let mut after = self
             .pages
             .decode(&scope, &request.page_token)
@@ -132,8 +154,9 @@ impl AuditApi {
                 let mut scanned = 0;
                 loop {
                     let chunk = match &by {
-                        Some((index, value)) => audit.find(index, value, after, 256).map_err(storage)?,
-                        None => {
+                        By::About(about) => audit.find_about(about, after, 256).map_err(storage)?,
+                        By::Index(index, value) => audit.find(index, value, after, 256).map_err(storage)?,
+                        By::Time => {
                             // By time: the whole range, oldest first.
                             let lo = from_ts.as_ref().map_or([0u8; 8], sortable_time);
                             let hi = to_ts.as_ref().map_or([0xffu8; 8], sortable_time);
@@ -148,7 +171,8 @@ impl AuditApi {
                         let in_time = from.is_none_or(|f| at.is_some_and(|a| a >= f))
                             && to.is_none_or(|t| at.is_some_and(|a| a < t));
                         let of_type = event_type.is_empty()
-                            || record.shown.iter().chain(&record.added).any(|s| s.event_type == event_type);
+                            || record.shown.iter().chain(&record.added).any(|s| s.event_type == event_type)
+                            || record.shown_positions.as_ref().is_some_and(|p| p.event_types.contains(&event_type));
                         if in_time && of_type {
                             out.push(pb::AccessEntry { position, record: Some(record) });
                             if out.len() == limit {

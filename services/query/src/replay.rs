@@ -3,7 +3,8 @@
 //! The log is read in position order; each batch is decided by the sharing
 //! agreement (withheld events are left out, nothing is ever unsealed), then
 //! pseudonymised for the analyst and the analysis named in the request
-//! ([`Pseudonyms`]), recorded in the audit log, and only then sent. What an
+//! ([`Pseudonyms`]), recorded in the audit log (the positions it read and a
+//! bit for each it showed: [`concord_audit::positions`]), and only then sent. What an
 //! analyst gets is no finer than an analysis needs ([`Analysis::pseudonymise`]):
 //! keys and links are pseudonyms, every time is the day (UTC), every free
 //! string of a body is a code of its field's vocabulary
@@ -11,11 +12,13 @@
 //! the partnership's keys, so a replay can be resumed after a restart, and
 //! only by the same analyst and analysis with the same filters.
 
+use std::collections::BTreeSet;
 use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::view::Decoded;
-use concord_audit::access::{Access, Tally, listed};
+use concord_audit::access::{Access, Tally};
+use concord_audit::positions::shown_positions;
 use concord_audit::{Call, Deliveries, Door};
 use concord_core::pb::replay_service_server::ReplayService;
 use concord_core::pb::{self, TimeAxis};
@@ -317,7 +320,7 @@ impl Job {
             if events.is_empty() && !last {
                 continue;
             }
-            if let Err(status) = job.deliveries.record(shown, &tally).await {
+            if let Err(status) = job.deliveries.record_positions(shown, &tally).await {
                 let _ = tx.send(Err(status)).await;
                 return;
             }
@@ -335,10 +338,12 @@ impl Job {
 
     /// Reads entries after `after` until a batch of matching events is
     /// decided or `total` is reached; returns the pseudonymised events, what
-    /// the access record lists, the tally, and the position reached.
+    /// the access record names (the positions read and those shown), the
+    /// tally, and the position reached.
     #[allow(clippy::type_complexity)]
-    fn read(&self, mut after: u64, total: u64) -> Result<(Vec<pb::Event>, Vec<pb::ShownEvent>, Tally, u64), Status> {
+    fn read(&self, mut after: u64, total: u64) -> Result<(Vec<pb::Event>, pb::ShownPositions, Tally, u64), Status> {
         let log = self.views.log();
+        let start = after;
         let mut matched = Vec::new();
         while matched.len() < self.batch && after < total {
             let want = (self.batch - matched.len()).min((total - after) as usize);
@@ -356,12 +361,18 @@ impl Job {
         let mut tally = Tally::default();
         tally.add(visible.withheld, &visible.policy_hash);
         let mut events = Vec::with_capacity(visible.events.len());
-        let mut shown = Vec::with_capacity(visible.events.len());
+        let mut positions = Vec::with_capacity(visible.events.len());
+        let mut types = BTreeSet::new();
         for view in visible.events {
             let Some(event) = view.event else { continue };
-            shown.push(listed(&event, view.visibility));
+            positions.push(view.position);
+            if let Some(body) = &event.body {
+                types.insert(EventType::of(body));
+            }
             events.push(self.analysis.pseudonymise(event));
         }
+        let types = types.into_iter().map(|t| t.to_string());
+        let shown = shown_positions(start, after, &positions, pb::Visibility::Pseudonymised, types);
         Ok((events, shown, tally, after))
     }
 }
