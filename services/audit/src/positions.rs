@@ -11,8 +11,9 @@ use std::collections::BTreeSet;
 
 use concord_core::{EventId, SubjectId, pb};
 use concord_log::log::Log;
+use prost::Message;
 
-use crate::{AuditError, AuditLog, BY_BLOCK, BY_EVENT, BY_SUBJECT};
+use crate::{AuditError, AuditLog, BY_BLOCK, BY_SUBJECT};
 
 /// Positions per block of the [`BY_BLOCK`] index.
 pub const POSITION_BLOCK: u64 = 4096;
@@ -89,88 +90,104 @@ pub(crate) fn block_value(block: u64) -> Vec<u8> {
     block.to_be_bytes().to_vec()
 }
 
-/// What an auditor asks about (an event, or a subject), with where the event
-/// log holds it: records listing it by id are found through its own index,
-/// records naming positions through the blocks of those positions.
+/// What an auditor asks about (an event, or a subject), located in the event
+/// log: records listing its events are found under its subjects
+/// ([`BY_SUBJECT`]), records naming positions under the blocks of its
+/// positions ([`BY_BLOCK`]).
 #[derive(Debug, Clone)]
 pub struct About {
-    index: &'static str,
-    value: Vec<u8>,
+    /// The subjects a record about it is indexed under.
+    subjects: Vec<Vec<u8>>,
+    /// For an event: the id a record must list (shown or added).
+    event_id: Option<String>,
+    /// Where its events are in the event log.
     positions: Vec<u64>,
 }
 
 impl About {
-    /// The event `event_id`, located in `events` (the event log).
+    /// The event `event_id`, located in `events` (the event log). An event
+    /// the log does not hold was shown to nobody.
     pub fn event(events: &Log, event_id: &str) -> Result<About, AuditError> {
         let position = match EventId::parse(event_id) {
             Ok(id) => events.position_of(id.as_bytes())?,
-            // Not an id the log could hold; records may still name it.
             Err(_) => None,
         };
-        Ok(About { index: BY_EVENT, value: event_id.as_bytes().to_vec(), positions: position.into_iter().collect() })
+        let mut subjects = Vec::new();
+        if let Some(entry) = position.map(|p| events.get(p)).transpose()?.flatten() {
+            let corrupt =
+                |e: prost::DecodeError| AuditError::Corrupt { position: entry.position, reason: e.to_string() };
+            let signed = pb::SignedEvent::decode(entry.bytes.as_slice()).map_err(corrupt)?;
+            let event = pb::Event::decode(signed.event.as_slice()).map_err(corrupt)?;
+            let of = event.subjects.iter().filter_map(|s| SubjectId::from_ref(s).ok());
+            subjects = of.map(|s| s.to_string().into_bytes()).collect::<BTreeSet<_>>().into_iter().collect();
+        }
+        Ok(About { subjects, event_id: Some(event_id.to_string()), positions: position.into_iter().collect() })
     }
 
     /// Every event about `subject` in `events` (the event log).
     pub fn subject(events: &Log, subject: &SubjectId) -> Result<About, AuditError> {
         let positions = events.stream(&subject.stream(), 0, usize::MAX)?.into_iter().map(|(_, p)| p).collect();
-        Ok(About { index: BY_SUBJECT, value: subject.to_string().into_bytes(), positions })
+        Ok(About { subjects: vec![subject.to_string().into_bytes()], event_id: None, positions })
+    }
+
+    /// Whether `record`, found under one of the subjects, is about this.
+    fn listed_in(&self, record: &pb::AccessRecord) -> bool {
+        self.event_id.as_ref().is_none_or(|id| record.shown.iter().chain(&record.added).any(|s| s.event_id == *id))
     }
 }
 
 impl AuditLog {
     /// Records that showed (or added, erased or asked about) what `about`
-    /// names, after audit position `after`, oldest first, at most `limit`:
-    /// those listing it by id, and those naming its position among theirs.
+    /// names, after audit position `after`, oldest first, at most `limit`.
     pub fn find_about(
         &self,
         about: &About,
         after: u64,
         limit: usize,
     ) -> Result<Vec<(u64, pb::AccessRecord)>, AuditError> {
-        let mut found = self.find(about.index, &about.value, after, limit)?;
-        found.extend(self.by_position(&about.positions, after, limit)?);
-        found.sort_by_key(|(position, _)| *position);
-        found.dedup_by_key(|(position, _)| *position);
-        found.truncate(limit);
-        Ok(found)
-    }
-
-    /// Records after `after` whose positions include any of `positions`
-    /// (ascending), oldest first, at most `limit`.
-    fn by_position(
-        &self,
-        positions: &[u64],
-        after: u64,
-        limit: usize,
-    ) -> Result<Vec<(u64, pb::AccessRecord)>, AuditError> {
         let mut found = Vec::new();
+        for subject in &about.subjects {
+            found.extend(self.matching(BY_SUBJECT, subject, after, limit, |r| about.listed_in(r))?);
+        }
         let mut blocks: Vec<(u64, Vec<u64>)> = Vec::new();
-        for &position in positions {
+        for &position in &about.positions {
             let block = position / POSITION_BLOCK;
             match blocks.last_mut() {
                 Some((b, in_block)) if *b == block => in_block.push(position),
                 _ => blocks.push((block, vec![position])),
             }
         }
-        // Each block's first `limit` matches; the oldest `limit` of them all
-        // are the answer.
         for (block, in_block) in blocks {
-            let (value, mut from, mut matched) = (block_value(block), after, 0);
-            while matched < limit {
-                let candidates = self.find(BY_BLOCK, &value, from, 256)?;
-                let Some(&(last, _)) = candidates.last() else { break };
-                for (position, record) in candidates {
-                    let Some(shown) = &record.shown_positions else { continue };
-                    if in_block.iter().any(|&p| shows(shown, p)) {
-                        found.push((position, record));
-                        matched += 1;
-                    }
-                }
-                from = last;
-            }
+            let shows_one = |record: &pb::AccessRecord| {
+                record.shown_positions.as_ref().is_some_and(|shown| in_block.iter().any(|&p| shows(shown, p)))
+            };
+            found.extend(self.matching(BY_BLOCK, &block_value(block), after, limit, shows_one)?);
         }
+        // Each source gave its oldest `limit`: the oldest `limit` of them all
+        // are the answer.
         found.sort_by_key(|(position, _)| *position);
         found.dedup_by_key(|(position, _)| *position);
+        found.truncate(limit);
+        Ok(found)
+    }
+
+    /// The first `limit` records after `after` under `value` of `index` that
+    /// `keep` keeps, oldest first.
+    fn matching(
+        &self,
+        index: &str,
+        value: &[u8],
+        mut after: u64,
+        limit: usize,
+        keep: impl Fn(&pb::AccessRecord) -> bool,
+    ) -> Result<Vec<(u64, pb::AccessRecord)>, AuditError> {
+        let mut found = Vec::new();
+        while found.len() < limit {
+            let candidates = self.find(index, value, after, 256)?;
+            let Some(&(last, _)) = candidates.last() else { break };
+            found.extend(candidates.into_iter().filter(|(_, record)| keep(record)));
+            after = last;
+        }
         found.truncate(limit);
         Ok(found)
     }
@@ -223,8 +240,12 @@ mod tests {
         assert_eq!(by_block, 2, "one index entry per block of {POSITION_BLOCK} positions");
     }
 
-    /// An event log holding `subjects` events of person P-1 at the given
-    /// positions (and others of P-2), with ids we know.
+    fn person(key: &str) -> pb::SubjectRef {
+        pb::SubjectRef { kind: pb::SubjectKind::Person as i32, key: key.into() }
+    }
+
+    /// An event log of `size` events, about person P-1 at the positions
+    /// `of_p1` and about P-2 elsewhere.
     fn event_log(dir: &std::path::Path, size: u64, of_p1: &[u64]) -> (Log, Vec<EventId>) {
         let log = Log::open(open(Engine::Redb, dir).unwrap(), "concord.local/test", key()).unwrap();
         let ids: Vec<EventId> = (0..size).map(|_| EventId::new_v7()).collect();
@@ -232,11 +253,13 @@ mod tests {
             .iter()
             .enumerate()
             .map(|(i, id)| {
-                let subject = if of_p1.contains(&(i as u64 + 1)) { "person/P-1" } else { "person/P-2" };
+                let key = if of_p1.contains(&(i as u64 + 1)) { "P-1" } else { "P-2" };
+                let event = pb::Event { event_id: id.to_string(), subjects: vec![person(key)], ..Default::default() };
+                let signed = pb::SignedEvent { event: event.encode_to_vec(), ..Default::default() };
                 NewEntry {
                     id: *id.as_bytes(),
-                    bytes: vec![i as u8],
-                    streams: vec![subject.to_string()],
+                    bytes: signed.encode_to_vec(),
+                    streams: vec![format!("person/{key}")],
                     ..Default::default()
                 }
             })
@@ -250,30 +273,28 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn auditors_find_a_record_by_position_as_they_find_one_by_id_and_only_where_it_showed_the_event() {
+    async fn auditors_find_records_by_event_and_subject_whether_they_list_events_or_name_positions() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::create_dir(dir.path().join("events")).unwrap();
         std::fs::create_dir(dir.path().join("audit")).unwrap();
-        let p1 = [5, 9_000];
-        let (events, ids) = event_log(&dir.path().join("events"), 10_000, &p1);
+        let (events, ids) = event_log(&dir.path().join("events"), 10_000, &[5, 9_000]);
         let audit = AuditLog::new(Arc::new(
             Log::open(open(Engine::Redb, &dir.path().join("audit")).unwrap(), AUDIT_LOG_ORIGIN, key()).unwrap(),
         ));
         let recorder = Recorder::local(&audit);
-        let subject =
-            SubjectId::from_ref(&pb::SubjectRef { kind: pb::SubjectKind::Person as i32, key: "P-1".into() }).unwrap();
         let listing = |event: usize| pb::ShownEvent {
             event_id: ids[event - 1].to_string(),
-            subjects: vec![subject.to_ref()],
+            subjects: vec![person("P-1")],
             ..Default::default()
         };
         let replayed = |after, through, shown: &[u64]| pb::AccessRecord {
             shown_positions: Some(shown_positions(after, through, shown, pb::Visibility::Pseudonymised, [])),
             ..Default::default()
         };
-        // Audit positions 1..=5: a timeline listing event 5; a replay batch
+        // Audit positions 1..=6: a timeline listing event 5; a replay batch
         // showing every position of 1..=5000 but 5; one showing 5; a
-        // replay of 5001..=10000 showing 9000; one withholding it.
+        // replay of 5001..=10000 showing 9000; one withholding it; a
+        // timeline listing P-1's other event, 9000.
         let all_but_5: Vec<u64> = (1..=5_000).filter(|&p| p != 5).collect();
         let records = [
             pb::AccessRecord { shown: vec![listing(5)], ..Default::default() },
@@ -281,6 +302,7 @@ mod tests {
             replayed(0, 5_000, &[5]),
             replayed(5_000, 10_000, &[9_000]),
             replayed(5_000, 10_000, &[8_999, 9_001]),
+            pb::AccessRecord { shown: vec![listing(9_000)], ..Default::default() },
         ];
         for record in records {
             recorder.record(record).await.unwrap();
@@ -290,13 +312,16 @@ mod tests {
         let about_5 = About::event(&events, &ids[4].to_string()).unwrap();
         assert_eq!(positions(audit.find_about(&about_5, 0, 100).unwrap()), [1, 3]);
         let about_9000 = About::event(&events, &ids[8_999].to_string()).unwrap();
-        assert_eq!(positions(audit.find_about(&about_9000, 0, 100).unwrap()), [4]);
-        let about_p1 = About::subject(&events, &subject).unwrap();
-        assert_eq!(positions(audit.find_about(&about_p1, 0, 100).unwrap()), [1, 3, 4]);
+        assert_eq!(positions(audit.find_about(&about_9000, 0, 100).unwrap()), [4, 6]);
+        let about_p1 = About::subject(&events, &SubjectId::from_ref(&person("P-1")).unwrap()).unwrap();
+        assert_eq!(positions(audit.find_about(&about_p1, 0, 100).unwrap()), [1, 3, 4, 6]);
         // Paged: after a position, and at most `limit`.
         assert_eq!(positions(audit.find_about(&about_p1, 1, 1).unwrap()), [3]);
-        assert_eq!(positions(audit.find_about(&about_p1, 3, 100).unwrap()), [4]);
-        // An event the log does not hold is found only where a record names it.
+        assert_eq!(positions(audit.find_about(&about_p1, 3, 100).unwrap()), [4, 6]);
+        // P-2's events were shown by the replay batches 2 and 5.
+        let about_p2 = About::subject(&events, &SubjectId::from_ref(&person("P-2")).unwrap()).unwrap();
+        assert_eq!(positions(audit.find_about(&about_p2, 0, 100).unwrap()), [2, 5]);
+        // An event the log does not hold was shown to nobody.
         let unknown = About::event(&events, "not-an-event").unwrap();
         assert!(audit.find_about(&unknown, 0, 100).unwrap().is_empty());
     }

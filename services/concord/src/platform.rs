@@ -189,6 +189,10 @@ pub async fn open_audit(
     let log = Log::open(open_store(layout, engine, "audit")?, AUDIT_LOG_ORIGIN, layout.checkpoint_signing_key()?)
         .context("opening the audit log")?;
     let audit = Arc::new(AuditLog::new(Arc::new(log)));
+    let upgraded = audit.upgrade().context("bringing the audit log's indexes up to date")?;
+    if upgraded > 0 {
+        tracing::info!(rows = upgraded, "removed the audit log's index by event id (records are found by subject now)");
+    }
     let Some((config, replica)) = nats else {
         let recorder = Arc::new(Recorder::local(&audit));
         return Ok((audit, recorder));

@@ -257,6 +257,34 @@ impl Log {
         Ok(results)
     }
 
+    /// Removes every entry of the secondary index `index` (one its entries
+    /// no longer write), in commits of at most 10,000 rows; returns how many
+    /// were removed. Only derived rows go: entries, proofs and every other
+    /// table stay as they are.
+    pub fn drop_index(&self, index: &str) -> Result<u64, LogError> {
+        const CHUNK: usize = 10_000;
+        let prefix = keys::index_prefix(index);
+        let end = keys::prefix_end(&prefix);
+        let mut removed = 0;
+        loop {
+            let writer = self.writer.lock().map_err(|_| LogError::Poisoned)?;
+            if writer.poisoned {
+                return Err(LogError::Poisoned);
+            }
+            let rows = self.kv.scan(&prefix, end.as_deref(), CHUNK, false)?;
+            if rows.is_empty() {
+                return Ok(removed);
+            }
+            let mut batch = WriteBatch::new();
+            removed += rows.len() as u64;
+            for (key, _) in rows {
+                batch.delete(key);
+            }
+            self.kv.commit(batch)?;
+            drop(writer);
+        }
+    }
+
     /// Dedup check: `Some(outcome)` if the entry's id is already taken (stored or earlier in the batch).
     fn check_id(
         &self,

@@ -200,3 +200,30 @@ fn an_entry_that_does_not_derive_is_named() {
     let err = check(&kv).unwrap_err();
     assert!(matches!(err, DerivedError::Entry { position: 2, .. }), "{err}");
 }
+
+#[test]
+fn an_index_dropped_when_the_writer_stops_writing_it_leaves_a_store_that_verifies() {
+    for engine in Engine::ALL {
+        let dir = tempfile::tempdir().unwrap();
+        let kv = kv::open(engine, dir.path()).unwrap();
+        let log = Log::open(kv.clone(), "concord.test/derived", SigningKey::from_bytes(&[5; 32])).unwrap();
+        log.append_batch((1..=30).map(entry).collect()).unwrap();
+        let root = log.root_at(30).unwrap();
+        assert_eq!(log.drop_index("mod4").unwrap(), 30, "{engine}");
+        assert_eq!(log.drop_index("mod4").unwrap(), 0, "{engine}: nothing left to drop");
+        // The other index, the entries and the tree are untouched.
+        assert_eq!(log.scan_index("parity", b"odd", b"odd\0", 0, 100).unwrap().len(), 15, "{engine}");
+        assert!(log.scan_index("mod4", &[0], &[1], 0, 100).unwrap().is_empty(), "{engine}");
+        assert_eq!(log.root_at(30).unwrap(), root, "{engine}");
+        drop(log);
+        // A writer that no longer indexes `mod4`: the store matches it.
+        let without_mod4 = |bytes: &[u8]| {
+            derive(bytes).map(|mut e| {
+                e.indexes.retain(|(index, _)| index != "mod4");
+                e
+            })
+        };
+        let ok = verify_derived(kv.as_ref(), without_mod4).unwrap();
+        assert_eq!(ok.indexes.values().sum::<u64>(), 30, "{engine}");
+    }
+}
