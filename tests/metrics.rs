@@ -76,6 +76,12 @@ fn prometheus_scrapes_counters_that_match_what_happened() {
     }
     assert_eq!(get(metrics, "/healthz").unwrap(), (200, "ok\n".to_string()));
     assert_eq!(get(metrics, "/readyz").unwrap(), (200, "ready\n".to_string()));
+    // Transparent huge pages are off for the process (they kept memory the
+    // allocator had freed resident; see tests/bench/profiles/README.md).
+    let status = std::fs::read_to_string(format!("/proc/{}/status", up.pid().unwrap())).unwrap();
+    if status.contains("THP_enabled") {
+        assert!(status.contains("THP_enabled:\t0"), "{status}");
+    }
 
     let layout = concord::layout::Layout::new(&data);
     let rt = tokio::runtime::Runtime::new().unwrap();

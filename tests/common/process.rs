@@ -121,6 +121,13 @@ pub fn concord(args: &[&str]) -> std::process::Output {
 /// agreement in `policy`, to completion: for agreements that must stop it.
 /// Starts `concord up` (no simulated agencies) on `data`, serving gRPC on
 /// `grpc`, with `extra` arguments; its stderr goes to `<dir>/up.log`.
+impl Proc {
+    /// The running process's id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+}
+
 pub fn spawn_up(dir: &Path, data: &Path, grpc: u16, extra: &[String]) -> Proc {
     let mut args = vec!["up".to_string(), "--no-simulate".into(), "--data".into(), data.display().to_string()];
     args.extend(["--grpc".to_string(), format!("127.0.0.1:{grpc}")]);

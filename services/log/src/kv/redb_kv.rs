@@ -4,15 +4,10 @@ use std::path::Path;
 
 use redb::{Database, ReadableDatabase, TableDefinition};
 
-use super::{Engine, Kv, KvError, Op, Pairs, WriteBatch, empty_range};
+use super::{CACHE_BYTES, Engine, Kv, KvError, Op, Pairs, WriteBatch, empty_range};
 
 const TABLE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("concord");
 const FILE_NAME: &str = "concord.redb";
-
-/// The most memory one store's page cache takes (redb's default is 1 GiB,
-/// per store: a process with a few stores would grow towards gigabytes with
-/// the log). Reads past it come from the operating system's page cache.
-const CACHE_BYTES: usize = 64 << 20;
 
 /// A [`Kv`] stored in one redb table.
 pub struct RedbKv {

@@ -31,7 +31,7 @@ impl SledKv {
     pub fn open(dir: &Path) -> Result<Self, KvError> {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
         loop {
-            match sled::Config::new().path(dir).open() {
+            match sled::Config::new().path(dir).cache_capacity(super::CACHE_BYTES as u64).open() {
                 Ok(db) => return Ok(Self { db, batches: RwLock::new(()) }),
                 // sled reports a held lock only in the error's text.
                 Err(sled::Error::Io(e))
