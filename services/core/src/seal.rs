@@ -236,6 +236,11 @@ fn open_record(
 pub trait KeyMemory: Send + Sync {
     /// The masked key stored under `id`, if any.
     fn recall(&self, id: &[u8; 16]) -> Option<[u8; 32]>;
+    /// The masked keys stored under `ids`, in order: one look for many (a
+    /// store reads them together).
+    fn recall_many(&self, ids: &[[u8; 16]]) -> Vec<Option<[u8; 32]>> {
+        ids.iter().map(|id| self.recall(id)).collect()
+    }
     /// Stores `masked` under `id` (perhaps later, perhaps never).
     fn remember(&self, id: [u8; 16], masked: [u8; 32]);
     /// The log position up to which records were opened ahead of readers.
@@ -283,6 +288,30 @@ impl KeyMemory for InMemory {
     }
 }
 
+/// A memory with some of its keys already read ([`OpenedKeys::recalling`]).
+struct Recalled {
+    found: std::collections::HashMap<[u8; 16], [u8; 32]>,
+    memory: std::sync::Arc<dyn KeyMemory>,
+}
+
+impl KeyMemory for Recalled {
+    fn recall(&self, id: &[u8; 16]) -> Option<[u8; 32]> {
+        self.found.get(id).copied().or_else(|| self.memory.recall(id))
+    }
+
+    fn remember(&self, id: [u8; 16], masked: [u8; 32]) {
+        self.memory.remember(id, masked);
+    }
+
+    fn cursor(&self) -> u64 {
+        self.memory.cursor()
+    }
+
+    fn set_cursor(&self, position: u64) {
+        self.memory.set_cursor(position);
+    }
+}
+
 /// The keys of version 2 records a reader has opened, so that opening one
 /// again costs no key agreement (two X25519 operations per subject, by far
 /// the dearest part of a read).
@@ -312,6 +341,24 @@ impl OpenedKeys {
     /// Records that records were opened ahead up to `position`.
     pub fn set_cursor(&self, position: u64) {
         self.memory.set_cursor(position);
+    }
+
+    /// The same memory, with the keys of the sealed records of `events`
+    /// recalled at once (one read of the memory for a page of events rather
+    /// than one per record); pass it to [`unseal_remembering`] for them.
+    pub fn recalling<'a>(&self, events: impl IntoIterator<Item = &'a pb::Event>) -> OpenedKeys {
+        let ids: Vec<[u8; 16]> = events
+            .into_iter()
+            .flat_map(|event| &event.sealed)
+            .filter_map(|record| PublicKey::from_slice(&record.ephemeral))
+            .map(|ephemeral| Self::id(&ephemeral))
+            .collect();
+        if ids.is_empty() {
+            return self.clone();
+        }
+        let recalled = self.memory.recall_many(&ids);
+        let found = ids.into_iter().zip(recalled).filter_map(|(id, masked)| Some((id, masked?))).collect();
+        OpenedKeys { memory: std::sync::Arc::new(Recalled { found, memory: self.memory.clone() }) }
     }
 
     fn id(ephemeral: &PublicKey) -> [u8; 16] {
@@ -673,6 +720,56 @@ mod tests {
         let personal = e.personal.unwrap();
         assert_eq!(personal.identities.len(), 1, "P-1's identity is still readable");
         assert!(personal.text.is_empty());
+    }
+
+    /// A memory that counts its reads.
+    #[derive(Default)]
+    struct Counted(InMemoryOf, std::sync::atomic::AtomicUsize, std::sync::atomic::AtomicUsize);
+    type InMemoryOf = std::sync::Mutex<HashMap<[u8; 16], [u8; 32]>>;
+
+    impl KeyMemory for Counted {
+        fn recall(&self, id: &[u8; 16]) -> Option<[u8; 32]> {
+            self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.0.lock().unwrap().get(id).copied()
+        }
+        fn recall_many(&self, ids: &[[u8; 16]]) -> Vec<Option<[u8; 32]>> {
+            self.2.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let memory = self.0.lock().unwrap();
+            ids.iter().map(|id| memory.get(id).copied()).collect()
+        }
+        fn remember(&self, id: [u8; 16], masked: [u8; 32]) {
+            self.0.lock().unwrap().insert(id, masked);
+        }
+        fn cursor(&self) -> u64 {
+            0
+        }
+        fn set_cursor(&self, _: u64) {}
+    }
+
+    #[test]
+    fn a_page_of_events_recalls_its_keys_in_one_read_and_opens_the_same() {
+        let keys = MemKeys::default();
+        let memory = std::sync::Arc::new(Counted::default());
+        let opened = OpenedKeys::new(memory.clone());
+        let mut page: Vec<pb::Event> = (0..3).map(|_| event()).collect();
+        for e in &mut page {
+            e.event_id = EventId::new_v7().to_string();
+            block_on(seal(e, &keys)).unwrap();
+        }
+        // First read: nothing remembered, keys agreed and remembered.
+        for mut e in page.clone() {
+            assert_eq!(unseal_remembering(&mut e, &KeysOnce::new(&keys), Some(&opened)).unwrap().unreadable, 0);
+        }
+        assert_eq!(memory.0.lock().unwrap().len(), 6);
+        let singles = memory.1.load(std::sync::atomic::Ordering::Relaxed);
+        // Then a page: one read of the memory for its six records.
+        let recalled = opened.recalling(&page);
+        assert_eq!(memory.2.load(std::sync::atomic::Ordering::Relaxed), 1);
+        for mut e in page.clone() {
+            let report = unseal_remembering(&mut e, &KeysOnce::new(&keys), Some(&recalled)).unwrap();
+            assert_eq!((report.unreadable, e.personal), (0, event().personal));
+        }
+        assert_eq!(memory.1.load(std::sync::atomic::Ordering::Relaxed), singles, "no record read on its own");
     }
 
     #[test]

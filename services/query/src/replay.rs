@@ -344,7 +344,7 @@ impl Job {
     fn read(&self, mut after: u64, total: u64) -> Result<(Vec<pb::Event>, pb::ShownPositions, Tally, u64), Status> {
         let log = self.views.log();
         let start = after;
-        let mut matched = Vec::new();
+        let mut matched = Vec::with_capacity(self.batch);
         while matched.len() < self.batch && after < total {
             let want = (self.batch - matched.len()).min((total - after) as usize);
             let entries = log.read_from(after, want).map_err(storage_unavailable)?;

@@ -201,21 +201,24 @@ impl QueryApi {
             let (mut events, mut scanned) = (Vec::new(), 0);
             let more = loop {
                 let chunk = limit.max(64);
-                let positions = match (&filter.event_type, &filter.agency) {
-                    (Some(t), _) => exact(log, index::BY_TYPE, t.as_str().as_bytes(), after, chunk)?,
-                    (None, Some(a)) => exact(log, index::BY_AGENCY, a.as_bytes(), after, chunk)?,
+                // A chunk's entries are read together, in one read transaction.
+                let stored = match (&filter.event_type, &filter.agency) {
+                    (Some(t), _) => {
+                        views.stored_many(&exact(log, index::BY_TYPE, t.as_str().as_bytes(), after, chunk)?)?
+                    }
+                    (None, Some(a)) => views.stored_many(&exact(log, index::BY_AGENCY, a.as_bytes(), after, chunk)?)?,
                     (None, None) => log
                         .read_from(after, chunk)
                         .map_err(storage_unavailable)?
                         .into_iter()
-                        .map(|e| e.position)
+                        .map(|e| (e.position, e.bytes))
                         .collect(),
                 };
-                let Some(&last) = positions.last() else { break false };
+                let Some(&(last, _)) = stored.last() else { break false };
                 let mut matched = Vec::new();
-                for position in positions {
+                for (position, bytes) in stored {
                     scanned += 1;
-                    let decoded = Decoded::of(position, &views.stored(position)?)?;
+                    let decoded = Decoded::of(position, &bytes)?;
                     if filter.matches(&decoded.event) {
                         matched.push(decoded);
                     }

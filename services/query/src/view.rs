@@ -119,14 +119,23 @@ impl Views {
         Ok(entry.bytes)
     }
 
+    /// The stored bytes of the entries at `positions`, read together (in
+    /// one read transaction); a missing one makes the store unavailable.
+    pub fn stored_many(&self, positions: &[u64]) -> Result<Vec<(u64, Vec<u8>)>, Status> {
+        let entries = self.log.get_many(positions).map_err(storage_unavailable)?;
+        positions
+            .iter()
+            .zip(entries)
+            .map(|(&position, entry)| {
+                let entry = entry.ok_or_else(|| storage_unavailable(format!("position {position} is missing")))?;
+                Ok((position, entry.bytes))
+            })
+            .collect()
+    }
+
     /// Loads the entries at `positions` and returns what `principal` may see.
     pub fn load(&self, principal: &Principal, positions: &[u64]) -> Result<Visible, Status> {
-        let entries = self.log.get_many(positions).map_err(storage_unavailable)?;
-        let mut stored = Vec::with_capacity(positions.len());
-        for (&position, entry) in positions.iter().zip(entries) {
-            let entry = entry.ok_or_else(|| storage_unavailable(format!("position {position} is missing")))?;
-            stored.push((position, entry.bytes));
-        }
+        let stored = self.stored_many(positions)?;
         self.decide(principal, stored)
     }
 
@@ -304,9 +313,21 @@ impl Views {
             decoded.iter().zip(&consents).map(|(Decoded { event, .. }, consent)| Facts { event, consent }).collect();
         let policy = self.policy();
         let decisions = policy.decide(principal, &facts);
-        // Each subject's key is fetched once for the batch, and for every event shown.
+        // Each subject's key is fetched once for the batch, and for every event
+        // shown; the keys of the records to open are recalled together.
         let keys = KeysOnce::new(self.keys.as_ref());
-        let mut visible = Visible { policy_hash: policy.policy_hash().to_string(), ..Visible::default() };
+        let opened = match shaping {
+            Shaping::Reader => self.opened.recalling(
+                decoded.iter().zip(&decisions).filter(|(_, d)| **d == Decision::Show).map(|(d, _)| &d.event),
+            ),
+            Shaping::Replay => self.opened.clone(),
+        };
+        let mut visible = Visible {
+            // Events are large: grown by doubling, they were copied again and again.
+            events: Vec::with_capacity(decoded.len()),
+            policy_hash: policy.policy_hash().to_string(),
+            ..Visible::default()
+        };
         for (Decoded { position, key_id, mut event }, decision) in decoded.into_iter().zip(decisions) {
             // Withholdings are not counted: a reader who can read the metrics
             // would learn from the count how many events were kept from it.
@@ -329,7 +350,7 @@ impl Views {
                     pb::Visibility::Pseudonymised
                 }
                 Decision::Show => {
-                    let unsealed = seal::unseal_remembering(&mut event, &keys, Some(&self.opened)).map_err(|e| {
+                    let unsealed = seal::unseal_remembering(&mut event, &keys, Some(&opened)).map_err(|e| {
                         storage_unavailable(format!("personal data of entry {position} cannot be unsealed: {e}"))
                     })?;
                     erased = u32::try_from(unsealed.unreadable).unwrap_or(u32::MAX);

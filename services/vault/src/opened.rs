@@ -62,6 +62,17 @@ impl KeyMemory for OpenedStore {
         }
     }
 
+    fn recall_many(&self, ids: &[[u8; 16]]) -> Vec<Option<[u8; 32]>> {
+        let keys: Vec<&[u8]> = ids.iter().map(|id| id.as_slice()).collect();
+        match self.kv.get_many(&keys) {
+            Ok(values) => values.into_iter().map(|v| v.and_then(|v| v.try_into().ok())).collect(),
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the opened records' keys; opening afresh");
+                vec![None; ids.len()]
+            }
+        }
+    }
+
     fn cursor(&self) -> u64 {
         self.read_cursor().unwrap_or_else(|error| {
             tracing::warn!(%error, "cannot read how far records were opened ahead; starting again");
@@ -155,6 +166,8 @@ mod tests {
                 assert_eq!(store.recall(&[n; 16]), Some([n ^ 0xff; 32]), "{engine}");
             }
             assert_eq!(store.recall(&[200; 16]), None);
+            let many = store.recall_many(&[[3; 16], [200; 16], [99; 16]]);
+            assert_eq!(many, [Some([3 ^ 0xff; 32]), None, Some([99 ^ 0xff; 32])], "{engine}");
             assert_eq!(store.cursor(), 0);
             store.set_cursor(1234);
             assert_eq!(store.cursor(), 1234);
