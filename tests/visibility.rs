@@ -215,7 +215,13 @@ async fn analyst_replay(t: &TestPlatform, token: &str, analysis: &str) -> BTreeM
     for position in 1..=audit.log().size() {
         let record = audit.get(position).unwrap().unwrap();
         if record.rpc == "/concord.v1.ReplayService/Replay" && record.parameters.contains(&format!("\"{analysis}\"")) {
-            seen.extend(record.shown.into_iter().map(|s| (s.event_id, s.visibility)));
+            // A replay batch names the events it showed by their positions.
+            let shown = record.shown_positions.expect("a replay batch names positions");
+            for position in concord_audit::positions::shown(&shown) {
+                let entry = t.platform.views.log().get(position).unwrap().unwrap();
+                let (_, event) = concord_ledger::index::decode_entry(&entry.bytes).unwrap();
+                seen.insert(event.event_id, shown.visibility);
+            }
         }
     }
     seen

@@ -170,9 +170,16 @@ pub fn open_ahead(views: &Arc<Views>) {
 
 /// Opens the event log of a data directory.
 pub fn open_log(layout: &Layout, engine: Engine) -> Result<Arc<Log>> {
-    let log = Log::open(open_store(layout, engine, "log")?, EVENT_LOG_ORIGIN, layout.checkpoint_signing_key()?)
+    let log = Log::open(open_log_store(layout, engine)?, EVENT_LOG_ORIGIN, layout.checkpoint_signing_key()?)
         .context("opening the event log")?;
     Ok(Arc::new(log))
+}
+
+/// The event log's store, with the larger page cache every read goes through.
+fn open_log_store(layout: &Layout, engine: Engine) -> Result<Arc<dyn concord_log::kv::Kv>> {
+    let dir = layout.store("log");
+    kv::open_with_cache(engine, &dir, kv::LOG_CACHE_BYTES)
+        .with_context(|| format!("opening the log store in {}", dir.display()))
 }
 
 /// Opens the audit log of a data directory (its own Merkle log, checkpoints
@@ -351,7 +358,8 @@ impl Platform {
             kv::open(config.engine, &dir).with_context(|| format!("opening the {name} store in {}", dir.display()))
         };
         let log = Arc::new(
-            Log::open(open("log")?, EVENT_LOG_ORIGIN, layout.ledger_signing_key()?).context("opening the event log")?,
+            Log::open(open_log_store(&layout, config.engine)?, EVENT_LOG_ORIGIN, layout.ledger_signing_key()?)
+                .context("opening the event log")?,
         );
         let vault = Arc::new(open_vault(&layout, config.nats.as_ref()).await?);
         let quarantine = Arc::new(Quarantine::open(open("quarantine")?)?);

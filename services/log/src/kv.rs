@@ -20,6 +20,12 @@ use std::sync::Arc;
 /// after the query runs) and changed no latency beyond the runs' noise.
 pub const CACHE_BYTES: usize = 8 << 20;
 
+/// The page cache of the event log's store, which every read goes through:
+/// at 1,000,000 events (a 2 GB store) 8 MiB no longer held the tree's inner
+/// pages, and a Search that scans far for the few events a reader may see
+/// took three times as long (p99 125 → 404 ms).
+pub const LOG_CACHE_BYTES: usize = 32 << 20;
+
 pub use redb_kv::RedbKv;
 pub use sled_kv::SledKv;
 
@@ -158,11 +164,16 @@ impl FromStr for Engine {
 
 /// Opens (creating if needed) the store of `engine` in directory `dir`.
 pub fn open(engine: Engine, dir: &Path) -> Result<Arc<dyn Kv>, KvError> {
+    open_with_cache(engine, dir, CACHE_BYTES)
+}
+
+/// As [`open`], with a page cache of `cache_bytes` (e.g. [`LOG_CACHE_BYTES`]).
+pub fn open_with_cache(engine: Engine, dir: &Path, cache_bytes: usize) -> Result<Arc<dyn Kv>, KvError> {
     std::fs::create_dir_all(dir)
         .map_err(|e| KvError::CreateDir { path: dir.display().to_string(), message: e.to_string() })?;
     Ok(match engine {
-        Engine::Sled => Arc::new(SledKv::open(dir)?),
-        Engine::Redb => Arc::new(RedbKv::open(dir)?),
+        Engine::Sled => Arc::new(SledKv::open_with_cache(dir, cache_bytes)?),
+        Engine::Redb => Arc::new(RedbKv::open_with_cache(dir, cache_bytes)?),
     })
 }
 

@@ -25,9 +25,14 @@ impl RedbKv {
     /// handle on a thread finishing a step) is waited for, up to two
     /// seconds, before `DatabaseAlreadyOpen` is returned.
     pub fn open(dir: &Path) -> Result<Self, KvError> {
+        Self::open_with_cache(dir, CACHE_BYTES)
+    }
+
+    /// As [`Self::open`], with a page cache of at most `cache_bytes`.
+    pub fn open_with_cache(dir: &Path, cache_bytes: usize) -> Result<Self, KvError> {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
         let db = loop {
-            match Database::builder().set_cache_size(CACHE_BYTES).create(dir.join(FILE_NAME)) {
+            match Database::builder().set_cache_size(cache_bytes).create(dir.join(FILE_NAME)) {
                 Err(redb::DatabaseError::DatabaseAlreadyOpen) if std::time::Instant::now() < deadline => {
                     std::thread::sleep(std::time::Duration::from_millis(20));
                 }

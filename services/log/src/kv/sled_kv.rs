@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::sync::RwLock;
 
-use super::{Engine, Kv, KvError, Op, Pairs, WriteBatch, empty_range};
+use super::{CACHE_BYTES, Engine, Kv, KvError, Op, Pairs, WriteBatch, empty_range};
 
 /// A [`Kv`] stored in sled's default tree.
 pub struct SledKv {
@@ -29,9 +29,14 @@ impl SledKv {
     /// this process or by a restarted one, can find the lock still held: the
     /// open is retried for up to two seconds before the lock error is returned.
     pub fn open(dir: &Path) -> Result<Self, KvError> {
+        Self::open_with_cache(dir, CACHE_BYTES)
+    }
+
+    /// As [`Self::open`], with a page cache of at most `cache_bytes`.
+    pub fn open_with_cache(dir: &Path, cache_bytes: usize) -> Result<Self, KvError> {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
         loop {
-            match sled::Config::new().path(dir).cache_capacity(super::CACHE_BYTES as u64).open() {
+            match sled::Config::new().path(dir).cache_capacity(cache_bytes as u64).open() {
                 Ok(db) => return Ok(Self { db, batches: RwLock::new(()) }),
                 // sled reports a held lock only in the error's text.
                 Err(sled::Error::Io(e))
