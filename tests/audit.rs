@@ -273,12 +273,8 @@ async fn reads_fail_rather_than_pass_unaudited_when_the_audit_store_cannot_be_wr
     let audit = Arc::new(concord_audit::AuditLog::new(Arc::new(log)));
     let recorder = Arc::new(concord_audit::Recorder::local(&audit));
     let policy = concord::platform::load_policy(None).unwrap();
-    let views = Arc::new(concord_query::view::Views::new(
-        t.platform.log.clone(),
-        policy,
-        t.platform.vault.clone(),
-        recorder.clone(),
-    ));
+    let views =
+        Arc::new(concord_read::Views::new(t.platform.log.clone(), policy, t.platform.vault.clone(), recorder.clone()));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let services = concord::server::Services {

@@ -20,8 +20,8 @@ use concord_briefing::schedule::{publish_due, schedule_principal};
 use concord_briefing::{BriefingApi, BriefingTime, SCHEDULE_PRINCIPAL};
 use concord_core::pb::briefing_service_client::BriefingServiceClient;
 use concord_core::{AgencyId, millis, pb};
+use concord_eventlog::decode_entry;
 use concord_identity::{Principal, Purpose, Role};
-use concord_ledger::index::decode_entry;
 use concord_policy::Decision;
 use concord_simulator::{BoroughConfig, Simulator};
 use time::macros::datetime;
@@ -117,7 +117,7 @@ fn window_events(
             if !(in_window(&event.occurred_at) || in_window(&event.recorded_at)) {
                 return None;
             }
-            let consent = concord_ledger::consent::consent_for(&t.platform.log, &event, &[], Some(now)).unwrap();
+            let consent = concord_eventlog::consent_for(&t.platform.log, &event, &[], Some(now)).unwrap();
             Some((entry.position, entry.bytes, event, consent))
         })
         .collect()

@@ -40,7 +40,7 @@ fn ids_once(log: &Log) -> HashSet<String> {
         let Some(last) = entries.last() else { break };
         after = last.position;
         for entry in &entries {
-            let (_, event) = concord_ledger::index::decode_entry(&entry.bytes).unwrap();
+            let (_, event) = concord_eventlog::decode_entry(&entry.bytes).unwrap();
             assert!(ids.insert(event.event_id.clone()), "{} is in the log twice", event.event_id);
         }
     }

@@ -22,6 +22,7 @@ mod oidc;
 mod platform;
 mod processes;
 mod replay;
+mod structure;
 mod traces;
 mod unreadable;
 mod vault_nats;

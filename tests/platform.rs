@@ -431,7 +431,7 @@ fn sigkill_mid_stream_loses_and_duplicates_nothing() {
             let Some(last) = entries.last() else { break };
             after = last.position;
             for entry in &entries {
-                let (_, event) = concord_ledger::index::decode_entry(&entry.bytes).unwrap();
+                let (_, event) = concord_eventlog::decode_entry(&entry.bytes).unwrap();
                 assert!(ids.insert(event.event_id.clone()), "round {round}: {} is in the log twice", event.event_id);
             }
         }

@@ -219,7 +219,7 @@ async fn analyst_replay(t: &TestPlatform, token: &str, analysis: &str) -> BTreeM
             let shown = record.shown_positions.expect("a replay batch names positions");
             for position in concord_audit::positions::shown(&shown) {
                 let entry = t.platform.views.log().get(position).unwrap().unwrap();
-                let (_, event) = concord_ledger::index::decode_entry(&entry.bytes).unwrap();
+                let (_, event) = concord_eventlog::decode_entry(&entry.bytes).unwrap();
                 seen.insert(event.event_id, shown.visibility);
             }
         }

@@ -3,10 +3,10 @@
 //! concerns see is told so when it publishes, so it can share it another way.
 
 use concord_core::{AgencyId, pb};
+use concord_eventlog::consent_for;
 use concord_identity::{Principal, Purpose, Role};
-use concord_ledger::consent::consent_for;
 use concord_policy::{Decision, Facts};
-use concord_query::view::Views;
+use concord_read::Views;
 
 use crate::rules::{Raised, raised_by};
 

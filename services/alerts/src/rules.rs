@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 
 use concord_core::{AgencyId, SubjectId, pb, sensitivity};
-use concord_ledger::index::decode_entry;
+use concord_eventlog::decode_entry;
 use concord_log::log::{Log, LogError};
 
 /// How many of a child's events are read to find the agencies that know them.

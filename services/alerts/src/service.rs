@@ -10,8 +10,8 @@ use concord_audit::access::Access;
 use concord_core::pb;
 use concord_core::pb::alert_service_server::AlertService;
 use concord_identity::Role;
-use concord_query::live::follow;
-use concord_query::view::{Views, storage_unavailable};
+use concord_read::follow_live;
+use concord_read::{Views, storage_unavailable};
 use tokio::sync::mpsc;
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
@@ -55,7 +55,7 @@ impl AlertService for AlertApi {
                 let deliveries = call.deliveries()?;
                 let (tx, rx) = mpsc::channel(4);
                 tokio::spawn(
-                    follow(
+                    follow_live(
                         self.views.clone(),
                         deliveries,
                         request.get_ref().after_position,

@@ -14,8 +14,7 @@ use async_trait::async_trait;
 use concord_bus::nats::{AUDIT_STREAM, AUDIT_SUBJECTS};
 use concord_bus::{AuditSource, BusError, Delivery, EventConsumer, NatsBus, StreamPosition, parse_audit_subject};
 use concord_core::pb;
-use concord_ledger::follow::{BUS_CURSOR, Follower, InOrder, applied, in_order};
-use concord_ledger::{LedgerError, Quarantine};
+use concord_follow::{BUS_CURSOR, FollowError, Follower, InOrder, Quarantine, applied, in_order};
 use concord_log::log::{Log, NewEntry};
 use prost::Message;
 
@@ -39,8 +38,8 @@ impl AuditReplica {
 
     /// Follows the stream with the durable consumer `durable` until the bus
     /// closes (in the background, e.g. `tokio::spawn`).
-    pub async fn run(self: Arc<Self>, durable: &str) -> Result<(), LedgerError> {
-        concord_ledger::follow::follow(self, durable).await
+    pub async fn run(self: Arc<Self>, durable: &str) -> Result<(), FollowError> {
+        concord_follow::follow(self, durable).await
     }
 
     /// The entry for a delivery, or the quarantine reason and detail.
@@ -104,7 +103,7 @@ impl Follower for AuditReplica {
         &self.log
     }
 
-    async fn apply(&self, batch: Vec<Delivery>) -> Result<(), LedgerError> {
+    async fn apply(&self, batch: Vec<Delivery>) -> Result<(), FollowError> {
         let InOrder { apply, already, gap } = in_order(applied(&self.log)?, batch);
         for delivery in already {
             delivery.ack().await?;
@@ -122,7 +121,7 @@ impl Follower for AuditReplica {
             log.append_batch_at(entries, cursor.map(|c| (BUS_CURSOR, c.to_bytes())))
         })
         .await
-        .map_err(|e| LedgerError::Task(e.to_string()))??;
+        .map_err(|e| FollowError::Task(e.to_string()))??;
         for result in results {
             // A record id reused for different bytes is kept out; the first
             // record with that id stands.

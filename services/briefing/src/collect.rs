@@ -6,9 +6,9 @@ use std::collections::{BTreeMap, HashSet};
 
 use concord_audit::access::Tally;
 use concord_core::{EventType, SubjectId, millis, sortable_time, timestamp};
+use concord_eventlog::{BY_OCCURRED, BY_RECORDED, BY_TYPE, decode_entry};
 use concord_identity::Principal;
-use concord_ledger::index::{BY_OCCURRED, BY_RECORDED, BY_TYPE, decode_entry};
-use concord_query::view::{Views, storage_unavailable};
+use concord_read::{Views, storage_unavailable};
 use tonic::Status;
 
 use crate::assemble::{Kept, Parts};

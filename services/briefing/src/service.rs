@@ -4,6 +4,7 @@
 //! released only once its access record (listing every event it shows) is
 //! durable.
 
+use concord_read::blocking;
 use std::sync::Arc;
 
 use concord_audit::access::Access;
@@ -12,7 +13,7 @@ use concord_core::pb::briefing_service_server::BriefingService;
 use concord_core::status::invalid_argument;
 use concord_core::{millis, now_millis, pb, timestamp};
 use concord_identity::{Principal, Role, Verifier};
-use concord_query::view::Views;
+use concord_read::Views;
 use tonic::{Request, Response, Status};
 
 use crate::assemble::{Assembled, Header, assemble};
@@ -30,11 +31,6 @@ pub struct BriefingApi {
     door: Door,
     store: Arc<BriefingStore>,
     time: BriefingTime,
-}
-
-/// Runs blocking store work off the async runtime.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, Status> + Send + 'static) -> Result<T, Status> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| Status::internal(format!("briefing task failed: {e}")))?
 }
 
 fn store_unavailable(e: crate::BriefingError) -> Status {

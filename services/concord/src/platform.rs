@@ -19,7 +19,7 @@ use concord_log::kv::{self, Engine};
 use concord_log::log::Log;
 use concord_node::{Node, Outbox};
 use concord_policy::CedarAgreement;
-use concord_query::view::Views;
+use concord_read::Views;
 use concord_vault::{CachedKeyStore, DirKeyStore, Vault};
 
 use crate::layout::{AUDIENCE, LOCAL_ISSUER, Layout};
@@ -300,7 +300,7 @@ pub async fn open_vault(layout: &Layout, nats: Option<&NatsConfig>) -> Result<Va
 pub fn readiness(log: Option<Arc<Log>>, bus: Option<Arc<dyn EventBus>>) -> concord_telemetry::Readiness {
     Arc::new(move || {
         if let Some(log) = &log {
-            log.cursor(concord_ledger::follow::BUS_CURSOR).map_err(|e| format!("the log store: {e}"))?;
+            log.cursor(concord_follow::BUS_CURSOR).map_err(|e| format!("the log store: {e}"))?;
         }
         if let Some(bus) = &bus {
             bus.ready().map_err(|e| format!("the bus: {e}"))?;

@@ -23,8 +23,8 @@ use concord_lifecycle::AdminApi;
 use concord_log::log::Log;
 use concord_node::{Node, PublishApi, UnheardAlert};
 use concord_query::replay::Pseudonyms;
-use concord_query::view::Views;
 use concord_query::{AuditApi, LogApi, PolicyApi, QueryApi, ReplayApi};
+use concord_read::Views;
 use tokio::net::TcpListener;
 use tonic_health::ServingStatus;
 

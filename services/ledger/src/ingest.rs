@@ -6,14 +6,12 @@ use concord_bus::{BusError, Delivery, EventBus, StreamPosition, parse_event_subj
 use concord_core::consent;
 use concord_core::sign::{KeyRegistry, VerifyError};
 use concord_core::{metric, pb};
-use concord_log::kv::KvError;
-use concord_log::log::{Appended, EntryError, Log, LogError};
+use concord_log::log::{Appended, EntryError, Log};
 use prost::Message;
 use tracing::Instrument;
 
-use crate::follow::{BUS_CURSOR, Follower, InOrder, applied, follow, in_order};
-use crate::index::entry_for;
-use crate::quarantine::Quarantine;
+use concord_eventlog::entry_for;
+use concord_follow::{BUS_CURSOR, FollowError, Follower, InOrder, Quarantine, applied, follow, in_order};
 
 /// The largest signed event the ledger accepts.
 pub const MAX_EVENT_BYTES: usize = 1024 * 1024;
@@ -26,33 +24,6 @@ pub enum Role {
     /// A replica (e.g. under `concord serve`) building its own local log from
     /// the same stream, deterministically, without answering anyone.
     Follower,
-}
-
-/// Failures that stop an ingest batch (the batch is not acknowledged, so the
-/// bus delivers it again).
-#[derive(Debug, thiserror::Error)]
-pub enum LedgerError {
-    /// The log could not be written.
-    #[error("event log: {0}")]
-    Log(#[from] LogError),
-    /// The quarantine could not be written.
-    #[error("quarantine store: {0}")]
-    Quarantine(#[from] KvError),
-    /// The bus failed.
-    #[error(transparent)]
-    Bus(#[from] BusError),
-    /// The append task panicked or was cancelled.
-    #[error("append task failed: {0}")]
-    Task(String),
-    /// A delivery skipped ahead of the next stream position; the consumer is
-    /// restarted from the last applied position.
-    #[error("stream gap: expected sequence {expected}, got {got}")]
-    Gap {
-        /// The next sequence the log needs.
-        expected: u64,
-        /// The sequence that arrived.
-        got: u64,
-    },
 }
 
 /// What one ingest batch did.
@@ -92,7 +63,7 @@ impl Ledger {
     }
 
     /// The last bus position applied to the log.
-    pub fn applied(&self) -> Result<Option<StreamPosition>, LedgerError> {
+    pub fn applied(&self) -> Result<Option<StreamPosition>, FollowError> {
         applied(&self.log)
     }
 
@@ -108,12 +79,12 @@ impl Ledger {
 
     /// Consumes the bus with the durable consumer `durable` (see
     /// [`follow`]) until the bus closes.
-    pub async fn run(self: Arc<Self>, durable: &str) -> Result<(), LedgerError> {
+    pub async fn run(self: Arc<Self>, durable: &str) -> Result<(), FollowError> {
         follow(self, durable).await
     }
 
     /// Checks, appends and acknowledges one batch of deliveries.
-    pub async fn ingest(&self, deliveries: Vec<Delivery>) -> Result<IngestStats, LedgerError> {
+    pub async fn ingest(&self, deliveries: Vec<Delivery>) -> Result<IngestStats, FollowError> {
         let mut stats = IngestStats::default();
         let mut entries = Vec::new();
         let mut owners = Vec::new();
@@ -178,7 +149,7 @@ impl Ledger {
             log.append_batch_at(entries, cursor.map(|c| (BUS_CURSOR, c.to_bytes())))
         })
         .await
-        .map_err(|e| LedgerError::Task(e.to_string()))??;
+        .map_err(|e| FollowError::Task(e.to_string()))??;
         metrics::histogram!(metric::APPEND_SECONDS).record(started.elapsed().as_secs_f64());
         for ((agency, event_id, span), result) in owners.into_iter().zip(results) {
             let mut receipt = pb::Receipt { event_id, ..Default::default() };
@@ -235,7 +206,7 @@ impl Ledger {
     /// in the log (nor earlier in this batch), or another agency published it.
     /// Both get the same answer: a publisher learns nothing about whether
     /// another agency's event exists.
-    fn bad_correction(&self, event: &pb::Event, batch: &[(String, String)]) -> Result<Option<String>, LedgerError> {
+    fn bad_correction(&self, event: &pb::Event, batch: &[(String, String)]) -> Result<Option<String>, FollowError> {
         if event.corrects.is_empty() {
             return Ok(None);
         }
@@ -248,7 +219,7 @@ impl Ledger {
                     None => None,
                 };
                 match position.map(|p| self.log.get(p)).transpose()?.flatten() {
-                    Some(entry) => crate::index::decode_entry(&entry.bytes).ok().map(|(_, e)| e.agency_id),
+                    Some(entry) => concord_eventlog::decode_entry(&entry.bytes).ok().map(|(_, e)| e.agency_id),
                     None => None,
                 }
             }
@@ -280,12 +251,12 @@ impl Ledger {
         entry: &concord_log::log::NewEntry,
         event: &pb::Event,
         pending: &[pb::Event],
-    ) -> Result<Option<String>, LedgerError> {
+    ) -> Result<Option<String>, FollowError> {
         if self.log.position_of(&entry.id)?.is_some() {
             return Ok(None);
         }
         if let Some(id) = consent::consent_id_of(event) {
-            let logged = crate::consent::history(&self.log, id)?;
+            let logged = concord_eventlog::consent_history(&self.log, id)?;
             if let Some(owner) = consent::owner(logged.iter().chain(pending), id)
                 && owner != event.agency_id
             {
@@ -301,13 +272,13 @@ impl Ledger {
         // A consent record may rely on the consent it records.
         let state = if consent::consent_id_of(event).is_some() {
             let with_itself: Vec<pb::Event> = pending.iter().cloned().chain([event.clone()]).collect();
-            crate::consent::consent_for(&self.log, event, &with_itself, None)?
+            concord_eventlog::consent_for(&self.log, event, &with_itself, None)?
         } else {
-            crate::consent::consent_for(&self.log, event, pending, None)?
+            concord_eventlog::consent_for(&self.log, event, pending, None)?
         };
         if state.status != consent::ConsentStatus::Given {
             // Another agency's consent: only whether it is given, never why not.
-            let logged = crate::consent::history(&self.log, &event.consent_ref)?;
+            let logged = concord_eventlog::consent_history(&self.log, &event.consent_ref)?;
             let own =
                 consent::owner(logged.iter().chain(pending), &event.consent_ref) == Some(event.agency_id.as_str());
             let status = if own { state.status } else { consent::ConsentStatus::None };
@@ -363,7 +334,7 @@ impl Follower for Ledger {
         &self.log
     }
 
-    async fn apply(&self, batch: Vec<Delivery>) -> Result<(), LedgerError> {
+    async fn apply(&self, batch: Vec<Delivery>) -> Result<(), FollowError> {
         self.ingest(batch).await.map(|_| ())
     }
 }

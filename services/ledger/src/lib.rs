@@ -4,16 +4,14 @@
 //! subject, size, encoding, signature, the key's agency, the schema), appends
 //! the good ones in one durable batch, quarantines the rest with a counted
 //! reason ([`quarantine`]), acknowledges deliveries only after its own durable
-//! write, and sends each agency a receipt. [`index`] fixes how events are
-//! indexed, for the readers, and [`consent`] reads a subject's consent back.
-//! [`follow`] is the in-order, exactly-once loop over a stream that the
-//! ledger and the audit log's replicas share.
+//! write, and sends each agency a receipt. How an event becomes a log entry
+//! is `concord_eventlog`'s (shared with the readers); the in-order loop over
+//! the stream and the quarantine are `concord_follow`'s (shared with the
+//! audit log's replicas). [`consent`] answers nodes asking where a consent
+//! stands.
 
 pub mod consent;
-pub mod follow;
-pub mod index;
 pub mod ingest;
-pub mod quarantine;
 
-pub use ingest::{Ledger, LedgerError, Role};
-pub use quarantine::Quarantine;
+pub use concord_follow::{FollowError, Quarantine};
+pub use ingest::{IngestStats, Ledger, Role};

@@ -6,6 +6,7 @@
 //! needs no request). Each call is recorded in the audit log before it takes
 //! effect or is answered; a refused call is recorded too.
 
+use concord_read::blocking;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,10 +16,10 @@ use concord_core::pb::admin_service_server::AdminService;
 use concord_core::seal::SubjectKeys;
 use concord_core::status::invalid_argument;
 use concord_core::{SubjectId, millis, now_millis, pb, timestamp};
+use concord_eventlog::decode_entry;
 use concord_identity::{Principal, Purpose, Role, Verifier};
-use concord_ledger::index::decode_entry;
 use concord_log::log::Log;
-use concord_query::view::{Views, storage_unavailable};
+use concord_read::{Views, storage_unavailable};
 use concord_vault::Vault;
 use tonic::{Request, Response, Status};
 
@@ -37,10 +38,6 @@ pub struct AdminApi {
     audit: Arc<AuditLog>,
     rules: Arc<RetentionRules>,
     door: Door,
-}
-
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, Status> + Send + 'static) -> Result<T, Status> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| Status::internal(format!("admin task failed: {e}")))?
 }
 
 fn subject_of(subject: Option<&pb::SubjectRef>) -> Result<SubjectId, Status> {

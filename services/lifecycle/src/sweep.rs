@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use concord_core::seal::{self, SubjectKeys};
 use concord_core::{SubjectId, millis, pb};
-use concord_ledger::index::decode_entry;
+use concord_eventlog::decode_entry;
 use concord_log::log::Log;
 use time::Date;
 

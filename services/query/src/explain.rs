@@ -11,9 +11,9 @@ use concord_identity::{Principal, Purpose, Role};
 use concord_policy::Decision;
 use tonic::{Request, Response, Status};
 
-use crate::view::Views;
 use concord_audit::Door;
 use concord_audit::access::Access;
+use concord_read::Views;
 
 /// The gRPC policy API.
 pub struct PolicyApi {
@@ -61,7 +61,7 @@ impl PolicyApi {
             let position = views
                 .log()
                 .position_of(id.as_bytes())
-                .map_err(crate::view::storage_unavailable)?
+                .map_err(concord_read::storage_unavailable)?
                 .ok_or_else(|| Status::not_found(format!("no event {id} in the log")))?;
             views.explain(&reader, position)
         })

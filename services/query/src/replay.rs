@@ -16,7 +16,6 @@ use std::collections::BTreeSet;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use crate::view::Decoded;
 use concord_audit::access::{Access, Tally};
 use concord_audit::positions::shown_positions;
 use concord_audit::{Call, Deliveries, Door};
@@ -25,6 +24,7 @@ use concord_core::pb::{self, TimeAxis};
 use concord_core::status::invalid_argument;
 use concord_core::{EventType, millis};
 use concord_identity::{Principal, Role};
+use concord_read::Decoded;
 use hkdf::Hkdf;
 use sha2::Sha256;
 use tokio::sync::mpsc;
@@ -34,7 +34,7 @@ use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
 use crate::page::PageKey;
-use crate::view::{Views, storage_unavailable};
+use concord_read::{Views, storage_unavailable};
 
 const REPLAY: &str = "/concord.v1.ReplayService/Replay";
 /// Default events per batch.

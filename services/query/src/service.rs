@@ -4,6 +4,7 @@
 //! A withheld event and a missing one look the same to the reader: the same
 //! NOT_FOUND, no counts, page tokens that carry only a cursor.
 
+use concord_read::blocking;
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -11,8 +12,8 @@ use concord_core::pb::query_service_server::QueryService;
 use concord_core::pb::{self, EventView};
 use concord_core::status::invalid_argument;
 use concord_core::{EventId, EventType, SubjectId, millis};
+use concord_eventlog::{BY_AGENCY, BY_TYPE};
 use concord_identity::Principal;
-use concord_ledger::index;
 use futures::Stream;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -20,9 +21,9 @@ use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
 use crate::page::{PageKey, page_size};
-use crate::view::{Decoded, Views, storage_unavailable};
 use concord_audit::access::{Access, Tally, shown};
 use concord_audit::{Call, Door};
+use concord_read::{Decoded, Views, storage_unavailable};
 
 /// How many entries one Search request examines at most before returning a
 /// (possibly short) page with a token to continue.
@@ -40,11 +41,6 @@ impl QueryApi {
     pub fn new(views: Arc<Views>, door: Door) -> Self {
         QueryApi { views, door, pages: Arc::default() }
     }
-}
-
-/// Runs blocking store work off the async runtime.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, Status> + Send + 'static) -> Result<T, Status> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| Status::internal(format!("read task failed: {e}")))?
 }
 
 /// A search's filters, checked.
@@ -203,10 +199,8 @@ impl QueryApi {
                 let chunk = limit.max(64);
                 // A chunk's entries are read together, in one read transaction.
                 let stored = match (&filter.event_type, &filter.agency) {
-                    (Some(t), _) => {
-                        views.stored_many(&exact(log, index::BY_TYPE, t.as_str().as_bytes(), after, chunk)?)?
-                    }
-                    (None, Some(a)) => views.stored_many(&exact(log, index::BY_AGENCY, a.as_bytes(), after, chunk)?)?,
+                    (Some(t), _) => views.stored_many(&exact(log, BY_TYPE, t.as_str().as_bytes(), after, chunk)?)?,
+                    (None, Some(a)) => views.stored_many(&exact(log, BY_AGENCY, a.as_bytes(), after, chunk)?)?,
                     (None, None) => log
                         .read_from(after, chunk)
                         .map_err(storage_unavailable)?
@@ -306,7 +300,7 @@ impl QueryService for QueryApi {
                 // A small buffer: each event is decided just before it is handed over.
                 let (tx, rx) = mpsc::channel(4);
                 tokio::spawn(
-                    crate::live::follow(
+                    concord_read::follow_live(
                         self.views.clone(),
                         deliveries,
                         request.get_ref().after_position,

@@ -16,7 +16,7 @@ use concord_audit::AUDIT_LOG_ORIGIN;
 use concord_audit::entry_for_stored as entry_for_record;
 use concord_audit::export::{verify_export, write_export};
 use concord_core::sign::load_signing_key;
-use concord_ledger::index::entry_for_stored as entry_for_event;
+use concord_eventlog::entry_for_stored as entry_for_event;
 use concord_log::checkpoint::SignedCheckpoint;
 use concord_log::derived::verify_derived;
 use concord_log::kv::{self, Engine};

@@ -15,7 +15,7 @@ use concord_bus::NatsConfig;
 use concord_ledger::{Ledger, Quarantine, Role};
 use concord_lifecycle::AdminApi;
 use concord_log::kv::Engine;
-use concord_query::view::Views;
+use concord_read::Views;
 use tokio::net::TcpListener;
 
 use crate::cmd::{DataArg, PolicyArg};

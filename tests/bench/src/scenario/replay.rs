@@ -67,7 +67,7 @@ pub fn raw_scan(layout: &Layout, engine: Engine) -> Result<Replayed> {
 pub fn decode_and_apply(layout: &Layout, engine: Engine) -> Result<Replayed> {
     let mut indicators = Indicators::default();
     scan(layout, engine, |bytes| {
-        let (_, event) = concord_ledger::index::decode_entry(bytes).context("decoding a log entry")?;
+        let (_, event) = concord_eventlog::decode_entry(bytes).context("decoding a log entry")?;
         indicators.apply(&event);
         Ok(true)
     })

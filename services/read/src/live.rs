@@ -11,20 +11,16 @@ use concord_audit::Deliveries;
 use concord_audit::access::{Tally, shown};
 use concord_core::metric;
 use concord_core::pb::{self, EventView};
-use concord_ledger::index::decode_entry;
+use concord_eventlog::decode_entry;
 use concord_log::log::Log;
 use tokio::sync::mpsc;
 use tonic::Status;
 
+use crate::blocking;
 use crate::view::{Views, storage_unavailable};
 
 /// How many entries are read from the log at a time.
 const BATCH: usize = 256;
-
-/// Runs blocking store work off the async runtime.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, Status> + Send + 'static) -> Result<T, Status> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| Status::internal(format!("read task failed: {e}")))?
-}
 
 /// Follows the log after position `after` for the reader of `deliveries`
 /// until the receiver of `tx` goes away or a read fails. `pick` chooses the
@@ -32,7 +28,7 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, Status> + Sen
 /// each one the agreement lets the reader see is recorded through
 /// `deliveries`, then sent as `deliver(view, picked)`. Withheld entries are counted in the next
 /// delivery's record.
-pub async fn follow<P, T>(
+pub async fn follow_live<P, T>(
     views: Arc<Views>,
     deliveries: Deliveries,
     mut after: u64,

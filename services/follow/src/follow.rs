@@ -10,7 +10,7 @@ use concord_bus::{BusError, Delivery, EventConsumer, StreamPosition};
 use concord_core::metric;
 use concord_log::log::Log;
 
-use crate::LedgerError;
+use crate::FollowError;
 
 /// The log cursor holding the last bus position applied.
 pub const BUS_CURSOR: &str = "bus";
@@ -29,20 +29,20 @@ pub trait Follower: Send + Sync + 'static {
     fn log(&self) -> &Arc<Log>;
 
     /// Checks, appends (recording the cursor in the same write) and
-    /// acknowledges one batch; a [`LedgerError::Gap`] means the consumer must
+    /// acknowledges one batch; a [`FollowError::Gap`] means the consumer must
     /// be reopened from the cursor.
-    async fn apply(&self, batch: Vec<Delivery>) -> Result<(), LedgerError>;
+    async fn apply(&self, batch: Vec<Delivery>) -> Result<(), FollowError>;
 }
 
 /// The last bus position applied to `log`.
-pub fn applied(log: &Log) -> Result<Option<StreamPosition>, LedgerError> {
+pub fn applied(log: &Log) -> Result<Option<StreamPosition>, FollowError> {
     Ok(log.cursor(BUS_CURSOR)?.and_then(|b| StreamPosition::from_bytes(&b)))
 }
 
 /// Consumes with the durable consumer `durable` from just after the last
 /// position applied, until the bus closes. Failures are logged and the
 /// consumer reopened from the log's cursor after a pause.
-pub async fn follow<F: Follower + ?Sized>(follower: Arc<F>, durable: &str) -> Result<(), LedgerError> {
+pub async fn follow<F: Follower + ?Sized>(follower: Arc<F>, durable: &str) -> Result<(), FollowError> {
     loop {
         let resume = applied(follower.log())?;
         let mut consumer = match follower.consumer(durable, resume).await {
@@ -70,7 +70,7 @@ pub async fn follow<F: Follower + ?Sized>(follower: Arc<F>, durable: &str) -> Re
             let behind = batch.last().and_then(|d| d.pending).unwrap_or(0);
             if let Err(e) = follower.apply(batch).await {
                 tracing::warn!(error = %e, durable, "applying stopped; resuming from the last applied position");
-                if !matches!(e, LedgerError::Gap { .. }) {
+                if !matches!(e, FollowError::Gap { .. }) {
                     tokio::time::sleep(Duration::from_secs(1)).await;
                 }
                 break;
@@ -88,7 +88,7 @@ pub struct InOrder {
     pub already: Vec<Delivery>,
     /// Set if the batch skipped ahead; the rest was dropped unacknowledged
     /// and is read again in order.
-    pub gap: Option<LedgerError>,
+    pub gap: Option<FollowError>,
 }
 
 /// Splits `deliveries` against `last`, the last position applied.
@@ -110,7 +110,7 @@ pub fn in_order(mut last: Option<StreamPosition>, deliveries: Vec<Delivery>) -> 
             last = Some(position);
             apply.push(delivery);
         } else {
-            return InOrder { apply, already, gap: Some(LedgerError::Gap { expected, got: position.sequence }) };
+            return InOrder { apply, already, gap: Some(FollowError::Gap { expected, got: position.sequence }) };
         }
     }
     InOrder { apply, already, gap: None }

@@ -1,5 +1,6 @@
-//! How events are indexed in the log, shared by the ledger (which writes the
-//! index entries) and the query services (which read them).
+//! The event log's schema: how an event becomes a log entry (its streams,
+//! expected versions and index values) and how an entry decodes back,
+//! shared by the ledger (which writes entries) and the readers.
 
 use concord_core::ids::{agency_stream, item_stream};
 use concord_core::pb;

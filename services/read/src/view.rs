@@ -13,8 +13,8 @@ use concord_core::pb;
 use concord_core::seal::{self, KeysOnce, OpenedKeys, SubjectKeys};
 use concord_core::sensitivity::withhold_health_detail;
 use concord_identity::Principal;
-use concord_ledger::consent;
-use concord_ledger::index::{BY_CORRECTS, decode_entry};
+
+use concord_eventlog::{BY_CORRECTS, decode_entry};
 use concord_log::log::Log;
 use tonic::Status;
 
@@ -144,7 +144,7 @@ impl Views {
     pub fn explain(&self, principal: &Principal, position: u64) -> Result<(Explanation, pb::Event, Consent), Status> {
         let (_, event) = decode_entry(&self.stored(position)?)
             .map_err(|e| storage_unavailable(format!("entry {position} does not decode: {e}")))?;
-        let consent = consent::consent_for(&self.log, &event, &[], Some(concord_core::now_millis()))
+        let consent = concord_eventlog::consent_for(&self.log, &event, &[], Some(concord_core::now_millis()))
             .map_err(storage_unavailable)?;
         let explanation = self.policy().explain(principal, Facts { event: &event, consent: &consent });
         Ok((explanation, event, consent))
@@ -302,7 +302,8 @@ impl Views {
             let consent = match looked_up.get(&key) {
                 Some(c) => c.clone(),
                 None => {
-                    let c = consent::consent_for(&self.log, event, &[], Some(now)).map_err(storage_unavailable)?;
+                    let c =
+                        concord_eventlog::consent_for(&self.log, event, &[], Some(now)).map_err(storage_unavailable)?;
                     looked_up.insert(key, c.clone());
                     c
                 }

@@ -1,4 +1,4 @@
-//! Quarantine: where messages the ledger will not append go, with a reason.
+//! Quarantine: where messages a follower will not apply go, with a reason.
 //!
 //! Garbage on the bus is never fatal. Each refused message is kept (its first
 //! 64 KiB) in its own key-value store for investigation, counted by reason and

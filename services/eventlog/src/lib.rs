@@ -1,0 +1,16 @@
+//! The partnership's event log as its writer and its readers both see it.
+//!
+//! The ledger is the log's only writer; the read kernel, the alerts, the
+//! briefing, the lifecycle service and `concord audit verify` read it. What
+//! they share lives here, so that no reader imports the writer: how an event
+//! becomes a log entry and decodes back (its streams, expected versions and
+//! index names), and a subject's consent as the log records it.
+
+mod consent;
+mod schema;
+
+pub use consent::{consent_for, history as consent_history};
+pub use schema::{
+    BY_AGENCY, BY_CONSENT, BY_CORRECTS, BY_OCCURRED, BY_RECORDED, BY_TYPE, BY_WARD, StoredEventError, decode_entry,
+    entry_for, entry_for_stored, time_value, ward_value,
+};
