@@ -613,6 +613,15 @@ fn concord_audit_verify_finds_an_altered_removed_or_forged_index_entry_in_either
         };
         fails("event log", "stream table", Box::new(tamper(engine, &log, &[], &[last_version])));
 
+        // An index an older version wrote and nothing reads (by ward): found
+        // by verify until this version opens the log, which removes its rows.
+        let _ = tamper(engine, &log, &[index_key("ward", "harrow/wealdstone", 1)], &[]);
+        let (ok, out) = verify();
+        assert!(!ok && out.contains("index `ward`"), "{engine}: {out}");
+        drop(concord::platform::open_log(&layout, engine).unwrap());
+        let (ok, out) = verify();
+        assert!(ok && out.contains("event log: OK, 3 entries"), "{engine}: upgraded: {out}");
+
         // The audit log: a record moved to another agency, a record dropped from
         // a subject's, a record forged into an event's.
         let audit = layout.store("audit");

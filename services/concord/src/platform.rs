@@ -172,6 +172,15 @@ pub fn open_ahead(views: &Arc<Views>) {
 pub fn open_log(layout: &Layout, engine: Engine) -> Result<Arc<Log>> {
     let log = Log::open(open_log_store(layout, engine)?, EVENT_LOG_ORIGIN, layout.checkpoint_signing_key()?)
         .context("opening the event log")?;
+    upgraded(log)
+}
+
+/// The event log, brought up to date with what this version indexes.
+fn upgraded(log: Log) -> Result<Arc<Log>> {
+    let removed = concord_eventlog::upgrade(&log).context("bringing the event log's indexes up to date")?;
+    if removed > 0 {
+        tracing::info!(rows = removed, "removed the event log's rows of indexes nothing reads");
+    }
     Ok(Arc::new(log))
 }
 
@@ -357,10 +366,10 @@ impl Platform {
             let dir = layout.store(name);
             kv::open(config.engine, &dir).with_context(|| format!("opening the {name} store in {}", dir.display()))
         };
-        let log = Arc::new(
+        let log = upgraded(
             Log::open(open_log_store(&layout, config.engine)?, EVENT_LOG_ORIGIN, layout.ledger_signing_key()?)
                 .context("opening the event log")?,
-        );
+        )?;
         let vault = Arc::new(open_vault(&layout, config.nats.as_ref()).await?);
         let quarantine = Arc::new(Quarantine::open(open("quarantine")?)?);
         let registry = KeyRegistry::load(&layout.registry())?;

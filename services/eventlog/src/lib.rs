@@ -11,6 +11,6 @@ mod schema;
 
 pub use consent::{consent_for, history as consent_history};
 pub use schema::{
-    BY_AGENCY, BY_CONSENT, BY_CORRECTS, BY_OCCURRED, BY_RECORDED, BY_TYPE, BY_WARD, StoredEventError, decode_entry,
-    entry_for, entry_for_stored, time_value, ward_value,
+    BY_AGENCY, BY_CONSENT, BY_CORRECTS, BY_OCCURRED, BY_RECORDED, BY_TYPE, DROPPED, StoredEventError, decode_entry,
+    entry_for, entry_for_stored, time_value, upgrade,
 };

@@ -7,15 +7,16 @@ use concord_core::pb;
 use concord_core::sign::VerifiedEvent;
 use concord_core::validate::Checked;
 use concord_core::{AgencyId, EventId, EventType, SubjectId};
-use concord_log::log::NewEntry;
+use concord_log::log::{Log, LogError, NewEntry};
 use prost::Message;
 
 /// Index of events by type; values are type names, e.g. `arrest`.
 pub const BY_TYPE: &str = "type";
 /// Index of events by publishing agency id.
 pub const BY_AGENCY: &str = "agency";
-/// Index of events by ward: `borough/ward`, lowercased.
-pub const BY_WARD: &str = "ward";
+/// Indexes earlier versions wrote and nothing reads: `ward` (events by
+/// `borough/ward`; Search filters by ward as it scans).
+pub const DROPPED: &[&str] = &["ward"];
 /// Index of events by event time ([`time_value`]).
 pub const BY_OCCURRED: &str = "occurred";
 /// Index of events by report time ([`time_value`]).
@@ -29,11 +30,6 @@ pub const BY_CORRECTS: &str = "corrects";
 /// the epoch, big-endian with the sign bit flipped).
 pub fn time_value(ts: &pbjson_types::Timestamp) -> [u8; 8] {
     concord_core::sortable_time(ts)
-}
-
-/// The ward index value of a borough and ward.
-pub fn ward_value(borough: &str, ward: &str) -> Vec<u8> {
-    format!("{}/{}", borough.trim().to_lowercase(), ward.trim().to_lowercase()).into_bytes()
 }
 
 /// The log entry for a verified event: the signed bytes exactly as received,
@@ -51,9 +47,6 @@ pub fn entry_for(verified: &VerifiedEvent) -> NewEntry {
         (BY_TYPE.to_string(), checked.event_type.as_str().as_bytes().to_vec()),
         (BY_AGENCY.to_string(), checked.agency.as_str().as_bytes().to_vec()),
     ];
-    if !event.ward.is_empty() {
-        indexes.push((BY_WARD.to_string(), ward_value(&event.borough, &event.ward)));
-    }
     if let Some(t) = &event.occurred_at {
         indexes.push((BY_OCCURRED.to_string(), time_value(t).to_vec()));
     }
@@ -128,4 +121,16 @@ pub fn decode_entry(bytes: &[u8]) -> Result<(pb::SignedEvent, pb::Event), prost:
     let signed = pb::SignedEvent::decode(bytes)?;
     let event = pb::Event::decode(signed.event.as_slice())?;
     Ok((signed, event))
+}
+
+/// Brings a log an older version wrote up to date: removes the rows of the
+/// [`DROPPED`] indexes (derived rows only: every entry, stream, proof and
+/// checkpoint stays, and `concord audit verify` then finds the indexes as
+/// [`entry_for`] makes them). Returns how many rows were removed.
+pub fn upgrade(log: &Log) -> Result<u64, LogError> {
+    let mut removed = 0;
+    for index in DROPPED {
+        removed += log.drop_index(index)?;
+    }
+    Ok(removed)
 }

@@ -3,10 +3,11 @@
 use std::sync::Arc;
 
 use concord_bus::{BusError, Delivery, EventBus, StreamPosition, parse_event_subject};
+use concord_core::AgencyId;
 use concord_core::consent;
 use concord_core::sign::{KeyRegistry, VerifyError};
 use concord_core::{metric, pb};
-use concord_log::log::{Appended, EntryError, Log};
+use concord_log::log::{Appended, EntryError, Log, NewEntry};
 use prost::Message;
 use tracing::Instrument;
 
@@ -44,7 +45,7 @@ pub struct IngestStats {
 /// The ledger: the log's only writer.
 pub struct Ledger {
     log: Arc<Log>,
-    registry: KeyRegistry,
+    registry: Arc<KeyRegistry>,
     bus: Arc<dyn EventBus>,
     quarantine: Arc<Quarantine>,
     role: Role,
@@ -59,7 +60,7 @@ impl Ledger {
         quarantine: Arc<Quarantine>,
         role: Role,
     ) -> Self {
-        Ledger { log, registry, bus, quarantine, role }
+        Ledger { log, registry: Arc::new(registry), bus, quarantine, role }
     }
 
     /// The last bus position applied to the log.
@@ -90,14 +91,19 @@ impl Ledger {
         let mut owners = Vec::new();
         let InOrder { apply: deliveries, already, gap } = in_order(self.applied()?, deliveries);
         stats.redelivered = already.len();
-        for delivery in already {
-            delivery.ack().await?;
-        }
+        ack_all(already).await?;
         let cursor = deliveries.last().and_then(|d| d.position);
+        // Signatures are checked off the async workers, on every core.
+        let messages: Vec<(String, bytes::Bytes)> =
+            deliveries.iter().map(|d| (d.subject.clone(), d.payload.clone())).collect();
+        let registry = self.registry.clone();
+        let checked = tokio::task::spawn_blocking(move || check_all(&registry, &messages))
+            .await
+            .map_err(|e| FollowError::Task(e.to_string()))?;
         let mut refused = Vec::new();
         let mut consent_events = Vec::new();
         let mut batch_ids: Vec<(String, String)> = Vec::new();
-        for delivery in &deliveries {
+        for (delivery, checked) in deliveries.iter().zip(checked) {
             // Each event's append, in the trace it was published in; it ends
             // once the event is durable and its receipt sent.
             let span = tracing::info_span!(
@@ -108,7 +114,7 @@ impl Ledger {
                 trace_id = tracing::field::Empty,
             );
             concord_telemetry::trace::continue_trace(&span, delivery.traceparent.as_deref());
-            match self.check(delivery) {
+            match checked {
                 Ok((verified_agency, event_id, entry, event)) => {
                     span.record("event_id", event_id.as_str());
                     let refusal = match self.bad_correction(&event, &batch_ids)? {
@@ -184,9 +190,7 @@ impl Ledger {
             stats.rejected += 1;
             self.send_receipt(&agency, &receipt).await;
         }
-        for delivery in deliveries {
-            delivery.ack().await?;
-        }
+        ack_all(deliveries).await?;
         match gap {
             Some(e) => Err(e),
             None => Ok(stats),
@@ -290,34 +294,65 @@ impl Ledger {
         }
         Ok(consent::giver_mismatch(event, &state))
     }
+}
 
-    /// Decides whether a delivery may be appended; on refusal gives the
-    /// quarantine reason code and detail.
-    fn check(
-        &self,
-        delivery: &Delivery,
-    ) -> Result<(concord_core::AgencyId, String, concord_log::log::NewEntry, pb::Event), (&'static str, String)> {
-        if delivery.payload.len() > MAX_EVENT_BYTES {
-            return Err(("oversize", format!("{} bytes; the limit is {MAX_EVENT_BYTES}", delivery.payload.len())));
-        }
-        let on = parse_event_subject(&delivery.subject)
-            .ok_or_else(|| ("bad_subject", format!("`{}` is not an event subject", delivery.subject)))?;
-        let signed = pb::SignedEvent::decode(delivery.payload.as_ref())
-            .map_err(|e| ("malformed", format!("not a signed event: {e}")))?;
-        let verified = self.registry.verify(signed).map_err(|e: VerifyError| (e.reason_code(), e.to_string()))?;
-        let checked = &verified.checked;
-        if checked.agency != on.agency || checked.event_type != on.event_type {
-            return Err((
-                "subject_mismatch",
-                format!(
-                    "a {} event from {} arrived on the subject of a {} event from {}",
-                    checked.event_type, checked.agency, on.event_type, on.agency
-                ),
-            ));
-        }
-        let entry = entry_for(&verified);
-        Ok((checked.agency.clone(), checked.id.to_string(), entry, verified.event))
+/// A delivery checked: the verified agency, event id, log entry and event to
+/// append, or the quarantine reason code and detail.
+type Checked = Result<(AgencyId, String, NewEntry, pb::Event), (&'static str, String)>;
+
+/// Fewer deliveries than this per thread are not worth a thread of their own.
+const PER_THREAD: usize = 64;
+
+/// Checks `messages` (subject, payload), in order, spread over the machine's
+/// cores: verifying a signature is most of an event's cost to the ledger.
+fn check_all(registry: &KeyRegistry, messages: &[(String, bytes::Bytes)]) -> Vec<Checked> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = cores.min(messages.len() / PER_THREAD).max(1);
+    if threads == 1 {
+        return messages.iter().map(|(subject, payload)| check(registry, subject, payload)).collect();
     }
+    let chunk = messages.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = messages
+            .chunks(chunk)
+            .map(|part| scope.spawn(move || part.iter().map(|(s, p)| check(registry, s, p)).collect::<Vec<_>>()))
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|part| part.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+            .collect()
+    })
+}
+
+/// Decides whether a message on `subject` may be appended.
+fn check(registry: &KeyRegistry, subject: &str, payload: &[u8]) -> Checked {
+    if payload.len() > MAX_EVENT_BYTES {
+        return Err(("oversize", format!("{} bytes; the limit is {MAX_EVENT_BYTES}", payload.len())));
+    }
+    let on =
+        parse_event_subject(subject).ok_or_else(|| ("bad_subject", format!("`{subject}` is not an event subject")))?;
+    let signed = pb::SignedEvent::decode(payload).map_err(|e| ("malformed", format!("not a signed event: {e}")))?;
+    let verified = registry.verify(signed).map_err(|e: VerifyError| (e.reason_code(), e.to_string()))?;
+    let checked = &verified.checked;
+    if checked.agency != on.agency || checked.event_type != on.event_type {
+        return Err((
+            "subject_mismatch",
+            format!(
+                "a {} event from {} arrived on the subject of a {} event from {}",
+                checked.event_type, checked.agency, on.event_type, on.agency
+            ),
+        ));
+    }
+    let entry = entry_for(&verified);
+    Ok((checked.agency.clone(), checked.id.to_string(), entry, verified.event))
+}
+
+/// Acknowledges deliveries, all at once rather than one round trip each.
+async fn ack_all(deliveries: Vec<Delivery>) -> Result<(), BusError> {
+    for result in futures::future::join_all(deliveries.into_iter().map(|d| d.ack())).await {
+        result?;
+    }
+    Ok(())
 }
 
 #[async_trait::async_trait]
@@ -352,5 +387,30 @@ fn describe(e: &EntryError) -> String {
             "expected version conflict on {stream}: expected {expected}, your agency's events there number {actual}"
         ),
         EntryError::IdReused { .. } => "event_id: this id is already taken; publish with a new event_id".to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Spread over threads, each message's outcome stays at its place.
+    #[test]
+    fn checks_spread_over_threads_come_back_in_order() {
+        let agency = AgencyId::parse("police.met.nw").unwrap();
+        let good_subject = concord_bus::event_subject(&agency, concord_core::EventType::Arrest);
+        let messages: Vec<(String, bytes::Bytes)> = (0..300)
+            .map(|i| match i % 3 {
+                0 => ("not.an.event.subject".to_string(), bytes::Bytes::from_static(b"x")),
+                1 => (good_subject.clone(), bytes::Bytes::from(vec![0xFF; 8])),
+                _ => (good_subject.clone(), bytes::Bytes::from(vec![0; MAX_EVENT_BYTES + 1])),
+            })
+            .collect();
+        let checked = check_all(&KeyRegistry::default(), &messages);
+        assert_eq!(checked.len(), messages.len());
+        for (i, outcome) in checked.iter().enumerate() {
+            let want = ["bad_subject", "malformed", "oversize"][i % 3];
+            assert_eq!(outcome.as_ref().err().map(|(reason, _)| *reason), Some(want), "message {i}");
+        }
     }
 }

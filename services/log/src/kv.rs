@@ -86,6 +86,15 @@ pub enum Op {
     Delete(Vec<u8>),
 }
 
+impl Op {
+    /// The key it writes.
+    pub fn key(&self) -> &[u8] {
+        match self {
+            Op::Put(key, _) | Op::Delete(key) => key,
+        }
+    }
+}
+
 /// Puts and deletes applied together by [`Kv::commit`]; for the same key the last one wins.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WriteBatch {

@@ -91,7 +91,11 @@ impl Kv for RedbKv {
         let txn = self.db.begin_write().map_err(storage)?;
         {
             let mut table = txn.open_table(TABLE).map_err(storage)?;
-            for op in batch.into_ops() {
+            // In key order, each leaf is reached once and the next from the
+            // same path (a stable sort keeps the last op of a key last).
+            let mut ops = batch.into_ops();
+            ops.sort_by(|a, b| a.key().cmp(b.key()));
+            for op in ops {
                 match op {
                     Op::Put(k, v) => {
                         table.insert(k.as_slice(), v.as_slice()).map_err(storage)?;
