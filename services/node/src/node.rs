@@ -8,10 +8,10 @@ use concord_bus::{BusError, EventBus, Outbound, event_subject};
 use concord_core::consent;
 use concord_core::metric;
 use concord_core::pb;
-use concord_core::seal::{self, SealError, SealKeys};
+use concord_core::seal::{self, PublicKey, SealError, SealKeys};
 use concord_core::sign::AgencyKey;
 use concord_core::validate::{self, Stage, ValidationError};
-use concord_core::{AgencyId, EventId};
+use concord_core::{AgencyId, EventId, SubjectId};
 use prost::Message;
 use tokio::sync::oneshot;
 
@@ -39,6 +39,9 @@ pub enum NodeError {
     /// The outbox could not store the event; it was not accepted.
     #[error("{0}")]
     Outbox(String),
+    /// The blocking task sealing and signing the event failed; nothing was published.
+    #[error("the task sealing and signing the event failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
     /// The ledger refused the event.
     #[error("the ledger refused event {event_id}: {reason}")]
     Rejected {
@@ -73,7 +76,7 @@ type PendingConsent = Arc<Mutex<Vec<(String, pb::Event)>>>;
 
 /// One agency's node.
 pub struct Node {
-    key: AgencyKey,
+    key: Arc<AgencyKey>,
     keys: Arc<dyn SealKeys>,
     outbox: Arc<Outbox>,
     waiters: Waiters,
@@ -133,7 +136,7 @@ impl Node {
             }
         });
         tokio::spawn(outbox.clone().run_publisher(bus.clone(), RESEND_AFTER));
-        Ok(Arc::new(Node { key, keys, outbox, waiters, bus, pending_consent }))
+        Ok(Arc::new(Node { key: Arc::new(key), keys, outbox, waiters, bus, pending_consent }))
     }
 
     /// The agency this node publishes for.
@@ -238,16 +241,35 @@ impl Node {
         if event.recorded_at.is_none() {
             event.recorded_at = Some(now());
         }
-        seal::seal(&mut event, self.keys.as_ref()).await?;
-        // Check again as the ledger will: catches any plaintext left behind.
-        validate::check(&event, Stage::Sealed)?;
-        let signed = self.key.sign(&event);
+        // Only the keys are awaited; sealing (X25519 and AEAD per record)
+        // and signing (Ed25519) are CPU work, done on a blocking thread so
+        // that they neither hold up an async worker nor all run on the one
+        // thread polling the publishes.
+        let (subjects, publics) = match event.personal {
+            Some(_) => {
+                let subjects = event
+                    .subjects
+                    .iter()
+                    .map(SubjectId::from_ref)
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(|e| SealError::Malformed(e.to_string()))?;
+                let publics = self.keys.public_keys(&subjects).await?;
+                if publics.len() != subjects.len() {
+                    let got = format!("asked for {} keys, got {}", subjects.len(), publics.len());
+                    return Err(SealError::KeyStore(got).into());
+                }
+                (subjects, publics)
+            }
+            None => (Vec::new(), Vec::new()),
+        };
+        let key = self.key.clone();
+        let payload = tokio::task::spawn_blocking(move || seal_and_sign(&key, event, &subjects, &publics)).await??;
         Ok((
             checked.id,
             Outbound {
                 subject: event_subject(agency, checked.event_type),
                 msg_id: checked.id.to_string(),
-                payload: signed.encode_to_vec().into(),
+                payload: payload.into(),
                 traceparent: None,
             },
         ))
@@ -317,6 +339,20 @@ impl Node {
             w.remove(id);
         }
     }
+}
+
+/// Seals the event's personal data to `publics` (the keys of `subjects`),
+/// checks it as the ledger will (catching any plaintext left behind) and
+/// signs it: the signed event's bytes. CPU work, for a blocking thread.
+fn seal_and_sign(
+    key: &AgencyKey,
+    mut event: pb::Event,
+    subjects: &[SubjectId],
+    publics: &[PublicKey],
+) -> Result<Vec<u8>, NodeError> {
+    seal::seal_to(&mut event, subjects, publics)?;
+    validate::check(&event, Stage::Sealed)?;
+    Ok(key.sign(&event).encode_to_vec())
 }
 
 /// The current time as a protobuf timestamp.

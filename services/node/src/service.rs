@@ -130,6 +130,7 @@ impl From<NodeError> for Status {
             NodeError::Seal(e) => Status::invalid_argument(e.to_string()),
             NodeError::Bus(e) => Status::unavailable(e.to_string()),
             NodeError::Outbox(e) => Status::unavailable(e),
+            NodeError::Task(_) => Status::internal(e.to_string()),
             NodeError::Rejected { conflict: true, .. } => Status::failed_precondition(e.to_string()),
             NodeError::Rejected { .. } => Status::invalid_argument(e.to_string()),
             NodeError::ReceiptTimeout(_) => Status::deadline_exceeded(e.to_string()),
