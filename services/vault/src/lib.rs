@@ -213,7 +213,14 @@ pub struct Vault {
     store: Arc<dyn KeyStore>,
     ring: KeyRing,
     runtime: tokio::runtime::Handle,
+    /// Subjects' public keys worked out lately, with the wrapped key each
+    /// came from: used only while the store still holds those very bytes,
+    /// so an erased or rewrapped key is never sealed to from here.
+    publics: Arc<quick_cache::sync::Cache<String, (Vec<u8>, PublicKey)>>,
 }
+
+/// How many subjects' public keys a vault keeps at hand (about 200 bytes each).
+const PUBLIC_KEYS_AT_HAND: usize = 65_536;
 
 fn store_error(e: impl std::fmt::Display) -> SealError {
     SealError::KeyStore(e.to_string())
@@ -225,7 +232,12 @@ impl Vault {
     /// # Panics
     /// Outside a Tokio runtime (the vault keeps a handle to the current one).
     pub fn new(store: Arc<dyn KeyStore>, ring: KeyRing) -> Self {
-        Vault { store, ring, runtime: tokio::runtime::Handle::current() }
+        Vault {
+            store,
+            ring,
+            runtime: tokio::runtime::Handle::current(),
+            publics: Arc::new(quick_cache::sync::Cache::new(PUBLIC_KEYS_AT_HAND)),
+        }
     }
 
     /// A vault over a local key directory (one process).
@@ -275,17 +287,38 @@ impl SubjectKeys for Vault {
     }
 }
 
+impl Vault {
+    /// The subject's public key, creating a key if the subject has none.
+    /// Unwrapping the key and deriving its public half (an X25519 scalar
+    /// multiplication) is skipped when the store still holds the wrapped
+    /// key it was last derived from.
+    async fn public_key(&self, subject: &SubjectId) -> Result<PublicKey, SealError> {
+        let name = subject.stream();
+        let wrapped = match self.store.get(&name).await.map_err(store_error)? {
+            Some(wrapped) => wrapped,
+            None => {
+                // If another caller (or process) created one first, theirs is kept and used.
+                let mine = self.ring.wrap(&name, &DataKey::generate()).map_err(store_error)?;
+                self.store.create(&name, mine).await.map_err(store_error)?
+            }
+        };
+        if let Some((from, public)) = self.publics.get(&name)
+            && from == wrapped
+        {
+            return Ok(public);
+        }
+        let public = self.ring.unwrap(&name, &wrapped).map_err(store_error)?.public_key();
+        self.publics.insert(name, (wrapped, public));
+        Ok(public)
+    }
+}
+
 #[async_trait]
 impl SealKeys for Vault {
-    /// The subjects' public keys, creating keys for new subjects.
+    /// The subjects' public keys, creating keys for new subjects (all of
+    /// them at once: a new key is a round trip to the shared store).
     async fn public_keys(&self, subjects: &[SubjectId]) -> Result<Vec<PublicKey>, SealError> {
-        let mut keys = Vec::with_capacity(subjects.len());
-        for subject in subjects {
-            let key =
-                self.data_key(subject, true).await?.ok_or_else(|| SealError::KeyStore("no key created".into()))?;
-            keys.push(key.public_key());
-        }
-        Ok(keys)
+        futures::future::try_join_all(subjects.iter().map(|subject| self.public_key(subject))).await
     }
 }
 
@@ -330,6 +363,35 @@ mod tests {
         let reader = vault.clone();
         let read = tokio::task::spawn_blocking(move || SubjectKeys::data_key(&reader, &subject)).await.unwrap();
         assert_eq!(read.unwrap(), key);
+    }
+
+    /// Publishes about the same new subject at once end with one key, and
+    /// the public keys kept at hand follow erasure and rotation.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn public_keys_agree_and_follow_erasure() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DirKeyStore::open(dir.path()).unwrap();
+        let master = MasterKey::generate();
+        let vault = Vault::local(store.clone(), KeyRing::from(master.clone()));
+        let subject = SubjectId::parse("person/P-5").unwrap();
+        let racing = (0..16).map(|_| {
+            let (vault, subject) = (vault.clone(), subject.clone());
+            tokio::spawn(async move { vault.public_keys(&[subject]).await.unwrap()[0] })
+        });
+        let publics = futures::future::try_join_all(racing).await.unwrap();
+        let key = vault.data_key(&subject, false).await.unwrap().unwrap();
+        assert!(publics.iter().all(|p| *p == key.public_key()), "one key for everyone");
+        assert_eq!(store.entries().unwrap().len(), 1);
+
+        assert!(vault.shred(&subject).await.unwrap());
+        let after = vault.public_keys(std::slice::from_ref(&subject)).await.unwrap()[0];
+        assert_ne!(after, key.public_key(), "an erased key is never sealed to again");
+        assert_eq!(Some(after), vault.data_key(&subject, false).await.unwrap().map(|k| k.public_key()));
+
+        let ring = KeyRing::new(MasterKey::generate(), Some(master));
+        store.rewrap_all(&ring).unwrap();
+        let rotated = Vault::local(store, ring);
+        assert_eq!(rotated.public_keys(&[subject]).await.unwrap()[0], after, "the same key, rewrapped");
     }
 
     #[tokio::test]
