@@ -126,10 +126,9 @@ impl Node {
                 while let Ok(id) = retired_rx.try_recv() {
                     ids.push(id);
                 }
-                let outbox = retiring.clone();
-                let retired = tokio::task::spawn_blocking(move || outbox.retire(&ids)).await;
-                if !matches!(retired, Ok(Ok(()))) {
-                    tracing::warn!("could not retire receipted events; they will be sent again and deduplicated");
+                // In the outbox's next group commit, with the events being stored.
+                if let Err(error) = retiring.retire_grouped(ids).await {
+                    tracing::warn!(%error, "could not retire receipted events; they will be sent again and deduplicated");
                 }
                 let depth = retiring.stats().depth as f64;
                 metrics::gauge!(metric::OUTBOX_DEPTH, "agency" => agency.clone()).set(depth);

@@ -1,14 +1,19 @@
 //! The node's outbox: end-to-end durability (design.md, "NATS").
 //!
 //! An event is written here, durably and in group commits, before the agency
-//! system is answered. A publisher task sends what the outbox holds to the bus
+//! system is answered. Receipted events are deleted in the same commits: one
+//! fsync serves every write and deletion waiting at that moment. A publisher task sends what the outbox holds to the bus
 //! (many in flight at once) and sends it again if no receipt has come after a
 //! while, so a bus that is down, or one that lost what it had acknowledged,
 //! loses nothing of ours. An event leaves the outbox only when the ledger's
 //! receipt says it is durable in the log; after a restart everything still
 //! here is sent again and the ledger's deduplication absorbs the repeats.
+//!
+//! Payloads are not kept in memory: the publisher reads what it sends from
+//! the store.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -41,8 +46,10 @@ struct Record {
     traceparent: Option<String>,
 }
 
+/// What the outbox remembers of an event it holds (its payload is in the store).
 struct Pending {
-    record: Record,
+    msg_id: String,
+    enqueued_ms: i64,
     last_sent: Option<Instant>,
 }
 
@@ -53,13 +60,24 @@ struct State {
     next: u64,
 }
 
-type Enqueue = (Record, oneshot::Sender<Result<(), String>>);
+/// A caller's answer: once its write (or deletion) is durable, or why not.
+type Reply = oneshot::Sender<Result<(), String>>;
+
+/// What the group committer is asked to do.
+enum Request {
+    /// Store an event.
+    Put(Record, Reply),
+    /// Delete receipted events (by message id).
+    Retire(Vec<String>, Reply),
+}
 
 /// A node's durable outbox.
 pub struct Outbox {
     kv: Arc<dyn Kv>,
     state: Mutex<State>,
-    enqueue: mpsc::Sender<Enqueue>,
+    requests: mpsc::Sender<Request>,
+    /// How many durable commits the group committer has made.
+    commits: AtomicU64,
     ready: Notify,
 }
 
@@ -99,12 +117,19 @@ impl Outbox {
                     continue;
                 };
                 state.by_id.insert(record.msg_id.clone(), seq);
-                state.pending.insert(seq, Pending { record, last_sent: None });
+                let pending = Pending { msg_id: record.msg_id, enqueued_ms: record.enqueued_ms, last_sent: None };
+                state.pending.insert(seq, pending);
                 state.next = state.next.max(seq + 1);
             }
         }
-        let (enqueue, rx) = mpsc::channel(MAX_GROUP * 4);
-        let outbox = Arc::new(Outbox { kv, state: Mutex::new(state), enqueue, ready: Notify::new() });
+        let (requests, rx) = mpsc::channel(MAX_GROUP * 4);
+        let outbox = Arc::new(Outbox {
+            kv,
+            state: Mutex::new(state),
+            requests,
+            commits: AtomicU64::new(0),
+            ready: Notify::new(),
+        });
         tokio::spawn(group_commit(Arc::downgrade(&outbox), rx));
         Ok(outbox)
     }
@@ -123,12 +148,28 @@ impl Outbox {
             enqueued_ms: now_ms(),
             traceparent: outbound.traceparent,
         };
+        self.request(|reply| Request::Put(record, reply)).await
+    }
+
+    /// Removes receipted events, in the group commit shared with concurrent
+    /// writes; returns once the deletion is durable.
+    pub async fn retire_grouped(&self, msg_ids: Vec<String>) -> Result<(), String> {
+        self.request(|reply| Request::Retire(msg_ids, reply)).await
+    }
+
+    async fn request(&self, request: impl FnOnce(Reply) -> Request) -> Result<(), String> {
         let (tx, rx) = oneshot::channel();
-        self.enqueue.send((record, tx)).await.map_err(|_| "the outbox has stopped".to_string())?;
+        self.requests.send(request(tx)).await.map_err(|_| "the outbox has stopped".to_string())?;
         rx.await.map_err(|_| "the outbox has stopped".to_string())?
     }
 
-    /// Removes receipted events (one commit for all of them).
+    /// How many durable commits the group committer has made (writes and
+    /// deletions waiting together share one).
+    pub fn commits(&self) -> u64 {
+        self.commits.load(Ordering::Relaxed)
+    }
+
+    /// Removes receipted events now, in a commit of their own.
     pub fn retire(&self, msg_ids: &[String]) -> Result<(), KvError> {
         let mut batch = WriteBatch::default();
         let seqs: Vec<u64> = {
@@ -145,7 +186,7 @@ impl Outbox {
         let mut state = self.state();
         for seq in seqs {
             if let Some(p) = state.pending.remove(&seq) {
-                state.by_id.remove(&p.record.msg_id);
+                state.by_id.remove(&p.msg_id);
             }
         }
         Ok(())
@@ -154,7 +195,8 @@ impl Outbox {
     /// Depth and oldest age.
     pub fn stats(&self) -> OutboxStats {
         let state = self.state();
-        let oldest = state.pending.values().map(|p| p.record.enqueued_ms).min();
+        // Sequence numbers follow the order events were stored in.
+        let oldest = state.pending.first_key_value().map(|(_, p)| p.enqueued_ms);
         OutboxStats {
             depth: state.pending.len(),
             oldest: oldest.map(|ms| Duration::from_millis(now_ms().saturating_sub(ms).max(0) as u64)),
@@ -163,7 +205,7 @@ impl Outbox {
 
     /// Events due to be sent: never sent in this run, or sent more than
     /// `resend_after` ago without a receipt.
-    fn due(&self, resend_after: Duration, limit: usize) -> Vec<(u64, Outbound)> {
+    fn due(&self, resend_after: Duration, limit: usize) -> Vec<u64> {
         let now = Instant::now();
         let mut state = self.state();
         let mut due = Vec::new();
@@ -172,20 +214,37 @@ impl Outbox {
                 continue;
             }
             p.last_sent = Some(now);
-            due.push((
-                *seq,
-                Outbound {
-                    subject: p.record.subject.clone(),
-                    msg_id: p.record.msg_id.clone(),
-                    payload: p.record.payload.clone().into(),
-                    traceparent: p.record.traceparent.clone(),
-                },
-            ));
+            due.push(*seq);
             if due.len() == limit {
                 break;
             }
         }
         due
+    }
+
+    /// The stored events `seqs` (one read), those still here.
+    fn read(&self, seqs: Vec<u64>) -> Result<Vec<(u64, Outbound)>, KvError> {
+        let keys: Vec<Vec<u8>> = seqs.iter().map(|seq| key(*seq)).collect();
+        let values = self.kv.get_many(&keys.iter().map(Vec::as_slice).collect::<Vec<_>>())?;
+        let mut out = Vec::with_capacity(seqs.len());
+        for (seq, value) in seqs.into_iter().zip(values) {
+            // Gone: retired since it was found due.
+            let Some(value) = value else { continue };
+            let Ok(record) = Record::decode(value.as_slice()) else {
+                tracing::error!(seq, "an outbox record does not decode; it is kept and skipped");
+                continue;
+            };
+            out.push((
+                seq,
+                Outbound {
+                    subject: record.subject,
+                    msg_id: record.msg_id,
+                    payload: record.payload.into(),
+                    traceparent: record.traceparent,
+                },
+            ));
+        }
+        Ok(out)
     }
 
     fn unsend(&self, seq: u64) {
@@ -208,6 +267,24 @@ impl Outbox {
                 }
                 continue;
             }
+            let reading = outbox.clone();
+            let seqs = due.clone();
+            let read = match tokio::task::spawn_blocking(move || reading.read(seqs)).await {
+                Ok(Ok(read)) => Ok(read),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            let due = match read {
+                Ok(due) => due,
+                Err(error) => {
+                    tracing::warn!(%error, "could not read the outbox; retrying");
+                    for seq in due {
+                        outbox.unsend(seq);
+                    }
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
             let results: Vec<(u64, bool)> = futures::stream::iter(due)
                 .map(|(seq, mut outbound)| {
                     let bus = bus.clone();
@@ -247,31 +324,36 @@ impl Outbox {
     }
 }
 
-async fn group_commit(outbox: Weak<Outbox>, mut rx: mpsc::Receiver<Enqueue>) {
-    while let Some(first) = rx.recv().await {
+async fn group_commit(outbox: Weak<Outbox>, mut rx: mpsc::Receiver<Request>) {
+    let mut group = Vec::with_capacity(MAX_GROUP);
+    while rx.recv_many(&mut group, MAX_GROUP).await > 0 {
         let Some(outbox) = outbox.upgrade() else { return };
-        let mut group = vec![first];
-        while group.len() < MAX_GROUP {
-            match rx.try_recv() {
-                Ok(item) => group.push(item),
-                Err(_) => break,
-            }
-        }
         let mut batch = WriteBatch::default();
-        let mut seqs = Vec::with_capacity(group.len());
+        // What this commit retires and stores, to apply once it is durable.
+        let mut retired = std::collections::HashSet::new();
+        let mut stored = Vec::new();
         {
-            // An event already waiting (an agency system re-submitting it) is not stored twice.
             let mut state = outbox.state();
+            for request in &group {
+                if let Request::Retire(msg_ids, _) = request {
+                    for seq in msg_ids.iter().filter_map(|id| state.by_id.get(id)) {
+                        batch.delete(key(*seq));
+                        retired.insert(*seq);
+                    }
+                }
+            }
+            // An event already waiting (an agency system re-submitting it) is not stored twice.
             let mut seen = std::collections::HashSet::new();
-            for (record, _) in &group {
-                if state.by_id.contains_key(&record.msg_id) || !seen.insert(record.msg_id.clone()) {
-                    seqs.push(None);
+            for request in &group {
+                let Request::Put(record, _) = request else { continue };
+                let waiting = state.by_id.get(&record.msg_id).is_some_and(|seq| !retired.contains(seq));
+                if waiting || !seen.insert(record.msg_id.as_str()) {
                     continue;
                 }
                 let seq = state.next;
                 state.next += 1;
                 batch.put(key(seq), record.encode_to_vec());
-                seqs.push(Some(seq));
+                stored.push((seq, record.msg_id.clone(), record.enqueued_ms));
             }
         }
         let kv = outbox.kv.clone();
@@ -282,17 +364,22 @@ async fn group_commit(outbox: Weak<Outbox>, mut rx: mpsc::Receiver<Enqueue>) {
             Ok(Err(e)) => Err(format!("the outbox could not be written: {e}")),
             Err(e) => Err(format!("the outbox task failed: {e}")),
         };
+        outbox.commits.fetch_add(1, Ordering::Relaxed);
         if result.is_ok() {
             let mut state = outbox.state();
-            for ((record, _), seq) in group.iter().zip(&seqs) {
-                if let Some(seq) = seq {
-                    state.by_id.insert(record.msg_id.clone(), *seq);
-                    state.pending.insert(*seq, Pending { record: record.clone(), last_sent: None });
+            for seq in retired {
+                if let Some(p) = state.pending.remove(&seq) {
+                    state.by_id.remove(&p.msg_id);
                 }
+            }
+            for (seq, msg_id, enqueued_ms) in stored {
+                state.by_id.insert(msg_id.clone(), seq);
+                state.pending.insert(seq, Pending { msg_id, enqueued_ms, last_sent: None });
             }
         }
         outbox.ready.notify_one();
-        for (_, reply) in group {
+        for request in group.drain(..) {
+            let (Request::Put(_, reply) | Request::Retire(_, reply)) = request;
             let _ = reply.send(result.clone());
         }
     }
