@@ -16,7 +16,7 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
+use std::sync::{Arc, Condvar, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use concord_log::kv::Kv;
 use sha2::{Digest, Sha256};
@@ -26,10 +26,78 @@ use crate::ring::{KeyRing, Rewrapped};
 
 pub use concord_core::sign::erase_file;
 
-/// Serialises writes against reads of key files within this process (every
-/// [`DirKeyStore`] on the same directory shares it), so a reader never sees
-/// a file half rewritten. One process owns a data directory.
-static FILES: RwLock<()> = RwLock::new(());
+/// Serialise writes against reads of a key file within this process (every
+/// [`DirKeyStore`] on the same directory shares them), so a reader never sees
+/// a file half rewritten: one lock per group of files (by the first byte of
+/// the file's name, a hash), so keys of unrelated subjects are written at
+/// once. One process owns a data directory.
+static FILES: [RwLock<()>; STRIPES] = [const { RwLock::new(()) }; STRIPES];
+
+/// How many locks the key files are spread over.
+const STRIPES: usize = 64;
+
+/// The lock of the file at `path` (see [`FILES`]).
+fn stripe(path: &Path) -> &'static RwLock<()> {
+    let name = path.file_name().map(|n| n.as_encoded_bytes()).unwrap_or_default();
+    let first = name.get(..2).and_then(|b| std::str::from_utf8(b).ok()).and_then(|h| u8::from_str_radix(h, 16).ok());
+    &FILES[usize::from(first.unwrap_or(0)) % STRIPES]
+}
+
+fn reading(path: &Path) -> RwLockReadGuard<'static, ()> {
+    stripe(path).read().unwrap_or_else(|e| e.into_inner())
+}
+
+fn writing(path: &Path) -> RwLockWriteGuard<'static, ()> {
+    stripe(path).write().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Syncs a directory for many callers at once: one sync covers every
+/// caller whose change was made before it started.
+#[derive(Debug, Default)]
+pub(crate) struct GroupSync {
+    state: Mutex<SyncState>,
+    done: Condvar,
+}
+
+#[derive(Debug, Default)]
+struct SyncState {
+    /// Syncs started so far (the last one's number).
+    started: u64,
+    /// The number of the last sync that succeeded.
+    finished: u64,
+    running: bool,
+}
+
+impl GroupSync {
+    /// Returns once a `sync` that started after this call has succeeded,
+    /// running it if none is running (blocking: for blocking threads).
+    pub(crate) fn sync(&self, sync: impl Fn() -> std::io::Result<()>) -> std::io::Result<()> {
+        let lock = || self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let mut state = lock();
+        // A sync running now may have started before the caller's change.
+        let needed = state.started + 1;
+        loop {
+            if state.finished >= needed {
+                return Ok(());
+            }
+            if !state.running {
+                state.running = true;
+                state.started += 1;
+                let this = state.started;
+                drop(state);
+                let result = sync();
+                state = lock();
+                state.running = false;
+                if result.is_ok() {
+                    state.finished = this;
+                }
+                self.done.notify_all();
+                return result;
+            }
+            state = self.done.wait(state).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+}
 
 /// How many wrapped keys a store keeps at hand (about 150 bytes each).
 const RECENT_KEYS: usize = 65_536;
@@ -48,8 +116,11 @@ const DRAFT_SUFFIX: &str = ".new";
 #[derive(Clone)]
 pub struct DirKeyStore {
     dir: PathBuf,
-    /// Wrapped keys read lately, by file path; changed only under [`FILES`].
-    recent: std::sync::Arc<quick_cache::sync::Cache<PathBuf, Vec<u8>>>,
+    /// Wrapped keys read lately, by file path; changed only under the
+    /// file's lock in [`FILES`].
+    recent: Arc<quick_cache::sync::Cache<PathBuf, Vec<u8>>>,
+    /// Syncs the directory for concurrent creations together.
+    dir_sync: Arc<GroupSync>,
 }
 
 impl std::fmt::Debug for DirKeyStore {
@@ -89,9 +160,11 @@ impl DirKeyStore {
         }
         let store = DirKeyStore {
             dir: dir.to_path_buf(),
-            recent: std::sync::Arc::new(quick_cache::sync::Cache::new(RECENT_KEYS)),
+            recent: Arc::new(quick_cache::sync::Cache::new(RECENT_KEYS)),
+            dir_sync: Arc::default(),
         };
-        let _guard = FILES.write().unwrap_or_else(|e| e.into_inner());
+        // Every lock, in order: no file of this directory is being written.
+        let _guards: Vec<_> = FILES.iter().map(|lock| lock.write().unwrap_or_else(|e| e.into_inner())).collect();
         for path in store.files()? {
             if path.to_string_lossy().ends_with(DRAFT_SUFFIX) {
                 erase_file(&path).map_err(io_error(&path))?;
@@ -121,7 +194,7 @@ impl DirKeyStore {
     }
 
     /// Reads the file for `name`, or the copy at hand (the caller holds
-    /// the lock).
+    /// the file's lock).
     fn read(&self, name: &str) -> Result<Option<Vec<u8>>, VaultError> {
         let path = self.path(name);
         if let Some(value) = self.recent.get(&path) {
@@ -143,31 +216,38 @@ impl DirKeyStore {
 
     /// The wrapped key stored under `name` if it was read or written lately
     /// (no file system call; `None` says nothing about the file).
+    ///
+    /// Takes no lock (async workers call it): a copy is put at hand only
+    /// under the file's lock, and taken away under it before the file is
+    /// changed, so one found here was the file's content at that moment.
     pub fn get_recent(&self, name: &str) -> Option<Vec<u8>> {
-        let _guard = FILES.read().unwrap_or_else(|e| e.into_inner());
         self.recent.get(&self.path(name))
     }
 
     /// The wrapped key stored under `name`.
     pub fn get(&self, name: &str) -> Result<Option<Vec<u8>>, VaultError> {
-        let _guard = FILES.read().unwrap_or_else(|e| e.into_inner());
+        let _guard = reading(&self.path(name));
         self.read(name)
     }
 
     /// Stores `value` under `name` unless something is there already (here
     /// or by another process: the file is linked into place whole, never
     /// overwritten); returns what is stored.
+    ///
+    /// The file is synced, then the directory, in one sync with whatever
+    /// other keys are being created meanwhile; the key is read by no one
+    /// before both are done.
     pub fn create(&self, name: &str, value: &[u8]) -> Result<Vec<u8>, VaultError> {
         if name.is_empty() || name.contains('\n') {
             return Err(VaultError::BadName { name: name.to_string() });
         }
-        let _guard = FILES.write().unwrap_or_else(|e| e.into_inner());
+        let path = self.path(name);
+        let _guard = writing(&path);
         if let Some(existing) = self.read(name)? {
             return Ok(existing);
         }
-        let path = self.path(name);
         if concord_core::sign::write_private_new(&path, &encode(name, value)).map_err(io_error(&path))? {
-            concord_core::sign::sync_dir(&self.dir).map_err(io_error(&self.dir))?;
+            self.dir_sync.sync(|| concord_core::sign::sync_dir(&self.dir)).map_err(io_error(&self.dir))?;
             return Ok(value.to_vec());
         }
         self.read(name)?.ok_or_else(|| VaultError::Corrupt { path: path.display().to_string() })
@@ -176,8 +256,8 @@ impl DirKeyStore {
     /// Replaces the value stored under `name`, in place (so the old bytes
     /// are overwritten, not left in a freed block); `false` if there is none.
     pub fn replace(&self, name: &str, value: &[u8]) -> Result<bool, VaultError> {
-        let _guard = FILES.write().unwrap_or_else(|e| e.into_inner());
         let path = self.path(name);
+        let _guard = writing(&path);
         self.recent.remove(&path);
         match overwrite_in_place(&path, &encode(name, value)) {
             Ok(()) => Ok(true),
@@ -189,21 +269,24 @@ impl DirKeyStore {
     /// Erases the key stored under `name` (zeros, sync, unlink, sync the
     /// directory); returns whether there was one.
     pub fn erase(&self, name: &str) -> Result<bool, VaultError> {
-        let _guard = FILES.write().unwrap_or_else(|e| e.into_inner());
         let path = self.path(name);
+        let _guard = writing(&path);
         self.recent.remove(&path);
         erase_file(&path).map_err(io_error(&path))
     }
 
     /// Every stored (name, wrapped key).
     pub fn entries(&self) -> Result<Vec<(String, Vec<u8>)>, VaultError> {
-        let _guard = FILES.read().unwrap_or_else(|e| e.into_inner());
         let mut entries = Vec::new();
         for path in self.files()? {
             if path.to_string_lossy().ends_with(DRAFT_SUFFIX) {
                 continue;
             }
-            let bytes = match std::fs::read(&path) {
+            let read = {
+                let _guard = reading(&path);
+                std::fs::read(&path)
+            };
+            let bytes = match read {
                 Ok(bytes) => bytes,
                 // Erased since the directory was listed.
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
@@ -436,6 +519,72 @@ mod tests {
             assert_eq!(store.get(&name).unwrap().as_ref(), Some(&stored[0]));
         }
         assert_eq!(every_file(dir.path()).len(), 20, "no drafts are left behind");
+    }
+
+    /// Concurrent callers share directory syncs, yet each returns only once
+    /// a sync that started after its call has succeeded; a failed sync is
+    /// its callers' error and the others sync again.
+    #[test]
+    fn directory_syncs_are_shared_and_each_caller_waits_for_one_after_its_change() {
+        use std::time::{Duration, Instant};
+        let group = GroupSync::default();
+        // Each sync: (started, finished).
+        let syncs: Mutex<Vec<(Instant, Option<Instant>)>> = Mutex::default();
+        let sync = || {
+            let n = {
+                let mut syncs = syncs.lock().unwrap();
+                syncs.push((Instant::now(), None));
+                syncs.len() - 1
+            };
+            std::thread::sleep(Duration::from_millis(20));
+            syncs.lock().unwrap()[n].1 = Some(Instant::now());
+            Ok(())
+        };
+        std::thread::scope(|s| {
+            for _ in 0..32 {
+                s.spawn(|| {
+                    let called = Instant::now();
+                    group.sync(sync).unwrap();
+                    let syncs = syncs.lock().unwrap();
+                    assert!(
+                        syncs.iter().any(|(started, finished)| *started >= called && finished.is_some()),
+                        "returned before a sync that started after its call had finished"
+                    );
+                });
+            }
+        });
+        let count = syncs.lock().unwrap().len();
+        assert!(count < 16, "32 callers took {count} syncs");
+
+        let failing = std::sync::atomic::AtomicBool::new(true);
+        let flaky = || {
+            if failing.swap(false, std::sync::atomic::Ordering::SeqCst) {
+                return Err(std::io::Error::other("disk on fire"));
+            }
+            Ok(())
+        };
+        assert!(group.sync(flaky).is_err());
+        group.sync(flaky).unwrap();
+    }
+
+    #[test]
+    fn concurrent_creates_of_different_keys_all_last() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = DirKeyStore::open(dir.path()).unwrap();
+        std::thread::scope(|s| {
+            for t in 0..16 {
+                let store = store.clone();
+                s.spawn(move || {
+                    for n in 0..20 {
+                        let name = format!("person/P-{t}-{n}");
+                        assert_eq!(store.create(&name, name.as_bytes()).unwrap(), name.as_bytes());
+                    }
+                });
+            }
+        });
+        let reopened = DirKeyStore::open(dir.path()).unwrap();
+        assert_eq!(reopened.entries().unwrap().len(), 320);
+        assert_eq!(reopened.get("person/P-15-19").unwrap().as_deref(), Some(&b"person/P-15-19"[..]));
     }
 
     #[test]
