@@ -199,7 +199,8 @@ pub enum Command {
     Certs(certs::CertsArgs),
     /// Mint a token for an agency, role and purpose from the local issuer key.
     Token(token::TokenArgs),
-    /// Publish events from a JSON Lines file through the node.
+    /// Publish events from a JSON Lines file through the node; an interrupted load resumes.
+    #[command(long_about = publish::LONG_ABOUT)]
     Publish(publish::PublishArgs),
     /// Read events: get, timeline, search, subscribe.
     Query(query::QueryArgs),
