@@ -21,6 +21,7 @@ mod nats_security;
 mod oidc;
 mod platform;
 mod processes;
+mod publish;
 mod replay;
 mod structure;
 mod traces;

@@ -330,8 +330,10 @@ fn publish_cli_reports_errors_by_line_number() {
     let body = unknown.as_object_mut().unwrap().remove("arrest").unwrap();
     unknown["burglary"] = body;
     let file = t.dir.path().join("events.jsonl");
+    // Another event: a line repeated word for word is the same event (its id is derived from it).
+    let other = serde_json::to_string(&arrest("P-cli00002", "")).unwrap();
     let lines =
-        [good.clone(), "{not json".into(), no_basis.to_string(), wrong_type.to_string(), unknown.to_string(), good];
+        [good.clone(), "{not json".into(), no_basis.to_string(), wrong_type.to_string(), unknown.to_string(), other];
     std::fs::write(&file, lines.join("\n")).unwrap();
     let output = Command::new(env!("CARGO_BIN_EXE_concord"))
         .args(["publish", "--addr", &format!("http://{}", t.addr), "--data"])
@@ -348,7 +350,7 @@ fn publish_cli_reports_errors_by_line_number() {
     assert!(stderr.contains("line 3:") && stderr.contains("lawful_basis"), "{stderr}");
     assert!(stderr.contains("line 4:") && stderr.contains("gravity_score"), "{stderr}");
     assert!(stderr.contains("line 5:") && stderr.contains("burglary"), "{stderr}");
-    assert!(stdout.contains("2 published, 4 failed"), "{stdout}");
+    assert!(stdout.contains("2 published, 0 already in the log, 4 refused"), "{stdout}");
     assert_eq!(t.platform.log.size(), 2);
 }
 
