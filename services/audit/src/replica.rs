@@ -103,8 +103,14 @@ impl Follower for AuditReplica {
         &self.log
     }
 
+    type Prepared = Vec<Delivery>;
+
+    async fn prepare(&self, batch: Vec<Delivery>) -> Result<Self::Prepared, FollowError> {
+        Ok(batch)
+    }
+
     async fn apply(&self, batch: Vec<Delivery>) -> Result<(), FollowError> {
-        let InOrder { apply, already, gap } = in_order(applied(&self.log)?, batch);
+        let InOrder { apply, already, gap } = in_order(applied(&self.log)?, batch, |d| d.position);
         for delivery in already {
             delivery.ack().await?;
         }

@@ -9,7 +9,7 @@
 mod consent;
 mod schema;
 
-pub use consent::{consent_for, history as consent_history};
+pub use consent::{ConsentCache, consent_for, history as consent_history};
 pub use schema::{
     BY_AGENCY, BY_CONSENT, BY_CORRECTS, BY_OCCURRED, BY_RECORDED, BY_TYPE, DROPPED, StoredEventError, decode_entry,
     entry_for, entry_for_stored, time_value, upgrade,

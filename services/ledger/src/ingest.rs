@@ -86,20 +86,32 @@ impl Ledger {
 
     /// Checks, appends and acknowledges one batch of deliveries.
     pub async fn ingest(&self, deliveries: Vec<Delivery>) -> Result<IngestStats, FollowError> {
-        let mut stats = IngestStats::default();
-        let mut entries = Vec::new();
-        let mut owners = Vec::new();
-        let InOrder { apply: deliveries, already, gap } = in_order(self.applied()?, deliveries);
-        stats.redelivered = already.len();
-        ack_all(already).await?;
-        let cursor = deliveries.last().and_then(|d| d.position);
-        // Signatures are checked off the async workers, on every core.
+        let prepared = self.prepare_batch(deliveries).await?;
+        self.ingest_prepared(prepared).await
+    }
+
+    /// Checks each delivery's signature and content: off the async workers,
+    /// spread over the cores, and needing nothing from the log.
+    async fn prepare_batch(&self, deliveries: Vec<Delivery>) -> Result<Vec<(Delivery, Checked)>, FollowError> {
         let messages: Vec<(String, bytes::Bytes)> =
             deliveries.iter().map(|d| (d.subject.clone(), d.payload.clone())).collect();
         let registry = self.registry.clone();
         let checked = tokio::task::spawn_blocking(move || check_all(&registry, &messages))
             .await
             .map_err(|e| FollowError::Task(e.to_string()))?;
+        Ok(deliveries.into_iter().zip(checked).collect())
+    }
+
+    /// Appends and acknowledges a checked batch.
+    async fn ingest_prepared(&self, batch: Vec<(Delivery, Checked)>) -> Result<IngestStats, FollowError> {
+        let mut stats = IngestStats::default();
+        let mut entries = Vec::new();
+        let mut owners = Vec::new();
+        let InOrder { apply: batch, already, gap } = in_order(self.applied()?, batch, |(d, _)| d.position);
+        stats.redelivered = already.len();
+        ack_all(already.into_iter().map(|(d, _)| d).collect()).await?;
+        let cursor = batch.last().and_then(|(d, _)| d.position);
+        let (deliveries, checked): (Vec<Delivery>, Vec<Checked>) = batch.into_iter().unzip();
         let mut refused = Vec::new();
         let mut consent_events = Vec::new();
         let mut batch_ids: Vec<(String, String)> = Vec::new();
@@ -369,8 +381,14 @@ impl Follower for Ledger {
         &self.log
     }
 
-    async fn apply(&self, batch: Vec<Delivery>) -> Result<(), FollowError> {
-        self.ingest(batch).await.map(|_| ())
+    type Prepared = Vec<(Delivery, Checked)>;
+
+    async fn prepare(&self, batch: Vec<Delivery>) -> Result<Self::Prepared, FollowError> {
+        self.prepare_batch(batch).await
+    }
+
+    async fn apply(&self, batch: Self::Prepared) -> Result<(), FollowError> {
+        self.ingest_prepared(batch).await.map(|_| ())
     }
 }
 

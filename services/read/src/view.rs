@@ -14,7 +14,7 @@ use concord_core::seal::{self, KeysOnce, OpenedKeys, SubjectKeys};
 use concord_core::sensitivity::withhold_health_detail;
 use concord_identity::Principal;
 
-use concord_eventlog::{BY_CORRECTS, decode_entry};
+use concord_eventlog::{BY_CORRECTS, ConsentCache, decode_entry};
 use concord_log::log::Log;
 use tonic::Status;
 
@@ -29,7 +29,11 @@ pub struct Views {
     keys: Arc<dyn SubjectKeys>,
     opened: OpenedKeys,
     recorder: Arc<Recorder>,
+    consents: ConsentCache,
 }
+
+/// How many consents' histories readers keep at hand (a few events each).
+const CONSENTS: usize = 4096;
 
 /// How many sealed records' keys a reader remembers in memory unless told
 /// where else (see [`Views::remembering`]): about 80 bytes each.
@@ -57,7 +61,7 @@ impl Views {
     /// recording every read with `recorder`.
     pub fn new(log: Arc<Log>, policy: Arc<dyn Policy>, keys: Arc<dyn SubjectKeys>, recorder: Arc<Recorder>) -> Self {
         let opened = OpenedKeys::new(Arc::new(seal::InMemory::new(OPENED_KEYS)));
-        Views { log, policy: RwLock::new(policy), keys, opened, recorder }
+        Views { log, policy: RwLock::new(policy), keys, opened, recorder, consents: ConsentCache::new(CONSENTS) }
     }
 
     /// Remembers the keys of the sealed records it opens in `opened` (e.g.
@@ -144,7 +148,9 @@ impl Views {
     pub fn explain(&self, principal: &Principal, position: u64) -> Result<(Explanation, pb::Event, Consent), Status> {
         let (_, event) = decode_entry(&self.stored(position)?)
             .map_err(|e| storage_unavailable(format!("entry {position} does not decode: {e}")))?;
-        let consent = concord_eventlog::consent_for(&self.log, &event, &[], Some(concord_core::now_millis()))
+        let consent = self
+            .consents
+            .consent_for(&self.log, &event, Some(concord_core::now_millis()))
             .map_err(storage_unavailable)?;
         let explanation = self.policy().explain(principal, Facts { event: &event, consent: &consent });
         Ok((explanation, event, consent))
@@ -302,8 +308,7 @@ impl Views {
             let consent = match looked_up.get(&key) {
                 Some(c) => c.clone(),
                 None => {
-                    let c =
-                        concord_eventlog::consent_for(&self.log, event, &[], Some(now)).map_err(storage_unavailable)?;
+                    let c = self.consents.consent_for(&self.log, event, Some(now)).map_err(storage_unavailable)?;
                     looked_up.insert(key, c.clone());
                     c
                 }
