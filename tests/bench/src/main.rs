@@ -32,6 +32,8 @@ enum Scenario {
     Footprint,
     /// Ingest with NATS `sync_interval: always` vs the default.
     Durability,
+    /// Loading a JSON Lines file with `concord publish` into `concord up`.
+    Publish,
 }
 
 /// Concord measured side by side with raw NATS JetStream and a PostgreSQL
@@ -62,8 +64,11 @@ struct Args {
     #[arg(long, value_delimiter = ',', default_value = "redb")]
     large_engines: Vec<Engine>,
     /// Scenarios to run, comma-separated.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "ingest,query,replay,footprint,durability")]
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "ingest,query,replay,footprint,durability,publish")]
     scenarios: Vec<Scenario>,
+    /// Lines of the file `concord publish` loads (scenario publish).
+    #[arg(long, default_value_t = 100_000)]
+    publish_lines: usize,
     /// Concurrent publishes into Concord's nodes during ingest.
     #[arg(long, default_value_t = 1024)]
     publishers: usize,
@@ -113,6 +118,7 @@ impl Args {
             in_flight: self.in_flight.max(1),
             pg_batch: self.pg_batch.max(1),
             pg_connections: self.pg_connections.max(1),
+            publish_lines: self.publish_lines.max(1),
         };
         if self.quick {
             s.ingest_events = s.ingest_events.min(3_000);
@@ -120,6 +126,7 @@ impl Args {
             s.runs = 1;
             s.clients = s.clients.min(4);
             s.query_secs = s.query_secs.min(2.0);
+            s.publish_lines = s.publish_lines.min(3_000);
         }
         s
     }
@@ -188,6 +195,7 @@ fn run(args: Args) -> Result<()> {
             "PostgreSQL INSERTs".into(),
             format!("{} rows each, {} connections", settings.pg_batch, settings.pg_connections),
         ),
+        ("lines loaded by concord publish".into(), settings.publish_lines.to_string()),
         ("quick".into(), args.quick.to_string()),
     ];
     let ctx = Ctx::new(settings, concord, nats, pg, scratch.path().to_path_buf());
@@ -197,6 +205,11 @@ fn run(args: Args) -> Result<()> {
         scenario::ingest::Which { ingest: args.has(Scenario::Ingest), durability: args.has(Scenario::Durability) };
     if ingest.ingest || ingest.durability {
         scenario::ingest::run(&ctx, &mut results, ingest)?;
+        results.duration_secs = started.elapsed().as_secs_f64();
+        results.write(&out)?;
+    }
+    if args.has(Scenario::Publish) {
+        scenario::publish::run(&ctx, &mut results)?;
         results.duration_secs = started.elapsed().as_secs_f64();
         results.write(&out)?;
     }

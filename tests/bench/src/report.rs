@@ -55,6 +55,14 @@ pub const SECTIONS: &[(&str, &str, &str)] = &[
          the same events for comparison. Peak memory is the process's VmHWM. Restart-to-ready is from starting \
          `concord up` to its gRPC health check answering SERVING.",
     ),
+    (
+        "publish",
+        "6. Loading a file",
+        "Events per second loading a partner's history with `concord publish FILE` into `concord up`: the file \
+         streamed (JSON Lines), a window of publishes in flight, each through the node (validate, seal, sign, \
+         outbox) and waiting for the ledger's receipt, a progress file kept for resuming. Baseline: the same \
+         command one publish at a time, as it worked before. Higher is better; its peak memory, lower.",
+    ),
 ];
 
 /// Whether more or less is better for a figure.
@@ -115,6 +123,7 @@ pub struct Results {
 /// The figures shown first, if measured: the headline of each scenario.
 const AT_A_GLANCE: &[&str] = &[
     "ingest.concord.redb",
+    "publish.concord",
     "query.timeline.concord.redb.p50",
     "query.search.concord.redb.p50",
     "replay.concord.redb",
@@ -271,7 +280,7 @@ impl Results {
             let _ = writeln!(md, "\n## At a glance\n");
             self.table(&mut md, &glance);
         }
-        let order = ["ingest", "query", "replay", "footprint", "durability"];
+        let order = ["ingest", "publish", "query", "replay", "footprint", "durability"];
         for id in order {
             let Some((_, title, about)) = SECTIONS.iter().find(|s| s.0 == id) else { continue };
             let figures: Vec<&Figure> = self.figures.iter().filter(|f| f.section == id).collect();

@@ -6,6 +6,7 @@ pub mod baseline;
 pub mod footprint;
 pub mod ingest;
 pub mod large;
+pub mod publish;
 pub mod query;
 pub mod replay;
 
@@ -41,6 +42,8 @@ pub struct Settings {
     pub pg_batch: usize,
     /// PostgreSQL connections inserting at once.
     pub pg_connections: usize,
+    /// Lines of the file `concord publish` loads.
+    pub publish_lines: usize,
 }
 
 /// What every scenario needs.
