@@ -121,7 +121,12 @@ mod tests {
     }
 
     fn consent_event(body: Body) -> pb::Event {
-        pb::Event { agency_id: "camhs.nwl".into(), subjects: vec![person("P-1")], body: Some(body), ..Default::default() }
+        pb::Event {
+            agency_id: "camhs.nwl".into(),
+            subjects: vec![person("P-1")],
+            body: Some(body),
+            ..Default::default()
+        }
     }
 
     /// Appends `event` as the ledger would, indexed by its consent id if any.
