@@ -25,7 +25,7 @@ fn person(key: &str) -> pb::SubjectRef {
 
 #[tokio::test]
 async fn published_events_are_queryable_over_grpc() {
-    for engine in [Engine::Redb, Engine::Sled] {
+    for engine in Engine::ALL {
         let t = TestPlatform::start(engine).await;
         let police = t.token("police.met.nw", Role::Practitioner, Purpose::CrimePrevention);
         let mut ids = Vec::new();

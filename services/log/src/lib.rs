@@ -1,8 +1,8 @@
 //! Concord's tamper-evident, append-only log.
 //!
 //! The pieces, bottom up:
-//! - [`kv`]: a small ordered key-value trait ([`kv::Kv`]) with two engines, sled and
-//!   redb, behind one conformance suite; every write is an atomic, fsynced batch.
+//! - [`kv`]: a small ordered key-value trait ([`kv::Kv`]) over redb, with a
+//!   conformance suite any engine must pass; every write is an atomic, fsynced batch.
 //! - [`hash`], [`merkle`]: RFC 6962 / RFC 9162 Merkle tree hashing, with the hashes of
 //!   complete subtrees stored in the KV so roots and proofs for any size cost O(log n).
 //! - [`verify`]: independent offline verification of inclusion and consistency proofs.

@@ -233,11 +233,6 @@ fn crash_and_recover(engine: Engine) {
 }
 
 #[test]
-fn crash_recovery_sled() {
-    crash_and_recover(Engine::Sled);
-}
-
-#[test]
 fn crash_recovery_redb() {
     crash_and_recover(Engine::Redb);
 }

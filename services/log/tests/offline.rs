@@ -23,7 +23,7 @@ fn entry_key(position: u64) -> Vec<u8> {
 
 #[test]
 fn a_flipped_byte_or_a_missing_entry_is_found() {
-    for engine in [Engine::Redb, Engine::Sled] {
+    for engine in Engine::ALL {
         let dir = tempfile::tempdir().unwrap();
         let kv = kv::open(engine, dir.path()).unwrap();
         let signer = SigningKey::from_bytes(&[5; 32]);

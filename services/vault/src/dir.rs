@@ -1,7 +1,7 @@
 //! Wrapped subject keys as one small file each, so that erasing a key really
 //! removes its bytes.
 //!
-//! A key-value engine (redb, sled) leaves a deleted value in freed pages,
+//! A key-value engine (redb) leaves a deleted value in freed pages,
 //! where someone holding the disk and the master key could still read it.
 //! Here a key is erased by overwriting its file with zeros, syncing, unlinking
 //! it and syncing the directory. A file is named by the SHA-256 of the key's
@@ -349,21 +349,23 @@ pub fn wipe_dir(dir: &Path) -> std::io::Result<()> {
     std::fs::remove_dir(dir)
 }
 
-/// How an older data directory kept subject keys: in a KV store (redb or
-/// sled), under `k/<name>`.
+/// How an older data directory kept subject keys: in a KV store (redb), under
+/// `k/<name>`.
 const KV_PREFIX: &[u8] = b"k/";
 
 /// Moves the subject keys of an older data directory's KV store at `old`
 /// into `to`, then erases every file of that store (deleting them inside the
-/// store would leave their bytes in freed pages). The engine is recognised by
-/// its files (`concord.redb`, or sled's `conf`); a directory that is neither
-/// is left alone. Returns how many keys moved, `None` if there was no store.
+/// store would leave their bytes in freed pages). The store is recognised by
+/// its file (`concord.redb`; a sled store, which older versions could also
+/// keep, is refused with the reason); a directory holding neither is left
+/// alone. Returns how many keys moved, `None` if there was no store.
 pub fn migrate_kv_store(old: &Path, to: &DirKeyStore) -> Result<Option<usize>, VaultError> {
     use concord_log::kv::Engine;
     let engine = if old.join("concord.redb").is_file() {
         Engine::Redb
     } else if old.join("conf").is_file() {
-        Engine::Sled
+        let reason = concord_log::kv::KvError::SledDropped.to_string();
+        return Err(VaultError::Migrate { path: old.display().to_string(), reason });
     } else {
         return Ok(None);
     };

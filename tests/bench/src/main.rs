@@ -57,7 +57,7 @@ struct Args {
     #[arg(long, default_value_t = 10.0)]
     query_secs: f64,
     /// Storage engines of the ingest runs (each run also gives the log's bytes per event), comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "redb,sled")]
+    #[arg(long, value_delimiter = ',', default_value = "redb")]
     engines: Vec<Engine>,
     /// Storage engines the large log is built with, for query, replay, footprint (each adds about 20 minutes
     /// at 1M events on 2 cores), comma-separated.

@@ -129,7 +129,6 @@ const AT_A_GLANCE: &[&str] = &[
     "replay.concord.redb",
     "footprint.log.redb",
     "footprint.ingest_log.redb",
-    "footprint.ingest_log.sled",
     "footprint.restart.redb",
     "footprint.query_memory.redb",
     "durability.concord.always",

@@ -42,7 +42,7 @@ pub struct Stores {
     /// The partnership's keys, if not DATA/keys.
     #[arg(long, env = "CONCORD_KEYS")]
     keys: Option<PathBuf>,
-    /// Storage engine: redb or sled.
+    /// Storage engine: redb (the only one now; sled was dropped).
     #[arg(long, default_value_t = Engine::DEFAULT)]
     engine: Engine,
 }

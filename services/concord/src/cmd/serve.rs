@@ -48,7 +48,7 @@ pub struct ServeArgs {
     /// access records): letters, digits, `-` and `_`.
     #[arg(long, default_value = "serve-1")]
     pub replica: String,
-    /// Storage engine: redb or sled.
+    /// Storage engine: redb (the only one now; sled was dropped).
     #[arg(long, default_value_t = Engine::DEFAULT)]
     pub engine: Engine,
     #[command(flatten)]

@@ -35,7 +35,7 @@ pub struct UpArgs {
     pub grpc: SocketAddr,
     #[command(flatten)]
     pub tls: crate::tls::GrpcTlsArgs,
-    /// Storage engine: redb or sled.
+    /// Storage engine: redb (the only one now; sled was dropped).
     #[arg(long, default_value_t = Engine::DEFAULT)]
     pub engine: Engine,
     /// Do not start the simulated agencies.
