@@ -127,7 +127,9 @@ fn load(ctx: &Ctx, file: &Path, window: usize) -> Result<Loaded> {
     let mut child = Command::new(&ctx.concord)
         .arg("publish")
         .arg(file)
-        .args(["--addr", &format!("http://{addr}"), "--window", &window.to_string(), "--data"])
+        // Each run loads into a fresh `concord up`: the previous run's
+        // progress file is of another load.
+        .args(["--restart", "--addr", &format!("http://{addr}"), "--window", &window.to_string(), "--data"])
         .arg(&data)
         .stdout(Stdio::from(std::fs::File::create(&stdout)?))
         .stderr(Stdio::from(std::fs::File::create(&stderr)?))
