@@ -149,7 +149,8 @@ impl PublishService for PublishApi {
                 // The event is accepted already: say so if it cannot be recorded.
                 call.record_now().await.map_err(|status| {
                     Status::unavailable(format!(
-                        "event {} was accepted, but {}; publish it again with this event_id (it is deduplicated)",
+                        "event {} was accepted and is on its way to the log, but {}; do not publish it again \
+                         (it would be sealed anew and refused as a reused event_id)",
                         response.event_id,
                         status.message()
                     ))
