@@ -1,4 +1,4 @@
-//! A small ordered key-value trait and the engine behind it (redb).
+//! A small ordered key-value trait and the engines behind it (redb, fjall).
 //!
 //! Everything the log stores goes through [`Kv`]: point reads, ordered range scans and
 //! atomic, durable write batches. An engine must pass the conformance suite
@@ -6,6 +6,7 @@
 //! and dropped (issue #24): its event log took 4,393 bytes per event (7.4× the signed
 //! payload; redb 2,042) and it ingested no faster.
 
+mod fjall_kv;
 mod redb_kv;
 
 use std::fmt;
@@ -27,6 +28,7 @@ pub const CACHE_BYTES: usize = 8 << 20;
 /// took three times as long (p99 125 → 404 ms).
 pub const LOG_CACHE_BYTES: usize = 32 << 20;
 
+pub use fjall_kv::FjallKv;
 pub use redb_kv::RedbKv;
 
 /// A failure of the storage engine.
@@ -48,8 +50,8 @@ pub enum KvError {
         /// The I/O error message.
         message: String,
     },
-    /// An engine name other than `redb`.
-    #[error("unknown storage engine {0:?} (expected \"redb\")")]
+    /// An engine name other than `redb` or `fjall`.
+    #[error("unknown storage engine {0:?} (expected \"redb\" or \"fjall\")")]
     UnknownEngine(String),
     /// `sled`, which earlier versions offered.
     #[error(
@@ -142,8 +144,10 @@ impl WriteBatch {
 /// A storage engine.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Engine {
-    /// redb (stable file format).
+    /// redb (stable file format): a copy-on-write B-tree.
     Redb,
+    /// fjall: an LSM-tree with compressed tables.
+    Fjall,
 }
 
 impl Engine {
@@ -151,13 +155,14 @@ impl Engine {
     pub const DEFAULT: Engine = Engine::Redb;
 
     /// Every engine, for tests and benchmarks.
-    pub const ALL: [Engine; 1] = [Engine::Redb];
+    pub const ALL: [Engine; 2] = [Engine::Redb, Engine::Fjall];
 }
 
 impl fmt::Display for Engine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Engine::Redb => "redb",
+            Engine::Fjall => "fjall",
         })
     }
 }
@@ -169,6 +174,7 @@ impl FromStr for Engine {
         match s {
             "sled" => Err(KvError::SledDropped),
             "redb" => Ok(Engine::Redb),
+            "fjall" => Ok(Engine::Fjall),
             other => Err(KvError::UnknownEngine(other.to_string())),
         }
     }
@@ -185,6 +191,7 @@ pub fn open_with_cache(engine: Engine, dir: &Path, cache_bytes: usize) -> Result
         .map_err(|e| KvError::CreateDir { path: dir.display().to_string(), message: e.to_string() })?;
     Ok(match engine {
         Engine::Redb => Arc::new(RedbKv::open_with_cache(dir, cache_bytes)?),
+        Engine::Fjall => Arc::new(FjallKv::open_with_cache(dir, cache_bytes)?),
     })
 }
 

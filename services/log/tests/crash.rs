@@ -236,3 +236,8 @@ fn crash_and_recover(engine: Engine) {
 fn crash_recovery_redb() {
     crash_and_recover(Engine::Redb);
 }
+
+#[test]
+fn crash_recovery_fjall() {
+    crash_and_recover(Engine::Fjall);
+}

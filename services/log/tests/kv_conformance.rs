@@ -214,6 +214,51 @@ pub fn binary_keys(open: &impl Fn(&Path) -> Arc<dyn Kv>) {
     assert_eq!(kv.get(&[0x00, 0x01]).unwrap(), None);
 }
 
+/// Enough writes, overwrites and deletes to make an engine move data out of memory
+/// (fjall flushes memtables of 8 MiB into tables and compacts them): what was read
+/// before must read the same after, and after a reopen.
+pub fn survives_flushes(open: &impl Fn(&Path) -> Arc<dyn Kv>) {
+    const KEYS: u32 = 12_000;
+    let dir = tempfile::tempdir().unwrap();
+    let key = |n: u32| format!("key/{:08}", n.wrapping_mul(2_654_435_761) % 1_000_000_007).into_bytes();
+    let value = |n: u32, round: u32| {
+        let mut v = format!("{n}:{round}:").into_bytes();
+        v.resize(1_000, (n % 251) as u8);
+        v
+    };
+    let expected = |n: u32| match n % 10 {
+        0 => None,
+        1..=3 => Some(value(n, 1)),
+        _ => Some(value(n, 0)),
+    };
+    {
+        let kv = open(dir.path());
+        for round in 0..2u32 {
+            for chunk in (0..KEYS).collect::<Vec<_>>().chunks(400) {
+                let mut b = WriteBatch::new();
+                for &n in chunk {
+                    match (round, n % 10) {
+                        (0, _) => b.put(key(n), value(n, 0)),
+                        (1, 0) => b.delete(key(n)),
+                        (1, 1..=3) => b.put(key(n), value(n, 1)),
+                        _ => {}
+                    }
+                }
+                kv.commit(b).unwrap();
+            }
+        }
+        for n in (0..KEYS).step_by(97) {
+            assert_eq!(kv.get(&key(n)).unwrap(), expected(n), "key {n} before reopening");
+        }
+    }
+    let kv = open(dir.path());
+    let all = kv.scan(b"key/", Some(b"key0"), usize::MAX, false).unwrap();
+    let mut want: Vec<(Vec<u8>, Vec<u8>)> = (0..KEYS).filter_map(|n| expected(n).map(|v| (key(n), v))).collect();
+    want.sort();
+    assert_eq!(all.len(), want.len());
+    assert!(all == want, "the store after reopening differs from what was written");
+}
+
 fn opener(engine: Engine) -> impl Fn(&Path) -> Arc<dyn Kv> {
     move |dir| kv::open(engine, dir).unwrap()
 }
@@ -251,11 +296,16 @@ macro_rules! conformance {
             fn binary_keys() {
                 super::binary_keys(&opener($engine));
             }
+            #[test]
+            fn survives_flushes() {
+                super::survives_flushes(&opener($engine));
+            }
         }
     };
 }
 
 conformance!(redb, Engine::Redb);
+conformance!(fjall, Engine::Fjall);
 
 #[test]
 fn engine_names_round_trip() {
