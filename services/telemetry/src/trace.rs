@@ -66,8 +66,12 @@ impl Drop for Tracing {
     }
 }
 
+/// What is logged when `RUST_LOG` is unset: Concord at `info`; the fjall storage
+/// engine only when something is wrong (it reports every store it opens at `info`).
+const DEFAULT_FILTER: &str = "info,fjall=warn,lsm_tree=warn";
+
 /// Starts logging to stderr (text, or JSON lines with `json`), filtered by
-/// `RUST_LOG` (default `info`), and tracing: spans get W3C trace ids always,
+/// `RUST_LOG` (default [`DEFAULT_FILTER`]), and tracing: spans get W3C trace ids always,
 /// and are exported over OTLP/gRPC when `OTEL_EXPORTER_OTLP_ENDPOINT` is set.
 /// `service` names this process in exported traces unless
 /// `OTEL_SERVICE_NAME` does. Call it once, inside the Tokio runtime.
@@ -92,7 +96,7 @@ pub fn init(service: &str, json: bool) -> Result<Tracing, TraceError> {
     }
     let provider = builder.build();
     let otel = tracing_opentelemetry::layer().with_tracer(provider.tracer("concord")).with_filter(LevelFilter::INFO);
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     let fmt = if json { fmt.json().with_span_list(true).boxed() } else { fmt.boxed() };
     let _ = tracing_subscriber::registry().with(otel).with(fmt.with_filter(filter)).try_init();
