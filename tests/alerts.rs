@@ -1,6 +1,8 @@
 //! Immediate alerts over the real gRPC API: a high-risk missing episode
 //! reaches children's services and the agencies that know the child within
-//! seconds; a low-gravity first arrest reaches the YOT; cuckooing and modern
+//! seconds; a child's low-gravity first arrest reaches the YOT (an adult's,
+//! or one of unknown age, does not); MAPPA screening follows a high risk of
+//! serious harm or custody for violence; cuckooing and modern
 //! slavery of an adult reach adult safeguarding only where the agreement lets
 //! them see it, and a publisher whose alert reaches nobody is told so;
 //! nobody else is alerted; every delivery is in the audit log.
@@ -86,7 +88,15 @@ async fn alerts_reach_the_agencies_they_concern_within_seconds_through_the_agree
     // Not alerts: a medium-risk missing episode, a serious first arrest.
     police.publish(missing("P-alert01", "M-0", pb::RiskLevel::Medium), WAIT).await.unwrap();
     police.publish(first_arrest("P-alert02", 4), WAIT).await.unwrap();
-    // Alerts.
+    // Not alerts: low-gravity first arrests of an adult (born 1990) and of a
+    // person whose age the log does not know (no date of birth, no outcome).
+    let mut adult = first_arrest("P-alert10", 2);
+    adult.personal.as_mut().unwrap().identities[0].date_of_birth = "1990-01-01".into();
+    police.publish(adult, WAIT).await.unwrap();
+    let mut unknown = first_arrest("P-alert11", 2);
+    unknown.personal.as_mut().unwrap().identities.clear();
+    police.publish(unknown, WAIT).await.unwrap();
+    // Alerts (P-alert03 was born 2009-02-03: 17 on the day of the arrest).
     let missing_id =
         police.publish(missing("P-alert01", "M-1", pb::RiskLevel::VeryHigh), WAIT).await.unwrap().event_id.to_string();
     let arrest_id = police.publish(first_arrest("P-alert03", 2), WAIT).await.unwrap().event_id.to_string();
@@ -165,4 +175,44 @@ async fn alerts_reach_the_agencies_they_concern_within_seconds_through_the_agree
     assert!(top.reasons.iter().any(|r| r.code == "high_risk_missing"), "{:?}", top.reasons);
     let ids: Vec<&str> = top.events.iter().map(|v| v.event.as_ref().unwrap().event_id.as_str()).collect();
     assert!(ids.contains(&missing_id.as_str()) && ids.contains(&sentinel.as_str()), "{ids:?}");
+}
+
+/// A YOT youth justice outcome about `subject`: `disposal` for `offence`.
+fn sentence(subject: &str, disposal: pb::Disposal, offence: &str) -> pb::Event {
+    let mut event = common::as_yot_rating(arrest(subject, ""));
+    event.body = Some(pb::event::Body::YouthJusticeOutcome(pb::YouthJusticeOutcome {
+        disposal: disposal as i32,
+        main_offence: offence.into(),
+        age: 16,
+        gender: pb::Gender::Male as i32,
+        ethnicity: pb::Ethnicity::White as i32,
+        offence_date: event.occurred_at,
+        ..Default::default()
+    }));
+    event
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mappa_screening_follows_a_high_risk_of_serious_harm_or_custody_for_violence() {
+    let t = TestPlatform::start(Engine::Redb).await;
+    let yot = t.platform.node(&common::agency("yot.harrow")).unwrap().clone();
+    let mut police = watch(&t, "police.met.nw", Role::Practitioner).await.unwrap();
+    // Not alerts: a low risk of serious harm; custody for theft; a referral
+    // order for robbery.
+    yot.publish(common::as_yot_rating(arrest("P-mappa01", "")), WAIT).await.unwrap();
+    yot.publish(sentence("P-mappa02", pb::Disposal::Custody, "theft"), WAIT).await.unwrap();
+    yot.publish(sentence("P-mappa03", pb::Disposal::ReferralOrder, "robbery"), WAIT).await.unwrap();
+    // Alerts: a high risk of serious harm; custody for robbery (violent).
+    let mut high = common::as_yot_rating(arrest("P-mappa04", ""));
+    if let Some(pb::event::Body::AssetPlusRating(r)) = &mut high.body {
+        r.risk_of_serious_harm = pb::RiskLevel::High as i32;
+        r.mappa_screening = true;
+    }
+    let high_id = yot.publish(high, WAIT).await.unwrap().event_id.to_string();
+    let custody = sentence("P-mappa05", pb::Disposal::Custody, "robbery");
+    let custody_id = yot.publish(custody, WAIT).await.unwrap().event_id.to_string();
+    assert_eq!(next(&mut police).await, ("mappa-screening".to_string(), high_id));
+    assert_eq!(next(&mut police).await, ("mappa-screening".to_string(), custody_id));
+    let quiet = tokio::time::timeout(Duration::from_millis(500), police.next()).await;
+    assert!(quiet.is_err(), "the police got {quiet:?}");
 }

@@ -8,7 +8,9 @@ use crate::common;
 use std::time::Duration;
 
 use common::{TestPlatform, authorized};
-use concord_analytics::{CohortPeriod, Indicators, PeriodParams, Population, Profile, ReoffendingParams, TimeAxis};
+use concord_analytics::{
+    CohortPeriod, Indicators, PeriodParams, Population, Profile, ReoffendingParams, TimeAxis, Zone,
+};
 use concord_core::pb;
 use concord_core::pb::replay_service_client::ReplayServiceClient;
 use concord_identity::{Purpose, Role};
@@ -79,8 +81,9 @@ async fn a_replayed_simulated_year_gives_the_simulators_ground_truth_exactly() {
 
     let year = PeriodParams {
         borough: Some("Harrow".into()),
-        period_end: date!(2026 - 09 - 30),
+        period_end: jiff::civil::date(2026, 9, 30),
         time_axis: TimeAxis::EventTime,
+        zone: Zone::default(),
     };
     let fte = indicators.first_time_entrants(&year, &population).unwrap();
     assert_eq!(fte.numerator, truth.first_time_entrants);
@@ -95,7 +98,8 @@ async fn a_replayed_simulated_year_gives_the_simulators_ground_truth_exactly() {
     let cohort = ReoffendingParams {
         borough: Some("Harrow".into()),
         cohort: CohortPeriod::ThreeMonths,
-        cohort_end: date!(2025 - 12 - 31),
+        cohort_end: jiff::civil::date(2025, 12, 31),
+        zone: Zone::default(),
     };
     let measured = indicators.reoffending(&cohort);
     let built_in = simulator.truth().reoffending(date!(2025 - 10 - 01), date!(2025 - 12 - 31));

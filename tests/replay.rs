@@ -98,6 +98,7 @@ async fn analysts_replay_pseudonymised_windows_that_resume_and_are_audited() {
         original_offence_date: at(START + DAY),
         reoffence_date: at(START + 4 * DAY),
         offence_category: "theft".into(),
+        ..Default::default()
     }));
     originals.push(yot.publish(reoffence, wait).await.unwrap().event_id.to_string());
 

@@ -192,6 +192,7 @@ pub fn expected(reader: &Principal, e: &pb::Event, consent: &Consent) -> Decisio
                     EventType::Arrest
                         | EventType::YouthJusticeOutcome
                         | EventType::Reoffence
+                        | EventType::ReleaseFromCustody
                         | EventType::AssetPlusRating
                 )
             ),

@@ -20,7 +20,7 @@ const UNNAMED: &str = "unnamed-agency";
 /// purpose. `None` when it raises no alert or someone gets it.
 pub fn unheard(views: &Views, event: &pb::Event) -> Result<Option<String>, String> {
     let log = views.log();
-    let Some(raised) = raised_by(log, event).map_err(|e| e.to_string())? else { return Ok(None) };
+    let Some(raised) = raised_by(views, event).map_err(|e| e.message().to_string())? else { return Ok(None) };
     let consent = consent_for(log, event, &[], Some(concord_core::now_millis())).map_err(|e| e.to_string())?;
     let readers = concerned(&raised, event, &consent.agency_ids);
     let policy = views.policy();

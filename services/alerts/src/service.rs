@@ -10,8 +10,8 @@ use concord_audit::access::Access;
 use concord_core::pb;
 use concord_core::pb::alert_service_server::AlertService;
 use concord_identity::Role;
+use concord_read::Views;
 use concord_read::follow_live;
-use concord_read::{Views, storage_unavailable};
 use tokio::sync::mpsc;
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
@@ -54,13 +54,14 @@ impl AlertService for AlertApi {
                 call.record_now().await?;
                 let deliveries = call.deliveries()?;
                 let (tx, rx) = mpsc::channel(4);
+                let views = self.views.clone();
                 tokio::spawn(
                     follow_live(
                         self.views.clone(),
                         deliveries,
                         request.get_ref().after_position,
-                        move |log, event| {
-                            let raised = raised_by(log, event).map_err(storage_unavailable)?;
+                        move |_, event| {
+                            let raised = raised_by(&views, event)?;
                             Ok(raised.filter(|r| r.concerns(&agency)))
                         },
                         |view, raised| pb::Alert {

@@ -71,8 +71,10 @@ impl From<&Definition> for PublishedDefinition {
     }
 }
 
-/// The first-time entrant rate by event time.
-pub const FTE_RATE: Definition = Definition {
+/// The first-time entrant rate by event time, as computed before #21 (the
+/// publisher's flag alone, UTC days). Kept so earlier reports stay readable;
+/// no longer computed.
+pub const FTE_RATE_V1: Definition = Definition {
     id: "fte_rate",
     version: 1,
     title: "First-time entrants per 100,000 children aged 10-17",
@@ -88,8 +90,9 @@ pub const FTE_RATE: Definition = Definition {
     decimals: 0,
 };
 
-/// The first-time entrant rate by report time.
-pub const FTE_RATE_REPORT_TIME: Definition = Definition {
+/// The first-time entrant rate by report time, as computed before #21.
+/// Kept so earlier reports stay readable; no longer computed.
+pub const FTE_RATE_REPORT_TIME_V1: Definition = Definition {
     id: "fte_rate_report_time",
     version: 1,
     title: "First-time entrants per 100,000 children aged 10-17 (by report time)",
@@ -100,8 +103,9 @@ pub const FTE_RATE_REPORT_TIME: Definition = Definition {
     decimals: 0,
 };
 
-/// The custody rate by event time.
-pub const CUSTODY_RATE: Definition = Definition {
+/// The custody rate by event time, as computed before #21 (UTC days). Kept
+/// so earlier reports stay readable; no longer computed.
+pub const CUSTODY_RATE_V1: Definition = Definition {
     id: "custody_rate",
     version: 1,
     title: "Custodial sentences per 1,000 children aged 10-17",
@@ -114,8 +118,9 @@ pub const CUSTODY_RATE: Definition = Definition {
     decimals: 2,
 };
 
-/// The custody rate by report time.
-pub const CUSTODY_RATE_REPORT_TIME: Definition = Definition {
+/// The custody rate by report time, as computed before #21. Kept so earlier
+/// reports stay readable; no longer computed.
+pub const CUSTODY_RATE_REPORT_TIME_V1: Definition = Definition {
     id: "custody_rate_report_time",
     version: 1,
     title: "Custodial sentences per 1,000 children aged 10-17 (by report time)",
@@ -140,8 +145,10 @@ macro_rules! cohort_rules {
     };
 }
 
-/// The binary reoffending rate, 12-month cohort (the former national measure).
-pub const REOFFENDING_BINARY_12: Definition = Definition {
+/// The binary reoffending rate, 12-month cohort, as computed before #21
+/// (follow-up from the index offence). Kept so earlier reports stay
+/// readable; no longer computed.
+pub const REOFFENDING_BINARY_12_V1: Definition = Definition {
     id: "reoffending_binary",
     version: 1,
     title: "Reoffending: share of the cohort who reoffend within 12 months (12-month cohort)",
@@ -155,23 +162,27 @@ pub const REOFFENDING_BINARY_12: Definition = Definition {
     decimals: 1,
 };
 
-/// The binary reoffending rate, 3-month cohort (the current national measure).
-pub const REOFFENDING_BINARY_3: Definition = Definition {
+/// The binary reoffending rate, 3-month cohort, as computed before #21
+/// (follow-up from the index offence; it called itself the national measure
+/// but was not). Kept so earlier reports stay readable; no longer computed.
+pub const REOFFENDING_BINARY_3_V2: Definition = Definition {
     id: "reoffending_binary",
     version: 2,
     title: "Reoffending: share of the cohort who reoffend within 12 months (3-month cohort)",
     text: concat!(
         "Cohort window: 3 months of disposals (the national measure since the change from 12-month cohorts). \
          Numerator: children in the cohort with at least one re-offence. Denominator: children in the cohort. Value: \
-         numerator / denominator x 100, a percentage published to 1 decimal place.",
+         numerator / denominator x 100, a percentage published to 1 decimal place. (This version called itself the \
+         national measure; it was not: see version 4.)",
         cohort_rules!()
     ),
     per: 100,
     decimals: 1,
 };
 
-/// Re-offences per reoffender, 12-month cohort.
-pub const REOFFENDING_FREQUENCY_12: Definition = Definition {
+/// Re-offences per reoffender, 12-month cohort, as computed before #21. Kept
+/// so earlier reports stay readable; no longer computed.
+pub const REOFFENDING_FREQUENCY_12_V1: Definition = Definition {
     id: "reoffending_frequency",
     version: 1,
     title: "Reoffending: re-offences per reoffender (12-month cohort)",
@@ -185,8 +196,9 @@ pub const REOFFENDING_FREQUENCY_12: Definition = Definition {
     decimals: 2,
 };
 
-/// Re-offences per reoffender, 3-month cohort.
-pub const REOFFENDING_FREQUENCY_3: Definition = Definition {
+/// Re-offences per reoffender, 3-month cohort, as computed before #21. Kept
+/// so earlier reports stay readable; no longer computed.
+pub const REOFFENDING_FREQUENCY_3_V2: Definition = Definition {
     id: "reoffending_frequency",
     version: 2,
     title: "Reoffending: re-offences per reoffender (3-month cohort)",
@@ -195,6 +207,150 @@ pub const REOFFENDING_FREQUENCY_3: Definition = Definition {
          their index offence. Denominator: children in the cohort with at least one re-offence (reoffenders). Value: \
          numerator / denominator, published to 2 decimal places.",
         cohort_rules!()
+    ),
+    per: 1,
+    decimals: 2,
+};
+
+/// The first-time entrant rate by event time (from #21).
+pub const FTE_RATE: Definition = Definition {
+    id: "fte_rate",
+    version: 2,
+    title: "First-time entrants per 100,000 children aged 10-17",
+    text: "Numerator: children (distinct person subjects) aged 10-17 at the offence whose first caution or \
+           conviction (youth caution, youth conditional caution, referral order, youth rehabilitation order or \
+           custody; triage, community resolution and remand are not) falls in the window; a child counts once. \
+           Which outcome is a child's first is decided from the child's history in the log where the log knows it, \
+           from the publisher's first_time_entrant flag where it does not: an outcome is not a first entry when the \
+           log holds an earlier caution or conviction of the child (any borough); it is one when the log holds none \
+           and the log's events reach back to the child's 10th birthday (the earliest possible, from the age at \
+           the offence: offence date minus (age - 9) years), so no earlier one can be missing; otherwise the flag \
+           decides. Where the flag and the history disagree the report says how often, in a data note. \
+           Denominator: the population aged 10-17 of the area, from the population file. Value: numerator / \
+           denominator x 100,000, published as a whole number. Window: 12 months ending on the period end (rolling \
+           12 months; nationally to September), whole days in the partnership's time zone (Europe/London unless \
+           configured). Time axis: event time, the outcome's occurred_at (the date of the caution or conviction).",
+    per: 100_000,
+    decimals: 0,
+};
+
+/// The first-time entrant rate by report time (from #21).
+pub const FTE_RATE_REPORT_TIME: Definition = Definition {
+    id: "fte_rate_report_time",
+    version: 2,
+    title: "First-time entrants per 100,000 children aged 10-17 (by report time)",
+    text: "As fte_rate version 2, except that outcomes are placed in the window by report time, the event's \
+           recorded_at (when the YOT recorded the outcome), not by when the caution or conviction happened. National \
+           data lags, so this differs from the event-time figure for recent periods.",
+    per: 100_000,
+    decimals: 0,
+};
+
+/// The custody rate by event time (from #21).
+pub const CUSTODY_RATE: Definition = Definition {
+    id: "custody_rate",
+    version: 2,
+    title: "Custodial sentences per 1,000 children aged 10-17",
+    text: "Numerator: youth justice outcomes with disposal custody (detention and training order) for a child aged \
+           10-17 at the offence, in the window; every sentence counts, so a child sentenced twice counts twice; \
+           remands are not sentences and do not count. Denominator: the population aged 10-17 of the area, from the \
+           population file. Value: numerator / denominator x 1,000, published to 2 decimal places. Window: 12 months \
+           ending on the period end, whole days in the partnership's time zone. Time axis: event time, the \
+           outcome's occurred_at (the date of sentence).",
+    per: 1_000,
+    decimals: 2,
+};
+
+/// The custody rate by report time (from #21).
+pub const CUSTODY_RATE_REPORT_TIME: Definition = Definition {
+    id: "custody_rate_report_time",
+    version: 2,
+    title: "Custodial sentences per 1,000 children aged 10-17 (by report time)",
+    text: "As custody_rate version 2, except that sentences are placed in the window by report time, the event's \
+           recorded_at.",
+    per: 1_000,
+    decimals: 2,
+};
+
+macro_rules! national_cohort_rules {
+    () => {
+        " Cohort: children (distinct person subjects) who, in the cohort window, received a \
+     caution or a non-custodial conviction (youth caution, youth conditional caution, referral order, youth \
+     rehabilitation order: a youth justice outcome, placed by its occurred_at, the date of the disposal) or were \
+     released from custody (a release_from_custody event, placed by its occurred_at, the day of release; a custodial \
+     sentence places no one in the cohort, its release does), aged 10-17 then (age at the offence for an outcome, \
+     at release for a release). Triage, community resolution and remand do not qualify. A child's index date is \
+     their first such date in the window. Follow-up: the 12 calendar months after the index date (from the day \
+     after it to the same date 12 months later). A re-offence is an offence committed in the follow-up and proven \
+     by a caution or conviction by the end of the follow-up plus 6 months: either (a) a youth justice outcome about \
+     the child that is a caution or conviction (custody included) whose offence_date is in the follow-up and whose \
+     occurred_at (the date it was proven) is no later than 6 months after the follow-up ends, or (b) a Reoffence \
+     event about the child (or linked to one of the child's outcomes by original_event_id) whose reoffence_date is \
+     in the follow-up and whose proven_date (or, when unset, recorded_at: it was proven by the time it was \
+     recorded) is no later than that, unless its proven_by_event_id names an outcome in the log (that offence is \
+     counted once, through the outcome under (a)). Every date is a whole day in the partnership's time zone. The \
+     figure is provisional until the events applied reach 18 months after the cohort window ends."
+    };
+}
+
+/// The binary reoffending rate, 12-month cohort, as the national measure
+/// defines it (from #21).
+pub const REOFFENDING_BINARY_12: Definition = Definition {
+    id: "reoffending_binary",
+    version: 3,
+    title: "Reoffending: share of the cohort who reoffend within 12 months (12-month cohort)",
+    text: concat!(
+        "Cohort window: 12 months (the former national cohort period). Numerator: children in the cohort with at \
+         least one re-offence. Denominator: children in the cohort. Value: numerator / denominator x 100, a \
+         percentage published to 1 decimal place.",
+        national_cohort_rules!()
+    ),
+    per: 100,
+    decimals: 1,
+};
+
+/// The binary reoffending rate, 3-month cohort: the current national
+/// measure (from #21).
+pub const REOFFENDING_BINARY_3: Definition = Definition {
+    id: "reoffending_binary",
+    version: 4,
+    title: "Reoffending: share of the cohort who reoffend within 12 months (3-month cohort, national measure)",
+    text: concat!(
+        "Cohort window: 3 months (the national measure's cohort period). Numerator: children in the cohort with at \
+         least one re-offence. Denominator: children in the cohort. Value: numerator / denominator x 100, a \
+         percentage published to 1 decimal place.",
+        national_cohort_rules!()
+    ),
+    per: 100,
+    decimals: 1,
+};
+
+/// Re-offences per reoffender, 12-month cohort (from #21).
+pub const REOFFENDING_FREQUENCY_12: Definition = Definition {
+    id: "reoffending_frequency",
+    version: 3,
+    title: "Reoffending: re-offences per reoffender (12-month cohort)",
+    text: concat!(
+        "Cohort window: 12 months. Numerator: re-offences by children in the cohort. Denominator: children in the \
+         cohort with at least one re-offence (reoffenders). Value: numerator / denominator, published to 2 decimal \
+         places.",
+        national_cohort_rules!()
+    ),
+    per: 1,
+    decimals: 2,
+};
+
+/// Re-offences per reoffender, 3-month cohort: the current national
+/// measure (from #21).
+pub const REOFFENDING_FREQUENCY_3: Definition = Definition {
+    id: "reoffending_frequency",
+    version: 4,
+    title: "Reoffending: re-offences per reoffender (3-month cohort, national measure)",
+    text: concat!(
+        "Cohort window: 3 months. Numerator: re-offences by children in the cohort. Denominator: children in the \
+         cohort with at least one re-offence (reoffenders). Value: numerator / denominator, published to 2 decimal \
+         places.",
+        national_cohort_rules!()
     ),
     per: 1,
     decimals: 2,
@@ -255,13 +411,28 @@ pub const PROFILE_BY_WARD: Definition = Definition {
     decimals: 0,
 };
 
-/// Profile: counts by month.
-pub const PROFILE_BY_MONTH: Definition = Definition {
+/// Profile: counts by month, UTC months (before #21). Kept so earlier
+/// reports stay readable; no longer computed.
+pub const PROFILE_BY_MONTH_V1: Definition = Definition {
     id: "profile_by_month",
     version: 1,
     title: "Events by month",
     text: concat!(
         "Count of events in the window by calendar month (YYYY-MM, UTC) of the time axis the table states.",
+        profile_scope!()
+    ),
+    per: 0,
+    decimals: 0,
+};
+
+/// Profile: counts by month.
+pub const PROFILE_BY_MONTH: Definition = Definition {
+    id: "profile_by_month",
+    version: 2,
+    title: "Events by month",
+    text: concat!(
+        "Count of events in the window by calendar month (YYYY-MM) of the time axis the table \
+         states, in the partnership's time zone (version 1 used UTC months).",
         profile_scope!()
     ),
     per: 0,
@@ -389,17 +560,26 @@ pub const DISPROPORTIONALITY: Definition = Definition {
 
 /// Every definition, in the order reports list them.
 pub const DEFINITIONS: &[Definition] = &[
+    FTE_RATE_V1,
     FTE_RATE,
+    FTE_RATE_REPORT_TIME_V1,
     FTE_RATE_REPORT_TIME,
+    REOFFENDING_BINARY_12_V1,
+    REOFFENDING_BINARY_3_V2,
     REOFFENDING_BINARY_12,
     REOFFENDING_BINARY_3,
+    REOFFENDING_FREQUENCY_12_V1,
+    REOFFENDING_FREQUENCY_3_V2,
     REOFFENDING_FREQUENCY_12,
     REOFFENDING_FREQUENCY_3,
+    CUSTODY_RATE_V1,
     CUSTODY_RATE,
+    CUSTODY_RATE_REPORT_TIME_V1,
     CUSTODY_RATE_REPORT_TIME,
     PROFILE_BY_TYPE,
     PROFILE_BY_CATEGORY,
     PROFILE_BY_WARD,
+    PROFILE_BY_MONTH_V1,
     PROFILE_BY_MONTH,
     PROFILE_PEOPLE_BY_AGE,
     PROFILE_PEOPLE_BY_GENDER,
@@ -435,7 +615,8 @@ mod tests {
                 assert!(!(a.id == b.id && a.version == b.version), "{} v{} twice", a.id, a.version);
             }
         }
-        assert_eq!(latest("reoffending_binary").map(|d| d.version), Some(2));
+        assert_eq!(latest("reoffending_binary").map(|d| d.version), Some(4));
+        assert_eq!(latest("fte_rate").map(|d| d.version), Some(2));
         assert_eq!(find("fte_rate", 1).map(|d| d.decimals), Some(0));
         assert!(find("fte_rate", 9).is_none());
         let r = CUSTODY_RATE.reference();

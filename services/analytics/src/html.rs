@@ -284,7 +284,6 @@ fn status_class(status: CellStatus) -> &'static str {
 fn small_range(rule: &Suppression) -> Option<(u64, u64)> {
     match *rule {
         Suppression::RoundToBase { small_max, .. } if small_max >= 1 => Some((1, small_max)),
-        Suppression::Threshold { below } if below >= 2 => Some((1, below - 1)),
         _ => None,
     }
 }
@@ -415,7 +414,6 @@ fn write_definitions(out: &mut String, report: &Report) {
         Suppression::RoundToBase { small_max, small_shown_as, base } => {
             format!("round to base (counts 1-{small_max} shown as {small_shown_as}; others to the nearest {base})")
         }
-        Suppression::Threshold { below } => format!("threshold (counts below {below} hidden)"),
         Suppression::None => "none (ground truth)".to_string(),
     };
     let _ = write!(
@@ -909,20 +907,20 @@ mod tests {
     use crate::testkit::{Outcome, event, outcome, person};
     use crate::window::Window;
     use concord_core::pb::{self, Disposal, event::Body};
-    use time::macros::date;
+    use jiff::civil::date;
 
     /// A report with a ward table whose counts are 3, 12 and 40 under `rule`,
     /// and a one-row rate table.
     fn wards(rule: Suppression) -> Report {
         let mut report = Report::new("Wards", "Harrow", rule.record());
-        let window = Some(Window::new(date!(2020 - 01 - 01), date!(2020 - 06 - 30)).unwrap());
+        let window = Some(Window::new(date(2020, 1, 1), date(2020, 6, 30)).unwrap());
         let mut t = Table::new(&PROFILE_BY_WARD, window, TimeAxis::EventTime, "ward", &["count"]);
         t.push("Greenhill", vec![rule.count(3)]);
         t.push("Marlborough", vec![rule.count(12)]);
         t.push("Wealdstone", vec![rule.count(40)]);
         report.add_table(t);
         let mut fte = Table::new(&FTE_RATE, window, TimeAxis::EventTime, "area", &["first-time entrants", "rate"]);
-        fte.push("Harrow", vec![rule.count(3), rule.rate(3, None, Some(12.9), 0)]);
+        fte.push("Harrow", vec![rule.count(3), rule.rate(3, crate::Denominator::Population(23_300), 100_000, 0)]);
         report.add_table(fte);
         report
     }
@@ -975,7 +973,7 @@ mod tests {
 
     #[test]
     fn suppressed_raw_count_never_appears() {
-        for rule in [Suppression::domain_practice(), Suppression::Threshold { below: 10 }] {
+        for rule in [Suppression::domain_practice()] {
             let html = render_html(&wards(rule));
             let svg = first_svg(&html);
             let labels = value_labels(svg);
@@ -996,9 +994,6 @@ mod tests {
         assert!(svg.contains("width=\"73.5\" height=\"16.0\" fill=\"url("), "{svg}");
         let labels = value_labels(svg);
         assert_eq!(labels, vec!["5*", "10", "40"]);
-        // Threshold: published as <10, escaped.
-        let threshold = render_html(&wards(Suppression::Threshold { below: 10 }));
-        assert!(value_labels(first_svg(&threshold)).contains(&"&lt;10*".to_string()));
         // The same check finds the raw count in ground truth, so it can fail.
         let truth = render_html(&wards(Suppression::None));
         assert!(truth.contains(">3<"));
@@ -1007,7 +1002,7 @@ mod tests {
 
     #[test]
     fn ground_truth_banner_only_without_suppression() {
-        for rule in [Suppression::domain_practice(), Suppression::Threshold { below: 10 }] {
+        for rule in [Suppression::domain_practice()] {
             let html = render_html(&wards(rule));
             assert!(!html.contains("banner ground-truth"), "{rule:?}");
             assert!(!html.to_lowercase().contains("not for publication"), "{rule:?}");
@@ -1100,14 +1095,14 @@ mod tests {
         };
         let mut events = Vec::new();
         for i in 0..12 {
-            events.push(arrest(&format!("A{i}"), &format!("P{i}"), date!(2020 - 02 - 10), "Greenhill"));
+            events.push(arrest(&format!("A{i}"), &format!("P{i}"), date(2020, 2, 10), "Greenhill"));
         }
-        events.push(arrest("B1", "Q1", date!(2020 - 04 - 02), "Marlborough"));
-        events.push(arrest("B2", "Q2", date!(2020 - 04 - 03), "Marlborough"));
-        events.push(arrest("B3", "Q3", date!(2020 - 05 - 03), "Marlborough"));
+        events.push(arrest("B1", "Q1", date(2020, 4, 2), "Marlborough"));
+        events.push(arrest("B2", "Q2", date(2020, 4, 3), "Marlborough"));
+        events.push(arrest("B3", "Q3", date(2020, 5, 3), "Marlborough"));
         for i in 0..9 {
             let o = Outcome::new(Disposal::YouthCaution, true, 14);
-            events.push(outcome(&format!("O{i}"), &format!("Y{i}"), date!(2020 - 03 - 01), &o));
+            events.push(outcome(&format!("O{i}"), &format!("Y{i}"), date(2020, 3, 1), &o));
         }
         events
     }
@@ -1115,9 +1110,10 @@ mod tests {
     #[test]
     fn a_profile_report_has_a_table_per_table_and_a_chart_per_chartable_table() {
         let config = ProfileConfig {
-            window: Some(Window::new(date!(2020 - 01 - 01), date!(2020 - 06 - 30)).unwrap()),
+            window: Some(Window::new(date(2020, 1, 1), date(2020, 6, 30)).unwrap()),
             time_axis: TimeAxis::EventTime,
             borough: Some("Harrow".into()),
+            zone: crate::Zone::default(),
         };
         let mut profile = Profile::new(config);
         for e in &profile_events() {

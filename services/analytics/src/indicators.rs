@@ -1,18 +1,22 @@
 //! The three national youth justice indicators (domain.md, "Analytics"),
-//! computed from replayed events by an incremental projection.
+//! computed from replayed events by an incremental projection, as the
+//! Ministry of Justice / YJB national measures define them.
 //!
-//! [`Indicators`] keeps one small record per youth justice outcome and
-//! re-offence it is given ([`Indicators::apply`]); it is serde-serialisable, so
-//! a caller can checkpoint it with the log position reached and resume later.
-//! The figures are computed on demand for any period:
+//! [`Indicators`] keeps one small record per youth justice outcome,
+//! re-offence and release from custody it is given ([`Indicators::apply`]);
+//! it is serde-serialisable, so a caller can checkpoint it with the log
+//! position reached and resume later. The figures are computed on demand for
+//! any period, with days in the partnership's time zone ([`Zone`]):
 //!
 //! - **First-time entrants** ([`Indicators::first_time_entrants`]): children
 //!   10-17 receiving their first caution or conviction in 12 months, per
-//!   100,000 of the 10-17 population.
-//! - **Reoffending** ([`Indicators::reoffending`]): of a cohort of children
-//!   with a caution or conviction in a 3- or 12-month window, the share who
-//!   reoffend within 12 months of the index offence (binary rate, %) and the
-//!   re-offences per reoffender (frequency).
+//!   100,000 of the 10-17 population; "first" from the child's history in
+//!   the log where the log knows it, from the publisher's flag where not.
+//! - **Reoffending** ([`Indicators::reoffending`]): a cohort of children
+//!   cautioned, convicted or released from custody in a 3- or 12-month
+//!   window, each followed for 12 months from that date; a re-offence is
+//!   committed in the follow-up and proven by its end plus 6 months. Binary
+//!   rate (%) and re-offences per reoffender.
 //! - **Custody** ([`Indicators::custody`]): custodial sentences of children
 //!   10-17 in 12 months, per 1,000 of the 10-17 population.
 //!
@@ -21,19 +25,19 @@
 //! texts say exactly which events count. [`Indicators::report`] publishes them
 //! under a small-number [`Suppression`] rule.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use concord_core::pb::{self, event::Body};
+use jiff::civil::Date;
 use serde::{Deserialize, Serialize};
-use time::Date;
 
 use crate::AnalyticsError;
 use crate::definitions::{self, Definition, DefinitionRef};
 use crate::population::{Population, YOUTH_AGES};
 use crate::records::{self, Records, first_person, in_borough, is_caution_or_conviction};
 use crate::report::{Cell, Report, Table};
-use crate::suppression::{Suppression, format_decimals, round_to};
-use crate::window::{TimeAxis, Window, add_months, add_months_millis};
+use crate::suppression::{Denominator, Suppression, format_decimals, round_to};
+use crate::window::{TimeAxis, Window, Zone, add_months};
 
 /// One computed figure: a rate (or ratio) with what it was computed from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -52,7 +56,9 @@ pub struct Figure {
     pub per: u64,
     /// Decimal places it is published to.
     pub decimals: u32,
-    /// numerator / denominator x per, unrounded; `None` when the denominator is 0.
+    /// numerator / denominator x per from the exact counts, unrounded;
+    /// `None` when the denominator is 0. Never published as it is: see
+    /// [`Suppression::rate`].
     pub value: Option<f64>,
 }
 
@@ -71,13 +77,13 @@ impl Figure {
         }
     }
 
-    /// The value rounded to its published precision (halves away from zero).
+    /// The exact value rounded to its published precision (halves away from zero).
     pub fn rounded(&self) -> Option<f64> {
         self.value.map(|v| round_to(v, self.decimals))
     }
 
-    /// The value as published before suppression, e.g. `176`, `36.4`, `0.39`;
-    /// `n/a` when undefined.
+    /// The exact value to its published precision, e.g. `176`, `36.4`,
+    /// `0.39` (ground truth, before suppression); `n/a` when undefined.
     pub fn display(&self) -> String {
         self.value.map_or_else(|| "n/a".to_string(), |v| format_decimals(v, self.decimals))
     }
@@ -87,10 +93,10 @@ impl Figure {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CohortPeriod {
-    /// 3 months of disposals: the current national measure (definition version 2).
+    /// 3 months: the current national measure (definition version 4).
     #[default]
     ThreeMonths,
-    /// 12 months of disposals: the former national measure (definition version 1).
+    /// 12 months: the former national cohort period (definition version 3).
     TwelveMonths,
 }
 
@@ -111,6 +117,11 @@ impl CohortPeriod {
     }
 }
 
+/// Months a child is followed from their index date.
+const FOLLOW_UP_MONTHS: i64 = 12;
+/// Months after the follow-up within which a re-offence must be proven.
+const PROVEN_WITHIN_MONTHS: i64 = 6;
+
 /// The parameters of a 12-month count (first-time entrants, custody).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeriodParams {
@@ -121,18 +132,22 @@ pub struct PeriodParams {
     pub period_end: Date,
     /// Event time (`occurred_at`) or report time (`recorded_at`).
     pub time_axis: TimeAxis,
+    /// The partnership's time zone, which places events on days.
+    pub zone: Zone,
 }
 
 /// The parameters of the reoffending measure.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReoffendingParams {
-    /// The borough of the cohort's outcomes; `None`: every borough.
-    /// Re-offences count wherever they were recorded.
+    /// The borough of the cohort's outcomes and releases; `None`: every
+    /// borough. Re-offences count wherever they were recorded.
     pub borough: Option<String>,
-    /// 3 or 12 months of disposals.
+    /// 3 or 12 months.
     pub cohort: CohortPeriod,
     /// The last day of the cohort window.
     pub cohort_end: Date,
+    /// The partnership's time zone, which places events on days.
+    pub zone: Zone,
 }
 
 /// The parameters of a full indicators report.
@@ -148,28 +163,42 @@ pub struct IndicatorParams {
     pub cohort: CohortPeriod,
     /// The last day of the reoffending cohort window.
     pub cohort_end: Date,
+    /// The partnership's time zone, which places events on days.
+    pub zone: Zone,
 }
 
 impl IndicatorParams {
-    /// Figures for the 12 months to `period_end` by event time, and
-    /// reoffending for the 3-month cohort ending 12 months earlier (so that
-    /// its 12 months of tracking have run by `period_end`).
+    /// Figures for the 12 months to `period_end` by event time in
+    /// Europe/London, and reoffending for the 3-month cohort ending 18 months
+    /// earlier (so that its 12 months of follow-up and 6 months for proving
+    /// have run by `period_end`).
     pub fn new(borough: Option<&str>, period_end: Date) -> Self {
         IndicatorParams {
             borough: borough.map(str::to_string),
             period_end,
             time_axis: TimeAxis::EventTime,
             cohort: CohortPeriod::ThreeMonths,
-            cohort_end: add_months(period_end, -12),
+            cohort_end: add_months(period_end, -(FOLLOW_UP_MONTHS + PROVEN_WITHIN_MONTHS)),
+            zone: Zone::default(),
         }
     }
 
     fn period(&self) -> PeriodParams {
-        PeriodParams { borough: self.borough.clone(), period_end: self.period_end, time_axis: self.time_axis }
+        PeriodParams {
+            borough: self.borough.clone(),
+            period_end: self.period_end,
+            time_axis: self.time_axis,
+            zone: self.zone.clone(),
+        }
     }
 
     fn reoffending(&self) -> ReoffendingParams {
-        ReoffendingParams { borough: self.borough.clone(), cohort: self.cohort, cohort_end: self.cohort_end }
+        ReoffendingParams {
+            borough: self.borough.clone(),
+            cohort: self.cohort,
+            cohort_end: self.cohort_end,
+            zone: self.zone.clone(),
+        }
     }
 }
 
@@ -184,9 +213,10 @@ pub struct Reoffending {
     pub cohort: u64,
     /// Children in the cohort who reoffended.
     pub reoffenders: u64,
-    /// Their re-offences within 12 months.
+    /// Their re-offences.
     pub reoffences: u64,
-    /// The last day any cohort member's 12 months of tracking can reach.
+    /// The last day by which a cohort member's re-offence can be proven (the
+    /// cohort window's end plus 12 months of follow-up plus 6 months).
     #[serde(with = "crate::window::date_text")]
     pub tracking_ends: Date,
     /// True when the events applied do not yet reach `tracking_ends` (by
@@ -232,14 +262,43 @@ impl OutcomeRecord {
     fn youth(&self) -> bool {
         YOUTH_AGES.contains(&self.age)
     }
+
+    /// A caution or conviction: proven, and a first entry if the first.
+    fn formal(&self) -> bool {
+        is_caution_or_conviction(self.disposal())
+    }
+
+    /// When the offence was committed (the outcome's date when not recorded).
+    fn offence_or_decided(&self) -> Option<i64> {
+        self.offence.or(self.occurred)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 struct ReoffenceRecord {
     subject: Option<String>,
     original_event_id: String,
-    /// The re-offence's date (`reoffence_date`, else `occurred_at`).
+    /// When the further offence was committed (`reoffence_date`, else `occurred_at`).
     date: Option<i64>,
+    /// When it was proven (`proven_date`, else `recorded_at`).
+    #[serde(default)]
+    proven: Option<i64>,
+    /// Whether `proven_date` was set (else `proven` is the recorded time).
+    #[serde(default)]
+    proven_date_given: bool,
+    /// The outcome that proved it, if named.
+    #[serde(default)]
+    proven_by: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct ReleaseRecord {
+    subject: Option<String>,
+    borough: String,
+    /// The day of release.
+    occurred: Option<i64>,
+    /// Age on release.
+    age: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -247,16 +306,18 @@ struct ReoffenceRecord {
 enum Record {
     Outcome(OutcomeRecord),
     Reoffence(ReoffenceRecord),
+    Release(ReleaseRecord),
 }
 
 fn extract(event: &pb::Event) -> Option<Record> {
+    let millis = |t| records::millis(t);
     match event.body.as_ref()? {
         Body::YouthJusticeOutcome(o) => Some(Record::Outcome(OutcomeRecord {
             subject: first_person(event),
             borough: event.borough.clone(),
-            occurred: records::millis(event.occurred_at.as_ref()),
-            recorded: records::millis(event.recorded_at.as_ref()),
-            offence: records::millis(o.offence_date.as_ref()),
+            occurred: millis(event.occurred_at.as_ref()),
+            recorded: millis(event.recorded_at.as_ref()),
+            offence: millis(o.offence_date.as_ref()),
             disposal: o.disposal,
             fte: o.first_time_entrant,
             age: o.age,
@@ -264,10 +325,50 @@ fn extract(event: &pb::Event) -> Option<Record> {
         Body::Reoffence(r) => Some(Record::Reoffence(ReoffenceRecord {
             subject: first_person(event),
             original_event_id: r.original_event_id.clone(),
-            date: records::millis(r.reoffence_date.as_ref()).or(records::millis(event.occurred_at.as_ref())),
+            date: millis(r.reoffence_date.as_ref()).or(millis(event.occurred_at.as_ref())),
+            proven: millis(r.proven_date.as_ref()).or(millis(event.recorded_at.as_ref())),
+            proven_date_given: r.proven_date.is_some(),
+            proven_by: r.proven_by_event_id.clone(),
+        })),
+        Body::ReleaseFromCustody(r) => Some(Record::Release(ReleaseRecord {
+            subject: first_person(event),
+            borough: event.borough.clone(),
+            occurred: millis(event.occurred_at.as_ref()),
+            age: r.age,
         })),
         _ => None,
     }
+}
+
+/// How one child's first caution or conviction in the log was judged a
+/// first entry or not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FirstEntry {
+    /// The log reaches back to the child's 10th birthday: it is the first.
+    KnownFirst {
+        /// The publisher's flag said it was not.
+        flag_disagrees: bool,
+    },
+    /// The log does not reach back that far: the publisher's flag decides.
+    ByFlag(bool),
+}
+
+impl FirstEntry {
+    fn is_first(self) -> bool {
+        matches!(self, FirstEntry::KnownFirst { .. } | FirstEntry::ByFlag(true))
+    }
+}
+
+/// Data notes' tallies of how first entries were decided.
+#[derive(Debug, Default)]
+struct FirstEntryTally {
+    /// Later cautions or convictions flagged first-time entrant although the
+    /// log holds an earlier one.
+    flagged_but_earlier: u64,
+    /// First ones the flag says are not, though the log reaches back to age 10.
+    unflagged_but_first: u64,
+    /// First ones decided by the flag alone.
+    by_flag: u64,
 }
 
 /// The incremental projection behind the national indicators. Apply every
@@ -278,15 +379,22 @@ pub struct Indicators {
     events_applied: u64,
     /// The latest `recorded_at` of any event applied (ms since the epoch).
     latest_recorded: Option<i64>,
+    /// The earliest `occurred_at` of any event applied: how far back the
+    /// log's history is known.
+    #[serde(default)]
+    earliest_occurred: Option<i64>,
 }
 
 impl Indicators {
     /// Applies one replayed event (any type: those that do not bear on the
-    /// indicators are only counted).
+    /// indicators are only counted, and date how far back the log reaches).
     pub fn apply(&mut self, event: &pb::Event) {
         self.events_applied += 1;
         if let Some(recorded) = records::millis(event.recorded_at.as_ref()) {
             self.latest_recorded = Some(self.latest_recorded.map_or(recorded, |l| l.max(recorded)));
+        }
+        if let Some(occurred) = records::millis(event.occurred_at.as_ref()) {
+            self.earliest_occurred = Some(self.earliest_occurred.map_or(occurred, |e| e.min(occurred)));
         }
         self.records.apply(event, |e, _| extract(e));
     }
@@ -299,14 +407,21 @@ impl Indicators {
     fn outcomes(&self) -> impl Iterator<Item = (&String, &OutcomeRecord)> {
         self.records.iter().filter_map(|(k, r)| match r {
             Record::Outcome(o) => Some((k, o)),
-            Record::Reoffence(_) => None,
+            _ => None,
         })
     }
 
     fn reoffences(&self) -> impl Iterator<Item = &ReoffenceRecord> {
         self.records.iter().filter_map(|(_, r)| match r {
             Record::Reoffence(o) => Some(o),
-            Record::Outcome(_) => None,
+            _ => None,
+        })
+    }
+
+    fn releases(&self) -> impl Iterator<Item = (&String, &ReleaseRecord)> {
+        self.records.iter().filter_map(|(k, r)| match r {
+            Record::Release(o) => Some((k, o)),
+            _ => None,
         })
     }
 
@@ -321,13 +436,67 @@ impl Indicators {
         }
     }
 
+    /// Each child's first caution or conviction in the log (any borough, by
+    /// event time, ties by event key) and how it was judged; with the tally
+    /// of where the flag and the history disagree.
+    fn first_entries(&self, zone: &Zone) -> (BTreeMap<&str, (&OutcomeRecord, FirstEntry)>, FirstEntryTally) {
+        let mut first: BTreeMap<&str, (i64, &str, &OutcomeRecord)> = BTreeMap::new();
+        let mut tally = FirstEntryTally::default();
+        for (key, o) in self.outcomes().filter(|(_, o)| o.formal()) {
+            let (Some(subject), Some(at)) = (o.subject.as_deref(), o.occurred) else { continue };
+            let candidate = (at, key.as_str(), o);
+            match first.get(subject) {
+                Some(current) if (current.0, current.1) <= (at, key.as_str()) => {}
+                _ => {
+                    first.insert(subject, candidate);
+                }
+            }
+        }
+        // Later ones the publisher flagged as first, though the log holds an earlier one.
+        for (key, o) in self.outcomes().filter(|(_, o)| o.formal() && o.fte) {
+            let Some(subject) = o.subject.as_deref() else { continue };
+            if first.get(subject).is_some_and(|f| f.1 != key.as_str()) {
+                tally.flagged_but_earlier += 1;
+            }
+        }
+        let judged = first
+            .into_iter()
+            .map(|(subject, (_, _, o))| {
+                let judged = if self.knows_history_of(o, zone) {
+                    tally.unflagged_but_first += u64::from(!o.fte);
+                    FirstEntry::KnownFirst { flag_disagrees: !o.fte }
+                } else {
+                    tally.by_flag += 1;
+                    FirstEntry::ByFlag(o.fte)
+                };
+                (subject, (o, judged))
+            })
+            .collect();
+        (judged, tally)
+    }
+
+    /// Whether the events applied reach back to the earliest day the child
+    /// of `outcome` can have turned 10 (aged A at an offence on day D: born
+    /// after D minus A+1 years, so 10 after D minus A-9 years), so that no
+    /// earlier caution or conviction of theirs can be missing from the log.
+    fn knows_history_of(&self, outcome: &OutcomeRecord, zone: &Zone) -> bool {
+        let (Some(earliest), Some(offence)) = (self.earliest_occurred, outcome.offence_or_decided()) else {
+            return false;
+        };
+        if outcome.age < 10 {
+            return false;
+        }
+        let earliest_tenth_birthday = add_months(zone.date_of(offence), -12 * i64::from(outcome.age - 9));
+        zone.date_of(earliest) <= earliest_tenth_birthday
+    }
+
     /// First-time entrants in the 12 months to `params.period_end`, per
-    /// 100,000 of the 10-17 population (definition `fte_rate`, or
-    /// `fte_rate_report_time` by report time).
+    /// 100,000 of the 10-17 population (definition `fte_rate` version 2, or
+    /// `fte_rate_report_time` version 2 by report time).
     ///
-    /// A child whose first flagged outcome precedes the window is not counted,
-    /// but only outcomes applied are known: replay from well before the window
-    /// (ideally the start of the log) for that rule to bite.
+    /// A child's first caution or conviction is decided from the log where
+    /// it knows the child's history, from the publisher's flag where not
+    /// (see the definition): replay from the start of the log.
     pub fn first_time_entrants(
         &self,
         params: &PeriodParams,
@@ -340,25 +509,18 @@ impl Indicators {
         };
         let denominator = Self::youth_population(population, borough, "first-time entrants")?;
         let window = Window::months_ending(params.period_end, 12);
-        // Each child's first flagged caution or conviction, at any time.
-        let mut first: BTreeMap<&str, i64> = BTreeMap::new();
-        for (_, o) in self.outcomes() {
-            let qualifies = o.fte && o.youth() && is_caution_or_conviction(o.disposal());
-            if !qualifies || !in_borough(&o.borough, borough) {
-                continue;
-            }
-            if let (Some(subject), Some(at)) = (o.subject.as_deref(), o.time(params.time_axis)) {
-                let earliest = first.entry(subject).or_insert(at);
-                *earliest = (*earliest).min(at);
-            }
-        }
-        let numerator = first.values().filter(|at| window.contains_millis(**at)).count() as u64;
+        let (firsts, _) = self.first_entries(&params.zone);
+        let numerator = firsts
+            .values()
+            .filter(|(o, judged)| judged.is_first() && o.youth() && in_borough(&o.borough, borough))
+            .filter(|(o, _)| o.time(params.time_axis).is_some_and(|at| window.contains_millis(at, &params.zone)))
+            .count() as u64;
         Ok(Figure::new(definition, window, params.time_axis, numerator, denominator))
     }
 
     /// Custodial sentences of children 10-17 in the 12 months to
     /// `params.period_end`, per 1,000 of the 10-17 population (definition
-    /// `custody_rate`, or `custody_rate_report_time` by report time).
+    /// `custody_rate` version 2, or `custody_rate_report_time` by report time).
     pub fn custody(&self, params: &PeriodParams, population: &Population) -> Result<Figure, AnalyticsError> {
         let borough = params.borough.as_deref();
         let definition = match params.time_axis {
@@ -370,50 +532,82 @@ impl Indicators {
         let numerator = self
             .outcomes()
             .filter(|(_, o)| o.disposal() == pb::Disposal::Custody && o.youth() && in_borough(&o.borough, borough))
-            .filter(|(_, o)| o.time(params.time_axis).is_some_and(|at| window.contains_millis(at)))
+            .filter(|(_, o)| o.time(params.time_axis).is_some_and(|at| window.contains_millis(at, &params.zone)))
             .count() as u64;
         Ok(Figure::new(definition, window, params.time_axis, numerator, denominator))
     }
 
-    /// The reoffending binary rate and frequency for the cohort window ending
-    /// `params.cohort_end` (definitions `reoffending_binary` and
-    /// `reoffending_frequency`, version 1 for 12-month cohorts, 2 for 3-month).
-    ///
-    /// Replay from the start of the cohort window to at least
-    /// [`Reoffending::tracking_ends`] (plus recording lag): re-offences after
-    /// the events applied are unknown, which the figure flags as provisional.
-    /// Re-offences count wherever they were recorded (the borough filter
-    /// applies to the cohort's outcomes only).
-    pub fn reoffending(&self, params: &ReoffendingParams) -> Reoffending {
-        let borough = params.borough.as_deref();
-        let window = Window::months_ending(params.cohort_end, params.cohort.months());
-        // Each child's index: their first qualifying disposal in the window.
-        // (disposal time, event key) orders ties deterministically.
-        let mut index: BTreeMap<&str, (i64, &str, i64)> = BTreeMap::new();
-        let mut subject_of_outcome: BTreeMap<&str, &str> = BTreeMap::new();
-        for (key, o) in self.outcomes() {
-            if let Some(subject) = o.subject.as_deref() {
-                subject_of_outcome.insert(key.as_str(), subject);
-            }
-            let qualifies = o.youth() && is_caution_or_conviction(o.disposal()) && in_borough(&o.borough, borough);
-            let (Some(subject), Some(decided)) = (o.subject.as_deref(), o.occurred) else { continue };
-            if !qualifies || !window.contains_millis(decided) {
+    /// Each cohort member's index date: their first caution, non-custodial
+    /// conviction or release from custody in `window`, aged 10-17.
+    fn index_dates(&self, window: Window, borough: Option<&str>, zone: &Zone) -> BTreeMap<&str, Date> {
+        let outcomes = self
+            .outcomes()
+            .filter(|(_, o)| o.formal() && o.disposal() != pb::Disposal::Custody && o.youth())
+            .map(|(_, o)| (o.subject.as_deref(), o.occurred, o.borough.as_str()));
+        let releases = self
+            .releases()
+            .filter(|(_, r)| YOUTH_AGES.contains(&r.age))
+            .map(|(_, r)| (r.subject.as_deref(), r.occurred, r.borough.as_str()));
+        let mut index: BTreeMap<&str, Date> = BTreeMap::new();
+        for (subject, at, place) in outcomes.chain(releases) {
+            let (Some(subject), Some(at)) = (subject, at) else { continue };
+            let day = zone.date_of(at);
+            if !window.contains(day) || !in_borough(place, borough) {
                 continue;
             }
-            let offence = o.offence.unwrap_or(decided);
-            let candidate = (decided, key.as_str(), offence);
-            let entry = index.entry(subject).or_insert(candidate);
-            if (candidate.0, candidate.1) < (entry.0, entry.1) {
-                *entry = candidate;
+            let first = index.entry(subject).or_insert(day);
+            *first = (*first).min(day);
+        }
+        index
+    }
+
+    /// The reoffending binary rate and frequency for the cohort window ending
+    /// `params.cohort_end` (definitions `reoffending_binary` and
+    /// `reoffending_frequency`, version 4 for 3-month cohorts, 3 for
+    /// 12-month): the national measure (see the definitions' texts).
+    ///
+    /// Replay from the start of the cohort window to at least
+    /// [`Reoffending::tracking_ends`] (plus recording lag): re-offences proven
+    /// after the events applied are unknown, which the figure flags as
+    /// provisional. Re-offences count wherever they were recorded (the
+    /// borough filter applies to the cohort).
+    pub fn reoffending(&self, params: &ReoffendingParams) -> Reoffending {
+        let zone = &params.zone;
+        let window = Window::months_ending(params.cohort_end, params.cohort.months());
+        let index = self.index_dates(window, params.borough.as_deref(), zone);
+        // The day a child's follow-up ends, and the last day an offence in it may be proven.
+        let follow_up = |start: Date| {
+            let end = add_months(start, FOLLOW_UP_MONTHS);
+            (start, end, add_months(end, PROVEN_WITHIN_MONTHS))
+        };
+        let counts = |start: Date, committed: i64, proven: i64| {
+            let (start, end, deadline) = follow_up(start);
+            let committed = zone.date_of(committed);
+            start < committed && committed <= end && zone.date_of(proven) <= deadline
+        };
+        let mut reoffences_by: BTreeMap<&str, u64> = BTreeMap::new();
+        let mut subject_of_outcome: BTreeMap<&str, &str> = BTreeMap::new();
+        // (a) New cautions and convictions for offences in the follow-up.
+        for (key, o) in self.outcomes() {
+            let Some(subject) = o.subject.as_deref() else { continue };
+            subject_of_outcome.insert(key.as_str(), subject);
+            let (Some(start), Some(committed), Some(proven)) = (index.get(subject), o.offence, o.occurred) else {
+                continue;
+            };
+            if o.formal() && counts(*start, committed, proven) {
+                *reoffences_by.entry(subject).or_default() += 1;
             }
         }
-        let mut reoffences_by: BTreeMap<&str, u64> = BTreeMap::new();
+        // (b) Re-offences published as such, unless proven by an outcome in the log (counted under (a)).
+        let outcome_keys: BTreeSet<&str> = subject_of_outcome.keys().copied().collect();
         for r in self.reoffences() {
+            if !r.proven_by.is_empty() && outcome_keys.contains(r.proven_by.as_str()) {
+                continue;
+            }
             let subject =
                 r.subject.as_deref().or_else(|| subject_of_outcome.get(r.original_event_id.as_str()).copied());
-            let (Some(subject), Some(date)) = (subject, r.date) else { continue };
-            let Some((_, _, offence)) = index.get(subject) else { continue };
-            if date > *offence && date <= add_months_millis(*offence, 12) {
+            let (Some(subject), Some(committed), Some(proven)) = (subject, r.date, r.proven) else { continue };
+            if index.get(subject).is_some_and(|start| counts(*start, committed, proven)) {
                 *reoffences_by.entry(subject).or_default() += 1;
             }
         }
@@ -421,9 +615,8 @@ impl Indicators {
         let reoffenders = reoffences_by.len() as u64;
         let reoffences: u64 = reoffences_by.values().sum();
         let (binary_definition, frequency_definition) = params.cohort.definitions();
-        let tracking_ends = add_months(window.to(), 12);
-        let tracking_end_millis =
-            Window::new(tracking_ends, tracking_ends).map_or(i64::MAX, |w| w.end_millis_exclusive());
+        let (_, _, tracking_ends) = follow_up(window.to());
+        let tracking_end_millis = Window::months_ending(tracking_ends, 0).end_millis_exclusive(zone);
         Reoffending {
             binary: Figure::new(binary_definition, window, TimeAxis::EventTime, reoffenders, cohort),
             frequency: Figure::new(frequency_definition, window, TimeAxis::EventTime, reoffences, reoffenders),
@@ -448,17 +641,20 @@ impl Indicators {
         })
     }
 
-    /// Data-quality caveats about the records behind the indicators.
-    pub fn data_notes(&self, borough: Option<&str>) -> Vec<String> {
+    /// Data-quality caveats about the records behind the indicators, days
+    /// placed in `zone`.
+    pub fn data_notes(&self, borough: Option<&str>, zone: &Zone) -> Vec<String> {
         let mut no_subject = 0u64;
         let mut fte_not_formal = 0u64;
         let mut no_age = 0u64;
         for (_, o) in self.outcomes().filter(|(_, o)| in_borough(&o.borough, borough)) {
             no_subject += u64::from(o.subject.is_none());
-            fte_not_formal += u64::from(o.fte && !is_caution_or_conviction(o.disposal()));
+            fte_not_formal += u64::from(o.fte && !o.formal());
             no_age += u64::from(o.age == 0);
         }
         let unlinked = self.reoffences().filter(|r| r.subject.is_none()).count();
+        let unproven = self.reoffences().filter(|r| !r.proven_date_given).count();
+        let (_, tally) = self.first_entries(zone);
         let mut notes = Vec::new();
         if no_subject > 0 {
             notes.push(format!(
@@ -470,12 +666,35 @@ impl Indicators {
                 "{fte_not_formal} outcome(s) flagged first-time entrant are not a caution or conviction (triage, community resolution, remand): not counted as first-time entrants."
             ));
         }
+        if tally.flagged_but_earlier > 0 {
+            notes.push(format!(
+                "{} caution(s) or conviction(s) flagged first-time entrant follow an earlier caution or conviction of the same child in the log: the flag disagrees with the child's history, and the history is used.",
+                tally.flagged_but_earlier
+            ));
+        }
+        if tally.unflagged_but_first > 0 {
+            notes.push(format!(
+                "{} child(ren)'s first caution or conviction is not flagged first-time entrant, though the log reaches back to their 10th birthday and holds no earlier one: the flag disagrees with the child's history, and the history is used.",
+                tally.unflagged_but_first
+            ));
+        }
+        if tally.by_flag > 0 {
+            notes.push(format!(
+                "{} child(ren)'s first caution or conviction in the log was judged a first entry or not by the publisher's flag alone: the log does not reach back to their 10th birthday.",
+                tally.by_flag
+            ));
+        }
         if no_age > 0 {
             notes.push(format!("{no_age} youth justice outcome(s) record no age: not counted in any indicator."));
         }
         if unlinked > 0 {
             notes.push(format!(
                 "{unlinked} re-offence(s) name no person subject: counted only when linked by original_event_id."
+            ));
+        }
+        if unproven > 0 {
+            notes.push(format!(
+                "{unproven} re-offence(s) carry no proven date: taken as proven when recorded (recorded_at)."
             ));
         }
         notes
@@ -502,7 +721,7 @@ impl Indicators {
             vec![
                 suppression.count(r.cohort),
                 suppression.count(r.reoffenders),
-                suppression.rate(r.reoffenders, Some(r.cohort), r.binary.value, r.binary.decimals),
+                suppression.rate(r.reoffenders, Denominator::Counted(r.cohort), r.binary.per, r.binary.decimals),
             ],
         );
         report.add_table(binary);
@@ -513,20 +732,31 @@ impl Indicators {
             vec![
                 suppression.count(r.reoffenders),
                 suppression.count(r.reoffences),
-                suppression.rate(r.reoffences, Some(r.reoffenders), r.frequency.value, r.frequency.decimals),
+                suppression.rate(
+                    r.reoffences,
+                    Denominator::Counted(r.reoffenders),
+                    r.frequency.per,
+                    r.frequency.decimals,
+                ),
             ],
         );
         report.add_table(frequency);
         if r.provisional {
             report.note(format!(
-                "Reoffending is provisional: the events applied do not reach {}, the end of the cohort's 12 months of tracking.",
+                "Reoffending is provisional: the events applied do not reach {}, the last day a re-offence in the cohort's 12 months of follow-up can be proven.",
                 r.tracking_ends
             ));
         }
 
         let custody = &figures.custody;
         report.add_table(rate_table(custody, &area, "custodial sentences", "rate per 1,000", suppression)?);
-        for note in self.data_notes(params.borough.as_deref()) {
+        let computed: Vec<String> =
+            [&fte.definition, &r.binary.definition, &r.frequency.definition, &custody.definition]
+                .iter()
+                .map(|d| format!("{} version {}", d.id, d.version))
+                .collect();
+        report.note(format!("Computed under {}; days in the {} time zone.", computed.join(", "), params.zone));
+        for note in self.data_notes(params.borough.as_deref(), &params.zone) {
             report.note(note);
         }
         Ok(report)
@@ -557,7 +787,12 @@ fn rate_table(
         vec![
             suppression.count(figure.numerator),
             Cell::population(figure.denominator),
-            suppression.rate(figure.numerator, None, figure.value, figure.decimals),
+            suppression.rate(
+                figure.numerator,
+                Denominator::Population(figure.denominator),
+                figure.per,
+                figure.decimals,
+            ),
         ],
     );
     Ok(table)
@@ -567,9 +802,9 @@ fn rate_table(
 mod tests {
     use super::*;
     use crate::report::CellStatus;
-    use crate::testkit::{Outcome, event, outcome, person, plus, reoffence};
+    use crate::testkit::{Outcome, at, event, outcome, person, plus, reoffence};
+    use jiff::civil::date;
     use pb::Disposal;
-    use time::macros::date;
 
     /// A population file whose 10-17 total for Harrow is `total` (spread over
     /// the eight ages), with 9- and 18-year-olds and another borough that must
@@ -593,16 +828,16 @@ mod tests {
         ind
     }
 
-    const PERIOD_END: Date = date!(2020 - 09 - 30);
+    const PERIOD_END: Date = date(2020, 9, 30);
 
     fn period(axis: TimeAxis) -> PeriodParams {
-        PeriodParams { borough: Some("Harrow".into()), period_end: PERIOD_END, time_axis: axis }
+        PeriodParams { borough: Some("Harrow".into()), period_end: PERIOD_END, time_axis: axis, zone: Zone::default() }
     }
 
     /// 41 first-time entrants in the 12 months to 2020-09-30, among outcomes
     /// that must not count.
     fn fte_events() -> Vec<pb::Event> {
-        let start = date!(2019 - 10 - 01);
+        let start = date(2019, 10, 1);
         let disposals = [
             Disposal::YouthCaution,
             Disposal::YouthConditionalCaution,
@@ -618,55 +853,33 @@ mod tests {
         // The 41st: on the last day of the window (out of it by report time).
         events.push(outcome("E-40", "C-040", PERIOD_END, &Outcome::new(Disposal::YouthCaution, true, 15)));
         // Repeat flagged outcome for the same child: counted once.
-        events.push(outcome("E-rep", "C-001", date!(2020 - 08 - 01), &Outcome::new(Disposal::ReferralOrder, true, 14)));
+        events.push(outcome("E-rep", "C-001", date(2020, 8, 1), &Outcome::new(Disposal::ReferralOrder, true, 14)));
         // First flagged outcome before the window, another inside it: not a first-time entrant now.
-        events.push(outcome("E-old", "C-100", date!(2019 - 09 - 20), &Outcome::new(Disposal::YouthCaution, true, 13)));
-        events.push(outcome(
-            "E-old2",
-            "C-100",
-            date!(2020 - 01 - 20),
-            &Outcome::new(Disposal::ReferralOrder, true, 13),
-        ));
+        events.push(outcome("E-old", "C-100", date(2019, 9, 20), &Outcome::new(Disposal::YouthCaution, true, 13)));
+        events.push(outcome("E-old2", "C-100", date(2020, 1, 20), &Outcome::new(Disposal::ReferralOrder, true, 13)));
         // Aged 18 at the offence.
-        events.push(outcome(
-            "E-age18",
-            "C-101",
-            date!(2020 - 02 - 01),
-            &Outcome::new(Disposal::YouthCaution, true, 18),
-        ));
+        events.push(outcome("E-age18", "C-101", date(2020, 2, 1), &Outcome::new(Disposal::YouthCaution, true, 18)));
         // Flagged, but triage and community resolution are not cautions.
-        events.push(outcome("E-tri", "C-102", date!(2020 - 02 - 02), &Outcome::new(Disposal::Triage, true, 12)));
-        events.push(outcome(
-            "E-cr",
-            "C-108",
-            date!(2020 - 02 - 03),
-            &Outcome::new(Disposal::CommunityResolution, true, 12),
-        ));
+        events.push(outcome("E-tri", "C-102", date(2020, 2, 2), &Outcome::new(Disposal::Triage, true, 12)));
+        events.push(outcome("E-cr", "C-108", date(2020, 2, 3), &Outcome::new(Disposal::CommunityResolution, true, 12)));
         // After the window.
-        events.push(outcome("E-late", "C-103", date!(2020 - 10 - 01), &Outcome::new(Disposal::YouthCaution, true, 12)));
+        events.push(outcome("E-late", "C-103", date(2020, 10, 1), &Outcome::new(Disposal::YouthCaution, true, 12)));
         // Not flagged.
-        events.push(outcome("E-nf", "C-104", date!(2020 - 03 - 01), &Outcome::new(Disposal::ReferralOrder, false, 16)));
+        events.push(outcome("E-nf", "C-104", date(2020, 3, 1), &Outcome::new(Disposal::ReferralOrder, false, 16)));
         // Another borough.
-        let mut brent =
-            outcome("E-brent", "C-105", date!(2020 - 03 - 02), &Outcome::new(Disposal::YouthCaution, true, 14));
+        let mut brent = outcome("E-brent", "C-105", date(2020, 3, 2), &Outcome::new(Disposal::YouthCaution, true, 14));
         brent.borough = "Brent".into();
         events.push(brent);
         // Flagged, then corrected: the correction says it was not a first entry.
-        events.push(outcome(
-            "E-wrong",
-            "C-106",
-            date!(2020 - 04 - 01),
-            &Outcome::new(Disposal::YouthCaution, true, 14),
-        ));
-        let mut fix =
-            outcome("E-fix", "C-106", date!(2020 - 04 - 01), &Outcome::new(Disposal::YouthCaution, false, 14));
+        events.push(outcome("E-wrong", "C-106", date(2020, 4, 1), &Outcome::new(Disposal::YouthCaution, true, 14)));
+        let mut fix = outcome("E-fix", "C-106", date(2020, 4, 1), &Outcome::new(Disposal::YouthCaution, false, 14));
         fix.corrects = "E-wrong".into();
         events.push(fix);
         // Unrelated events are ignored.
         events.push(event(
             "E-arrest",
             vec![person("C-107")],
-            date!(2020 - 04 - 02),
+            date(2020, 4, 2),
             "Wealdstone",
             Body::Arrest(pb::Arrest { offence_category: "robbery".into(), ..Default::default() }),
         ));
@@ -680,7 +893,7 @@ mod tests {
         assert_eq!((fte.numerator, fte.denominator), (41, 23_300));
         assert_eq!(fte.display(), "176");
         assert_eq!(fte.rounded(), Some(176.0));
-        assert_eq!((fte.definition.id.as_str(), fte.definition.version), ("fte_rate", 1));
+        assert_eq!((fte.definition.id.as_str(), fte.definition.version), ("fte_rate", 2));
         assert_eq!(fte.window, Window::months_ending(PERIOD_END, 12));
 
         // By report time the last-day outcome (recorded a day later) falls out.
@@ -688,11 +901,12 @@ mod tests {
         assert_eq!(by_report.numerator, 40);
         assert_eq!(by_report.definition.id, "fte_rate_report_time");
 
-        // Published under domain practice, 41 is rounded to 40 but the rate stands.
+        // Published under domain practice, 41 is rounded to 40 and the rate
+        // is of the 40: 40 / 23,300 x 100,000 = 171.67 -> 172.
         let report = ind.report(&params(), &population(23_300), &Suppression::domain_practice()).unwrap();
         let table = report.table("fte_rate").unwrap();
         assert_eq!(table.cell("Harrow", "first-time entrants").unwrap().shown, "40");
-        assert_eq!(table.cell("Harrow", "rate per 100,000").unwrap().shown, "176");
+        assert_eq!(table.cell("Harrow", "rate per 100,000").unwrap().shown, "172");
         assert!(report.notes.iter().any(|n| n.contains("flagged first-time entrant are not a caution")));
     }
 
@@ -709,13 +923,18 @@ mod tests {
         IndicatorParams::new(Some("Harrow"), PERIOD_END)
     }
 
-    /// A cohort of `cohort` children with caution/conviction disposals in the
-    /// window, `reoffenders` of whom reoffend, with `reoffences` re-offences in
-    /// all (spread over the reoffenders), plus events that must not count.
+    /// A cohort of `cohort` children with non-custodial caution/conviction
+    /// disposals in the window, `reoffenders` of whom reoffend in the 12
+    /// months after it, with `reoffences` re-offences in all (spread over the
+    /// reoffenders), plus events that must not count.
     fn cohort_events(window: Window, cohort: usize, reoffenders: usize, reoffences: usize) -> Vec<pb::Event> {
-        let disposals =
-            [Disposal::YouthCaution, Disposal::ReferralOrder, Disposal::YouthRehabilitationOrder, Disposal::Custody];
-        let days = (window.to() - window.from()).whole_days();
+        let disposals = [
+            Disposal::YouthCaution,
+            Disposal::ReferralOrder,
+            Disposal::YouthRehabilitationOrder,
+            Disposal::YouthConditionalCaution,
+        ];
+        let days = i64::from((window.to() - window.from()).get_days());
         let mut events = Vec::new();
         let mut left = reoffences;
         for i in 0..cohort {
@@ -724,6 +943,7 @@ mod tests {
             let o = Outcome::new(disposals[i % disposals.len()], i % 2 == 0, 12 + (i % 6) as u32);
             let offence = plus(decided, -o.offence_days_before);
             events.push(outcome(&format!("O-{i}"), &subject, decided, &o));
+            // The follow-up runs from the day after the disposal.
             // A later outcome for the same child: still one cohort member.
             events.push(outcome(
                 &format!("O2-{i}"),
@@ -735,7 +955,7 @@ mod tests {
                 let share = left.div_ceil(reoffenders - i);
                 left -= share;
                 for k in 0..share {
-                    let on = plus(offence, 10 + k as i64 * 11);
+                    let on = plus(decided, 10 + k as i64 * 11);
                     let mut e = reoffence(&format!("X-{i}-{k}"), &subject, offence, on);
                     if i == 0 && k == 0 {
                         // Linked by the outcome's id only, with no subject.
@@ -746,12 +966,13 @@ mod tests {
                     }
                     events.push(e);
                 }
-                // More than 12 months after the index offence: not counted.
-                events.push(reoffence(&format!("XL-{i}"), &subject, offence, plus(offence, 400)));
+                // More than 12 months after the disposal: not counted.
+                events.push(reoffence(&format!("XL-{i}"), &subject, offence, plus(decided, 400)));
             } else {
-                // Non-reoffenders: one re-offence too late, one before the index offence.
-                events.push(reoffence(&format!("XL-{i}"), &subject, offence, plus(offence, 367)));
-                events.push(reoffence(&format!("XE-{i}"), &subject, offence, plus(offence, -5)));
+                // Non-reoffenders: one re-offence too late, one between the
+                // index offence and its disposal (before the follow-up).
+                events.push(reoffence(&format!("XL-{i}"), &subject, offence, plus(decided, 367)));
+                events.push(reoffence(&format!("XE-{i}"), &subject, offence, plus(decided, -5)));
             }
         }
         // Not in the cohort: diversion only, too old, before the window, elsewhere, remand.
@@ -783,33 +1004,39 @@ mod tests {
     ) -> Reoffending {
         let window = Window::months_ending(end, cohort.months());
         let ind = apply_all(&cohort_events(window, size, reoffenders, reoffences));
-        ind.reoffending(&ReoffendingParams { borough: Some("Harrow".into()), cohort, cohort_end: end })
+        ind.reoffending(&ReoffendingParams {
+            borough: Some("Harrow".into()),
+            cohort,
+            cohort_end: end,
+            zone: Zone::default(),
+        })
     }
 
     #[test]
     fn reoffending_harrow_12_of_33_is_36_4_percent() {
-        let r = reoffending_for(CohortPeriod::ThreeMonths, date!(2019 - 06 - 30), 33, 12, 30);
+        let r = reoffending_for(CohortPeriod::ThreeMonths, date(2019, 6, 30), 33, 12, 30);
         assert_eq!((r.cohort, r.reoffenders), (33, 12));
         assert_eq!(r.binary.display(), "36.4");
-        assert_eq!((r.binary.definition.id.as_str(), r.binary.definition.version), ("reoffending_binary", 2));
-        assert_eq!(r.binary.window, Window::new(date!(2019 - 04 - 01), date!(2019 - 06 - 30)).unwrap());
+        assert_eq!((r.binary.definition.id.as_str(), r.binary.definition.version), ("reoffending_binary", 4));
+        assert_eq!(r.binary.window, Window::new(date(2019, 4, 1), date(2019, 6, 30)).unwrap());
         assert_eq!(r.reoffences, 30);
         assert_eq!(r.frequency.display(), "2.50");
     }
 
     #[test]
     fn reoffending_havering_15_of_72_is_20_8_percent() {
-        let r = reoffending_for(CohortPeriod::TwelveMonths, date!(2018 - 12 - 31), 72, 15, 40);
+        let r = reoffending_for(CohortPeriod::TwelveMonths, date(2018, 12, 31), 72, 15, 40);
         assert_eq!((r.cohort, r.reoffenders, r.reoffences), (72, 15, 40));
         assert_eq!(r.binary.display(), "20.8");
-        assert_eq!(r.binary.definition.version, 1);
+        assert_eq!(r.binary.definition.version, 3);
         assert_eq!(r.frequency.definition.id, "reoffending_frequency");
-        assert_eq!(r.tracking_ends, date!(2019 - 12 - 31));
+        // 12 months of follow-up and 6 to be proven after 2018-12-31.
+        assert_eq!(r.tracking_ends, date(2020, 6, 30));
     }
 
     #[test]
     fn reoffending_westminster_frequency_is_4_90() {
-        let r = reoffending_for(CohortPeriod::ThreeMonths, date!(2019 - 03 - 31), 25, 10, 49);
+        let r = reoffending_for(CohortPeriod::ThreeMonths, date(2019, 3, 31), 25, 10, 49);
         assert_eq!((r.reoffenders, r.reoffences), (10, 49));
         assert_eq!(r.frequency.display(), "4.90");
         assert_eq!(r.binary.display(), "40.0");
@@ -818,9 +1045,10 @@ mod tests {
     #[test]
     fn empty_cohort_has_no_rate() {
         let r = Indicators::default().reoffending(&ReoffendingParams {
+            zone: Zone::default(),
             borough: None,
             cohort: CohortPeriod::ThreeMonths,
-            cohort_end: date!(2019 - 03 - 31),
+            cohort_end: date(2019, 3, 31),
         });
         assert_eq!((r.cohort, r.binary.value, r.frequency.value), (0, None, None));
         assert_eq!(r.binary.display(), "n/a");
@@ -831,18 +1059,18 @@ mod tests {
         let mut events = Vec::new();
         for i in 0..8i64 {
             let o = Outcome::new(Disposal::Custody, false, 14 + (i % 4) as u32);
-            events.push(outcome(&format!("K-{i}"), &format!("K{i:02}"), plus(date!(2019 - 10 - 15), i * 40), &o));
+            events.push(outcome(&format!("K-{i}"), &format!("K{i:02}"), plus(date(2019, 10, 15), i * 40), &o));
         }
         // A second custodial sentence for one child counts again: 9 sentences.
-        events.push(outcome("K-8", "K00", date!(2020 - 09 - 01), &Outcome::new(Disposal::Custody, false, 15)));
+        events.push(outcome("K-8", "K00", date(2020, 9, 1), &Outcome::new(Disposal::Custody, false, 15)));
         // Not custodial sentences of children in the window.
-        events.push(outcome("K-remand", "K20", date!(2020 - 01 - 10), &Outcome::new(Disposal::Remand, false, 15)));
-        events.push(outcome("K-18", "K21", date!(2020 - 01 - 11), &Outcome::new(Disposal::Custody, false, 18)));
-        events.push(outcome("K-early", "K22", date!(2019 - 09 - 30), &Outcome::new(Disposal::Custody, false, 16)));
+        events.push(outcome("K-remand", "K20", date(2020, 1, 10), &Outcome::new(Disposal::Remand, false, 15)));
+        events.push(outcome("K-18", "K21", date(2020, 1, 11), &Outcome::new(Disposal::Custody, false, 18)));
+        events.push(outcome("K-early", "K22", date(2019, 9, 30), &Outcome::new(Disposal::Custody, false, 16)));
         events.push(outcome(
             "K-yro",
             "K23",
-            date!(2020 - 01 - 12),
+            date(2020, 1, 12),
             &Outcome::new(Disposal::YouthRehabilitationOrder, false, 16),
         ));
         events
@@ -855,16 +1083,14 @@ mod tests {
         assert_eq!((c.numerator, c.denominator), (9, 23_000));
         assert_eq!(c.display(), "0.39");
         assert_eq!((c.definition.id.as_str(), c.per), ("custody_rate", 1_000));
-        // Published: 9 rounds to 10, the rate stands; under a threshold of 10 the rate is withheld.
+        // Published: 9 rounds to 10, and the rate is of the published count:
+        // 10 / 23,000 x 1,000 = 0.4348 -> 0.43 (0.39 would give 9 back).
         let report = ind.report(&params(), &population(23_000), &Suppression::domain_practice()).unwrap();
         let t = report.table("custody_rate").unwrap();
         assert_eq!(t.cell("Harrow", "custodial sentences").unwrap().shown, "10");
-        assert_eq!(t.cell("Harrow", "rate per 1,000").unwrap().shown, "0.39");
-        let strict = ind.report(&params(), &population(23_000), &Suppression::Threshold { below: 10 }).unwrap();
-        let t = strict.table("custody_rate").unwrap();
-        assert_eq!(t.cell("Harrow", "custodial sentences").unwrap().shown, "<10");
-        assert_eq!(t.cell("Harrow", "rate per 1,000").unwrap().status, CellStatus::Withheld);
-        assert!(!strict.to_json().unwrap().contains("0.39"));
+        assert_eq!(t.cell("Harrow", "rate per 1,000").unwrap().shown, "0.43");
+        assert!(!report.to_json().unwrap().contains("0.39"));
+        assert_eq!(t.definition.version, 2);
     }
 
     #[test]
@@ -872,10 +1098,10 @@ mod tests {
         let mut events = fte_events();
         events.extend(custody_events());
         // A cohort window (April-June 2019) clear of the other events' outcomes.
-        let cohort_window = Window::months_ending(date!(2019 - 06 - 30), 3);
+        let cohort_window = Window::months_ending(date(2019, 6, 30), 3);
         events.extend(cohort_events(cohort_window, 33, 12, 30));
         let mut params = params();
-        params.cohort_end = date!(2019 - 06 - 30);
+        params.cohort_end = date(2019, 6, 30);
         let pop = population(23_300);
         let rule = Suppression::domain_practice();
         let whole = apply_all(&events).report(&params, &pop, &rule).unwrap();
@@ -890,8 +1116,201 @@ mod tests {
             assert_eq!(resumed.report(&params, &pop, &rule).unwrap(), whole, "split at {split}");
         }
         let r = whole.table("reoffending_binary").unwrap();
+        // 33 publishes 35 and 12 publishes 10: 10 / 35 x 100 = 28.57 -> 28.6.
         assert_eq!(r.cell("Harrow", "children in cohort").unwrap().shown, "35");
-        assert_eq!(r.cell("Harrow", "binary rate (%)").unwrap().shown, "36.4");
-        assert!(whole.definitions.iter().any(|d| d.id == "reoffending_binary" && d.version == 2));
+        assert_eq!(r.cell("Harrow", "binary rate (%)").unwrap().shown, "28.6");
+        assert!(whole.definitions.iter().any(|d| d.id == "reoffending_binary" && d.version == 4));
+        assert!(whole.notes.iter().any(|n| n.contains("reoffending_binary version 4")
+            && n.contains("fte_rate version 2")
+            && n.contains("custody_rate version 2")
+            && n.contains("Europe/London")));
+    }
+
+    fn three_months_to_june_2019(zone: Zone) -> ReoffendingParams {
+        ReoffendingParams {
+            borough: Some("Harrow".into()),
+            cohort: CohortPeriod::ThreeMonths,
+            cohort_end: date(2019, 6, 30),
+            zone,
+        }
+    }
+
+    /// A re-offence committed on `committed`, proven on `proven`.
+    fn proven_reoffence(id: &str, subject: &str, committed: Date, proven: Date) -> pb::Event {
+        let mut e = reoffence(id, subject, plus(committed, -60), committed);
+        if let Some(Body::Reoffence(r)) = e.body.as_mut() {
+            r.proven_date = Some(at(proven, 0));
+        }
+        e
+    }
+
+    /// A release from custody of `subject`, aged `age`, on `on`.
+    fn release(id: &str, subject: &str, on: Date, age: u32) -> pb::Event {
+        event(
+            id,
+            vec![person(subject)],
+            on,
+            "Wealdstone",
+            Body::ReleaseFromCustody(pb::ReleaseFromCustody { sentence_event_id: String::new(), age }),
+        )
+    }
+
+    /// Rule 1 of #21: the follow-up runs from the caution or conviction, and
+    /// a re-offence counts when proven by the follow-up's end plus 6 months.
+    #[test]
+    fn follow_up_starts_at_the_disposal_and_counts_what_is_proven_in_time() {
+        // Cohort window 2019-04-01 to 2019-06-30.
+        let events = vec![
+            // A: cautioned 2019-05-10 (offence 2019-04-10). Follow-up
+            // 2019-05-11 to 2020-05-10; proven by 2020-11-10.
+            outcome("O-A", "A", date(2019, 5, 10), &Outcome::new(Disposal::YouthCaution, true, 15)),
+            // Committed after the index offence but before the caution: not
+            // in the follow-up (the earlier definition counted it).
+            proven_reoffence("A1", "A", date(2019, 4, 20), date(2019, 6, 1)),
+            // In the follow-up, proven within 6 months of its end: counts.
+            proven_reoffence("A2", "A", date(2020, 5, 1), date(2020, 10, 1)),
+            // In the follow-up, proven after 2020-11-10: does not.
+            proven_reoffence("A3", "A", date(2020, 5, 5), date(2020, 12, 1)),
+            // The follow-up's last day, proven on the last allowed day: counts.
+            proven_reoffence("A4", "A", date(2020, 5, 10), date(2020, 11, 10)),
+            // The day after the follow-up: does not.
+            proven_reoffence("A5", "A", date(2020, 5, 11), date(2020, 6, 1)),
+            // B: referral order 2019-06-30, no re-offence.
+            outcome("O-B", "B", date(2019, 6, 30), &Outcome::new(Disposal::ReferralOrder, true, 16)),
+            // C: triage only, not in the cohort.
+            outcome("O-C", "C", date(2019, 5, 1), &Outcome::new(Disposal::Triage, true, 14)),
+            proven_reoffence("C1", "C", date(2019, 8, 1), date(2019, 9, 1)),
+        ];
+        let r = apply_all(&events).reoffending(&three_months_to_june_2019(Zone::default()));
+        // Cohort {A, B} = 2; reoffenders {A} = 1; re-offences A2, A4 = 2.
+        // Binary 1 / 2 x 100 = 50.0; frequency 2 / 1 = 2.00.
+        assert_eq!((r.cohort, r.reoffenders, r.reoffences), (2, 1, 2));
+        assert_eq!((r.binary.display(), r.frequency.display()), ("50.0".to_string(), "2.00".to_string()));
+        // The window's last day 2019-06-30, + 12 months = 2020-06-30, + 6
+        // months = 2020-12-30 (the same day of the month).
+        assert_eq!(r.tracking_ends, date(2020, 12, 30));
+    }
+
+    /// Rule 1 of #21: a release from custody places a child in the cohort
+    /// (the sentence does not); new court outcomes count as re-offences, once.
+    #[test]
+    fn releases_place_children_and_new_outcomes_count_once() {
+        let mut caution_for_d1 = Outcome::new(Disposal::YouthCaution, false, 16);
+        caution_for_d1.offence_days_before = 30;
+        let mut proven_by_outcome = proven_reoffence("D1-dup", "D", date(2019, 8, 2), date(2019, 9, 1));
+        if let Some(Body::Reoffence(r)) = proven_by_outcome.body.as_mut() {
+            r.proven_by_event_id = "O-D1".into();
+        }
+        let events = vec![
+            // D: sentenced 2018-12-01, released 2019-04-15 aged 16: index
+            // 2019-04-15, follow-up to 2020-04-15, proven by 2020-10-15.
+            outcome("O-D", "D", date(2018, 12, 1), &Outcome::new(Disposal::Custody, true, 15)),
+            release("R-D", "D", date(2019, 4, 15), 16),
+            // D1: a caution on 2019-09-01 for an offence on 2019-08-02: counts.
+            outcome("O-D1", "D", date(2019, 9, 1), &caution_for_d1),
+            // The same offence published as a re-offence proven by O-D1: not again.
+            proven_by_outcome,
+            // D2: a re-offence committed 2019-11-01, proven 2019-12-01: counts.
+            proven_reoffence("D2", "D", date(2019, 11, 1), date(2019, 12, 1)),
+            // Triage for an offence in the follow-up: not proven, not counted.
+            outcome("O-D3", "D", date(2019, 10, 31), &Outcome::new(Disposal::Triage, false, 16)),
+            // E: sentenced to custody in the window, not released in it: not
+            // in the cohort (the earlier definition placed E by sentence).
+            outcome("O-E", "E", date(2019, 5, 1), &Outcome::new(Disposal::Custody, true, 15)),
+            proven_reoffence("E1", "E", date(2019, 7, 1), date(2019, 8, 1)),
+            // F: released in the window aged 18: not a child.
+            release("R-F", "F", date(2019, 5, 20), 18),
+            proven_reoffence("F1", "F", date(2019, 7, 1), date(2019, 8, 1)),
+        ];
+        let r = apply_all(&events).reoffending(&three_months_to_june_2019(Zone::default()));
+        // Cohort {D} = 1; reoffenders {D} = 1; re-offences D1, D2 = 2.
+        assert_eq!((r.cohort, r.reoffenders, r.reoffences), (1, 1, 2));
+        assert_eq!(r.binary.display(), "100.0");
+    }
+
+    /// Rule 1 of #21: days are the partnership's days, not UTC days.
+    #[test]
+    fn cohort_days_are_london_days() {
+        let at_utc = |date: Date, hours: i64, id: &str, subject: &str| {
+            let mut e = outcome(id, subject, date, &Outcome::new(Disposal::YouthCaution, true, 14));
+            // testkit places events at noon UTC: move to 23:30 UTC.
+            e.occurred_at = Some(pbjson_types::Timestamp { seconds: at(date, hours).seconds + 1_800, nanos: 0 });
+            e
+        };
+        let events = vec![
+            // G: 2019-06-30 23:30 UTC is 00:30 BST on 1 July: after the window in London.
+            at_utc(date(2019, 6, 30), 11, "O-G", "G"),
+            // H: 2019-03-31 23:30 UTC is 00:30 BST on 1 April: in the window in London.
+            at_utc(date(2019, 3, 31), 11, "O-H", "H"),
+        ];
+        let ind = apply_all(&events);
+        // London: cohort {H} = 1. UTC: cohort {G} = 1.
+        let london = ind.reoffending(&three_months_to_june_2019(Zone::default()));
+        assert_eq!(london.cohort, 1);
+        let utc = ind.reoffending(&three_months_to_june_2019(Zone::utc()));
+        assert_eq!(utc.cohort, 1);
+        // Not the same child: G by UTC days, H by London days. A re-offence
+        // by H alone makes a reoffender in London only.
+        let mut with_h = events.clone();
+        with_h.push(proven_reoffence("H1", "H", date(2019, 5, 1), date(2019, 6, 1)));
+        let ind = apply_all(&with_h);
+        assert_eq!(ind.reoffending(&three_months_to_june_2019(Zone::default())).reoffenders, 1);
+        assert_eq!(ind.reoffending(&three_months_to_june_2019(Zone::utc())).reoffenders, 0);
+    }
+
+    /// Rule 3 of #21: a first entry from the child's history in the log where
+    /// known, the flag where not, and a data note where they disagree.
+    #[test]
+    fn first_time_entrants_from_history_where_known() {
+        let caution = |id: &str, child: &str, on: Date, fte: bool, age: u32| {
+            outcome(id, child, on, &Outcome::new(Disposal::YouthCaution, fte, age))
+        };
+        let events = vec![
+            // The log reaches back to 2013-01-01.
+            event(
+                "E-first",
+                vec![person("Z")],
+                date(2013, 1, 1),
+                "Wealdstone",
+                Body::Arrest(pb::Arrest { offence_category: "theft".into(), ..Default::default() }),
+            ),
+            // J: aged 12 at an offence on 2020-01-01, cautioned 2020-01-31,
+            // not flagged. Earliest 10th birthday 2017-01-01 >= 2013-01-01:
+            // history known, none earlier: a first entry. Disagrees.
+            caution("J", "J", date(2020, 1, 31), false, 12),
+            // K: cautioned 2018-05-01 (in the log, known), then convicted
+            // 2020-03-01 flagged again: not a first entry now. Disagrees.
+            caution("K-1", "K", date(2018, 5, 1), true, 10),
+            outcome("K-2", "K", date(2020, 3, 1), &Outcome::new(Disposal::ReferralOrder, true, 12)),
+            // L: aged 17 at an offence on 2020-03-02: earliest 10th birthday
+            // 2012-03-02, before the log: the flag decides (true).
+            caution("L", "L", date(2020, 4, 1), true, 17),
+            // N: triage flagged (wrongly) 2019-12-01, then a caution
+            // 2020-02-01 not flagged, aged 15 at 2020-01-02: earliest 10th
+            // birthday 2014-01-02, history known: a first entry. Disagrees.
+            outcome("N-1", "N", date(2019, 12, 1), &Outcome::new(Disposal::Triage, true, 15)),
+            caution("N-2", "N", date(2020, 2, 1), false, 15),
+        ];
+        let ind = apply_all(&events);
+        let fte = ind.first_time_entrants(&period(TimeAxis::EventTime), &population(23_300)).unwrap();
+        // J, L, N = 3 (the flags alone would give L only: K's first flagged
+        // outcome is 2018). 3 / 23,300 x 100,000 = 12.88 -> 13.
+        assert_eq!(fte.numerator, 3);
+        assert_eq!(fte.display(), "13");
+        let notes = ind.data_notes(Some("Harrow"), &Zone::default());
+        let has = |needle: &str| notes.iter().any(|n| n.starts_with(needle));
+        // K-2 flagged though K-1 is earlier.
+        assert!(has("1 caution(s) or conviction(s) flagged first-time entrant follow an earlier"), "{notes:?}");
+        // J and N unflagged though first and known.
+        assert!(has("2 child(ren)'s first caution or conviction is not flagged"), "{notes:?}");
+        // L by the flag alone.
+        assert!(has("1 child(ren)'s first caution or conviction in the log was judged"), "{notes:?}");
+        // N-1: a flagged triage.
+        assert!(has("1 outcome(s) flagged first-time entrant are not a caution"), "{notes:?}");
+        // Published: 3 is small (shown as 5) and its rate withheld.
+        let report = ind.report(&params(), &population(23_300), &Suppression::domain_practice()).unwrap();
+        let t = report.table("fte_rate").unwrap();
+        assert_eq!(t.cell("Harrow", "first-time entrants").unwrap().shown, "5");
+        assert_eq!(t.cell("Harrow", "rate per 100,000").unwrap().status, CellStatus::Withheld);
     }
 }

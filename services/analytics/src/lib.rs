@@ -17,7 +17,8 @@
 //! - [`suppression`]: small-number suppression of every published aggregate.
 //! - [`report`]: the published [`Report`] (tables of cells), as CSV or JSON.
 //! - [`html`]: a report as one self-contained HTML page with charts, [`render_html`].
-//! - [`window`]: windows of whole days and the time axis (event or report time).
+//! - [`window`]: windows of whole days in the partnership's time zone, and
+//!   the time axis (event or report time).
 //!
 //! Both projections are serde-serialisable: wrap one in a [`Checkpoint`] with
 //! the log position reached, store it, and resume applying from there later;
@@ -25,7 +26,7 @@
 //!
 //! ```
 //! use concord_analytics::{IndicatorParams, Indicators, Population, Profile, Suppression};
-//! use time::macros::date;
+//! use jiff::civil::date;
 //!
 //! let population = Population::parse("borough,age,gender,ethnicity,count\nHarrow,14,*,*,23300\n")?;
 //! let mut indicators = Indicators::default();
@@ -35,7 +36,7 @@
 //!     profile.apply(&event);
 //! }
 //! let rule = Suppression::domain_practice();
-//! let mut report = indicators.report(&IndicatorParams::new(Some("Harrow"), date!(2020 - 09 - 30)), &population, &rule)?;
+//! let mut report = indicators.report(&IndicatorParams::new(Some("Harrow"), date(2020, 9, 30)), &population, &rule)?;
 //! report.extend(profile.report(&population, &rule));
 //! assert!(report.to_csv().starts_with("figure,"));
 //! # Ok::<(), concord_analytics::AnalyticsError>(())
@@ -67,8 +68,8 @@ pub use population::{Population, PopulationError};
 pub use profile::{Profile, ProfileConfig, ProfileFigures};
 pub use records::is_caution_or_conviction;
 pub use report::{Cell, CellKind, CellStatus, Report, Row, Table};
-pub use suppression::{Suppression, SuppressionRecord};
-pub use window::{TimeAxis, Window, WindowError};
+pub use suppression::{Denominator, Suppression, SuppressionRecord};
+pub use window::{TimeAxis, Window, WindowError, Zone};
 
 /// Why a figure or report could not be produced.
 #[derive(Debug, thiserror::Error)]

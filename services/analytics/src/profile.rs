@@ -28,8 +28,8 @@ use crate::indicators::area_name;
 use crate::population::{ETHNIC_GROUPS, Population, YOUTH_AGES, ethnicity_label};
 use crate::records::{self, Records, enum_label, in_borough, subjects_of};
 use crate::report::{Cell, CellKind, CellStatus, Report, Table};
-use crate::suppression::Suppression;
-use crate::window::{TimeAxis, Window, add_months, month_label};
+use crate::suppression::{Denominator, Suppression};
+use crate::window::{TimeAxis, Window, Zone, add_months, month_label};
 
 /// People in this many episodes or concerns are repeats.
 pub const REPEAT_MIN: u64 = 2;
@@ -45,6 +45,9 @@ pub struct ProfileConfig {
     pub time_axis: TimeAxis,
     /// The borough (the events' `borough`); `None`: every borough.
     pub borough: Option<String>,
+    /// The partnership's time zone, which places events on days and months.
+    #[serde(default)]
+    pub zone: Zone,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -109,7 +112,10 @@ fn category(body: &Body) -> Option<String> {
         }
         Body::VcsEngagement(v) => Some(text_or_unrecorded(&v.programme)),
         // Health detail is special category: counted by type only.
-        Body::CamhsContact(_) | Body::ConsentRecorded(_) | Body::ConsentWithdrawn(_) => None,
+        Body::CamhsContact(_)
+        | Body::ConsentRecorded(_)
+        | Body::ConsentWithdrawn(_)
+        | Body::ReleaseFromCustody(_) => None,
     }
 }
 
@@ -361,7 +367,7 @@ impl Profile {
             };
             let Some(time) = first.time(axis) else { continue };
             if !in_borough(&first.borough, self.config.borough.as_deref())
-                || self.config.window.is_some_and(|w| !w.contains_millis(time))
+                || self.config.window.is_some_and(|w| !w.contains_millis(time, &self.config.zone))
             {
                 continue;
             }
@@ -383,7 +389,7 @@ impl Profile {
     /// end) from their youth justice outcomes.
     fn demographics(&self) -> BTreeMap<&str, Demographics> {
         let axis = self.config.time_axis;
-        let window_end = self.config.window.map(|w| w.end_millis_exclusive());
+        let window_end = self.config.window.map(|w| w.end_millis_exclusive(&self.config.zone));
         let mut outcomes: BTreeMap<&str, Vec<(i64, &OutcomeInfo)>> = BTreeMap::new();
         for (_, r) in self.records.iter() {
             if let (Some(o), Some(p), Some(t)) = (r.outcome.as_ref(), r.persons.first(), r.time(axis)) {
@@ -418,9 +424,9 @@ impl Profile {
             ..ProfileFigures::default()
         };
         if let Some(w) = self.config.window {
-            let mut month = w.from().replace_day(1).unwrap_or(w.from());
+            let mut month = w.from().first_of_month();
             while month <= w.to() {
-                f.by_month.insert(format!("{:04}-{:02}", month.year(), u8::from(month.month())), 0);
+                f.by_month.insert(month_label(month), 0);
                 month = add_months(month, 1);
             }
         }
@@ -431,12 +437,12 @@ impl Profile {
                 *f.by_category.entry(format!("{}: {c}", u.event_type)).or_default() += 1;
             }
             *f.by_ward.entry(text_or_unrecorded(u.ward)).or_default() += 1;
-            *f.by_month.entry(month_label(u.time)).or_default() += 1;
+            *f.by_month.entry(month_label(self.config.zone.date_of(u.time))).or_default() += 1;
             first = first.min(u.time);
             last = last.max(u.time);
         }
         if first <= last {
-            let day = |ms| crate::window::date_time(ms).date();
+            let day = |ms| self.config.zone.date_of(ms);
             f.span = Window::new(day(first), day(last)).ok();
         }
 
@@ -625,10 +631,12 @@ impl Profile {
             "ethnic group",
             &["outcomes", "population aged 10-17", "rate per 1,000", "relative rate index (White = 1.00)"],
         );
-        let decimals = definitions::DISPROPORTIONALITY.decimals;
-        let white_outcomes = f.disproportionality.first().map_or(0, |w| w.outcomes);
+        let (per, decimals) = (definitions::DISPROPORTIONALITY.per, definitions::DISPROPORTIONALITY.decimals);
+        let white = f.disproportionality.first();
+        let (white_outcomes, white_population) = white.map_or((0, 0), |w| (w.outcomes, w.population.unwrap_or(0)));
         for g in &f.disproportionality {
             let population_cell = g.population.map_or_else(
+            let population = g.population.unwrap_or(0);
                 || Cell {
                     kind: CellKind::Population,
                     shown: "n/a".into(),
@@ -642,8 +650,8 @@ impl Profile {
                 vec![
                     suppression.count(g.outcomes),
                     population_cell,
-                    suppression.rate(g.outcomes, None, g.rate, decimals),
-                    suppression.rate(g.outcomes, Some(white_outcomes), g.relative_rate_index, decimals),
+                    suppression.rate(g.outcomes, Denominator::Population(population), per, decimals),
+                    suppression.ratio_of_rates((g.outcomes, population), (white_outcomes, white_population), decimals),
                 ],
             );
         }
@@ -680,15 +688,15 @@ mod tests {
     use super::*;
     use crate::testkit::{Outcome, event, outcome, person, place, plus};
     use pb::Disposal;
-    use time::Date;
-    use time::macros::date;
+    use jiff::civil::{Date, date};
 
     fn config() -> ProfileConfig {
         ProfileConfig {
-            window: Some(Window::new(date!(2020 - 01 - 01), date!(2020 - 06 - 30)).unwrap()),
+            window: Some(Window::new(date(2020, 1, 1), date(2020, 6, 30)).unwrap()),
             time_axis: TimeAxis::EventTime,
             borough: Some("Harrow".into()),
         }
+            zone: crate::Zone::default(),
     }
 
     fn missing(id: &str, child: &str, episode: &str, on: Date, flagged: bool) -> pb::Event {
@@ -734,27 +742,27 @@ mod tests {
     fn events() -> Vec<pb::Event> {
         let mut e = vec![
             // Child A: three missing episodes (the first reported and returned, flagged on return).
-            missing("M1a", "A", "ME-1", date!(2020 - 01 - 05), false),
-            missing("M1b", "A", "ME-1", date!(2020 - 01 - 06), true),
-            missing("M2", "A", "ME-2", date!(2020 - 02 - 10), false),
-            missing("M3", "A", "ME-3", date!(2020 - 03 - 03), false),
+            missing("M1a", "A", "ME-1", date(2020, 1, 5), false),
+            missing("M1b", "A", "ME-1", date(2020, 1, 6), true),
+            missing("M2", "A", "ME-2", date(2020, 2, 10), false),
+            missing("M3", "A", "ME-3", date(2020, 3, 3), false),
             // B once, flagged; C once before the window and once in it.
-            missing("M4", "B", "ME-4", date!(2020 - 04 - 01), true),
-            missing("M5", "C", "ME-5", date!(2019 - 12 - 20), false),
-            missing("M6", "C", "ME-6", date!(2020 - 05 - 01), false),
+            missing("M4", "B", "ME-4", date(2020, 4, 1), true),
+            missing("M5", "C", "ME-5", date(2019, 12, 20), false),
+            missing("M6", "C", "ME-6", date(2020, 5, 1), false),
             // Exploitation concerns: A twice, D once at place PL-1, E after the window.
-            concern("X1", vec![person("A")], date!(2020 - 01 - 20), pb::ExploitationType::Criminal),
-            concern("X2", vec![person("A")], date!(2020 - 03 - 20), pb::ExploitationType::Sexual),
-            concern("X3", vec![person("D"), place("PL-1")], date!(2020 - 02 - 01), pb::ExploitationType::Criminal),
-            concern("X4", vec![person("E")], date!(2020 - 07 - 05), pb::ExploitationType::Criminal),
+            concern("X1", vec![person("A")], date(2020, 1, 20), pb::ExploitationType::Criminal),
+            concern("X2", vec![person("A")], date(2020, 3, 20), pb::ExploitationType::Sexual),
+            concern("X3", vec![person("D"), place("PL-1")], date(2020, 2, 1), pb::ExploitationType::Criminal),
+            concern("X4", vec![person("E")], date(2020, 7, 5), pb::ExploitationType::Criminal),
             // Incidents at PL-1 (four with X3) and one at PL-2.
-            arrest("R1", vec![person("F"), place("PL-1")], date!(2020 - 02 - 14), "Greenhill"),
-            arrest("R2", vec![person("G"), place("PL-1")], date!(2020 - 03 - 14), "Greenhill"),
-            arrest("R3", vec![person("H"), place("PL-2")], date!(2020 - 03 - 15), "Marlborough"),
+            arrest("R1", vec![person("F"), place("PL-1")], date(2020, 2, 14), "Greenhill"),
+            arrest("R2", vec![person("G"), place("PL-1")], date(2020, 3, 14), "Greenhill"),
+            arrest("R3", vec![person("H"), place("PL-2")], date(2020, 3, 15), "Marlborough"),
             event(
                 "S1",
                 vec![person("S"), place("PL-1")],
-                date!(2020 - 04 - 14),
+                date(2020, 4, 14),
                 "Greenhill",
                 Body::StopAndSearch(pb::StopAndSearch {
                     grounds: pb::SearchGrounds::Drugs as i32,
@@ -766,7 +774,7 @@ mod tests {
             event(
                 "V1a",
                 vec![person("A")],
-                date!(2020 - 01 - 10),
+                date(2020, 1, 10),
                 "Wealdstone",
                 Body::VveBriefingItem(pb::VveBriefingItem {
                     item_id: "V-1".into(),
@@ -778,7 +786,7 @@ mod tests {
             event(
                 "V1b",
                 vec![person("A")],
-                date!(2020 - 01 - 12),
+                date(2020, 1, 12),
                 "Wealdstone",
                 Body::VveBriefingItem(pb::VveBriefingItem {
                     item_id: "V-1".into(),
@@ -790,7 +798,7 @@ mod tests {
             event(
                 "Q1",
                 vec![person("A")],
-                date!(2020 - 02 - 02),
+                date(2020, 2, 2),
                 "Wealdstone",
                 Body::MashReferral(pb::MashReferral {
                     reason: pb::MashReason::Exploitation as i32,
@@ -801,27 +809,27 @@ mod tests {
             event(
                 "K1",
                 vec![person("A")],
-                date!(2020 - 02 - 03),
+                date(2020, 2, 3),
                 "Wealdstone",
                 Body::ConsentRecorded(pb::ConsentRecorded { consent_id: "c1".into(), ..Default::default() }),
             ),
             outcome(
                 "Y1",
                 "A",
-                date!(2020 - 05 - 05),
+                date(2020, 5, 5),
                 &Outcome {
                     gender: pb::Gender::Female,
                     ..Outcome::new(Disposal::ReferralOrder, true, 15).ethnicity(pb::Ethnicity::Black)
                 },
             ),
-            outcome("Y2", "F", date!(2020 - 05 - 06), &Outcome::new(Disposal::YouthCaution, true, 17)),
+            outcome("Y2", "F", date(2020, 5, 6), &Outcome::new(Disposal::YouthCaution, true, 17)),
         ];
         // Y2 corrected: the child was 16.
-        let mut fix = outcome("Y2b", "F", date!(2020 - 05 - 06), &Outcome::new(Disposal::YouthCaution, true, 16));
+        let mut fix = outcome("Y2b", "F", date(2020, 5, 6), &Outcome::new(Disposal::YouthCaution, true, 16));
         fix.corrects = "Y2".into();
         e.push(fix);
         // Another borough.
-        let mut brent = arrest("R9", vec![person("Z"), place("PL-1")], date!(2020 - 02 - 20), "Greenhill");
+        let mut brent = arrest("R9", vec![person("Z"), place("PL-1")], date(2020, 2, 20), "Greenhill");
         brent.borough = "Brent".into();
         e.push(brent);
         e
@@ -923,19 +931,19 @@ mod tests {
             for i in 0..n {
                 let o = Outcome::new(disposals[i % disposals.len()], false, 10 + (i % 8) as u32).ethnicity(group);
                 let id = format!("{}-{i}", group.as_str_name());
-                events.push(outcome(&id, &id, plus(date!(2020 - 01 - 10), i as i64 * 5), &o));
+                events.push(outcome(&id, &id, plus(date(2020, 1, 10), i as i64 * 5), &o));
             }
         }
         // Not counted: remand, aged 18, outside the window.
         let remand = Outcome::new(Disposal::Remand, false, 15).ethnicity(pb::Ethnicity::White);
-        events.push(outcome("W-remand", "W-remand", date!(2020 - 02 - 01), &remand));
+        events.push(outcome("W-remand", "W-remand", date(2020, 2, 1), &remand));
         let adult = Outcome::new(Disposal::ReferralOrder, false, 18).ethnicity(pb::Ethnicity::Black);
-        events.push(outcome("B-18", "B-18", date!(2020 - 02 - 01), &adult));
+        events.push(outcome("B-18", "B-18", date(2020, 2, 1), &adult));
         let late = Outcome::new(Disposal::ReferralOrder, false, 15).ethnicity(pb::Ethnicity::Black);
-        events.push(outcome("B-late", "B-late", date!(2020 - 07 - 01), &late));
+        events.push(outcome("B-late", "B-late", date(2020, 7, 1), &late));
         // Counted, with no ethnic group recorded.
         let unknown = Outcome::new(Disposal::YouthCaution, false, 15).ethnicity(pb::Ethnicity::NotKnown);
-        events.push(outcome("U-1", "U-1", date!(2020 - 03 - 01), &unknown));
+        events.push(outcome("U-1", "U-1", date(2020, 3, 1), &unknown));
         events
     }
 
@@ -956,13 +964,15 @@ mod tests {
         assert!(close(mixed.rate, 0.0) && close(mixed.relative_rate_index, 0.0));
         assert_eq!((group("Not known").outcomes, group("Not known").rate), (1, None));
 
-        // Published: Black's RRI shows as 3.00; Other's 3 outcomes are small, so
-        // its count is shown as 5 and its rate and RRI withheld.
+        // Published, from the published counts (Black 12 -> 10, White 10 ->
+        // 10): Black's rate 10 / 2,000 x 1,000 = 5.00; its RRI (10 / 2,000) /
+        // (10 / 5,000) = 0.005 / 0.002 = 2.50. Other's 3 outcomes are small,
+        // so its count is shown as 5 and its rate and RRI withheld.
         let report = p.report(&population(), &Suppression::domain_practice());
         let t = report.table("outcome_rate_by_ethnicity").unwrap();
         let column = "relative rate index (White = 1.00)";
-        assert_eq!(t.cell("Black", column).unwrap().shown, "3.00");
-        assert_eq!(t.cell("Black", "rate per 1,000").unwrap().shown, "6.00");
+        assert_eq!(t.cell("Black", column).unwrap().shown, "2.50");
+        assert_eq!(t.cell("Black", "rate per 1,000").unwrap().shown, "5.00");
         assert_eq!(t.cell("Other", "outcomes").unwrap().shown, "5");
         assert_eq!(t.cell("Other", "rate per 1,000").unwrap().status, CellStatus::Withheld);
         assert_eq!(t.cell("Other", column).unwrap().status, CellStatus::Withheld);
@@ -1026,7 +1036,7 @@ mod tests {
     fn report_time_axis_moves_events() {
         // Recorded a day after occurring: an event on 30 June is in the window by
         // event time, and in July by report time.
-        let e = vec![arrest("R1", vec![person("F")], date!(2020 - 06 - 30), "Greenhill")];
+        let e = vec![arrest("R1", vec![person("F")], date(2020, 6, 30), "Greenhill")];
         let by_event = profile_of(&e).figures(&population());
         let mut config = config();
         config.time_axis = TimeAxis::ReportTime;

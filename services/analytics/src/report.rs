@@ -267,18 +267,21 @@ mod tests {
     use super::*;
     use crate::definitions::FTE_RATE;
     use crate::suppression::Suppression;
-    use time::macros::date;
+    use jiff::civil::date;
 
     fn sample(rule: Suppression) -> Report {
         let mut report = Report::new("Test", "Harrow", rule.record());
         let mut table = Table::new(
             &FTE_RATE,
-            Some(Window::months_ending(date!(2020 - 09 - 30), 12)),
+            Some(Window::months_ending(date(2020, 9, 30), 12)),
             TimeAxis::EventTime,
             "area",
             &["first-time entrants", "rate per 100,000"],
         );
-        table.push("Harrow, \"west\"", vec![rule.count(3), rule.rate(3, None, Some(12.9), 0)]);
+        table.push(
+            "Harrow, \"west\"",
+            vec![rule.count(3), rule.rate(3, crate::Denominator::Population(23_300), 100_000, 0)],
+        );
         report.add_table(table);
         report
     }
@@ -292,9 +295,9 @@ mod tests {
         assert!(lines[0].starts_with("figure,title,dimension,label,measure,value,status,definition_id"));
         assert!(lines[1].starts_with("fte_rate,"), "{}", lines[1]);
         assert!(lines[1].contains(
-            ",\"Harrow, \"\"west\"\"\",first-time entrants,5,suppressed,fte_rate,1,2019-10-01,2020-09-30,event_time,"
+            ",\"Harrow, \"\"west\"\"\",first-time entrants,5,suppressed,fte_rate,2,2019-10-01,2020-09-30,event_time,"
         ));
-        assert!(lines[2].contains(",withheld,withheld,fte_rate,1,"));
+        assert!(lines[2].contains(",withheld,withheld,fte_rate,2,"));
         assert_eq!(report.definitions.len(), 1);
         assert_eq!(report.definitions[0].id, "fte_rate");
     }

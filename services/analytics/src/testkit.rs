@@ -1,13 +1,14 @@
 //! Builders for the pseudonymised events the tests replay (test-only).
 
 use concord_core::pb::{self, event::Body};
-use time::Date;
+use jiff::ToSpan;
+use jiff::civil::Date;
 
-use crate::window::day_start_millis;
+use crate::window::Zone;
 
 /// A timestamp at noon UTC on `date`, plus `hours`.
 pub fn at(date: Date, hours: i64) -> pbjson_types::Timestamp {
-    let millis = day_start_millis(date) + (12 + hours) * 3_600_000;
+    let millis = Zone::utc().day_start_millis(date) + (12 + hours) * 3_600_000;
     pbjson_types::Timestamp { seconds: millis / 1000, nanos: 0 }
 }
 
@@ -74,7 +75,7 @@ impl Outcome {
 
 /// A youth justice outcome for `subject`, decided on `on`.
 pub fn outcome(id: &str, subject: &str, on: Date, o: &Outcome) -> pb::Event {
-    let offence = on - time::Duration::days(o.offence_days_before);
+    let offence = plus(on, -o.offence_days_before);
     event(
         id,
         vec![person(subject)],
@@ -104,11 +105,12 @@ pub fn reoffence(id: &str, subject: &str, original: Date, on: Date) -> pb::Event
             original_offence_date: Some(at(original, 0)),
             reoffence_date: Some(at(on, 0)),
             offence_category: "theft".into(),
+            ..Default::default()
         }),
     )
 }
 
 /// The date `days` days after `date`.
 pub fn plus(date: Date, days: i64) -> Date {
-    date + time::Duration::days(days)
+    date.checked_add(days.days()).expect("a test date in range")
 }

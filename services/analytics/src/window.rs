@@ -1,15 +1,20 @@
-//! Time windows and time axes: which period a figure covers, and whether an
-//! event is placed in it by when it happened (event time) or when the agency
-//! recorded it (report time).
+//! Time windows, time axes and the partnership's time zone: which period a
+//! figure covers, whether an event is placed in it by when it happened (event
+//! time) or when the agency recorded it (report time), and on which calendar
+//! day an instant falls.
 //!
-//! Windows are whole days, inclusive at both ends, in UTC. Events carry
-//! protobuf timestamps; the projections keep them as milliseconds since the
-//! epoch.
+//! Windows are whole calendar days, inclusive at both ends, in the
+//! partnership's time zone ([`Zone`], Europe/London unless configured): an
+//! event at 00:30 BST on 1 July is a 1 July event, although it is 30 June in
+//! UTC. Events carry protobuf timestamps; the projections keep them as
+//! milliseconds since the epoch and place them on days when asked.
 
 use std::fmt;
 
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+use jiff::{Timestamp, ToSpan};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use time::{Date, Month, OffsetDateTime, Time};
 
 /// Which of an event's two times places it in a window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize)]
@@ -39,7 +44,7 @@ impl fmt::Display for TimeAxis {
     }
 }
 
-/// A window that could not be made.
+/// A window or time zone that could not be made.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum WindowError {
     /// The window ends before it starts.
@@ -53,9 +58,80 @@ pub enum WindowError {
     /// A date in a stored window could not be read.
     #[error("`{0}` is not a date of the form YYYY-MM-DD")]
     BadDate(String),
+    /// A time zone name the tz database does not know.
+    #[error("`{0}` is not an IANA time zone name (e.g. Europe/London)")]
+    BadZone(String),
 }
 
-/// A period of whole days, `from` to `to` inclusive, in UTC.
+/// The partnership's time zone: it decides on which calendar day an instant
+/// falls. Written in reports and checkpoints by its IANA name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Zone {
+    name: String,
+    tz: TimeZone,
+}
+
+impl Zone {
+    /// The zone with this IANA name, e.g. `Europe/London`.
+    pub fn get(name: &str) -> Result<Zone, WindowError> {
+        let tz = TimeZone::get(name.trim()).map_err(|_| WindowError::BadZone(name.to_string()))?;
+        Ok(Zone { name: name.trim().to_string(), tz })
+    }
+
+    /// UTC (for data whose days are UTC days).
+    pub fn utc() -> Zone {
+        Zone { name: "UTC".into(), tz: TimeZone::UTC }
+    }
+
+    /// The zone's IANA name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The calendar day an instant (milliseconds since the epoch) falls on
+    /// here (instants outside jiff's range are clamped to its ends).
+    pub fn date_of(&self, millis: i64) -> Date {
+        let at =
+            Timestamp::from_millisecond(millis).unwrap_or(if millis < 0 { Timestamp::MIN } else { Timestamp::MAX });
+        self.tz.to_datetime(at).date()
+    }
+
+    /// The first instant of `date` here, in milliseconds since the epoch.
+    pub fn day_start_millis(&self, date: Date) -> i64 {
+        date.to_zoned_datetime(self.tz.clone())
+            .map_or(if date < Date::constant(1970, 1, 1) { i64::MIN } else { i64::MAX }, |z| {
+                z.timestamp().as_millisecond()
+            })
+    }
+}
+
+impl Default for Zone {
+    /// Europe/London (always in the bundled tz database).
+    fn default() -> Self {
+        Zone::get("Europe/London").unwrap_or_else(|_| Zone::utc())
+    }
+}
+
+impl fmt::Display for Zone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
+impl Serialize for Zone {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.name)
+    }
+}
+
+impl<'de> Deserialize<'de> for Zone {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Zone::get(&String::deserialize(deserializer)?).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A period of whole calendar days, `from` to `to` inclusive (placed in a
+/// [`Zone`] when events are tested against it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Window {
     from: Date,
@@ -78,7 +154,7 @@ impl Window {
         if months == 0 {
             return Window { from: end, to: end };
         }
-        let after = end.next_day().unwrap_or(end);
+        let after = end.tomorrow().unwrap_or(end);
         let from = add_months(after, -i64::from(months));
         Window { from: from.min(end), to: end }
     }
@@ -93,19 +169,21 @@ impl Window {
         self.to
     }
 
-    /// The window's first instant, in milliseconds since the epoch.
-    pub fn start_millis(&self) -> i64 {
-        day_start_millis(self.from)
+    /// Whether a day falls in the window.
+    pub fn contains(&self, date: Date) -> bool {
+        self.from <= date && date <= self.to
     }
 
-    /// The first instant after the window, in milliseconds since the epoch.
-    pub fn end_millis_exclusive(&self) -> i64 {
-        day_start_millis(self.to) + MILLIS_PER_DAY
+    /// Whether an instant (milliseconds since the epoch) falls in the window
+    /// on `zone`'s calendar.
+    pub fn contains_millis(&self, millis: i64, zone: &Zone) -> bool {
+        self.contains(zone.date_of(millis))
     }
 
-    /// Whether an instant (milliseconds since the epoch) falls in the window.
-    pub fn contains_millis(&self, millis: i64) -> bool {
-        millis >= self.start_millis() && millis < self.end_millis_exclusive()
+    /// The first instant after the window on `zone`'s calendar, in
+    /// milliseconds since the epoch.
+    pub fn end_millis_exclusive(&self, zone: &Zone) -> i64 {
+        self.to.tomorrow().map_or(i64::MAX, |next| zone.day_start_millis(next))
     }
 }
 
@@ -138,8 +216,8 @@ impl<'de> Deserialize<'de> for Window {
 
 /// Serde for a [`Date`] as `YYYY-MM-DD` (use with `#[serde(with = "...")]`).
 pub(crate) mod date_text {
+    use jiff::civil::Date;
     use serde::{Deserialize, Deserializer, Serializer};
-    use time::Date;
 
     pub(crate) fn serialize<S: Serializer>(date: &Date, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.collect_str(date)
@@ -153,97 +231,84 @@ pub(crate) mod date_text {
 
 /// Parses a date written `YYYY-MM-DD`.
 pub fn parse_date(text: &str) -> Result<Date, WindowError> {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    Date::parse(text.trim(), format).map_err(|_| WindowError::BadDate(text.to_string()))
+    let trimmed = text.trim();
+    match trimmed.len() {
+        10 => trimmed.parse().map_err(|_| WindowError::BadDate(text.to_string())),
+        _ => Err(WindowError::BadDate(text.to_string())),
+    }
 }
 
-const MILLIS_PER_DAY: i64 = 86_400_000;
-
-/// Midnight UTC at the start of `date`, in milliseconds since the epoch.
-pub(crate) fn day_start_millis(date: Date) -> i64 {
-    date.midnight().assume_utc().unix_timestamp() * 1000
-}
-
-/// The UTC date-time of an instant in milliseconds since the epoch (clamped
-/// to the range `time` supports).
-pub(crate) fn date_time(millis: i64) -> OffsetDateTime {
-    let seconds = millis.div_euclid(1000);
-    OffsetDateTime::from_unix_timestamp(seconds).unwrap_or(if seconds < 0 {
-        OffsetDateTime::new_utc(Date::MIN, Time::MIDNIGHT)
-    } else {
-        OffsetDateTime::new_utc(Date::MAX, Time::MIDNIGHT)
-    })
-}
-
-/// The UTC month of an instant, as `YYYY-MM`.
-pub(crate) fn month_label(millis: i64) -> String {
-    let date = date_time(millis).date();
-    format!("{:04}-{:02}", date.year(), u8::from(date.month()))
+/// The month of a day, as `YYYY-MM`.
+pub(crate) fn month_label(date: Date) -> String {
+    format!("{:04}-{:02}", date.year(), date.month())
 }
 
 /// `date` moved by `months` calendar months, the day clamped to the length of
-/// the month reached (e.g. 31 March + 1 month = 30 April).
+/// the month reached (e.g. 31 March + 1 month = 30 April); clamped to jiff's
+/// range of dates.
 pub(crate) fn add_months(date: Date, months: i64) -> Date {
-    let index = i64::from(date.year()) * 12 + i64::from(u8::from(date.month())) - 1 + months;
-    let year = i32::try_from(index.div_euclid(12)).unwrap_or(if months < 0 { -9999 } else { 9999 });
-    let month_number = u8::try_from(index.rem_euclid(12) + 1).unwrap_or(1);
-    let month = Month::try_from(month_number).unwrap_or(Month::January);
-    let day = date.day().min(month.length(year));
-    Date::from_calendar_date(year, month, day).unwrap_or(if months < 0 { Date::MIN } else { Date::MAX })
-}
-
-/// An instant (milliseconds since the epoch) moved by `months` calendar
-/// months, keeping the time of day.
-pub(crate) fn add_months_millis(millis: i64, months: i64) -> i64 {
-    let at = date_time(millis);
-    let moved = add_months(at.date(), months);
-    let shifted = at.replace_date(moved);
-    shifted.unix_timestamp() * 1000 + (millis.rem_euclid(1000))
+    date.checked_add(months.months()).unwrap_or(if months < 0 { Date::MIN } else { Date::MAX })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use time::macros::date;
+    use jiff::civil::date;
 
     #[test]
     fn twelve_months_to_september() {
-        let w = Window::months_ending(date!(2020 - 09 - 30), 12);
-        assert_eq!(w.from(), date!(2019 - 10 - 01));
-        assert_eq!(w.to(), date!(2020 - 09 - 30));
+        let w = Window::months_ending(date(2020, 9, 30), 12);
+        assert_eq!(w.from(), date(2019, 10, 1));
+        assert_eq!(w.to(), date(2020, 9, 30));
         assert_eq!(w.to_string(), "2019-10-01 to 2020-09-30");
-        let three = Window::months_ending(date!(2019 - 03 - 31), 3);
-        assert_eq!(three.from(), date!(2019 - 01 - 01));
+        let three = Window::months_ending(date(2019, 3, 31), 3);
+        assert_eq!(three.from(), date(2019, 1, 1));
     }
 
     #[test]
-    fn contains_is_inclusive_of_whole_days() {
-        let w = Window::new(date!(2020 - 01 - 01), date!(2020 - 01 - 31)).unwrap();
-        let start = day_start_millis(date!(2020 - 01 - 01));
-        let next = day_start_millis(date!(2020 - 02 - 01));
-        assert!(w.contains_millis(start));
-        assert!(w.contains_millis(next - 1));
-        assert!(!w.contains_millis(next));
-        assert!(!w.contains_millis(start - 1));
+    fn days_are_the_partnerships_days_not_utc_days() {
+        let london = Zone::default();
+        assert_eq!(london.name(), "Europe/London");
+        let june = Window::new(date(2020, 6, 1), date(2020, 6, 30)).unwrap();
+        // 2020-06-30T23:30Z is 00:30 BST on 1 July: after June in London,
+        // in June by UTC.
+        let late = 1_593_559_800_000;
+        assert_eq!(london.date_of(late), date(2020, 7, 1));
+        assert!(!june.contains_millis(late, &london));
+        assert!(june.contains_millis(late, &Zone::utc()));
+        // 2020-05-31T23:30Z is 00:30 BST on 1 June: in June in London only.
+        let early = late - 30 * 86_400_000;
+        assert!(june.contains_millis(early, &london));
+        assert!(!june.contains_millis(early, &Zone::utc()));
+        // In winter London is UTC.
+        let january = Window::new(date(2020, 1, 1), date(2020, 1, 31)).unwrap();
+        let midnight = london.day_start_millis(date(2020, 2, 1));
+        assert_eq!(midnight, 1_580_515_200_000);
+        assert!(january.contains_millis(midnight - 1, &london) && !january.contains_millis(midnight, &london));
+        // The end of June in London is 23:00 UTC on 30 June.
+        assert_eq!(june.end_millis_exclusive(&london), 1_593_558_000_000);
+        assert!(Zone::get("Mars/Olympus").is_err());
     }
 
     #[test]
     fn months_clamp_day() {
-        assert_eq!(add_months(date!(2019 - 03 - 31), 1), date!(2019 - 04 - 30));
-        assert_eq!(add_months(date!(2020 - 02 - 29), 12), date!(2021 - 02 - 28));
-        assert_eq!(add_months(date!(2020 - 01 - 15), -13), date!(2018 - 12 - 15));
-        let at = day_start_millis(date!(2019 - 05 - 10)) + 3_600_123;
-        assert_eq!(add_months_millis(at, 12), day_start_millis(date!(2020 - 05 - 10)) + 3_600_123);
+        assert_eq!(add_months(date(2019, 3, 31), 1), date(2019, 4, 30));
+        assert_eq!(add_months(date(2020, 2, 29), 12), date(2021, 2, 28));
+        assert_eq!(add_months(date(2020, 1, 15), -13), date(2018, 12, 15));
+        assert_eq!(month_label(date(2020, 2, 29)), "2020-02");
     }
 
     #[test]
-    fn window_serde_round_trip_and_rejects_reversed() {
-        let w = Window::months_ending(date!(2020 - 09 - 30), 12);
+    fn window_and_zone_serde_round_trip_and_reject_bad_input() {
+        let w = Window::months_ending(date(2020, 9, 30), 12);
         let json = serde_json::to_string(&w).unwrap();
         assert_eq!(json, r#"{"from":"2019-10-01","to":"2020-09-30"}"#);
         assert_eq!(serde_json::from_str::<Window>(&json).unwrap(), w);
         assert!(serde_json::from_str::<Window>(r#"{"from":"2020-10-01","to":"2020-09-30"}"#).is_err());
-        assert!(Window::new(date!(2020 - 02 - 01), date!(2020 - 01 - 01)).is_err());
-        assert_eq!(month_label(day_start_millis(date!(2020 - 02 - 29))), "2020-02");
+        assert!(Window::new(date(2020, 2, 1), date(2020, 1, 1)).is_err());
+        assert!(parse_date("2020-9-30").is_err() && parse_date("2020-09-31").is_err());
+        let zone: Zone = serde_json::from_str(r#""Europe/London""#).unwrap();
+        assert_eq!(serde_json::to_string(&zone).unwrap(), r#""Europe/London""#);
+        assert!(serde_json::from_str::<Zone>(r#""Nowhere""#).is_err());
     }
 }

@@ -117,6 +117,9 @@ pub fn summary(event: &pb::Event) -> String {
         ],
         Body::ConsentRecorded(c) => vec![format!("consent {}", c.consent_id)],
         Body::ConsentWithdrawn(c) => vec![format!("consent {} withdrawn", c.consent_id)],
+        Body::ReleaseFromCustody(r) => vec![format!("aged {}", r.age)],
+        // What identifies the subject is personal data: never in a summary.
+        Body::SubjectIdentified(_) => vec![],
     };
     let facts: Vec<String> = facts.into_iter().map(|f| f.trim().to_string()).filter(|f| !f.is_empty()).collect();
     if facts.is_empty() { name } else { format!("{name}: {}", facts.join(", ")) }

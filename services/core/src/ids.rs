@@ -296,6 +296,7 @@ event_types! {
     VcsEngagement => "vcs_engagement", [Vcs];
     ConsentRecorded => "consent_recorded", [];
     ConsentWithdrawn => "consent_withdrawn", [];
+    ReleaseFromCustody => "release_from_custody", [Yot];
 }
 
 impl FromStr for EventType {
@@ -344,7 +345,7 @@ mod tests {
         let mut names: Vec<_> = EventType::ALL.iter().map(|t| t.as_str()).collect();
         names.sort();
         names.dedup();
-        assert_eq!(names.len(), 14);
+        assert_eq!(names.len(), 15);
         assert_eq!("missing_episode".parse::<EventType>().unwrap(), EventType::MissingEpisode);
     }
 }

@@ -74,7 +74,8 @@ pub fn withhold_health_detail(event: &mut pb::Event) {
         | Body::NrmReferral(_)
         | Body::AssetPlusRating(_)
         | Body::ConsentRecorded(_)
-        | Body::ConsentWithdrawn(_) => {}
+        | Body::ConsentWithdrawn(_)
+        | Body::ReleaseFromCustody(_)
     }
 }
 

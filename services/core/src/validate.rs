@@ -260,6 +260,26 @@ fn check_body(body: &pb::event::Body, event: &pb::Event) -> Result<(), Validatio
             if !r.original_event_id.is_empty() {
                 EventId::parse(&r.original_event_id).map_err(|e| fail("reoffence.original_event_id", e.to_string()))?;
             }
+            if !r.proven_by_event_id.is_empty() {
+                EventId::parse(&r.proven_by_event_id)
+                    .map_err(|e| fail("reoffence.proven_by_event_id", e.to_string()))?;
+            }
+            if let (Some(proven), Some(committed)) = (&r.proven_date, &r.reoffence_date)
+                && crate::millis(proven) < crate::millis(committed)
+            {
+                return Err(fail("reoffence.proven_date", "an offence is proven after it is committed"));
+            }
+            Ok(())
+        }
+        Body::ReleaseFromCustody(r) => {
+            // A detention and training order can run past 18; youth custody ends by 21.
+            if !(10..=21).contains(&r.age) {
+                return Err(fail("release_from_custody.age", "youth custody holds people aged 10 to 21"));
+            }
+            if !r.sentence_event_id.is_empty() {
+                EventId::parse(&r.sentence_event_id)
+                    .map_err(|e| fail("release_from_custody.sentence_event_id", e.to_string()))?;
+            }
             Ok(())
         }
         Body::AssetPlusRating(a) => {

@@ -155,9 +155,12 @@ impl Analysis {
                 r.original_event_id = self.event(&r.original_event_id);
                 r.offence_category = codes::code(OFFENCES, &r.offence_category);
                 day(&mut r.original_offence_date);
+                r.proven_by_event_id = self.event(&r.proven_by_event_id);
                 day(&mut r.reoffence_date);
             }
+                day(&mut r.proven_date);
             Some(Body::VcsEngagement(v)) => v.programme = codes::code(PROGRAMMES, &v.programme),
+            Some(Body::ReleaseFromCustody(r)) => r.sentence_event_id = self.event(&r.sentence_event_id),
             Some(Body::ConsentRecorded(c)) => {
                 c.consent_id = self.id("consent", &c.consent_id);
                 c.agency_ids = c.agency_ids.iter().map(|a| codes::agency(a)).collect();

@@ -210,14 +210,19 @@ impl Views {
         Ok(!decided.events.is_empty())
     }
 
-    /// Clears a re-offence's link to its original outcome unless `principal`
-    /// may see that outcome.
+    /// Clears an event's links to other events (a re-offence's original and
+    /// proving outcomes, a release's sentence) unless `principal` may see
+    /// the event linked to.
     fn hide_unseen_original(&self, principal: &Principal, event: &mut pb::Event) -> Result<(), Status> {
-        if let Some(pb::event::Body::Reoffence(r)) = &mut event.body
-            && !r.original_event_id.is_empty()
-            && !self.may_see(principal, &r.original_event_id)?
-        {
-            r.original_event_id.clear();
+        let links = match &mut event.body {
+            Some(pb::event::Body::Reoffence(r)) => vec![&mut r.original_event_id, &mut r.proven_by_event_id],
+            Some(pb::event::Body::ReleaseFromCustody(r)) => vec![&mut r.sentence_event_id],
+            _ => return Ok(()),
+        };
+        for link in links {
+            if !link.is_empty() && !self.may_see(principal, link)? {
+                link.clear();
+            }
         }
         Ok(())
     }

@@ -614,6 +614,9 @@ impl Simulator {
                 .copied()
                 .unwrap_or("theft")
                 .into(),
+            // Proven (and recorded) two weeks later.
+            proven_date: Some(ts(at + Duration::days(14))),
+            proven_by_event_id: String::new(),
         };
         let ward = self.cohort.children[child].ward.clone();
         let key = self.cohort.children[child].key.clone();

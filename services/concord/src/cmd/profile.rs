@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use concord_analytics::{
-    IndicatorParams, Indicators, Population, Profile, ProfileConfig, Suppression, TimeAxis, Window,
+    IndicatorParams, Indicators, Population, Profile, ProfileConfig, Suppression, TimeAxis, Window, Zone,
 };
 use concord_core::pb;
 use concord_core::pb::replay_service_client::ReplayServiceClient;
@@ -37,16 +37,20 @@ pub struct ProfileArgs {
     pub borough: String,
     /// The profile's first day (YYYY-MM-DD).
     #[arg(long, value_parser = parse_day)]
-    pub from: time::Date,
+    pub from: jiff::civil::Date,
     /// The profile's last day; also the end of the indicators' 12 months.
     #[arg(long, value_parser = parse_day)]
-    pub to: time::Date,
+    pub to: jiff::civil::Date,
+    /// The partnership's time zone: whose calendar days and months the
+    /// windows are (an IANA name).
+    #[arg(long, default_value = "Europe/London", env = "CONCORD_TIME_ZONE", value_parser = parse_zone)]
+    pub time_zone: Zone,
     /// Place events by when they were recorded instead of when they happened.
     #[arg(long)]
     pub report_time: bool,
     /// Small-number suppression: `domain` (1-7 shown as 5, others to the
-    /// nearest 5), `below:N` (counts under N shown as <N), or `none`
-    /// (ground truth, not for publication).
+    /// nearest 5, rates from the rounded counts), or `none` (ground truth,
+    /// not for publication).
     #[arg(long, default_value = "domain", value_parser = parse_suppression)]
     pub suppression: Suppression,
     /// Where report.html, report.csv and report.json go.
@@ -54,19 +58,21 @@ pub struct ProfileArgs {
     pub out: PathBuf,
 }
 
-fn parse_day(s: &str) -> Result<time::Date, String> {
-    time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]"))
-        .map_err(|e| format!("`{s}` is not a date like 2025-10-01: {e}"))
+fn parse_day(s: &str) -> Result<jiff::civil::Date, String> {
+    concord_analytics::window::parse_date(s).map_err(|e| format!("{e}, e.g. 2025-10-01"))
+}
+
+fn parse_zone(s: &str) -> Result<Zone, String> {
+    Zone::get(s).map_err(|e| e.to_string())
 }
 
 fn parse_suppression(s: &str) -> Result<Suppression, String> {
     match s {
         "domain" => Ok(Suppression::domain_practice()),
         "none" => Ok(Suppression::None),
-        _ => match s.strip_prefix("below:").map(str::parse::<u64>) {
-            Some(Ok(below)) if below > 0 => Ok(Suppression::Threshold { below }),
-            _ => Err(format!("`{s}`: use `domain`, `below:N` (N > 0) or `none`")),
-        },
+        _ => Err(format!(
+            "`{s}`: use `domain` or `none` (a threshold rule is no longer offered: exact counts give small ones back by difference)"
+        )),
     }
 }
 
@@ -110,6 +116,7 @@ pub async fn run(args: ProfileArgs) -> Result<ExitCode> {
                 window: Some(window),
                 time_axis: axis,
                 borough: Some(args.borough.clone()),
+                zone: args.time_zone.clone(),
             }),
         },
     };
@@ -150,7 +157,11 @@ pub async fn run(args: ProfileArgs) -> Result<ExitCode> {
     bar.finish_and_clear();
 
     let rule = args.suppression;
-    let params = IndicatorParams { time_axis: axis, ..IndicatorParams::new(Some(&args.borough), args.to) };
+    let params = IndicatorParams {
+        time_axis: axis,
+        zone: args.time_zone.clone(),
+        ..IndicatorParams::new(Some(&args.borough), args.to)
+    };
     let mut report = progress.indicators.report(&params, &population, &rule)?;
     report.extend(progress.profile.report(&population, &rule));
     let out = &args.out;
