@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use concord_core::millis;
 use concord_core::pb::{self, event::Body};
 
-/// Whether a status leaves an action open.
-fn open(status: i32) -> bool {
+/// Whether a status leaves an action open (open or in progress).
+pub fn is_open(status: i32) -> bool {
     matches!(pb::ActionStatus::try_from(status), Ok(pb::ActionStatus::Open | pb::ActionStatus::InProgress))
 }
 
@@ -32,7 +32,7 @@ pub fn open_actions(items: &[pb::EventView], as_at: i64) -> (Vec<pb::OpenAction>
     let mut sources = Vec::new();
     for (view, event, item) in latest.into_values() {
         let before = actions.len();
-        for action in item.actions.iter().filter(|a| open(a.status)) {
+        for action in item.actions.iter().filter(|a| is_open(a.status)) {
             let key = format!("action.{}", action.action_id);
             let description = event.personal.as_ref().and_then(|p| p.text.get(&key)).cloned().unwrap_or_default();
             actions.push(pb::OpenAction {

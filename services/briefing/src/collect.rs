@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashSet};
 
 use concord_audit::access::Tally;
+use concord_core::pb::{self, event::Body};
 use concord_core::{EventType, SubjectId, millis, sortable_time, timestamp};
 use concord_eventlog::{BY_OCCURRED, BY_RECORDED, BY_TYPE, decode_entry};
 use concord_identity::Principal;
@@ -68,24 +69,60 @@ fn about(views: &Views, subject: &SubjectId, from: i64, to: i64) -> Result<Vec<S
     Ok(out)
 }
 
-/// Briefing item events that happened in `[from, to)`, in log order.
+/// Briefing item events for a briefing whose history starts at `from` and
+/// whose window ends at `to`, in log order (see [`briefing_items`]).
 fn items(views: &Views, from: i64, to: i64) -> Result<Vec<Stored>, Status> {
     let value = EventType::VveBriefingItem.as_str().as_bytes();
     let mut end = value.to_vec();
     end.push(0);
-    let (mut out, mut after) = (Vec::new(), 0);
+    let (mut all, mut after) = (Vec::new(), 0);
     loop {
         let found = views.log().scan_index(BY_TYPE, value, &end, after, CHUNK).map_err(storage_unavailable)?;
         let Some(&last) = found.last() else { break };
         after = last;
         for position in found {
             let bytes = views.stored(position)?;
-            if happened_in(&bytes, position, from, to)? {
-                out.push((position, bytes));
-            }
+            let (_, event) = decode_entry(&bytes)
+                .map_err(|e| storage_unavailable(format!("entry {position} does not decode: {e}")))?;
+            all.push((position, bytes, event));
         }
     }
-    Ok(out)
+    Ok(briefing_items(all, from, to))
+}
+
+/// The briefing item events a briefing keeps, of `all` (position, stored
+/// bytes, decoded event, in log order): every event, up to `to`, of an item
+/// that has an event in `[from, to)`, or whose latest event up to `to` still
+/// has an open or in-progress action: an open action never drops out of the
+/// briefing however old its item, until it is done or cancelled.
+fn briefing_items(all: Vec<(u64, Vec<u8>, pb::Event)>, from: i64, to: i64) -> Vec<Stored> {
+    let item_of = |event: &pb::Event| match &event.body {
+        Some(Body::VveBriefingItem(item)) => Some(item.item_id.clone()),
+        _ => None,
+    };
+    let happened = |event: &pb::Event| event.occurred_at.as_ref().map(millis);
+    let before_end: Vec<_> = all.into_iter().filter(|(_, _, e)| happened(e).is_some_and(|t| t < to)).collect();
+    let mut keep: HashSet<String> = HashSet::new();
+    let mut latest: BTreeMap<String, &pb::Event> = BTreeMap::new();
+    for (_, _, event) in &before_end {
+        let Some(item) = item_of(event) else { continue };
+        if happened(event).is_some_and(|t| from <= t) {
+            keep.insert(item.clone());
+        }
+        latest.insert(item, event);
+    }
+    for (item, event) in latest {
+        if let Some(Body::VveBriefingItem(i)) = &event.body
+            && i.actions.iter().any(|a| crate::actions::is_open(a.status))
+        {
+            keep.insert(item);
+        }
+    }
+    before_end
+        .into_iter()
+        .filter(|(_, _, e)| item_of(e).is_some_and(|i| keep.contains(&i)))
+        .map(|(position, bytes, _)| (position, bytes))
+        .collect()
 }
 
 /// Whether the stored entry is in one of `boroughs` (any, when empty).
@@ -155,4 +192,54 @@ pub fn reload(views: &Views, principal: &Principal, kept: &Kept) -> Result<(Part
     };
     let policy_hash = tally.policy_hash.clone();
     Ok((Parts { policy_hash, ..parts }, tally))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: i64 = 86_400_000;
+
+    fn item(id: &str, day: i64, status: pb::ActionStatus) -> pb::Event {
+        pb::Event {
+            occurred_at: Some(timestamp(day * DAY)),
+            body: Some(Body::VveBriefingItem(pb::VveBriefingItem {
+                item_id: id.into(),
+                actions: vec![pb::BriefingAction {
+                    action_id: format!("{id}-1"),
+                    owner_agency_id: "police.met.nw".into(),
+                    status: status as i32,
+                    ..Default::default()
+                }],
+                ..Default::default()
+            })),
+            ..Default::default()
+        }
+    }
+
+    /// Rule 5 of #21: an open action stays in the briefing while open,
+    /// however old its item.
+    #[test]
+    fn open_actions_of_old_items_stay_until_done() {
+        use pb::ActionStatus::{Done, InProgress, Open};
+        // History from day 400, window ending day 800.
+        let all = vec![
+            // Item A raised on day 10, still open: kept (positions 1, 2).
+            (1, vec![1], item("A", 10, Open)),
+            (2, vec![2], item("A", 20, InProgress)),
+            // Item B raised on day 10, done on day 30: gone (3, 4).
+            (3, vec![3], item("B", 10, Open)),
+            (4, vec![4], item("B", 30, Done)),
+            // Item C raised on day 500, done: in the history, kept (5).
+            (5, vec![5], item("C", 500, Done)),
+            // Item D's only event is after the window: not yet (6).
+            (6, vec![6], item("D", 900, Open)),
+            // Item E open on day 10, done on day 900 (after the window): as
+            // at the window's end it was open, so kept, without the later event (7).
+            (7, vec![7], item("E", 10, Open)),
+            (8, vec![8], item("E", 900, Done)),
+        ];
+        let kept: Vec<u64> = briefing_items(all, 400 * DAY, 800 * DAY).into_iter().map(|(p, _)| p).collect();
+        assert_eq!(kept, vec![1, 2, 5, 7]);
+    }
 }
