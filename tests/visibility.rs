@@ -105,7 +105,7 @@ fn envelope_with(
                 subject_key: subject.into(),
                 name: "Casey Matrix".into(),
                 date_of_birth: "2010-01-01".into(),
-                address: String::new(),
+                ..Default::default()
             }],
             text: HashMap::from([("notes".to_string(), "free text only some may read".to_string())]),
         }),

@@ -10,6 +10,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let files = [
         "concord/v1/common.proto",
         "concord/v1/events.proto",
+        "concord/v1/directory.proto",
         "concord/v1/envelope.proto",
         "concord/v1/publish.proto",
         "concord/v1/query.proto",

@@ -215,7 +215,7 @@ pub fn arrest(subject: &str, notes: &str) -> pb::Event {
                 subject_key: subject.into(),
                 name: "Jordan Testcase".into(),
                 date_of_birth: "2009-02-03".into(),
-                address: String::new(),
+                ..Default::default()
             }],
             text,
         }),

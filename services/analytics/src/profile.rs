@@ -115,6 +115,7 @@ fn category(body: &Body) -> Option<String> {
         Body::CamhsContact(_)
         | Body::ConsentRecorded(_)
         | Body::ConsentWithdrawn(_)
+        | Body::SubjectIdentified(_)
         | Body::ReleaseFromCustody(_) => None,
     }
 }

@@ -297,6 +297,7 @@ event_types! {
     ConsentRecorded => "consent_recorded", [];
     ConsentWithdrawn => "consent_withdrawn", [];
     ReleaseFromCustody => "release_from_custody", [Yot];
+    SubjectIdentified => "subject_identified", [];
 }
 
 impl FromStr for EventType {
@@ -345,7 +346,7 @@ mod tests {
         let mut names: Vec<_> = EventType::ALL.iter().map(|t| t.as_str()).collect();
         names.sort();
         names.dedup();
-        assert_eq!(names.len(), 15);
+        assert_eq!(names.len(), 16);
         assert_eq!("missing_episode".parse::<EventType>().unwrap(), EventType::MissingEpisode);
     }
 }

@@ -620,7 +620,7 @@ mod tests {
                     subject_key: "P-1".into(),
                     name: "Jamie Example".into(),
                     date_of_birth: "2009-04-17".into(),
-                    address: String::new(),
+                    ..Default::default()
                 }],
                 text,
             }),

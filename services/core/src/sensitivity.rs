@@ -76,6 +76,7 @@ pub fn withhold_health_detail(event: &mut pb::Event) {
         | Body::ConsentRecorded(_)
         | Body::ConsentWithdrawn(_)
         | Body::ReleaseFromCustody(_)
+        | Body::SubjectIdentified(_) => {}
     }
 }
 

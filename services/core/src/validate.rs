@@ -340,5 +340,32 @@ fn check_body(body: &pb::event::Body, event: &pb::Event) -> Result<(), Validatio
             }
             Ok(())
         }
+        Body::SubjectIdentified(_) => check_identified(event),
     }
+}
+
+/// An identification carries identities (in plaintext on submission, sealed
+/// in the log), and each identifier names its scheme and a value.
+fn check_identified(event: &pb::Event) -> Result<(), ValidationError> {
+    let identities = event.personal.as_ref().map_or(&[][..], |p| p.identities.as_slice());
+    let sealed = event.sealed.iter().any(|s| s.part == pb::sealed::Part::Identity as i32);
+    if identities.is_empty() && !sealed {
+        return Err(fail("personal.identities", "required: the identifiers and details to attach to the subject"));
+    }
+    for (i, identity) in identities.iter().enumerate() {
+        for (j, id) in identity.identifiers.iter().enumerate() {
+            let field = |f: &str| format!("personal.identities[{i}].identifiers[{j}].{f}");
+            let scheme_ok = |c: char| c.is_ascii_alphanumeric() || "._-/".contains(c);
+            if id.scheme.is_empty() || id.scheme.len() > 64 || !id.scheme.chars().all(scheme_ok) {
+                return Err(fail(
+                    &field("scheme"),
+                    "1 to 64 letters, digits, '.', '_', '-' or '/', e.g. \"police.met.nw/crn\" or \"nhs_number\"",
+                ));
+            }
+            if id.value.trim().is_empty() {
+                return Err(fail(&field("value"), "required"));
+            }
+        }
+    }
+    Ok(())
 }

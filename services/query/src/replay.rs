@@ -127,6 +127,7 @@ impl Analysis {
             | Some(Body::NrmReferral(_))
             | Some(Body::AssetPlusRating(_))
             | Some(Body::CamhsContact(_))
+            | Some(Body::SubjectIdentified(_))
             | None => {}
             Some(Body::MissingEpisode(m)) => {
                 m.episode_id = self.id("episode", &m.episode_id);

@@ -91,6 +91,15 @@ impl Views {
         Ok(entries.len())
     }
 
+    /// Opens `event`'s sealed records in place, with the keys of records
+    /// opened before (see [`Views::open_ahead`]). For the read side's own
+    /// derived indexes (the directory's keyed hashes), never for a reader:
+    /// what a reader gets goes through [`Views::decide`].
+    pub fn unseal(&self, event: &mut pb::Event) -> Result<seal::Unsealed, Status> {
+        let keys = KeysOnce::new(self.keys.as_ref());
+        seal::unseal_remembering(event, &keys, Some(&self.opened)).map_err(storage_unavailable)
+    }
+
     /// Where every read is recorded before it is released.
     pub fn recorder(&self) -> &Arc<Recorder> {
         &self.recorder
@@ -302,13 +311,26 @@ impl Views {
         self.shape_decoded(principal, decoded, shaping)
     }
 
-    /// Decides and shapes decoded entries, without corrections' changes.
-    fn shape_decoded(&self, principal: &Principal, decoded: Vec<Decoded>, shaping: Shaping) -> Result<Visible, Status> {
+    /// How the agreement decides each decoded entry for `principal`, with
+    /// the consent each relies on as it stands now, and the agreement's
+    /// hash. Nothing is unsealed or shown, so nothing is recorded here: a
+    /// caller that releases anything it learnt records it (e.g. the
+    /// directory, which finds only subjects a reader may see in full).
+    pub fn decisions(&self, principal: &Principal, decoded: &[Decoded]) -> Result<(Vec<Decision>, String), Status> {
+        let consents = self.consents_for(decoded, Shaping::Reader)?;
+        let facts: Vec<Facts<'_>> =
+            decoded.iter().zip(&consents).map(|(Decoded { event, .. }, consent)| Facts { event, consent }).collect();
+        let policy = self.policy();
+        Ok((policy.decide(principal, &facts), policy.policy_hash().to_string()))
+    }
+
+    /// The consent each decoded entry relies on, as it stands now.
+    fn consents_for(&self, decoded: &[Decoded], shaping: Shaping) -> Result<Vec<Consent>, Status> {
         let now = concord_core::now_millis();
         // Events in one batch often rely on the same consent: read each once.
         let mut looked_up: HashMap<(&str, &[pb::SubjectRef]), Consent> = HashMap::new();
         let mut consents = Vec::with_capacity(decoded.len());
-        for Decoded { event, .. } in &decoded {
+        for Decoded { event, .. } in decoded {
             let key = (event.consent_ref.as_str(), event.subjects.as_slice());
             let consent = match looked_up.get(&key) {
                 Some(c) => c.clone(),
@@ -326,6 +348,12 @@ impl Views {
             };
             consents.push(consent);
         }
+        Ok(consents)
+    }
+
+    /// Decides and shapes decoded entries, without corrections' changes.
+    fn shape_decoded(&self, principal: &Principal, decoded: Vec<Decoded>, shaping: Shaping) -> Result<Visible, Status> {
+        let consents = self.consents_for(&decoded, shaping)?;
         let facts: Vec<Facts<'_>> =
             decoded.iter().zip(&consents).map(|(Decoded { event, .. }, consent)| Facts { event, consent }).collect();
         let policy = self.policy();

@@ -168,7 +168,7 @@ impl Simulator {
             subject_key: c.key.clone(),
             name: c.name.clone(),
             date_of_birth: c.date_of_birth.to_string(),
-            address: String::new(),
+            ..Default::default()
         }
     }
 

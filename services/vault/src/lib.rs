@@ -257,17 +257,32 @@ impl Vault {
     /// has none; without, `None` means it has none (never had one, or it
     /// was erased).
     pub async fn data_key(&self, subject: &SubjectId, create: bool) -> Result<Option<DataKey>, SealError> {
-        let name = subject.stream();
-        if let Some(wrapped) = self.store.get(&name).await.map_err(store_error)? {
-            return self.ring.unwrap(&name, &wrapped).map(Some).map_err(store_error);
+        self.key_named(&subject.stream(), create).await
+    }
+
+    /// The partnership's secret `name`, made on first use: a key that is no
+    /// subject's (e.g. the directory's index key), wrapped and stored like
+    /// subjects' keys, so every process sharing the store has the same one
+    /// and only processes holding the master key can use it. `name` must
+    /// not be a subject's stream: `concord/...` never is (no subject kind is
+    /// `concord`).
+    pub async fn secret(&self, name: &str) -> Result<DataKey, SealError> {
+        let key = self.key_named(name, true).await?;
+        key.ok_or_else(|| SealError::KeyStore(format!("the secret {name} was not created")))
+    }
+
+    /// The key stored under `name`; with `create`, one is made if none is.
+    async fn key_named(&self, name: &str, create: bool) -> Result<Option<DataKey>, SealError> {
+        if let Some(wrapped) = self.store.get(name).await.map_err(store_error)? {
+            return self.ring.unwrap(name, &wrapped).map(Some).map_err(store_error);
         }
         if !create {
             return Ok(None);
         }
         // If another caller (or process) created one first, theirs is kept and used.
-        let mine = self.ring.wrap(&name, &DataKey::generate()).map_err(store_error)?;
-        let wrapped = self.store.create(&name, mine).await.map_err(store_error)?;
-        self.ring.unwrap(&name, &wrapped).map(Some).map_err(store_error)
+        let mine = self.ring.wrap(name, &DataKey::generate()).map_err(store_error)?;
+        let wrapped = self.store.create(name, mine).await.map_err(store_error)?;
+        self.ring.unwrap(name, &wrapped).map(Some).map_err(store_error)
     }
 }
 
