@@ -287,6 +287,7 @@ async fn reads_fail_rather_than_pass_unaudited_when_the_audit_store_cannot_be_wr
         nodes: vec![],
         admin: None,
         briefing: None,
+        directory: None,
         ready: None,
     };
     tokio::spawn(concord::server::serve(services, listener, None, std::future::pending()));

@@ -12,6 +12,7 @@ mod audit;
 mod briefing;
 mod consent;
 mod deploy;
+mod directory;
 mod external_client;
 mod faults;
 mod lifecycle;

@@ -60,7 +60,7 @@ fn readers_read_through_the_kernel_not_the_grpc_services() {
             "{name} depends on concord-query; readers use concord-read"
         );
     }
-    for reader in ["concord-query", "concord-alerts", "concord-briefing", "concord-lifecycle"] {
+    for reader in ["concord-query", "concord-alerts", "concord-briefing", "concord-lifecycle", "concord-directory"] {
         assert!(crates[reader].iter().any(|d| d == "concord-read"), "{reader} does not read through concord-read");
     }
 }

@@ -12,6 +12,7 @@ use concord_briefing::{BriefingApi, BriefingStore, BriefingTime};
 use concord_bus::{EmbeddedBus, EventBus, NatsBus, NatsConfig, audit_query_subject};
 use concord_core::AgencyId;
 use concord_core::sign::KeyRegistry;
+use concord_directory::Directory;
 use concord_identity::{OidcConfig, Verifier};
 use concord_ledger::{Ledger, Quarantine, Role};
 use concord_lifecycle::{AdminApi, RetentionRules};
@@ -165,6 +166,48 @@ pub fn open_ahead(views: &Arc<Views>) {
     });
     if let Err(error) = spawned {
         tracing::warn!(%error, "cannot start opening records ahead of readers; they will be opened as read");
+    }
+}
+
+/// The partnership directory over `views`, its index in the data
+/// directory's `directory` store, its key kept in `vault` (made on first
+/// use, the same for every replica sharing the key store); kept up to date
+/// with the log on a thread of its own.
+pub async fn open_directory(
+    layout: &Layout,
+    engine: Engine,
+    views: &Arc<Views>,
+    vault: &Arc<Vault>,
+) -> Result<Arc<Directory>> {
+    let secret = vault.secret(concord_directory::DIRECTORY_SECRET).await.context("the directory's key")?;
+    let key = concord_directory::DirectoryKey::new(secret.0);
+    let directory =
+        Arc::new(Directory::new(views.clone(), open_store(layout, engine, "directory")?, key, vault.clone()));
+    index_ahead(&directory);
+    Ok(directory)
+}
+
+/// Keeps the directory's index up to date with the log on a thread of its
+/// own (a search also catches up first), until `directory` is dropped.
+fn index_ahead(directory: &Arc<Directory>) {
+    let directory = Arc::downgrade(directory);
+    let spawned = std::thread::Builder::new().name("directory".into()).spawn(move || {
+        loop {
+            let Some(d) = directory.upgrade() else { return };
+            let pause = match d.index_ahead(256) {
+                Ok(0) => std::time::Duration::from_secs(1),
+                Ok(_) => std::time::Duration::ZERO,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot index the directory; trying again");
+                    std::time::Duration::from_secs(10)
+                }
+            };
+            drop(d);
+            std::thread::sleep(pause);
+        }
+    });
+    if let Err(error) = spawned {
+        tracing::warn!(%error, "cannot start indexing the directory; searches will index as they come");
     }
 }
 
@@ -352,6 +395,8 @@ pub struct Platform {
     pub admin: Arc<AdminApi>,
     /// The daily VVE briefing (`BriefingService`).
     pub briefing: Arc<BriefingApi>,
+    /// The partnership directory (`DirectoryService`).
+    pub directory: Arc<Directory>,
 }
 
 impl Platform {
@@ -404,11 +449,29 @@ impl Platform {
         open_ahead(&views);
         reload_policy_on_hangup(views.clone(), config.policy.clone());
         let replay_key = layout.replay_key()?;
-        let admin = Arc::new(AdminApi::new(views.clone(), vault.clone(), audit.clone(), retention, verifier.clone()));
+        let directory = open_directory(&layout, config.engine, &views, &vault).await?;
+        let admin = Arc::new(
+            AdminApi::new(views.clone(), vault.clone(), audit.clone(), retention, verifier.clone())
+                .forgetting_in(directory.clone()),
+        );
         let briefings = Arc::new(BriefingStore::new(open("briefings")?));
         let briefing =
             Arc::new(BriefingApi::new(views.clone(), verifier.clone(), briefings, config.briefing_time.clone()));
-        Ok(Platform { layout, log, vault, ledger, bus, nodes, verifier, views, audit, replay_key, admin, briefing })
+        Ok(Platform {
+            layout,
+            log,
+            vault,
+            ledger,
+            bus,
+            nodes,
+            verifier,
+            views,
+            audit,
+            replay_key,
+            admin,
+            briefing,
+            directory,
+        })
     }
 
     /// Whether it can work: the log store answers and the bus is connected.
@@ -428,6 +491,7 @@ impl Platform {
             nodes: self.nodes.clone(),
             admin: Some(self.admin.clone()),
             briefing: Some(self.briefing.clone()),
+            directory: Some(self.directory.clone()),
             ready: Some(self.readiness()),
         }
     }

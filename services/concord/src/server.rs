@@ -13,11 +13,13 @@ use concord_core::pb::admin_service_server::AdminServiceServer;
 use concord_core::pb::alert_service_server::AlertServiceServer;
 use concord_core::pb::audit_service_server::AuditServiceServer;
 use concord_core::pb::briefing_service_server::BriefingServiceServer;
+use concord_core::pb::directory_service_server::DirectoryServiceServer;
 use concord_core::pb::log_service_server::LogServiceServer;
 use concord_core::pb::policy_service_server::PolicyServiceServer;
 use concord_core::pb::publish_service_server::PublishServiceServer;
 use concord_core::pb::query_service_server::QueryServiceServer;
 use concord_core::pb::replay_service_server::ReplayServiceServer;
+use concord_directory::{Directory, DirectoryApi};
 use concord_identity::Verifier;
 use concord_lifecycle::AdminApi;
 use concord_log::log::Log;
@@ -48,6 +50,8 @@ pub struct Services {
     pub admin: Option<Arc<AdminApi>>,
     /// The daily VVE briefing (`BriefingService`).
     pub briefing: Option<Arc<BriefingApi>>,
+    /// The partnership directory (`DirectoryService`).
+    pub directory: Option<Arc<Directory>>,
     /// Whether the process can work (its store and bus); gRPC health says
     /// NOT_SERVING while it cannot.
     pub ready: Option<concord_telemetry::Readiness>,
@@ -115,6 +119,10 @@ pub async fn serve(
     if let Some(briefing) = services.briefing {
         health.set_serving::<BriefingServiceServer<BriefingApi>>().await;
         router = router.add_service(BriefingServiceServer::from_arc(briefing));
+    }
+    if let Some(directory) = services.directory {
+        health.set_serving::<DirectoryServiceServer<DirectoryApi>>().await;
+        router = router.add_service(DirectoryServiceServer::new(DirectoryApi::new(directory, door.clone())));
     }
     if let Some(admin) = services.admin {
         health.set_serving::<AdminServiceServer<AdminApi>>().await;

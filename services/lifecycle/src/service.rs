@@ -16,6 +16,7 @@ use concord_core::pb::admin_service_server::AdminService;
 use concord_core::seal::SubjectKeys;
 use concord_core::status::invalid_argument;
 use concord_core::{SubjectId, millis, now_millis, pb, timestamp};
+use concord_directory::Directory;
 use concord_eventlog::decode_entry;
 use concord_identity::{Principal, Purpose, Role, Verifier};
 use concord_log::log::Log;
@@ -38,6 +39,7 @@ pub struct AdminApi {
     audit: Arc<AuditLog>,
     rules: Arc<RetentionRules>,
     door: Door,
+    directory: Option<Arc<Directory>>,
 }
 
 fn subject_of(subject: Option<&pb::SubjectRef>) -> Result<SubjectId, Status> {
@@ -56,7 +58,13 @@ impl AdminApi {
         verifier: Arc<Verifier>,
     ) -> Self {
         let door = Door::new(verifier, views.recorder().clone());
-        AdminApi { views, vault, audit, rules, door }
+        AdminApi { views, vault, audit, rules, door, directory: None }
+    }
+
+    /// Removes an erased subject's entries from `directory` too.
+    pub fn forgetting_in(mut self, directory: Arc<Directory>) -> Self {
+        self.directory = Some(directory);
+        self
     }
 
     /// Destroys `subject`'s data key (the call's record, already durable,
@@ -69,6 +77,10 @@ impl AdminApi {
             .map_err(|e| Status::unavailable(format!("the subject key store is unavailable: {e}")))?;
         // Not named here: logs carry no personal data; the audit log names them.
         tracing::info!(had_key, "a subject was erased (data key destroyed)");
+        if let Some(directory) = self.directory.clone() {
+            let subject = subject.clone();
+            blocking(move || directory.forget(&subject)).await?;
+        }
         Ok(had_key)
     }
 

@@ -3,6 +3,7 @@
 pub mod audit;
 pub mod briefing;
 pub mod certs;
+pub mod find;
 pub mod keys;
 pub mod ledger;
 pub mod lifecycle;
@@ -204,6 +205,9 @@ pub enum Command {
     Publish(publish::PublishArgs),
     /// Read events: get, timeline, search, subscribe.
     Query(query::QueryArgs),
+    /// Find a person, place or vehicle in the partnership directory by name,
+    /// date of birth, postcode, address, registration or agency identifier.
+    Find(find::FindArgs),
     /// Verify the event log and the audit log offline against signed checkpoints.
     Audit(audit::AuditArgs),
     /// Check the sharing agreement, or explain a decision (admins).
@@ -260,6 +264,7 @@ impl Command {
             Command::Token(a) => token::run(a),
             Command::Publish(a) => publish::run(a).await,
             Command::Query(a) => query::run(a).await,
+            Command::Find(a) => find::run(a).await,
             Command::Policy(a) => policy::run(a).await,
             Command::Audit(a) => audit::run(a).await,
             Command::Schemas(a) => schemas::run(a),

@@ -99,6 +99,7 @@ pub async fn run(args: NodeArgs) -> Result<ExitCode> {
         nodes: vec![node],
         admin: None,
         briefing: None,
+        directory: None,
         ready: Some(crate::platform::readiness(None, Some(ready_bus))),
     };
     crate::server::serve(services, listener, tls, crate::cmd::shutdown_signal()).await?;

@@ -103,7 +103,11 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
             .remembering(crate::platform::open_opened_keys(&layout, args.engine)?),
     );
     crate::platform::open_ahead(&views);
-    let admin = Arc::new(AdminApi::new(views.clone(), vault, audit.clone(), retention, verifier.clone()));
+    let directory = crate::platform::open_directory(&layout, args.engine, &views, &vault).await?;
+    let admin = Arc::new(
+        AdminApi::new(views.clone(), vault, audit.clone(), retention, verifier.clone())
+            .forgetting_in(directory.clone()),
+    );
     args.retention.start(&admin);
     let briefings = Arc::new(concord_briefing::BriefingStore::new(open_store(&layout, args.engine, "briefings")?));
     let briefing_time = args.briefing.time()?;
@@ -125,6 +129,7 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
         nodes: vec![],
         admin: Some(admin),
         briefing: Some(briefing),
+        directory: Some(directory),
         ready: Some(ready),
     };
     crate::server::serve(services, listener, tls, crate::cmd::shutdown_signal()).await?;

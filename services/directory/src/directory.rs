@@ -1,0 +1,202 @@
+//! The directory: indexes the identities sealed in the log by keyed hashes
+//! as the log grows, and answers searches with the subjects a reader may
+//! see in full, best first.
+//!
+//! A subject is found only through identities in events the agreement lets
+//! the reader see in full (`Decision::Show`): the reader could read those
+//! very identifiers anyway. A subject the reader may see nothing about gives
+//! no hit, and its absence changes nothing else in the answer: a reader
+//! cannot tell it from a subject the directory does not hold.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use concord_audit::access::{Tally, listed};
+use concord_core::SubjectId;
+use concord_core::pb;
+use concord_core::seal::SubjectKeys;
+use concord_identity::Principal;
+use concord_log::kv::Kv;
+use concord_policy::Decision;
+use concord_read::{Decoded, Views, storage_unavailable};
+use tonic::Status;
+
+use crate::index::{Index, Posting};
+use crate::key::DirectoryKey;
+use crate::query::Query;
+use crate::score::score;
+use crate::terms;
+
+/// How many subjects one term finds at most: a term this common (a
+/// frequent surname alone) is narrowed by the search's other terms.
+const POSTINGS_PER_TERM: usize = 2_000;
+/// How many candidates, best first, a search decides at most.
+const CANDIDATES: usize = 256;
+/// How many candidates are decided in one batch.
+const BATCH: usize = 32;
+/// How many log entries are indexed at a time.
+const INDEX_BATCH: usize = 512;
+
+/// The search's terms a subject matched (indexes into `Query::wanted`),
+/// each with the log position of the event that matched.
+type Matches = Vec<(usize, u64)>;
+
+/// What a search found, and what its access record lists.
+#[derive(Debug, Default)]
+pub struct Found {
+    /// The subjects found, best first.
+    pub hits: Vec<pb::DirectoryHit>,
+    /// The events the hits were found through (by id, type and subjects).
+    pub shown: Vec<pb::ShownEvent>,
+    /// Entries decided and withheld on the way, and the agreement that decided.
+    pub tally: Tally,
+}
+
+/// The partnership directory over one log.
+pub struct Directory {
+    views: Arc<Views>,
+    index: Index,
+    key: DirectoryKey,
+    keys: Arc<dyn SubjectKeys>,
+    /// Held while indexing: one indexer moves the cursor at a time.
+    indexing: Mutex<()>,
+}
+
+fn index_unavailable(e: crate::index::IndexError) -> Status {
+    storage_unavailable(e)
+}
+
+impl Directory {
+    /// A directory reading `views`' log, keeping its index in `kv`, hashing
+    /// with `key`, and telling an erased subject (no key in `keys`) from others.
+    pub fn new(views: Arc<Views>, kv: Arc<dyn Kv>, key: DirectoryKey, keys: Arc<dyn SubjectKeys>) -> Self {
+        Directory { views, index: Index::new(kv), key, keys, indexing: Mutex::new(()) }
+    }
+
+    /// The key searches are hashed with (and recorded as).
+    pub fn key(&self) -> &DirectoryKey {
+        &self.key
+    }
+
+    /// Indexes the identities of up to `limit` log entries after those
+    /// indexed so far; returns how many entries it went through (0: it has
+    /// caught up with the log). Blocking.
+    pub fn index_ahead(&self, limit: usize) -> Result<usize, Status> {
+        let _one = self.indexing.lock().unwrap_or_else(PoisonError::into_inner);
+        let cursor = self.index.cursor().map_err(index_unavailable)?;
+        let entries = self.views.log().read_from(cursor, limit).map_err(storage_unavailable)?;
+        let Some(last) = entries.last().map(|e| e.position) else { return Ok(0) };
+        let mut postings = Vec::new();
+        for entry in &entries {
+            let mut decoded = Decoded::of(entry.position, &entry.bytes)?;
+            let event = &mut decoded.event;
+            // Only identities are indexed: free text is not opened.
+            event.sealed.retain(|s| s.part == pb::sealed::Part::Identity as i32);
+            if event.sealed.is_empty() {
+                continue;
+            }
+            // An erased subject's identity no longer opens: nothing is indexed.
+            self.views.unseal(event)?;
+            let identities = event.personal.take().map(|p| p.identities).unwrap_or_default();
+            for identity in identities {
+                let subject = event.subjects.iter().find(|s| s.key == identity.subject_key);
+                let Some(subject) = subject.and_then(|s| SubjectId::from_ref(s).ok()) else { continue };
+                for term in terms::of_identity(&identity) {
+                    let token = self.key.token(term.label, &term.text);
+                    postings.push(Posting { token, subject: subject.clone(), position: entry.position });
+                }
+            }
+        }
+        self.index.add(&postings, last).map_err(index_unavailable)?;
+        Ok(entries.len())
+    }
+
+    /// Indexes everything the log holds now. Blocking.
+    pub fn catch_up(&self) -> Result<(), Status> {
+        while self.index_ahead(INDEX_BATCH)? > 0 {}
+        Ok(())
+    }
+
+    /// Removes every entry about `subject` (it was erased); returns how
+    /// many it had. Blocking.
+    pub fn forget(&self, subject: &SubjectId) -> Result<usize, Status> {
+        self.index.forget(subject).map_err(index_unavailable)
+    }
+
+    /// The subjects matching `query` that `principal` may see in full
+    /// through at least one matching identity, best first. The index is
+    /// brought up to date first, so everything in the log now is found.
+    /// Blocking.
+    pub fn find(&self, principal: &Principal, query: &Query) -> Result<Found, Status> {
+        self.catch_up()?;
+        let mut candidates: HashMap<SubjectId, Matches> = HashMap::new();
+        for (i, wanted) in query.wanted.iter().enumerate() {
+            let token = self.key.token(wanted.term.label, &wanted.term.text);
+            for (subject, position) in self.index.postings(&token, POSTINGS_PER_TERM).map_err(index_unavailable)? {
+                if query.kind.is_none_or(|kind| subject.kind() == kind) {
+                    candidates.entry(subject).or_default().push((i, position));
+                }
+            }
+        }
+        // Best first by what each would score were every match visible.
+        let mut ranked: Vec<(f64, SubjectId, Matches)> = candidates
+            .into_iter()
+            .filter_map(|(subject, matches)| {
+                let matched: Vec<usize> = matches.iter().map(|(i, _)| *i).collect();
+                score(query, &matched).map(|(best, _)| (best, subject, matches))
+            })
+            .collect();
+        ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        ranked.truncate(CANDIDATES);
+        let mut found = Found::default();
+        let mut listed_ids = BTreeSet::new();
+        for batch in ranked.chunks(BATCH) {
+            let positions: BTreeSet<u64> = batch.iter().flat_map(|(_, _, m)| m.iter().map(|(_, p)| *p)).collect();
+            let positions: Vec<u64> = positions.into_iter().collect();
+            let decoded = self
+                .views
+                .stored_many(&positions)?
+                .into_iter()
+                .map(|(position, bytes)| Decoded::of(position, &bytes))
+                .collect::<Result<Vec<_>, _>>()?;
+            let (decisions, policy_hash) = self.views.decisions(principal, &decoded)?;
+            let shown: HashMap<u64, &pb::Event> = decoded
+                .iter()
+                .zip(&decisions)
+                .filter(|(_, d)| **d == Decision::Show)
+                .map(|(d, _)| (d.position, &d.event))
+                .collect();
+            found.tally.add(decoded.len() - shown.len(), &policy_hash);
+            for (_, subject, matches) in batch {
+                let visible: Vec<&(usize, u64)> = matches.iter().filter(|(_, p)| shown.contains_key(p)).collect();
+                let matched: Vec<usize> = visible.iter().map(|(i, _)| *i).collect();
+                let Some((score, reasons)) = score(query, &matched) else { continue };
+                if self.erased(subject)? {
+                    continue;
+                }
+                found.hits.push(pb::DirectoryHit { subject: Some(subject.to_ref()), score, reasons });
+                for (_, position) in visible {
+                    let event = shown[position];
+                    if listed_ids.insert(event.event_id.clone()) {
+                        found.shown.push(listed(event, pb::Visibility::Show as i32));
+                    }
+                }
+            }
+        }
+        found.hits.sort_by(|a, b| b.score.total_cmp(&a.score));
+        found.hits.truncate(query.limit);
+        let kept: Vec<&pb::SubjectRef> = found.hits.iter().filter_map(|h| h.subject.as_ref()).collect();
+        found.shown.retain(|e| e.subjects.iter().any(|s| kept.contains(&s)));
+        Ok(found)
+    }
+
+    /// Whether `subject` was erased (its key destroyed): its entries are
+    /// removed now if an erasure on another replica left them here.
+    fn erased(&self, subject: &SubjectId) -> Result<bool, Status> {
+        let has_key = self.keys.data_key(subject).map_err(storage_unavailable)?.is_some();
+        if !has_key {
+            self.forget(subject)?;
+        }
+        Ok(!has_key)
+    }
+}

@@ -1,0 +1,232 @@
+//! The partnership directory against a real platform (its parts over a real
+//! nats-server on free ports, redb on a temp dir, gRPC over a socket): one
+//! child published by police and children's services under their own
+//! record numbers is one subject, found by either number and by name,
+//! misspelled and transposed searches find it with a lower score, a reader
+//! who may see nothing about it cannot tell it from no match, the store
+//! holds no name in plaintext, every search is audited, and an erased
+//! subject is no longer found.
+
+use std::path::Path;
+use std::time::Duration;
+
+use concord_core::pb;
+use concord_core::pb::admin_service_client::AdminServiceClient;
+use concord_core::pb::directory_service_client::DirectoryServiceClient;
+use concord_identity::{Purpose, Role};
+use tonic::Code;
+use tonic::transport::Channel;
+
+use crate::common::nats::NatsServer;
+use crate::common::{TestPlatform, agency, authorized, publish};
+
+const CHILD: &str = "P-dir0001";
+const OTHER: &str = "P-dir0002";
+const FIND: &str = "/concord.v1.DirectoryService/Find";
+
+fn person(key: &str) -> pb::SubjectRef {
+    pb::SubjectRef { kind: pb::SubjectKind::Person as i32, key: key.into() }
+}
+
+/// `agency` attaching `identity` to `subject`, shared under safeguarding.
+fn identified(agency_id: &str, subject: &str, identity: pb::Identity) -> pb::Event {
+    pb::Event {
+        agency_id: agency_id.into(),
+        agency_kind: agency(agency_id).kind() as i32,
+        subjects: vec![person(subject)],
+        occurred_at: Some(concord_core::timestamp(concord_core::now_millis())),
+        borough: "Harrow".into(),
+        ward: "Wealdstone".into(),
+        classification: pb::Classification::OfficialSensitive as i32,
+        lawful_basis: vec![pb::LawfulBasis::Safeguarding as i32],
+        schema_version: 1,
+        personal: Some(pb::Personal {
+            identities: vec![pb::Identity { subject_key: subject.into(), ..identity }],
+            ..Default::default()
+        }),
+        body: Some(pb::event::Body::SubjectIdentified(pb::SubjectIdentified {})),
+        ..Default::default()
+    }
+}
+
+fn id(scheme: &str, value: &str) -> pb::AgencyIdentifier {
+    pb::AgencyIdentifier { scheme: scheme.into(), value: value.into() }
+}
+
+fn by_name(name: &str, born: &str) -> pb::FindRequest {
+    pb::FindRequest { name: name.into(), date_of_birth: born.into(), ..Default::default() }
+}
+
+async fn find(client: &mut DirectoryServiceClient<Channel>, token: &str, request: pb::FindRequest) -> pb::FindResponse {
+    client.find(authorized(request, token)).await.unwrap().into_inner()
+}
+
+fn keys(found: &pb::FindResponse) -> Vec<String> {
+    found.hits.iter().map(|h| h.subject.as_ref().unwrap().key.clone()).collect()
+}
+
+fn reasons(hit: &pb::DirectoryHit) -> Vec<(pb::MatchField, pb::MatchHow)> {
+    hit.reasons
+        .iter()
+        .map(|r| (pb::MatchField::try_from(r.field).unwrap(), pb::MatchHow::try_from(r.how).unwrap()))
+        .collect()
+}
+
+/// Every file under `dir` holding `needle` (in any case).
+fn files_holding(dir: &Path, needle: &str) -> Vec<String> {
+    let needles = [needle.to_string(), needle.to_lowercase(), needle.to_uppercase()];
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if let Ok(bytes) = std::fs::read(&path)
+                && needles.iter().any(|n| bytes.windows(n.len()).any(|w| w == n.as_bytes()))
+            {
+                found.push(path.display().to_string());
+            }
+        }
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_child_from_two_agencies_is_found_as_one_subject_within_the_agreement() {
+    let nats = NatsServer::start();
+    let t = TestPlatform::start_nats(&nats.url()).await;
+    let police = t.token("police.met.nw", Role::Practitioner, Purpose::Safeguarding);
+    let social = t.token("childrens_services.harrow", Role::Practitioner, Purpose::Safeguarding);
+    let vcs = t.token("vcs.st-giles", Role::Practitioner, Purpose::Safeguarding);
+
+    // Police and children's services each attach their own record number.
+    let by_police = pb::Identity {
+        name: "Kwabena Oyelaran-Whitfield".into(),
+        date_of_birth: "2009-04-07".into(),
+        address: "14 Bramble Court, Wealdstone, Harrow HA3 7QX".into(),
+        identifiers: vec![id("police.met.nw/crn", "01/77341")],
+        ..Default::default()
+    };
+    publish(&t, identified("police.met.nw", CHILD, by_police), &police).await.unwrap();
+    let by_social_care = pb::Identity {
+        name: "Kwabéna OYELARAN WHITFIELD".into(),
+        date_of_birth: "2009-04-07".into(),
+        identifiers: vec![id("childrens_services.harrow/lcs", "LCS-556102")],
+        ..Default::default()
+    };
+    publish(&t, identified("childrens_services.harrow", CHILD, by_social_care), &social).await.unwrap();
+    // Another child, known to police only.
+    let other = pb::Identity {
+        name: "Tomasz Wierzbicki".into(),
+        date_of_birth: "2008-11-20".into(),
+        identifiers: vec![id("police.met.nw/crn", "01/90002")],
+        ..Default::default()
+    };
+    publish(&t, identified("police.met.nw", OTHER, other), &police).await.unwrap();
+
+    let mut client = DirectoryServiceClient::new(t.channel().await);
+    // Each agency finds the child by its own record number: one subject.
+    let crn = pb::FindRequest { identifier: Some(id("police.met.nw/crn", "01 / 77341")), ..Default::default() };
+    let found = find(&mut client, &police, crn.clone()).await;
+    assert_eq!(keys(&found), [CHILD]);
+    assert_eq!(reasons(&found.hits[0]), [(pb::MatchField::Identifier, pb::MatchHow::Exact)]);
+    let lcs =
+        pb::FindRequest { identifier: Some(id("childrens_services.harrow/lcs", "lcs-556102")), ..Default::default() };
+    assert_eq!(keys(&find(&mut client, &social, lcs).await), [CHILD]);
+
+    // By name and date of birth: one hit, whichever spelling was recorded.
+    let exact = find(&mut client, &social, by_name("kwabena oyelaran-whitfield", "2009-04-07")).await;
+    assert_eq!(keys(&exact), [CHILD], "the two agencies' records are one subject");
+    assert_eq!(exact.hits[0].score, 1.0);
+    // Misspelled, and with day and month swapped: found, with a lower score.
+    let misspelled = find(&mut client, &social, by_name("Kwabena Oyelaran Whitfeild", "2009-04-07")).await;
+    assert_eq!(keys(&misspelled), [CHILD]);
+    assert!(misspelled.hits[0].score < 1.0, "{misspelled:?}");
+    assert!(reasons(&misspelled.hits[0]).contains(&(pb::MatchField::Name, pb::MatchHow::SoundsLike)));
+    let transposed = find(&mut client, &social, by_name("Kwabena Oyelaran-Whitfield", "2009-07-04")).await;
+    assert_eq!(keys(&transposed), [CHILD]);
+    assert!(transposed.hits[0].score < 1.0);
+    assert!(reasons(&transposed.hits[0]).contains(&(pb::MatchField::DateOfBirth, pb::MatchHow::DayMonthTransposed)));
+    let initial = find(&mut client, &police, by_name("K. Whitfield", "")).await;
+    assert_eq!(keys(&initial), [CHILD]);
+    let postcode = pb::FindRequest { postcode: "ha3 7qx".into(), ..Default::default() };
+    assert_eq!(keys(&find(&mut client, &police, postcode).await), [CHILD]);
+
+    // The VCS may see nothing about either child: its search for one looks
+    // exactly like a search for no one.
+    let about_child = client.find(authorized(by_name("Kwabena Oyelaran-Whitfield", "2009-04-07"), &vcs)).await;
+    let about_no_one = client.find(authorized(by_name("Nobody Atall", "2001-01-01"), &vcs)).await;
+    let (about_child, about_no_one) = (about_child.unwrap(), about_no_one.unwrap());
+    assert_eq!(about_child.metadata().len(), about_no_one.metadata().len());
+    assert_eq!(about_child.into_inner(), about_no_one.into_inner());
+    let by_vcs = find(&mut client, &vcs, crn.clone()).await;
+    assert!(by_vcs.hits.is_empty());
+
+    // A malformed search is refused naming the field, and audited too.
+    let refused = client.find(authorized(by_name("", "07/04/2009"), &police)).await.unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument);
+    assert_eq!(concord_core::status::field_of(&refused).as_deref(), Some("date_of_birth"));
+
+    // Every search is in the audit log, with its terms as keyed hashes only.
+    // (Over NATS the audit log is built from the audit stream: it may lag a moment.)
+    let searches = 11;
+    let mut records = Vec::new();
+    for _ in 0..200 {
+        let audit = &t.platform.audit;
+        records = (1..=audit.log().size()).map(|p| audit.get(p).unwrap().unwrap()).filter(|r| r.rpc == FIND).collect();
+        if records.len() >= searches {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert_eq!(records.len(), searches, "{records:#?}");
+    for record in &records {
+        for plain in ["kwabena", "Kwabena", "whitfield", "77341", "2009-04-07", "HA3"] {
+            assert!(!record.parameters.contains(plain), "{}", record.parameters);
+        }
+    }
+    let vcs_records: Vec<_> = records.iter().filter(|r| r.agency_id == "vcs.st-giles").collect();
+    assert_eq!(vcs_records.len(), 3);
+    assert!(vcs_records.iter().all(|r| r.shown.is_empty()));
+    assert!(records.iter().any(|r| r.shown.iter().any(|s| s.subjects.contains(&person(CHILD)))));
+
+    // No store of the data directory holds a name or a record number in plaintext.
+    for needle in ["Oyelaran", "Whitfield", "Kwabena", "Wierzbicki", "77341", "556102", "Bramble"] {
+        assert_eq!(files_holding(t.dir.path(), needle), Vec::<String>::new(), "{needle} in plaintext");
+    }
+
+    // Erased (two data protection officers of different agencies), the child
+    // is no longer found; the other child still is.
+    erase(&t, CHILD).await;
+    assert!(find(&mut client, &police, crn).await.hits.is_empty());
+    assert!(find(&mut client, &social, by_name("Kwabena Oyelaran-Whitfield", "2009-04-07")).await.hits.is_empty());
+    let other = pb::FindRequest { identifier: Some(id("police.met.nw/crn", "01/90002")), ..Default::default() };
+    assert_eq!(keys(&find(&mut client, &police, other).await), [OTHER]);
+}
+
+/// Files an erasure of `key` and has another agency's data protection officer approve it.
+async fn erase(t: &TestPlatform, key: &str) {
+    let officer = |sub: &str, agency_id: &str| {
+        t.layout()
+            .issuer()
+            .unwrap()
+            .mint(sub, &agency(agency_id), Role::DataProtection, Purpose::Administration, Duration::from_secs(600))
+            .unwrap()
+    };
+    let (filer, approver) = (officer("cs-dpo", "childrens_services.harrow"), officer("police-dpo", "police.met.nw"));
+    let mut admin = AdminServiceClient::new(t.channel().await);
+    let filed = pb::FileRequestRequest {
+        kind: pb::RequestKind::Erasure as i32,
+        subject: Some(person(key)),
+        reason: "erasure request 2026-7: no longer necessary".into(),
+    };
+    let filed = admin.file_request(authorized(filed, &filer)).await.unwrap().into_inner();
+    let decided = pb::DecideRequestRequest {
+        request_id: filed.request_id,
+        decision: pb::RequestDecision::Approve as i32,
+        ..Default::default()
+    };
+    let decided = admin.decide_request(authorized(decided, &approver)).await.unwrap().into_inner();
+    assert!(decided.had_key);
+}
