@@ -230,3 +230,102 @@ async fn erase(t: &TestPlatform, key: &str) {
     let decided = admin.decide_request(authorized(decided, &approver)).await.unwrap().into_inner();
     assert!(decided.had_key);
 }
+
+/// `agency_id` saying `duplicate` is `kept` (or, with `undo`, that it is not).
+fn merge(agency_id: &str, kept: &str, duplicate: &str, undo: bool) -> pb::Event {
+    let mut event = identified(agency_id, kept, pb::Identity::default());
+    event.personal = None;
+    event.subjects = vec![person(kept), person(duplicate)];
+    event.body = Some(match undo {
+        false => pb::event::Body::SubjectsMerged(pb::SubjectsMerged {}),
+        true => pb::event::Body::SubjectsUnmerged(pb::SubjectsUnmerged {}),
+    });
+    event
+}
+
+async fn timeline(t: &TestPlatform, token: &str, key: &str) -> Vec<(String, Option<String>)> {
+    let mut client = pb::query_service_client::QueryServiceClient::new(t.channel().await);
+    let (mut out, mut page_token) = (Vec::new(), String::new());
+    loop {
+        // Small pages, so a merged timeline is followed across page tokens.
+        let request = pb::SubjectTimelineRequest { subject: Some(person(key)), page_size: 2, page_token };
+        let page = client.subject_timeline(authorized(request, token)).await.unwrap().into_inner();
+        for view in page.events {
+            let event = view.event.unwrap();
+            let kind = event.body.as_ref().map(|b| concord_core::EventType::of(b).to_string());
+            out.push((event.event_id, kind));
+        }
+        if page.next_page_token.is_empty() {
+            return out;
+        }
+        page_token = page.next_page_token;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_merge_moves_one_timeline_into_the_other_and_an_unmerge_restores_both() {
+    let nats = NatsServer::start();
+    let t = TestPlatform::start_nats(&nats.url()).await;
+    let police = t.token("police.met.nw", Role::Practitioner, Purpose::Safeguarding);
+    let social = t.token("childrens_services.harrow", Role::Practitioner, Purpose::Safeguarding);
+    let (kept, duplicate) = ("P-merge01", "P-merge02");
+    // Two agencies created two keys for one child.
+    let child = |crn: &str| pb::Identity {
+        name: "Amara Nwachukwu".into(),
+        date_of_birth: "2010-06-01".into(),
+        identifiers: vec![id(crn.split('=').next().unwrap(), crn.split('=').nth(1).unwrap())],
+        ..Default::default()
+    };
+    let mut own = Vec::new();
+    own.push(
+        publish(&t, identified("police.met.nw", kept, child("police.met.nw/crn=01/55501")), &police).await.unwrap(),
+    );
+    own.push(publish(&t, crate::common::arrest(kept, "notes"), &police).await.unwrap());
+    let theirs = publish(
+        &t,
+        identified("childrens_services.harrow", duplicate, child("childrens_services.harrow/lcs=L-9")),
+        &social,
+    )
+    .await
+    .unwrap();
+    let ids = |responses: &[&pb::PublishResponse]| responses.iter().map(|r| r.event_id.clone()).collect::<Vec<_>>();
+    let kept_before: Vec<String> = timeline(&t, &social, kept).await.into_iter().map(|(id, _)| id).collect();
+    assert_eq!(kept_before, ids(&own.iter().collect::<Vec<_>>()));
+    let duplicate_before: Vec<String> = timeline(&t, &social, duplicate).await.into_iter().map(|(id, _)| id).collect();
+    assert_eq!(duplicate_before, ids(&[&theirs]));
+    let mut directory = DirectoryServiceClient::new(t.channel().await);
+    let by_name = || by_name("Amara Nwachukwu", "2010-06-01");
+    let mut both = keys(&find(&mut directory, &social, by_name()).await);
+    both.sort();
+    assert_eq!(both, [kept, duplicate], "two subjects: a likely duplicate");
+
+    // Merged: the duplicate's timeline moves into the one kept.
+    let merged = publish(&t, merge("childrens_services.harrow", kept, duplicate, false), &social).await.unwrap();
+    let after_merge = timeline(&t, &social, kept).await;
+    let expected = [own[0].event_id.clone(), own[1].event_id.clone(), theirs.event_id.clone(), merged.event_id.clone()];
+    assert_eq!(after_merge.iter().map(|(id, _)| id.clone()).collect::<Vec<_>>(), expected);
+    let moved = timeline(&t, &social, duplicate).await;
+    assert_eq!(moved, [(merged.event_id.clone(), Some("subjects_merged".to_string()))], "only where it went");
+    assert_eq!(keys(&find(&mut directory, &social, by_name()).await), [kept], "found as the subject kept");
+    let lcs = pb::FindRequest { identifier: Some(id("childrens_services.harrow/lcs", "L-9")), ..Default::default() };
+    assert_eq!(keys(&find(&mut directory, &social, lcs.clone()).await), [kept]);
+
+    // Unmerged: each has its own timeline again (with the merge and its undoing).
+    let unmerged = publish(&t, merge("childrens_services.harrow", kept, duplicate, true), &social).await.unwrap();
+    let kept_after: Vec<String> = timeline(&t, &social, kept).await.into_iter().map(|(id, _)| id).collect();
+    let mut expected_kept = ids(&own.iter().collect::<Vec<_>>());
+    expected_kept.extend([merged.event_id.clone(), unmerged.event_id.clone()]);
+    assert_eq!(kept_after, expected_kept);
+    let duplicate_after: Vec<String> = timeline(&t, &social, duplicate).await.into_iter().map(|(id, _)| id).collect();
+    assert_eq!(duplicate_after, [theirs.event_id.clone(), merged.event_id.clone(), unmerged.event_id.clone()]);
+    assert_eq!(keys(&find(&mut directory, &social, lcs).await), [duplicate]);
+
+    // Merges are events like any other: the log still verifies end to end.
+    let size = t.platform.log.size();
+    let root = t.platform.log.root_at(size).unwrap();
+    for position in 1..=size {
+        let proof = t.platform.log.inclusion_proof(position, size).unwrap();
+        let leaf = concord_log::hash::leaf_hash(&t.platform.log.get(position).unwrap().unwrap().bytes);
+        concord_log::verify::verify_inclusion(&leaf, position - 1, size, &proof, &root).unwrap();
+    }
+}

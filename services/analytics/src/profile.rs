@@ -116,6 +116,8 @@ fn category(body: &Body) -> Option<String> {
         | Body::ConsentRecorded(_)
         | Body::ConsentWithdrawn(_)
         | Body::SubjectIdentified(_)
+        | Body::SubjectsMerged(_)
+        | Body::SubjectsUnmerged(_)
         | Body::ReleaseFromCustody(_) => None,
     }
 }

@@ -120,6 +120,8 @@ pub fn summary(event: &pb::Event) -> String {
         Body::ReleaseFromCustody(r) => vec![format!("aged {}", r.age)],
         // What identifies the subject is personal data: never in a summary.
         Body::SubjectIdentified(_) => vec![],
+        Body::SubjectsMerged(_) => vec!["merged".into()],
+        Body::SubjectsUnmerged(_) => vec!["merge undone".into()],
     };
     let facts: Vec<String> = facts.into_iter().map(|f| f.trim().to_string()).filter(|f| !f.is_empty()).collect();
     if facts.is_empty() { name } else { format!("{name}: {}", facts.join(", ")) }

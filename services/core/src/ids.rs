@@ -298,6 +298,8 @@ event_types! {
     ConsentWithdrawn => "consent_withdrawn", [];
     ReleaseFromCustody => "release_from_custody", [Yot];
     SubjectIdentified => "subject_identified", [];
+    SubjectsMerged => "subjects_merged", [];
+    SubjectsUnmerged => "subjects_unmerged", [];
 }
 
 impl FromStr for EventType {
@@ -346,7 +348,7 @@ mod tests {
         let mut names: Vec<_> = EventType::ALL.iter().map(|t| t.as_str()).collect();
         names.sort();
         names.dedup();
-        assert_eq!(names.len(), 16);
+        assert_eq!(names.len(), 18);
         assert_eq!("missing_episode".parse::<EventType>().unwrap(), EventType::MissingEpisode);
     }
 }

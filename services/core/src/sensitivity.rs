@@ -76,7 +76,9 @@ pub fn withhold_health_detail(event: &mut pb::Event) {
         | Body::ConsentRecorded(_)
         | Body::ConsentWithdrawn(_)
         | Body::ReleaseFromCustody(_)
-        | Body::SubjectIdentified(_) => {}
+        | Body::SubjectIdentified(_)
+        | Body::SubjectsMerged(_)
+        | Body::SubjectsUnmerged(_) => {}
     }
 }
 

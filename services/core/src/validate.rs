@@ -341,6 +341,16 @@ fn check_body(body: &pb::event::Body, event: &pb::Event) -> Result<(), Validatio
             Ok(())
         }
         Body::SubjectIdentified(_) => check_identified(event),
+        Body::SubjectsMerged(_) | Body::SubjectsUnmerged(_) => check_merge(event),
+    }
+}
+
+/// A merge or unmerge names exactly two subjects of one kind: the one kept,
+/// then the duplicate.
+fn check_merge(event: &pb::Event) -> Result<(), ValidationError> {
+    match event.subjects.as_slice() {
+        [kept, duplicate] if kept.kind == duplicate.kind && kept.key != duplicate.key => Ok(()),
+        _ => Err(fail("subjects", "exactly two subjects of one kind: the one kept, then the duplicate")),
     }
 }
 

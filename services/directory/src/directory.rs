@@ -6,7 +6,8 @@
 //! the reader see in full (`Decision::Show`): the reader could read those
 //! very identifiers anyway. A subject the reader may see nothing about gives
 //! no hit, and its absence changes nothing else in the answer: a reader
-//! cannot tell it from a subject the directory does not hold.
+//! cannot tell it from a subject the directory does not hold. A duplicate
+//! merged into another subject is found as the subject kept.
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -15,6 +16,7 @@ use concord_audit::access::{Tally, listed};
 use concord_core::SubjectId;
 use concord_core::pb;
 use concord_core::seal::SubjectKeys;
+use concord_eventlog::Merges;
 use concord_identity::Principal;
 use concord_log::kv::Kv;
 use concord_policy::Decision;
@@ -129,12 +131,14 @@ impl Directory {
     /// Blocking.
     pub fn find(&self, principal: &Principal, query: &Query) -> Result<Found, Status> {
         self.catch_up()?;
+        // A duplicate merged into another subject is found as that subject.
+        let merges = Merges::read(self.views.log()).map_err(storage_unavailable)?;
         let mut candidates: HashMap<SubjectId, Matches> = HashMap::new();
         for (i, wanted) in query.wanted.iter().enumerate() {
             let token = self.key.token(wanted.term.label, &wanted.term.text);
             for (subject, position) in self.index.postings(&token, POSTINGS_PER_TERM).map_err(index_unavailable)? {
                 if query.kind.is_none_or(|kind| subject.kind() == kind) {
-                    candidates.entry(subject).or_default().push((i, position));
+                    candidates.entry(merges.kept(&subject)).or_default().push((i, position));
                 }
             }
         }

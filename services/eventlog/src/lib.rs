@@ -4,12 +4,14 @@
 //! briefing, the lifecycle service and `concord audit verify` read it. What
 //! they share lives here, so that no reader imports the writer: how an event
 //! becomes a log entry and decodes back (its streams, expected versions and
-//! index names), and a subject's consent as the log records it.
+//! index names), a subject's consent and merges as the log records them.
 
 mod consent;
+mod merge;
 mod schema;
 
 pub use consent::{ConsentCache, consent_for, history as consent_history};
+pub use merge::Merges;
 pub use schema::{
     BY_AGENCY, BY_CONSENT, BY_CORRECTS, BY_OCCURRED, BY_RECORDED, BY_TYPE, DROPPED, StoredEventError, decode_entry,
     entry_for, entry_for_stored, time_value, upgrade,

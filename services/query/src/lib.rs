@@ -12,6 +12,7 @@
 pub mod audit_service;
 pub mod explain;
 pub mod log_service;
+pub mod merged;
 pub mod page;
 pub mod replay;
 pub mod service;

@@ -128,6 +128,8 @@ impl Analysis {
             | Some(Body::AssetPlusRating(_))
             | Some(Body::CamhsContact(_))
             | Some(Body::SubjectIdentified(_))
+            | Some(Body::SubjectsMerged(_))
+            | Some(Body::SubjectsUnmerged(_))
             | None => {}
             Some(Body::MissingEpisode(m)) => {
                 m.episode_id = self.id("episode", &m.episode_id);

@@ -12,7 +12,7 @@ use concord_core::pb::query_service_server::QueryService;
 use concord_core::pb::{self, EventView};
 use concord_core::status::invalid_argument;
 use concord_core::{EventId, EventType, SubjectId, millis};
-use concord_eventlog::{BY_AGENCY, BY_TYPE};
+use concord_eventlog::{BY_AGENCY, BY_TYPE, Merges};
 use concord_identity::Principal;
 use futures::Stream;
 use tokio::sync::mpsc;
@@ -20,6 +20,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
+use crate::merged;
 use crate::page::{PageKey, page_size};
 use concord_audit::access::{Access, Tally, shown};
 use concord_audit::{Call, Door};
@@ -126,6 +127,11 @@ impl QueryApi {
         let subject = parse_subject(request.subject.as_ref(), "subject")?
             .ok_or_else(|| invalid_argument("subject", "required"))?;
         let limit = page_size(request.page_size)?;
+        let log = self.views.log().clone();
+        let merges = blocking(move || Merges::read(&log).map_err(storage_unavailable)).await?;
+        if merged::involves(&merges, &subject) {
+            return self.merged_timeline(principal, &merges, subject, limit, &request.page_token).await;
+        }
         let scope = format!("timeline {subject}");
         let after = self
             .pages
@@ -161,6 +167,28 @@ impl QueryApi {
         })
         .await?;
         Ok((Ok(page.0), page.1))
+    }
+
+    /// A timeline that merges involve (see [`merged`]); its page tokens
+    /// carry a log position, in their own scope.
+    async fn merged_timeline(
+        &self,
+        principal: &Principal,
+        merges: &Merges,
+        subject: SubjectId,
+        limit: usize,
+        token: &str,
+    ) -> Outcome<pb::EventPage> {
+        let scope = format!("merged timeline {subject}");
+        let after = self
+            .pages
+            .decode(&scope, token)
+            .ok_or_else(|| invalid_argument("page_token", "not a token from this timeline"))?;
+        let (views, merges, principal) = (self.views.clone(), merges.clone(), principal.clone());
+        let page =
+            blocking(move || merged::page(&views, &principal, &merges, &subject, after, limit, SCAN_BUDGET)).await?;
+        let next = page.next.map(|cursor| self.pages.encode(&scope, cursor)).unwrap_or_default();
+        Ok((Ok(pb::EventPage { events: page.events, next_page_token: next }), page.tally))
     }
 
     async fn search_inner(&self, principal: &Principal, request: pb::SearchRequest) -> Outcome<pb::EventPage> {
