@@ -298,6 +298,13 @@ async fn a_merge_moves_one_timeline_into_the_other_and_an_unmerge_restores_both(
     let mut both = keys(&find(&mut directory, &social, by_name()).await);
     both.sort();
     assert_eq!(both, [kept, duplicate], "two subjects: a likely duplicate");
+    let duplicates_of = |key: &str| pb::DuplicatesRequest { subject: Some(person(key)), limit: 0 };
+    let proposed = directory.duplicates(authorized(duplicates_of(kept), &social)).await.unwrap().into_inner();
+    assert_eq!(keys(&proposed), [duplicate], "proposed");
+    assert_eq!(proposed.hits[0].score, 1.0);
+    let vcs = t.token("vcs.st-giles", Role::Practitioner, Purpose::Safeguarding);
+    let hidden = directory.duplicates(authorized(duplicates_of(kept), &vcs)).await.unwrap().into_inner();
+    assert!(hidden.hits.is_empty(), "nothing proposed from what the VCS may not see");
 
     // Merged: the duplicate's timeline moves into the one kept.
     let merged = publish(&t, merge("childrens_services.harrow", kept, duplicate, false), &social).await.unwrap();
@@ -309,6 +316,8 @@ async fn a_merge_moves_one_timeline_into_the_other_and_an_unmerge_restores_both(
     assert_eq!(keys(&find(&mut directory, &social, by_name()).await), [kept], "found as the subject kept");
     let lcs = pb::FindRequest { identifier: Some(id("childrens_services.harrow/lcs", "L-9")), ..Default::default() };
     assert_eq!(keys(&find(&mut directory, &social, lcs.clone()).await), [kept]);
+    let proposed = directory.duplicates(authorized(duplicates_of(kept), &social)).await.unwrap().into_inner();
+    assert!(proposed.hits.is_empty(), "merged: no longer proposed");
 
     // Unmerged: each has its own timeline again (with the merge and its undoing).
     let unmerged = publish(&t, merge("childrens_services.harrow", kept, duplicate, true), &social).await.unwrap();
@@ -328,4 +337,65 @@ async fn a_merge_moves_one_timeline_into_the_other_and_an_unmerge_restores_both(
         let leaf = concord_log::hash::leaf_hash(&t.platform.log.get(position).unwrap().unwrap().bytes);
         concord_log::verify::verify_inclusion(&leaf, position - 1, size, &proof, &root).unwrap();
     }
+}
+
+fn subject(kind: pb::SubjectKind, key: &str) -> pb::SubjectRef {
+    pb::SubjectRef { kind: kind as i32, key: key.into() }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn places_and_vehicles_have_profiles_and_are_found_by_address_uprn_and_registration() {
+    let nats = NatsServer::start();
+    let t = TestPlatform::start_nats(&nats.url()).await;
+    let police = t.token("police.met.nw", Role::Practitioner, Purpose::Safeguarding);
+    let yot = t.token("yot.harrow", Role::Practitioner, Purpose::Safeguarding);
+    let vcs = t.token("vcs.st-giles", Role::Practitioner, Purpose::Safeguarding);
+    let (place, vehicle) = (subject(pb::SubjectKind::Place, "PL-flat14"), subject(pb::SubjectKind::Vehicle, "V-ab12"));
+    let mut flat = identified(
+        "police.met.nw",
+        "PL-flat14",
+        pb::Identity {
+            address: "Flat 2, 14 Bramble Court, Harrow".into(),
+            postcode: "HA3 7QX".into(),
+            uprn: "100021234567".into(),
+            ..Default::default()
+        },
+    );
+    flat.subjects = vec![place.clone()];
+    publish(&t, flat, &police).await.unwrap();
+    let mut car =
+        identified("police.met.nw", "V-ab12", pb::Identity { registration: "AB12 CDE".into(), ..Default::default() });
+    car.subjects = vec![vehicle.clone()];
+    car.ward = "Greenhill".into();
+    publish(&t, car, &police).await.unwrap();
+
+    let mut directory = DirectoryServiceClient::new(t.channel().await);
+    let by_registration =
+        pb::FindRequest { registration: "ab12cde".into(), kind: pb::SubjectKind::Vehicle as i32, ..Default::default() };
+    assert_eq!(keys(&find(&mut directory, &yot, by_registration).await), ["V-ab12"]);
+    let as_person =
+        pb::FindRequest { registration: "AB12 CDE".into(), kind: pb::SubjectKind::Person as i32, ..Default::default() };
+    assert!(find(&mut directory, &yot, as_person).await.hits.is_empty(), "a vehicle is no person");
+    let by_uprn = pb::FindRequest { identifier: Some(id("uprn", "100021234567")), ..Default::default() };
+    assert_eq!(keys(&find(&mut directory, &yot, by_uprn).await), ["PL-flat14"]);
+    let by_address = pb::FindRequest { address: "flat 2 14 bramble court harrow".into(), ..Default::default() };
+    assert_eq!(keys(&find(&mut directory, &yot, by_address).await), ["PL-flat14"]);
+
+    let profile = |s: &pb::SubjectRef| pb::ProfileRequest { subject: Some(s.clone()) };
+    let flat = directory.profile(authorized(profile(&place), &yot)).await.unwrap().into_inner();
+    assert_eq!(flat.addresses, ["Flat 2, 14 Bramble Court, Harrow"]);
+    assert_eq!(
+        (flat.postcodes, flat.uprns, flat.wards),
+        (vec!["HA3 7QX".to_string()], vec!["100021234567".to_string()], vec!["Wealdstone".to_string()])
+    );
+    let car = directory.profile(authorized(profile(&vehicle), &yot)).await.unwrap().into_inner();
+    assert_eq!((car.registrations, car.wards), (vec!["AB12 CDE".to_string()], vec!["Greenhill".to_string()]));
+
+    // The VCS may see nothing about the flat: its profile is refused as a
+    // subject nobody holds is.
+    let hidden = directory.profile(authorized(profile(&place), &vcs)).await.unwrap_err();
+    let unknown = subject(pb::SubjectKind::Place, "PL-nobody");
+    let missing = directory.profile(authorized(profile(&unknown), &vcs)).await.unwrap_err();
+    assert_eq!((hidden.code(), missing.code()), (Code::NotFound, Code::NotFound));
+    assert_eq!(hidden.message().replace("PL-flat14", "X"), missing.message().replace("PL-nobody", "X"));
 }

@@ -25,6 +25,7 @@ use tonic::Status;
 
 use crate::index::{Index, Posting};
 use crate::key::DirectoryKey;
+use crate::profile::{Profile, Profiled};
 use crate::query::Query;
 use crate::score::score;
 use crate::terms;
@@ -35,7 +36,7 @@ const POSTINGS_PER_TERM: usize = 2_000;
 /// How many candidates, best first, a search decides at most.
 const CANDIDATES: usize = 256;
 /// How many candidates are decided in one batch.
-const BATCH: usize = 32;
+const BATCH: usize = 16;
 /// How many log entries are indexed at a time.
 const INDEX_BATCH: usize = 512;
 
@@ -155,6 +156,15 @@ impl Directory {
         let mut found = Found::default();
         let mut listed_ids = BTreeSet::new();
         for batch in ranked.chunks(BATCH) {
+            // Candidates come best first by what they could score: once
+            // `limit` hits score at least that, no later one can displace them.
+            if found.hits.len() >= query.limit {
+                let mut scores: Vec<f64> = found.hits.iter().map(|h| h.score).collect();
+                scores.sort_by(|a, b| b.total_cmp(a));
+                if scores[query.limit - 1] >= batch[0].0 {
+                    break;
+                }
+            }
             let positions: BTreeSet<u64> = batch.iter().flat_map(|(_, _, m)| m.iter().map(|(_, p)| *p)).collect();
             let positions: Vec<u64> = positions.into_iter().collect();
             let decoded = self
@@ -192,6 +202,78 @@ impl Directory {
         let kept: Vec<&pb::SubjectRef> = found.hits.iter().filter_map(|h| h.subject.as_ref()).collect();
         found.shown.retain(|e| e.subjects.iter().any(|s| kept.contains(&s)));
         Ok(found)
+    }
+
+    /// Subjects likely to be `subject`, best first: for each name (with its
+    /// date of birth) of `subject` in events `principal` may see in full, a
+    /// search by them, without `subject` itself and what was merged into it.
+    /// The events whose identities were read are listed as shown. Blocking.
+    pub fn duplicates(&self, principal: &Principal, subject: &SubjectId, limit: usize) -> Result<Found, Status> {
+        let stream = self.views.log().stream(&subject.stream(), 0, usize::MAX).map_err(storage_unavailable)?;
+        let positions: Vec<u64> = stream.into_iter().map(|(_, position)| position).collect();
+        let visible = self.views.load(principal, &positions)?;
+        let mut found = Found::default();
+        found.tally.add(visible.withheld, &visible.policy_hash);
+        let mut searches = BTreeSet::new();
+        for view in visible.events.iter().filter(|v| v.visibility == pb::Visibility::Show as i32) {
+            let Some(event) = &view.event else { continue };
+            let identities = event.personal.iter().flat_map(|p| &p.identities);
+            let named: Vec<&pb::Identity> =
+                identities.filter(|i| i.subject_key == subject.key() && !i.name.trim().is_empty()).collect();
+            if !named.is_empty() {
+                found.shown.push(listed(event, view.visibility));
+            }
+            searches.extend(named.into_iter().map(|i| (i.name.clone(), i.date_of_birth.clone())));
+        }
+        let kept = Merges::read(self.views.log()).map_err(storage_unavailable)?.kept(subject);
+        let mut best: HashMap<SubjectId, pb::DirectoryHit> = HashMap::new();
+        for (name, date_of_birth) in searches {
+            let request = pb::FindRequest {
+                kind: subject.kind() as i32,
+                name,
+                date_of_birth,
+                limit: limit as u32,
+                ..Default::default()
+            };
+            // A date of birth recorded malformed is left out of the search.
+            let without_date = pb::FindRequest { date_of_birth: String::new(), ..request.clone() };
+            let Ok(query) = Query::from_request(&request).or_else(|_| Query::from_request(&without_date)) else {
+                continue;
+            };
+            let more = self.find(principal, &query)?;
+            found.tally.add(more.tally.withheld, &more.tally.policy_hash);
+            found.shown.extend(more.shown);
+            for hit in more.hits {
+                let Some(other) = hit.subject.as_ref().and_then(|s| SubjectId::from_ref(s).ok()) else { continue };
+                let better = best.get(&other).is_none_or(|b| b.score < hit.score);
+                if other != kept && better {
+                    best.insert(other, hit);
+                }
+            }
+        }
+        found.hits = best.into_values().collect();
+        found.hits.sort_by(|a, b| b.score.total_cmp(&a.score));
+        found.hits.truncate(limit);
+        let mut seen = BTreeSet::new();
+        found.shown.retain(|e| seen.insert(e.event_id.clone()));
+        Ok(found)
+    }
+
+    /// `subject`'s profile as `principal` may see it, from its events and
+    /// those of every subject merged into it; `None` if the reader may see
+    /// nothing about it (as for a subject nobody holds). Blocking.
+    pub fn profile(&self, principal: &Principal, subject: &SubjectId) -> Result<Profiled, Status> {
+        let merges = Merges::read(self.views.log()).map_err(storage_unavailable)?;
+        let merged = merges.duplicates_of(subject);
+        let mut profile = Profile::new(subject, &merges.kept(subject), &merged);
+        for s in std::iter::once(subject).chain(&merged) {
+            let stream = self.views.log().stream(&s.stream(), 0, usize::MAX).map_err(storage_unavailable)?;
+            let positions: Vec<u64> = stream.into_iter().map(|(_, position)| position).collect();
+            let visible = self.views.load(principal, &positions)?;
+            profile.tally.add(visible.withheld, &visible.policy_hash);
+            profile.add(&visible.events, &[s.key()]);
+        }
+        Ok(profile.finish())
     }
 
     /// Whether `subject` was erased (its key destroyed): its entries are

@@ -46,11 +46,7 @@ impl Query {
             Ok(kind) => Some(kind),
             Err(_) => return Err(invalid_argument("kind", "must be person, place, vehicle or group")),
         };
-        let limit = match request.limit as usize {
-            0 => DEFAULT_LIMIT,
-            n if n <= MAX_LIMIT => n,
-            _ => return Err(invalid_argument("limit", &format!("at most {MAX_LIMIT}"))),
-        };
+        let limit = Query::limit(request.limit)?;
         let mut query = Query { kind, wanted: Vec::new(), name_parts: 0, fields: 0, limit };
         if let Some(text) = given(&request.name) {
             let name = Name::parse(text).ok_or_else(|| invalid_argument("name", "has no letters"))?;
@@ -90,6 +86,16 @@ impl Query {
             ));
         }
         Ok(query)
+    }
+
+    /// How many hits a request asking for `limit` gets; INVALID_ARGUMENT
+    /// past the most a search returns.
+    pub fn limit(limit: u32) -> Result<usize, Status> {
+        match limit as usize {
+            0 => Ok(DEFAULT_LIMIT),
+            n if n <= MAX_LIMIT => Ok(n),
+            _ => Err(invalid_argument("limit", &format!("at most {MAX_LIMIT}"))),
+        }
     }
 
     fn add(&mut self, wanted: Vec<Wanted>) {

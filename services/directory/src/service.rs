@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use concord_audit::Door;
 use concord_audit::access::Access;
+use concord_core::SubjectId;
 use concord_core::pb::{self, directory_service_server::DirectoryService};
+use concord_core::status::invalid_argument;
 use concord_read::blocking;
 use tonic::{Request, Response, Status};
 
@@ -15,6 +17,8 @@ use crate::directory::Directory;
 use crate::query::Query;
 
 const FIND: &str = "/concord.v1.DirectoryService/Find";
+const DUPLICATES: &str = "/concord.v1.DirectoryService/Duplicates";
+const PROFILE: &str = "/concord.v1.DirectoryService/Profile";
 
 /// The gRPC directory API.
 pub struct DirectoryApi {
@@ -51,6 +55,44 @@ impl DirectoryService for DirectoryApi {
                 call.decided(&found.tally);
                 call.shows(found.shown);
                 Ok(pb::FindResponse { hits: found.hits })
+            })
+            .await
+    }
+
+    async fn duplicates(&self, request: Request<pb::DuplicatesRequest>) -> Result<Response<pb::FindResponse>, Status> {
+        let access = Access::of(DUPLICATES, &request).about(request.get_ref().subject.as_ref());
+        self.door
+            .call(access, request, async |call, request: Request<pb::DuplicatesRequest>| {
+                let principal = call.caller()?.clone();
+                let request = request.into_inner();
+                let subject = request.subject.as_ref().ok_or_else(|| invalid_argument("subject", "required"))?;
+                let subject = SubjectId::from_ref(subject).map_err(|e| invalid_argument("subject", &e.to_string()))?;
+                let limit = Query::limit(request.limit)?;
+                let directory = self.directory.clone();
+                let found = blocking(move || directory.duplicates(&principal, &subject, limit)).await?;
+                call.decided(&found.tally);
+                call.shows(found.shown);
+                Ok(pb::FindResponse { hits: found.hits })
+            })
+            .await
+    }
+
+    async fn profile(&self, request: Request<pb::ProfileRequest>) -> Result<Response<pb::SubjectProfile>, Status> {
+        let access = Access::of(PROFILE, &request).about(request.get_ref().subject.as_ref());
+        self.door
+            .call(access, request, async |call, request: Request<pb::ProfileRequest>| {
+                let principal = call.caller()?.clone();
+                let subject =
+                    request.get_ref().subject.as_ref().ok_or_else(|| invalid_argument("subject", "required"))?;
+                let subject = SubjectId::from_ref(subject).map_err(|e| invalid_argument("subject", &e.to_string()))?;
+                let (directory, who) = (self.directory.clone(), subject.clone());
+                let profiled = blocking(move || directory.profile(&principal, &who)).await?;
+                call.decided(&profiled.tally);
+                let profile = profiled
+                    .profile
+                    .ok_or_else(|| Status::not_found(format!("no subject {subject} that you may see")))?;
+                call.shows(profiled.shown);
+                Ok(profile)
             })
             .await
     }

@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
+use concord_core::SubjectId;
 use concord_core::pb;
 use concord_core::pb::directory_service_client::DirectoryServiceClient;
 
@@ -13,7 +14,7 @@ use crate::cmd::ClientArgs;
 /// Arguments of `concord find`: at least one term.
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("term").required(true).multiple(true)
-    .args(["name", "dob", "postcode", "address", "registration", "identifier"])))]
+    .args(["name", "dob", "postcode", "address", "registration", "identifier", "duplicates_of", "profile"])))]
 pub struct FindArgs {
     #[command(flatten)]
     pub client: ClientArgs,
@@ -38,6 +39,14 @@ pub struct FindArgs {
     /// An agency identifier, SCHEME=VALUE, e.g. police.met.nw/crn=01/23456.
     #[arg(long, value_parser = parse_identifier)]
     pub identifier: Option<pb::AgencyIdentifier>,
+    /// Instead of a search: the subjects likely to be this one (kind/key),
+    /// candidates for a merge.
+    #[arg(long, conflicts_with_all = ["name", "dob", "postcode", "address", "registration", "identifier", "kind"])]
+    pub duplicates_of: Option<SubjectId>,
+    /// Instead of a search: the profile of this subject (kind/key), one
+    /// JSON object.
+    #[arg(long, conflicts_with_all = ["name", "dob", "postcode", "address", "registration", "identifier", "kind", "duplicates_of"])]
+    pub profile: Option<SubjectId>,
     /// How many hits at most (1 to 100).
     #[arg(long, default_value_t = 10)]
     pub limit: u32,
@@ -91,7 +100,20 @@ pub async fn run(args: FindArgs) -> Result<ExitCode> {
         limit: args.limit,
     };
     let mut client = DirectoryServiceClient::new(args.client.connect().await?);
-    let found = client.find(authorized(request, &token)?).await.map_err(status_error)?.into_inner();
+    if let Some(subject) = args.profile {
+        let request = pb::ProfileRequest { subject: Some(subject.to_ref()) };
+        let profile = client.profile(authorized(request, &token)?).await.map_err(status_error)?.into_inner();
+        println!("{}", serde_json::to_string(&profile)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let found = match args.duplicates_of {
+        Some(subject) => {
+            let request = pb::DuplicatesRequest { subject: Some(subject.to_ref()), limit: args.limit };
+            client.duplicates(authorized(request, &token)?).await
+        }
+        None => client.find(authorized(request, &token)?).await,
+    };
+    let found = found.map_err(status_error)?.into_inner();
     if found.hits.is_empty() {
         eprintln!("no match you may see");
     }
