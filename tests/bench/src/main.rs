@@ -34,6 +34,8 @@ enum Scenario {
     Durability,
     /// Loading a JSON Lines file with `concord publish` into `concord up`.
     Publish,
+    /// Directory name searches (8 clients, audited) and the directory's bytes per subject.
+    Directory,
 }
 
 /// Concord measured side by side with raw NATS JetStream and a PostgreSQL
@@ -64,11 +66,19 @@ struct Args {
     #[arg(long, value_delimiter = ',', default_value = "redb")]
     large_engines: Vec<Engine>,
     /// Scenarios to run, comma-separated.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "ingest,query,replay,footprint,durability,publish")]
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "ingest,query,replay,footprint,durability,publish,directory"
+    )]
     scenarios: Vec<Scenario>,
     /// Lines of the file `concord publish` loads (scenario publish).
     #[arg(long, default_value_t = 100_000)]
     publish_lines: usize,
+    /// People in the directory (scenario directory).
+    #[arg(long, default_value_t = 1_000_000)]
+    directory_subjects: usize,
     /// Concurrent publishes into Concord's nodes during ingest.
     #[arg(long, default_value_t = 1024)]
     publishers: usize,
@@ -196,6 +206,7 @@ fn run(args: Args) -> Result<()> {
             format!("{} rows each, {} connections", settings.pg_batch, settings.pg_connections),
         ),
         ("lines loaded by concord publish".into(), settings.publish_lines.to_string()),
+        ("people in the directory".into(), args.directory_subjects.to_string()),
         ("quick".into(), args.quick.to_string()),
     ];
     let ctx = Ctx::new(settings, concord, nats, pg, scratch.path().to_path_buf());
@@ -210,6 +221,12 @@ fn run(args: Args) -> Result<()> {
     }
     if args.has(Scenario::Publish) {
         scenario::publish::run(&ctx, &mut results)?;
+        results.duration_secs = started.elapsed().as_secs_f64();
+        results.write(&out)?;
+    }
+    if args.has(Scenario::Directory) {
+        let subjects = if args.quick { args.directory_subjects.min(3_000) } else { args.directory_subjects };
+        scenario::directory::run(&ctx, &mut results, subjects.max(1))?;
         results.duration_secs = started.elapsed().as_secs_f64();
         results.write(&out)?;
     }

@@ -56,6 +56,14 @@ pub const SECTIONS: &[(&str, &str, &str)] = &[
          `concord up` to its gRPC health check answering SERVING.",
     ),
     (
+        "directory",
+        "7. Directory",
+        "Searching the partnership directory by name and date of birth through `DirectoryService.Find` against \
+         `concord up`: each search authenticated (JWT), its candidates decided by the Cedar agreement, and its \
+         access record (terms as keyed hashes) durable in the audit log before the answer leaves. Latency lower \
+         is better; the directory store's bytes per subject, lower.",
+    ),
+    (
         "publish",
         "6. Loading a file",
         "Events per second loading a partner's history with `concord publish FILE` into `concord up`: the file \
@@ -279,7 +287,7 @@ impl Results {
             let _ = writeln!(md, "\n## At a glance\n");
             self.table(&mut md, &glance);
         }
-        let order = ["ingest", "publish", "query", "replay", "footprint", "durability"];
+        let order = ["ingest", "publish", "query", "replay", "footprint", "durability", "directory"];
         for id in order {
             let Some((_, title, about)) = SECTIONS.iter().find(|s| s.0 == id) else { continue };
             let figures: Vec<&Figure> = self.figures.iter().filter(|f| f.section == id).collect();

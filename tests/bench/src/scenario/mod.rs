@@ -3,6 +3,7 @@
 //! step started in-process is stopped when it ends).
 
 pub mod baseline;
+pub mod directory;
 pub mod footprint;
 pub mod ingest;
 pub mod large;
