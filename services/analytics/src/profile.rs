@@ -638,8 +638,8 @@ impl Profile {
         let white = f.disproportionality.first();
         let (white_outcomes, white_population) = white.map_or((0, 0), |w| (w.outcomes, w.population.unwrap_or(0)));
         for g in &f.disproportionality {
-            let population_cell = g.population.map_or_else(
             let population = g.population.unwrap_or(0);
+            let population_cell = g.population.map_or_else(
                 || Cell {
                     kind: CellKind::Population,
                     shown: "n/a".into(),
@@ -690,16 +690,16 @@ impl Profile {
 mod tests {
     use super::*;
     use crate::testkit::{Outcome, event, outcome, person, place, plus};
-    use pb::Disposal;
     use jiff::civil::{Date, date};
+    use pb::Disposal;
 
     fn config() -> ProfileConfig {
         ProfileConfig {
             window: Some(Window::new(date(2020, 1, 1), date(2020, 6, 30)).unwrap()),
             time_axis: TimeAxis::EventTime,
             borough: Some("Harrow".into()),
-        }
             zone: crate::Zone::default(),
+        }
     }
 
     fn missing(id: &str, child: &str, episode: &str, on: Date, flagged: bool) -> pb::Event {
