@@ -24,7 +24,6 @@ use concord_eventlog::decode_entry;
 use concord_identity::{Principal, Purpose, Role};
 use concord_policy::Decision;
 use concord_simulator::{BoroughConfig, Simulator};
-use time::macros::datetime;
 use tonic::Code;
 use tonic::transport::Channel;
 
@@ -47,7 +46,7 @@ fn principal(agency: &AgencyId, role: Role, purpose: Purpose) -> Principal {
 /// Publishes `days` simulated days from Monday 2 February 2026, and a
 /// health contact in the window.
 async fn simulate(t: &TestPlatform, config: &BoroughConfig, days: usize) -> Simulator {
-    let mut simulator = Simulator::new(config.clone(), 7, datetime!(2026-02-02 0:00 UTC));
+    let mut simulator = Simulator::new(config.clone(), 7, jiff::civil::date(2026, 2, 2));
     let mut accepted = 0;
     for _ in 0..days {
         for event in simulator.next_day() {

@@ -1,5 +1,7 @@
 //! The children the simulated agencies know, and the places they are seen.
 
+use jiff::ToSpan;
+use jiff::civil::Date;
 use rand::Rng;
 use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
@@ -37,7 +39,7 @@ pub struct Child {
     /// Fictional name.
     pub name: String,
     /// Date of birth.
-    pub date_of_birth: time::Date,
+    pub date_of_birth: Date,
     /// Gender.
     pub gender: pb::Gender,
     /// Ethnic group.
@@ -46,10 +48,13 @@ pub struct Child {
     pub ward: String,
     /// How often agencies meet this child (heavy-tailed: a few children account for much of the work).
     pub weight: f64,
-    /// Youth justice outcomes so far.
-    pub outcomes: u32,
-    /// Date of the first youth justice offence, for reoffending.
-    pub first_offence: Option<time::OffsetDateTime>,
+    /// The day of their first caution or conviction, if they have had one.
+    pub first_caution_or_conviction: Option<Date>,
+    /// Further offences the simulation has in store for them (committed
+    /// after a caution, conviction or release, proven later).
+    pub further_offences: u32,
+    /// The day of their latest youth justice outcome.
+    pub last_outcome: Option<Date>,
     /// Consent in force, if any.
     pub consent: Option<String>,
     /// The agency that recorded that consent: only it may withdraw it.
@@ -74,7 +79,7 @@ fn key(rng: &mut ChaCha8Rng, prefix: &str) -> String {
 
 impl Cohort {
     /// A cohort of `size` children living in `wards`, aged 10-17 on `today`.
-    pub fn generate(rng: &mut ChaCha8Rng, size: usize, wards: &[String], today: time::Date) -> Cohort {
+    pub fn generate(rng: &mut ChaCha8Rng, size: usize, wards: &[String], today: Date) -> Cohort {
         let ethnicities = [
             (pb::Ethnicity::White, 0.36),
             (pb::Ethnicity::Asian, 0.38),
@@ -101,14 +106,15 @@ impl Cohort {
                     FIRST_NAMES.choose(rng).unwrap_or(&"Alex"),
                     SURNAMES.choose(rng).unwrap_or(&"Smith")
                 ),
-                date_of_birth: today - time::Duration::days(age_days),
+                date_of_birth: today.saturating_sub(age_days.days()),
                 gender: if rng.gen_bool(0.7) { pb::Gender::Male } else { pb::Gender::Female },
                 ethnicity,
                 ward: wards.choose(rng).cloned().unwrap_or_default(),
                 // Pareto-like: weight = u^-1.2, capped.
                 weight: rng.gen_range(0.02f64..1.0).powf(-1.2).min(60.0),
-                outcomes: 0,
-                first_offence: None,
+                first_caution_or_conviction: None,
+                further_offences: 0,
+                last_outcome: None,
                 consent: None,
                 consent_by: None,
                 arrested: false,

@@ -14,12 +14,19 @@ pub const MISSING_EPISODES: f64 = 450.0;
 pub const EXPLOITATION_CONCERNS: f64 = 160.0;
 /// NRM referrals (one borough: 16 a year).
 pub const NRM_REFERRALS: f64 = 16.0;
-/// Youth justice outcomes (140-165 new YOT interventions; 40-75 first-time entrants).
-pub const YOUTH_JUSTICE_OUTCOMES: f64 = 150.0;
+/// Youth justice outcomes for new offences (140-165 new YOT interventions a
+/// year, with the outcomes for further offences below; 40-75 first-time
+/// entrants).
+pub const YOUTH_JUSTICE_OUTCOMES: f64 = 140.0;
 /// Share of outcomes that are custodial (borough custody: 7-9 a year).
 pub const CUSTODY_SHARE: f64 = 0.055;
-/// Re-offences recorded (reoffending rates of 20-40% of a cohort).
-pub const REOFFENCES: f64 = 45.0;
+/// Chance that a child cautioned, convicted to a community sentence or
+/// released from custody goes on to further offences in the next year (with
+/// the new offences drawn above, reoffending rates of 20-40% of a cohort).
+pub const FURTHER_OFFENDING: f64 = 0.25;
+/// Further offences of a child who goes on offending, beyond the first, on
+/// average (Harrow: 2.78 re-offences per reoffender).
+pub const MORE_FURTHER_OFFENCES: f64 = 2.0;
 /// AssetPlus ratings (one per intervention).
 pub const ASSET_PLUS_RATINGS: f64 = 150.0;
 /// CAMHS contacts of children in the cohort.

@@ -1,13 +1,22 @@
 //! The day-by-day generator.
+//!
+//! Children's youth justice histories are generated as lives, not as
+//! isolated events: an offence leads to an outcome; a custodial sentence to
+//! a release months later; a caution, conviction or release sometimes to
+//! further offences in the following months, each proven some time after it
+//! was committed. The simulation records these facts in its
+//! [`GroundTruth`] as it decides them.
 
 use std::collections::HashMap;
 
 use concord_core::AgencyId;
 use concord_core::pb::{self, event::Body};
+use jiff::civil::{Date, Time};
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp, ToSpan};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use time::{Duration, OffsetDateTime};
 
 use crate::cohort::Cohort;
 use crate::rates;
@@ -26,6 +35,8 @@ pub struct BoroughConfig {
     pub children: u32,
     /// Volume multiplier: 1.0 gives domain.md's yearly volumes.
     pub scale: f64,
+    /// The borough's time zone: the simulated days are its calendar days.
+    pub zone: TimeZone,
 }
 
 impl BoroughConfig {
@@ -62,6 +73,8 @@ impl BoroughConfig {
             agencies: agencies.iter().filter_map(|a| AgencyId::parse(a).ok()).collect(),
             children: 23_300,
             scale: 1.0,
+            // The bundled tz database always has Europe/London.
+            zone: TimeZone::get("Europe/London").unwrap_or(TimeZone::UTC),
         }
     }
 }
@@ -73,22 +86,63 @@ struct OpenItem {
     subjects: Vec<pb::SubjectRef>,
     ward: String,
     share_with: Vec<String>,
+    /// For each action (in the item's order), the days it is taken up and
+    /// finished, and how it ends (done or cancelled).
+    plans: Vec<ActionPlan>,
+}
+
+/// When an action's owner takes it up and finishes it.
+#[derive(Debug, Clone, Copy)]
+struct ActionPlan {
+    /// The day it is marked in progress, if it ever is.
+    started: Option<Date>,
+    /// The day it is finished.
+    finished: Date,
+    /// Done or cancelled.
+    ends: pb::ActionStatus,
+}
+
+/// The outcome whose offence a later event refers back to.
+#[derive(Debug, Clone)]
+struct Original {
+    /// Its event id.
+    event_id: String,
+    /// When the offence it was for was committed.
+    offence: Timestamp,
+}
+
+/// Something a child's history holds in store for a later day.
+#[derive(Debug, Clone)]
+enum Later {
+    /// Release from the custodial sentence `sentence`.
+    Release { child: usize, sentence: Original },
+    /// Proof (a caution or conviction, or a court elsewhere) of an offence
+    /// committed at `committed`, after the outcome or release for `original`.
+    Proof { child: usize, committed: Timestamp, original: Original },
 }
 
 /// Generates a borough's events, one day at a time, deterministically.
 pub struct Simulator {
     config: BoroughConfig,
     rng: ChaCha8Rng,
-    day: OffsetDateTime,
+    /// The day being generated (a calendar day in the borough's zone).
+    day: Date,
     cohort: Cohort,
     by_kind: HashMap<pb::AgencyKind, AgencyId>,
     items: Vec<OpenItem>,
+    /// What children's histories hold for later days, by day.
+    later: Vec<(Date, Later)>,
     counter: u64,
     truth: GroundTruth,
 }
 
-fn ts(t: OffsetDateTime) -> pbjson_types::Timestamp {
-    pbjson_types::Timestamp { seconds: t.unix_timestamp(), nanos: 0 }
+fn ts(t: Timestamp) -> pbjson_types::Timestamp {
+    pbjson_types::Timestamp { seconds: t.as_second(), nanos: 0 }
+}
+
+/// `n` whole days of 24 hours.
+fn days(n: i64) -> SignedDuration {
+    SignedDuration::from_hours(24 * n)
 }
 
 fn person(key: &str) -> pb::SubjectRef {
@@ -123,16 +177,21 @@ fn weighted<T: Copy>(rng: &mut ChaCha8Rng, choices: &[(T, f64)]) -> T {
 
 impl Simulator {
     /// A simulation of `config` from the day of `start`, seeded with `seed`.
-    pub fn new(config: BoroughConfig, seed: u64, start: OffsetDateTime) -> Self {
+    /// The first day is `start`, a calendar day in the borough's zone.
+    pub fn new(config: BoroughConfig, seed: u64, start: Date) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let day = start.date().midnight().assume_utc();
-        let cohort = Cohort::generate(&mut rng, rates::COHORT, &config.wards, day.date());
+        let cohort = Cohort::generate(&mut rng, rates::COHORT, &config.wards, start);
         let mut by_kind = HashMap::new();
         for a in &config.agencies {
             by_kind.entry(a.kind()).or_insert_with(|| a.clone());
         }
-        let truth = GroundTruth::new(day.date(), config.children);
-        Simulator { config, rng, day, cohort, by_kind, items: Vec::new(), counter: 0, truth }
+        let truth = GroundTruth::new(start, config.children);
+        Simulator { config, rng, day: start, cohort, by_kind, items: Vec::new(), later: Vec::new(), counter: 0, truth }
+    }
+
+    /// The day the next call to [`Simulator::next_day`] generates.
+    pub fn day(&self) -> Date {
+        self.day
     }
 
     /// What the days generated so far built in.
@@ -158,8 +217,31 @@ impl Simulator {
         poisson(&mut self.rng, yearly * self.config.scale / 365.0)
     }
 
-    fn at(&mut self) -> OffsetDateTime {
-        self.day + Duration::seconds(self.rng.gen_range(0..86_400))
+    /// A random moment of today.
+    fn at(&mut self) -> Timestamp {
+        self.moment_of(self.day)
+    }
+
+    /// A random moment of `day`.
+    fn moment_of(&mut self, day: Date) -> Timestamp {
+        let (hour, minute, second) = (self.rng.gen_range(0..24), self.rng.gen_range(0..60), self.rng.gen_range(0..60));
+        self.local(day, hour, minute, second)
+    }
+
+    /// `day` at `hour:minute:second` on the borough's clocks (a time the
+    /// clocks skip, when they go forward, is taken as an hour later: still
+    /// the same day).
+    fn local(&self, day: Date, hour: i8, minute: i8, second: i8) -> Timestamp {
+        let time = Time::new(hour, minute, second, 0).unwrap_or(Time::midnight());
+        // Days of the simulation are well inside jiff's range: this cannot fail.
+        day.to_datetime(time)
+            .to_zoned_datetime(self.config.zone.clone())
+            .map_or(Timestamp::UNIX_EPOCH, |z| z.timestamp())
+    }
+
+    /// The calendar day `at` falls on in the borough.
+    fn day_of(&self, at: Timestamp) -> Date {
+        self.config.zone.to_datetime(at).date()
     }
 
     fn identity(&self, child: usize) -> pb::Identity {
@@ -178,8 +260,8 @@ impl Simulator {
         &mut self,
         agency: &AgencyId,
         subjects: Vec<pb::SubjectRef>,
-        occurred: OffsetDateTime,
-        lag: Duration,
+        occurred: Timestamp,
+        lag: SignedDuration,
         ward: &str,
         bases: &[pb::LawfulBasis],
         body: Body,
@@ -187,7 +269,7 @@ impl Simulator {
         self.counter += 1;
         let mut random = [0u8; 10];
         self.rng.fill(&mut random);
-        let millis = (occurred.unix_timestamp() as u64) * 1000 + self.counter % 1000;
+        let millis = (occurred.as_second() as u64) * 1000 + self.counter % 1000;
         let id = uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid();
         pb::Event {
             event_id: id.hyphenated().to_string(),
@@ -216,7 +298,7 @@ impl Simulator {
             self.agency(pb::AgencyKind::Camhs),
             self.agency(pb::AgencyKind::Vcs),
         ) else {
-            self.day += Duration::days(1);
+            self.day = self.day.tomorrow().unwrap_or(self.day);
             return out;
         };
         for _ in 0..self.count(rates::ARRESTS) {
@@ -240,11 +322,14 @@ impl Simulator {
             out.push(self.nrm(&cs));
         }
         for _ in 0..self.count(rates::YOUTH_JUSTICE_OUTCOMES) {
-            out.extend(self.outcome(&yot));
+            // New offences are spread over the cohort; those who go on
+            // offending do so through their histories (see `index`).
+            let child = self.rng.gen_range(0..self.cohort.children.len());
+            let at = self.at();
+            let offence = at - days(self.rng.gen_range(7..90));
+            out.extend(self.outcome(&yot, child, at, offence, false));
         }
-        for _ in 0..self.count(rates::REOFFENCES) {
-            out.extend(self.reoffence(&yot));
-        }
+        out.extend(self.due(&yot));
         for _ in 0..self.count(rates::ASSET_PLUS_RATINGS) {
             out.push(self.asset_plus(&yot));
         }
@@ -254,22 +339,20 @@ impl Simulator {
         for _ in 0..self.count(rates::VCS_ENGAGEMENTS) {
             out.extend(self.vcs(&vcs));
         }
-        if self.day.weekday().number_from_monday() <= 5 {
+        if self.day.weekday().to_monday_one_offset() <= 5 {
             let (lo, hi) = rates::BRIEFING_ITEMS_PER_WEEKDAY;
             let n = ((self.rng.gen_range(lo..=hi) as f64) * self.config.scale).round() as u32;
             for _ in 0..n {
                 out.push(self.briefing_item(&cs, &[&police, &yot, &vcs, &camhs]));
             }
-            if !self.items.is_empty() && self.rng.gen_bool(0.5) {
-                out.push(self.briefing_update(&cs));
-            }
+            out.extend(self.briefing_updates(&cs));
         }
         out.sort_by_key(|e| e.occurred_at.map(|t| t.seconds));
         for event in &out {
-            self.truth.add(event);
+            self.truth.add(event, &self.config.zone);
         }
-        self.truth.last_day = self.day.date().to_string();
-        self.day += Duration::days(1);
+        self.truth.last_day = self.day.to_string();
+        self.day = self.day.tomorrow().unwrap_or(self.day);
         out
     }
 
@@ -316,7 +399,7 @@ impl Simulator {
         let at = self.at();
         let ward = self.cohort.children[child].ward.clone();
         let key = self.cohort.children[child].key.clone();
-        let lag = Duration::minutes(self.rng.gen_range(20..600));
+        let lag = SignedDuration::from_mins(self.rng.gen_range(20..600));
         let e = self.event(
             police,
             vec![person(&key)],
@@ -361,7 +444,7 @@ impl Simulator {
             ward = place_ward;
         }
         let at = self.at();
-        let lag = Duration::minutes(self.rng.gen_range(10..240));
+        let lag = SignedDuration::from_mins(self.rng.gen_range(10..240));
         let body = Body::StopAndSearch(pb::StopAndSearch { grounds: grounds as i32, find, outcome: outcome as i32 });
         let e = self.event(police, subjects, at, lag, &ward, &[pb::LawfulBasis::CrimeAndDisorder], body);
         self.with_notes(e, child, "notes", &[], 0.0)
@@ -372,7 +455,7 @@ impl Simulator {
         let (a, b) = (self.cohort.pick(&mut self.rng), self.cohort.pick(&mut self.rng));
         let child = if self.cohort.children[a].weight >= self.cohort.children[b].weight { a } else { b };
         let reported = self.at();
-        let returned = reported + Duration::minutes(self.rng.gen_range(120..4320));
+        let returned = reported + SignedDuration::from_mins(self.rng.gen_range(120..4320));
         let risk = weighted(
             &mut self.rng,
             &[(pb::RiskLevel::Low, 0.4), (pb::RiskLevel::Medium, 0.45), (pb::RiskLevel::High, 0.15)],
@@ -394,7 +477,7 @@ impl Simulator {
             by,
             vec![person(&key)],
             reported,
-            Duration::minutes(30),
+            SignedDuration::from_mins(30),
             &ward,
             &[pb::LawfulBasis::Safeguarding],
             Body::MissingEpisode(body),
@@ -439,7 +522,7 @@ impl Simulator {
             ],
         );
         let at = self.at();
-        let decided = at + Duration::hours(self.rng.gen_range(2..24));
+        let decided = at + SignedDuration::from_hours(self.rng.gen_range(2..24));
         let share_with = if referrer.kind() == pb::AgencyKind::Vcs { vec![referrer.to_string()] } else { vec![] };
         let body = pb::MashReferral {
             referrer_agency_id: referrer.to_string(),
@@ -453,7 +536,7 @@ impl Simulator {
             cs,
             vec![person(&key)],
             at,
-            Duration::hours(24),
+            SignedDuration::from_hours(24),
             &ward,
             &[pb::LawfulBasis::Safeguarding],
             Body::MashReferral(body),
@@ -511,7 +594,15 @@ impl Simulator {
             risk: risk as i32,
             adult: false,
         });
-        let e = self.event(by, subjects, at, Duration::hours(6), &ward, &[pb::LawfulBasis::Safeguarding, basis], body);
+        let e = self.event(
+            by,
+            subjects,
+            at,
+            SignedDuration::from_hours(6),
+            &ward,
+            &[pb::LawfulBasis::Safeguarding, basis],
+            body,
+        );
         self.with_notes(
             e,
             child,
@@ -530,52 +621,69 @@ impl Simulator {
             exploitation_type: pb::ExploitationType::Criminal as i32,
             minor: true,
         });
-        let e =
-            self.event(cs, vec![person(&key)], at, Duration::days(1), &ward, &[pb::LawfulBasis::Safeguarding], body);
+        let e = self.event(cs, vec![person(&key)], at, days(1), &ward, &[pb::LawfulBasis::Safeguarding], body);
         self.with_notes(e, child, "notes", &[], 0.0)
     }
 
-    fn age_on(&self, child: usize, at: OffsetDateTime) -> u32 {
+    /// `child`'s age in whole years on `day`.
+    fn age_on(&self, child: usize, day: Date) -> u32 {
         let dob = self.cohort.children[child].date_of_birth;
-        let mut age = at.year() - dob.year();
-        if (at.month() as u8, at.day()) < (dob.month() as u8, dob.day()) {
+        let mut age = i32::from(day.year()) - i32::from(dob.year());
+        if (day.month(), day.day()) < (dob.month(), dob.day()) {
             age -= 1;
         }
         age.max(0) as u32
     }
 
-    fn outcome(&mut self, yot: &AgencyId) -> Option<pb::Event> {
-        let child = self.cohort.pick(&mut self.rng);
-        let at = self.at();
-        let offence = at - Duration::days(self.rng.gen_range(7..90));
-        let age = self.age_on(child, offence);
-        if !(10..=17).contains(&age) {
+    /// A youth justice outcome decided at `at` (today) for an offence
+    /// `child` committed at `offence`: none if they were not 10-17 then, or
+    /// already had an outcome today (one court or panel a day). `proven`: a
+    /// caution or conviction (the offence is proven), else any disposal.
+    /// Records it in the child's history and the ground truth, and schedules
+    /// what follows: a release after custody; perhaps further offences after
+    /// a caution, a conviction to a community sentence, or a release.
+    fn outcome(
+        &mut self,
+        yot: &AgencyId,
+        child: usize,
+        at: Timestamp,
+        offence: Timestamp,
+        proven: bool,
+    ) -> Option<pb::Event> {
+        let (committed, decided) = (self.day_of(offence), self.day_of(at));
+        let age = self.age_on(child, committed);
+        if !(10..=17).contains(&age) || self.cohort.children[child].last_outcome == Some(decided) {
             return None;
         }
-        let custody = rates::CUSTODY_SHARE;
+        // Out-of-court disposals without admission, and remands, prove nothing.
+        let unproven = if proven { 0.0 } else { 1.0 };
         let disposal = weighted(
             &mut self.rng,
             &[
-                (pb::Disposal::Triage, 0.15),
-                (pb::Disposal::CommunityResolution, 0.2),
+                (pb::Disposal::Triage, 0.15 * unproven),
+                (pb::Disposal::CommunityResolution, 0.2 * unproven),
                 (pb::Disposal::YouthCaution, 0.15),
                 (pb::Disposal::YouthConditionalCaution, 0.1),
                 (pb::Disposal::ReferralOrder, 0.2),
                 (pb::Disposal::YouthRehabilitationOrder, 0.13),
-                (pb::Disposal::Custody, custody),
-                (pb::Disposal::Remand, 0.015),
+                (pb::Disposal::Custody, rates::CUSTODY_SHARE),
+                (pb::Disposal::Remand, 0.015 * unproven),
             ],
         );
         let formal =
             !matches!(disposal, pb::Disposal::Triage | pb::Disposal::CommunityResolution | pb::Disposal::Remand);
         let c = &mut self.cohort.children[child];
-        let fte = formal && c.outcomes == 0;
-        c.outcomes += 1;
-        c.first_offence.get_or_insert(offence);
+        c.last_outcome = Some(decided);
+        // A first-time entrant: their first caution or conviction ever
+        // (triages, community resolutions and remands before it do not count).
+        let first_time_entrant = formal && c.first_caution_or_conviction.is_none();
+        if first_time_entrant {
+            c.first_caution_or_conviction = Some(decided);
+        }
         let (gender, ethnicity, ward, key) = (c.gender, c.ethnicity, c.ward.clone(), c.key.clone());
         let body = pb::YouthJusticeOutcome {
             disposal: disposal as i32,
-            first_time_entrant: fte,
+            first_time_entrant,
             main_offence: ["robbery", "possession_of_weapons", "drug_supply", "violence_against_the_person", "theft"]
                 .choose(&mut self.rng)
                 .copied()
@@ -586,7 +694,7 @@ impl Simulator {
             ethnicity: ethnicity as i32,
             offence_date: Some(ts(offence)),
         };
-        let lag = Duration::days(self.rng.gen_range(1..30));
+        let lag = days(self.rng.gen_range(1..30));
         let e = self.event(
             yot,
             vec![person(&key)],
@@ -596,40 +704,132 @@ impl Simulator {
             &[pb::LawfulBasis::CrimeAndDisorder],
             Body::YouthJusticeOutcome(body),
         );
+        if formal {
+            self.truth.proven(&key, committed, decided);
+        }
+        if first_time_entrant {
+            self.truth.first_time_entrant();
+        }
+        let original = Original { event_id: e.event_id.clone(), offence };
+        if disposal == pb::Disposal::Custody {
+            self.truth.custodial_sentence();
+            // A detention and training order of 4-24 months, half served in custody.
+            let months = *[4, 6, 8, 10, 12, 18, 24].choose(&mut self.rng).unwrap_or(&4);
+            let release = decided.saturating_add((15 * months).days());
+            self.later.push((release, Later::Release { child, sentence: original }));
+        } else if formal {
+            self.index(child, decided, original);
+        }
         Some(self.with_notes(e, child, "notes", &[], 0.0))
     }
 
-    fn reoffence(&mut self, yot: &AgencyId) -> Option<pb::Event> {
-        let known: Vec<usize> =
-            (0..self.cohort.children.len()).filter(|i| self.cohort.children[*i].first_offence.is_some()).collect();
-        let child = *known.choose(&mut self.rng)?;
-        let original = self.cohort.children[child].first_offence?;
+    /// `child`, aged 10-17, cautioned, convicted to a community sentence or
+    /// released from custody on `day`: the start of a reoffending follow-up,
+    /// and sometimes of further offending (offences committed over the next
+    /// year, each proven weeks or months after it was committed).
+    fn index(&mut self, child: usize, day: Date, original: Original) {
+        self.truth.index(&self.cohort.children[child].key, day);
+        if self.cohort.children[child].further_offences > 0 || !self.rng.gen_bool(rates::FURTHER_OFFENDING) {
+            return;
+        }
+        let n = 1 + poisson(&mut self.rng, rates::MORE_FURTHER_OFFENCES);
+        self.cohort.children[child].further_offences = n;
+        for _ in 0..n {
+            let committed_on = day.saturating_add(self.rng.gen_range(1..=365).days());
+            let committed = self.moment_of(committed_on);
+            let proven = self.day_of(committed).saturating_add(self.rng.gen_range(7..=240).days());
+            self.later.push((proven, Later::Proof { child, committed, original: original.clone() }));
+        }
+    }
+
+    /// What children's histories hold for today: releases from custody and
+    /// proofs of further offences.
+    fn due(&mut self, yot: &AgencyId) -> Vec<pb::Event> {
+        let today = self.day;
+        let (due, later): (Vec<_>, Vec<_>) =
+            std::mem::take(&mut self.later).into_iter().partition(|(d, _)| *d <= today);
+        self.later = later;
+        let mut out = Vec::new();
+        for (_, what) in due {
+            match what {
+                Later::Release { child, sentence } => out.push(self.release(yot, child, sentence)),
+                Later::Proof { child, committed, original } => out.extend(self.proof(yot, child, committed, original)),
+            }
+        }
+        out
+    }
+
+    /// `child` released today from the custodial sentence `sentence`.
+    fn release(&mut self, yot: &AgencyId, child: usize, sentence: Original) -> pb::Event {
+        let (hour, minute) = (self.rng.gen_range(9..17), self.rng.gen_range(0..60));
+        let at = self.local(self.day, hour, minute, 0);
+        let age = self.age_on(child, self.day);
+        let body = pb::ReleaseFromCustody { sentence_event_id: sentence.event_id.clone(), age };
+        let ward = self.cohort.children[child].ward.clone();
+        let key = self.cohort.children[child].key.clone();
+        let lag = SignedDuration::from_hours(self.rng.gen_range(2..72));
+        let e = self.event(
+            yot,
+            vec![person(&key)],
+            at,
+            lag,
+            &ward,
+            &[pb::LawfulBasis::CrimeAndDisorder],
+            Body::ReleaseFromCustody(body),
+        );
+        if (10..=17).contains(&age) {
+            self.index(child, self.day, sentence);
+        }
+        self.with_notes(e, child, "notes", &[], 0.0)
+    }
+
+    /// An offence `child` committed at `committed` (after the outcome or
+    /// release for `original`), proven today: mostly by a caution or
+    /// conviction here while they are a child (a new outcome, which the YOT
+    /// sometimes also records as a re-offence naming it); otherwise elsewhere
+    /// (an adult court, another area), known here only from the YOT's
+    /// re-offence record.
+    fn proof(&mut self, yot: &AgencyId, child: usize, committed: Timestamp, original: Original) -> Vec<pb::Event> {
+        let c = &mut self.cohort.children[child];
+        c.further_offences = c.further_offences.saturating_sub(1);
         let at = self.at();
+        let outcome = if self.rng.gen_bool(0.75) { self.outcome(yot, child, at, committed, true) } else { None };
+        let proven_by = outcome.as_ref().map(|o| o.event_id.clone());
+        if proven_by.is_none() {
+            let key = self.cohort.children[child].key.clone();
+            self.truth.proven(&key, self.day_of(committed), self.day);
+        }
+        let mut out: Vec<pb::Event> = outcome.into_iter().collect();
+        if proven_by.is_some() && !self.rng.gen_bool(0.5) {
+            return out;
+        }
         let body = pb::Reoffence {
-            original_event_id: String::new(),
-            original_offence_date: Some(ts(original)),
-            reoffence_date: Some(ts(at)),
+            original_event_id: original.event_id,
+            original_offence_date: Some(ts(original.offence)),
+            reoffence_date: Some(ts(committed)),
             offence_category: ["robbery", "theft", "drug_supply", "violence_against_the_person"]
                 .choose(&mut self.rng)
                 .copied()
                 .unwrap_or("theft")
                 .into(),
-            // Proven (and recorded) two weeks later.
-            proven_date: Some(ts(at + Duration::days(14))),
-            proven_by_event_id: String::new(),
+            proven_date: Some(ts(at)),
+            proven_by_event_id: proven_by.unwrap_or_default(),
         };
         let ward = self.cohort.children[child].ward.clone();
         let key = self.cohort.children[child].key.clone();
+        // Recorded a day or two after it was proven.
+        let lag = at.duration_since(committed) + SignedDuration::from_hours(self.rng.gen_range(4..48));
         let e = self.event(
             yot,
             vec![person(&key)],
-            at,
-            Duration::days(14),
+            committed,
+            lag,
             &ward,
             &[pb::LawfulBasis::CrimeAndDisorder],
             Body::Reoffence(body),
         );
-        Some(self.with_notes(e, child, "notes", &[], 0.0))
+        out.push(self.with_notes(e, child, "notes", &[], 0.0));
+        out
     }
 
     fn asset_plus(&mut self, yot: &AgencyId) -> pb::Event {
@@ -666,7 +866,7 @@ impl Simulator {
             yot,
             vec![person(&key)],
             at,
-            Duration::days(3),
+            days(3),
             &ward,
             &[pb::LawfulBasis::CrimeAndDisorder, pb::LawfulBasis::Safeguarding],
             Body::AssetPlusRating(body),
@@ -675,12 +875,12 @@ impl Simulator {
     }
 
     /// A consent for `child` recorded by `by`, if none is in force; returns the event.
-    fn ensure_consent(&mut self, by: &AgencyId, child: usize, before: OffsetDateTime) -> Option<pb::Event> {
+    fn ensure_consent(&mut self, by: &AgencyId, child: usize, before: Timestamp) -> Option<pb::Event> {
         if self.cohort.children[child].consent.is_some() {
             return None;
         }
         let consent_id = format!("C-{:08x}", self.rng.r#gen::<u32>());
-        let age = self.age_on(child, before);
+        let age = self.age_on(child, self.day_of(before));
         let body = pb::ConsentRecorded {
             consent_id: consent_id.clone(),
             given_by: if age >= 13 { pb::ConsentGiver::Child } else { pb::ConsentGiver::ParentCarer } as i32,
@@ -701,12 +901,12 @@ impl Simulator {
         self.cohort.children[child].consent_by = Some(by.clone());
         let ward = self.cohort.children[child].ward.clone();
         let key = self.cohort.children[child].key.clone();
-        let at = before - Duration::minutes(self.rng.gen_range(5..120));
+        let at = before - SignedDuration::from_mins(self.rng.gen_range(5..120));
         let mut e = self.event(
             by,
             vec![person(&key)],
             at,
-            Duration::minutes(5),
+            SignedDuration::from_mins(5),
             &ward,
             &[pb::LawfulBasis::Consent],
             Body::ConsentRecorded(body),
@@ -717,7 +917,7 @@ impl Simulator {
 
     /// Sometimes withdraws the child's consent after it was relied on,
     /// through the agency that recorded it (only it may).
-    fn maybe_withdraw(&mut self, child: usize, after: OffsetDateTime) -> Option<pb::Event> {
+    fn maybe_withdraw(&mut self, child: usize, after: Timestamp) -> Option<pb::Event> {
         if !self.rng.gen_bool(rates::CONSENT_WITHDRAWAL) {
             return None;
         }
@@ -725,12 +925,12 @@ impl Simulator {
         let by = self.cohort.children[child].consent_by.take()?;
         let ward = self.cohort.children[child].ward.clone();
         let key = self.cohort.children[child].key.clone();
-        let at = after + Duration::minutes(self.rng.gen_range(30..600));
+        let at = after + SignedDuration::from_mins(self.rng.gen_range(30..600));
         let mut e = self.event(
             &by,
             vec![person(&key)],
             at,
-            Duration::minutes(5),
+            SignedDuration::from_mins(5),
             &ward,
             &[pb::LawfulBasis::Consent],
             Body::ConsentWithdrawn(pb::ConsentWithdrawn { consent_id: consent_id.clone() }),
@@ -771,8 +971,7 @@ impl Simulator {
         let ward = self.cohort.children[child].ward.clone();
         let key = self.cohort.children[child].key.clone();
         let basis = if by_consent { pb::LawfulBasis::Consent } else { pb::LawfulBasis::Safeguarding };
-        let mut e =
-            self.event(camhs, vec![person(&key)], at, Duration::days(1), &ward, &[basis], Body::CamhsContact(body));
+        let mut e = self.event(camhs, vec![person(&key)], at, days(1), &ward, &[basis], Body::CamhsContact(body));
         e.classification = pb::Classification::SpecialCategory as i32;
         if by_consent {
             e.consent_ref = self.cohort.children[child].consent.clone().unwrap_or_default();
@@ -820,7 +1019,7 @@ impl Simulator {
             vcs,
             vec![person(&key)],
             at,
-            Duration::days(2),
+            days(2),
             &ward,
             &[pb::LawfulBasis::Consent],
             Body::VcsEngagement(body),
@@ -848,15 +1047,26 @@ impl Simulator {
             }
         }
         let ward = self.cohort.children[children[0]].ward.clone();
-        let at = self.day + Duration::hours(9) + Duration::minutes(self.rng.gen_range(0..60));
-        let actions = (0..self.rng.gen_range(0..=3))
-            .map(|i| pb::BriefingAction {
+        let minute = self.rng.gen_range(0..60);
+        let at = self.local(self.day, 9, minute, 0);
+        let mut actions = Vec::new();
+        let mut plans = Vec::new();
+        // Most of an item's actions are reported finished at one later
+        // briefing, about when they are due (some late); some are reported
+        // taken up first; a few are cancelled.
+        let due = self.day.saturating_add(self.rng.gen_range(1..8).days());
+        let finished = due.saturating_add(self.rng.gen_range(-1..=3).days()).max(self.day.saturating_add(1.day()));
+        let started = self.rng.gen_bool(0.2).then(|| self.day.saturating_add(1.day())).filter(|s| *s < finished);
+        for i in 0..self.rng.gen_range(0..=3) {
+            actions.push(pb::BriefingAction {
                 action_id: format!("A{}-{i}", self.counter + 1),
                 owner_agency_id: owners.choose(&mut self.rng).map(|a| a.to_string()).unwrap_or_default(),
-                due: Some(ts(at + Duration::days(self.rng.gen_range(1..8)))),
+                due: Some(ts(self.local(due, 17, 0, 0))),
                 status: pb::ActionStatus::Open as i32,
-            })
-            .collect();
+            });
+            let ends = if self.rng.gen_bool(0.1) { pb::ActionStatus::Cancelled } else { pb::ActionStatus::Done };
+            plans.push(ActionPlan { started, finished, ends });
+        }
         let item = pb::VveBriefingItem {
             item_id: format!("VVE-{:06}", self.counter + 1),
             area: ward.clone(),
@@ -880,7 +1090,7 @@ impl Simulator {
             cs,
             subjects.clone(),
             at,
-            Duration::minutes(30),
+            SignedDuration::from_mins(30),
             &ward,
             &[pb::LawfulBasis::Safeguarding, pb::LawfulBasis::CrimeAndDisorder],
             Body::VveBriefingItem(item.clone()),
@@ -900,32 +1110,53 @@ impl Simulator {
         .replace("{ward}", &ward);
         personal.text.insert("incident_summary".into(), summary);
         e.personal = Some(personal);
-        self.items.push(OpenItem { item, subjects, ward, share_with });
-        if self.items.len() > 40 {
-            self.items.remove(0);
+        if !plans.is_empty() {
+            self.items.push(OpenItem { item, subjects, ward, share_with, plans });
         }
         e
     }
 
-    fn briefing_update(&mut self, cs: &AgencyId) -> pb::Event {
-        let i = self.rng.gen_range(0..self.items.len());
-        let mut open = self.items[i].clone();
-        for action in &mut open.item.actions {
-            if self.rng.gen_bool(0.5) {
-                action.status = if action.status == pb::ActionStatus::Open as i32 {
+    /// Today's updates of open briefing items: each item whose actions were
+    /// taken up or finished since it was last published, with their new
+    /// statuses. An item whose actions are all finished is closed.
+    fn briefing_updates(&mut self, cs: &AgencyId) -> Vec<pb::Event> {
+        let today = self.day;
+        let mut out = Vec::new();
+        for open in &mut self.items {
+            let mut changed = false;
+            for (action, plan) in open.item.actions.iter_mut().zip(&open.plans) {
+                let status = if plan.finished <= today {
+                    plan.ends
+                } else if plan.started.is_some_and(|s| s <= today) {
                     pb::ActionStatus::InProgress
                 } else {
-                    pb::ActionStatus::Done
+                    pb::ActionStatus::Open
                 } as i32;
+                changed |= action.status != status;
+                action.status = status;
+            }
+            if changed {
+                out.push(open.clone());
             }
         }
-        self.items[i] = open.clone();
-        let at = self.day + Duration::hours(10);
+        self.items.retain(|open| {
+            open.item
+                .actions
+                .iter()
+                .any(|a| [pb::ActionStatus::Open as i32, pb::ActionStatus::InProgress as i32].contains(&a.status))
+        });
+        out.into_iter().map(|open| self.briefing_update(cs, open)).collect()
+    }
+
+    /// `open`'s new state, published by `by`.
+    fn briefing_update(&mut self, by: &AgencyId, open: OpenItem) -> pb::Event {
+        let minute = self.rng.gen_range(0..60);
+        let at = self.local(self.day, 10, minute, 0);
         let mut e = self.event(
-            cs,
-            open.subjects.clone(),
+            by,
+            open.subjects,
             at,
-            Duration::minutes(10),
+            SignedDuration::from_mins(10),
             &open.ward,
             &[pb::LawfulBasis::Safeguarding, pb::LawfulBasis::CrimeAndDisorder],
             Body::VveBriefingItem(open.item),

@@ -1,6 +1,13 @@
-//! The ground truth a simulation built in: what it generated, tallied as it
-//! generated it (not by reading its events back), so analytics computed from
-//! a replay of the same events can be checked against it exactly.
+//! The ground truth a simulation built in, so analytics computed from a
+//! replay of its events can be checked against it exactly.
+//!
+//! Counts of events (by type, ward, month, child) are tallied from the
+//! events as they are generated. The youth justice indicators come from the
+//! children's histories as the simulation decided them (each caution or
+//! conviction, custodial sentence, release and proof of a further offence,
+//! on the borough's calendar days), with the national measures' rules
+//! written out here on those facts: not from the events' flags, and not
+//! with the analytics code.
 //!
 //! It covers what an analyst may see under the sharing agreement's analysts'
 //! clause: events with a lawful basis other than consent and not special
@@ -11,6 +18,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use concord_core::EventType;
 use concord_core::pb::{self, event::Body};
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+use jiff::{Timestamp, ToSpan};
 use serde::Serialize;
 
 /// What the simulation generated, by event time.
@@ -28,22 +38,22 @@ pub struct GroundTruth {
     pub events_by_type: BTreeMap<String, u64>,
     /// The same, by ward (of an item's first event).
     pub events_by_ward: BTreeMap<String, u64>,
-    /// The same, by month of event time (`YYYY-MM`, UTC).
+    /// The same, by month of event time (`YYYY-MM`, in the borough's zone).
     pub events_by_month: BTreeMap<String, u64>,
-    /// Children given their first caution or conviction (each once).
+    /// Children given their first caution or conviction ever (each once).
     pub first_time_entrants: u64,
     /// Custodial sentences.
     pub custodial_sentences: u64,
     /// Briefing items already counted.
     #[serde(skip)]
     items: BTreeSet<String>,
-    /// Youth justice outcomes: child, decided (s), offence date (s), and
-    /// whether a caution or conviction.
+    /// Children's index days: a caution, a conviction to a community
+    /// sentence or a release from custody, aged 10-17.
     #[serde(skip)]
-    outcomes: Vec<(String, i64, i64, bool)>,
-    /// Re-offences: child, date (s).
+    index_days: Vec<(String, Date)>,
+    /// Every proven offence: the child, the day committed and the day proven.
     #[serde(skip)]
-    reoffences: Vec<(String, i64)>,
+    proven: Vec<(String, Date, Date)>,
     /// Missing episodes and exploitation concerns per child.
     #[serde(skip)]
     missing_by_child: BTreeMap<String, u64>,
@@ -79,18 +89,19 @@ impl Repeats {
 /// The reoffending measure for one cohort, as built in.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Reoffending {
-    /// Children aged 10-17 whose first caution or conviction in the cohort
-    /// window was decided then.
+    /// Children cautioned, convicted to a community sentence or released
+    /// from custody in the cohort window, aged 10-17.
     pub cohort: u64,
-    /// Of them, those with a re-offence within 12 months of that index offence.
+    /// Of them, those who committed an offence in the 12 months from their
+    /// first such day in the window, proven within 6 months after.
     pub reoffenders: u64,
-    /// Those re-offences.
+    /// Those offences.
     pub reoffences: u64,
 }
 
 impl GroundTruth {
     /// Nothing generated yet, from `first_day`, for `population_10_17` children.
-    pub(crate) fn new(first_day: time::Date, population_10_17: u32) -> Self {
+    pub(crate) fn new(first_day: Date, population_10_17: u32) -> Self {
         GroundTruth {
             first_day: first_day.to_string(),
             last_day: first_day.to_string(),
@@ -99,8 +110,8 @@ impl GroundTruth {
         }
     }
 
-    /// Tallies one generated event.
-    pub(crate) fn add(&mut self, event: &pb::Event) {
+    /// Tallies one generated event (its month in `zone`).
+    pub(crate) fn add(&mut self, event: &pb::Event, zone: &TimeZone) {
         // Health data (by classification or by content) is not analysable.
         let analysable = !concord_core::sensitivity::is_special_category(event)
             && event.lawful_basis.iter().any(|b| *b != pb::LawfulBasis::Consent as i32);
@@ -113,11 +124,9 @@ impl GroundTruth {
         if counted {
             *self.events_by_type.entry(EventType::of(body).to_string()).or_default() += 1;
             *self.events_by_ward.entry(event.ward.clone()).or_default() += 1;
-            if let Some(month) =
-                event.occurred_at.and_then(|t| time::OffsetDateTime::from_unix_timestamp(t.seconds).ok())
-            {
-                let month = format!("{:04}-{:02}", month.year(), u8::from(month.month()));
-                *self.events_by_month.entry(month).or_default() += 1;
+            if let Some(at) = event.occurred_at.and_then(|t| Timestamp::from_second(t.seconds).ok()) {
+                let day = zone.to_datetime(at).date();
+                *self.events_by_month.entry(format!("{:04}-{:02}", day.year(), day.month())).or_default() += 1;
             }
         }
         let child = event.subjects.first().map(|s| s.key.clone()).unwrap_or_default();
@@ -125,30 +134,30 @@ impl GroundTruth {
             (matches!(body, Body::MissingEpisode(_)), matches!(body, Body::ExploitationConcern(_)));
         if missing || concern {
             let by_child = if missing { &mut self.missing_by_child } else { &mut self.concerns_by_child };
-            *by_child.entry(child.clone()).or_default() += 1;
+            *by_child.entry(child).or_default() += 1;
         }
-        let seconds = |t: Option<pbjson_types::Timestamp>| t.map(|t| t.seconds);
-        if let Body::Reoffence(r) = body
-            && let Some(date) = seconds(r.reoffence_date)
-        {
-            self.reoffences.push((child.clone(), date));
-        }
-        if let Body::YouthJusticeOutcome(outcome) = body {
-            if let Some(decided) = seconds(event.occurred_at) {
-                let offence = seconds(outcome.offence_date).unwrap_or(decided);
-                let formal = !matches!(
-                    pb::Disposal::try_from(outcome.disposal),
-                    Ok(pb::Disposal::Triage | pb::Disposal::CommunityResolution | pb::Disposal::Remand)
-                );
-                self.outcomes.push((child, decided, offence, formal));
-            }
-            if outcome.first_time_entrant {
-                self.first_time_entrants += 1;
-            }
-            if outcome.disposal == pb::Disposal::Custody as i32 {
-                self.custodial_sentences += 1;
-            }
-        }
+    }
+
+    /// `child`'s offence committed on `committed` was proven (by a caution or
+    /// conviction here, or elsewhere) on `proven`.
+    pub(crate) fn proven(&mut self, child: &str, committed: Date, proven: Date) {
+        self.proven.push((child.to_string(), committed, proven));
+    }
+
+    /// A child's first caution or conviction ever.
+    pub(crate) fn first_time_entrant(&mut self) {
+        self.first_time_entrants += 1;
+    }
+
+    /// A custodial sentence of a child.
+    pub(crate) fn custodial_sentence(&mut self) {
+        self.custodial_sentences += 1;
+    }
+
+    /// `child`, aged 10-17, was cautioned, convicted to a community sentence
+    /// or released from custody on `day`.
+    pub(crate) fn index(&mut self, child: &str, day: Date) {
+        self.index_days.push((child.to_string(), day));
     }
 
     /// Missing episodes, and the children missing twice or more.
@@ -161,30 +170,23 @@ impl GroundTruth {
         Repeats::of(&self.concerns_by_child)
     }
 
-    /// The reoffending measure for the cohort of cautions and convictions
-    /// decided from `from` to `to` (whole UTC days): each child's index is
-    /// their first one in the window, and a re-offence counts when it falls
-    /// after the index offence and within 12 calendar months of it.
-    pub fn reoffending(&self, from: time::Date, to: time::Date) -> Reoffending {
-        let (start, end) = (from.midnight().assume_utc(), to.next_day().unwrap_or(to).midnight().assume_utc());
-        let mut index: BTreeMap<&str, (i64, i64)> = BTreeMap::new();
-        for (child, decided, offence, formal) in &self.outcomes {
-            let in_window = (start.unix_timestamp()..end.unix_timestamp()).contains(decided);
-            if *formal && in_window {
-                let first = index.entry(child.as_str()).or_insert((*decided, *offence));
-                if *decided < first.0 {
-                    *first = (*decided, *offence);
-                }
-            }
+    /// The reoffending measure for the cohort of `from` to `to` (calendar
+    /// days of the borough, both included): each child's index day is their
+    /// first in the window; an offence counts when committed after that day
+    /// and no later than 12 months after it, and proven no later than 6
+    /// months after that.
+    pub fn reoffending(&self, from: Date, to: Date) -> Reoffending {
+        let mut index: BTreeMap<&str, Date> = BTreeMap::new();
+        for (child, day) in self.index_days.iter().filter(|(_, day)| from <= *day && *day <= to) {
+            let first = index.entry(child.as_str()).or_insert(*day);
+            *first = (*first).min(*day);
         }
         let mut by_child: BTreeMap<&str, u64> = BTreeMap::new();
-        for (child, date) in &self.reoffences {
-            let Some((_, offence)) = index.get(child.as_str()) else { continue };
-            let year_later = time::OffsetDateTime::from_unix_timestamp(*offence)
-                .ok()
-                .and_then(|t| t.replace_year(t.year() + 1).ok())
-                .map_or(i64::MAX, |t| t.unix_timestamp());
-            if date > offence && *date <= year_later {
+        for (child, committed, proven) in &self.proven {
+            let Some(start) = index.get(child.as_str()) else { continue };
+            let follow_up_ends = start.saturating_add(12.months());
+            let proof_by = follow_up_ends.saturating_add(6.months());
+            if start < committed && *committed <= follow_up_ends && *proven <= proof_by {
                 *by_child.entry(child.as_str()).or_default() += 1;
             }
         }

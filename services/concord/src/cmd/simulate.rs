@@ -8,6 +8,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use concord_simulator::{BoroughConfig, Simulator};
+use jiff::ToSpan;
+use jiff::civil::Date;
 
 /// Arguments of `concord simulate`.
 #[derive(Debug, clap::Args)]
@@ -18,9 +20,9 @@ pub struct SimulateArgs {
     /// The seed: the same seed and options always give the same events.
     #[arg(long, default_value_t = 2026)]
     pub seed: u64,
-    /// The first day (YYYY-MM-DD).
+    /// The first day (YYYY-MM-DD), in the borough's time zone (Europe/London).
     #[arg(long, default_value = "2025-10-01", value_parser = parse_day)]
-    pub start: time::Date,
+    pub start: Date,
     /// How many days.
     #[arg(long, default_value_t = 365)]
     pub days: u32,
@@ -29,9 +31,8 @@ pub struct SimulateArgs {
     pub scale: f64,
 }
 
-fn parse_day(s: &str) -> Result<time::Date, String> {
-    time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]"))
-        .map_err(|e| format!("`{s}` is not a date like 2025-10-01: {e}"))
+fn parse_day(s: &str) -> Result<Date, String> {
+    s.parse().map_err(|e| format!("`{s}` is not a date like 2025-10-01: {e}"))
 }
 
 /// The population file the simulation assumes: the borough's children aged
@@ -45,16 +46,6 @@ pub fn population_csv(borough: &str, children: u32) -> String {
     csv
 }
 
-/// The same day three months on (the 1st stays the 1st).
-fn three_months_on(day: time::Date) -> time::Date {
-    let month = u8::from(day.month()) + 3;
-    let (year, month) = if month > 12 { (day.year() + 1, month - 12) } else { (day.year(), month) };
-    time::Month::try_from(month)
-        .ok()
-        .and_then(|m| time::Date::from_calendar_date(year, m, day.day().min(28)).ok())
-        .unwrap_or(day)
-}
-
 /// Writes the simulation.
 pub fn run(args: SimulateArgs) -> Result<ExitCode> {
     let config = BoroughConfig { scale: args.scale, ..BoroughConfig::harrow() };
@@ -62,7 +53,7 @@ pub fn run(args: SimulateArgs) -> Result<ExitCode> {
     let events_path = args.out.join("events.jsonl");
     let file = std::fs::File::create(&events_path).with_context(|| format!("creating {}", events_path.display()))?;
     let mut events = BufWriter::new(file);
-    let mut simulator = Simulator::new(config.clone(), args.seed, args.start.midnight().assume_utc());
+    let mut simulator = Simulator::new(config.clone(), args.seed, args.start);
     let mut written = 0u64;
     for _ in 0..args.days {
         for event in simulator.next_day() {
@@ -74,7 +65,7 @@ pub fn run(args: SimulateArgs) -> Result<ExitCode> {
     events.flush()?;
     // Reoffending for the cohort of the first three months (tracked as far
     // as the simulation goes).
-    let cohort_to = three_months_on(args.start).previous_day().unwrap_or(args.start);
+    let cohort_to = args.start.saturating_add(3.months()).yesterday().unwrap_or(args.start);
     let reoffending = simulator.truth().reoffending(args.start, cohort_to);
     let built_in = simulator.truth();
     let mut truth = serde_json::to_value(built_in)?;

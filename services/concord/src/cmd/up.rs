@@ -19,6 +19,9 @@ use concord_core::pb;
 use concord_core::{AgencyId, SubjectId};
 use concord_log::kv::Engine;
 use concord_simulator::{BoroughConfig, Simulator};
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+use jiff::{Timestamp, ToSpan};
 use serde_json::json;
 use tokio::net::TcpListener;
 
@@ -147,25 +150,28 @@ pub async fn run(args: UpArgs) -> Result<ExitCode> {
 
 /// Loads the simulation's seed and start from the data directory, or records
 /// them on first start (start: `backfill` days before today); gives the
-/// simulation and its first day.
-fn load_simulation(data: &Path, seed: u64) -> Result<(Simulator, time::Date)> {
+/// simulation and its first day. The first day is kept as its UTC midnight
+/// (`start_unix`), as it always was.
+fn load_simulation(data: &Path, seed: u64) -> Result<(Simulator, Date)> {
     let path = data.join("simulation.json");
+    let config = BoroughConfig::harrow();
     let (seed, start) = match std::fs::read_to_string(&path) {
         Ok(text) => {
             let v: serde_json::Value =
                 serde_json::from_str(&text).with_context(|| format!("reading {}", path.display()))?;
             let seed = v["seed"].as_u64().context("simulation.json: seed")?;
             let start = v["start_unix"].as_i64().context("simulation.json: start_unix")?;
-            (seed, time::OffsetDateTime::from_unix_timestamp(start)?)
+            (seed, TimeZone::UTC.to_datetime(Timestamp::from_second(start)?).date())
         }
         Err(_) => {
-            let today = time::OffsetDateTime::now_utc().date().midnight().assume_utc();
-            let start = today - time::Duration::days(30);
-            std::fs::write(&path, json!({ "seed": seed, "start_unix": start.unix_timestamp() }).to_string())?;
+            let today = config.zone.to_datetime(Timestamp::now()).date();
+            let start = today.checked_sub(30.days())?;
+            let start_unix = start.to_zoned_datetime(TimeZone::UTC)?.timestamp().as_second();
+            std::fs::write(&path, json!({ "seed": seed, "start_unix": start_unix }).to_string())?;
             (seed, start)
         }
     };
-    Ok((Simulator::new(BoroughConfig::harrow(), seed, start), start.date()))
+    Ok((Simulator::new(config, seed, start), start))
 }
 
 async fn publish(platform: &Platform, event: pb::Event) {
@@ -229,7 +235,7 @@ fn print_next_steps(
     addr: SocketAddr,
     metrics: Option<SocketAddr>,
     featured: Option<&SubjectId>,
-    simulated_from: Option<time::Date>,
+    simulated_from: Option<Date>,
     size: u64,
 ) {
     let exe = std::env::current_exe()
@@ -270,7 +276,7 @@ fn print_next_steps(
     println!("  {exe} query{addr_flag} subscribe --limit 5");
     println!("  {exe} publish{addr_flag} --data {data} schemas/examples/arrest.json");
     if let Some(from) = simulated_from {
-        let today = time::OffsetDateTime::now_utc().date();
+        let today = BoroughConfig::harrow().zone.to_datetime(Timestamp::now()).date();
         println!("Analysts replay it pseudonymised into the youth justice indicators and a problem profile:");
         println!(
             "  CONCORD_TOKEN=$({exe} token --data {data} --agency childrens_services.harrow --role analyst --purpose analysis) \\"

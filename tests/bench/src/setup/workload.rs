@@ -25,7 +25,7 @@ const PER_BOROUGH: usize = 40_000;
 /// at [`SCALE`], day by day from 2025-01-01, their days interleaved.
 pub fn simulate(n: usize) -> Vec<pb::Event> {
     let boroughs = n.div_ceil(PER_BOROUGH).max(1);
-    let start = time::macros::datetime!(2025-01-01 00:00 UTC);
+    let start = jiff::civil::date(2025, 1, 1);
     let config = BoroughConfig { scale: SCALE, ..BoroughConfig::harrow() };
     let mut sims: Vec<Simulator> =
         (0..boroughs).map(|i| Simulator::new(config.clone(), 1000 + i as u64, start)).collect();
