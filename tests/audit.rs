@@ -282,7 +282,7 @@ async fn reads_fail_rather_than_pass_unaudited_when_the_audit_store_cannot_be_wr
         recorder,
         views: Some(views),
         audit: None,
-        replay_key: None,
+        replay: None,
         log: None,
         nodes: vec![],
         admin: None,

@@ -20,6 +20,7 @@ use concord_log::kv::{self, Engine};
 use concord_log::log::Log;
 use concord_node::{Node, Outbox};
 use concord_policy::CedarAgreement;
+use concord_query::replay::Pseudonyms;
 use concord_read::Views;
 use concord_vault::{CachedKeyStore, DirKeyStore, Vault};
 
@@ -486,7 +487,7 @@ impl Platform {
             recorder: self.views.recorder().clone(),
             views: Some(self.views.clone()),
             audit: Some(self.audit.clone()),
-            replay_key: Some(self.replay_key),
+            replay: Some(Pseudonyms::new(self.replay_key, self.briefing.time().zone().clone())),
             log: Some(self.log.clone()),
             nodes: self.nodes.clone(),
             admin: Some(self.admin.clone()),

@@ -40,8 +40,9 @@ pub struct Services {
     pub views: Option<Arc<Views>>,
     /// The audit log (`AuditService`, with `views`), if this process keeps one.
     pub audit: Option<Arc<AuditLog>>,
-    /// The secret of analysts' pseudonyms (`ReplayService`, with `views`).
-    pub replay_key: Option<[u8; 32]>,
+    /// Analysts' pseudonyms: the partnership's secret and time zone
+    /// (`ReplayService`, with `views`).
+    pub replay: Option<Pseudonyms>,
     /// The log's proofs (`LogService`).
     pub log: Option<Arc<Log>>,
     /// Nodes publishing through `PublishService`.
@@ -85,9 +86,9 @@ pub async fn serve(
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha);
-    if let (Some(views), Some(key)) = (&services.views, services.replay_key) {
+    if let (Some(views), Some(pseudonyms)) = (&services.views, services.replay) {
         health.set_serving::<ReplayServiceServer<ReplayApi>>().await;
-        let api = ReplayApi::new(views.clone(), door.clone(), Pseudonyms::new(key));
+        let api = ReplayApi::new(views.clone(), door.clone(), pseudonyms);
         router = router.add_service(ReplayServiceServer::new(api));
     }
     // Publishers beside a read side are told when their alert reaches nobody.

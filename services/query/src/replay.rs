@@ -6,7 +6,8 @@
 //! ([`Pseudonyms`]), recorded in the audit log (the positions it read and a
 //! bit for each it showed: [`concord_audit::positions`]), and only then sent. What an
 //! analyst gets is no finer than an analysis needs ([`Analysis::pseudonymise`]):
-//! keys and links are pseudonyms, every time is the day (UTC), every free
+//! keys and links are pseudonyms, every time is the start of its day in the
+//! partnership's time zone (so it stays on its local day), every free
 //! string of a body is a code of its field's vocabulary
 //! ([`concord_core::codes`]). Resume tokens are sealed with a key kept with
 //! the partnership's keys, so a replay can be resumed after a restart, and
@@ -26,6 +27,8 @@ use concord_core::{EventType, millis};
 use concord_identity::{Principal, Role};
 use concord_read::Decoded;
 use hkdf::Hkdf;
+use jiff::Timestamp;
+use jiff::tz::TimeZone;
 use sha2::Sha256;
 use tokio::sync::mpsc;
 use tokio_stream::Stream;
@@ -49,12 +52,14 @@ pub const MAX_BATCH: u32 = 5000;
 /// pseudonyms, so their outputs cannot be linked.
 pub struct Pseudonyms {
     secret: [u8; 32],
+    zone: TimeZone,
 }
 
 /// One analysis's pseudonyms and resume tokens.
 pub struct Analysis {
     key: [u8; 32],
     tokens: PageKey,
+    zone: TimeZone,
 }
 
 /// HMAC-SHA256 of `message` under `key` (HKDF's extract step is exactly that).
@@ -63,9 +68,10 @@ fn hmac(key: &[u8], message: &[u8]) -> [u8; 32] {
 }
 
 impl Pseudonyms {
-    /// Pseudonyms derived from `secret` (see `Layout::replay_key`).
-    pub fn new(secret: [u8; 32]) -> Self {
-        Pseudonyms { secret }
+    /// Pseudonyms derived from `secret` (see `Layout::replay_key`), times
+    /// coarsened to days of `zone` (the partnership's time zone).
+    pub fn new(secret: [u8; 32], zone: TimeZone) -> Self {
+        Pseudonyms { secret, zone }
     }
 
     /// The key of `analyst`'s analysis named `analysis_id`.
@@ -80,7 +86,7 @@ impl Pseudonyms {
         );
         let key = hmac(&self.secret, name.as_bytes());
         let tokens = PageKey::from_secret(hmac(&key, b"concord/replay/tokens"));
-        Analysis { key, tokens }
+        Analysis { key, tokens, zone: self.zone.clone() }
     }
 }
 
@@ -98,10 +104,24 @@ impl Analysis {
         if id.is_empty() { String::new() } else { self.pseudonym(&format!("{kind}/{id}")) }
     }
 
+    /// Coarsens a time to the first instant of its day in the partnership's
+    /// time zone (a time outside jiff's range, or a day that cannot start
+    /// there, to the start of its UTC day).
+    fn day(&self, time: &mut Option<pbjson_types::Timestamp>) {
+        if let Some(t) = time {
+            let local = Timestamp::from_second(t.seconds)
+                .and_then(|at| at.to_zoned_datetime(self.zone.clone()).start_of_day())
+                .map(|start| start.timestamp().as_second());
+            t.seconds = local.unwrap_or(t.seconds.div_euclid(86_400) * 86_400);
+            t.nanos = 0;
+        }
+    }
+
     /// `event` (already redacted) as an analyst gets it: every subject key and
     /// every id that links events replaced by its pseudonym; no consent
     /// reference, no expected versions, no `share_with` list; every time
-    /// coarsened to the day (UTC); every free string of the body mapped to
+    /// coarsened to the start of its day in the partnership's time zone;
+    /// every free string of the body mapped to
     /// its field's coded vocabulary (unknown values become `other`).
     pub fn pseudonymise(&self, mut event: pb::Event) -> pb::Event {
         use concord_core::codes::{self, OFFENCES, PROGRAMMES};
@@ -113,8 +133,8 @@ impl Analysis {
         event.consent_ref = self.id("consent", &event.consent_ref);
         event.expected_versions.clear();
         event.share_with.clear();
-        day(&mut event.occurred_at);
-        day(&mut event.recorded_at);
+        self.day(&mut event.occurred_at);
+        self.day(&mut event.recorded_at);
         for subject in &mut event.subjects {
             subject.key = self.pseudonym(&format!("{}/{}", subject.kind, subject.key));
         }
@@ -134,12 +154,12 @@ impl Analysis {
             Some(Body::MissingEpisode(m)) => {
                 m.episode_id = self.id("episode", &m.episode_id);
                 m.found_ward = codes::place(&m.found_ward, &ward);
-                day(&mut m.reported_missing_at);
-                day(&mut m.returned_at);
+                self.day(&mut m.reported_missing_at);
+                self.day(&mut m.returned_at);
             }
             Some(Body::MashReferral(m)) => {
                 m.referrer_agency_id = codes::agency(&m.referrer_agency_id);
-                day(&mut m.decided_at);
+                self.day(&mut m.decided_at);
             }
             Some(Body::VveBriefingItem(item)) => {
                 item.item_id = self.id("item", &item.item_id);
@@ -147,39 +167,31 @@ impl Analysis {
                 for action in &mut item.actions {
                     action.action_id = self.id("action", &action.action_id);
                     action.owner_agency_id = codes::agency(&action.owner_agency_id);
-                    day(&mut action.due);
+                    self.day(&mut action.due);
                 }
             }
             Some(Body::YouthJusticeOutcome(o)) => {
                 o.main_offence = codes::code(OFFENCES, &o.main_offence);
-                day(&mut o.offence_date);
+                self.day(&mut o.offence_date);
             }
             Some(Body::Reoffence(r)) => {
                 r.original_event_id = self.event(&r.original_event_id);
                 r.offence_category = codes::code(OFFENCES, &r.offence_category);
-                day(&mut r.original_offence_date);
                 r.proven_by_event_id = self.event(&r.proven_by_event_id);
-                day(&mut r.reoffence_date);
+                self.day(&mut r.original_offence_date);
+                self.day(&mut r.reoffence_date);
+                self.day(&mut r.proven_date);
             }
-                day(&mut r.proven_date);
-            Some(Body::VcsEngagement(v)) => v.programme = codes::code(PROGRAMMES, &v.programme),
             Some(Body::ReleaseFromCustody(r)) => r.sentence_event_id = self.event(&r.sentence_event_id),
+            Some(Body::VcsEngagement(v)) => v.programme = codes::code(PROGRAMMES, &v.programme),
             Some(Body::ConsentRecorded(c)) => {
                 c.consent_id = self.id("consent", &c.consent_id);
                 c.agency_ids = c.agency_ids.iter().map(|a| codes::agency(a)).collect();
-                day(&mut c.expires_at);
+                self.day(&mut c.expires_at);
             }
             Some(Body::ConsentWithdrawn(c)) => c.consent_id = self.id("consent", &c.consent_id),
         }
         event
-    }
-}
-
-/// Coarsens a time to the start of its day (UTC).
-fn day(time: &mut Option<pbjson_types::Timestamp>) {
-    if let Some(t) = time {
-        t.seconds = t.seconds.div_euclid(86_400) * 86_400;
-        t.nanos = 0;
     }
 }
 
@@ -400,7 +412,7 @@ mod tests {
 
     #[test]
     fn pseudonyms_are_stable_within_an_analysis_and_differ_across_analyses_analysts_and_partnerships() {
-        let ours = Pseudonyms::new([1; 32]);
+        let ours = Pseudonyms::new([1; 32], london());
         let me = analyst("childrens_services.harrow", "ana");
         let (a, b) = (ours.analysis(&me, "profile-2026"), ours.analysis(&me, "indicators-2026"));
         assert_eq!(a.pseudonym("person/P-1"), ours.analysis(&me, "profile-2026").pseudonym("person/P-1"));
@@ -408,7 +420,7 @@ mod tests {
         assert_ne!(a.pseudonym("person/P-1"), b.pseudonym("person/P-1"));
         assert_ne!(
             a.pseudonym("person/P-1"),
-            Pseudonyms::new([2; 32]).analysis(&me, "profile-2026").pseudonym("person/P-1")
+            Pseudonyms::new([2; 32], london()).analysis(&me, "profile-2026").pseudonym("person/P-1")
         );
         // The same analysis id, reused by another analyst, links nothing.
         for other in [analyst("childrens_services.harrow", "bob"), analyst("police.met.nw", "ana")] {
@@ -419,7 +431,7 @@ mod tests {
 
     #[test]
     fn a_pseudonymised_event_keeps_no_key_or_link_of_the_original() {
-        let analysis = Pseudonyms::new([1; 32]).analysis(&analyst("childrens_services.harrow", "ana"), "a");
+        let analysis = Pseudonyms::new([1; 32], london()).analysis(&analyst("childrens_services.harrow", "ana"), "a");
         let event = pb::Event {
             event_id: "0190f0c0-0000-7000-8000-000000000001".into(),
             corrects: "0190f0c0-0000-7000-8000-000000000000".into(),
@@ -444,8 +456,8 @@ mod tests {
 
     #[test]
     fn a_pseudonymised_event_has_day_times_and_coded_strings_only() {
-        let analysis = Pseudonyms::new([1; 32]).analysis(&analyst("childrens_services.harrow", "ana"), "a");
-        // 2026-03-14 15:09:26.5 UTC
+        let analysis = Pseudonyms::new([1; 32], london()).analysis(&analyst("childrens_services.harrow", "ana"), "a");
+        // 2026-03-14 15:09:26.5 UTC (GMT: London's clocks say the same)
         let at = || Some(pbjson_types::Timestamp { seconds: 1_773_500_966, nanos: 500_000_000 });
         let midnight = Some(pbjson_types::Timestamp { seconds: 1_773_446_400, nanos: 0 });
         let event = pb::Event {
@@ -482,5 +494,33 @@ mod tests {
         };
         let Some(pb::event::Body::YouthJusticeOutcome(o)) = analysis.pseudonymise(outcome).body else { panic!() };
         assert_eq!((o.main_offence.as_str(), o.offence_date), ("robbery", midnight));
+    }
+
+    fn london() -> TimeZone {
+        TimeZone::get("Europe/London").unwrap()
+    }
+
+    #[test]
+    fn a_time_stays_on_its_day_on_the_partnerships_clocks() {
+        let time = |seconds| pb::Event {
+            occurred_at: Some(pbjson_types::Timestamp { seconds, nanos: 0 }),
+            ..Default::default()
+        };
+        let ana = analyst("childrens_services.harrow", "ana");
+        let (london, utc) = (Pseudonyms::new([1; 32], london()), Pseudonyms::new([1; 32], TimeZone::UTC));
+        // 2026-07-01 00:30 BST is 2026-06-30 23:30 UTC (1_782_862_200): in
+        // London it is a 1 July event, whose day starts at 2026-06-30 23:00
+        // UTC (1_782_860_400); in UTC a 30 June one, from 00:00 UTC
+        // (1_782_777_600).
+        let day = |p: &Pseudonyms| p.analysis(&ana, "a").pseudonymise(time(1_782_862_200)).occurred_at.unwrap().seconds;
+        assert_eq!(day(&london), 1_782_860_400);
+        assert_eq!(day(&utc), 1_782_777_600);
+        // 2026-10-25, when the clocks go back at 02:00 BST, starts at
+        // 2026-10-24 23:00 UTC (1_792_882_800); 20:00 GMT that day is
+        // 1_792_958_400.
+        assert_eq!(
+            london.analysis(&ana, "a").pseudonymise(time(1_792_958_400)).occurred_at.unwrap().seconds,
+            1_792_882_800
+        );
     }
 }

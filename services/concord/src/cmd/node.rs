@@ -94,7 +94,7 @@ pub async fn run(args: NodeArgs) -> Result<ExitCode> {
         recorder,
         views: None,
         audit: None,
-        replay_key: None,
+        replay: None,
         log: None,
         nodes: vec![node],
         admin: None,

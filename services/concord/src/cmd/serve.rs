@@ -25,6 +25,7 @@ use crate::platform::{
     open_store, open_vault, reload_policy_on_hangup, store_checkpoint,
 };
 use crate::server::Services;
+use concord_query::replay::Pseudonyms;
 
 /// Arguments of `concord serve`.
 #[derive(Debug, clap::Args)]
@@ -111,6 +112,7 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
     args.retention.start(&admin);
     let briefings = Arc::new(concord_briefing::BriefingStore::new(open_store(&layout, args.engine, "briefings")?));
     let briefing_time = args.briefing.time()?;
+    let replay = Pseudonyms::new(layout.replay_key()?, briefing_time.zone().clone());
     let briefing =
         Arc::new(concord_briefing::BriefingApi::new(views.clone(), verifier.clone(), briefings, briefing_time.clone()));
     if !args.briefing_for.is_empty() {
@@ -124,7 +126,7 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
         recorder,
         views: Some(views),
         audit: Some(audit),
-        replay_key: Some(layout.replay_key()?),
+        replay: Some(replay),
         log: Some(log),
         nodes: vec![],
         admin: Some(admin),
