@@ -399,3 +399,48 @@ async fn places_and_vehicles_have_profiles_and_are_found_by_address_uprn_and_reg
     assert_eq!((hidden.code(), missing.code()), (Code::NotFound, Code::NotFound));
     assert_eq!(hidden.message().replace("PL-flat14", "X"), missing.message().replace("PL-nobody", "X"));
 }
+
+fn cohort_change(agency_id: &str, cohort: &str, removed: bool, keys: &[&str]) -> pb::Event {
+    let mut event = identified(agency_id, keys[0], pb::Identity::default());
+    event.personal = None;
+    event.subjects = keys.iter().map(|k| person(k)).collect();
+    event.body = Some(pb::event::Body::CohortChanged(pb::CohortChanged { cohort: cohort.into(), removed }));
+    event
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_agency_keeps_a_cohort_as_events_and_a_live_feed_follows_it() {
+    let nats = NatsServer::start();
+    let t = TestPlatform::start_nats(&nats.url()).await;
+    let police = t.token("police.met.nw", Role::Practitioner, Purpose::Safeguarding);
+    let yot = t.token("yot.harrow", Role::Practitioner, Purpose::Safeguarding);
+    publish(&t, cohort_change("yot.harrow", "caseload", false, &["P-coh01", "P-coh02"]), &yot).await.unwrap();
+    // Another agency's cohort of the same name is its own.
+    publish(&t, cohort_change("police.met.nw", "caseload", false, &["P-coh03"]), &police).await.unwrap();
+    let mut directory = DirectoryServiceClient::new(t.channel().await);
+    let members = |token: &str| authorized(pb::CohortRequest { cohort: "caseload".into() }, token);
+    let keys_of = |m: pb::CohortMembers| m.members.into_iter().map(|s| s.key).collect::<Vec<_>>();
+    assert_eq!(keys_of(directory.cohort(members(&yot)).await.unwrap().into_inner()), ["P-coh01", "P-coh02"]);
+    assert_eq!(keys_of(directory.cohort(members(&police)).await.unwrap().into_inner()), ["P-coh03"]);
+
+    // The YOT's live feed of its caseload: only events about its members,
+    // membership as it stands at each event.
+    let mut query = pb::query_service_client::QueryServiceClient::new(t.channel().await);
+    let request = pb::SubscribeRequest { cohort: "caseload".into(), ..Default::default() };
+    let mut feed = query.subscribe(authorized(request, &yot)).await.unwrap().into_inner();
+    let member = publish(&t, crate::common::arrest("P-coh01", ""), &police).await.unwrap();
+    let outsider = publish(&t, crate::common::arrest("P-coh03", ""), &police).await.unwrap();
+    let left = publish(&t, cohort_change("yot.harrow", "caseload", true, &["P-coh01"]), &yot).await.unwrap();
+    let after_leaving = publish(&t, crate::common::arrest("P-coh01", ""), &police).await.unwrap();
+    let last = publish(&t, crate::common::arrest("P-coh02", ""), &police).await.unwrap();
+    let mut delivered = Vec::new();
+    while delivered.last() != Some(&last.event_id) {
+        let view = tokio::time::timeout(Duration::from_secs(10), feed.message()).await.unwrap().unwrap().unwrap();
+        delivered.push(view.event.unwrap().event_id);
+    }
+    assert_eq!(delivered.len(), 4, "{delivered:?}");
+    // The YOT's own first cohort event, the member's arrest, the leaving; not
+    // the outsider's arrest nor the arrest after leaving.
+    assert_eq!(delivered[1..], [member.event_id, left.event_id, last.event_id.clone()]);
+    assert!(!delivered.contains(&outsider.event_id) && !delivered.contains(&after_leaving.event_id));
+}

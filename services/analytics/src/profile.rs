@@ -118,6 +118,7 @@ fn category(body: &Body) -> Option<String> {
         | Body::SubjectIdentified(_)
         | Body::SubjectsMerged(_)
         | Body::SubjectsUnmerged(_)
+        | Body::CohortChanged(_)
         | Body::ReleaseFromCustody(_) => None,
     }
 }

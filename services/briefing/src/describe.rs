@@ -122,6 +122,7 @@ pub fn summary(event: &pb::Event) -> String {
         Body::SubjectIdentified(_) => vec![],
         Body::SubjectsMerged(_) => vec!["merged".into()],
         Body::SubjectsUnmerged(_) => vec!["merge undone".into()],
+        Body::CohortChanged(c) => vec![format!("{} cohort {}", if c.removed { "left" } else { "joined" }, c.cohort)],
     };
     let facts: Vec<String> = facts.into_iter().map(|f| f.trim().to_string()).filter(|f| !f.is_empty()).collect();
     if facts.is_empty() { name } else { format!("{name}: {}", facts.join(", ")) }

@@ -300,6 +300,7 @@ event_types! {
     SubjectIdentified => "subject_identified", [];
     SubjectsMerged => "subjects_merged", [];
     SubjectsUnmerged => "subjects_unmerged", [];
+    CohortChanged => "cohort_changed", [];
 }
 
 impl FromStr for EventType {
@@ -348,7 +349,7 @@ mod tests {
         let mut names: Vec<_> = EventType::ALL.iter().map(|t| t.as_str()).collect();
         names.sort();
         names.dedup();
-        assert_eq!(names.len(), 18);
+        assert_eq!(names.len(), 19);
         assert_eq!("missing_episode".parse::<EventType>().unwrap(), EventType::MissingEpisode);
     }
 }

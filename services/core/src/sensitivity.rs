@@ -78,7 +78,8 @@ pub fn withhold_health_detail(event: &mut pb::Event) {
         | Body::ReleaseFromCustody(_)
         | Body::SubjectIdentified(_)
         | Body::SubjectsMerged(_)
-        | Body::SubjectsUnmerged(_) => {}
+        | Body::SubjectsUnmerged(_)
+        | Body::CohortChanged(_) => {}
     }
 }
 

@@ -16,7 +16,7 @@ use concord_audit::access::{Tally, listed};
 use concord_core::SubjectId;
 use concord_core::pb;
 use concord_core::seal::SubjectKeys;
-use concord_eventlog::Merges;
+use concord_eventlog::{Cohort, Merges};
 use concord_identity::Principal;
 use concord_log::kv::Kv;
 use concord_policy::Decision;
@@ -274,6 +274,13 @@ impl Directory {
             profile.add(&visible.events, &[s.key()]);
         }
         Ok(profile.finish())
+    }
+
+    /// The members of `principal`'s agency's cohort `name` now. Blocking.
+    pub fn cohort(&self, principal: &Principal, name: &str) -> Result<Vec<pb::SubjectRef>, Status> {
+        let log = self.views.log();
+        let cohort = Cohort::read(log, &principal.agency, name, log.size()).map_err(storage_unavailable)?;
+        Ok(cohort.members().map(SubjectId::to_ref).collect())
     }
 
     /// Whether `subject` was erased (its key destroyed): its entries are

@@ -19,6 +19,7 @@ use crate::query::Query;
 const FIND: &str = "/concord.v1.DirectoryService/Find";
 const DUPLICATES: &str = "/concord.v1.DirectoryService/Duplicates";
 const PROFILE: &str = "/concord.v1.DirectoryService/Profile";
+const COHORT: &str = "/concord.v1.DirectoryService/Cohort";
 
 /// The gRPC directory API.
 pub struct DirectoryApi {
@@ -93,6 +94,21 @@ impl DirectoryService for DirectoryApi {
                     .ok_or_else(|| Status::not_found(format!("no subject {subject} that you may see")))?;
                 call.shows(profiled.shown);
                 Ok(profile)
+            })
+            .await
+    }
+
+    async fn cohort(&self, request: Request<pb::CohortRequest>) -> Result<Response<pb::CohortMembers>, Status> {
+        self.door
+            .call(Access::of(COHORT, &request), request, async |call, request: Request<pb::CohortRequest>| {
+                let principal = call.caller()?.clone();
+                let name = request.into_inner().cohort;
+                if name.trim().is_empty() {
+                    return Err(invalid_argument("cohort", "required: the name of one of your agency's cohorts"));
+                }
+                let directory = self.directory.clone();
+                let members = blocking(move || directory.cohort(&principal, &name)).await?;
+                Ok(pb::CohortMembers { members })
             })
             .await
     }

@@ -4,12 +4,14 @@
 //! briefing, the lifecycle service and `concord audit verify` read it. What
 //! they share lives here, so that no reader imports the writer: how an event
 //! becomes a log entry and decodes back (its streams, expected versions and
-//! index names), a subject's consent and merges as the log records them.
+//! index names), a subject's consent, merges and cohorts as the log records them.
 
+mod cohort;
 mod consent;
 mod merge;
 mod schema;
 
+pub use cohort::Cohort;
 pub use consent::{ConsentCache, consent_for, history as consent_history};
 pub use merge::Merges;
 pub use schema::{

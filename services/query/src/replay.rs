@@ -190,6 +190,8 @@ impl Analysis {
                 self.day(&mut c.expires_at);
             }
             Some(Body::ConsentWithdrawn(c)) => c.consent_id = self.id("consent", &c.consent_id),
+            // A cohort's name says what it is for ("exploitation"): coded.
+            Some(Body::CohortChanged(c)) => c.cohort = self.id("cohort", &c.cohort),
         }
         event
     }

@@ -12,7 +12,7 @@ use concord_core::pb::query_service_server::QueryService;
 use concord_core::pb::{self, EventView};
 use concord_core::status::invalid_argument;
 use concord_core::{EventId, EventType, SubjectId, millis};
-use concord_eventlog::{BY_AGENCY, BY_TYPE, Merges};
+use concord_eventlog::{BY_AGENCY, BY_TYPE, Cohort, Merges};
 use concord_identity::Principal;
 use futures::Stream;
 use tokio::sync::mpsc;
@@ -191,6 +191,22 @@ impl QueryApi {
         Ok((Ok(pb::EventPage { events: page.events, next_page_token: next }), page.tally))
     }
 
+    /// The caller's agency's cohort a subscription follows, as of the
+    /// position it starts after.
+    async fn cohort(
+        &self,
+        principal: &Principal,
+        request: &pb::SubscribeRequest,
+    ) -> Result<Option<std::sync::Mutex<Cohort>>, Status> {
+        if request.cohort.is_empty() {
+            return Ok(None);
+        }
+        let (log, agency, name, after) =
+            (self.views.log().clone(), principal.agency.clone(), request.cohort.clone(), request.after_position);
+        let cohort = blocking(move || Cohort::read(&log, &agency, &name, after).map_err(storage_unavailable)).await?;
+        Ok(Some(std::sync::Mutex::new(cohort)))
+    }
+
     async fn search_inner(&self, principal: &Principal, request: pb::SearchRequest) -> Outcome<pb::EventPage> {
         let limit = page_size(request.page_size)?;
         let filter = Filter {
@@ -322,6 +338,7 @@ impl QueryService for QueryApi {
         self.door
             .call(Access::of(SUBSCRIBE, &request), request, async |call: &Call, request: Request<_>| {
                 let filter = subscribe_filter(request.get_ref())?;
+                let cohort = self.cohort(call.caller()?, request.get_ref()).await?;
                 // The opening of the subscription is recorded (or why it was refused); then each delivery.
                 call.record_now().await?;
                 let deliveries = call.deliveries()?;
@@ -332,7 +349,20 @@ impl QueryService for QueryApi {
                         self.views.clone(),
                         deliveries,
                         request.get_ref().after_position,
-                        move |_, event| Ok(filter.matches(event).then_some(())),
+                        move |_, event| {
+                            // Membership as it stands at each event: the
+                            // cohort's own changes are applied as they pass
+                            // (one that takes a member out is still theirs).
+                            if let Some(cohort) = &cohort {
+                                let mut cohort = cohort.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                                let was = cohort.includes_any(&event.subjects);
+                                cohort.apply(event);
+                                if !was && !cohort.includes_any(&event.subjects) {
+                                    return Ok(None);
+                                }
+                            }
+                            Ok(filter.matches(event).then_some(()))
+                        },
                         |view, _| view,
                         tx,
                     )

@@ -74,6 +74,9 @@ pub enum What {
         /// Only this subject (kind/key).
         #[arg(long)]
         subject: Option<SubjectId>,
+        /// Only events about members of this cohort of your agency.
+        #[arg(long)]
+        cohort: Option<String>,
         /// Stop after this many events.
         #[arg(long)]
         limit: Option<usize>,
@@ -147,11 +150,12 @@ pub async fn run(args: QueryArgs) -> Result<ExitCode> {
                 page_token = page.next_page_token;
             }
         }
-        What::Subscribe { after, event_type, subject, limit } => {
+        What::Subscribe { after, event_type, subject, cohort, limit } => {
             let request = pb::SubscribeRequest {
                 after_position: after,
                 event_type: event_type.unwrap_or_default(),
                 subject: subject.map(|s| s.to_ref()),
+                cohort: cohort.unwrap_or_default(),
             };
             let mut stream = client.subscribe(authorized(request, &token)?).await.map_err(status_error)?.into_inner();
             let mut seen = 0;
