@@ -345,7 +345,10 @@ fn check_body(body: &pb::event::Body, event: &pb::Event) -> Result<(), Validatio
         Body::CohortChanged(c) => {
             let name_ok = |ch: char| ch.is_ascii_alphanumeric() || "._-".contains(ch);
             if c.cohort.is_empty() || c.cohort.len() > 64 || !c.cohort.chars().all(name_ok) {
-                return Err(fail("cohort_changed.cohort", "1 to 64 letters, digits, '.', '_' or '-', e.g. yot-caseload"));
+                return Err(fail(
+                    "cohort_changed.cohort",
+                    "1 to 64 letters, digits, '.', '_' or '-', e.g. yot-caseload",
+                ));
             }
             Ok(())
         }
