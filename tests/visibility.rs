@@ -268,8 +268,18 @@ async fn every_reader_sees_exactly_what_the_agreement_allows() {
                             continue;
                         }
                         let body = next_body.next().unwrap().clone();
+                        let merge =
+                            matches!(body, pb::event::Body::SubjectsMerged(_) | pb::event::Body::SubjectsUnmerged(_));
+                        // A consent covers the people it names, never a duplicate merged in.
+                        if merge && consent_based {
+                            continue;
+                        }
                         types.insert(EventType::of(&body));
                         let mut event = envelope_with(publisher, subject, classification, bases, body);
+                        // A merge names the subject kept, then its duplicate.
+                        if merge {
+                            event.subjects.push(person(&format!("{subject}-dup")));
+                        }
                         event.share_with = share_with.clone();
                         if consent_based {
                             event.consent_ref = consent_id.into();
