@@ -47,7 +47,11 @@ fn bodies_for(kind: AgencyKind, classification: Classification) -> Vec<pb::event
         let event_type = EventType::of(&body);
         let publishers = event_type.publishers();
         let health = event_type == EventType::CamhsContact;
+        // Only children's services create briefing items; other agencies
+        // publish them only to update their own actions (tests/actions.rs).
+        let item_by_other = event_type == EventType::VveBriefingItem && kind != AgencyKind::ChildrensServices;
         if matches!(event_type, EventType::ConsentRecorded | EventType::ConsentWithdrawn)
+            || item_by_other
             || (!publishers.is_empty() && !publishers.contains(&kind))
             || (health && classification != Classification::SpecialCategory)
         {

@@ -171,6 +171,17 @@ pub fn expected(reader: &Principal, e: &pb::Event, consent: &Consent) -> Decisio
     {
         allow(Decision::Show);
     }
+    // Briefing items: an agency owning one of the item's actions learns of
+    // the item (redacted), for casework.
+    let owns_action = match &e.body {
+        Some(pb::event::Body::VveBriefingItem(item)) => {
+            item.actions.iter().any(|a| a.owner_agency_id == reader.agency.as_str())
+        }
+        _ => false,
+    };
+    if casework && owns_action {
+        allow(Decision::ShowRedacted);
+    }
     let show_if = |rule: bool| if rule { Decision::Show } else { Decision::Withhold };
     // Schools: missing and exploited children, for safeguarding.
     allow(show_if(

@@ -288,7 +288,9 @@ event_types! {
     MashReferral => "mash_referral", [];
     ExploitationConcern => "exploitation_concern", [];
     NrmReferral => "nrm_referral", [ChildrensServices, Police];
-    VveBriefingItem => "vve_briefing_item", [ChildrensServices];
+    // Children's services create items; the agencies owning their actions
+    // update them (concord_ledger::briefing keeps each to its own actions).
+    VveBriefingItem => "vve_briefing_item", [];
     YouthJusticeOutcome => "youth_justice_outcome", [Yot];
     Reoffence => "reoffence", [Yot];
     AssetPlusRating => "asset_plus_rating", [Yot];

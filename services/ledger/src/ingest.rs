@@ -11,6 +11,7 @@ use concord_log::log::{Appended, EntryError, Log, NewEntry};
 use prost::Message;
 use tracing::Instrument;
 
+use crate::briefing;
 use concord_eventlog::entry_for;
 use concord_follow::{BUS_CURSOR, FollowError, Follower, InOrder, Quarantine, applied, follow, in_order};
 
@@ -114,6 +115,7 @@ impl Ledger {
         let (deliveries, checked): (Vec<Delivery>, Vec<Checked>) = batch.into_iter().unzip();
         let mut refused = Vec::new();
         let mut consent_events = Vec::new();
+        let mut briefing_events = Vec::new();
         let mut batch_ids: Vec<(String, String)> = Vec::new();
         for (delivery, checked) in deliveries.iter().zip(checked) {
             // Each event's append, in the trace it was published in; it ends
@@ -131,7 +133,10 @@ impl Ledger {
                     span.record("event_id", event_id.as_str());
                     let refusal = match self.bad_correction(&event, &batch_ids)? {
                         Some(reason) => Some(reason),
-                        None => self.without_basis(&entry, &event, &consent_events)?,
+                        None => match self.bad_briefing_update(&entry, &event, &briefing_events)? {
+                            Some(reason) => Some(reason),
+                            None => self.without_basis(&entry, &event, &consent_events)?,
+                        },
                     };
                     if let Some(reason) = refusal {
                         span.record("outcome", "rejected");
@@ -146,6 +151,9 @@ impl Ledger {
                         continue;
                     }
                     batch_ids.push((event.event_id.clone(), event.agency_id.clone()));
+                    if matches!(event.body, Some(pb::event::Body::VveBriefingItem(_))) {
+                        briefing_events.push(event.clone());
+                    }
                     if consent::consent_id_of(&event).is_some() {
                         consent_events.push(event);
                     }
@@ -247,6 +255,23 @@ impl Ledger {
                 event.corrects, event.agency_id
             )),
         })
+    }
+
+    /// Why a briefing item may not enter the log: an agency other than
+    /// children's services changing more than its own actions of an item in
+    /// the log (or in this batch: `pending`), see [`briefing`]. An event the
+    /// log already has is let through (its receipt says duplicate).
+    fn bad_briefing_update(
+        &self,
+        entry: &concord_log::log::NewEntry,
+        event: &pb::Event,
+        pending: &[pb::Event],
+    ) -> Result<Option<String>, FollowError> {
+        if !briefing::restricted(event) || self.log.position_of(&entry.id)?.is_some() {
+            return Ok(None);
+        }
+        let latest = briefing::latest_state(&self.log, event, pending)?;
+        Ok(briefing::refusal(event, latest.as_ref()))
     }
 
     /// Why a new event may not enter the log on consent grounds, counting the

@@ -8,8 +8,10 @@
 //! is `concord_eventlog`'s (shared with the readers); the in-order loop over
 //! the stream and the quarantine are `concord_follow`'s (shared with the
 //! audit log's replicas). [`consent`] answers nodes asking where a consent
-//! stands.
+//! stands; [`briefing`] keeps agencies' updates of briefing items to their
+//! own actions.
 
+pub mod briefing;
 pub mod consent;
 pub mod ingest;
 

@@ -200,6 +200,7 @@ impl CedarAgreement {
             ("adult_at_risk".to_string(), RestrictedExpression::new_bool(facts.adult_at_risk)),
             ("lawful_basis".to_string(), strings(facts.lawful_basis.iter().cloned())),
             ("share_with".to_string(), strings(facts.share_with.iter().cloned())),
+            ("action_owners".to_string(), strings(facts.action_owners.iter().cloned())),
             (
                 "consent".to_string(),
                 RestrictedExpression::new_record([
@@ -351,6 +352,8 @@ struct EventFacts {
     adult_at_risk: bool,
     lawful_basis: Vec<String>,
     share_with: Vec<String>,
+    /// The owners of a briefing item's actions, sorted, each once.
+    action_owners: Vec<String>,
     consent: ConsentFacts,
 }
 
@@ -388,6 +391,14 @@ impl EventFacts {
             .filter(|t| *t != pb::ExploitationType::Unspecified)
             .map(|t| short(t.as_str_name(), "EXPLOITATION_TYPE_"))
             .unwrap_or_default();
+        let mut action_owners: Vec<String> = match &event.body {
+            Some(pb::event::Body::VveBriefingItem(item)) => {
+                item.actions.iter().map(|a| a.owner_agency_id.clone()).collect()
+            }
+            _ => Vec::new(),
+        };
+        action_owners.sort();
+        action_owners.dedup();
         EventFacts {
             agency_id: event.agency_id.clone(),
             agency_kind: agency_kind_name(kind),
@@ -398,6 +409,7 @@ impl EventFacts {
             adult_at_risk: sensitivity::concerns_adult_at_risk(event),
             lawful_basis,
             share_with: event.share_with.clone(),
+            action_owners,
             consent: ConsentFacts {
                 state: consent.status.as_str().to_string(),
                 agency_ids: consent.agency_ids.clone(),

@@ -77,7 +77,22 @@ fn bodies() -> Vec<pb::event::Body> {
         Body::AssetPlusRating(pb::AssetPlusRating::default()),
         Body::NrmReferral(pb::NrmReferral { exploitation_type: pb::ExploitationType::Criminal as i32, minor: true }),
         Body::CamhsContact(pb::CamhsContact::default()),
+        item(AgencyKind::Vcs),
+        item(AgencyKind::Education),
     ]
+}
+
+/// A briefing item with one action, owned by an agency of `owner`'s kind.
+fn item(owner: AgencyKind) -> pb::event::Body {
+    pb::event::Body::VveBriefingItem(pb::VveBriefingItem {
+        item_id: "VVE-1".into(),
+        actions: vec![pb::BriefingAction {
+            action_id: "A-1".into(),
+            owner_agency_id: agency_of(owner),
+            ..Default::default()
+        }],
+        ..Default::default()
+    })
 }
 
 fn no_consent() -> &'static Consent {
@@ -95,7 +110,7 @@ fn the_default_agreement_matches_the_sharing_rules_in_every_case() {
     // Official and official-sensitive are alike to the agreement.
     let classifications = [Classification::OfficialSensitive, Classification::SpecialCategory];
     let bodies = bodies();
-    assert_eq!(bodies.len(), 11);
+    assert_eq!(bodies.len(), 13);
     let consents: Vec<Consent> =
         [ConsentStatus::None, ConsentStatus::Given, ConsentStatus::Withdrawn, ConsentStatus::Expired]
             .into_iter()

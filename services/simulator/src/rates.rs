@@ -23,7 +23,7 @@ pub const CUSTODY_SHARE: f64 = 0.055;
 /// Chance that a child cautioned, convicted to a community sentence or
 /// released from custody goes on to further offences in the next year (with
 /// the new offences drawn above, reoffending rates of 20-40% of a cohort).
-pub const FURTHER_OFFENDING: f64 = 0.25;
+pub const FURTHER_OFFENDING: f64 = 0.2;
 /// Further offences of a child who goes on offending, beyond the first, on
 /// average (Harrow: 2.78 re-offences per reoffender).
 pub const MORE_FURTHER_OFFENCES: f64 = 2.0;

@@ -102,6 +102,19 @@ struct ActionPlan {
     ends: pb::ActionStatus,
 }
 
+impl ActionPlan {
+    /// The action's status on `day`.
+    fn status_on(&self, day: Date) -> pb::ActionStatus {
+        if self.finished <= day {
+            self.ends
+        } else if self.started.is_some_and(|s| s <= day) {
+            pb::ActionStatus::InProgress
+        } else {
+            pb::ActionStatus::Open
+        }
+    }
+}
+
 /// The outcome whose offence a later event refers back to.
 #[derive(Debug, Clone)]
 struct Original {
@@ -1118,25 +1131,23 @@ impl Simulator {
 
     /// Today's updates of open briefing items: each item whose actions were
     /// taken up or finished since it was last published, with their new
-    /// statuses. An item whose actions are all finished is closed.
+    /// statuses, as the VVE team records them at the briefing. (Owners may
+    /// publish their own actions' updates, but only once the item is in the
+    /// log, and a simulation published at speed from several nodes gives no
+    /// such order between agencies.) An item whose actions are all finished
+    /// is closed.
     fn briefing_updates(&mut self, cs: &AgencyId) -> Vec<pb::Event> {
         let today = self.day;
-        let mut out = Vec::new();
+        let mut updates = Vec::new();
         for open in &mut self.items {
             let mut changed = false;
             for (action, plan) in open.item.actions.iter_mut().zip(&open.plans) {
-                let status = if plan.finished <= today {
-                    plan.ends
-                } else if plan.started.is_some_and(|s| s <= today) {
-                    pb::ActionStatus::InProgress
-                } else {
-                    pb::ActionStatus::Open
-                } as i32;
+                let status = plan.status_on(today) as i32;
                 changed |= action.status != status;
                 action.status = status;
             }
             if changed {
-                out.push(open.clone());
+                updates.push(open.clone());
             }
         }
         self.items.retain(|open| {
@@ -1145,13 +1156,13 @@ impl Simulator {
                 .iter()
                 .any(|a| [pb::ActionStatus::Open as i32, pb::ActionStatus::InProgress as i32].contains(&a.status))
         });
-        out.into_iter().map(|open| self.briefing_update(cs, open)).collect()
-    }
-
-    /// `open`'s new state, published by `by`.
-    fn briefing_update(&mut self, by: &AgencyId, open: OpenItem) -> pb::Event {
         let minute = self.rng.gen_range(0..60);
         let at = self.local(self.day, 10, minute, 0);
+        updates.into_iter().map(|open| self.briefing_update(cs, at, open)).collect()
+    }
+
+    /// `open`'s new state, published by `by` at `at`.
+    fn briefing_update(&mut self, by: &AgencyId, at: Timestamp, open: OpenItem) -> pb::Event {
         let mut e = self.event(
             by,
             open.subjects,

