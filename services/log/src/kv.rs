@@ -195,6 +195,20 @@ pub fn open_with_cache(engine: Engine, dir: &Path, cache_bytes: usize) -> Result
     })
 }
 
+/// Which engine's store `dir` holds, recognised by its files: `None` if it holds no
+/// store; a sled store (its `conf` file) is refused with [`KvError::SledDropped`].
+pub fn stored_engine(dir: &Path) -> Result<Option<Engine>, KvError> {
+    if dir.join(redb_kv::FILE_NAME).is_file() {
+        Ok(Some(Engine::Redb))
+    } else if dir.join("keyspaces").is_dir() && dir.join("version").is_file() {
+        Ok(Some(Engine::Fjall))
+    } else if dir.join("conf").is_file() {
+        Err(KvError::SledDropped)
+    } else {
+        Ok(None)
+    }
+}
+
 /// True if the range [start, end) is empty, so engines never see an inverted range.
 fn empty_range(start: &[u8], end: Option<&[u8]>) -> bool {
     end.is_some_and(|end| end <= start)

@@ -145,7 +145,16 @@ pub struct Entry {
 struct Writer {
     frontier: Frontier,
     poisoned: bool,
+    /// The newest version of recently appended streams. The writer is the only one
+    /// that appends to its store (as with the frontier), so an entry here is exact;
+    /// a stream not here is read from the store. Reading a stream's head is a reverse
+    /// seek, which on an LSM-tree merges every level: 22 % of the ledger's time
+    /// catching up a stream before this cache.
+    heads: quick_cache::unsync::Cache<String, u64>,
 }
+
+/// How many stream heads the writer keeps (a few MiB at most).
+const HEADS: usize = 100_000;
 
 /// The append-only log. `Send + Sync`; appends are serialised, reads run concurrently.
 pub struct Log {
@@ -178,7 +187,7 @@ impl Log {
             origin: origin.to_string(),
             signer,
             size: AtomicU64::new(size),
-            writer: Mutex::new(Writer { frontier, poisoned: false }),
+            writer: Mutex::new(Writer { frontier, poisoned: false, heads: quick_cache::unsync::Cache::new(HEADS) }),
             notify: watch::channel(size).0,
         })
     }
@@ -210,13 +219,14 @@ impl Log {
         let mut batch_ids: HashMap<[u8; 16], (u64, usize)> = HashMap::new();
         let mut versions: HashMap<String, u64> = HashMap::new();
         let mut results = Vec::with_capacity(entries.len());
+        let heads = &writer.heads;
 
         for (i, entry) in entries.iter().enumerate() {
             if let Some(outcome) = self.check_id(entry, &entries, &batch_ids)? {
                 results.push(outcome);
                 continue;
             }
-            if let Some(conflict) = self.check_expected(entry, &mut versions)? {
+            if let Some(conflict) = self.check_expected(entry, heads, &mut versions)? {
                 results.push(Err(conflict));
                 continue;
             }
@@ -226,7 +236,7 @@ impl Log {
             batch.put(keys::entry(position), value);
             batch.put(keys::id(&entry.id), position.to_be_bytes());
             for stream in distinct_streams(entry) {
-                let version = self.version_in_batch(stream, &mut versions)? + 1;
+                let version = self.version_in_batch(stream, heads, &mut versions)? + 1;
                 versions.insert(stream.to_string(), version);
                 batch.put(keys::stream(stream, version), position.to_be_bytes());
             }
@@ -251,6 +261,9 @@ impl Log {
             }
             let size = frontier.size();
             writer.frontier = frontier;
+            for (stream, version) in versions {
+                writer.heads.insert(stream, version);
+            }
             self.size.store(size, Ordering::Release);
             self.notify.send_replace(size);
         }
@@ -307,10 +320,11 @@ impl Log {
     fn check_expected(
         &self,
         entry: &NewEntry,
+        heads: &quick_cache::unsync::Cache<String, u64>,
         versions: &mut HashMap<String, u64>,
     ) -> Result<Option<EntryError>, LogError> {
         for (stream, expected) in &entry.expected {
-            let actual = self.version_in_batch(stream, versions)?;
+            let actual = self.version_in_batch(stream, heads, versions)?;
             if actual != *expected {
                 return Ok(Some(EntryError::Conflict { stream: stream.clone(), expected: *expected, actual }));
             }
@@ -318,12 +332,21 @@ impl Log {
         Ok(None)
     }
 
-    /// A stream's version counting the batch being built (cached in `versions`).
-    fn version_in_batch(&self, stream: &str, versions: &mut HashMap<String, u64>) -> Result<u64, LogError> {
+    /// A stream's version counting the batch being built (cached in `versions`), from
+    /// the writer's `heads` where it has it.
+    fn version_in_batch(
+        &self,
+        stream: &str,
+        heads: &quick_cache::unsync::Cache<String, u64>,
+        versions: &mut HashMap<String, u64>,
+    ) -> Result<u64, LogError> {
         if let Some(&v) = versions.get(stream) {
             return Ok(v);
         }
-        let v = self.stream_version(stream)?;
+        let v = match heads.get(stream) {
+            Some(&v) => v,
+            None => self.stream_version(stream)?,
+        };
         versions.insert(stream.to_string(), v);
         Ok(v)
     }

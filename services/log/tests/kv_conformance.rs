@@ -308,6 +308,19 @@ conformance!(redb, Engine::Redb);
 conformance!(fjall, Engine::Fjall);
 
 #[test]
+fn a_store_is_recognised_by_its_files() {
+    for engine in Engine::ALL {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(kv::stored_engine(dir.path()).unwrap(), None, "{engine}: an empty directory");
+        drop(kv::open(engine, dir.path()).unwrap());
+        assert_eq!(kv::stored_engine(dir.path()).unwrap(), Some(engine));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("conf"), "sled").unwrap();
+    assert!(matches!(kv::stored_engine(dir.path()), Err(kv::KvError::SledDropped)));
+}
+
+#[test]
 fn engine_names_round_trip() {
     for engine in Engine::ALL {
         assert_eq!(engine.to_string().parse::<Engine>().unwrap(), engine);

@@ -305,6 +305,19 @@ fn reopen_recovers_state() {
         assert_eq!(log.root_at(8).unwrap(), reference_root(&leaves));
         let proof = log.consistency_proof(7, 8).unwrap();
         verify_consistency(7, 8, &cp.checkpoint.root, &log.root_at(8).unwrap(), &proof).unwrap();
+        // Stream versions continue from the store, then from what this log appended.
+        let on_s =
+            |n, expected| NewEntry { streams: vec!["s".into()], expected: vec![("s".into(), expected)], ..entry(n) };
+        assert_eq!(
+            log.append_batch(vec![on_s(9, 6)]).unwrap()[0],
+            Err(EntryError::Conflict { stream: "s".into(), expected: 6, actual: 7 })
+        );
+        assert_eq!(log.append_batch(vec![on_s(9, 7)]).unwrap(), vec![new(9)]);
+        assert_eq!(
+            log.append_batch(vec![on_s(10, 8), on_s(11, 8)]).unwrap()[1],
+            Err(EntryError::Conflict { stream: "s".into(), expected: 8, actual: 9 })
+        );
+        assert_eq!(log.stream_version("s").unwrap(), 9);
     });
 }
 

@@ -356,18 +356,14 @@ const KV_PREFIX: &[u8] = b"k/";
 /// Moves the subject keys of an older data directory's KV store at `old`
 /// into `to`, then erases every file of that store (deleting them inside the
 /// store would leave their bytes in freed pages). The store is recognised by
-/// its file (`concord.redb`; a sled store, which older versions could also
-/// keep, is refused with the reason); a directory holding neither is left
-/// alone. Returns how many keys moved, `None` if there was no store.
+/// its files (`concord_log::kv::stored_engine`; a sled store, which older
+/// versions could also keep, is refused with the reason); a directory holding no store
+/// is left alone. Returns how many keys moved, `None` if there was no store.
 pub fn migrate_kv_store(old: &Path, to: &DirKeyStore) -> Result<Option<usize>, VaultError> {
-    use concord_log::kv::Engine;
-    let engine = if old.join("concord.redb").is_file() {
-        Engine::Redb
-    } else if old.join("conf").is_file() {
-        let reason = concord_log::kv::KvError::SledDropped.to_string();
-        return Err(VaultError::Migrate { path: old.display().to_string(), reason });
-    } else {
-        return Ok(None);
+    let engine = match concord_log::kv::stored_engine(old) {
+        Ok(Some(engine)) => engine,
+        Ok(None) => return Ok(None),
+        Err(e) => return Err(VaultError::Migrate { path: old.display().to_string(), reason: e.to_string() }),
     };
     let migrate = |e: String| VaultError::Migrate { path: old.display().to_string(), reason: e };
     let moved = {

@@ -77,17 +77,6 @@ impl FjallKv {
     }
 }
 
-/// On a clean close the memtable is flushed into a table, so the next start has no
-/// journal to replay (replaying a full one delayed `concord up`'s restart by up to a
-/// second) and the journal's disk space is given back.
-impl Drop for FjallKv {
-    fn drop(&mut self) {
-        if let Err(e) = self.keyspace.rotate_memtable_and_wait() {
-            tracing::warn!(error = %e, "could not flush the store on closing; its journal is replayed on the next start");
-        }
-    }
-}
-
 impl Kv for FjallKv {
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, KvError> {
         let snapshot = self.db.snapshot();
@@ -96,9 +85,7 @@ impl Kv for FjallKv {
 
     fn get_many(&self, keys: &[&[u8]]) -> Result<Vec<Option<Vec<u8>>>, KvError> {
         let snapshot = self.db.snapshot();
-        keys.iter()
-            .map(|key| Ok(snapshot.get(&self.keyspace, key).map_err(storage)?.map(|v| v.to_vec())))
-            .collect()
+        keys.iter().map(|key| Ok(snapshot.get(&self.keyspace, key).map_err(storage)?.map(|v| v.to_vec()))).collect()
     }
 
     fn scan(&self, start: &[u8], end: Option<&[u8]>, limit: usize, reverse: bool) -> Result<Pairs, KvError> {
@@ -110,7 +97,8 @@ impl Kv for FjallKv {
             Some(end) => snapshot.range(&self.keyspace, start..end),
             None => snapshot.range(&self.keyspace, start..),
         };
-        let iter: Box<dyn Iterator<Item = fjall::Guard>> = if reverse { Box::new(range.rev()) } else { Box::new(range) };
+        let iter: Box<dyn Iterator<Item = fjall::Guard>> =
+            if reverse { Box::new(range.rev()) } else { Box::new(range) };
         iter.take(limit)
             .map(|guard| {
                 let (k, v) = guard.into_inner().map_err(storage)?;

@@ -7,7 +7,8 @@ use redb::{Database, ReadableDatabase, TableDefinition};
 use super::{CACHE_BYTES, Engine, Kv, KvError, Op, Pairs, WriteBatch, empty_range};
 
 const TABLE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("concord");
-const FILE_NAME: &str = "concord.redb";
+/// The store's one file in its directory.
+pub(super) const FILE_NAME: &str = "concord.redb";
 
 /// A [`Kv`] stored in one redb table.
 pub struct RedbKv {
