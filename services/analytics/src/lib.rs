@@ -16,7 +16,10 @@
 //! - [`population`]: population denominators from a small CSV file.
 //! - [`suppression`]: small-number suppression of every published aggregate.
 //! - [`report`]: the published [`Report`] (tables of cells), as CSV or JSON.
-//! - [`html`]: a report as one self-contained HTML page with charts, [`render_html`].
+//! - [`page`]: a report as one self-contained HTML page with charts, from
+//!   compiled, auto-escaping templates, [`render_html`].
+//! - [`chart`]: which chart a table gets and its layout (bars, axes, ticks,
+//!   labels), computed apart from drawing it.
 //! - [`window`]: windows of whole days in the partnership's time zone, and
 //!   the time axis (event or report time).
 //!
@@ -44,9 +47,10 @@
 
 #![warn(missing_docs)]
 
+pub mod chart;
 pub mod definitions;
-pub mod html;
 pub mod indicators;
+pub mod page;
 pub mod population;
 pub mod profile;
 mod records;
@@ -60,10 +64,10 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 pub use definitions::{DEFINITIONS, Definition, DefinitionRef, PublishedDefinition};
-pub use html::render_html;
 pub use indicators::{
     CohortPeriod, Figure, IndicatorFigures, IndicatorParams, Indicators, PeriodParams, Reoffending, ReoffendingParams,
 };
+pub use page::render_html;
 pub use population::{Population, PopulationError};
 pub use profile::{Profile, ProfileConfig, ProfileFigures};
 pub use records::is_caution_or_conviction;
@@ -95,6 +99,9 @@ pub enum AnalyticsError {
     /// A checkpoint or report could not be written or read as JSON.
     #[error("JSON: {0}")]
     Json(#[from] serde_json::Error),
+    /// The report's HTML page could not be drawn.
+    #[error("HTML page: {0}")]
+    Render(#[from] askama::Error),
 }
 
 /// A projection events are applied to in log order.

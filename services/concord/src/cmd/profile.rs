@@ -165,7 +165,7 @@ pub async fn run(args: ProfileArgs) -> Result<ExitCode> {
     let mut report = progress.indicators.report(&params, &population, &rule)?;
     report.extend(progress.profile.report(&population, &rule));
     let out = &args.out;
-    std::fs::write(out.join("report.html"), concord_analytics::render_html(&report))?;
+    std::fs::write(out.join("report.html"), concord_analytics::render_html(&report)?)?;
     std::fs::write(out.join("report.csv"), report.to_csv())?;
     std::fs::write(out.join("report.json"), report.to_json()?)?;
     let _ = std::fs::remove_file(&checkpoint);
