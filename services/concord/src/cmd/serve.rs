@@ -67,6 +67,8 @@ pub struct ServeArgs {
     pub briefing_for: Vec<concord_core::AgencyId>,
     #[command(flatten)]
     pub metrics: crate::cmd::MetricsArg,
+    #[command(flatten)]
+    pub web: crate::web::WebArg,
 }
 
 /// Follows the stream and serves reads until Ctrl-C or SIGTERM.
@@ -112,7 +114,8 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
     args.retention.start(&admin);
     let briefings = Arc::new(concord_briefing::BriefingStore::new(open_store(&layout, args.engine, "briefings")?));
     let briefing_time = args.briefing.time()?;
-    let replay = Pseudonyms::new(layout.replay_key()?, briefing_time.zone().clone());
+    let zone = briefing_time.zone().clone();
+    let replay = Pseudonyms::new(layout.replay_key()?, zone.clone());
     let briefing =
         Arc::new(concord_briefing::BriefingApi::new(views.clone(), verifier.clone(), briefings, briefing_time.clone()));
     if !args.briefing_for.is_empty() {
@@ -134,6 +137,15 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
         directory: Some(directory),
         ready: Some(ready),
     };
+    // The console of a replica has no sign-in until the partnership's OpenID
+    // Connect provider can sign readers in (the development sign-in is
+    // `concord up`'s alone).
+    if let Some(addr) = args.web.web
+        && let Some(console) = crate::web::console(&services, concord_web::SignIn::None, zone.clone())
+    {
+        let bound = crate::web::start(console, addr).await?;
+        eprintln!("serve {}: web console on http://{bound}/", args.replica);
+    }
     crate::server::serve(services, listener, tls, crate::cmd::shutdown_signal()).await?;
     store_checkpoint(&log_for_checkpoint).await;
     store_checkpoint(&audit_for_checkpoint).await;

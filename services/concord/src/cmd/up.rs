@@ -71,10 +71,15 @@ pub struct UpArgs {
     pub briefing: crate::cmd::BriefingArg,
     #[command(flatten)]
     pub metrics: crate::cmd::MetricsArg,
+    #[command(flatten)]
+    pub web: crate::web::WebArg,
 }
 
 /// Where `up` serves metrics unless told otherwise (if that port is free).
 const DEFAULT_METRICS: &str = "127.0.0.1:9464";
+
+/// Where `up` serves the web console unless told otherwise (if that port is free).
+const DEFAULT_WEB: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8080);
 
 /// The simulated borough's agencies.
 pub fn default_agencies() -> Vec<AgencyId> {
@@ -108,6 +113,7 @@ pub async fn run(args: UpArgs) -> Result<ExitCode> {
             })
         }
     };
+    let web = start_web(&args, &platform).await?;
     let listener = TcpListener::bind(args.grpc)
         .await
         .with_context(|| format!("cannot listen on {}: is another `concord up` running? (use --grpc)", args.grpc))?;
@@ -135,7 +141,7 @@ pub async fn run(args: UpArgs) -> Result<ExitCode> {
         platform.briefing.time().clone(),
     );
     tokio::spawn(schedule);
-    print_next_steps(&args, addr, metrics, featured.as_ref(), simulated_from, platform.log.size());
+    print_next_steps(&args, addr, metrics, web, featured.as_ref(), simulated_from, platform.log.size());
 
     let shutdown = async {
         crate::cmd::shutdown_signal().await;
@@ -146,6 +152,31 @@ pub async fn run(args: UpArgs) -> Result<ExitCode> {
     crate::platform::store_checkpoint(&platform.log).await;
     crate::platform::store_checkpoint(platform.audit.log()).await;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Serves the web console, on `--web` or else on [`DEFAULT_WEB`] if that
+/// port is free, with the development sign-in (the local issuer's tokens)
+/// unless the partnership's OpenID Connect provider issues them.
+async fn start_web(args: &UpArgs, platform: &Platform) -> Result<Option<SocketAddr>> {
+    let sign_in = match args.oidc.config()? {
+        Some(_) => concord_web::SignIn::None,
+        None => concord_web::SignIn::Development(Arc::new(concord_web::signin::Development::new(
+            platform.layout.issuer()?,
+            default_agencies(),
+        ))),
+    };
+    let zone = platform.briefing.time().zone().clone();
+    let Some(console) = crate::web::console(&platform.services(), sign_in, zone) else {
+        return Ok(None);
+    };
+    match args.web.web {
+        Some(addr) => crate::web::start(console, addr).await.map(Some),
+        // The default port is a convenience: if it is taken, say so and go on.
+        None => Ok(crate::web::start(console, DEFAULT_WEB)
+            .await
+            .inspect_err(|e| tracing::warn!(error = %e, "no web console (pass --web ADDR)"))
+            .ok()),
+    }
 }
 
 /// Loads the simulation's seed and start from the data directory, or records
@@ -234,6 +265,7 @@ fn print_next_steps(
     args: &UpArgs,
     addr: SocketAddr,
     metrics: Option<SocketAddr>,
+    web: Option<SocketAddr>,
     featured: Option<&SubjectId>,
     simulated_from: Option<Date>,
     size: u64,
@@ -257,6 +289,12 @@ fn print_next_steps(
     println!("  data: {data} ({}), {size} events in the log", args.engine);
     if let Some(metrics) = metrics {
         println!("  metrics: http://{metrics}/metrics (Prometheus), health: /healthz, /readyz");
+    }
+    if let Some(web) = web {
+        println!(
+            "  web console: http://{web}/ (development sign-in: pick an agency, role and purpose; try police.met.nw, practitioner, safeguarding, then find {})",
+            featured.map(|s| s.to_string()).unwrap_or_else(|| "a subject by its key".into())
+        );
     }
     if args.no_simulate {
         println!("  no simulated agencies (--no-simulate)");

@@ -1,0 +1,52 @@
+//! The web console as the `concord` binary mounts it: the same query and
+//! directory services the gRPC server answers with, behind a door of their
+//! own over the same token check and audit log, so a page view is
+//! authorised, decided and recorded exactly as a gRPC call is.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use concord_audit::Door;
+use concord_directory::DirectoryApi;
+use concord_query::QueryApi;
+use concord_web::{Console, Services, SignIn};
+use jiff::tz::TimeZone;
+use tokio::net::TcpListener;
+
+/// The console's address option.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WebArg {
+    /// Serve the web console on http://ADDR (e.g. 127.0.0.1:8080).
+    #[arg(long = "web", env = "CONCORD_WEB")]
+    pub web: Option<SocketAddr>,
+}
+
+/// The console over what `services` serves (its query side and directory),
+/// signing readers in as `sign_in` says; `None` if this process has no
+/// read side.
+pub fn console(services: &crate::server::Services, sign_in: SignIn, zone: TimeZone) -> Option<Console> {
+    let (views, directory) = (services.views.clone()?, services.directory.clone()?);
+    let door = Door::new(services.verifier.clone(), services.recorder.clone());
+    let services = Services {
+        query: Arc::new(QueryApi::new(views, door.clone())),
+        directory: Arc::new(DirectoryApi::new(directory, door)),
+    };
+    Some(Console::new(services, sign_in, zone))
+}
+
+/// Serves `console` on `addr` in the background; the address it listens on.
+pub async fn start(console: Console, addr: SocketAddr) -> Result<SocketAddr> {
+    let listener = TcpListener::bind(addr).await.with_context(|| format!("cannot serve the web console on {addr}"))?;
+    let bound = listener.local_addr()?;
+    if !bound.ip().is_loopback() {
+        tracing::warn!(%bound, "the web console is served over plain HTTP off loopback: put TLS in front of it");
+    }
+    let serving = console.serve(listener, std::future::pending())?;
+    tokio::spawn(async move {
+        if let Err(error) = serving.await {
+            tracing::error!(%error, "the web console stopped");
+        }
+    });
+    Ok(bound)
+}

@@ -1,0 +1,78 @@
+//! The console as a server: its routes, and serving them on a listener.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::routing::{get, post};
+use jiff::tz::TimeZone;
+use tokio::net::TcpListener;
+
+use crate::pages::{self, State};
+use crate::services::Services;
+use crate::session::{Cookie, Sessions};
+use crate::signin::SignIn;
+use crate::{assets, security};
+
+/// Why the console cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    /// The development sign-in may only be served on loopback.
+    #[error("the development sign-in is served only on loopback, not on {0}")]
+    DevelopmentSignInOffLoopback(std::net::SocketAddr),
+    /// The listener failed.
+    #[error("the web console: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The web console: the platform's services, and how readers sign in.
+pub struct Console {
+    state: Arc<State>,
+}
+
+impl Console {
+    /// A console reading through `services`, signing readers in as
+    /// `sign_in` says, showing times in `zone`, served over plain HTTP.
+    pub fn new(services: Services, sign_in: SignIn, zone: TimeZone) -> Console {
+        let state = State { services, sessions: Sessions::default(), cookie: Cookie { secure: false }, sign_in, zone };
+        Console { state: Arc::new(state) }
+    }
+
+    /// The console's routes.
+    pub fn router(&self) -> Router {
+        let mut router = Router::new()
+            .route("/", get(pages::signin::home))
+            .route("/sign-in", get(pages::signin::form).post(pages::signin::submit))
+            .route("/sign-out", post(pages::signin::sign_out))
+            .route("/find", get(pages::find::form))
+            .route("/find/key", post(pages::find::by_key))
+            .route("/find/name", post(pages::find::by_name))
+            .route("/subjects/{kind}/{key}", get(pages::timeline::page))
+            .route("/events/{id}", get(pages::event::page))
+            .route("/assets/console.css", get(assets::stylesheet))
+            .fallback(pages::not_found)
+            .with_state(self.state.clone());
+        if matches!(self.state.sign_in, SignIn::Development(_)) {
+            router = router.layer(axum::middleware::from_fn(security::loopback_only));
+        }
+        router.layer(axum::middleware::from_fn(security::headers))
+    }
+
+    /// The console served on `listener` until `shutdown` completes, to be
+    /// awaited; refused at once if it would serve the development sign-in
+    /// off loopback.
+    pub fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<impl Future<Output = Result<(), WebError>> + Send, WebError> {
+        let addr = listener.local_addr()?;
+        if matches!(self.state.sign_in, SignIn::Development(_)) && !addr.ip().is_loopback() {
+            return Err(WebError::DevelopmentSignInOffLoopback(addr));
+        }
+        let app = self.router().into_make_service_with_connect_info::<std::net::SocketAddr>();
+        Ok(async move {
+            axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+            Ok(())
+        })
+    }
+}
