@@ -42,7 +42,7 @@ pub struct Stores {
     /// The partnership's keys, if not DATA/keys.
     #[arg(long, env = "CONCORD_KEYS")]
     keys: Option<PathBuf>,
-    /// Storage engine: redb (the only one now; sled was dropped).
+    /// Storage engine: redb (B-tree; the default) or fjall (LSM-tree: a smaller log on disk, a slower start).
     #[arg(long, default_value_t = Engine::DEFAULT)]
     engine: Engine,
 }

@@ -34,7 +34,7 @@ pub struct LedgerArgs {
     /// Stream replicas (3 on a cluster).
     #[arg(long, default_value_t = 1)]
     pub replicas: usize,
-    /// Storage engine: redb (the only one now; sled was dropped).
+    /// Storage engine: redb (B-tree; the default) or fjall (LSM-tree: a smaller log on disk, a slower start).
     #[arg(long, default_value_t = Engine::DEFAULT)]
     pub engine: Engine,
     #[command(flatten)]

@@ -42,7 +42,7 @@ pub struct NodeArgs {
     pub grpc: SocketAddr,
     #[command(flatten)]
     pub tls: crate::tls::GrpcTlsArgs,
-    /// Storage engine of the outbox: redb (the only one now; sled was dropped).
+    /// Storage engine of the outbox: redb or fjall.
     #[arg(long, default_value_t = Engine::DEFAULT)]
     pub engine: Engine,
     /// Who may call PublishService: the local issuer's tokens, or the OpenID Connect provider's.

@@ -49,7 +49,7 @@ pub struct ServeArgs {
     /// access records): letters, digits, `-` and `_`.
     #[arg(long, default_value = "serve-1")]
     pub replica: String,
-    /// Storage engine: redb (the only one now; sled was dropped).
+    /// Storage engine: redb (B-tree; the default) or fjall (LSM-tree: a smaller log on disk, a slower start).
     #[arg(long, default_value_t = Engine::DEFAULT)]
     pub engine: Engine,
     #[command(flatten)]

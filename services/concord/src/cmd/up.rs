@@ -38,7 +38,7 @@ pub struct UpArgs {
     pub grpc: SocketAddr,
     #[command(flatten)]
     pub tls: crate::tls::GrpcTlsArgs,
-    /// Storage engine: redb (the only one now; sled was dropped).
+    /// Storage engine: redb (B-tree; the default) or fjall (LSM-tree: a smaller log on disk, a slower start).
     #[arg(long, default_value_t = Engine::DEFAULT)]
     pub engine: Engine,
     /// Do not start the simulated agencies.
