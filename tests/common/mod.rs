@@ -2,6 +2,7 @@
 //! its gRPC server on a free port, tokens, and clients.
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod nats;
 pub mod process;
 pub mod sharing;

@@ -215,14 +215,20 @@ pub fn subjects(event: &pb::Event) -> Vec<SubjectLink> {
         .collect()
 }
 
-/// A JSON value in words: enum names as words, booleans as Yes and No,
-/// lists joined.
+/// A JSON value in words: enum names and codes as words, booleans as Yes
+/// and No, lists joined.
 fn value(value: &Value) -> String {
     match value {
         Value::String(s)
             if !s.is_empty() && s.chars().all(|c| c.is_ascii_uppercase() || c == '_' || c.is_ascii_digit()) =>
         {
             words(ENUM_VALUES.get(s).map_or(s.as_str(), String::as_str))
+        }
+        // A code (`possession_of_weapons`): in words.
+        Value::String(s)
+            if s.contains('_') && s.chars().all(|c| c.is_ascii_lowercase() || c == '_' || c.is_ascii_digit()) =>
+        {
+            words(s)
         }
         Value::String(s) => s.clone(),
         Value::Bool(true) => "Yes".into(),
@@ -307,7 +313,7 @@ mod tests {
                 text: [("notes".to_string(), "seen".to_string())].into(),
             }),
             body: Some(pb::event::Body::Arrest(pb::Arrest {
-                offence_category: "robbery".into(),
+                offence_category: "possession_of_weapons".into(),
                 gravity_score: 3,
                 weapon: true,
                 custody_outcome: pb::CustodyOutcome::Bailed as i32,
@@ -340,7 +346,7 @@ mod tests {
         let rows = rows(&arrest());
         let row = |label: &str| rows.iter().find(|r| r.label == label).map(|r| r.value.as_str());
         assert_eq!(row("Ward"), Some("Wealdstone"));
-        assert_eq!(row("Offence category"), Some("robbery"));
+        assert_eq!(row("Offence category"), Some("Possession of weapons"));
         assert_eq!(row("Weapon"), Some("Yes"));
         assert_eq!(row("Custody outcome"), Some("Bailed"));
         assert_eq!(row("Name"), Some("Jordan <b>Test</b>"), "{rows:?}");
