@@ -16,6 +16,7 @@
 use std::sync::Arc;
 
 use concord_core::pb;
+use concord_core::pb::admin_service_client::AdminServiceClient;
 use concord_core::pb::audit_service_client::AuditServiceClient;
 use concord_identity::{Purpose, Role};
 use concord_log::kv::Engine;
@@ -32,14 +33,17 @@ use crate::common::{self, TestPlatform, authorized, publish};
 const CHILD: &str = "P-web0001";
 /// A child only CAMHS holds, shared with nobody.
 const CAMHS_ONLY: &str = "P-web0002";
+/// A child police hold, whose data was then erased.
+const ERASED: &str = "P-web0003";
 /// The name and date of birth `common::arrest` gives.
 const NAME: &str = "Jordan Testcase";
 const POLICE_NOTE: &str = "Seen near the station";
 const CAMHS_NOTE: &str = "Clinical note: low mood";
 
 /// The platform, the console's address, and the events published: the
-/// police arrest and CAMHS contact about [`CHILD`], and the CAMHS contact
-/// about [`CAMHS_ONLY`].
+/// police arrest (then corrected) and CAMHS contact about [`CHILD`], and
+/// the CAMHS contact about [`CAMHS_ONLY`]; and police's arrest of
+/// [`ERASED`], whose data was erased.
 struct Setup {
     t: TestPlatform,
     url: String,
@@ -61,12 +65,44 @@ async fn setup() -> Setup {
     let contact = publish(&t, contact, &camhs).await.unwrap().event_id;
     let unshared = common::as_camhs_contact(common::arrest(CAMHS_ONLY, CAMHS_NOTE));
     let unshared = publish(&t, unshared, &camhs).await.unwrap().event_id;
+    let mut correction = shared(common::arrest(CHILD, POLICE_NOTE));
+    correction.corrects = arrest.clone();
+    if let Some(pb::event::Body::Arrest(body)) = &mut correction.body {
+        body.gravity_score = 2;
+    }
+    publish(&t, correction, &police).await.unwrap();
+    publish(&t, shared(common::arrest(ERASED, POLICE_NOTE)), &police).await.unwrap();
+    erase(&t, ERASED).await;
     let development = Development::new(t.layout().issuer().unwrap(), common::agencies());
     let zone = jiff::tz::TimeZone::get("Europe/London").unwrap();
     let console = concord::web::console(&t.platform.services(), SignIn::Development(Arc::new(development)), zone)
         .expect("the platform has a read side");
     let addr = concord::web::start(console, "127.0.0.1:0".parse().unwrap()).await.unwrap();
     Setup { t, url: format!("http://{addr}"), arrest, contact, unshared }
+}
+
+/// Erases `key`'s data, as a data protection person files and another
+/// agency's approves.
+async fn erase(t: &TestPlatform, key: &str) {
+    let issuer = t.layout().issuer().unwrap();
+    let dpo = |sub: &str, agency: &str| {
+        let ttl = std::time::Duration::from_secs(600);
+        issuer.mint(sub, &common::agency(agency), Role::DataProtection, Purpose::Administration, ttl).unwrap()
+    };
+    let mut admin = AdminServiceClient::new(t.channel().await);
+    let subject = pb::SubjectRef { kind: pb::SubjectKind::Person as i32, key: key.into() };
+    let request = pb::FileRequestRequest {
+        kind: pb::RequestKind::Erasure as i32,
+        subject: Some(subject),
+        reason: "erasure request: no longer necessary".into(),
+    };
+    let filed = admin.file_request(authorized(request, &dpo("police-dpo", "police.met.nw"))).await.unwrap();
+    let decision = pb::DecideRequestRequest {
+        request_id: filed.into_inner().request_id,
+        decision: pb::RequestDecision::Approve as i32,
+        ..Default::default()
+    };
+    admin.decide_request(authorized(decision, &dpo("cs-dpo", "childrens_services.harrow"))).await.unwrap();
 }
 
 /// Where the browser test's screenshots go.
@@ -107,6 +143,17 @@ async fn check(b: &Browser, name: &str, visited: &mut Vec<String>) -> String {
 /// submission is not waited for by the click itself).
 async fn click_to(b: &Browser, locator: Locator<'_>, path: &str) {
     b.client.find(locator).await.unwrap().click().await.unwrap();
+    loaded(b, path).await;
+}
+
+/// Goes to `path` of the console at `url` and waits for it to load.
+async fn go(b: &Browser, url: &str, path: &str) {
+    b.client.goto(&format!("{url}{path}")).await.unwrap();
+    loaded(b, path).await;
+}
+
+/// Waits for the page at `path` to have loaded.
+async fn loaded(b: &Browser, path: &str) {
     for _ in 0..100 {
         let at = b.client.current_url().await.unwrap();
         let ready = b.client.execute("return document.readyState", vec![]).await.unwrap();
@@ -119,7 +166,7 @@ async fn click_to(b: &Browser, locator: Locator<'_>, path: &str) {
 }
 
 async fn sign_in(b: &Browser, url: &str, agency: &str, role: &str, purpose: &str, visited: &mut Vec<String>) {
-    b.client.goto(&format!("{url}/sign-in")).await.unwrap();
+    go(b, url, "/sign-in").await;
     check(b, "sign-in", visited).await;
     for (field, value) in [("agency", agency), ("role", role), ("purpose", purpose)] {
         let select = b.client.find(Locator::Id(field)).await.unwrap();
@@ -171,10 +218,19 @@ async fn practitioners_find_a_child_and_read_what_the_agreement_allows_in_a_brow
     click_to(&b, Locator::Css(&format!("a[href='{timeline}']")), &timeline).await;
     let timeline = check(&b, "timeline-police", &mut visited).await;
     assert!(timeline.contains("Arrest") && !timeline.contains(CAMHS_NOTE), "{timeline}");
+    // The correction is said plainly: the arrest is corrected, the
+    // correction says what it changed.
+    assert!(timeline.contains(">Corrected<") && timeline.contains(">Correction<"), "{timeline}");
+    assert!(timeline.contains("<td>arrest.gravity_score</td><td>3</td><td>2</td>"), "{timeline}");
     let arrest = format!("/events/{}", s.arrest);
     click_to(&b, Locator::Css(&format!("a[href='{arrest}']")), &arrest).await;
     let event = check(&b, "event-police", &mut visited).await;
     assert!(event.contains(NAME) && event.contains(POLICE_NOTE) && event.contains("Possession of weapons"), "{event}");
+    // An erased child's arrest is still there, said to be erased, with no name.
+    go(&b, &s.url, "/find").await;
+    open_by_key(&b, &format!("person/{ERASED}")).await;
+    let erased = check(&b, "timeline-erased", &mut visited).await;
+    assert!(erased.contains(">Erased<") && !erased.contains(NAME), "{erased}");
     sign_out(&b).await;
 
     // A VCS worker opens the timeline by key: the arrest shared with them,
@@ -184,7 +240,7 @@ async fn practitioners_find_a_child_and_read_what_the_agreement_allows_in_a_brow
     let timeline = check(&b, "timeline-vcs", &mut visited).await;
     assert!(timeline.contains(&format!("/events/{}", s.arrest)), "{timeline}");
     assert!(!timeline.contains(CAMHS_NOTE), "{timeline}");
-    b.client.goto(&format!("{}/events/{}", s.url, s.contact)).await.unwrap();
+    go(&b, &s.url, &format!("/events/{}", s.contact)).await;
     let contact = check(&b, "event-camhs-as-vcs", &mut visited).await;
     assert!(!contact.contains(CAMHS_NOTE), "{contact}");
     sign_out(&b).await;
@@ -194,7 +250,7 @@ async fn practitioners_find_a_child_and_read_what_the_agreement_allows_in_a_brow
     open_by_key(&b, &format!("person/{CHILD}")).await;
     let refused = check(&b, "timeline-analyst", &mut visited).await;
     assert!(refused.contains("not open to you") && !refused.contains(NAME), "{refused}");
-    b.client.goto(&format!("{}/events/{}", s.url, s.arrest)).await.unwrap();
+    go(&b, &s.url, &format!("/events/{}", s.arrest)).await;
     let refused = b.client.source().await.unwrap();
     assert!(refused.contains("not open to you") && !refused.contains(NAME), "{refused}");
     b.close().await;

@@ -25,8 +25,8 @@ pub struct Note {
     pub label: &'static str,
     /// What it means.
     pub text: String,
-    /// The related event's page, if any.
-    pub href: Option<String>,
+    /// The related event's page, if any, and what to call the link.
+    pub link: Option<(String, &'static str)>,
 }
 
 /// One field a correction changed.
@@ -154,7 +154,7 @@ fn notes(view: &EventView, event: &pb::Event) -> Vec<Note> {
             kind: "redacted",
             label: "Redacted",
             text: "Free text and health detail are withheld from you by the sharing agreement.".into(),
-            href: None,
+            link: None,
         });
     }
     if view.erased > 0 {
@@ -163,7 +163,7 @@ fn notes(view: &EventView, event: &pb::Event) -> Vec<Note> {
             kind: "erased",
             label: "Erased",
             text: format!("Personal data ({records}) can no longer be read: a subject's data was erased."),
-            href: None,
+            link: None,
         });
     }
     if !view.superseded_by.is_empty() {
@@ -171,7 +171,7 @@ fn notes(view: &EventView, event: &pb::Event) -> Vec<Note> {
             kind: "corrected",
             label: "Corrected",
             text: "A later event corrects this one and holds the current values:".into(),
-            href: Some(event_href(&view.superseded_by)),
+            link: Some((event_href(&view.superseded_by), "the correction")),
         });
     }
     if !event.corrects.is_empty() {
@@ -179,7 +179,7 @@ fn notes(view: &EventView, event: &pb::Event) -> Vec<Note> {
             kind: "correction",
             label: "Correction",
             text: "This event corrects an earlier one:".into(),
-            href: Some(event_href(&event.corrects)),
+            link: Some((event_href(&event.corrects), "the event it corrects")),
         });
     }
     notes
@@ -338,7 +338,8 @@ mod tests {
         let kinds: Vec<_> = shown.notes.iter().map(|n| n.kind).collect();
         assert_eq!(kinds, ["redacted", "erased", "corrected", "correction"]);
         assert!(shown.notes[1].text.contains("2 records"));
-        assert_eq!(shown.notes[3].href.as_deref(), Some("/events/0190a0a0-0000-7000-8000-000000000000"));
+        let link = shown.notes[3].link.as_ref().map(|(href, _)| href.as_str());
+        assert_eq!(link, Some("/events/0190a0a0-0000-7000-8000-000000000000"));
     }
 
     #[test]
