@@ -11,7 +11,8 @@
 //! without this session's CSRF token are refused, a session id from before
 //! sign-in is worthless, a subject or event the reader may not see is the
 //! very page of one that does not exist, every answer carries the security
-//! headers, and a request for another host is refused.
+//! headers, a request for another host is refused, and the development
+//! sign-in is not served off loopback.
 
 use std::sync::Arc;
 
@@ -73,12 +74,16 @@ async fn setup() -> Setup {
     publish(&t, correction, &police).await.unwrap();
     publish(&t, shared(common::arrest(ERASED, POLICE_NOTE)), &police).await.unwrap();
     erase(&t, ERASED).await;
+    let addr = concord::web::start(console(&t), "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    Setup { t, url: format!("http://{addr}"), arrest, contact, unshared }
+}
+
+/// The console `concord up` serves over `t`, with the development sign-in.
+fn console(t: &TestPlatform) -> concord_web::Console {
     let development = Development::new(t.layout().issuer().unwrap(), common::agencies());
     let zone = jiff::tz::TimeZone::get("Europe/London").unwrap();
-    let console = concord::web::console(&t.platform.services(), SignIn::Development(Arc::new(development)), zone)
-        .expect("the platform has a read side");
-    let addr = concord::web::start(console, "127.0.0.1:0".parse().unwrap()).await.unwrap();
-    Setup { t, url: format!("http://{addr}"), arrest, contact, unshared }
+    concord::web::console(&t.platform.services(), SignIn::Development(Arc::new(development)), zone)
+        .expect("the platform has a read side")
 }
 
 /// Erases `key`'s data, as a data protection person files and another
@@ -395,4 +400,8 @@ async fn the_console_refuses_forged_forms_and_hides_what_the_reader_may_not_see(
     // A request addressed to another host (DNS rebinding) is refused.
     let rebound = http().get(format!("{url}/sign-in")).header(HOST, "evil.example").send().await.unwrap();
     assert_eq!(rebound.status(), StatusCode::MISDIRECTED_REQUEST);
+
+    // And the development sign-in is not served off loopback at all.
+    let refused = concord::web::start(console(&s.t), "0.0.0.0:0".parse().unwrap()).await.unwrap_err();
+    assert!(format!("{refused:#}").contains("only on loopback"), "{refused:#}");
 }
