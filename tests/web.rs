@@ -34,6 +34,8 @@ use crate::common::{self, TestPlatform, authorized, publish};
 const CHILD: &str = "P-web0001";
 /// A child only CAMHS holds, shared with nobody.
 const CAMHS_ONLY: &str = "P-web0002";
+/// A child with a long timeline.
+const LONG: &str = "P-web0004";
 /// A child police hold, whose data was then erased.
 const ERASED: &str = "P-web0003";
 /// The name and date of birth `common::arrest` gives.
@@ -396,6 +398,23 @@ async fn the_console_refuses_forged_forms_and_hides_what_the_reader_may_not_see(
     let absent = get(&format!("{url}/events/{}", concord_core::EventId::new_v7()), &session).await;
     assert_eq!((hidden.status(), absent.status()), (StatusCode::NOT_FOUND, StatusCode::NOT_FOUND));
     assert_eq!(hidden.text().await.unwrap(), absent.text().await.unwrap());
+
+    // A long timeline comes a page at a time, each link holding only the
+    // query service's sealed page token.
+    let police = s.t.token("police.met.nw", Role::Practitioner, Purpose::Safeguarding);
+    let mut arrests = Vec::new();
+    for _ in 0..27 {
+        let mut event = common::arrest(LONG, POLICE_NOTE);
+        event.share_with = vec!["vcs.st-giles".into()];
+        arrests.push(publish(&s.t, event, &police).await.unwrap().event_id);
+    }
+    let first = get(&format!("{url}/subjects/person/{LONG}"), &session).await.text().await.unwrap();
+    let next = first.split("id=\"next-page\" href=\"").nth(1).and_then(|rest| rest.split('"').next()).unwrap();
+    assert!(next.starts_with(&format!("/subjects/person/{LONG}?after=")), "{next}");
+    let second = get(&format!("{url}{}", next.replace("&amp;", "&")), &session).await.text().await.unwrap();
+    let listed = |page: &str| arrests.iter().filter(|id| page.contains(&format!("/events/{id}"))).count();
+    assert_eq!((listed(&first), listed(&second)), (25, 2));
+    assert!(!second.contains("next-page"), "the last page links to no later one");
 
     // A request addressed to another host (DNS rebinding) is refused.
     let rebound = http().get(format!("{url}/sign-in")).header(HOST, "evil.example").send().await.unwrap();
