@@ -11,8 +11,8 @@ use common::{TestPlatform, authorized};
 use concord_analytics::{
     CohortPeriod, Indicators, PeriodParams, Population, Profile, ReoffendingParams, TimeAxis, Zone,
 };
-use concord_core::pb;
 use concord_core::pb::replay_service_client::ReplayServiceClient;
+use concord_core::{consent, pb};
 use concord_identity::{Purpose, Role};
 use concord_simulator::{BoroughConfig, Simulator};
 use futures::StreamExt;
@@ -28,20 +28,31 @@ async fn a_replayed_simulated_year_gives_the_simulators_ground_truth_exactly() {
     let config = BoroughConfig::harrow();
     let t = TestPlatform::start_for(config.agencies.clone()).await;
     let mut simulator = Simulator::new(config.clone(), 2026, date(2025, 10, 1));
-    let mut accepted = 0;
+    // A year is published in seconds, so events hours apart in the
+    // simulation leave different agencies' nodes microseconds apart, and
+    // each node's outbox sends on its own: a consent's withdrawal could reach
+    // the ledger before another agency's event relying on that consent,
+    // published just before it (the ledger, going by the log's order, then
+    // rightly refuses the event), and an event could rely on another
+    // agency's consent not yet in the log. Hours apart, as in a partnership,
+    // each is in the log long before the next. So, as `concord publish`
+    // does, an event recording, withdrawing or relying on a consent waits
+    // for the ledger's receipt before anything later is published.
+    let mut published = 0;
     for _ in 0..365 {
         for event in simulator.next_day() {
             let agency = concord_core::AgencyId::parse(&event.agency_id).unwrap();
-            // Events relying on a consent not (yet) given are refused at the
-            // node: never analysable, so not in the ground truth either.
-            if t.platform.node(&agency).unwrap().publish(event, None).await.is_ok() {
-                accepted += 1;
+            let touches_consent = consent::consent_id_of(&event).is_some() || consent::relies_on_consent(&event);
+            let receipt = touches_consent.then_some(Duration::from_secs(60));
+            if let Err(e) = t.platform.node(&agency).unwrap().publish(event, receipt).await {
+                panic!("a simulated event was refused: {e}");
             }
+            published += 1;
         }
     }
     let truth = simulator.truth().clone();
     assert_eq!((truth.first_day.as_str(), truth.last_day.as_str()), ("2025-10-01", "2026-09-30"));
-    t.wait_for_size_within(accepted, Duration::from_secs(120)).await;
+    t.wait_for_size_within(published, Duration::from_secs(120)).await;
 
     let analyst = t.token("childrens_services.harrow", Role::Analyst, Purpose::Analysis);
     let mut client = ReplayServiceClient::new(t.channel().await);
