@@ -3,8 +3,9 @@
 //! browser (headless chromium over WebDriver), a police officer finds a
 //! child by name and date of birth and reads their timeline and an event; a
 //! VCS worker opens the timeline by key and sees no CAMHS detail; an analyst
-//! sees no names; an auditor finds the page views in the audit log, each
-//! naming the events it showed. Every page is screenshotted into
+//! sees no names; an auditor finds the page views on the console's audit
+//! page, and through AuditService each is one record naming the events it
+//! showed. Every page is screenshotted into
 //! target/browser-screenshots and checked with axe-core (vendored in
 //! tests/browser, MPL-2.0) for serious or critical accessibility
 //! violations. And from the attacker's side, over plain HTTP: forms
@@ -173,13 +174,18 @@ async fn loaded(b: &Browser, path: &str) {
 }
 
 async fn sign_in(b: &Browser, url: &str, agency: &str, role: &str, purpose: &str, visited: &mut Vec<String>) {
+    sign_in_to(b, url, (agency, role, purpose), "/find", visited).await;
+}
+
+/// Signs in as (agency, role, purpose), landing on `start`.
+async fn sign_in_to(b: &Browser, url: &str, who: (&str, &str, &str), start: &str, visited: &mut Vec<String>) {
     go(b, url, "/sign-in").await;
     check(b, "sign-in", visited).await;
-    for (field, value) in [("agency", agency), ("role", role), ("purpose", purpose)] {
+    for (field, value) in [("agency", who.0), ("role", who.1), ("purpose", who.2)] {
         let select = b.client.find(Locator::Id(field)).await.unwrap();
         select.select_by_value(value).await.unwrap();
     }
-    click_to(b, Locator::Id("sign-in"), "/find").await;
+    click_to(b, Locator::Id("sign-in"), start).await;
 }
 
 async fn sign_out(b: &Browser) {
@@ -260,6 +266,19 @@ async fn practitioners_find_a_child_and_read_what_the_agreement_allows_in_a_brow
     go(&b, &s.url, &format!("/events/{}", s.arrest)).await;
     let refused = b.client.source().await.unwrap();
     assert!(refused.contains("not open to you") && !refused.contains(NAME), "{refused}");
+    go(&b, &s.url, "/find").await;
+    sign_out(&b).await;
+
+    // An auditor finds the police officer's page views of the arrest.
+    sign_in_to(&b, &s.url, ("childrens_services.harrow", "auditor", "audit"), "/audit", &mut visited).await;
+    check(&b, "audit", &mut visited).await;
+    type_into(&b, "event_id", &s.arrest).await;
+    click_to(&b, Locator::Id("audit-search"), "/audit").await;
+    let audit = check(&b, "audit-records", &mut visited).await;
+    for needle in ["console:practitioner@police.met.nw", "QueryService/SubjectTimeline", "QueryService/GetEvent"] {
+        assert!(audit.contains(needle), "{needle} in {audit}");
+    }
+    assert!(!audit.contains(NAME) && !audit.contains(POLICE_NOTE), "{audit}");
     b.close().await;
 
     // No page's address held a name or a date of birth.

@@ -21,7 +21,7 @@ const FLAGS: &[&str] = &[
     "--disable-component-update",
     "--disable-sync",
     "--disable-dev-shm-usage",
-    "--window-size=1100,900",
+    "--window-size=1100,1400",
 ];
 
 /// A headless chromium under its WebDriver, ended (with everything the

@@ -1,6 +1,6 @@
-//! The web console as the `concord` binary mounts it: the same query and
-//! directory services the gRPC server answers with, behind a door of their
-//! own over the same token check and audit log, so a page view is
+//! The web console as the `concord` binary mounts it: the same query,
+//! directory and audit services the gRPC server answers with, behind a door
+//! of their own over the same token check and audit log, so a page view is
 //! authorised, decided and recorded exactly as a gRPC call is.
 
 use std::net::SocketAddr;
@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::{Context, Result};
 use concord_audit::Door;
 use concord_directory::DirectoryApi;
-use concord_query::QueryApi;
+use concord_query::{AuditApi, QueryApi};
 use concord_web::{Console, Services, SignIn};
 use jiff::tz::TimeZone;
 use tokio::net::TcpListener;
@@ -22,15 +22,17 @@ pub struct WebArg {
     pub web: Option<SocketAddr>,
 }
 
-/// The console over what `services` serves (its query side and directory),
-/// signing readers in as `sign_in` says; `None` if this process has no
-/// read side.
+/// The console over what `services` serves (its query side, directory and
+/// audit log), signing readers in as `sign_in` says; `None` if this process
+/// has no read side.
 pub fn console(services: &crate::server::Services, sign_in: SignIn, zone: TimeZone) -> Option<Console> {
-    let (views, directory) = (services.views.clone()?, services.directory.clone()?);
+    let (views, directory, audit) = (services.views.clone()?, services.directory.clone()?, services.audit.clone()?);
     let door = Door::new(services.verifier.clone(), services.recorder.clone());
+    let events = views.log().clone();
     let services = Services {
         query: Arc::new(QueryApi::new(views, door.clone())),
-        directory: Arc::new(DirectoryApi::new(directory, door)),
+        directory: Arc::new(DirectoryApi::new(directory, door.clone())),
+        audit: Arc::new(AuditApi::new(audit, events, door)),
     };
     Some(Console::new(services, sign_in, zone))
 }

@@ -48,6 +48,7 @@ impl Console {
             .route("/find/name", post(pages::find::by_name))
             .route("/subjects/{kind}/{key}", get(pages::timeline::page))
             .route("/events/{id}", get(pages::event::page))
+            .route("/audit", get(pages::audit::form).post(pages::audit::search))
             .route("/assets/console.css", get(assets::stylesheet))
             .fallback(pages::not_found)
             .with_state(self.state.clone());

@@ -134,7 +134,7 @@ static ENUM_VALUES: LazyLock<HashMap<String, String>> = LazyLock::new(|| {
 });
 
 /// A time in `zone`, as GOV.UK writes dates: `7 December 2026, 19:30`.
-fn when(time: Option<&pbjson_types::Timestamp>, zone: &TimeZone) -> String {
+pub fn when(time: Option<&pbjson_types::Timestamp>, zone: &TimeZone) -> String {
     time.and_then(|t| jiff::Timestamp::from_millisecond(concord_core::millis(t)).ok())
         .map(|t| zone.to_datetime(t).strftime("%-d %B %Y, %H:%M").to_string())
         .unwrap_or_else(|| "not given".to_string())

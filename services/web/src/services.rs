@@ -8,6 +8,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use concord_core::pb;
+use concord_core::pb::audit_service_server::AuditService;
 use concord_core::pb::directory_service_server::DirectoryService;
 use concord_core::pb::query_service_server::QueryService;
 use futures::Stream;
@@ -25,6 +26,8 @@ pub struct Services {
     pub query: Arc<dyn QueryService<SubscribeStream = EventStream>>,
     /// `DirectoryService`: finding a subject by name and date of birth.
     pub directory: Arc<dyn DirectoryService>,
+    /// `AuditService`: who read or added what (auditors).
+    pub audit: Arc<dyn AuditService>,
 }
 
 /// Who a page reads as: the signed-in reader's token, and the browser's

@@ -4,6 +4,7 @@
 //! Each page that shows data makes exactly one call to the platform's
 //! services, so each page view is one access record naming what it showed.
 
+pub mod audit;
 pub mod event;
 pub mod find;
 pub mod signin;

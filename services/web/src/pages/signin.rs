@@ -17,10 +17,19 @@ use super::{Frame, State, Visit, render};
 use crate::problem::Problem;
 use crate::signin::{DEVELOPMENT_TOKEN_LIFETIME, SignIn};
 
-/// `/`: the search page once signed in, the sign-in page before.
+/// Where a reader in `role` starts: auditors and data protection with the
+/// audit log, everyone else with the search.
+fn start(role: Role) -> &'static str {
+    match role {
+        Role::Auditor | Role::DataProtection => "/audit",
+        _ => "/find",
+    }
+}
+
+/// `/`: the reader's start page once signed in, the sign-in page before.
 pub async fn home(visit: Result<Visit, Problem>) -> Redirect {
     match visit {
-        Ok(_) => Redirect::to("/find"),
+        Ok(visit) => Redirect::to(start(visit.user.role)),
         Err(_) => Redirect::to("/sign-in"),
     }
 }
@@ -77,7 +86,7 @@ pub async fn submit(
     let purpose: Purpose = form.purpose.parse().map_err(Problem::Invalid)?;
     let user = development.sign_in(&form.agency, role, purpose).map_err(|e| Problem::Invalid(e.to_string()))?;
     let id = state.sessions.sign_in(previous.as_deref(), user, DEVELOPMENT_TOKEN_LIFETIME);
-    Ok(([(SET_COOKIE, state.cookie.set(&id))], Redirect::to("/find")).into_response())
+    Ok(([(SET_COOKIE, state.cookie.set(&id))], Redirect::to(start(role))).into_response())
 }
 
 /// The sign-out form's fields.
