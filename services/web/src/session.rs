@@ -23,6 +23,12 @@ use subtle::ConstantTimeEq;
 /// How long a session lasts unused.
 pub const IDLE: Duration = Duration::from_secs(30 * 60);
 
+/// How many sessions nobody has signed in to are kept at most: each visit
+/// to the sign-in form makes one, so beyond this the least recently used
+/// is forgotten (its form must be reloaded) rather than memory growing
+/// without bound. Signed-in sessions are never evicted for them.
+pub const MAX_ANONYMOUS: usize = 10_000;
+
 /// Who is signed in to a session.
 #[derive(Debug, Clone)]
 pub struct User {
@@ -85,6 +91,19 @@ impl Sessions {
         let now = Instant::now();
         let mut entries = self.entries();
         entries.retain(|_, e| e.live(now));
+        if session.user.is_none() {
+            let anonymous = entries.values().filter(|e| e.session.user.is_none()).count();
+            if anonymous >= MAX_ANONYMOUS {
+                let oldest = entries
+                    .iter()
+                    .filter(|(_, e)| e.session.user.is_none())
+                    .min_by_key(|(_, e)| e.last_used)
+                    .map(|(id, _)| id.clone());
+                if let Some(oldest) = oldest {
+                    entries.remove(&oldest);
+                }
+            }
+        }
         entries.insert(id.clone(), Entry { session, last_used: now, ends: now + lasts });
         id
     }
@@ -207,6 +226,19 @@ mod tests {
         let id = sessions.sign_in(None, user(), IDLE);
         sessions.end(&id);
         assert!(sessions.get(&id).is_none());
+    }
+
+    #[test]
+    fn sign_in_forms_cannot_crowd_out_signed_in_sessions() {
+        let sessions = Sessions::default();
+        let signed_in = sessions.sign_in(None, user(), IDLE);
+        let (first, _) = sessions.begin();
+        for _ in 0..MAX_ANONYMOUS {
+            sessions.begin();
+        }
+        assert_eq!(sessions.entries().len(), MAX_ANONYMOUS + 1);
+        assert!(sessions.get(&first).is_none(), "the least recently used form's session is forgotten");
+        assert!(sessions.get(&signed_in).is_some());
     }
 
     #[test]
