@@ -53,6 +53,20 @@ pub enum KvError {
     /// An engine name other than `redb` or `fjall`.
     #[error("unknown storage engine {0:?} (expected \"redb\" or \"fjall\")")]
     UnknownEngine(String),
+    /// The directory holds another engine's store: opening it with this one would start an
+    /// empty store beside it.
+    #[error(
+        "{path} holds a {stored} store, not {asked}: run with --engine {stored} \
+         (or follow the stream again into an empty data directory to move to {asked})"
+    )]
+    EngineMismatch {
+        /// The store's directory.
+        path: String,
+        /// The engine whose files are there.
+        stored: Engine,
+        /// The engine asked for.
+        asked: Engine,
+    },
     /// `sled`, which earlier versions offered.
     #[error(
         "the sled engine was dropped in this version (7.4x the payload on disk, no faster): use redb; \
@@ -186,9 +200,16 @@ pub fn open(engine: Engine, dir: &Path) -> Result<Arc<dyn Kv>, KvError> {
 }
 
 /// As [`open`], with a page cache of `cache_bytes` (e.g. [`LOG_CACHE_BYTES`]).
+///
+/// A directory holding another engine's store is refused ([`KvError::EngineMismatch`]).
 pub fn open_with_cache(engine: Engine, dir: &Path, cache_bytes: usize) -> Result<Arc<dyn Kv>, KvError> {
     std::fs::create_dir_all(dir)
         .map_err(|e| KvError::CreateDir { path: dir.display().to_string(), message: e.to_string() })?;
+    if let Some(stored) = stored_engine(dir)?
+        && stored != engine
+    {
+        return Err(KvError::EngineMismatch { path: dir.display().to_string(), stored, asked: engine });
+    }
     Ok(match engine {
         Engine::Redb => Arc::new(RedbKv::open_with_cache(dir, cache_bytes)?),
         Engine::Fjall => Arc::new(FjallKv::open_with_cache(dir, cache_bytes)?),

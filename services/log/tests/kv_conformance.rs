@@ -314,6 +314,17 @@ fn a_store_is_recognised_by_its_files() {
         assert_eq!(kv::stored_engine(dir.path()).unwrap(), None, "{engine}: an empty directory");
         drop(kv::open(engine, dir.path()).unwrap());
         assert_eq!(kv::stored_engine(dir.path()).unwrap(), Some(engine));
+        // Asking for another engine is refused, naming the one there, rather than
+        // starting an empty store beside it.
+        for other in Engine::ALL.into_iter().filter(|&other| other != engine) {
+            let refused = kv::open(other, dir.path()).err().expect("another engine's store opened");
+            assert_eq!(
+                refused,
+                kv::KvError::EngineMismatch { path: dir.path().display().to_string(), stored: engine, asked: other }
+            );
+            assert!(refused.to_string().contains(&format!("--engine {engine}")), "{refused}");
+        }
+        assert_eq!(kv::stored_engine(dir.path()).unwrap(), Some(engine), "left as it was");
     }
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("conf"), "sled").unwrap();
