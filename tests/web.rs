@@ -266,7 +266,6 @@ async fn practitioners_find_a_child_and_read_what_the_agreement_allows_in_a_brow
     go(&b, &s.url, &format!("/events/{}", s.arrest)).await;
     let refused = b.client.source().await.unwrap();
     assert!(refused.contains("not open to you") && !refused.contains(NAME), "{refused}");
-    go(&b, &s.url, "/find").await;
     sign_out(&b).await;
 
     // An auditor finds the police officer's page views of the arrest.

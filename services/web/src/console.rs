@@ -51,6 +51,7 @@ impl Console {
             .route("/audit", get(pages::audit::form).post(pages::audit::search))
             .route("/assets/console.css", get(assets::stylesheet))
             .fallback(pages::not_found)
+            .layer(axum::middleware::from_fn_with_state(self.state.clone(), pages::frame_problems))
             .with_state(self.state.clone());
         if matches!(self.state.sign_in, SignIn::Development(_)) {
             router = router.layer(axum::middleware::from_fn(security::loopback_only));

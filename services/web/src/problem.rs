@@ -55,43 +55,65 @@ struct ProblemPage<'a> {
     detail: &'a str,
 }
 
+/// What a problem page says, kept on its response so that the page can be
+/// framed again for the signed-in reader (their menu and sign-out form; see
+/// [`crate::pages::frame_problems`]).
+#[derive(Debug, Clone)]
+pub struct Words {
+    heading: &'static str,
+    detail: String,
+}
+
+impl Words {
+    /// The page saying these words with `status`, in `frame`.
+    pub fn page(&self, status: StatusCode, frame: Frame) -> Response {
+        let page = ProblemPage { frame, heading: self.heading, detail: &self.detail };
+        let mut response = match page.render() {
+            Ok(html) => (status, Html(html)).into_response(),
+            Err(_) => {
+                let mut response = (status, self.heading).into_response();
+                response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+                response
+            }
+        };
+        response.extensions_mut().insert(self.clone());
+        response
+    }
+}
+
 impl IntoResponse for Problem {
     fn into_response(self) -> Response {
-        let (status, heading, detail) = match &self {
+        let (status, heading, detail) = match self {
             Problem::SignIn => return Redirect::to("/sign-in").into_response(),
             Problem::NotFound => (
                 StatusCode::NOT_FOUND,
                 "Page not found",
-                "There is nothing here that you may see. If you typed a partnership key, check it.",
+                "There is nothing here that you may see. If you typed a partnership key, check it.".to_string(),
             ),
-            Problem::Denied(why) => (StatusCode::FORBIDDEN, "This page is not open to you", why.as_str()),
+            Problem::Denied(why) => (StatusCode::FORBIDDEN, "This page is not open to you", why),
             Problem::Forged => (
                 StatusCode::FORBIDDEN,
                 "Your form could not be accepted",
-                "It did not come from your current session. Go back, reload the page and try again.",
+                "It did not come from your current session. Go back, reload the page and try again.".to_string(),
             ),
-            Problem::Invalid(why) => (StatusCode::BAD_REQUEST, "There is a problem with your request", why.as_str()),
+            Problem::Invalid(why) => (StatusCode::BAD_REQUEST, "There is a problem with your request", why),
             Problem::Unavailable(why) => {
                 tracing::warn!(reason = %why, "a console page could not be answered");
                 (
                     StatusCode::SERVICE_UNAVAILABLE,
                     "Sorry, there is a problem with the service",
-                    "Concord cannot answer now, and nothing was shown. Try again later.",
+                    "Concord cannot answer now, and nothing was shown. Try again later.".to_string(),
                 )
             }
             Problem::Render(error) => {
                 tracing::error!(%error, "a console page failed to render");
-                (StatusCode::INTERNAL_SERVER_ERROR, "Sorry, there is a problem with the service", "Try again later.")
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Sorry, there is a problem with the service",
+                    "Try again later.".to_string(),
+                )
             }
         };
-        let page = ProblemPage { frame: Frame::anonymous(), heading, detail };
-        match page.render() {
-            Ok(html) => (status, Html(html)).into_response(),
-            Err(_) => {
-                let mut response = (status, heading.to_string()).into_response();
-                response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
-                response
-            }
-        }
+        Words { heading, detail }.page(status, Frame::anonymous())
     }
 }

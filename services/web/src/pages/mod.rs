@@ -131,6 +131,21 @@ pub fn render(page: &impl Template) -> Result<Html<String>, Problem> {
     Ok(Html(page.render()?))
 }
 
+/// Frames a problem page for the signed-in reader who met it: their menu
+/// and sign-out form stay (a problem is rendered without the session).
+pub async fn frame_problems(
+    axum::extract::State(state): axum::extract::State<Arc<State>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let session = state.cookie.id(request.headers()).and_then(|id| state.sessions.get(&id));
+    let response = next.run(request).await;
+    match (response.extensions().get::<crate::problem::Words>(), session) {
+        (Some(words), Some(session)) if session.user.is_some() => words.page(response.status(), Frame::of(&session)),
+        _ => response,
+    }
+}
+
 /// Any address the console does not serve.
 pub async fn not_found() -> Problem {
     Problem::NotFound
