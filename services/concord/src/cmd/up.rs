@@ -174,7 +174,7 @@ async fn start_web(args: &UpArgs, platform: &Platform) -> Result<Option<SocketAd
         // The default port is a convenience: if it is taken, say so and go on.
         None => Ok(crate::web::start(console, DEFAULT_WEB)
             .await
-            .inspect_err(|e| tracing::warn!(error = %e, "no web console (pass --web ADDR)"))
+            .inspect_err(|e| tracing::warn!(error = format!("{e:#}"), "no web console (pass --web ADDR)"))
             .ok()),
     }
 }
