@@ -14,7 +14,7 @@ use ed25519_dalek::SigningKey;
 fn entry(n: u64) -> NewEntry {
     let mut id = [0u8; 16];
     id[8..].copy_from_slice(&n.to_be_bytes());
-    let parity = if n % 2 == 0 { "even" } else { "odd" };
+    let parity = if n.is_multiple_of(2) { "even" } else { "odd" };
     NewEntry {
         id,
         bytes: n.to_string().into_bytes(),
