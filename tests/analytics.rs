@@ -42,8 +42,7 @@ async fn a_replayed_simulated_year_gives_the_simulators_ground_truth_exactly() {
     for _ in 0..365 {
         for event in simulator.next_day() {
             let agency = concord_core::AgencyId::parse(&event.agency_id).unwrap();
-            let touches_consent = consent::consent_id_of(&event).is_some() || consent::relies_on_consent(&event);
-            let receipt = touches_consent.then_some(Duration::from_secs(60));
+            let receipt = consent::touches_consent(&event).then_some(Duration::from_secs(60));
             if let Err(e) = t.platform.node(&agency).unwrap().publish(event, receipt).await {
                 panic!("a simulated event was refused: {e}");
             }

@@ -84,6 +84,14 @@ pub fn relies_on_consent(event: &pb::Event) -> bool {
     event.lawful_basis.contains(&(pb::LawfulBasis::Consent as i32))
 }
 
+/// Whether `event` records or withdraws a consent, or relies on one: the events whose
+/// order the ledger judges by the log, so a publisher that must see them all appended
+/// (a simulation publishing days in seconds, a bulk load) waits for each one's receipt
+/// before publishing anything later.
+pub fn touches_consent(event: &pb::Event) -> bool {
+    consent_id_of(event).is_some() || relies_on_consent(event)
+}
+
 /// Whether `event` has a lawful basis other than consent.
 pub fn has_other_basis(event: &pb::Event) -> bool {
     event

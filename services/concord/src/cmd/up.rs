@@ -205,6 +205,11 @@ fn load_simulation(data: &Path, seed: u64) -> Result<(Simulator, Date)> {
     Ok((Simulator::new(config, seed, start), start))
 }
 
+/// Publishes one simulated event through its agency's node. The simulation publishes
+/// days in seconds, and each node's outbox sends on its own: an event recording,
+/// withdrawing or relying on a consent waits for the ledger's receipt, so that another
+/// agency's event published just after cannot overtake it (the ledger would refuse an
+/// event relying on a consent whose withdrawal reached the log first).
 async fn publish(platform: &Platform, event: pb::Event) {
     let Ok(agency) = AgencyId::parse(&event.agency_id) else {
         return;
@@ -212,7 +217,8 @@ async fn publish(platform: &Platform, event: pb::Event) {
     let Some(node) = platform.node(&agency) else {
         return;
     };
-    if let Err(e) = node.publish(event, None).await {
+    let receipt = concord_core::consent::touches_consent(&event).then_some(Duration::from_secs(30));
+    if let Err(e) = node.publish(event, receipt).await {
         tracing::warn!(error = %e, %agency, "a simulated event was not published");
     }
 }
