@@ -82,7 +82,7 @@ async fn setup() -> Setup {
 }
 
 /// The console `concord up` serves over `t`, with the development sign-in.
-fn console(t: &TestPlatform) -> concord_web::Console {
+pub(crate) fn console(t: &TestPlatform) -> concord_web::Console {
     let development = Development::new(t.layout().issuer().unwrap(), common::agencies());
     let zone = jiff::tz::TimeZone::get("Europe/London").unwrap();
     concord::web::console(&t.platform.services(), SignIn::Development(Arc::new(development)), zone)

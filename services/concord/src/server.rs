@@ -92,15 +92,7 @@ pub async fn serve(
         router = router.add_service(ReplayServiceServer::new(api));
     }
     // Publishers beside a read side are told when their alert reaches nobody.
-    let unheard: Option<UnheardAlert> = services.views.clone().map(|views| {
-        Arc::new(move |event: &concord_core::pb::Event| match concord_alerts::reach::unheard(&views, event) {
-            Ok(unheard) => unheard,
-            Err(error) => {
-                tracing::warn!(%error, "cannot tell whether an alert reaches anyone");
-                None
-            }
-        }) as UnheardAlert
-    });
+    let unheard = services.views.clone().map(unheard_alerts);
     // Auditors' questions about events and subjects need the event log to
     // locate them (replays name what they showed by position).
     let events = services.views.as_ref().map(|views| views.log().clone());
@@ -150,6 +142,18 @@ pub async fn serve(
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     router.serve_with_incoming_shutdown(incoming, shutdown).await?;
     Ok(())
+}
+
+/// Tells a publisher beside `views` when an event's alert reaches none of
+/// the agencies it concerns.
+pub fn unheard_alerts(views: Arc<Views>) -> UnheardAlert {
+    Arc::new(move |event: &concord_core::pb::Event| match concord_alerts::reach::unheard(&views, event) {
+        Ok(unheard) => unheard,
+        Err(error) => {
+            tracing::warn!(%error, "cannot tell whether an alert reaches anyone");
+            None
+        }
+    })
 }
 
 /// Keeps the server's overall gRPC health (service "") in step with whether

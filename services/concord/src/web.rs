@@ -7,9 +7,11 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use concord_alerts::AlertApi;
 use concord_audit::Door;
 use concord_directory::DirectoryApi;
-use concord_query::{AuditApi, QueryApi};
+use concord_node::PublishApi;
+use concord_query::{AuditApi, LogApi, QueryApi, ReplayApi};
 use concord_web::{Console, Services, SignIn};
 use jiff::tz::TimeZone;
 use tokio::net::TcpListener;
@@ -23,16 +25,29 @@ pub struct WebArg {
 }
 
 /// The console over what `services` serves (its query side, directory and
-/// audit log), signing readers in as `sign_in` says; `None` if this process
-/// has no read side.
+/// audit log; and where the process runs them, its nodes' publishing, the
+/// briefing, alerts, data protection, replay and the log's checkpoints),
+/// signing readers in as `sign_in` says; `None` if this process has no read
+/// side.
 pub fn console(services: &crate::server::Services, sign_in: SignIn, zone: TimeZone) -> Option<Console> {
     let (views, directory, audit) = (services.views.clone()?, services.directory.clone()?, services.audit.clone()?);
     let door = Door::new(services.verifier.clone(), services.recorder.clone());
     let events = views.log().clone();
+    let publish = (!services.nodes.is_empty()).then(|| {
+        let api = PublishApi::new(services.nodes.clone(), door.clone())
+            .telling_unheard_alerts(crate::server::unheard_alerts(views.clone()));
+        Arc::new(api) as _
+    });
     let services = Services {
-        query: Arc::new(QueryApi::new(views, door.clone())),
+        query: Arc::new(QueryApi::new(views.clone(), door.clone())),
         directory: Arc::new(DirectoryApi::new(directory, door.clone())),
-        audit: Arc::new(AuditApi::new(audit, events, door)),
+        audit: Arc::new(AuditApi::new(audit, events, door.clone())),
+        log: services.log.clone().map(|log| Arc::new(LogApi::new(log, door.clone())) as _),
+        publish,
+        briefing: services.briefing.clone().map(|b| b as _),
+        alerts: Some(Arc::new(AlertApi::new(views.clone(), door.clone())) as _),
+        admin: services.admin.clone().map(|a| a as _),
+        replay: services.replay.clone().map(|p| Arc::new(ReplayApi::new(views, door, p)) as _),
     };
     Some(Console::new(services, sign_in, zone))
 }

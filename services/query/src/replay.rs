@@ -50,6 +50,7 @@ pub const MAX_BATCH: u32 = 5000;
 /// (the token's agency and subject) as well as the analysis id, which is only
 /// a name the analyst chose: another analyst reusing the name gets other
 /// pseudonyms, so their outputs cannot be linked.
+#[derive(Clone)]
 pub struct Pseudonyms {
     secret: [u8; 32],
     zone: TimeZone,
