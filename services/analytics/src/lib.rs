@@ -17,7 +17,8 @@
 //! - [`suppression`]: small-number suppression of every published aggregate.
 //! - [`report`]: the published [`Report`] (tables of cells), as CSV or JSON.
 //! - [`page`]: a report as one self-contained HTML page with charts, from
-//!   compiled, auto-escaping templates, [`render_html`].
+//!   compiled, auto-escaping templates, [`render_html`]; or its content as
+//!   a fragment for another page to embed, [`render_fragment`].
 //! - [`chart`]: which chart a table gets and its layout (bars, axes, ticks,
 //!   labels), computed apart from drawing it.
 //! - [`window`]: windows of whole days in the partnership's time zone, and
@@ -67,7 +68,7 @@ pub use definitions::{DEFINITIONS, Definition, DefinitionRef, PublishedDefinitio
 pub use indicators::{
     CohortPeriod, Figure, IndicatorFigures, IndicatorParams, Indicators, PeriodParams, Reoffending, ReoffendingParams,
 };
-pub use page::render_html;
+pub use page::{render_fragment, render_html};
 pub use population::{Population, PopulationError};
 pub use profile::{Profile, ProfileConfig, ProfileFigures};
 pub use records::is_caution_or_conviction;

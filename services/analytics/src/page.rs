@@ -1,5 +1,6 @@
 //! A [`Report`] as one self-contained HTML page, for an analyst or a board
-//! member to read: [`render_html`].
+//! member to read: [`render_html`]; or as a fragment of a page that embeds
+//! it (the web console's), styled by that page: [`render_fragment`].
 //!
 //! The page is drawn by compiled, auto-escaping askama templates
 //! (`templates/report.html` and the chart it includes): every text from the
@@ -37,7 +38,17 @@ use crate::window::TimeAxis;
 /// JavaScript, no external resources). See the [module documentation](self)
 /// for what the page holds.
 pub fn render_html(report: &Report) -> Result<String, AnalyticsError> {
-    Ok(Page::new(report).render()?)
+    Ok(Page::new(report, false).render()?)
+}
+
+/// The report as an HTML fragment for a page to embed: what the whole
+/// page's `<body>` holds, without its style sheet (the embedding page
+/// styles the classes; the content sits in an element of class `report`)
+/// and with plain divisions where the whole page has its header, main
+/// and footer landmarks, since the embedding page has its own. Its first
+/// heading is the report's title, an `<h1>`.
+pub fn render_fragment(report: &Report) -> Result<String, AnalyticsError> {
+    Ok(Fragment(Page::new(report, true)).render()?)
 }
 
 /// The whole page.
@@ -45,12 +56,27 @@ pub fn render_html(report: &Report) -> Result<String, AnalyticsError> {
 #[template(path = "report.html")]
 struct Page<'a> {
     report: &'a Report,
+    /// Drawn as a fragment of another page (see [`render_fragment`]).
+    fragment: bool,
     /// No suppression: every count is exact, not for publication.
     ground_truth: bool,
     sections: Vec<Section<'a>>,
     definitions: Vec<DefinitionEntry>,
     /// The rule and its parameters, in words.
     rule_name: String,
+}
+
+/// The page's content alone, as [`render_fragment`] draws it.
+#[derive(Template)]
+#[template(path = "report-fragment.html")]
+struct Fragment<'a>(Page<'a>);
+
+impl<'a> std::ops::Deref for Fragment<'a> {
+    type Target = Page<'a>;
+
+    fn deref(&self) -> &Page<'a> {
+        &self.0
+    }
 }
 
 /// One table's section.
@@ -103,7 +129,7 @@ struct DefinitionEntry {
 }
 
 impl<'a> Page<'a> {
-    fn new(report: &'a Report) -> Self {
+    fn new(report: &'a Report, fragment: bool) -> Self {
         let rule = &report.suppression.rule;
         let rule_name = match *rule {
             Suppression::RoundToBase { small_max, small_shown_as, base } => {
@@ -113,6 +139,7 @@ impl<'a> Page<'a> {
         };
         Page {
             report,
+            fragment,
             ground_truth: report.suppression.ground_truth_only || matches!(rule, Suppression::None),
             sections: report.tables.iter().enumerate().map(|(i, t)| Section::new(report, i, t)).collect(),
             definitions: definitions_used(report)
@@ -449,6 +476,23 @@ mod tests {
         assert!(svg.contains("x=\"16.0\" y=\"140.0\" text-anchor=\"middle\" font-size=\"12\" transform=\"rotate(-90 16.0 140.0)\">count</text>"));
         let table = &html[html.find("<table").unwrap()..];
         assert!(table.find(">2020-03<").unwrap() < table.find(">2019-12<").unwrap());
+    }
+
+    #[test]
+    fn the_fragment_is_the_page_content_without_its_style_or_landmarks() {
+        let report = wards(Suppression::domain_practice());
+        let (page, fragment) = (render(&report), render_fragment(&report).unwrap());
+        assert!(fragment.starts_with("<div class=\"report\">"), "{fragment}");
+        for absent in ["<style", "<html", "<body", "<main", "<header", "<footer", "<!DOCTYPE"] {
+            assert!(page.contains(absent) || absent == "<footer", "{absent} is not in the whole page");
+            assert!(!fragment.contains(absent), "{absent} in the fragment");
+        }
+        // The same report: its title, tables, charts and marked cells.
+        assert!(fragment.contains("<h1>Wards</h1>"));
+        assert_eq!(fragment.matches("<table").count(), page.matches("<table").count());
+        assert_eq!(fragment.matches("<svg").count(), page.matches("<svg").count());
+        assert_eq!(value_labels(first_svg(&fragment)), vec!["5*", "10", "40"]);
+        assert!(fragment.contains("<div class=\"report-main\">"));
     }
 
     #[test]
