@@ -23,6 +23,7 @@ use concord_policy::Decision;
 use concord_read::{Decoded, Views, storage_unavailable};
 use tonic::Status;
 
+use crate::candidates::gather;
 use crate::index::{Index, Posting};
 use crate::key::DirectoryKey;
 use crate::profile::{Profile, Profiled};
@@ -30,19 +31,10 @@ use crate::query::Query;
 use crate::score::score;
 use crate::terms;
 
-/// How many subjects one term finds at most: a term this common (a
-/// frequent surname alone) is narrowed by the search's other terms.
-const POSTINGS_PER_TERM: usize = 2_000;
-/// How many candidates, best first, a search decides at most.
-const CANDIDATES: usize = 256;
 /// How many candidates are decided in one batch.
 const BATCH: usize = 16;
 /// How many log entries are indexed at a time.
 const INDEX_BATCH: usize = 512;
-
-/// The search's terms a subject matched (indexes into `Query::wanted`),
-/// each with the log position of the event that matched.
-type Matches = Vec<(usize, u64)>;
 
 /// What a search found, and what its access record lists.
 #[derive(Debug, Default)]
@@ -53,6 +45,11 @@ pub struct Found {
     pub shown: Vec<pb::ShownEvent>,
     /// Entries decided and withheld on the way, and the agreement that decided.
     pub tally: Tally,
+    /// The most a subject the search did not look at could score: one
+    /// matching only terms too common to follow (0: none).
+    pub missed_at_most: f64,
+    /// The fields of those terms.
+    pub too_common: Vec<pb::MatchField>,
 }
 
 /// The partnership directory over one log.
@@ -61,8 +58,9 @@ pub struct Directory {
     index: Index,
     key: DirectoryKey,
     keys: Arc<dyn SubjectKeys>,
-    /// Held while indexing: one indexer moves the cursor at a time.
-    indexing: Mutex<()>,
+    /// Held while the index is written: one indexer moves the cursor at a
+    /// time; true once the store's layout is checked.
+    indexing: Mutex<bool>,
 }
 
 fn index_unavailable(e: crate::index::IndexError) -> Status {
@@ -73,7 +71,7 @@ impl Directory {
     /// A directory reading `views`' log, keeping its index in `kv`, hashing
     /// with `key`, and telling an erased subject (no key in `keys`) from others.
     pub fn new(views: Arc<Views>, kv: Arc<dyn Kv>, key: DirectoryKey, keys: Arc<dyn SubjectKeys>) -> Self {
-        Directory { views, index: Index::new(kv), key, keys, indexing: Mutex::new(()) }
+        Directory { views, index: Index::new(kv), key, keys, indexing: Mutex::new(false) }
     }
 
     /// The key searches are hashed with (and recorded as).
@@ -85,7 +83,11 @@ impl Directory {
     /// indexed so far; returns how many entries it went through (0: it has
     /// caught up with the log). Blocking.
     pub fn index_ahead(&self, limit: usize) -> Result<usize, Status> {
-        let _one = self.indexing.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut checked = self.indexing.lock().unwrap_or_else(PoisonError::into_inner);
+        if !*checked {
+            self.index.check_layout().map_err(index_unavailable)?;
+            *checked = true;
+        }
         let cursor = self.index.cursor().map_err(index_unavailable)?;
         let entries = self.views.log().read_from(cursor, limit).map_err(storage_unavailable)?;
         let Some(last) = entries.last().map(|e| e.position) else { return Ok(0) };
@@ -123,6 +125,7 @@ impl Directory {
     /// Removes every entry about `subject` (it was erased); returns how
     /// many it had. Blocking.
     pub fn forget(&self, subject: &SubjectId) -> Result<usize, Status> {
+        let _one = self.indexing.lock().unwrap_or_else(PoisonError::into_inner);
         self.index.forget(subject).map_err(index_unavailable)
     }
 
@@ -134,26 +137,10 @@ impl Directory {
         self.catch_up()?;
         // A duplicate merged into another subject is found as that subject.
         let merges = Merges::read(self.views.log()).map_err(storage_unavailable)?;
-        let mut candidates: HashMap<SubjectId, Matches> = HashMap::new();
-        for (i, wanted) in query.wanted.iter().enumerate() {
-            let token = self.key.token(wanted.term.label, &wanted.term.text);
-            for (subject, position) in self.index.postings(&token, POSTINGS_PER_TERM).map_err(index_unavailable)? {
-                if query.kind.is_none_or(|kind| subject.kind() == kind) {
-                    candidates.entry(merges.kept(&subject)).or_default().push((i, position));
-                }
-            }
-        }
-        // Best first by what each would score were every match visible.
-        let mut ranked: Vec<(f64, SubjectId, Matches)> = candidates
-            .into_iter()
-            .filter_map(|(subject, matches)| {
-                let matched: Vec<usize> = matches.iter().map(|(i, _)| *i).collect();
-                score(query, &matched).map(|(best, _)| (best, subject, matches))
-            })
-            .collect();
-        ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
-        ranked.truncate(CANDIDATES);
-        let mut found = Found::default();
+        let candidates = gather(&self.index, &self.key, query, &merges).map_err(index_unavailable)?;
+        let ranked = candidates.ranked;
+        let mut found =
+            Found { missed_at_most: candidates.missed_at_most, too_common: candidates.too_common, ..Found::default() };
         let mut listed_ids = BTreeSet::new();
         for batch in ranked.chunks(BATCH) {
             // Candidates come best first by what they could score: once
@@ -242,6 +229,8 @@ impl Directory {
             };
             let more = self.find(principal, &query)?;
             found.tally.add(more.tally.withheld, &more.tally.policy_hash);
+            found.missed_at_most = found.missed_at_most.max(more.missed_at_most);
+            found.too_common.extend(more.too_common);
             found.shown.extend(more.shown);
             for hit in more.hits {
                 let Some(other) = hit.subject.as_ref().and_then(|s| SubjectId::from_ref(s).ok()) else { continue };
@@ -251,6 +240,8 @@ impl Directory {
                 }
             }
         }
+        found.too_common.sort();
+        found.too_common.dedup();
         found.hits = best.into_values().collect();
         found.hits.sort_by(|a, b| b.score.total_cmp(&a.score));
         found.hits.truncate(limit);

@@ -9,11 +9,14 @@
 //! ([`normal`]), their nicknames, initials and sounds ([`terms`]), dates of
 //! birth, postcodes, addresses, registrations and identifiers, each under
 //! an HMAC with the directory's key, which lives only where reads are
-//! served. A search ([`Query`]) looks the same hashes up, keeps the subjects
+//! served. A search ([`Query`]) looks the same hashes up, rarest first
+//! (a term too common to read in full is checked on the
+//! candidates instead, and the answer says what it may have missed), keeps the subjects
 //! the reader may see in full ([`Directory::find`]), scores them
 //! ([`score`]) and says why each matched; [`DirectoryApi`] serves it over
 //! gRPC, each search recorded in the audit log with its terms as tokens.
 
+mod candidates;
 mod directory;
 mod index;
 mod key;

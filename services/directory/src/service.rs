@@ -43,6 +43,12 @@ fn audited(directory: &Directory, request: &pb::FindRequest) -> String {
     }
 }
 
+/// A search's answer: its hits, and what it may have missed.
+fn answer(hits: Vec<pb::DirectoryHit>, missed_at_most: f64, too_common: &[pb::MatchField]) -> pb::FindResponse {
+    let too_common = too_common.iter().map(|f| *f as i32).collect();
+    pb::FindResponse { hits, missed_at_most, too_common }
+}
+
 #[tonic::async_trait]
 impl DirectoryService for DirectoryApi {
     async fn find(&self, request: Request<pb::FindRequest>) -> Result<Response<pb::FindResponse>, Status> {
@@ -55,7 +61,7 @@ impl DirectoryService for DirectoryApi {
                 let found = blocking(move || directory.find(&principal, &query)).await?;
                 call.decided(&found.tally);
                 call.shows(found.shown);
-                Ok(pb::FindResponse { hits: found.hits })
+                Ok(answer(found.hits, found.missed_at_most, &found.too_common))
             })
             .await
     }
@@ -73,7 +79,7 @@ impl DirectoryService for DirectoryApi {
                 let found = blocking(move || directory.duplicates(&principal, &subject, limit)).await?;
                 call.decided(&found.tally);
                 call.shows(found.shown);
-                Ok(pb::FindResponse { hits: found.hits })
+                Ok(answer(found.hits, found.missed_at_most, &found.too_common))
             })
             .await
     }
