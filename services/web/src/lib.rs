@@ -15,6 +15,7 @@
 pub mod assets;
 mod console;
 pub mod event;
+pub mod forms;
 pub mod pages;
 pub mod problem;
 pub mod security;

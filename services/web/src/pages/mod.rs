@@ -5,8 +5,10 @@
 //! services, so each page view is one access record naming what it showed.
 
 pub mod audit;
+pub mod cohort;
 pub mod event;
 pub mod find;
+pub mod publish;
 pub mod signin;
 pub mod timeline;
 
