@@ -23,7 +23,7 @@ use tonic::codec::Streaming;
 
 const WAIT: Option<Duration> = Some(Duration::from_secs(10));
 
-fn missing(subject: &str, episode: &str, risk: pb::RiskLevel) -> pb::Event {
+pub(crate) fn missing(subject: &str, episode: &str, risk: pb::RiskLevel) -> pb::Event {
     let mut event = arrest(subject, "");
     event.body = Some(pb::event::Body::MissingEpisode(pb::MissingEpisode {
         episode_id: episode.into(),
@@ -59,7 +59,10 @@ fn first_arrest(subject: &str, gravity: u32) -> pb::Event {
 async fn watch(t: &TestPlatform, agency: &str, role: Role) -> Result<Streaming<pb::Alert>, tonic::Status> {
     let token = t.token(agency, role, Purpose::Safeguarding);
     let mut client = AlertServiceClient::new(t.channel().await);
-    Ok(client.watch(authorized(pb::WatchAlertsRequest { after_position: 0 }, &token)).await?.into_inner())
+    Ok(client
+        .watch(authorized(pb::WatchAlertsRequest { after_position: 0, ..Default::default() }, &token))
+        .await?
+        .into_inner())
 }
 
 /// The next alert on `stream`, within a few seconds.

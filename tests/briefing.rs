@@ -478,6 +478,7 @@ async fn a_briefing_across_boroughs_shows_who_is_known_across_the_border() {
                 to: at(now + 3_600_000),
                 publish: false,
                 boroughs,
+                ..Default::default()
             },
             token,
         )

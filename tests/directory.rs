@@ -232,7 +232,7 @@ async fn erase(t: &TestPlatform, key: &str) {
 }
 
 /// `agency_id` saying `duplicate` is `kept` (or, with `undo`, that it is not).
-fn merge(agency_id: &str, kept: &str, duplicate: &str, undo: bool) -> pb::Event {
+pub(crate) fn merge(agency_id: &str, kept: &str, duplicate: &str, undo: bool) -> pb::Event {
     let mut event = identified(agency_id, kept, pb::Identity::default());
     event.personal = None;
     event.subjects = vec![person(kept), person(duplicate)];
@@ -400,7 +400,7 @@ async fn places_and_vehicles_have_profiles_and_are_found_by_address_uprn_and_reg
     assert_eq!(hidden.message().replace("PL-flat14", "X"), missing.message().replace("PL-nobody", "X"));
 }
 
-fn cohort_change(agency_id: &str, cohort: &str, removed: bool, keys: &[&str]) -> pb::Event {
+pub(crate) fn cohort_change(agency_id: &str, cohort: &str, removed: bool, keys: &[&str]) -> pb::Event {
     let mut event = identified(agency_id, keys[0], pb::Identity::default());
     event.personal = None;
     event.subjects = keys.iter().map(|k| person(k)).collect();

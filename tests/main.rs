@@ -10,6 +10,7 @@ mod alerts;
 mod analytics;
 mod audit;
 mod briefing;
+mod cohorts;
 mod consent;
 mod deploy;
 mod directory;

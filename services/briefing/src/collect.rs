@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 use concord_audit::access::Tally;
 use concord_core::pb::{self, event::Body};
 use concord_core::{EventType, SubjectId, millis, sortable_time, timestamp};
+use concord_directory::Following;
 use concord_eventlog::{BY_OCCURRED, BY_RECORDED, BY_TYPE, decode_entry};
 use concord_identity::Principal;
 use concord_read::{Views, storage_unavailable};
@@ -135,23 +136,49 @@ fn in_boroughs(bytes: &[u8], position: u64, boroughs: &[String]) -> Result<bool,
     Ok(boroughs.iter().any(|b| b.eq_ignore_ascii_case(event.borough.trim())))
 }
 
+/// Of `entries` (ascending), those about members of `principal`'s
+/// agency's cohort `name` as it stands at each; all of them if no cohort
+/// is asked for. INVALID_ARGUMENT (field `cohort`) if the agency has none so named.
+fn in_cohort(
+    views: &Views,
+    principal: &Principal,
+    name: Option<&str>,
+    entries: Vec<Stored>,
+) -> Result<Vec<Stored>, Status> {
+    let Some(name) = name else { return Ok(entries) };
+    let mut following = Following::read(views.log(), &principal.agency, name, 0)?;
+    let mut kept = Vec::new();
+    for (position, bytes) in entries {
+        let (_, event) =
+            decode_entry(&bytes).map_err(|e| storage_unavailable(format!("entry {position} does not decode: {e}")))?;
+        if following.admits_at(position, &event) {
+            kept.push((position, bytes));
+        }
+    }
+    Ok(kept)
+}
+
 /// Everything `principal` may see for a briefing over `window` in
-/// `boroughs` (all, when empty), with its subjects' history from
-/// `history_from` in every borough, and what the agreement withheld.
+/// `boroughs` (all, when empty) about members of its agency's `cohort`
+/// (everyone, when `None`), with its subjects' history from `history_from`
+/// in every borough, and what the agreement withheld.
 pub fn gather(
     views: &Views,
     principal: &Principal,
     window: Window,
     history_from: i64,
     boroughs: &[String],
+    cohort: Option<&str>,
 ) -> Result<(Parts, Tally), Status> {
     let mut tally = Tally::default();
-    let mut positions = Vec::new();
+    let mut entries = Vec::new();
     for position in window_positions(views, window)? {
-        if in_boroughs(&views.stored(position)?, position, boroughs)? {
-            positions.push(position);
+        let bytes = views.stored(position)?;
+        if in_boroughs(&bytes, position, boroughs)? {
+            entries.push((position, bytes));
         }
     }
+    let positions: Vec<u64> = in_cohort(views, principal, cohort, entries)?.into_iter().map(|(p, _)| p).collect();
     let in_window: HashSet<u64> = positions.iter().copied().collect();
     let shown = views.load(principal, &positions)?;
     tally.add(shown.withheld, &shown.policy_hash);
@@ -169,7 +196,8 @@ pub fn gather(
     let history = views.decide(principal, before.into_iter().collect())?;
     tally.add(history.withheld, &history.policy_hash);
 
-    let items = views.decide(principal, items(views, history_from, window.to)?)?;
+    let items =
+        views.decide(principal, in_cohort(views, principal, cohort, items(views, history_from, window.to)?)?)?;
     tally.add(items.withheld, &items.policy_hash);
     let parts =
         Parts { window: shown.events, history: history.events, items: items.events, policy_hash: items.policy_hash };

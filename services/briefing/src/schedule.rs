@@ -61,7 +61,7 @@ pub async fn publish_due(
                     from: Some(timestamp(window.0)),
                     to: Some(timestamp(window.1)),
                     publish: true,
-                    boroughs: Vec::new(),
+                    ..Default::default()
                 });
                 api.generate_as(&schedule_principal(agency), &request).await.map(Some)
             }

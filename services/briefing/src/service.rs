@@ -108,7 +108,9 @@ impl BriefingApi {
         };
         let (views, who) = (self.views.clone(), principal.clone());
         let boroughs = header.boroughs.clone();
-        let (parts, tally) = blocking(move || collect::gather(&views, &who, window, history_from, &boroughs)).await?;
+        let cohort = Some(asked.cohort.trim().to_string()).filter(|c| !c.is_empty());
+        let (parts, tally) =
+            blocking(move || collect::gather(&views, &who, window, history_from, &boroughs, cohort.as_deref())).await?;
         call.decided(&tally);
         let assembled = assemble(&header, parts, &self.time);
         let assembled = if asked.publish { self.publish(&header, assembled).await? } else { assembled };

@@ -18,6 +18,7 @@
 
 mod candidates;
 mod directory;
+mod following;
 mod index;
 mod key;
 mod nicknames;
@@ -29,6 +30,7 @@ mod service;
 mod terms;
 
 pub use directory::{Directory, Found};
+pub use following::Following;
 pub use index::IndexError;
 pub use key::{DIRECTORY_SECRET, DirectoryKey};
 pub use profile::Profiled;

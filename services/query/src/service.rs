@@ -12,7 +12,8 @@ use concord_core::pb::query_service_server::QueryService;
 use concord_core::pb::{self, EventView};
 use concord_core::status::invalid_argument;
 use concord_core::{EventId, EventType, SubjectId, millis};
-use concord_eventlog::{BY_AGENCY, BY_TYPE, Cohort, Merges};
+use concord_directory::Following;
+use concord_eventlog::{BY_AGENCY, BY_TYPE, Merges};
 use concord_identity::Principal;
 use futures::Stream;
 use tokio::sync::mpsc;
@@ -197,13 +198,13 @@ impl QueryApi {
         &self,
         principal: &Principal,
         request: &pb::SubscribeRequest,
-    ) -> Result<Option<std::sync::Mutex<Cohort>>, Status> {
+    ) -> Result<Option<std::sync::Mutex<Following>>, Status> {
         if request.cohort.is_empty() {
             return Ok(None);
         }
         let (log, agency, name, after) =
             (self.views.log().clone(), principal.agency.clone(), request.cohort.clone(), request.after_position);
-        let cohort = blocking(move || Cohort::read(&log, &agency, &name, after).map_err(storage_unavailable)).await?;
+        let cohort = blocking(move || Following::read(&log, &agency, &name, after)).await?;
         Ok(Some(std::sync::Mutex::new(cohort)))
     }
 
@@ -351,13 +352,11 @@ impl QueryService for QueryApi {
                         request.get_ref().after_position,
                         move |_, event| {
                             // Membership as it stands at each event: the
-                            // cohort's own changes are applied as they pass
-                            // (one that takes a member out is still theirs).
+                            // cohort's own changes and merges are applied as
+                            // they pass (one that takes a member out is still theirs).
                             if let Some(cohort) = &cohort {
                                 let mut cohort = cohort.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                                let was = cohort.includes_any(&event.subjects);
-                                cohort.apply(event);
-                                if !was && !cohort.includes_any(&event.subjects) {
+                                if !cohort.admits(event) {
                                     return Ok(None);
                                 }
                             }

@@ -30,8 +30,11 @@ pub struct BriefingArgs {
     /// Cover only these boroughs (repeatable), e.g. several of one police area.
     #[arg(long = "borough")]
     pub boroughs: Vec<String>,
+    /// Only events about members of this cohort of your agency.
+    #[arg(long)]
+    pub cohort: Option<String>,
     /// Retrieve a published briefing instead.
-    #[arg(long, conflicts_with_all = ["from", "to", "publish", "boroughs", "list"])]
+    #[arg(long, conflicts_with_all = ["from", "to", "publish", "boroughs", "cohort", "list"])]
     pub get: Option<String>,
     /// List your agency's published briefings instead.
     #[arg(long)]
@@ -49,6 +52,9 @@ pub struct AlertsArgs {
     /// Start after this log position (0: every alert so far, then live).
     #[arg(long, default_value_t = 0)]
     pub after: u64,
+    /// Only alerts about members of this cohort of your agency.
+    #[arg(long)]
+    pub cohort: Option<String>,
     /// Stop after this many alerts.
     #[arg(long)]
     pub limit: Option<usize>,
@@ -89,7 +95,9 @@ pub async fn briefing(args: BriefingArgs) -> Result<ExitCode> {
         None => {
             let from = args.from.as_deref().map(parse_time).transpose()?;
             let to = args.to.as_deref().map(parse_time).transpose()?;
-            let request = pb::GenerateBriefingRequest { from, to, publish: args.publish, boroughs: args.boroughs };
+            let cohort = args.cohort.unwrap_or_default();
+            let request =
+                pb::GenerateBriefingRequest { from, to, publish: args.publish, boroughs: args.boroughs, cohort };
             client.generate(authorized(request, &token)?).await
         }
     }
@@ -124,7 +132,7 @@ pub async fn briefing(args: BriefingArgs) -> Result<ExitCode> {
 pub async fn alerts(args: AlertsArgs) -> Result<ExitCode> {
     let token = token(&args.client)?;
     let mut client = AlertServiceClient::new(args.client.connect().await?);
-    let request = pb::WatchAlertsRequest { after_position: args.after };
+    let request = pb::WatchAlertsRequest { after_position: args.after, cohort: args.cohort.unwrap_or_default() };
     let mut stream = client.watch(authorized(request, &token)?).await.map_err(status_error)?.into_inner();
     let mut seen = 0;
     while args.limit.is_none_or(|limit| seen < limit) {
