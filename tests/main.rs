@@ -31,3 +31,5 @@ mod unreadable;
 mod vault_nats;
 mod visibility;
 mod web;
+mod web_audit;
+mod web_publish;

@@ -127,7 +127,7 @@ const AXE: &str = include_str!("browser/axe.min.js");
 
 /// The page now shown: screenshotted as `name`, checked by axe-core for
 /// serious and critical violations, and its address remembered.
-async fn check(b: &Browser, name: &str, visited: &mut Vec<String>) -> String {
+pub(crate) async fn check(b: &Browser, name: &str, visited: &mut Vec<String>) -> String {
     let png = b.client.screenshot().await.unwrap();
     std::fs::write(screenshots().join(format!("{name}.png")), png).unwrap();
     b.client.execute(AXE, vec![]).await.unwrap();
@@ -149,13 +149,13 @@ async fn check(b: &Browser, name: &str, visited: &mut Vec<String>) -> String {
 
 /// Clicks `locator` and waits for the page at `path` to load (a form's
 /// submission is not waited for by the click itself).
-async fn click_to(b: &Browser, locator: Locator<'_>, path: &str) {
+pub(crate) async fn click_to(b: &Browser, locator: Locator<'_>, path: &str) {
     b.client.find(locator).await.unwrap().click().await.unwrap();
     loaded(b, path).await;
 }
 
 /// Goes to `path` of the console at `url` and waits for it to load.
-async fn go(b: &Browser, url: &str, path: &str) {
+pub(crate) async fn go(b: &Browser, url: &str, path: &str) {
     b.client.goto(&format!("{url}{path}")).await.unwrap();
     loaded(b, path).await;
 }
@@ -178,7 +178,7 @@ async fn sign_in(b: &Browser, url: &str, agency: &str, role: &str, purpose: &str
 }
 
 /// Signs in as (agency, role, purpose), landing on `start`.
-async fn sign_in_to(b: &Browser, url: &str, who: (&str, &str, &str), start: &str, visited: &mut Vec<String>) {
+pub(crate) async fn sign_in_to(b: &Browser, url: &str, who: (&str, &str, &str), start: &str, visited: &mut Vec<String>) {
     go(b, url, "/sign-in").await;
     check(b, "sign-in", visited).await;
     for (field, value) in [("agency", who.0), ("role", who.1), ("purpose", who.2)] {
@@ -188,11 +188,11 @@ async fn sign_in_to(b: &Browser, url: &str, who: (&str, &str, &str), start: &str
     click_to(b, Locator::Id("sign-in"), start).await;
 }
 
-async fn sign_out(b: &Browser) {
+pub(crate) async fn sign_out(b: &Browser) {
     click_to(b, Locator::Css("header button"), "/sign-in").await;
 }
 
-async fn type_into(b: &Browser, field: &str, text: &str) {
+pub(crate) async fn type_into(b: &Browser, field: &str, text: &str) {
     b.client.find(Locator::Id(field)).await.unwrap().send_keys(text).await.unwrap();
 }
 
@@ -304,12 +304,12 @@ async fn practitioners_find_a_child_and_read_what_the_agreement_allows_in_a_brow
 }
 
 /// An HTTP client that shows redirects rather than following them.
-fn http() -> reqwest::Client {
+pub(crate) fn http() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }
 
 /// The session cookie (`name=value`) an answer sets.
-fn session_cookie(response: &reqwest::Response) -> Option<String> {
+pub(crate) fn session_cookie(response: &reqwest::Response) -> Option<String> {
     let set = response.headers().get(SET_COOKIE)?.to_str().ok()?;
     Some(set.split(';').next()?.to_string())
 }
@@ -330,7 +330,7 @@ fn assert_guarded(response: &reqwest::Response) {
 }
 
 /// The sign-in form's session cookie and CSRF token.
-async fn sign_in_form(url: &str) -> (String, String) {
+pub(crate) async fn sign_in_form(url: &str) -> (String, String) {
     let response = http().get(format!("{url}/sign-in")).send().await.unwrap();
     assert_guarded(&response);
     let cookie = session_cookie(&response).expect("the sign-in form starts a session");
@@ -339,7 +339,7 @@ async fn sign_in_form(url: &str) -> (String, String) {
     (cookie, csrf.to_string())
 }
 
-async fn post(url: &str, cookie: Option<&str>, form: &[(&str, &str)]) -> reqwest::Response {
+pub(crate) async fn post(url: &str, cookie: Option<&str>, form: &[(&str, &str)]) -> reqwest::Response {
     let mut request = http().post(url).form(form);
     if let Some(cookie) = cookie {
         request = request.header(COOKIE, cookie);
@@ -349,7 +349,7 @@ async fn post(url: &str, cookie: Option<&str>, form: &[(&str, &str)]) -> reqwest
     response
 }
 
-async fn get(url: &str, cookie: &str) -> reqwest::Response {
+pub(crate) async fn get(url: &str, cookie: &str) -> reqwest::Response {
     let response = http().get(url).header(COOKIE, cookie).send().await.unwrap();
     assert_guarded(&response);
     response

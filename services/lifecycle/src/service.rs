@@ -1,7 +1,8 @@
 //! `AdminService`: data protection requests (erasure, the partnership-wide
 //! access trail) filed and decided by data protection people of different
 //! agencies ([`crate::requests`]), subject access reports (role
-//! `data_protection`), and the retention sweep (role `admin`, and scheduled:
+//! `data_protection`), and the retention sweep (role `admin`, previewed by
+//! `data_protection` too; and scheduled:
 //! the retention rules are the partnership's standing decision, so the sweep
 //! needs no request). Each call is recorded in the audit log before it takes
 //! effect or is answered; a refused call is recorded too.
@@ -462,13 +463,20 @@ fn request_unavailable(e: RequestError) -> Status {
     }
 }
 
-/// The caller, if an admin (the retention sweep).
-fn admin(call: &Call) -> Result<&Principal, Status> {
-    let caller = call.caller()?;
-    if caller.role != Role::Admin {
-        return Err(Status::permission_denied("the retention sweep is for admins (role admin)"));
+/// Whether `role` may sweep: admins run the sweep; data protection people
+/// may preview it (a dry run erases nothing), so they can answer what the
+/// rules will remove before it goes.
+fn may_sweep(role: Role, dry_run: bool) -> Result<(), Status> {
+    match role {
+        Role::Admin => Ok(()),
+        Role::DataProtection if dry_run => Ok(()),
+        Role::DataProtection => Err(Status::permission_denied(
+            "data protection people may preview the retention sweep (a dry run); only admins (role admin) run it",
+        )),
+        _ => Err(Status::permission_denied(
+            "the retention sweep is for admins (role admin); data protection people may preview it",
+        )),
     }
-    Ok(caller)
 }
 
 /// The caller, if a data protection person (requests, subject access).
@@ -525,9 +533,25 @@ impl AdminService for AdminApi {
     ) -> Result<Response<pb::RetentionReport>, Status> {
         self.door
             .call(Access::of(RETENTION_SWEEP, &request), request, async |call, request| {
-                admin(call)?;
+                may_sweep(call.caller()?.role, request.get_ref().dry_run)?;
                 self.sweep(call, request.into_inner()).await
             })
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn admins_sweep_and_data_protection_people_only_preview() {
+        assert!(may_sweep(Role::Admin, false).is_ok() && may_sweep(Role::Admin, true).is_ok());
+        assert!(may_sweep(Role::DataProtection, true).is_ok());
+        let erasing = may_sweep(Role::DataProtection, false).unwrap_err();
+        assert_eq!(erasing.code(), tonic::Code::PermissionDenied);
+        for role in [Role::Practitioner, Role::Auditor, Role::Analyst, Role::BriefingLead] {
+            assert_eq!(may_sweep(role, true).unwrap_err().code(), tonic::Code::PermissionDenied, "{role:?}");
+        }
     }
 }

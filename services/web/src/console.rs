@@ -49,6 +49,22 @@ impl Console {
             .route("/subjects/{kind}/{key}", get(pages::timeline::page))
             .route("/events/{id}", get(pages::event::page))
             .route("/audit", get(pages::audit::form).post(pages::audit::search))
+            .route("/audit/export", post(pages::audit::export))
+            .route("/audit/checkpoints", get(pages::checkpoints::page).post(pages::checkpoints::check))
+            .route("/data-protection", get(pages::data_protection::requests))
+            .route("/data-protection/file", get(pages::data_protection::file_form).post(pages::data_protection::file))
+            .route(
+                "/data-protection/requests/{id}",
+                get(pages::data_protection::request_page).post(pages::data_protection::decide),
+            )
+            .route(
+                "/data-protection/subject-access",
+                get(pages::data_protection::access_form).post(pages::data_protection::subject_access),
+            )
+            .route(
+                "/data-protection/retention",
+                get(pages::data_protection::retention).post(pages::data_protection::retention_at),
+            )
             .route("/publish", get(pages::publish::list))
             .route("/publish/{kind}", get(pages::publish::form).post(pages::publish::submit))
             .route("/cohorts", get(pages::cohort::list))

@@ -14,6 +14,7 @@
 
 pub mod assets;
 mod console;
+pub mod csv;
 pub mod event;
 pub mod forms;
 pub mod pages;

@@ -5,6 +5,8 @@
 //! services, so each page view is one access record naming what it showed.
 
 pub mod audit;
+pub mod checkpoints;
+pub mod data_protection;
 pub mod cohort;
 pub mod event;
 pub mod find;

@@ -254,12 +254,11 @@ fn refusal(status: &tonic::Status, t: EventType, rows: &[usize]) -> FieldError {
     // The ledger's refusal: "the ledger refused event <id>: <field>: <why>".
     let reason =
         message.split_once("refused event ").and_then(|(_, rest)| rest.split_once(": ")).map_or(message, |r| r.1);
-    let named = status::field_of(status)
-        .or_else(|| reason.split_once(": ").map(|(field, _)| field.to_string()))
-        .and_then(|path| Some((forms::field_for(&path, t, rows)?, path)));
-    match named {
-        Some((field, path)) => {
-            let why = reason.strip_prefix(&format!("{path}: ")).unwrap_or(reason);
+    let path = status::field_of(status)
+        .or_else(|| reason.split_once(": ").map(|(field, _)| field.to_string()).filter(|f| !f.contains(' ')));
+    let why = path.as_ref().and_then(|p| reason.strip_prefix(&format!("{p}: "))).unwrap_or(reason);
+    match path.and_then(|p| forms::field_for(&p, t, rows)) {
+        Some(field) => {
             let label = forms::sections(t)
                 .into_iter()
                 .flat_map(|s| s.fields)
@@ -267,7 +266,7 @@ fn refusal(status: &tonic::Status, t: EventType, rows: &[usize]) -> FieldError {
                 .map_or_else(|| field.clone(), |f| f.label);
             FieldError { message: format!("{label}: {why}"), field }
         }
-        None => FieldError { field: String::new(), message: format!("It was not published: {reason}") },
+        None => FieldError { field: String::new(), message: format!("It was not published: {why}") },
     }
 }
 

@@ -17,11 +17,12 @@ use super::{Frame, State, Visit, render};
 use crate::problem::Problem;
 use crate::signin::{DEVELOPMENT_TOKEN_LIFETIME, SignIn};
 
-/// Where a reader in `role` starts: auditors and data protection with the
-/// audit log, everyone else with the search.
+/// Where a reader in `role` starts: auditors with the audit log, data
+/// protection with its requests, everyone else with the search.
 fn start(role: Role) -> &'static str {
     match role {
-        Role::Auditor | Role::DataProtection => "/audit",
+        Role::Auditor => "/audit",
+        Role::DataProtection => "/data-protection",
         _ => "/find",
     }
 }
