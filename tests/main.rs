@@ -31,5 +31,6 @@ mod unreadable;
 mod vault_nats;
 mod visibility;
 mod web;
+mod web_briefing;
 mod web_audit;
 mod web_publish;

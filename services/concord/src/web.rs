@@ -4,6 +4,7 @@
 //! authorised, decided and recorded exactly as a gRPC call is.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
@@ -22,6 +23,21 @@ pub struct WebArg {
     /// Serve the web console on http://ADDR (e.g. 127.0.0.1:8080).
     #[arg(long = "web", env = "CONCORD_WEB")]
     pub web: Option<SocketAddr>,
+    /// The wards' boundaries, for the console's hotspot map: a GeoJSON
+    /// FeatureCollection of polygons, each naming its ward in the property
+    /// `name` (deploy/wards/ has an illustrative one for the simulated
+    /// borough). Without it, hotspots are a ranked table only.
+    #[arg(long = "wards", env = "CONCORD_WARDS", value_name = "FILE.geojson")]
+    pub wards: Option<PathBuf>,
+}
+
+impl WebArg {
+    /// `console` with the ward boundaries of `--wards`, if given.
+    pub fn with_wards(&self, console: Console) -> Result<Console> {
+        let Some(path) = &self.wards else { return Ok(console) };
+        let wards = concord_web::geo::Wards::load(path).with_context(|| format!("--wards {}", path.display()))?;
+        Ok(console.with_wards(Arc::new(wards)))
+    }
 }
 
 /// The console over what `services` serves (its query side, directory and

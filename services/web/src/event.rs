@@ -94,7 +94,7 @@ const ABBREVIATIONS: &[&str] =
     &["vcs", "vve", "camhs", "mash", "nrm", "yot", "nfa", "cse", "cce", "mappa", "uprn", "dto"];
 
 /// `snake_case` or `SCREAMING_CASE` as words with a capital first letter.
-fn words(name: &str) -> String {
+pub fn words(name: &str) -> String {
     let lower = name.replace('_', " ").to_lowercase();
     let spelt: Vec<String> =
         lower.split(' ').map(|w| if ABBREVIATIONS.contains(&w) { w.to_uppercase() } else { w.to_string() }).collect();
@@ -132,6 +132,12 @@ static ENUM_VALUES: LazyLock<HashMap<String, String>> = LazyLock::new(|| {
     }
     map
 });
+
+/// An enum value's proto name (`ACTION_STATUS_IN_PROGRESS`) in words
+/// without its enum's prefix (`In progress`).
+pub fn enum_words(name: &str) -> String {
+    words(ENUM_VALUES.get(name).map_or(name, String::as_str))
+}
 
 /// A time in `zone`, as GOV.UK writes dates: `7 December 2026, 19:30`.
 pub fn when(time: Option<&pbjson_types::Timestamp>, zone: &TimeZone) -> String {
@@ -222,7 +228,7 @@ fn value(value: &Value) -> String {
         Value::String(s)
             if !s.is_empty() && s.chars().all(|c| c.is_ascii_uppercase() || c == '_' || c.is_ascii_digit()) =>
         {
-            words(ENUM_VALUES.get(s).map_or(s.as_str(), String::as_str))
+            enum_words(s)
         }
         // A code (`possession_of_weapons`): in words.
         Value::String(s)

@@ -16,6 +16,7 @@ pub mod assets;
 mod console;
 pub mod csv;
 pub mod event;
+pub mod geo;
 pub mod forms;
 pub mod pages;
 pub mod problem;

@@ -143,7 +143,7 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
     if let Some(addr) = args.web.web
         && let Some(console) = crate::web::console(&services, concord_web::SignIn::None, zone.clone())
     {
-        let bound = crate::web::start(console, addr).await?;
+        let bound = crate::web::start(args.web.with_wards(console)?, addr).await?;
         eprintln!("serve {}: web console on http://{bound}/", args.replica);
     }
     crate::server::serve(services, listener, tls, crate::cmd::shutdown_signal()).await?;

@@ -169,6 +169,7 @@ async fn start_web(args: &UpArgs, platform: &Platform) -> Result<Option<SocketAd
     let Some(console) = crate::web::console(&platform.services(), sign_in, zone) else {
         return Ok(None);
     };
+    let console = args.web.with_wards(console)?;
     match args.web.web {
         Some(addr) => crate::web::start(console, addr).await.map(Some),
         // The default port is a convenience: if it is taken, say so and go on.

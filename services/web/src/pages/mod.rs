@@ -5,6 +5,7 @@
 //! services, so each page view is one access record naming what it showed.
 
 pub mod audit;
+pub mod briefing;
 pub mod checkpoints;
 pub mod data_protection;
 pub mod cohort;
