@@ -33,8 +33,25 @@ impl Console {
     /// A console reading through `services`, signing readers in as
     /// `sign_in` says, showing times in `zone`, served over plain HTTP.
     pub fn new(services: Services, sign_in: SignIn, zone: TimeZone) -> Console {
-        let state = State { services, sessions: Sessions::default(), cookie: Cookie { secure: false }, sign_in, zone };
+        let state = State {
+            services,
+            sessions: Sessions::default(),
+            cookie: Cookie { secure: false },
+            sign_in,
+            zone,
+            wards: None,
+        };
         Console { state: Arc::new(state) }
+    }
+
+    /// The console with the wards' boundaries, so the hotspot page draws a
+    /// map. Give them before making the router: a router made earlier keeps
+    /// the console as it was.
+    pub fn with_wards(mut self, wards: Arc<crate::geo::Wards>) -> Console {
+        if let Some(state) = Arc::get_mut(&mut self.state) {
+            state.wards = Some(wards);
+        }
+        self
     }
 
     /// The console's routes.
@@ -49,6 +66,8 @@ impl Console {
             .route("/subjects/{kind}/{key}", get(pages::timeline::page))
             .route("/events/{id}", get(pages::event::page))
             .route("/audit", get(pages::audit::form).post(pages::audit::search))
+            .route("/analysis", get(pages::analysis::form).post(pages::analysis::run))
+            .route("/hotspots", get(pages::hotspots::form).post(pages::hotspots::show))
             .route("/audit/export", post(pages::audit::export))
             .route("/audit/checkpoints", get(pages::checkpoints::page).post(pages::checkpoints::check))
             .route("/data-protection", get(pages::data_protection::requests))

@@ -4,6 +4,7 @@
 //! Each page that shows data makes exactly one call to the platform's
 //! services, so each page view is one access record naming what it showed.
 
+pub mod analysis;
 pub mod audit;
 pub mod briefing;
 pub mod checkpoints;
@@ -11,6 +12,7 @@ pub mod data_protection;
 pub mod cohort;
 pub mod event;
 pub mod find;
+pub mod hotspots;
 pub mod publish;
 pub mod signin;
 pub mod timeline;
@@ -41,6 +43,8 @@ pub struct State {
     pub sign_in: SignIn,
     /// The partnership's time zone, for times shown.
     pub zone: TimeZone,
+    /// The wards' boundaries, for the hotspot map (`--wards`), if configured.
+    pub wards: Option<Arc<crate::geo::Wards>>,
 }
 
 /// The signed-in reader, as the page header shows them.
