@@ -31,6 +31,7 @@ mod unreadable;
 mod vault_nats;
 mod visibility;
 mod web;
+mod web_oidc;
 mod web_analysis;
 mod web_briefing;
 mod web_audit;

@@ -1,9 +1,11 @@
-//! The console as a server: its routes, and serving them on a listener.
+//! The console as a server: its routes, and serving them on a listener,
+//! over plain HTTP or TLS.
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use jiff::tz::TimeZone;
 use tokio::net::TcpListener;
 
@@ -11,6 +13,7 @@ use crate::pages::{self, State};
 use crate::services::Services;
 use crate::session::{Cookie, Sessions};
 use crate::signin::SignIn;
+use crate::tls::{Tls, TlsListener};
 use crate::{assets, security};
 
 /// Why the console cannot be served.
@@ -19,6 +22,13 @@ pub enum WebError {
     /// The development sign-in may only be served on loopback.
     #[error("the development sign-in is served only on loopback, not on {0}")]
     DevelopmentSignInOffLoopback(std::net::SocketAddr),
+    /// The sign-in with the identity provider needs TLS off loopback (its
+    /// session cookies are Secure).
+    #[error(
+        "the sign-in with the identity provider is served off loopback only over TLS, not on http://{0}: \
+         give the console a certificate (--web-tls-cert, --web-tls-key)"
+    )]
+    ProviderSignInWithoutTls(std::net::SocketAddr),
     /// The listener failed.
     #[error("the web console: {0}")]
     Io(#[from] std::io::Error),
@@ -27,6 +37,7 @@ pub enum WebError {
 /// The web console: the platform's services, and how readers sign in.
 pub struct Console {
     state: Arc<State>,
+    tls: Option<Tls>,
 }
 
 impl Console {
@@ -41,7 +52,24 @@ impl Console {
             zone,
             wards: None,
         };
-        Console { state: Arc::new(state) }
+        Console { state: Arc::new(state), tls: None }
+    }
+
+    /// The console served over TLS with `tls`: its session cookies Secure
+    /// (`__Host-`), every answer saying to come back only over TLS (HSTS).
+    /// Give it before making the router: a router made earlier keeps the
+    /// console as it was.
+    pub fn with_tls(mut self, tls: Tls) -> Console {
+        if let Some(state) = Arc::get_mut(&mut self.state) {
+            state.cookie = Cookie { secure: true };
+            self.tls = Some(tls);
+        }
+        self
+    }
+
+    /// Whether it is served over TLS.
+    pub fn over_tls(&self) -> bool {
+        self.tls.is_some()
     }
 
     /// The console with the wards' boundaries, so the hotspot page draws a
@@ -59,6 +87,8 @@ impl Console {
         let mut router = Router::new()
             .route("/", get(pages::signin::home))
             .route("/sign-in", get(pages::signin::form).post(pages::signin::submit))
+            .route("/sign-in/start", get(pages::signin::start))
+            .route("/sign-in/callback", get(pages::signin::callback))
             .route("/sign-out", post(pages::signin::sign_out))
             .route("/find", get(pages::find::form))
             .route("/find/key", post(pages::find::by_key))
@@ -101,12 +131,16 @@ impl Console {
         if matches!(self.state.sign_in, SignIn::Development(_)) {
             router = router.layer(axum::middleware::from_fn(security::loopback_only));
         }
+        if self.tls.is_some() {
+            router = router.layer(axum::middleware::from_fn(crate::tls::strict_transport));
+        }
         router.layer(axum::middleware::from_fn(security::headers))
     }
 
     /// The console served on `listener` until `shutdown` completes, to be
     /// awaited; refused at once if it would serve the development sign-in
-    /// off loopback.
+    /// off loopback, or the sign-in with the identity provider off loopback
+    /// without TLS.
     pub fn serve(
         self,
         listener: TcpListener,
@@ -116,9 +150,22 @@ impl Console {
         if matches!(self.state.sign_in, SignIn::Development(_)) && !addr.ip().is_loopback() {
             return Err(WebError::DevelopmentSignInOffLoopback(addr));
         }
+        if matches!(self.state.sign_in, SignIn::Oidc(_)) && self.tls.is_none() && !addr.ip().is_loopback() {
+            return Err(WebError::ProviderSignInWithoutTls(addr));
+        }
         let app = self.router().into_make_service_with_connect_info::<std::net::SocketAddr>();
         Ok(async move {
-            axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+            match &self.tls {
+                None => axum::serve(listener, app).with_graceful_shutdown(shutdown).await?,
+                Some(tls) => {
+                    // Tapped, axum gives any listener's peer address to the
+                    // pages (untapped, only a plain TcpListener's).
+                    let listener = TlsListener::new(listener, tls)?.tap_io(|tls| {
+                        let _ = tls.get_ref().0.set_nodelay(true);
+                    });
+                    axum::serve(listener, app).with_graceful_shutdown(shutdown).await?
+                }
+            }
             Ok(())
         })
     }

@@ -18,12 +18,14 @@ pub mod csv;
 pub mod event;
 pub mod geo;
 pub mod forms;
+pub mod oidc;
 pub mod pages;
 pub mod problem;
 pub mod security;
 pub mod services;
 pub mod session;
 pub mod signin;
+pub mod tls;
 
 pub use console::{Console, WebError};
 pub use services::Services;

@@ -6,6 +6,12 @@
 //! CSRF token, stay on the server. A session ends after [`IDLE`] unused, at
 //! its token's expiry, or on sign-out; signing in starts a new session (a
 //! new id and CSRF token), so an id planted before sign-in is worth nothing.
+//!
+//! A sign-in with the identity provider waits in a session of its own
+//! ([`Pending`]: the `state`, `nonce` and PKCE verifier it must be answered
+//! with), named by a second cookie, SameSite=Lax: the provider's answer comes
+//! as a navigation from the provider's site, on which a Strict cookie is not
+//! sent. That session can be used once, and for [`PENDING`] at most.
 
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
@@ -29,6 +35,9 @@ pub const IDLE: Duration = Duration::from_secs(30 * 60);
 /// without bound. Signed-in sessions are never evicted for them.
 pub const MAX_ANONYMOUS: usize = 10_000;
 
+/// How long a sign-in with the identity provider may take.
+pub const PENDING: Duration = Duration::from_secs(10 * 60);
+
 /// Who is signed in to a session.
 #[derive(Debug, Clone)]
 pub struct User {
@@ -51,6 +60,34 @@ pub struct Session {
     pub csrf: String,
     /// Who is signed in; `None` before sign-in.
     pub user: Option<User>,
+    /// The sign-in with the identity provider this session awaits, if any.
+    pub pending: Option<Pending>,
+}
+
+/// A sign-in with the identity provider, awaiting its answer: what the
+/// answer must match, kept only on the server.
+#[derive(Debug, Clone)]
+pub struct Pending {
+    /// Sent to the provider, which must send it back with the code.
+    pub state: String,
+    /// Sent to the provider, which must put it in the ID token.
+    pub nonce: String,
+    /// The PKCE code verifier: its hash went to the provider, it goes with
+    /// the code to the token endpoint.
+    pub code_verifier: String,
+}
+
+impl Pending {
+    /// A new sign-in: `state`, `nonce` and code verifier each 256 random bits.
+    pub fn new() -> Pending {
+        Pending { state: random(), nonce: random(), code_verifier: random() }
+    }
+}
+
+impl Default for Pending {
+    fn default() -> Self {
+        Pending::new()
+    }
 }
 
 impl Session {
@@ -73,8 +110,8 @@ pub struct Sessions {
     entries: Mutex<HashMap<String, Entry>>,
 }
 
-/// 256 random bits, URL-safe.
-fn random() -> String {
+/// 256 random bits, URL-safe (43 characters of `A-Z a-z 0-9 - _`).
+pub fn random() -> String {
     let mut bytes = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut bytes);
     B64.encode(bytes)
@@ -111,8 +148,21 @@ impl Sessions {
     /// A new session nobody is signed in to (for the sign-in form's CSRF
     /// token); its id.
     pub fn begin(&self) -> (String, Session) {
-        let session = Session { csrf: random(), user: None };
+        let session = Session { csrf: random(), user: None, pending: None };
         (self.insert(session.clone(), IDLE), session)
+    }
+
+    /// A new session awaiting the identity provider's answer to `pending`,
+    /// for [`PENDING`] at most; its id.
+    pub fn begin_pending(&self, pending: Pending) -> String {
+        self.insert(Session { csrf: random(), user: None, pending: Some(pending) }, PENDING)
+    }
+
+    /// Ends session `id` and gives the sign-in it awaited, if it is live and
+    /// awaited one: each pending sign-in is answered at most once.
+    pub fn take_pending(&self, id: &str) -> Option<Pending> {
+        let entry = self.entries().remove(id)?;
+        if entry.live(Instant::now()) { entry.session.pending } else { None }
     }
 
     /// The live session `id`, marked as used now; `None` if there is none
@@ -135,7 +185,7 @@ impl Sessions {
         if let Some(previous) = previous {
             self.end(previous);
         }
-        self.insert(Session { csrf: random(), user: Some(user) }, lasts)
+        self.insert(Session { csrf: random(), user: Some(user), pending: None }, lasts)
     }
 
     /// Ends session `id`.
@@ -175,18 +225,49 @@ impl Cookie {
         format!("{}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict{secure}", self.name())
     }
 
-    /// The session id a request's `Cookie` headers carry, if any. (A cookie
-    /// header is `name=value` pairs split by `;`: too little to need a crate.)
+    /// The session id a request's `Cookie` headers carry, if any.
     pub fn id(self, headers: &HeaderMap) -> Option<String> {
-        headers
-            .get_all(COOKIE)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, _)| *name == self.name())
-            .map(|(_, value)| value.to_string())
+        value(headers, self.name())
     }
+
+    /// The name of the cookie naming a pending sign-in with the identity
+    /// provider (`__Host-` prefixed over TLS).
+    pub fn pending_name(self) -> &'static str {
+        if self.secure { "__Host-concord-sign-in" } else { "concord-sign-in" }
+    }
+
+    /// The `Set-Cookie` value naming pending sign-in `id`: SameSite=Lax, so
+    /// that the browser sends it with the provider's answer (a navigation
+    /// from the provider's site), and gone after [`PENDING`].
+    pub fn set_pending(self, id: &str) -> String {
+        let secure = if self.secure { "; Secure" } else { "" };
+        let max_age = PENDING.as_secs();
+        format!("{}={id}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}", self.pending_name())
+    }
+
+    /// The `Set-Cookie` value that removes the pending sign-in's cookie.
+    pub fn clear_pending(self) -> String {
+        let secure = if self.secure { "; Secure" } else { "" };
+        format!("{}=; Path=/; Max-Age=0; HttpOnly; SameSite=Lax{secure}", self.pending_name())
+    }
+
+    /// The pending sign-in's session id a request's `Cookie` headers carry, if any.
+    pub fn pending_id(self, headers: &HeaderMap) -> Option<String> {
+        value(headers, self.pending_name())
+    }
+}
+
+/// The value of cookie `name` in a request's `Cookie` headers, if any. (A
+/// cookie header is `name=value` pairs split by `;`: too little to need a crate.)
+fn value(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, value)| value.to_string())
 }
 
 #[cfg(test)]
@@ -239,6 +320,25 @@ mod tests {
         assert_eq!(sessions.entries().len(), MAX_ANONYMOUS + 1);
         assert!(sessions.get(&first).is_none(), "the least recently used form's session is forgotten");
         assert!(sessions.get(&signed_in).is_some());
+    }
+
+    #[test]
+    fn a_pending_sign_in_is_answered_once() {
+        let sessions = Sessions::default();
+        let pending = Pending::new();
+        assert_eq!(pending.code_verifier.len(), 43, "PKCE asks for 43 to 128 characters");
+        let id = sessions.begin_pending(pending.clone());
+        assert!(sessions.get(&id).is_some_and(|s| s.user.is_none()));
+        assert_eq!(sessions.take_pending(&id).map(|p| p.state), Some(pending.state));
+        assert!(sessions.take_pending(&id).is_none(), "a pending sign-in answered twice");
+        assert!(sessions.get(&id).is_none());
+        let (plain, _) = sessions.begin();
+        assert!(sessions.take_pending(&plain).is_none(), "a session that awaited no sign-in");
+        let tls = Cookie { secure: true };
+        assert_eq!(
+            tls.set_pending("abc"),
+            "__Host-concord-sign-in=abc; Path=/; Max-Age=600; HttpOnly; SameSite=Lax; Secure"
+        );
     }
 
     #[test]

@@ -3,9 +3,11 @@
 //! The development sign-in lets anyone at the machine pick an agency, a role
 //! and a purpose, and mints them a token with the platform's local issuer:
 //! it exists only in `concord up`, and the console refuses to serve it off
-//! loopback ([`crate::Console::serve`]). The partnership's OpenID Connect
-//! provider (authorization code + PKCE) is to be another [`SignIn`]: it too
-//! ends in a token the door checks, kept in the session as [`crate::session::User`].
+//! loopback ([`crate::Console::serve`]). Everywhere else readers sign in
+//! with the partnership's OpenID Connect provider (authorization code +
+//! PKCE, [`crate::oidc`]), served off loopback only over TLS. Either way the
+//! sign-in ends in a token the door checks, kept in the session as
+//! [`crate::session::User`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +15,7 @@ use std::time::Duration;
 use concord_core::AgencyId;
 use concord_identity::{Issuer, Purpose, Role};
 
+use crate::oidc::Oidc;
 use crate::session::User;
 
 /// How long a development sign-in's token (and so its session) lasts.
@@ -24,8 +27,10 @@ pub enum SignIn {
     /// Pick agency, role and purpose; tokens from the local issuer. Only in
     /// `concord up`, only on loopback.
     Development(Arc<Development>),
-    /// No way to sign in is configured here (a query replica, until the
-    /// OpenID Connect sign-in exists): the sign-in page says so.
+    /// With the partnership's OpenID Connect provider.
+    Oidc(Arc<Oidc>),
+    /// No way to sign in is configured here (the provider's sign-in needs
+    /// the console's address): the sign-in page says so.
     None,
 }
 

@@ -80,7 +80,8 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
     let layout = Layout::with_keys(&args.data.data, args.keys);
     let log = open_log(&layout, args.engine)?;
     let quarantine = Arc::new(Quarantine::open(open_store(&layout, args.engine, "quarantine")?)?);
-    let (registry, verifier) = load_trust(&layout, args.oidc.config()?.as_ref()).await?;
+    let oidc = args.oidc.config()?;
+    let (registry, verifier) = load_trust(&layout, oidc.as_ref()).await?;
     let nats = NatsConfig { url: args.nats.clone(), replicas: 1, manage_streams: false };
     let bus = connect_bus(Some(&nats)).await?;
     let ready = crate::platform::readiness(Some(log.clone()), Some(bus.clone()));
@@ -137,14 +138,19 @@ pub async fn run(args: ServeArgs) -> Result<ExitCode> {
         directory: Some(directory),
         ready: Some(ready),
     };
-    // The console of a replica has no sign-in until the partnership's OpenID
-    // Connect provider can sign readers in (the development sign-in is
-    // `concord up`'s alone).
-    if let Some(addr) = args.web.web
-        && let Some(console) = crate::web::console(&services, concord_web::SignIn::None, zone.clone())
-    {
-        let bound = crate::web::start(args.web.with_wards(console)?, addr).await?;
-        eprintln!("serve {}: web console on http://{bound}/", args.replica);
+    // Readers of a replica's console sign in with the partnership's OpenID
+    // Connect provider (the development sign-in is `concord up`'s alone).
+    if let Some(addr) = args.web.web {
+        let sign_in = match &oidc {
+            Some(oidc) => args.web.provider_sign_in(oidc, services.verifier.clone()).await?,
+            None => concord_web::SignIn::None,
+        };
+        if let Some(console) = crate::web::console(&services, sign_in, zone.clone()) {
+            let console = args.web.with_tls(args.web.with_wards(console)?)?;
+            let scheme = if console.over_tls() { "https" } else { "http" };
+            let bound = crate::web::start(console, addr).await?;
+            eprintln!("serve {}: web console on {scheme}://{bound}/", args.replica);
+        }
     }
     crate::server::serve(services, listener, tls, crate::cmd::shutdown_signal()).await?;
     store_checkpoint(&log_for_checkpoint).await;

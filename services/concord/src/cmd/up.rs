@@ -159,7 +159,7 @@ pub async fn run(args: UpArgs) -> Result<ExitCode> {
 /// unless the partnership's OpenID Connect provider issues them.
 async fn start_web(args: &UpArgs, platform: &Platform) -> Result<Option<SocketAddr>> {
     let sign_in = match args.oidc.config()? {
-        Some(_) => concord_web::SignIn::None,
+        Some(oidc) => args.web.provider_sign_in(&oidc, platform.services().verifier.clone()).await?,
         None => concord_web::SignIn::Development(Arc::new(concord_web::signin::Development::new(
             platform.layout.issuer()?,
             default_agencies(),
@@ -170,6 +170,7 @@ async fn start_web(args: &UpArgs, platform: &Platform) -> Result<Option<SocketAd
         return Ok(None);
     };
     let console = args.web.with_wards(console)?;
+    let console = args.web.with_tls(console)?;
     match args.web.web {
         Some(addr) => crate::web::start(console, addr).await.map(Some),
         // The default port is a convenience: if it is taken, say so and go on.

@@ -1,25 +1,38 @@
 //! Signing in and out.
 //!
-//! The sign-in form gets a session of its own first (so even it carries a
-//! CSRF token); signing in replaces that session with a new one.
+//! The development sign-in's form gets a session of its own first (so even
+//! it carries a CSRF token); signing in replaces that session with a new one.
+//!
+//! With the identity provider, "Sign in" is a link, not a form: the
+//! console's Content-Security-Policy lets forms post only to the console,
+//! and browsers hold the redirect to the provider that follows a form to
+//! that too. Following it begins a pending sign-in ([`Pending`]) and sends
+//! the browser to the provider; the provider sends it back to the callback,
+//! which makes a new session. Because that answer is a navigation from the
+//! provider's site, on which the browser withholds the SameSite=Strict
+//! session cookie, and still would on a redirect onward, the callback
+//! answers with a page that moves on by itself (`Refresh`): a navigation
+//! from the console's own page, which carries the new cookie.
 
 use std::sync::Arc;
 
 use askama::Template;
-use axum::extract::{self, Form};
-use axum::http::HeaderMap;
-use axum::http::header::SET_COOKIE;
+use axum::extract::{self, Form, Query};
+use axum::http::header::{REFRESH, SET_COOKIE};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use concord_identity::{Purpose, Role};
 use serde::Deserialize;
 
 use super::{Frame, State, Visit, render};
+use crate::oidc::{Answer, Refusal};
 use crate::problem::Problem;
+use crate::session::Pending;
 use crate::signin::{DEVELOPMENT_TOKEN_LIFETIME, SignIn};
 
 /// Where a reader in `role` starts: auditors with the audit log, data
 /// protection with its requests, everyone else with the search.
-fn start(role: Role) -> &'static str {
+fn start_page(role: Role) -> &'static str {
     match role {
         Role::Auditor => "/audit",
         Role::DataProtection => "/data-protection",
@@ -30,34 +43,61 @@ fn start(role: Role) -> &'static str {
 /// `/`: the reader's start page once signed in, the sign-in page before.
 pub async fn home(visit: Result<Visit, Problem>) -> Redirect {
     match visit {
-        Ok(visit) => Redirect::to(start(visit.user.role)),
+        Ok(visit) => Redirect::to(start_page(visit.user.role)),
         Err(_) => Redirect::to("/sign-in"),
     }
+}
+
+/// What the sign-in page shows.
+enum Way {
+    /// The development sign-in's form, with the agencies to pick from.
+    Development(Vec<String>),
+    /// A link to sign in with the identity provider.
+    Provider,
+    /// No sign-in is configured.
+    None,
+    /// Signed in: moving on to `next`.
+    SignedIn(&'static str),
+    /// Signed out of the console; moving on to sign out of the provider at
+    /// this address.
+    SignedOut(String),
 }
 
 #[derive(Template)]
 #[template(path = "sign_in.html")]
 struct SignInPage {
     frame: Frame,
-    development: Option<Vec<String>>,
+    way: Way,
+    /// Why the last sign-in failed.
+    error: Option<String>,
     roles: Vec<&'static str>,
     purposes: Vec<&'static str>,
 }
 
-/// The sign-in form, in a new session of its own.
+impl SignInPage {
+    fn new(frame: Frame, way: Way, error: Option<String>) -> SignInPage {
+        SignInPage {
+            frame,
+            way,
+            error,
+            roles: Role::ALL.iter().map(|r| r.as_str()).collect(),
+            purposes: Purpose::ALL.iter().map(|p| p.as_str()).collect(),
+        }
+    }
+}
+
+/// The sign-in page; the development sign-in's form in a new session of its own.
 pub async fn form(extract::State(state): extract::State<Arc<State>>) -> Result<Response, Problem> {
-    let (id, session) = state.sessions.begin();
-    let development = match &state.sign_in {
-        SignIn::Development(d) => Some(d.agencies().iter().map(|a| a.to_string()).collect()),
-        SignIn::None => None,
-    };
-    let page = SignInPage {
-        frame: Frame::of(&session),
-        development,
-        roles: Role::ALL.iter().map(|r| r.as_str()).collect(),
-        purposes: Purpose::ALL.iter().map(|p| p.as_str()).collect(),
-    };
-    Ok(([(SET_COOKIE, state.cookie.set(&id))], render(&page)?).into_response())
+    match &state.sign_in {
+        SignIn::Development(d) => {
+            let (id, session) = state.sessions.begin();
+            let agencies = d.agencies().iter().map(|a| a.to_string()).collect();
+            let page = SignInPage::new(Frame::of(&session), Way::Development(agencies), None);
+            Ok(([(SET_COOKIE, state.cookie.set(&id))], render(&page)?).into_response())
+        }
+        SignIn::Oidc(_) => Ok(render(&SignInPage::new(Frame::anonymous(), Way::Provider, None))?.into_response()),
+        SignIn::None => Ok(render(&SignInPage::new(Frame::anonymous(), Way::None, None))?.into_response()),
+    }
 }
 
 /// The sign-in form's fields.
@@ -87,7 +127,60 @@ pub async fn submit(
     let purpose: Purpose = form.purpose.parse().map_err(Problem::Invalid)?;
     let user = development.sign_in(&form.agency, role, purpose).map_err(|e| Problem::Invalid(e.to_string()))?;
     let id = state.sessions.sign_in(previous.as_deref(), user, DEVELOPMENT_TOKEN_LIFETIME);
-    Ok(([(SET_COOKIE, state.cookie.set(&id))], Redirect::to(start(role))).into_response())
+    Ok(([(SET_COOKIE, state.cookie.set(&id))], Redirect::to(start_page(role))).into_response())
+}
+
+/// `/sign-in/start`: begins a sign-in with the identity provider and sends
+/// the browser there.
+pub async fn start(extract::State(state): extract::State<Arc<State>>) -> Result<Response, Problem> {
+    let SignIn::Oidc(oidc) = &state.sign_in else {
+        return Err(Problem::NotFound);
+    };
+    let pending = Pending::new();
+    let to = oidc.authorization_url(&pending);
+    let id = state.sessions.begin_pending(pending);
+    Ok(([(SET_COOKIE, state.cookie.set_pending(&id))], Redirect::to(to.as_str())).into_response())
+}
+
+/// `/sign-in/callback`: the identity provider's answer. The pending sign-in
+/// is used up whatever the answer; signed in, a new session; refused, the
+/// sign-in page says why, and no session is made.
+pub async fn callback(
+    extract::State(state): extract::State<Arc<State>>,
+    headers: HeaderMap,
+    answer: Result<Query<Answer>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, Problem> {
+    let SignIn::Oidc(oidc) = &state.sign_in else {
+        return Err(Problem::NotFound);
+    };
+    let pending = state.cookie.pending_id(&headers).and_then(|id| state.sessions.take_pending(&id));
+    let answer = answer.map(|Query(answer)| answer).unwrap_or_default();
+    let clear = (SET_COOKIE, state.cookie.clear_pending());
+    let signed_in = match pending {
+        Some(pending) => oidc.finish(&pending, &answer).await,
+        None => Err(Refusal::State),
+    };
+    let (user, lasts) = match signed_in {
+        Ok(signed_in) => signed_in,
+        Err(refusal) => {
+            tracing::info!(reason = %refusal, "a sign-in with the identity provider was refused");
+            let page = SignInPage::new(Frame::anonymous(), Way::Provider, Some(sentence(&refusal.to_string())));
+            return Ok((StatusCode::FORBIDDEN, [clear], render(&page)?).into_response());
+        }
+    };
+    let next = start_page(user.role);
+    let id = state.sessions.sign_in(None, user, lasts);
+    let session = state.sessions.get(&id).ok_or(Problem::SignIn)?;
+    let page = SignInPage::new(Frame::of(&session), Way::SignedIn(next), None);
+    let cookies = [clear, (SET_COOKIE, state.cookie.set(&id)), (REFRESH, format!("0; url={next}"))];
+    Ok((cookies, render(&page)?).into_response())
+}
+
+/// `text` as a sentence: a capital first letter and a full stop.
+fn sentence(text: &str) -> String {
+    let mut chars = text.chars();
+    let first = chars.next().map(|c| c.to_uppercase().collect::<String>()).unwrap_or_default();
+    format!("{first}{}.", chars.as_str())
 }
 
 /// The sign-out form's fields.
@@ -96,7 +189,9 @@ pub struct SignOutForm {
     csrf: String,
 }
 
-/// Ends the session.
+/// Ends the session; then, with an identity provider that says where,
+/// signs out of the provider too (a page moving on by itself, as a form's
+/// redirect may go only to the console).
 pub async fn sign_out(
     extract::State(state): extract::State<Arc<State>>,
     visit: Visit,
@@ -104,5 +199,13 @@ pub async fn sign_out(
 ) -> Result<Response, Problem> {
     visit.check(&form.csrf)?;
     state.sessions.end(&visit.id);
-    Ok(([(SET_COOKIE, state.cookie.clear())], Redirect::to("/sign-in")).into_response())
+    let clear = (SET_COOKIE, state.cookie.clear());
+    let SignIn::Oidc(oidc) = &state.sign_in else {
+        return Ok(([clear], Redirect::to("/sign-in")).into_response());
+    };
+    let Some(provider) = oidc.end_session_url() else {
+        return Ok(([clear], Redirect::to("/sign-in")).into_response());
+    };
+    let page = SignInPage::new(Frame::anonymous(), Way::SignedOut(provider.to_string()), None);
+    Ok(([clear, (REFRESH, format!("0; url={provider}"))], render(&page)?).into_response())
 }
