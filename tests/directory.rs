@@ -444,3 +444,34 @@ async fn an_agency_keeps_a_cohort_as_events_and_a_live_feed_follows_it() {
     assert_eq!(delivered[1..], [member.event_id, left.event_id, last.event_id.clone()]);
     assert!(!delivered.contains(&outsider.event_id) && !delivered.contains(&after_leaving.event_id));
 }
+
+/// Replays the whole log as an analyst into a problem profile: how many
+/// people were reported missing, and how many of them more than once.
+async fn missing_people_replayed(t: &TestPlatform) -> (u64, u64) {
+    use futures::StreamExt;
+    let analyst = t.token("childrens_services.harrow", Role::Analyst, Purpose::Analysis);
+    let mut client = pb::replay_service_client::ReplayServiceClient::new(t.channel().await);
+    let request = pb::ReplayRequest { analysis_id: "merges".into(), ..Default::default() };
+    let mut stream = client.replay(authorized(request, &analyst)).await.unwrap().into_inner();
+    let mut profile = concord_analytics::Profile::new(concord_analytics::ProfileConfig::default());
+    while let Some(batch) = stream.next().await {
+        batch.unwrap().events.iter().for_each(|e| profile.apply(e));
+    }
+    let missing = profile.figures(&concord_analytics::Population::default()).repeat_missing;
+    (missing.people, missing.repeat_people)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_replayed_profile_counts_a_merged_pair_as_one_person_until_it_is_unmerged() {
+    let t = TestPlatform::start(concord_log::kv::Engine::Redb).await;
+    let police = t.token("police.met.nw", Role::Practitioner, Purpose::Safeguarding);
+    let social = t.token("childrens_services.harrow", Role::Practitioner, Purpose::Safeguarding);
+    let high = pb::RiskLevel::High;
+    publish(&t, crate::alerts::missing("P-rm01", "E-rm1", high), &police).await.unwrap();
+    publish(&t, crate::alerts::missing("P-rm02", "E-rm2", high), &police).await.unwrap();
+    assert_eq!(missing_people_replayed(&t).await, (2, 0), "two people, each missing once");
+    publish(&t, merge("childrens_services.harrow", "P-rm01", "P-rm02", false), &social).await.unwrap();
+    assert_eq!(missing_people_replayed(&t).await, (1, 1), "one person, missing twice");
+    publish(&t, merge("childrens_services.harrow", "P-rm01", "P-rm02", true), &social).await.unwrap();
+    assert_eq!(missing_people_replayed(&t).await, (2, 0), "two again");
+}

@@ -12,6 +12,8 @@
 //! - [`profile`]: a problem profile (counts by category, ward, month, age,
 //!   gender, ethnicity; repeats; exploitation flags; disproportionality) as an
 //!   incremental projection, [`Profile`].
+//! - `merges`: merges and unmerges of people as the replay shows them, so
+//!   the profile counts a merged pair as one person.
 //! - [`definitions`]: the definition (id, version, text) of every figure.
 //! - [`population`]: population denominators from a small CSV file.
 //! - [`suppression`]: small-number suppression of every published aggregate.
@@ -51,6 +53,7 @@
 pub mod chart;
 pub mod definitions;
 pub mod indicators;
+mod merges;
 pub mod page;
 pub mod population;
 pub mod profile;

@@ -14,7 +14,9 @@
 //!
 //! A missing episode (every event with one `episode_id`) and a VVE briefing
 //! item (every event with one `item_id`) are counted once, placed by their
-//! first event; consent records are not counted. The definitions in
+//! first event; consent records are not counted. People merged
+//! (`subjects_merged`, until a `subjects_unmerged` of the pair) are counted
+//! as one, the person kept. The definitions in
 //! [`crate::definitions`] say exactly what each table counts.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -25,6 +27,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::definitions::{self, Definition};
 use crate::indicators::area_name;
+use crate::merges::Merges;
 use crate::population::{ETHNIC_GROUPS, Population, YOUTH_AGES, ethnicity_label};
 use crate::records::{self, Records, enum_label, in_borough, subjects_of};
 use crate::report::{Cell, CellKind, CellStatus, Report, Table};
@@ -280,6 +283,9 @@ pub struct Profile {
     records: Records<ProfileRecord>,
     events_applied: u64,
     without_body: u64,
+    /// Merges as they stand: a merged pair of people is counted as one.
+    #[serde(default)]
+    merges: Merges,
 }
 
 const AGE_BANDS: [&str; 6] = ["under 10", "10-13", "14-15", "16-17", "18+", "unknown"];
@@ -346,6 +352,7 @@ impl Profile {
             self.without_body += 1;
         }
         self.records.apply(event, extract);
+        self.merges.apply(event);
     }
 
     /// How many events have been applied.
@@ -380,7 +387,7 @@ impl Profile {
                 category: first.category.as_deref(),
                 ward: &first.ward,
                 time,
-                persons: records.iter().flat_map(|r| r.persons.iter().map(String::as_str)).collect(),
+                persons: records.iter().flat_map(|r| r.persons.iter().map(|p| self.merges.kept(p))).collect(),
                 places: records.iter().flat_map(|r| r.places.iter().map(String::as_str)).collect(),
                 missing_exploitation: records.iter().any(|r| r.missing_exploitation),
                 outcome: first.outcome.as_ref(),
@@ -397,7 +404,7 @@ impl Profile {
         let mut outcomes: BTreeMap<&str, Vec<(i64, &OutcomeInfo)>> = BTreeMap::new();
         for (_, r) in self.records.iter() {
             if let (Some(o), Some(p), Some(t)) = (r.outcome.as_ref(), r.persons.first(), r.time(axis)) {
-                outcomes.entry(p.as_str()).or_default().push((t, o));
+                outcomes.entry(self.merges.kept(p)).or_default().push((t, o));
             }
         }
         let mut out = BTreeMap::new();
@@ -917,6 +924,26 @@ mod tests {
                 people_missing_and_with_concern: 1,
             }
         );
+    }
+
+    #[test]
+    fn a_merged_pair_of_people_is_one_person_until_unmerged() {
+        let merge =
+            |id: &str, body: Body| event(id, vec![person("C"), person("B")], date(2020, 7, 10), "Wealdstone", body);
+        // B, missing once, is found to be C, missing once in the window: one
+        // person missing twice, a repeat, though the merge came after the window.
+        let mut events = events();
+        events.push(merge("J1", Body::SubjectsMerged(pb::SubjectsMerged {})));
+        let f = profile_of(&events).figures(&population());
+        assert_eq!(f.repeat_missing, RepeatCounts { events: 5, people: 2, repeat_people: 2, repeat_events: 5 });
+        assert_eq!(f.exploitation.people_missing_flagged, 2, "A and C, who is B");
+        let people: u64 = f.people_by_gender.iter().map(|(_, n)| n).sum();
+        assert_eq!(people, 7, "A, C (B), D, F, G, H, S");
+        // Unmerged, they are two again.
+        events.push(merge("J2", Body::SubjectsUnmerged(pb::SubjectsUnmerged {})));
+        let f = profile_of(&events).figures(&population());
+        assert_eq!(f.repeat_missing, RepeatCounts { events: 5, people: 3, repeat_people: 1, repeat_events: 3 });
+        assert_eq!(f.people_by_gender.iter().map(|(_, n)| n).sum::<u64>(), 8);
     }
 
     /// Outcomes by ethnic group over a population of 5,000 White, 2,000 Black,
