@@ -11,11 +11,15 @@
 //! reader's agency's access records; a retention preview lists a subject
 //! past retention and erases nothing. Every page is screenshotted and
 //! checked with axe-core. And from the attacker's side, over plain HTTP: a
-//! practitioner is refused every one of these pages (by the services), and
-//! forms without this session's CSRF token are refused and change nothing.
+//! practitioner is refused every one of these pages (by the services),
+//! forms without this session's CSRF token are refused and change nothing,
+//! the auditor pages through records with the service's page tokens and
+//! narrows them by kind of access, and a reader named like a spreadsheet
+//! formula is exported as text.
 
 use concord_core::pb;
 use concord_core::pb::admin_service_client::AdminServiceClient;
+use concord_core::pb::query_service_client::QueryServiceClient;
 use concord_identity::{Purpose, Role};
 use concord_log::kv::Engine;
 use fantoccini::Locator;
@@ -318,7 +322,7 @@ async fn signed_in(url: &str, agency: &str, role: &str, purpose: &str) -> (Strin
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn the_audit_and_data_protection_pages_refuse_other_roles_and_forged_forms() {
+async fn other_roles_and_forged_forms_are_refused_and_the_audit_log_pages_and_exports_safely() {
     let s = setup().await;
     let url = &s.url;
 
@@ -367,6 +371,46 @@ async fn the_audit_and_data_protection_pages_refuse_other_roles_and_forged_forms
     // Nor is a request's page open to the practitioner.
     let refused = get(&format!("{url}/data-protection/requests/{}", uuid_v7()), &officer).await;
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+
+    // The auditor pages through the officer's many page views with the
+    // service's page tokens: 50 records, then the rest, none twice.
+    for _ in 0..55 {
+        assert_eq!(get(&format!("{url}/subjects/person/{CHILD}"), &officer).await.status(), StatusCode::OK);
+    }
+    let (auditor, csrf) = signed_in(url, "childrens_services.harrow", "auditor", "audit").await;
+    let by_officer = [("csrf", csrf.as_str()), ("principal", OFFICER)];
+    let first = post(&format!("{url}/audit"), Some(&auditor), &by_officer).await.text().await.unwrap();
+    let token = first.split("name=\"page_token\" value=\"").nth(1).and_then(|r| r.split('"').next()).unwrap();
+    let next = [by_officer.as_slice(), &[("page_token", token)]].concat();
+    let second = post(&format!("{url}/audit"), Some(&auditor), &next).await.text().await.unwrap();
+    let positions = |page: &str| -> Vec<String> {
+        page.split("href=\"#record-").skip(1).filter_map(|r| r.split('"').next()).map(str::to_string).collect()
+    };
+    let (first, second) = (positions(&first), positions(&second));
+    assert_eq!(first.len(), 50);
+    assert!(second.len() >= 55 - 50 && second.iter().all(|p| !first.contains(p)), "{first:?} {second:?}");
+
+    // The kind of access narrows to what added events about the child.
+    let added = [("csrf", csrf.as_str()), ("subject_kind", "person"), ("subject_key", CHILD), ("access", "added")];
+    let added = post(&format!("{url}/audit"), Some(&auditor), &added).await.text().await.unwrap();
+    assert!(added.contains("PublishService/Publish") && !added.contains("QueryService/SubjectTimeline"), "{added}");
+
+    // A reader whose name is a spreadsheet formula: in the export it is
+    // text, not a formula.
+    let formula = "=HYPERLINK(\"http://evil.example\",\"open\")";
+    let issuer = s.t.layout().issuer().unwrap();
+    let ttl = std::time::Duration::from_secs(600);
+    let token = issuer.mint(formula, &common::agency("police.met.nw"), Role::Practitioner, Purpose::Safeguarding, ttl);
+    let mut query = QueryServiceClient::new(s.t.channel().await);
+    let subject = pb::SubjectRef { kind: pb::SubjectKind::Person as i32, key: CHILD.into() };
+    let timeline = pb::SubjectTimelineRequest { subject: Some(subject), page_size: 10, page_token: String::new() };
+    query.subject_timeline(authorized(timeline, &token.unwrap())).await.unwrap();
+    let by_formula = [("csrf", csrf.as_str()), ("principal", formula)];
+    let export = post(&format!("{url}/audit/export"), Some(&auditor), &by_formula).await.text().await.unwrap();
+    assert!(export.contains("\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"open\"\")\""), "{export}");
+    let rows = parse_csv(&export);
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[1][3], format!("'{formula}"));
 }
 
 fn uuid_v7() -> String {
