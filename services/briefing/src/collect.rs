@@ -70,8 +70,38 @@ fn about(views: &Views, subject: &SubjectId, from: i64, to: i64) -> Result<Vec<S
     Ok(out)
 }
 
+/// What the choice of briefing items needs of one item event: kept for
+/// every item event in the log while choosing, so it is small (the events
+/// themselves are read again only for the items kept).
+#[derive(Debug, Clone, PartialEq)]
+struct ItemEvent {
+    /// Its log position.
+    position: u64,
+    /// The item it is an event of.
+    item: String,
+    /// When it happened (milliseconds), if it says.
+    happened: Option<i64>,
+    /// Whether it leaves one of the item's actions open or in progress.
+    open: bool,
+}
+
+impl ItemEvent {
+    /// The summary of `event`, at `position`; `None` if it is no briefing item.
+    fn of(position: u64, event: &pb::Event) -> Option<ItemEvent> {
+        let Some(Body::VveBriefingItem(item)) = &event.body else { return None };
+        Some(ItemEvent {
+            position,
+            item: item.item_id.clone(),
+            happened: event.occurred_at.as_ref().map(millis),
+            open: item.actions.iter().any(|a| crate::actions::is_open(a.status)),
+        })
+    }
+}
+
 /// Briefing item events for a briefing whose history starts at `from` and
-/// whose window ends at `to`, in log order (see [`briefing_items`]).
+/// whose window ends at `to`, in log order (see [`briefing_items`]). Memory
+/// grows with the number of item events only by their summaries: a log
+/// with many briefing items (every day's, for years) is not held whole.
 fn items(views: &Views, from: i64, to: i64) -> Result<Vec<Stored>, Status> {
     let value = EventType::VveBriefingItem.as_str().as_bytes();
     let mut end = value.to_vec();
@@ -85,45 +115,29 @@ fn items(views: &Views, from: i64, to: i64) -> Result<Vec<Stored>, Status> {
             let bytes = views.stored(position)?;
             let (_, event) = decode_entry(&bytes)
                 .map_err(|e| storage_unavailable(format!("entry {position} does not decode: {e}")))?;
-            all.push((position, bytes, event));
+            all.extend(ItemEvent::of(position, &event));
         }
     }
-    Ok(briefing_items(all, from, to))
+    briefing_items(all, from, to).into_iter().map(|position| Ok((position, views.stored(position)?))).collect()
 }
 
-/// The briefing item events a briefing keeps, of `all` (position, stored
-/// bytes, decoded event, in log order): every event, up to `to`, of an item
-/// that has an event in `[from, to)`, or whose latest event up to `to` still
-/// has an open or in-progress action: an open action never drops out of the
-/// briefing however old its item, until it is done or cancelled.
-fn briefing_items(all: Vec<(u64, Vec<u8>, pb::Event)>, from: i64, to: i64) -> Vec<Stored> {
-    let item_of = |event: &pb::Event| match &event.body {
-        Some(Body::VveBriefingItem(item)) => Some(item.item_id.clone()),
-        _ => None,
-    };
-    let happened = |event: &pb::Event| event.occurred_at.as_ref().map(millis);
-    let before_end: Vec<_> = all.into_iter().filter(|(_, _, e)| happened(e).is_some_and(|t| t < to)).collect();
-    let mut keep: HashSet<String> = HashSet::new();
-    let mut latest: BTreeMap<String, &pb::Event> = BTreeMap::new();
-    for (_, _, event) in &before_end {
-        let Some(item) = item_of(event) else { continue };
-        if happened(event).is_some_and(|t| from <= t) {
-            keep.insert(item.clone());
+/// The positions of the briefing item events a briefing keeps, of `all`
+/// (in log order): every event, up to `to`, of an item that has an event in
+/// `[from, to)`, or whose latest event up to `to` still has an open or
+/// in-progress action: an open action never drops out of the briefing
+/// however old its item, until it is done or cancelled.
+fn briefing_items(all: Vec<ItemEvent>, from: i64, to: i64) -> Vec<u64> {
+    let before_end: Vec<ItemEvent> = all.into_iter().filter(|e| e.happened.is_some_and(|t| t < to)).collect();
+    let mut keep: HashSet<&str> = HashSet::new();
+    let mut latest: BTreeMap<&str, &ItemEvent> = BTreeMap::new();
+    for event in &before_end {
+        if event.happened.is_some_and(|t| from <= t) {
+            keep.insert(&event.item);
         }
-        latest.insert(item, event);
+        latest.insert(&event.item, event);
     }
-    for (item, event) in latest {
-        if let Some(Body::VveBriefingItem(i)) = &event.body
-            && i.actions.iter().any(|a| crate::actions::is_open(a.status))
-        {
-            keep.insert(item);
-        }
-    }
-    before_end
-        .into_iter()
-        .filter(|(_, _, e)| item_of(e).is_some_and(|i| keep.contains(&i)))
-        .map(|(position, bytes, _)| (position, bytes))
-        .collect()
+    keep.extend(latest.into_iter().filter(|(_, e)| e.open).map(|(item, _)| item));
+    before_end.iter().filter(|e| keep.contains(e.item.as_str())).map(|e| e.position).collect()
 }
 
 /// Whether the stored entry is in one of `boroughs` (any, when empty).
@@ -228,8 +242,9 @@ mod tests {
 
     const DAY: i64 = 86_400_000;
 
-    fn item(id: &str, day: i64, status: pb::ActionStatus) -> pb::Event {
-        pb::Event {
+    /// The summary of item `id`'s event at `position`, on `day`, leaving its action `status`.
+    fn item(position: u64, id: &str, day: i64, status: pb::ActionStatus) -> ItemEvent {
+        let event = pb::Event {
             occurred_at: Some(timestamp(day * DAY)),
             body: Some(Body::VveBriefingItem(pb::VveBriefingItem {
                 item_id: id.into(),
@@ -242,7 +257,8 @@ mod tests {
                 ..Default::default()
             })),
             ..Default::default()
-        }
+        };
+        ItemEvent::of(position, &event).expect("a briefing item")
     }
 
     /// Rule 5 of #21: an open action stays in the briefing while open,
@@ -253,21 +269,21 @@ mod tests {
         // History from day 400, window ending day 800.
         let all = vec![
             // Item A raised on day 10, still open: kept (positions 1, 2).
-            (1, vec![1], item("A", 10, Open)),
-            (2, vec![2], item("A", 20, InProgress)),
+            item(1, "A", 10, Open),
+            item(2, "A", 20, InProgress),
             // Item B raised on day 10, done on day 30: gone (3, 4).
-            (3, vec![3], item("B", 10, Open)),
-            (4, vec![4], item("B", 30, Done)),
+            item(3, "B", 10, Open),
+            item(4, "B", 30, Done),
             // Item C raised on day 500, done: in the history, kept (5).
-            (5, vec![5], item("C", 500, Done)),
+            item(5, "C", 500, Done),
             // Item D's only event is after the window: not yet (6).
-            (6, vec![6], item("D", 900, Open)),
+            item(6, "D", 900, Open),
             // Item E open on day 10, done on day 900 (after the window): as
             // at the window's end it was open, so kept, without the later event (7).
-            (7, vec![7], item("E", 10, Open)),
-            (8, vec![8], item("E", 900, Done)),
+            item(7, "E", 10, Open),
+            item(8, "E", 900, Done),
         ];
-        let kept: Vec<u64> = briefing_items(all, 400 * DAY, 800 * DAY).into_iter().map(|(p, _)| p).collect();
+        let kept = briefing_items(all, 400 * DAY, 800 * DAY);
         assert_eq!(kept, vec![1, 2, 5, 7]);
     }
 }
