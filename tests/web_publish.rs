@@ -12,6 +12,7 @@
 //! find the child.
 
 use concord_core::pb;
+use concord_core::pb::audit_service_client::AuditServiceClient;
 use concord_core::pb::query_service_client::QueryServiceClient;
 use concord_identity::{Purpose, Role};
 use concord_log::kv::Engine;
@@ -80,6 +81,8 @@ async fn practitioners_publish_through_forms_and_follow_their_cohort_in_a_browse
     // A gravity score that is no number: its error, and nothing published.
     let size = t.platform.log.size();
     type_into(&b, "subjects-0-key", CHILD).await;
+    // What identifies the child is asked for on opening the details.
+    b.client.find(Locator::Css("details summary")).await.unwrap().click().await.unwrap();
     type_into(&b, "subjects-0-name", "Jordan Formfill").await;
     type_into(&b, "borough", "Harrow").await;
     type_into(&b, "ward", "Wealdstone").await;
@@ -167,6 +170,15 @@ async fn practitioners_publish_through_forms_and_follow_their_cohort_in_a_browse
     let feed = check(&b, "cohort-feed-refreshed", &mut visited).await;
     assert!(feed.contains(&format!("/events/{second}")), "the new event: {feed}");
     assert!(!feed.contains(&hidden) && !feed.contains("Vcs engagement") && !feed.contains("VCS engagement"), "{feed}");
+
+    // The refreshed feed's view of the member's timeline is one access
+    // record naming the new arrest; no record of the console names the
+    // engagement it did not show.
+    let console_reads = |records: Vec<pb::AccessRecord>, rpc: &str| {
+        records.iter().filter(|r| r.principal == "console:practitioner@police.met.nw" && r.rpc.ends_with(rpc)).count()
+    };
+    assert_eq!(console_reads(records_naming(&t, &second).await, "/SubjectTimeline"), 1);
+    assert_eq!(console_reads(records_naming(&t, &hidden).await, ""), 0);
     sign_out(&b).await;
 
     // A VCS worker's arrest: the node refuses it, and the form says so.
@@ -205,6 +217,15 @@ async fn practitioners_publish_through_forms_and_follow_their_cohort_in_a_browse
     for address in &visited {
         assert!(!address.contains(COHORT) && !address.to_lowercase().contains("jordan"), "{address}");
     }
+}
+
+/// The access records naming `event_id`, as an auditor lists them.
+async fn records_naming(t: &TestPlatform, event_id: &str) -> Vec<pb::AccessRecord> {
+    let auditor = t.token("childrens_services.harrow", Role::Auditor, Purpose::Audit);
+    let mut client = AuditServiceClient::new(t.channel().await);
+    let request = pb::ListAccessRequest { event_id: event_id.into(), page_size: 100, ..Default::default() };
+    let page = client.list_access(authorized(request, &auditor)).await.unwrap().into_inner();
+    page.records.into_iter().filter_map(|entry| entry.record).collect()
 }
 
 /// Signs in over HTTP as (agency, role, purpose): the session cookie and
@@ -264,6 +285,25 @@ async fn the_publishing_forms_refuse_forged_posts_and_attach_what_finds_the_chil
     let find = [("csrf", csrf.as_str()), ("name", "Casey Formfound"), ("day", "6"), ("month", "5"), ("year", "2010")];
     let found = post(&format!("{url}/find/name"), Some(&session), &find).await.text().await.unwrap();
     assert!(found.contains(&format!("/subjects/person/{CHILD}")), "{found}");
+
+    // Cuckooing of an adult on a basis the agreement does not share with
+    // adult safeguarding: published, and the page says nobody is alerted.
+    let concern = [
+        ("csrf", csrf.as_str()),
+        ("subjects[0].kind", "SUBJECT_KIND_PERSON"),
+        ("subjects[0].key", "P-wpub0003"),
+        ("occurred_at", "2026-12-02T09:15"),
+        ("borough", "Harrow"),
+        ("exploitation_concern.exploitation_type", "EXPLOITATION_TYPE_CUCKOOING"),
+        ("exploitation_concern.risk", "RISK_LEVEL_HIGH"),
+        ("exploitation_concern.adult", "true"),
+        ("classification", "CLASSIFICATION_OFFICIAL"),
+        ("lawful_basis", "LAWFUL_BASIS_LEGAL_OBLIGATION"),
+    ];
+    let concern_url = format!("{url}/publish/exploitation_concern");
+    let done = post(&concern_url, Some(&session), &concern).await.text().await.unwrap();
+    assert!(done.contains("Exploitation concern published") && done.contains("id=\"unheard-alert\""), "{done}");
+    assert!(done.contains("nobody will be alerted"), "{done}");
 
     // A cohort name that cannot be one: its field's error.
     let bad = post(&feed_url, Some(&session), &[("cohort", "no spaces allowed"), ("csrf", csrf.as_str())]).await;

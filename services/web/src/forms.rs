@@ -103,6 +103,27 @@ pub struct Section {
     pub hint: String,
     /// Its fields.
     pub fields: Vec<Field>,
+    /// Optional fields shown on asking (a GOV.UK details component).
+    pub more: Vec<Field>,
+    /// What asking for [`Section::more`] says.
+    pub more_label: String,
+}
+
+impl Section {
+    fn new(heading: &str, hint: &str, fields: Vec<Field>) -> Section {
+        Section {
+            heading: heading.to_string(),
+            hint: hint.to_string(),
+            fields,
+            more: Vec::new(),
+            more_label: String::new(),
+        }
+    }
+
+    /// Every field, the optional ones too.
+    pub fn all_fields(&self) -> impl Iterator<Item = &Field> {
+        self.fields.iter().chain(&self.more)
+    }
 }
 
 /// A field the reader must put right.
@@ -265,53 +286,59 @@ pub fn sections(t: EventType) -> Vec<Section> {
     let mut sections = Vec::new();
     for row in 0..SUBJECT_ROWS {
         let at = |field: &str| format!("subjects[{row}].{field}");
-        let kinds = enum_choices(".concord.v1.SubjectKind");
-        sections.push(Section {
-            heading: if row == 0 { "Subject".to_string() } else { format!("Subject {} (optional)", row + 1) },
-            hint: "Who or what it is about: their partnership key, and what identifies them.".to_string(),
-            fields: vec![
-                Field::new(at("kind"), "Kind", "", Input::Select).choosing(kinds).with_default("SUBJECT_KIND_PERSON"),
+        let heading = if row == 0 { "Subject".to_string() } else { format!("Subject {} (optional)", row + 1) };
+        let mut section = Section::new(
+            &heading,
+            "Who or what it is about, by partnership key.",
+            vec![
+                Field::new(at("kind"), "Kind", "", Input::Select)
+                    .choosing(enum_choices(".concord.v1.SubjectKind"))
+                    .with_default("SUBJECT_KIND_PERSON"),
                 Field::new(
                     at("key"),
                     "Partnership key",
                     "For example, P-2ae205b8: letters, digits, '-' and '_'.",
                     Input::Text,
                 ),
-                Field::new(at("name"), "Name", "", Input::Text),
-                Field::new(at("date_of_birth"), "Date of birth", "", Input::Date),
-                Field::new(at("address"), "Address", "", Input::Text),
-                Field::new(at("postcode"), "Postcode", "For example, HA3 7AB.", Input::Text),
-                Field::new(at("registration"), "Vehicle registration", "For example, AB12 CDE.", Input::Text),
-                Field::new(
-                    at("scheme"),
-                    "Identifier scheme",
-                    "The register an identifier is from, e.g. police.met.nw/crn or nhs_number.",
-                    Input::Text,
-                ),
-                Field::new(at("identifier"), "Identifier", "The subject's identifier in that register.", Input::Text),
             ],
-        });
+        );
+        section.more_label = "What identifies them, so the directory can find them".to_string();
+        section.more = vec![
+            Field::new(at("name"), "Name", "", Input::Text),
+            Field::new(at("date_of_birth"), "Date of birth", "", Input::Date),
+            Field::new(at("address"), "Address", "", Input::Text),
+            Field::new(at("postcode"), "Postcode", "For example, HA3 7AB.", Input::Text),
+            Field::new(at("registration"), "Vehicle registration", "For example, AB12 CDE.", Input::Text),
+            Field::new(
+                at("scheme"),
+                "Identifier scheme",
+                "The register an identifier is from, e.g. police.met.nw/crn or nhs_number.",
+                Input::Text,
+            ),
+            Field::new(at("identifier"), "Identifier", "The subject's identifier in that register.", Input::Text),
+        ];
+        sections.push(section);
     }
     let classification =
         if t == EventType::CamhsContact { "CLASSIFICATION_SPECIAL_CATEGORY" } else { "CLASSIFICATION_OFFICIAL" };
-    sections.push(Section {
-        heading: "When and where".to_string(),
-        hint: String::new(),
-        fields: vec![
+    sections.push(Section::new(
+        "When and where",
+        "",
+        vec![
             Field::new("occurred_at", "When it happened", "", Input::DateTime),
             Field::new("borough", "Borough", "For example, Harrow.", Input::Text),
             Field::new("ward", "Ward", "For example, Wealdstone.", Input::Text),
         ],
-    });
+    ));
     let mut body = Vec::new();
     message_fields(&format!(".concord.v1.{}", def_name(t)), t.as_str(), &schema, &mut body);
     if !body.is_empty() {
-        sections.push(Section { heading: label(t.as_str()), hint: schema_description(&schema, t), fields: body });
+        sections.push(Section::new(&label(t.as_str()), &schema_description(&schema, t), body));
     }
-    sections.push(Section {
-        heading: "Sharing".to_string(),
-        hint: String::new(),
-        fields: vec![
+    sections.push(Section::new(
+        "Sharing",
+        "",
+        vec![
             Field::new("classification", "Classification", "", Input::Select)
                 .choosing(enum_choices(".concord.v1.Classification"))
                 .with_default(classification),
@@ -330,17 +357,17 @@ pub fn sections(t: EventType) -> Vec<Section> {
                 Input::List,
             ),
         ],
-    });
-    sections.push(Section {
-        heading: "Note".to_string(),
-        hint: String::new(),
-        fields: vec![Field::new(
+    ));
+    sections.push(Section::new(
+        "Note",
+        "",
+        vec![Field::new(
             "note",
             &label(text_key(t)),
             "Free text: sealed, and withheld from readers the agreement does not show it to.",
             Input::TextArea,
         )],
-    });
+    ));
     sections
 }
 
@@ -467,7 +494,7 @@ pub fn event(
     json.insert(t.as_str().into(), json!({}));
     let (mut subjects, mut identities, mut rows) = (Vec::new(), Vec::new(), Vec::new());
     for section in sections(t) {
-        for field in &section.fields {
+        for field in section.all_fields() {
             match json_value(field, posted, zone) {
                 Err(e) => errors.push(e),
                 Ok(None) => {}
@@ -569,7 +596,7 @@ pub fn field_for(path: &str, t: EventType, rows: &[usize]) -> Option<String> {
         let tail = path.split_once(']').map_or("", |(_, tail)| tail);
         if head == path { path.to_string() } else { format!("{head}[0]{tail}") }
     });
-    sections(t).iter().flat_map(|s| s.fields.iter()).find(|f| f.name == path).map(|f| f.name.clone())
+    sections(t).iter().flat_map(Section::all_fields).find(|f| f.name == path).map(|f| f.name.clone())
 }
 
 /// A field's posted name as an element id (`subjects[0].key` →

@@ -60,6 +60,12 @@ pub struct SectionView {
     pub hint: String,
     /// Its fields.
     pub fields: Vec<FieldView>,
+    /// Its optional fields, shown on asking.
+    pub more: Vec<FieldView>,
+    /// What asking for them says.
+    pub more_label: String,
+    /// Whether they are shown already (one holds something, or is wrong).
+    pub more_open: bool,
 }
 
 /// An event type the reader's agency publishes.
@@ -161,10 +167,17 @@ fn form_page(
     let now = state.zone.to_datetime(jiff::Timestamp::now()).strftime("%Y-%m-%dT%H:%M").to_string();
     let sections = forms::sections(t)
         .into_iter()
-        .map(|section| SectionView {
-            heading: section.heading,
-            hint: section.hint,
-            fields: section.fields.iter().map(|field| field_view(field, posted, &errors, &now)).collect(),
+        .map(|section| {
+            let more: Vec<FieldView> =
+                section.more.iter().map(|field| field_view(field, posted, &errors, &now)).collect();
+            SectionView {
+                fields: section.fields.iter().map(|field| field_view(field, posted, &errors, &now)).collect(),
+                more_open: more.iter().any(|f| !f.value.is_empty() || f.error.is_some()),
+                more,
+                more_label: section.more_label,
+                heading: section.heading,
+                hint: section.hint,
+            }
         })
         .collect();
     let publishers = t.publishers();
@@ -259,11 +272,12 @@ fn refusal(status: &tonic::Status, t: EventType, rows: &[usize]) -> FieldError {
     let why = path.as_ref().and_then(|p| reason.strip_prefix(&format!("{p}: "))).unwrap_or(reason);
     match path.and_then(|p| forms::field_for(&p, t, rows)) {
         Some(field) => {
-            let label = forms::sections(t)
-                .into_iter()
-                .flat_map(|s| s.fields)
+            let sections = forms::sections(t);
+            let label = sections
+                .iter()
+                .flat_map(forms::Section::all_fields)
                 .find(|f| f.name == field)
-                .map_or_else(|| field.clone(), |f| f.label);
+                .map_or_else(|| field.clone(), |f| f.label.clone());
             FieldError { message: format!("{label}: {why}"), field }
         }
         None => FieldError { field: String::new(), message: format!("It was not published: {why}") },
