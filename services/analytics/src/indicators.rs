@@ -33,6 +33,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::AnalyticsError;
 use crate::definitions::{self, Definition, DefinitionRef};
+use crate::merges::Merges;
 use crate::population::{Population, YOUTH_AGES};
 use crate::records::{self, Records, first_person, in_borough, is_caution_or_conviction};
 use crate::report::{Cell, Report, Table};
@@ -383,6 +384,9 @@ pub struct Indicators {
     /// log's history is known.
     #[serde(default)]
     earliest_occurred: Option<i64>,
+    /// Merges as they stand: a merged pair of people is one child.
+    #[serde(default)]
+    merges: Merges,
 }
 
 impl Indicators {
@@ -397,6 +401,12 @@ impl Indicators {
             self.earliest_occurred = Some(self.earliest_occurred.map_or(occurred, |e| e.min(occurred)));
         }
         self.records.apply(event, |e, _| extract(e));
+        self.merges.apply(event);
+    }
+
+    /// The child a record's person subject is, as merges stand.
+    fn person<'a>(&'a self, subject: &'a Option<String>) -> Option<&'a str> {
+        subject.as_deref().map(|s| self.merges.kept(s))
     }
 
     /// How many events have been applied.
@@ -443,7 +453,7 @@ impl Indicators {
         let mut first: BTreeMap<&str, (i64, &str, &OutcomeRecord)> = BTreeMap::new();
         let mut tally = FirstEntryTally::default();
         for (key, o) in self.outcomes().filter(|(_, o)| o.formal()) {
-            let (Some(subject), Some(at)) = (o.subject.as_deref(), o.occurred) else { continue };
+            let (Some(subject), Some(at)) = (self.person(&o.subject), o.occurred) else { continue };
             let candidate = (at, key.as_str(), o);
             match first.get(subject) {
                 Some(current) if (current.0, current.1) <= (at, key.as_str()) => {}
@@ -454,7 +464,7 @@ impl Indicators {
         }
         // Later ones the publisher flagged as first, though the log holds an earlier one.
         for (key, o) in self.outcomes().filter(|(_, o)| o.formal() && o.fte) {
-            let Some(subject) = o.subject.as_deref() else { continue };
+            let Some(subject) = self.person(&o.subject) else { continue };
             if first.get(subject).is_some_and(|f| f.1 != key.as_str()) {
                 tally.flagged_but_earlier += 1;
             }
@@ -543,11 +553,11 @@ impl Indicators {
         let outcomes = self
             .outcomes()
             .filter(|(_, o)| o.formal() && o.disposal() != pb::Disposal::Custody && o.youth())
-            .map(|(_, o)| (o.subject.as_deref(), o.occurred, o.borough.as_str()));
+            .map(|(_, o)| (self.person(&o.subject), o.occurred, o.borough.as_str()));
         let releases = self
             .releases()
             .filter(|(_, r)| YOUTH_AGES.contains(&r.age))
-            .map(|(_, r)| (r.subject.as_deref(), r.occurred, r.borough.as_str()));
+            .map(|(_, r)| (self.person(&r.subject), r.occurred, r.borough.as_str()));
         let mut index: BTreeMap<&str, Date> = BTreeMap::new();
         for (subject, at, place) in outcomes.chain(releases) {
             let (Some(subject), Some(at)) = (subject, at) else { continue };
@@ -589,7 +599,7 @@ impl Indicators {
         let mut subject_of_outcome: BTreeMap<&str, &str> = BTreeMap::new();
         // (a) New cautions and convictions for offences in the follow-up.
         for (key, o) in self.outcomes() {
-            let Some(subject) = o.subject.as_deref() else { continue };
+            let Some(subject) = self.person(&o.subject) else { continue };
             subject_of_outcome.insert(key.as_str(), subject);
             let (Some(start), Some(committed), Some(proven)) = (index.get(subject), o.offence, o.occurred) else {
                 continue;
@@ -605,7 +615,7 @@ impl Indicators {
                 continue;
             }
             let subject =
-                r.subject.as_deref().or_else(|| subject_of_outcome.get(r.original_event_id.as_str()).copied());
+                self.person(&r.subject).or_else(|| subject_of_outcome.get(r.original_event_id.as_str()).copied());
             let (Some(subject), Some(committed), Some(proven)) = (subject, r.date, r.proven) else { continue };
             if index.get(subject).is_some_and(|start| counts(*start, committed, proven)) {
                 *reoffences_by.entry(subject).or_default() += 1;
@@ -908,6 +918,22 @@ mod tests {
         assert_eq!(table.cell("Harrow", "first-time entrants").unwrap().shown, "40");
         assert_eq!(table.cell("Harrow", "rate per 100,000").unwrap().shown, "172");
         assert!(report.notes.iter().any(|n| n.contains("flagged first-time entrant are not a caution")));
+    }
+
+    #[test]
+    fn a_merged_pair_of_children_enters_once_until_unmerged() {
+        let merge =
+            |id: &str, body: Body| event(id, vec![person("C-001"), person("C-002")], PERIOD_END, "Wealdstone", body);
+        let fte = |events: &[pb::Event]| {
+            let ind = apply_all(events);
+            ind.first_time_entrants(&period(TimeAxis::EventTime), &population(23_300)).unwrap().numerator
+        };
+        // C-002 is found to be C-001: one child, whose first entry is C-001's.
+        let mut events = fte_events();
+        events.push(merge("E-merge", Body::SubjectsMerged(pb::SubjectsMerged {})));
+        assert_eq!(fte(&events), 40);
+        events.push(merge("E-unmerge", Body::SubjectsUnmerged(pb::SubjectsUnmerged {})));
+        assert_eq!(fte(&events), 41);
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //!   gender, ethnicity; repeats; exploitation flags; disproportionality) as an
 //!   incremental projection, [`Profile`].
 //! - `merges`: merges and unmerges of people as the replay shows them, so
-//!   the profile counts a merged pair as one person.
+//!   the profile and the indicators count a merged pair as one person.
 //! - [`definitions`]: the definition (id, version, text) of every figure.
 //! - [`population`]: population denominators from a small CSV file.
 //! - [`suppression`]: small-number suppression of every published aggregate.
