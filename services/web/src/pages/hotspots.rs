@@ -222,27 +222,36 @@ fn publish(tally: &Tally, rule: &Suppression) -> Vec<HeatRow> {
 /// The map of `wards`' totals: each ward's colour from its published total.
 fn map(boundaries: &crate::geo::Wards, wards: &[HeatRow]) -> MapView {
     let drawn = boundaries.map(MAP_WIDTH, 8.0);
+    let names: Vec<&str> = boundaries.names().collect();
     let total = |name: &str| wards.iter().find(|w| w.label == name).map(|w| &w.total);
     let described = |name: &str| match total(name) {
         Some(t) if t.suppressed => format!("{name}: {} events (a small number, 1 to 7)", t.shown),
         Some(t) => format!("{name}: {} events", t.shown),
         None => format!("{name}: 0 events"),
     };
-    let shapes = drawn
+    let shapes: Vec<MapWard> = drawn
         .shapes
         .into_iter()
         .map(|s| MapWard { level: total(&s.name).map_or(0, |t| t.level), title: described(&s.name), path: s.path })
         .collect();
-    let names: Vec<&str> = boundaries.names().collect();
     let missing = wards.iter().filter(|w| !names.contains(&w.label.as_str())).map(|w| w.label.clone()).collect();
-    // The range of published totals each level stands for.
-    let max = wards.iter().filter_map(|w| w.total.shown.parse::<u64>().ok()).max().unwrap_or(0);
-    let mut key = vec![(0, "0 events".to_string())];
+    // What each shade drawn stands for: the published totals of its wards.
+    let mut key = Vec::new();
+    if shapes.iter().any(|s: &MapWard| s.level == 0) {
+        key.push((0, "No events".to_string()));
+    }
     for l in 1..=LEVELS {
-        let (low, high) = ((max * (l - 1)).div_ceil(LEVELS).max(1), max * l / LEVELS);
-        if low <= high {
-            key.push((l, if low == high { format!("{high} events") } else { format!("{low} to {high} events") }));
-        }
+        let at: Vec<&HeatCell> = wards
+            .iter()
+            .filter(|w| names.contains(&w.label.as_str()))
+            .map(|w| &w.total)
+            .filter(|t| t.level == l)
+            .collect();
+        let shown: Vec<u64> = at.iter().filter_map(|t| t.shown.parse().ok()).collect();
+        let (Some(low), Some(high)) = (shown.iter().min(), shown.iter().max()) else { continue };
+        let words = if low == high { format!("{high} events") } else { format!("{low} to {high} events") };
+        let small = at.iter().any(|t| t.suppressed);
+        key.push((l, if small { format!("{words} (5 stands for 1 to 7)") } else { words }));
     }
     MapView { width: drawn.width, height: drawn.height, wards: shapes, key, missing }
 }
@@ -368,5 +377,32 @@ mod tests {
         assert_eq!((rows[2].total.shown.as_str(), rows[2].total.suppressed), ("5", true));
         assert!(rows.iter().all(|r| r.cells.iter().all(|c| c.shown != "3" && c.shown != "1")));
         assert_eq!((rows[0].total.level, rows[2].total.level, rows[0].cells[1].level), (4, 2, 0));
+    }
+
+    #[test]
+    fn the_map_shades_each_ward_by_its_published_total_and_keys_the_shades() {
+        let square = |name: &str, west: f64| {
+            format!(
+                r#"{{"type": "Feature", "properties": {{"name": "{name}"}}, "geometry": {{"type": "Polygon",
+                "coordinates": [[[{west}, 51.0], [{east}, 51.0], [{east}, 51.1], [{west}, 51.0]]]}}}}"#,
+                east = west + 0.1
+            )
+        };
+        let file = format!(
+            r#"{{"type": "FeatureCollection", "features": [{}, {}]}}"#,
+            square("North", 0.0),
+            square("South", 0.1)
+        );
+        let boundaries = crate::geo::Wards::parse(&file).unwrap();
+        let mut tally = Tally::default();
+        for _ in 0..12 {
+            tally.add("North", 0, 1);
+        }
+        tally.add("Elsewhere", 0, 1);
+        let map = map(&boundaries, &publish(&tally, &Suppression::domain_practice()));
+        let shaded: Vec<(u64, &str)> = map.wards.iter().map(|w| (w.level, w.title.as_str())).collect();
+        assert_eq!(shaded, [(4, "North: 10 events"), (0, "South: 0 events")]);
+        assert_eq!(map.key, [(0, "No events".to_string()), (4, "10 events".to_string())]);
+        assert_eq!(map.missing, ["Elsewhere"]);
     }
 }
