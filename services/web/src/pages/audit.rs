@@ -27,7 +27,7 @@ use crate::problem::Problem;
 const PAGE_SIZE: u32 = 50;
 /// Records per call while exporting (the service's most).
 const EXPORT_PAGE: u32 = 1000;
-/// The most records one export holds; a wider filter is asked to narrow.
+/// The most records one export reads; a wider filter is asked to narrow.
 const EXPORT_LIMIT: usize = 10_000;
 
 /// What a record did, for the "kind of access" filter.
@@ -462,9 +462,10 @@ fn csv_line(position: u64, r: &pb::AccessRecord) -> String {
     ])
 }
 
-/// Every record matching the posted filter, as a CSV attachment (at most
-/// [`EXPORT_LIMIT`]; a wider filter is shown the form again, asked to
-/// narrow it). Each page of records read is one `ListAccess` call.
+/// Every record matching the posted filter, as a CSV attachment (of at
+/// most [`EXPORT_LIMIT`] records read; a wider filter is shown the form
+/// again, asked to narrow it). Each page of records read is one
+/// `ListAccess` call.
 pub async fn export(
     extract::State(state): extract::State<Arc<State>>,
     visit: Visit,
@@ -480,18 +481,19 @@ pub async fn export(
         }
     };
     let mut body = csv::line(&COLUMNS);
-    let (mut rows, mut page_token) = (0, String::new());
+    let (mut read, mut page_token) = (0, String::new());
     loop {
-        let request = pb::ListAccessRequest { page_size: EXPORT_PAGE, page_token, ..checked.request.clone() };
+        let page_size = EXPORT_PAGE.min(u32::try_from(EXPORT_LIMIT - read).unwrap_or(EXPORT_PAGE));
+        let request = pb::ListAccessRequest { page_size, page_token, ..checked.request.clone() };
         let found = state.services.audit.list_access(visit.reader().request(request)).await?.into_inner();
+        read += found.records.len();
         for (position, record) in kept(found.records, checked.kind) {
             body.push_str(&csv_line(position, &record));
-            rows += 1;
         }
         if found.next_page_token.is_empty() {
             break;
         }
-        if rows >= EXPORT_LIMIT {
+        if read >= EXPORT_LIMIT {
             page.errors = vec![FieldError {
                 field: "from",
                 message: "More than 10,000 records match: narrow the dates to export them in parts",

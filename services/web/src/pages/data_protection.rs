@@ -234,10 +234,10 @@ pub async fn decide(
     match admin.decide_request(visit.reader().request(asked)).await {
         Ok(decided) => {
             let decided = decided.into_inner();
-            let erased = decided.had_key;
+            let (erasure, erased) = (decided.kind == pb::RequestKind::Erasure as i32, decided.had_key);
             let request = request(decided, &state);
             let (heading, next) = match decision {
-                pb::RequestDecision::Approve if request.kind == "Erasure" => (
+                pb::RequestDecision::Approve if erasure => (
                     "Erasure approved",
                     if erased {
                         format!("{}'s data key is destroyed: their personal data can no longer be read anywhere.", request.subject)
