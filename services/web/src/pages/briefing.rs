@@ -189,7 +189,8 @@ struct BriefingPage {
     up_to_now: String,
 }
 
-/// The briefing the reader asked for, from `service`.
+/// The briefing service, where this process runs one (else there is no
+/// briefing page here).
 fn service(state: &State) -> Result<&Arc<dyn pb::briefing_service_server::BriefingService>, Problem> {
     state.services.briefing.as_ref().ok_or(Problem::NotFound)
 }
@@ -399,4 +400,31 @@ pub async fn published_one(
     let request = pb::GetBriefingRequest { briefing_id: id.to_string() };
     let briefing = service(&state)?.get_briefing(visit.reader().request(request)).await?.into_inner();
     render(&briefing_page(&state, &visit, briefing, View::default(), false))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_view_asks_for_its_window_and_keeps_its_boroughs_in_its_address() {
+        let view = View {
+            window: "now".into(),
+            since: "2026-12-06T08:30:00Z".into(),
+            borough: "Harrow, Brent & Kilburn".into(),
+            saved: String::new(),
+        };
+        let request = view.request(false).unwrap();
+        assert_eq!(request.from.map(|t| t.seconds), Some(1_796_545_800));
+        assert!(request.to.is_some());
+        assert_eq!(request.boroughs, ["Harrow", "Brent & Kilburn"]);
+        assert_eq!(
+            view.href_up_to_now("2026-12-06T08:30:00Z", "VVE-1/A-1"),
+            "/briefing?window=now&since=2026-12-06T08:30:00Z&borough=Harrow%2C%20Brent%20%26%20Kilburn&saved=VVE-1%2FA-1"
+        );
+        let daily = View::default().request(true).unwrap();
+        assert!(daily.from.is_none() && daily.to.is_none() && daily.publish);
+        let bad = View { window: "now".into(), since: "yesterday".into(), ..View::default() };
+        assert!(bad.request(false).is_err());
+    }
 }

@@ -419,11 +419,11 @@ impl ChangeForm {
 }
 
 /// `base` (an item event) with the form's change to its action made, as a
-/// new event of the reader's agency, or what to put right.
+/// new event of `agency`, or what to put right.
 fn changed(
     base: &pb::EventView,
     f: &ChangeFields,
-    visit: &Visit,
+    agency: &AgencyId,
     zone: &TimeZone,
 ) -> Result<pb::Event, Vec<FieldError>> {
     let mut errors = Vec::new();
@@ -488,8 +488,8 @@ fn changed(
     }
     event.body = Some(Body::VveBriefingItem(item));
     event.event_id.clear();
-    event.agency_id = visit.user.agency.to_string();
-    event.agency_kind = visit.user.agency.kind() as i32;
+    event.agency_id = agency.to_string();
+    event.agency_kind = agency.kind() as i32;
     event.occurred_at = Some(timestamp(now_millis()));
     event.recorded_at = None;
     event.corrects.clear();
@@ -567,7 +567,7 @@ pub async fn change(
     }
     let mut f = form.fields(&action, &note, all, zone);
     let item_now = item_state(base, zone).ok_or(Problem::NotFound)?;
-    let mut event = match changed(base, &f, &visit, zone) {
+    let mut event = match changed(base, &f, &visit.user.agency, zone) {
         Ok(event) => event,
         Err(errors) => {
             f.errors = errors;
@@ -644,7 +644,7 @@ fn new_item_id() -> String {
 fn agreed(
     form: &AgreeForm,
     subjects: &[SubjectId],
-    visit: &Visit,
+    agency: &AgencyId,
     zone: &TimeZone,
 ) -> Result<pb::Event, Vec<FieldError>> {
     let mut errors = Vec::new();
@@ -684,8 +684,8 @@ fn agreed(
     }
     let (borough, ward) = form.ward.split_once('/').unwrap_or((form.ward.as_str(), ""));
     Ok(pb::Event {
-        agency_id: visit.user.agency.to_string(),
-        agency_kind: visit.user.agency.kind() as i32,
+        agency_id: agency.to_string(),
+        agency_kind: agency.kind() as i32,
         subjects: subjects.iter().map(SubjectId::to_ref).collect(),
         occurred_at: Some(timestamp(now_millis())),
         borough: borough.trim().to_string(),
@@ -741,7 +741,7 @@ pub async fn agree(
         view: form.view.clone(),
         errors: Vec::new(),
     };
-    let event = match agreed(&form, &subjects, &visit, &state.zone) {
+    let event = match agreed(&form, &subjects, &visit.user.agency, &state.zone) {
         Ok(event) => event,
         Err(errors) => {
             f.errors = errors;
@@ -758,5 +758,178 @@ pub async fn agree(
             Ok(render(&AgreePage { frame: visit.frame(), refused, f, back })?.into_response())
         }
         Err(status) => Err(status.into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CS: &str = "childrens_services.harrow";
+
+    fn zone() -> TimeZone {
+        TimeZone::get("Europe/London").unwrap()
+    }
+
+    /// Version 1 of item VVE-1 by children's services: A-1 (the police's,
+    /// open, due 12 December 2026 at 17:00 London) with its description.
+    fn item(visibility: pb::Visibility) -> pb::EventView {
+        let action = pb::BriefingAction {
+            action_id: "A-1".into(),
+            owner_agency_id: "police.met.nw".into(),
+            due: Some(timestamp(1_797_094_800_000)),
+            status: pb::ActionStatus::Open as i32,
+        };
+        let text = [("action.A-1".to_string(), "Home visit".to_string())].into();
+        pb::EventView {
+            item_version: 1,
+            visibility: visibility as i32,
+            event: Some(pb::Event {
+                event_id: "0190a0a0-0000-7000-8000-000000000001".into(),
+                agency_id: CS.into(),
+                subjects: vec![pb::SubjectRef { kind: pb::SubjectKind::Person as i32, key: "P-1".into() }],
+                expected_versions: vec![pb::ExpectedVersion {
+                    item_id: "VVE-1".into(),
+                    version: 0,
+                    ..Default::default()
+                }],
+                personal: (visibility == pb::Visibility::Show).then(|| pb::Personal { identities: Vec::new(), text }),
+                body: Some(Body::VveBriefingItem(pb::VveBriefingItem {
+                    item_id: "VVE-1".into(),
+                    area: "Wealdstone".into(),
+                    risk: pb::RiskLevel::High as i32,
+                    actions: vec![action],
+                })),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// The change form of `view`'s action, as the page shows it.
+    fn form(view: &pb::EventView) -> ChangeFields {
+        let event = view.event.as_ref().unwrap();
+        let action = item_of(event).unwrap().actions[0].clone();
+        let note = event.personal.as_ref().and_then(|p| p.text.get("action.A-1")).cloned().unwrap_or_default();
+        let (day, month, year) = due_parts(action.due.as_ref(), &zone());
+        ChangeFields {
+            prefix: String::new(),
+            event_id: event.event_id.clone(),
+            version: view.item_version,
+            subject: "person/P-1".into(),
+            item_id: "VVE-1".into(),
+            action_id: "A-1".into(),
+            owner: action.owner_agency_id.clone(),
+            day,
+            month,
+            year,
+            status: status_value(action.status),
+            note,
+            all: true,
+            view: View::default(),
+            errors: Vec::new(),
+        }
+    }
+
+    fn messages(errors: &[FieldError]) -> Vec<&str> {
+        errors.iter().map(|e| e.message).collect()
+    }
+
+    fn action(event: &pb::Event) -> &pb::BriefingAction {
+        &item_of(event).unwrap().actions[0]
+    }
+
+    #[test]
+    fn a_change_is_the_item_again_as_the_readers_agency_with_only_the_change_made() {
+        let view = item(pb::Visibility::Show);
+        let mut f = form(&view);
+        assert_eq!((f.day.as_str(), f.month.as_str(), f.year.as_str()), ("12", "12", "2026"));
+        (f.owner, f.status, f.note) = ("yot.harrow".into(), "in_progress".into(), "Visited".into());
+        let lead = AgencyId::parse(CS).unwrap();
+        let event = changed(&view, &f, &lead, &zone()).unwrap_or_else(|e| panic!("{:?}", messages(&e)));
+        assert_eq!(action(&event).owner_agency_id, "yot.harrow");
+        assert_eq!(action(&event).status, pb::ActionStatus::InProgress as i32);
+        assert_eq!(action(&event).due, item(pb::Visibility::Show).event.as_ref().map(|e| action(e).due).unwrap());
+        assert_eq!(event.personal.unwrap().text["action.A-1"], "Visited");
+        assert!(event.event_id.is_empty() && event.recorded_at.is_none(), "the node gives both");
+        assert!(event.occurred_at.is_some());
+
+        // A police update of a redacted view carries no personal data.
+        let police = AgencyId::parse("police.met.nw").unwrap();
+        let redacted = item(pb::Visibility::ShowRedacted);
+        let mut f = form(&redacted);
+        f.status = "done".into();
+        let event = changed(&redacted, &f, &police, &zone()).unwrap_or_else(|e| panic!("{:?}", messages(&e)));
+        assert_eq!((event.agency_id.as_str(), event.personal), ("police.met.nw", None));
+        assert_eq!(event.agency_kind, pb::AgencyKind::Police as i32);
+        // Nor may it write a note over text it cannot read.
+        f.note = "Closed".into();
+        let refused = changed(&redacted, &f, &police, &zone()).unwrap_err();
+        assert_eq!(refused.iter().map(|e| e.field).collect::<Vec<_>>(), ["note"]);
+    }
+
+    #[test]
+    fn bad_input_and_no_change_are_field_errors() {
+        let view = item(pb::Visibility::Show);
+        let lead = AgencyId::parse(CS).unwrap();
+        let fields = |f: &ChangeFields| match changed(&view, f, &lead, &zone()) {
+            Ok(_) => Vec::new(),
+            Err(errors) => errors.iter().map(|e| (e.field, e.message)).collect(),
+        };
+        assert_eq!(fields(&form(&view)), [("status", "Change the status, note, owner or due date before saving")]);
+        let mut f = form(&view);
+        (f.owner, f.day, f.status) = (String::new(), "31".into(), "finished".into());
+        f.month = "2".into();
+        let found: Vec<&str> = fields(&f).iter().map(|(field, _)| *field).collect();
+        assert_eq!(found, ["owner", "day", "status"]);
+        let mut f = form(&view);
+        (f.day, f.month, f.year) = ("1".into(), "1".into(), "2020".into());
+        assert_eq!(fields(&f), [("day", "The due date must be today or in the future")]);
+        let mut f = form(&view);
+        f.note = "x".repeat(MAX_TEXT + 1);
+        assert_eq!(fields(&f), [("note", "The note must be 1,000 characters or fewer")]);
+    }
+
+    #[test]
+    fn the_expected_version_is_the_readers_agencys_own() {
+        let own = item(pb::Visibility::Show);
+        let mut theirs = item(pb::Visibility::Show);
+        theirs.item_version = 0;
+        theirs.event.as_mut().unwrap().agency_id = "police.met.nw".into();
+        let events = [own.clone(), theirs.clone()];
+        assert_eq!(expected(&events, &own, 1, CS), 1, "the page's version of its own event");
+        assert_eq!(expected(&events, &theirs, 0, CS), 1, "its latest own event's, under another agency's");
+        assert_eq!(expected(&events, &theirs, 0, "yot.harrow"), 0, "none of its own");
+    }
+
+    #[test]
+    fn an_agreed_action_is_a_new_item_expecting_an_empty_stream() {
+        let form = |description: &str, day: &str| AgreeForm {
+            csrf: String::new(),
+            subjects: "person/P-1".into(),
+            ward: "Harrow/Wealdstone".into(),
+            area: "Wealdstone".into(),
+            risk: "very_high".into(),
+            summary: String::new(),
+            description: description.into(),
+            owner: "police.met.nw".into(),
+            day: day.into(),
+            month: "12".into(),
+            year: "2099".into(),
+            view: View::default(),
+        };
+        let subjects = [SubjectId::parse("person/P-1").unwrap()];
+        let lead = AgencyId::parse(CS).unwrap();
+        let event = agreed(&form("Strategy discussion", "1"), &subjects, &lead, &zone())
+            .unwrap_or_else(|e| panic!("{:?}", messages(&e)));
+        let item = item_of(&event).unwrap();
+        assert!(item.item_id.starts_with("VVE-") && item.item_id.len() == 16, "{}", item.item_id);
+        assert_eq!(item.risk, pb::RiskLevel::VeryHigh as i32);
+        assert_eq!((event.borough.as_str(), event.ward.as_str()), ("Harrow", "Wealdstone"));
+        assert_eq!(event.expected_versions[0].item_id, item.item_id);
+        assert_eq!(event.expected_versions[0].version, 0);
+        assert_eq!(event.personal.unwrap().text["action.A-1"], "Strategy discussion");
+        let refused = agreed(&form(" ", "32"), &subjects, &lead, &zone()).unwrap_err();
+        assert_eq!(refused.iter().map(|e| e.field).collect::<Vec<_>>(), ["description", "day"]);
     }
 }
