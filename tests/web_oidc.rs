@@ -17,7 +17,9 @@
 //! with another nonce, a person whose roles map to nothing, and the
 //! provider's `access_denied`: each refused with a page saying why, and no
 //! session. The console over TLS: `__Host-` Secure cookies, and HSTS; and
-//! the provider's sign-in is not served off loopback without TLS.
+//! the provider's sign-in is not served off loopback without TLS. And a
+//! provider whose access tokens are not for Concord (as Entra ID's, for
+//! Microsoft Graph): the session reads with the ID token.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -139,6 +141,12 @@ struct Issued {
 
 struct ProviderState {
     issuer: String,
+    /// The console's client id here.
+    client: String,
+    /// Whether access tokens are opaque (for another API), the roles in the
+    /// ID token, as Entra ID's are; otherwise as Keycloak's: the roles in
+    /// the access token, for Concord's audience, and none in the ID token.
+    opaque_access: bool,
     key: SigningKey,
     forger: SigningKey,
     /// The console's registered redirect URI and where it returns after signing out.
@@ -164,12 +172,15 @@ const TOKEN: &str = "/realms/harrow/protocol/openid-connect/token";
 const LOGOUT: &str = "/realms/harrow/protocol/openid-connect/logout";
 
 impl Provider {
-    /// Starts the provider for a console at `console` (its address as browsers reach it).
-    async fn start(console: &str) -> Provider {
+    /// Starts the provider for a console at `console` (its address as
+    /// browsers reach it), known here as `client`.
+    async fn start(console: &str, client: &str, opaque_access: bool) -> Provider {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let state = ProviderState {
             issuer: format!("http://localhost:{port}/realms/harrow"),
+            client: client.to_string(),
+            opaque_access,
             key: SigningKey::generate(),
             forger: SigningKey::generate(),
             redirect_uri: format!("{console}/sign-in/callback"),
@@ -220,9 +231,14 @@ fn now() -> i64 {
     time::OffsetDateTime::now_utc().unix_timestamp()
 }
 
+/// The roles of `sub`.
+fn roles(sub: &str) -> &'static [&'static str] {
+    PEOPLE.iter().find(|(p, _)| *p == sub).map(|(_, roles)| *roles).unwrap_or_default()
+}
+
 /// An access token's claims, as Keycloak's: for Concord's audience, with the person's roles.
 fn access_claims(issuer: &str, sub: &str) -> Value {
-    let roles = PEOPLE.iter().find(|(p, _)| *p == sub).map(|(_, roles)| *roles).unwrap_or_default();
+    let roles = roles(sub);
     json!({
         "iss": issuer, "aud": [AUDIENCE, "account"], "sub": sub, "exp": now() + 600, "iat": now() - 5,
         "jti": format!("at-{sub}-{}", rand::random::<u32>()), "typ": "Bearer", "azp": CLIENT,
@@ -263,7 +279,7 @@ async fn authorize_page(State(p): State<Provider>, Query(q): Query<HashMap<Strin
     let mut state = p.state.lock().unwrap();
     let field = |name: &str| q.get(name).cloned().unwrap_or_default();
     let checks = [
-        (field("client_id") == CLIENT, "unknown client"),
+        (field("client_id") == state.client, "unknown client"),
         (field("redirect_uri") == state.redirect_uri, "redirect_uri not registered"),
         (field("response_type") == "code", "response_type must be code"),
         (field("scope").split(' ').any(|s| s == "openid"), "scope must hold openid"),
@@ -347,7 +363,7 @@ async fn token(State(p): State<Provider>, headers: HeaderMap, Form(form): Form<H
         state.refusals.push(why.to_string());
         json_answer(AxumStatus::BAD_REQUEST, json!({ "error": error, "error_description": why }))
     };
-    if client != Some((CLIENT.to_string(), SECRET.to_string())) {
+    if client != Some((state.client.clone(), SECRET.to_string())) {
         return refuse(&mut state, "invalid_client", "client authentication failed");
     }
     if field("grant_type") != "authorization_code" {
@@ -373,15 +389,21 @@ async fn token(State(p): State<Provider>, headers: HeaderMap, Form(form): Form<H
         _ => state.issuer.clone(),
     };
     let nonce = if state.misbehave == Misbehave::WrongNonce { "another-sign-in".to_string() } else { nonce };
-    let id_claims = json!({
-        "iss": issuer, "aud": CLIENT, "azp": CLIENT, "sub": sub, "exp": now() + 300, "iat": now() - 5,
+    let mut id_claims = json!({
+        "iss": issuer, "aud": state.client, "azp": state.client, "sub": sub, "exp": now() + 300, "iat": now() - 5,
         "nonce": nonce, "typ": "ID",
     });
     let signer = if state.misbehave == Misbehave::ForgedKey { &state.forger } else { &state.key };
+    let access_token = if state.opaque_access {
+        id_claims["realm_access"] = json!({ "roles": roles(&sub) });
+        format!("opaque-{:032x}", rand::random::<u128>())
+    } else {
+        signer.sign(&access_claims(&issuer, &sub))
+    };
     let tokens = json!({
         "token_type": "Bearer", "expires_in": 300,
         "id_token": signer.sign(&id_claims),
-        "access_token": signer.sign(&access_claims(&issuer, &sub)),
+        "access_token": access_token,
     });
     json_answer(AxumStatus::OK, tokens)
 }
@@ -390,7 +412,7 @@ async fn token(State(p): State<Provider>, headers: HeaderMap, Form(form): Form<H
 async fn logout(State(p): State<Provider>, Query(q): Query<HashMap<String, String>>) -> Response {
     let mut state = p.state.lock().unwrap();
     let back = q.get("post_logout_redirect_uri").cloned().unwrap_or_default();
-    if q.get("client_id").map(String::as_str) != Some(CLIENT) || back != state.signed_out_uri {
+    if q.get("client_id") != Some(&state.client) || back != state.signed_out_uri {
         return (AxumStatus::BAD_REQUEST, "unknown client or post_logout_redirect_uri").into_response();
     }
     state.sign_outs += 1;
@@ -399,8 +421,7 @@ async fn logout(State(p): State<Provider>, Query(q): Query<HashMap<String, Strin
 
 /// A platform trusting the provider, a police officer's arrest of
 /// [`CHILD`] published with the provider's token, and the console, signing
-/// in with the provider, listening on `listener` (its address as browsers
-/// reach it: `url`), over TLS if `tls` names a certificate and key.
+/// in with the provider.
 struct Setup {
     t: TestPlatform,
     provider: Provider,
@@ -438,15 +459,23 @@ async fn console(t: &TestPlatform, flags: &Flags) -> concord_web::Console {
     flags.web.with_tls(console).unwrap()
 }
 
-async fn setup(listener: TcpListener, url: &str, tls: Option<(String, String)>) -> Setup {
-    let provider = Provider::start(url).await;
+/// The console listening on `listener` (its address as browsers reach it:
+/// `url`), over TLS if `tls` names a certificate and key; the console is
+/// [`CLIENT`] at the provider, or where `opaque_access`, is known there by
+/// Concord's audience (the default client id).
+async fn setup(listener: TcpListener, url: &str, tls: Option<(String, String)>, opaque_access: bool) -> Setup {
+    let client = if opaque_access { AUDIENCE } else { CLIENT };
+    let provider = Provider::start(url, client, opaque_access).await;
     let t = TestPlatform::start_oidc(provider.config()).await;
     publish(&t, arrest(CHILD, "Seen near the station"), &provider.access_token("officer-1")).await.unwrap();
     let files = tempfile::tempdir().unwrap();
     let secret = files.path().join("client-secret");
     std::fs::write(&secret, format!("{SECRET}\n")).unwrap();
     let secret = secret.display().to_string();
-    let mut args = vec!["--web-url", url, "--web-client-id", CLIENT, "--web-client-secret-file", &secret];
+    let mut args = vec!["--web-url", url, "--web-client-secret-file", &secret];
+    if !opaque_access {
+        args.extend(["--web-client-id", CLIENT]);
+    }
     let (cert_path, key_path) = (files.path().join("web.pem"), files.path().join("web-key.pem"));
     let (cert_arg, key_arg) = (cert_path.display().to_string(), key_path.display().to_string());
     if let Some((cert, key)) = tls {
@@ -457,14 +486,14 @@ async fn setup(listener: TcpListener, url: &str, tls: Option<(String, String)>) 
     let flags = flags(&provider, files.path(), &args);
     let serving = console(&t, &flags).await.serve(listener, std::future::pending()).unwrap();
     tokio::spawn(serving);
-    Setup { t, provider, url: url.to_string(), files: files }
+    Setup { t, provider, url: url.to_string(), files }
 }
 
 /// A console on a loopback port over plain HTTP.
 async fn plain() -> Setup {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
-    setup(listener, &url, None).await
+    setup(listener, &url, None, false).await
 }
 
 /// The access records from `from` on (1-based positions).
@@ -687,7 +716,7 @@ async fn over_tls_the_console_sets_host_prefixed_secure_cookies_and_hsts() {
     // Served on every interface: over TLS the provider's sign-in may be.
     let listener = TcpListener::bind("0.0.0.0:0").await.unwrap();
     let url = format!("https://127.0.0.1:{}", listener.local_addr().unwrap().port());
-    let s = setup(listener, &url, Some((cert.clone(), key))).await;
+    let s = setup(listener, &url, Some((cert.clone(), key)), false).await;
     let client = reqwest::Client::builder()
         .add_root_certificate(reqwest::Certificate::from_pem(cert.as_bytes()).unwrap())
         .redirect(reqwest::redirect::Policy::none())
@@ -727,4 +756,36 @@ async fn over_tls_the_console_sets_host_prefixed_secure_cookies_and_hsts() {
     let plain = http().get(format!("http://127.0.0.1:{}/sign-in", Url::parse(&url).unwrap().port().unwrap())).send();
     assert!(plain.await.is_err(), "a page over plain HTTP on the TLS port");
     drop(s);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn where_access_tokens_are_not_for_concord_the_session_reads_with_the_id_token() {
+    // As Entra ID: the access token is for another API (here opaque), the
+    // roles are in the ID token, and the console's client id is Concord's
+    // audience (the default, as no --web-client-id is given).
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let s = setup(listener, &url, None, true).await;
+    let client = http();
+    let (cookie, to) = begin(&s, &client).await;
+    let client_id = to.query_pairs().find(|(k, _)| k == "client_id").unwrap().1.into_owned();
+    assert_eq!(client_id, AUDIENCE);
+    let back = authorize(&to, "sw-1", "approve").await;
+    let signed_in = callback(&client, &back, Some(&cookie)).await;
+    assert_eq!(signed_in.status(), StatusCode::OK);
+    let session = set_cookies(&signed_in).into_iter().find(|c| c.starts_with("concord-session=")).unwrap();
+    let session = session.split(';').next().unwrap().to_string();
+    let start = s.t.platform.audit.log().size() + 1;
+    let timeline = client.get(format!("{url}/subjects/person/{CHILD}")).header(COOKIE, &session).send().await.unwrap();
+    assert_eq!(timeline.status(), StatusCode::OK);
+    assert!(timeline.text().await.unwrap().contains("Arrest"));
+    let records = records_from(&s.t, start);
+    assert_eq!(
+        records.iter().map(|r| (r.principal.as_str(), r.agency_id.as_str(), r.outcome.as_str())).collect::<Vec<_>>(),
+        [("sw-1", "childrens_services.harrow", "ok")]
+    );
+    // Someone the ID token's roles map to nothing is told so.
+    let (cookie, to) = begin(&s, &client).await;
+    let back = authorize(&to, "stranger", "approve").await;
+    assert_refused(callback(&client, &back, Some(&cookie)).await, "not given access to Concord").await;
 }

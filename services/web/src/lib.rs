@@ -7,7 +7,8 @@
 //! holds no data and decides nothing about visibility.
 //!
 //! The parts: sessions and their CSRF tokens ([`session`]), how people sign
-//! in ([`signin`]), the headers every answer carries ([`security`]), the
+//! in ([`signin`], with the identity provider [`oidc`]), serving over TLS
+//! ([`tls`]), the headers every answer carries ([`security`]), the
 //! stylesheet ([`assets`]), how events are shown ([`event`]), the pages
 //! ([`pages`]) and what a page says when it cannot show what was asked
 //! ([`problem`]).

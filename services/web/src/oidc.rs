@@ -286,11 +286,12 @@ impl Oidc {
         };
         match self.door.check(&id_token).await {
             Ok(principal) => Ok((id_token, principal)),
-            // The access token's reason, if there is one: it is the token
-            // meant for Concord.
-            Err(error) => match access_refused.unwrap_or(error) {
-                unmapped @ AuthError::Unmapped(_) => Err(Refusal::Unmapped(unmapped)),
-                error => Err(Refusal::NotForConcord(error)),
+            // Claims that map to nothing, in either token, are the person's
+            // reason; anything else is the provider's set-up.
+            Err(error) => match access_refused {
+                Some(unmapped @ AuthError::Unmapped(_)) => Err(Refusal::Unmapped(unmapped)),
+                _ if matches!(error, AuthError::Unmapped(_)) => Err(Refusal::Unmapped(error)),
+                _ => Err(Refusal::NotForConcord(error)),
             },
         }
     }
