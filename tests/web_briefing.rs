@@ -170,6 +170,24 @@ async fn a_briefing_lead_runs_the_briefing_and_its_actions_in_a_browser() {
     // first (nothing published), then put right on the page that says so.
     submit(&b, Locator::Id("up-to-now"), "/briefing").await;
     check(&b, "briefing-up-to-now", &mut visited).await;
+    // Printed, it leaves out the menus and every form: each is inside
+    // something the print style sheet hides.
+    let printed = b
+        .client
+        .execute(
+            "const print = [...document.styleSheets].flatMap(s => [...s.cssRules])
+               .filter(r => r.media && [...r.media].includes('print')).map(r => r.cssText).join(' ');
+             const hides = ['.no-print', '.details', '.header-nav', '.header-user'].filter(s => print.includes(s));
+             const shown = [...document.querySelectorAll('form, details')]
+               .filter(f => !f.closest('.no-print, .details, .header-user')).length;
+             return [hides.length, shown, document.querySelectorAll('form').length];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let printed: Vec<u64> = serde_json::from_value(printed).unwrap();
+    assert_eq!(printed[..2], [4, 0], "print hides the menus and every form");
+    assert!(printed[2] > 3, "the page has its forms: {printed:?}");
     open(&b, "group-1-open").await;
     type_into(&b, "group-1-owner", "not an agency").await;
     type_date(&b, "group-1-", &("31".into(), "2".into(), "2027".into())).await;
