@@ -256,9 +256,10 @@ fn check(filter: &Filter, zone: &TimeZone) -> Result<Checked, Vec<FieldError>> {
     if !agency.is_empty() && AgencyId::parse(agency).is_err() {
         error("agency", "Enter an agency's id, like police.met.nw");
     }
-    let named = [!event_id.is_empty(), !key.is_empty(), !principal.is_empty(), !agency.is_empty()];
-    if named.iter().filter(|n| **n).count() > 1 {
-        error("event_id", "Give only one of an event, a subject, a person or an agency (narrow by dates instead)");
+    // The service narrows by one of these: the second one given is at fault.
+    let named = [("event_id", event_id), ("subject_key", key), ("principal", principal), ("agency", agency)];
+    if let Some((field, _)) = named.iter().filter(|(_, value)| !value.is_empty()).nth(1) {
+        error(field, "Give only one of an event, a subject, a person or an agency (narrow by dates instead)");
     }
     let from = (!filter.from.trim().is_empty()).then(|| date(filter.from.trim()));
     if matches!(from, Some(None)) {
