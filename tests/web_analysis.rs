@@ -10,8 +10,9 @@
 //! screenshotted into target/browser-screenshots and checked with axe-core.
 //! Through AuditService each run is the analyst's replay. And over plain
 //! HTTP: the forms without this session's CSRF token, a period over a
-//! year, and a practitioner's post (refused by the replay itself, and
-//! recorded as refused).
+//! year, weekly columns, a profile by report time (the arrests were all
+//! recorded today), and a practitioner's post (refused by the replay
+//! itself, and recorded as refused).
 
 use std::sync::Arc;
 
@@ -20,6 +21,7 @@ use concord_core::pb::audit_service_client::AuditServiceClient;
 use concord_identity::{Purpose, Role};
 use concord_log::kv::Engine;
 use fantoccini::Locator;
+use jiff::ToSpan;
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, SET_COOKIE};
 
@@ -348,6 +350,30 @@ async fn the_analysis_forms_refuse_forgeries_long_periods_and_other_roles() {
     let page = post("/hotspots", &cookie, weekly).await.unwrap().text().await.unwrap();
     assert!(page.contains("Week from </span>2 Mar 2026"), "{page}");
     assert_eq!(replays_by(&t, ANALYST).await.len(), 1);
+
+    // By report time: every arrest was recorded today, none in the spring.
+    let today = jiff::tz::TimeZone::get("Europe/London").unwrap().to_datetime(jiff::Timestamp::now()).date();
+    let (from, to) = (today.checked_sub(10.days()).unwrap(), today.checked_add(10.days()).unwrap());
+    let (from_day, from_month, from_year) = (from.day().to_string(), from.month().to_string(), from.year().to_string());
+    let (to_day, to_month, to_year) = (to.day().to_string(), to.month().to_string(), to.year().to_string());
+    let recorded = [
+        ("csrf", csrf.as_str()),
+        ("from_day", &from_day),
+        ("from_month", &from_month),
+        ("from_year", &from_year),
+        ("to_day", &to_day),
+        ("to_month", &to_month),
+        ("to_year", &to_year),
+        ("axis", "report"),
+    ];
+    let page = post("/analysis", &cookie, recorded.to_vec()).await.unwrap().text().await.unwrap();
+    let all: u64 = WARDS.iter().map(|(_, n, _)| n).sum::<u64>() + 1;
+    assert_eq!(published(&page, "profile_by_type", "arrest"), as_published(all), "{page}");
+    assert!(page.contains("report time: events are placed by when the agency recorded them"), "{page}");
+    let recorded_in_spring = [spring.as_slice(), &[("csrf", csrf.as_str()), ("axis", "report")]].concat();
+    let page = post("/analysis", &cookie, recorded_in_spring).await.unwrap().text().await.unwrap();
+    assert!(!page.contains("<th scope=\"row\">arrest</th>"), "arrests recorded today placed in the spring");
+    assert_eq!(replays_by(&t, ANALYST).await.len(), 3);
 
     // A practitioner's genuine post: the replay refuses it, and the refusal
     // is recorded as theirs.

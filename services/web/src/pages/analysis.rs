@@ -131,14 +131,14 @@ pub fn analysts_only(visit: &Visit) -> Result<(), Problem> {
     ))
 }
 
-/// Replays `window` (event time, on `zone`'s calendar) of the events of
+/// Replays `window` (on `axis`, on `zone`'s calendar) of the events of
 /// `event_types` (all if empty) as the visiting reader, in a new analysis
 /// named for `what`, giving each pseudonymised event to `apply`.
 pub async fn replay(
     state: &State,
     visit: &Visit,
     what: &str,
-    window: Window,
+    (window, axis): (Window, TimeAxis),
     event_types: Vec<String>,
     mut apply: impl FnMut(&pb::Event),
 ) -> Result<(), Problem> {
@@ -151,7 +151,10 @@ pub async fn replay(
         analysis_id: format!("console-{what}-{:016x}", rand::rngs::OsRng.next_u64()),
         from: Some(at(zone.day_start_millis(window.from()))),
         to: Some(at(window.end_millis_exclusive(&zone))),
-        axis: pb::TimeAxis::Event as i32,
+        axis: match axis {
+            TimeAxis::EventTime => pb::TimeAxis::Event,
+            TimeAxis::ReportTime => pb::TimeAxis::Report,
+        } as i32,
         event_types,
         batch_size: BATCH,
         ..Default::default()
@@ -170,6 +173,8 @@ struct AnalysisPage {
     errors: Vec<FieldError>,
     period: PeriodFields,
     borough: String,
+    /// Events placed by when they were recorded, not when they happened.
+    report_time: bool,
     /// The report, drawn by the analytics crate's templates (escaped there).
     report: Option<String>,
 }
@@ -194,6 +199,9 @@ pub struct ProfileForm {
     period: PeriodFields,
     #[serde(default)]
     borough: String,
+    /// `report` to place events by when they were recorded.
+    #[serde(default)]
+    axis: String,
 }
 
 /// Whether `borough` could be a borough's name.
@@ -214,19 +222,22 @@ pub async fn run(
     if !plausible_borough(&borough) {
         errors.push(FieldError { field: "borough", message: "Enter a borough's name, like Harrow, or leave it empty" });
     }
-    let mut page = AnalysisPage { frame: visit.frame(), period: form.period, borough, ..AnalysisPage::default() };
+    let report_time = form.axis == "report";
+    let mut page =
+        AnalysisPage { frame: visit.frame(), period: form.period, borough, report_time, ..AnalysisPage::default() };
     let (Some(window), true) = (window, errors.is_empty()) else {
         page.errors = errors;
         return render(&page);
     };
+    let axis = if report_time { TimeAxis::ReportTime } else { TimeAxis::EventTime };
     let config = ProfileConfig {
         window: Some(window),
-        time_axis: TimeAxis::EventTime,
+        time_axis: axis,
         borough: (!page.borough.is_empty()).then(|| page.borough.clone()),
         zone: zone(&state),
     };
     let mut profile = Profile::new(config);
-    replay(&state, &visit, "profile", window, Vec::new(), |event| profile.apply(event)).await?;
+    replay(&state, &visit, "profile", (window, axis), Vec::new(), |event| profile.apply(event)).await?;
     let mut report = profile.report(&Population::default(), &Suppression::domain_practice());
     report.note(
         "Computed in the web console from a pseudonymised replay of this period alone: a missing episode or \

@@ -20,7 +20,7 @@ use askama::Template;
 use axum::extract::{self, Form};
 use axum::response::Html;
 use concord_analytics::profile::REPEAT_LOCATION_MIN;
-use concord_analytics::{CellStatus, Suppression, Window};
+use concord_analytics::{CellStatus, Suppression, TimeAxis, Window};
 use concord_core::pb;
 use jiff::ToSpan;
 use jiff::civil::Date;
@@ -300,7 +300,7 @@ pub async fn show(
     let (mut wards, mut places) = (Tally::default(), Tally::default());
     let mut place_wards: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
     let mut events = 0;
-    replay(&state, &visit, "hotspots", window, chosen, |event| {
+    replay(&state, &visit, "hotspots", (window, TimeAxis::EventTime), chosen, |event| {
         let Some(at) = event.occurred_at.as_ref().map(concord_core::millis) else { return };
         let day = zone.date_of(at);
         if !window.contains(day) {
