@@ -11,7 +11,8 @@
 //! access record naming the events shown. Over plain HTTP, from the
 //! attacker's side: forms without this session's CSRF token, a form on a
 //! stale version (the ledger's conflict), bad input, the police (who own
-//! the action) changing its owner or creating an item, and an analyst.
+//! the action) changing its owner or creating an item or opening the
+//! lead's published briefing, and an analyst.
 
 use concord_core::pb;
 use concord_core::pb::audit_service_client::AuditServiceClient;
@@ -396,6 +397,20 @@ async fn briefing_forms_refuse_forgeries_stale_versions_and_other_agencies_chang
     let police_csrf = field_after(&police_page, publish_form, "csrf");
     assert!(!police_page.contains(agree_form), "only children's services agree actions");
     assert!(police_page.contains(&marker), "the owner may change its action");
+    // The lead's published briefing is the lead's agency's alone.
+    let view = [("csrf", csrf.as_str()), ("window", "now"), ("since", since.as_str())];
+    let published = post(&format!("{url}/briefing/publish"), Some(&lead), &view).await;
+    assert_eq!(published.status(), StatusCode::SEE_OTHER);
+    let published = published.headers()[LOCATION].to_str().unwrap().to_string();
+    assert!(published.starts_with("/briefing/published/"), "{published}");
+    let own = get(&format!("{url}{published}"), &lead).await.text().await.unwrap();
+    assert!(own.contains("Published VVE briefing") && own.contains(&format!(">person/{ARMED}<")), "{own}");
+    assert_eq!(get(&format!("{url}{published}"), &police).await.status(), StatusCode::FORBIDDEN);
+    let listed = get(&format!("{url}/briefing/published"), &police).await.text().await.unwrap();
+    assert!(!listed.contains(&published), "another agency's briefing is not listed: {listed}");
+    let absent = get(&format!("{url}/briefing/published/not-a-briefing"), &lead).await;
+    assert_eq!(absent.status(), StatusCode::NOT_FOUND);
+
     let owner = send(change(&[("owner", "vcs.st-giles"), ("status", "open")], &police_csrf), &police).await;
     let owner = owner.text().await.unwrap();
     assert!(owner.contains("The change was not saved") && owner.contains("owner and due date"), "{owner}");
