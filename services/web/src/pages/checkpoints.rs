@@ -1,7 +1,8 @@
 //! The logs' signed checkpoints, for auditors: the event log's
 //! (`LogService.GetCheckpoint`) and the audit log's
 //! (`AuditService.GetCheckpoint`, auditors only), each a call through the
-//! door, recorded. Given the ledger's public key (which the auditor holds,
+//! door, recorded. Given the public key that signs them (the ledger's, or
+//! a query replica's where one serves the console; the auditor holds it,
 //! as for `concord audit verify --public-key`), the page checks each
 //! checkpoint's signature; given a checkpoint seen before (the page fills in
 //! the one it shows, so checking again later needs nothing kept), it asks
@@ -258,7 +259,7 @@ pub async fn check(
     if key.is_none() {
         errors.push(FieldError {
             field: "public_key",
-            message: "Enter the ledger's public key: 64 hexadecimal characters, as in the keys folder's ledger.pub",
+            message: "Enter the public key that signs the checkpoints: 64 hexadecimal characters, as in ledger.pub",
         });
     }
     let before = |text: &str, field: &'static str, errors: &mut Vec<FieldError>| {
