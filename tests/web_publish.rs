@@ -317,3 +317,29 @@ async fn the_publishing_forms_refuse_forged_posts_and_attach_what_finds_the_chil
     assert_eq!(refused.status(), StatusCode::FORBIDDEN);
     assert!(refused.text().await.unwrap().contains("does not publish events"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_agency_whose_node_runs_elsewhere_is_told_it_cannot_publish_here() {
+    // Only the police's node runs here; the VCS may sign in but not publish.
+    let t = TestPlatform::start_for(vec![common::agency("police.met.nw")]).await;
+    let addr = concord::web::start(console(&t), "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let url = format!("http://{addr}");
+    let (session, csrf) = http_sign_in(&url, ["vcs.st-giles", "practitioner", "safeguarding"]).await;
+    let engagement = [
+        ("csrf", csrf.as_str()),
+        ("subjects[0].kind", "SUBJECT_KIND_PERSON"),
+        ("subjects[0].key", CHILD),
+        ("occurred_at", "2026-12-03T16:00"),
+        ("borough", "Harrow"),
+        ("vcs_engagement.programme", "mentoring"),
+        ("vcs_engagement.outcome", "ENGAGEMENT_OUTCOME_ENGAGED"),
+        ("classification", "CLASSIFICATION_OFFICIAL"),
+        ("lawful_basis", "LAWFUL_BASIS_SAFEGUARDING"),
+    ];
+    let size = t.platform.log.size();
+    let refused = post(&format!("{url}/publish/vcs_engagement"), Some(&session), &engagement).await;
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    let page = refused.text().await.unwrap();
+    assert!(page.contains("does not run here") && page.contains("Nothing was published"), "{page}");
+    assert_eq!(t.platform.log.size(), size);
+}

@@ -12,6 +12,8 @@ use std::sync::LazyLock;
 
 use concord_core::pb::{self, FILE_DESCRIPTOR_SET};
 use concord_core::{AgencyId, EventType, SubjectId, codes, schema};
+
+use crate::event::{enum_words, words as label};
 use jiff::tz::TimeZone;
 use prost::Message as _;
 use prost_types::field_descriptor_proto::{Label, Type};
@@ -141,20 +143,6 @@ impl FieldError {
     }
 }
 
-/// Abbreviations written in capitals.
-const ABBREVIATIONS: &[&str] =
-    &["vcs", "vve", "camhs", "mash", "nrm", "yot", "nfa", "fgm", "mappa", "uprn", "id", "ids", "nhs"];
-
-/// `snake_case` or `SCREAMING_CASE` as a label, sentence case.
-pub fn label(name: &str) -> String {
-    let lower = name.replace('_', " ").to_lowercase();
-    let words: Vec<String> =
-        lower.split(' ').map(|w| if ABBREVIATIONS.contains(&w) { w.to_uppercase() } else { w.to_string() }).collect();
-    let joined = words.join(" ");
-    let mut chars = joined.chars();
-    chars.next().map(|c| c.to_uppercase().chain(chars).collect()).unwrap_or_default()
-}
-
 /// The messages and enums of the built-in descriptor set, by full name.
 struct Descriptors {
     messages: HashMap<String, DescriptorProto>,
@@ -189,17 +177,16 @@ static DESCRIPTORS: LazyLock<Descriptors> = LazyLock::new(|| {
     d
 });
 
-/// An enum's values as choices, without the unspecified one, labelled
+/// An enum's values as choices, without the unspecified one, in words
 /// without the enum's prefix (`RISK_LEVEL_HIGH` → High).
 fn enum_choices(full: &str) -> Vec<Choice> {
     let Some(e) = DESCRIPTORS.enums.get(full) else {
         return Vec::new();
     };
-    let prefix = e.value.first().map(|v| v.name().trim_end_matches("UNSPECIFIED").to_string()).unwrap_or_default();
     e.value
         .iter()
         .filter(|v| v.number() != 0)
-        .map(|v| Choice { value: v.name().to_string(), label: label(v.name().trim_start_matches(&prefix)) })
+        .map(|v| Choice { value: v.name().to_string(), label: enum_words(v.name()) })
         .collect()
 }
 

@@ -16,7 +16,7 @@ use concord_identity::Role;
 use tonic::Code;
 
 use super::{Frame, State, Visit, render};
-use crate::event::{SubjectLink, event_href, subjects};
+use crate::event::{SubjectLink, event_href, subjects, words};
 use crate::forms::{self, FieldError, Input, Posted};
 use crate::problem::Problem;
 
@@ -145,8 +145,7 @@ fn ours(visit: &Visit) -> impl Iterator<Item = EventType> + '_ {
 /// The list of event types the reader's agency publishes.
 pub async fn list(extract::State(state): extract::State<Arc<State>>, visit: Visit) -> Result<Html<String>, Problem> {
     publisher(&state, &visit)?;
-    let types =
-        ours(&visit).map(|t| TypeLink { href: format!("/publish/{t}"), title: forms::label(t.as_str()) }).collect();
+    let types = ours(&visit).map(|t| TypeLink { href: format!("/publish/{t}"), title: words(t.as_str()) }).collect();
     render(&ListPage { frame: visit.frame(), agency: visit.user.agency.to_string(), types })
 }
 
@@ -185,7 +184,7 @@ fn form_page(
         let names: Vec<&str> = publishers.iter().map(|k| concord_core::ids::agency_kind_name(*k)).collect();
         format!(
             "{} events are published by {} only: your agency's node will refuse this one.",
-            forms::label(t.as_str()),
+            words(t.as_str()),
             names.join(", ")
         )
     });
@@ -198,7 +197,7 @@ fn form_page(
         .collect();
     FormPage {
         frame: visit.frame(),
-        title: forms::label(t.as_str()),
+        title: words(t.as_str()),
         action: format!("/publish/{t}"),
         event_id,
         not_ours,
@@ -311,7 +310,7 @@ pub async fn submit(
             let response = response.into_inner();
             render(&DonePage {
                 frame: visit.frame(),
-                title: forms::label(t.as_str()),
+                title: words(t.as_str()),
                 event_href: event_href(&response.event_id),
                 event_id: response.event_id,
                 position: response.position,
@@ -322,6 +321,14 @@ pub async fn submit(
             })
         }
         Err(status) if status.code() == Code::Unauthenticated => Err(Problem::SignIn),
+        // The publishing API's answer for an agency whose node is elsewhere.
+        Err(status) if status.code() == Code::FailedPrecondition && status.message().starts_with("no node for") => {
+            Err(Problem::Denied(format!(
+                "{} publishes through its own node, which does not run here, so this console cannot publish for it. \
+                 Nothing was published.",
+                visit.user.agency
+            )))
+        }
         Err(status) => {
             let errors = vec![refusal(&status, t, &rows)];
             render(&form_page(&state, &visit, t, Some(&posted), event_id, errors))
