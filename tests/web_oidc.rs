@@ -698,6 +698,17 @@ async fn forged_replayed_stolen_and_unmapped_sign_ins_are_refused_without_a_sess
     let back = authorize(&to, "stranger", "approve").await;
     assert_refused(callback(&client, &back, Some(&cookie)).await, "map to no access").await;
 
+    // Behind a proxy that ends TLS: reached at an https:// address, the
+    // console on a plain loopback port sets Secure cookies all the same.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxied = format!("http://{}", listener.local_addr().unwrap());
+    let behind = ["--web-url", "https://concord.example.org", "--web-client-id", CLIENT];
+    let behind = console(&s.t, &flags(&s.provider, s.files.path(), &behind)).await;
+    tokio::spawn(behind.serve(listener, std::future::pending()).unwrap());
+    let started = client.get(format!("{proxied}/sign-in/start")).send().await.unwrap();
+    let pending = set_cookies(&started).into_iter().next().unwrap();
+    assert!(pending.starts_with("__Host-concord-sign-in=") && pending.ends_with("; Secure"), "{pending}");
+
     // The provider's sign-in is not served off loopback over plain HTTP.
     let listener = TcpListener::bind("0.0.0.0:0").await.unwrap();
     let public = flags(&s.provider, s.files.path(), &["--web-url", "http://127.0.0.1:1", "--web-client-id", CLIENT]);

@@ -43,11 +43,14 @@ pub struct Console {
 impl Console {
     /// A console reading through `services`, signing readers in as
     /// `sign_in` says, showing times in `zone`, served over plain HTTP.
+    /// Readers who reach it at an `https://` address (through a proxy
+    /// that ends TLS) get Secure cookies all the same.
     pub fn new(services: Services, sign_in: SignIn, zone: TimeZone) -> Console {
+        let secure = matches!(&sign_in, SignIn::Oidc(oidc) if oidc.over_tls());
         let state = State {
             services,
             sessions: Sessions::default(),
-            cookie: Cookie { secure: false },
+            cookie: Cookie { secure },
             sign_in,
             zone,
             wards: None,
