@@ -36,6 +36,8 @@ const WARDS: [(&str, u64, u32); 3] = [("Wealdstone", 18, 3), ("Marlborough", 8, 
 /// A place named in four of Wealdstone's arrests.
 const PLACE: &str = "L-ana0001";
 const ANALYST: &str = "console:analyst@childrens_services.harrow";
+/// A ward's name that is markup.
+const HOSTILE: &str = "<b>Ward</b><script>alert(1)</script>";
 
 /// How the small-number rule publishes `n` (domain.md: 1-7 shown as 5,
 /// others to the nearest 5), written out here apart from the analytics crate.
@@ -289,6 +291,16 @@ async fn session(url: &str, who: [(&str, &str); 3]) -> (String, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_analysis_forms_refuse_forgeries_long_periods_and_other_roles() {
     let (t, url, _) = setup().await;
+    // A ward whose name is markup, as a publisher could give it.
+    let police = t.token("police.met.nw", Role::Practitioner, Purpose::Safeguarding);
+    let mut hostile = common::arrest("P-ana8888", "Seen near the station");
+    hostile.ward = HOSTILE.into();
+    hostile.occurred_at = at("2026-04-20T12:00:00Z");
+    publish(&t, hostile, &police).await.unwrap();
+    let escaped = |page: &str| {
+        assert!(!page.contains("<script>") && !page.contains("<b>"), "unescaped: {page}");
+        assert!(page.contains("&#60;script&#62;alert(1)&#60;/script&#62;"), "{page}");
+    };
     let (cookie, csrf) =
         session(&url, [("agency", "childrens_services.harrow"), ("role", "analyst"), ("purpose", "analysis")]).await;
     let spring = [
@@ -349,6 +361,7 @@ async fn the_analysis_forms_refuse_forgeries_long_periods_and_other_roles() {
     let weekly = [spring.as_slice(), &[("csrf", csrf.as_str()), ("by", "week")]].concat();
     let page = post("/hotspots", &cookie, weekly).await.unwrap().text().await.unwrap();
     assert!(page.contains("Week from </span>2 Mar 2026"), "{page}");
+    escaped(&page);
     assert_eq!(replays_by(&t, ANALYST).await.len(), 1);
 
     // By report time: every arrest was recorded today, none in the spring.
@@ -367,8 +380,9 @@ async fn the_analysis_forms_refuse_forgeries_long_periods_and_other_roles() {
         ("axis", "report"),
     ];
     let page = post("/analysis", &cookie, recorded.to_vec()).await.unwrap().text().await.unwrap();
-    let all: u64 = WARDS.iter().map(|(_, n, _)| n).sum::<u64>() + 1;
+    let all: u64 = WARDS.iter().map(|(_, n, _)| n).sum::<u64>() + 2;
     assert_eq!(published(&page, "profile_by_type", "arrest"), as_published(all), "{page}");
+    escaped(&page);
     assert!(page.contains("report time: events are placed by when the agency recorded them"), "{page}");
     let recorded_in_spring = [spring.as_slice(), &[("csrf", csrf.as_str()), ("axis", "report")]].concat();
     let page = post("/analysis", &cookie, recorded_in_spring).await.unwrap().text().await.unwrap();
