@@ -75,6 +75,19 @@ fn csrf_of(page: &str) -> String {
     page.split("name=\"csrf\" value=\"").nth(1).and_then(|rest| rest.split('"').next()).unwrap().to_string()
 }
 
+/// Waits for a page whose path starts with `prefix` to have loaded; its path.
+async fn reached_under(b: &Browser, prefix: &str) -> String {
+    for _ in 0..100 {
+        let at = b.client.current_url().await.unwrap();
+        let ready = b.client.execute("return document.readyState", vec![]).await.unwrap();
+        if at.path().starts_with(prefix) && ready == "complete" {
+            return at.path().to_string();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("never reached {prefix}: {}", b.client.source().await.unwrap());
+}
+
 /// The text of the element `id` of the page now shown.
 async fn text_of(b: &Browser, id: &str) -> String {
     b.client.find(Locator::Id(id)).await.unwrap().text().await.unwrap()
@@ -238,16 +251,23 @@ async fn data_protection_officers_of_two_agencies_erase_a_child_in_two_browsers(
     police.client.find(Locator::Id("kind-erasure")).await.unwrap().click().await.unwrap();
     type_into(&police, "subject_key", GONE).await;
     type_into(&police, "reason", "erasure request 2026-114: data no longer necessary").await;
-    click_to(&police, Locator::Id("file"), "/data-protection/file").await;
+    // Filed, the browser is sent to the request's page (reloading it files
+    // nothing again).
+    police.client.find(Locator::Id("file")).await.unwrap().click().await.unwrap();
+    let request = reached_under(&police, "/data-protection/requests/").await;
     let filed = check(&police, "dp-filed", &mut visited).await;
     assert!(filed.contains("Request filed") && filed.contains(&format!("person/{GONE}")), "{filed}");
-    let id = text_of(&police, "done").await.lines().last().unwrap().trim().to_string();
-    assert_eq!(id.len(), 36, "{id}");
+    let id = text_of(&police, "reference").await;
+    assert_eq!(request, format!("/data-protection/requests/{id}"));
+    police.client.refresh().await.unwrap();
+    reached_under(&police, &request).await;
+    let dpo = s.t.token("childrens_services.harrow", Role::DataProtection, Purpose::Administration);
+    let mut admin = AdminServiceClient::new(s.t.channel().await);
+    let listed = admin.list_requests(authorized(pb::ListRequestsRequest::default(), &dpo)).await.unwrap();
+    assert_eq!(listed.into_inner().requests.len(), 1, "one request, however often its page is loaded");
 
     // The officer may not approve their own agency's request: the service
     // refuses, and the page says why.
-    let request = format!("/data-protection/requests/{id}");
-    go(&police, &s.url, &request).await;
     police.client.find(Locator::Id("decision-approve")).await.unwrap().click().await.unwrap();
     click_to(&police, Locator::Id("decide"), &request).await;
     let refused = check(&police, "dp-own-approval-refused", &mut visited).await;
@@ -271,6 +291,7 @@ async fn data_protection_officers_of_two_agencies_erase_a_child_in_two_browsers(
     click_to(&children, Locator::Id("decide"), &request).await;
     let approved = check(&children, "dp-approved", &mut visited).await;
     assert!(approved.contains("Erasure approved") && approved.contains("data key is destroyed"), "{approved}");
+    assert_eq!(text_of(&children, "request-state").await, "Approved");
 
     // Children's services' subject access report: erased, and only its own
     // agency's access records (police's page views are police's).

@@ -12,8 +12,8 @@
 use std::sync::Arc;
 
 use askama::Template;
-use axum::extract::{self, Form, Path};
-use axum::response::Html;
+use axum::extract::{self, Form, Path, Query};
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use concord_core::{SubjectId, pb, timestamp};
 use serde::Deserialize;
 use tonic::Code;
@@ -141,6 +141,8 @@ struct RequestPage {
     refusal: Option<String>,
     decision: String,
     reason: String,
+    /// What was just done, and what it means (after a filing or a decision).
+    confirmation: Option<(&'static str, String)>,
 }
 
 impl RequestPage {
@@ -154,21 +156,63 @@ async fn one(state: &State, visit: &Visit, id: &str) -> Result<Request, Problem>
     all_requests(state, visit).await?.into_iter().find(|r| r.id == id).ok_or(Problem::NotFound)
 }
 
+/// What a request's page confirms after a filing or a decision redirected
+/// to it (so reloading it files or decides nothing again). It names no one.
+#[derive(Deserialize)]
+pub struct Done {
+    done: Option<String>,
+}
+
+/// The confirmation `done` asks for, if the request stands as it says.
+fn confirmation(done: &str, request: &Request) -> Option<(&'static str, String)> {
+    let (heading, next, state) = match done {
+        "filed" => (
+            "Request filed",
+            "Nothing happens until a data protection person of another agency approves it.".into(),
+            None,
+        ),
+        "erased" => (
+            "Erasure approved",
+            format!("{}'s data key is destroyed: their personal data can no longer be read anywhere.", request.subject),
+            Some("Approved"),
+        ),
+        "nothing-to-erase" => {
+            ("Erasure approved", format!("{} had no personal data left to erase.", request.subject), Some("Approved"))
+        }
+        "approved" => (
+            "Request approved",
+            "Your agency's subject access reports about the subject now hold every agency's access records.".into(),
+            Some("Approved"),
+        ),
+        "refused" => ("Request refused", "Nothing was changed.".into(), Some("Refused")),
+        "withdrawn" => ("Request withdrawn", "Nothing was changed.".into(), Some("Withdrawn")),
+        _ => return None,
+    };
+    state.is_none_or(|state| state == request.state).then_some((heading, next))
+}
+
 /// `/data-protection/requests/{id}`: a request, and the form to decide it.
 pub async fn request_page(
     extract::State(state): extract::State<Arc<State>>,
     visit: Visit,
     Path(id): Path<String>,
+    Query(done): Query<Done>,
 ) -> Result<Html<String>, Problem> {
     let request = one(&state, &visit, &id).await?;
     render(&RequestPage {
         frame: visit.frame(),
+        confirmation: done.done.and_then(|done| confirmation(&done, &request)),
         request,
         errors: Vec::new(),
         refusal: None,
         decision: String::new(),
         reason: String::new(),
     })
+}
+
+/// The request's page, confirming what was `done`.
+fn done(id: &str, done: &str) -> Response {
+    Redirect::to(&format!("/data-protection/requests/{id}?done={done}")).into_response()
 }
 
 /// A decision's fields.
@@ -181,24 +225,15 @@ pub struct DecideForm {
     reason: String,
 }
 
-#[derive(Template)]
-#[template(path = "data_protection_done.html")]
-struct DonePage {
-    frame: Frame,
-    heading: &'static str,
-    request: Request,
-    /// What happens next, or what was done.
-    next: String,
-}
-
-/// Decides the request `id` as posted; the service's refusal (another
-/// agency must decide, it is already decided) is shown on the request's page.
+/// Decides the request `id` as posted, then shows it; the service's refusal
+/// (another agency must decide, it is already decided) is shown on the
+/// request's page.
 pub async fn decide(
     extract::State(state): extract::State<Arc<State>>,
     visit: Visit,
     Path(id): Path<String>,
     Form(form): Form<DecideForm>,
-) -> Result<Html<String>, Problem> {
+) -> Result<Response, Problem> {
     visit.check(&form.csrf)?;
     let decision = match form.decision.as_str() {
         "approve" => Some(pb::RequestDecision::Approve),
@@ -220,9 +255,10 @@ pub async fn decide(
         refusal,
         decision: form.decision.clone(),
         reason: form.reason.clone(),
+        confirmation: None,
     };
     let (Some(decision), true) = (decision, errors.is_empty()) else {
-        return render(&page(one(&state, &visit, &id).await?, errors, None));
+        return Ok(render(&page(one(&state, &visit, &id).await?, errors, None))?.into_response());
     };
     let admin = state.services.admin.as_ref().ok_or_else(not_here)?;
     let asked = pb::DecideRequestRequest {
@@ -234,32 +270,21 @@ pub async fn decide(
     match admin.decide_request(visit.reader().request(asked)).await {
         Ok(decided) => {
             let decided = decided.into_inner();
-            let (erasure, erased) = (decided.kind == pb::RequestKind::Erasure as i32, decided.had_key);
-            let request = request(decided, &state);
-            let (heading, next) = match decision {
-                pb::RequestDecision::Approve if erasure => (
-                    "Erasure approved",
-                    if erased {
-                        format!("{}'s data key is destroyed: their personal data can no longer be read anywhere.", request.subject)
-                    } else {
-                        format!("{} had no personal data left to erase.", request.subject)
-                    },
-                ),
-                pb::RequestDecision::Approve => (
-                    "Request approved",
-                    "The requesting agency's subject access reports about the subject now hold every agency's access records."
-                        .to_string(),
-                ),
-                pb::RequestDecision::Refuse => ("Request refused", "Nothing was changed.".to_string()),
-                _ => ("Request withdrawn", "Nothing was changed.".to_string()),
+            let erasure = decided.kind == pb::RequestKind::Erasure as i32;
+            let what = match decision {
+                pb::RequestDecision::Approve if erasure && decided.had_key => "erased",
+                pb::RequestDecision::Approve if erasure => "nothing-to-erase",
+                pb::RequestDecision::Approve => "approved",
+                pb::RequestDecision::Refuse => "refused",
+                _ => "withdrawn",
             };
-            render(&DonePage { frame: visit.frame(), heading, request, next })
+            Ok(done(&decided.request_id, what))
         }
         Err(refused)
             if matches!(refused.code(), Code::PermissionDenied | Code::FailedPrecondition | Code::InvalidArgument) =>
         {
             let request = one(&state, &visit, &id).await?;
-            render(&page(request, Vec::new(), Some(refused.message().to_string())))
+            Ok(render(&page(request, Vec::new(), Some(refused.message().to_string())))?.into_response())
         }
         Err(other) => Err(other.into()),
     }
@@ -302,13 +327,13 @@ pub struct FileForm {
     reason: String,
 }
 
-/// Files the posted request; bad fields are named on the form, and nothing
-/// is filed.
+/// Files the posted request, then shows it; bad fields are named on the
+/// form, and nothing is filed.
 pub async fn file(
     extract::State(state): extract::State<Arc<State>>,
     visit: Visit,
     Form(form): Form<FileForm>,
-) -> Result<Html<String>, Problem> {
+) -> Result<Response, Problem> {
     visit.check(&form.csrf)?;
     let kind = match form.kind.as_str() {
         "erasure" => Some(pb::RequestKind::Erasure),
@@ -330,7 +355,7 @@ pub async fn file(
         errors.push(FieldError { field: "reason", message: "Say why: the request's reference and its grounds" });
     }
     let (Some(kind), Some(about), true) = (kind, about, errors.is_empty()) else {
-        return render(&FilePage {
+        return Ok(render(&FilePage {
             frame: visit.frame(),
             errors,
             kind: form.kind,
@@ -338,7 +363,8 @@ pub async fn file(
             subject_key: form.subject_key,
             reason: form.reason,
             subject_kinds: SUBJECT_KINDS,
-        });
+        })?
+        .into_response());
     };
     let admin = state.services.admin.as_ref().ok_or_else(not_here)?;
     let asked = pb::FileRequestRequest {
@@ -346,9 +372,8 @@ pub async fn file(
         subject: Some(about.to_ref()),
         reason: form.reason.trim().to_string(),
     };
-    let filed = request(admin.file_request(visit.reader().request(asked)).await?.into_inner(), &state);
-    let next = "Nothing happens until a data protection person of another agency approves it.".to_string();
-    render(&DonePage { frame: visit.frame(), heading: "Request filed", request: filed, next })
+    let filed = admin.file_request(visit.reader().request(asked)).await?.into_inner();
+    Ok(done(&filed.request_id, "filed"))
 }
 
 /// A subject access report, in words.
