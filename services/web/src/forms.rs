@@ -374,6 +374,12 @@ fn schema_description(schema: &Value, t: EventType) -> String {
     schema["$defs"][def_name(t)]["description"].as_str().unwrap_or_default().to_string()
 }
 
+/// What `t` is, in a sentence (its body's proto comment's first).
+pub fn about(t: EventType) -> String {
+    let description = schema_description(&schema::event_schema(t), t);
+    description.split_inclusive(". ").next().unwrap_or_default().trim().to_string()
+}
+
 /// A posted form: each name with its values in order (checkboxes repeat).
 #[derive(Debug, Clone, Default)]
 pub struct Posted(pub Vec<(String, String)>);
@@ -630,6 +636,7 @@ mod tests {
         assert_eq!(returned.input, Input::DateTime);
         let item = sections(EventType::VveBriefingItem);
         assert!(item.iter().flat_map(|s| &s.fields).any(|f| f.name == "vve_briefing_item.actions[0].status"));
+        assert_eq!(about(EventType::Arrest), "An arrest (police).");
         let consent = sections(EventType::ConsentRecorded);
         let purposes = consent.iter().flat_map(|s| &s.fields).find(|f| f.name == "consent_recorded.purposes").unwrap();
         assert_eq!(purposes.input, Input::Checkboxes);

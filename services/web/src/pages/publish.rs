@@ -74,6 +74,8 @@ pub struct TypeLink {
     pub href: String,
     /// Its name in words.
     pub title: String,
+    /// What it is.
+    pub about: String,
 }
 
 #[derive(Template)]
@@ -145,7 +147,9 @@ fn ours(visit: &Visit) -> impl Iterator<Item = EventType> + '_ {
 /// The list of event types the reader's agency publishes.
 pub async fn list(extract::State(state): extract::State<Arc<State>>, visit: Visit) -> Result<Html<String>, Problem> {
     publisher(&state, &visit)?;
-    let types = ours(&visit).map(|t| TypeLink { href: format!("/publish/{t}"), title: words(t.as_str()) }).collect();
+    let types = ours(&visit)
+        .map(|t| TypeLink { href: format!("/publish/{t}"), title: words(t.as_str()), about: forms::about(t) })
+        .collect();
     render(&ListPage { frame: visit.frame(), agency: visit.user.agency.to_string(), types })
 }
 
