@@ -657,6 +657,12 @@ async fn forged_replayed_stolen_and_unmapped_sign_ins_are_refused_without_a_sess
     assert_refused(callback(&client, &with_param(&back, "state", "forged"), Some(&cookie)).await, "already used").await;
     assert_refused(callback(&client, &back, Some(&cookie)).await, "already used").await;
 
+    // An answer naming another issuer (a mix-up: RFC 9207).
+    let (cookie, to) = begin(&s, &client).await;
+    let back = authorize(&to, "sw-1", "approve").await;
+    let mixed_up = with_param(&back, "iss", "https://login.example.org/evil");
+    assert_refused(callback(&client, &mixed_up, Some(&cookie)).await, "names another issuer").await;
+
     // Another browser's answer (login CSRF: the victim has no pending sign-in).
     let (_, to) = begin(&s, &client).await;
     let back = authorize(&to, "sw-1", "approve").await;
