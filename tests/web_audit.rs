@@ -14,11 +14,13 @@
 //! practitioner is refused every one of these pages (by the services),
 //! forms without this session's CSRF token are refused and change nothing,
 //! the auditor pages through records with the service's page tokens and
-//! narrows them by kind of access, and a reader named like a spreadsheet
-//! formula is exported as text.
+//! narrows them by kind of access, a reader named like a spreadsheet
+//! formula is exported as text, and a checkpoint "seen before" that the key
+//! did not sign is said to prove nothing.
 
 use concord_core::pb;
 use concord_core::pb::admin_service_client::AdminServiceClient;
+use concord_core::pb::audit_service_client::AuditServiceClient;
 use concord_core::pb::query_service_client::QueryServiceClient;
 use concord_identity::{Purpose, Role};
 use concord_log::kv::Engine;
@@ -432,6 +434,27 @@ async fn other_roles_and_forged_forms_are_refused_and_the_audit_log_pages_and_ex
     let rows = parse_csv(&export);
     assert_eq!(rows.len(), 2, "{rows:?}");
     assert_eq!(rows[1][3], format!("'{formula}"));
+
+    // A checkpoint "seen before" that the key did not sign (its size
+    // altered) proves nothing, and the page says so; one that is no
+    // checkpoint at all is a field error.
+    let key = std::fs::read_to_string(s.t.layout().ledger_public_key()).unwrap();
+    let auditor_token = s.t.token("yot.harrow", Role::Auditor, Purpose::Audit);
+    let mut audit = AuditServiceClient::new(s.t.channel().await);
+    let asked = authorized(pb::GetCheckpointRequest {}, &auditor_token);
+    let note = audit.get_checkpoint(asked).await.unwrap().into_inner().signed_note;
+    let mut lines: Vec<String> = note.lines().map(str::to_string).collect();
+    lines[1] = (lines[1].parse::<u64>().unwrap() + 1).to_string();
+    let forged = format!("{}\n", lines.join("\n"));
+    let form = [("csrf", csrf.as_str()), ("public_key", key.trim()), ("audit_log_before", forged.as_str())];
+    let checked = post(&format!("{url}/audit/checkpoints"), Some(&auditor), &form).await.text().await.unwrap();
+    let verdict = checked.split("id=\"audit_log-consistency\">").nth(1).unwrap().split("</dd>").next().unwrap();
+    assert!(verdict.contains("Failed") && verdict.contains("not signed by the key you gave"), "{verdict}");
+    let signature = checked.split("id=\"audit_log-signature\">").nth(1).unwrap().split("</dd>").next().unwrap();
+    assert!(signature.contains("Verified"), "{signature}");
+    let form = [("csrf", csrf.as_str()), ("public_key", key.trim()), ("event_log_before", "no checkpoint")];
+    let refused = post(&format!("{url}/audit/checkpoints"), Some(&auditor), &form).await.text().await.unwrap();
+    assert!(refused.contains("There is a problem") && refused.contains("Paste a signed checkpoint"), "{refused}");
 }
 
 fn uuid_v7() -> String {
