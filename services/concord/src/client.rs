@@ -47,27 +47,40 @@ pub fn authorized<T>(message: T, token: &str) -> Result<Request<T>> {
 
 /// Parses an RFC 3339 time or a date (`2026-11-01`, midnight UTC).
 pub fn parse_time(s: &str) -> Result<pbjson_types::Timestamp> {
-    use time::format_description::well_known::Rfc3339;
-    let t = time::OffsetDateTime::parse(s, &Rfc3339)
+    let t = s
+        .parse::<jiff::Timestamp>()
         .or_else(|_| {
-            let format = time::macros::format_description!("[year]-[month]-[day]");
-            time::Date::parse(s, &format).map(|d| d.midnight().assume_utc())
+            s.parse::<jiff::civil::Date>()
+                .and_then(|d| d.to_zoned_datetime(jiff::tz::TimeZone::UTC))
+                .map(|z| z.timestamp())
         })
         .with_context(|| format!("`{s}` is not a time: use 2026-11-01 or 2026-11-01T09:00:00Z"))?;
-    Ok(pbjson_types::Timestamp { seconds: t.unix_timestamp(), nanos: t.nanosecond() as i32 })
+    Ok(pbjson_types::Timestamp { seconds: t.as_second(), nanos: t.subsec_nanosecond() })
 }
 
 /// A timestamp as RFC 3339 (`2026-11-01T09:00:00Z`).
 pub fn format_time(ts: &pbjson_types::Timestamp) -> String {
-    use time::format_description::well_known::Rfc3339;
-    time::OffsetDateTime::from_unix_timestamp(ts.seconds)
-        .ok()
-        .and_then(|t| t.format(&Rfc3339).ok())
-        .unwrap_or_else(|| format!("{}s", ts.seconds))
+    jiff::Timestamp::from_second(ts.seconds).map_or_else(|_| format!("{}s", ts.seconds), |t| t.to_string())
 }
 
 /// A gRPC error as a message naming the code and the field at fault.
 pub fn status_error(status: tonic::Status) -> anyhow::Error {
     let field = concord_core::status::field_of(&status).map(|f| format!(" [field {f}]")).unwrap_or_default();
     anyhow::anyhow!("{:?}: {}{field}", status.code(), status.message())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_read_as_rfc3339_or_a_date_and_written_as_rfc3339() {
+        let t = parse_time("2026-11-01T09:00:00Z").unwrap();
+        assert_eq!((t.seconds, t.nanos), (1_793_523_600, 0));
+        assert_eq!(format_time(&t), "2026-11-01T09:00:00Z");
+        assert_eq!(parse_time("2026-11-01T09:00:00.5+01:00").unwrap().nanos, 500_000_000);
+        assert_eq!(parse_time("2026-11-01").unwrap().seconds, 1_793_491_200);
+        let wrong = parse_time("1/11/2026").unwrap_err().to_string();
+        assert!(wrong.contains("`1/11/2026` is not a time"), "{wrong}");
+    }
 }

@@ -57,9 +57,7 @@ impl Quarantine {
     pub fn add(&self, reason: &str, detail: &str, subject: &str, payload: &[u8]) -> Result<(), KvError> {
         tracing::warn!(reason, detail, subject, size = payload.len(), "quarantined a message");
         let record = Quarantined {
-            at: time::OffsetDateTime::now_utc()
-                .format(&time::format_description::well_known::Rfc3339)
-                .unwrap_or_default(),
+            at: jiff::Timestamp::now().to_string(),
             reason: reason.to_string(),
             detail: detail.to_string(),
             subject: subject.chars().take(512).collect(),

@@ -104,7 +104,7 @@ impl Issuer {
         purpose: Purpose,
         ttl: Duration,
     ) -> Result<String, IdentityError> {
-        let now = time::OffsetDateTime::now_utc().unix_timestamp();
+        let now = jiff::Timestamp::now().as_second();
         self.mint_claims(&Claims {
             sub: sub.to_string(),
             agency_id: agency.to_string(),

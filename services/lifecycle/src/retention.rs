@@ -18,8 +18,10 @@
 use std::path::Path;
 
 use concord_core::{AgencyId, EventType, pb};
+use jiff::Timestamp;
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
 use serde::Deserialize;
-use time::{Date, Month, OffsetDateTime};
 
 /// The rules' file name in the agreement's directory.
 pub const FILE_NAME: &str = "retention.toml";
@@ -115,13 +117,13 @@ impl Keep {
         for clause in &self.clauses {
             let clause_end = match *clause {
                 Clause::YearsAfterLastEvent(years) => {
-                    let last = OffsetDateTime::from_unix_timestamp_nanos(i128::from(last) * 1_000_000).ok()?;
+                    let last = Timestamp::from_millisecond(last).ok()?.to_zoned_datetime(TimeZone::UTC);
                     let date = add_years(last.date(), years)?;
-                    millis_of(last.replace_date(date))
+                    millis_of(date.to_datetime(last.time()))?
                 }
                 // A place, vehicle or group has no age: the clause does not apply.
                 Clause::UntilAge(_) if !person => continue,
-                Clause::UntilAge(age) => millis_of(add_years(born?, age)?.midnight().assume_utc()),
+                Clause::UntilAge(age) => millis_of(add_years(born?, age)?.into())?,
             };
             end = end.max(clause_end);
         }
@@ -135,17 +137,16 @@ impl std::fmt::Display for Keep {
     }
 }
 
-fn millis_of(t: OffsetDateTime) -> i64 {
-    i64::try_from(t.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+/// Milliseconds since the epoch of `t` in UTC.
+fn millis_of(t: jiff::civil::DateTime) -> Option<i64> {
+    Some(t.to_zoned_datetime(TimeZone::UTC).ok()?.timestamp().as_millisecond())
 }
 
 /// `date` moved on `years` years; 29 February becomes 1 March in other years
 /// (when a person born on 29 February comes of an age in England and Wales).
 pub fn add_years(date: Date, years: u16) -> Option<Date> {
-    let year = date.year().checked_add(i32::from(years))?;
-    Date::from_calendar_date(year, date.month(), date.day())
-        .or_else(|_| Date::from_calendar_date(year, Month::March, 1))
-        .ok()
+    let year = i16::try_from(i32::from(date.year()) + i32::from(years)).ok()?;
+    Date::new(year, date.month(), date.day()).or_else(|_| Date::new(year, 3, 1)).ok()
 }
 
 /// Which events a rule applies to: every field given must match.
@@ -292,9 +293,14 @@ impl RetentionRules {
 
 #[cfg(test)]
 mod tests {
-    use time::macros::{date, datetime};
+    use jiff::civil::date;
 
     use super::*;
+
+    /// `y-m-d h:mi` UTC in milliseconds.
+    fn utc(y: i16, m: i8, d: i8, h: i8, mi: i8) -> i64 {
+        millis_of(date(y, m, d).at(h, mi, 0, 0)).unwrap()
+    }
 
     fn event(body: pb::event::Body, agency: &str) -> pb::Event {
         let agency = AgencyId::parse(agency).unwrap();
@@ -356,25 +362,22 @@ mod tests {
     #[test]
     fn periods_end_at_the_later_clause() {
         let keep = Keep::parse("until age 25 or 6 years after last event").unwrap();
-        let last = millis_of(datetime!(2020-03-01 10:00 UTC));
+        let last = utc(2020, 3, 1, 10, 0);
         // Born 2000: 25 in 2025, but the last event was in 2020: 2026 is later.
-        assert_eq!(
-            keep.ends(last, Some(date!(2000 - 06 - 15)), true),
-            Some(millis_of(datetime!(2026-03-01 10:00 UTC)))
-        );
+        assert_eq!(keep.ends(last, Some(date(2000, 6, 15)), true), Some(utc(2026, 3, 1, 10, 0)));
         // Born 2005: 25 in 2030, later than 2026.
-        assert_eq!(keep.ends(last, Some(date!(2005 - 06 - 15)), true), Some(millis_of(datetime!(2030-06-15 0:00 UTC))));
+        assert_eq!(keep.ends(last, Some(date(2005, 6, 15)), true), Some(utc(2030, 6, 15, 0, 0)));
         // No date of birth: the end cannot be told.
         assert_eq!(keep.ends(last, None, true), None);
         // A place has no age: only the other clause applies.
-        assert_eq!(keep.ends(last, None, false), Some(millis_of(datetime!(2026-03-01 10:00 UTC))));
+        assert_eq!(keep.ends(last, None, false), Some(utc(2026, 3, 1, 10, 0)));
         // Only an age clause, for a place: nothing applies, so nothing ends.
         assert_eq!(Keep::parse("until age 25").unwrap().ends(last, None, false), None);
     }
 
     #[test]
     fn a_leap_day_birthday_falls_on_the_first_of_march() {
-        assert_eq!(add_years(date!(2008 - 02 - 29), 25), Some(date!(2033 - 03 - 01)));
-        assert_eq!(add_years(date!(2008 - 02 - 29), 4), Some(date!(2012 - 02 - 29)));
+        assert_eq!(add_years(date(2008, 2, 29), 25), Some(date(2033, 3, 1)));
+        assert_eq!(add_years(date(2008, 2, 29), 4), Some(date(2012, 2, 29)));
     }
 }

@@ -8,11 +8,8 @@ use concord_core::{SubjectId, pb};
 /// Dates as `2026-11-23 14:05 UTC`.
 fn when(ts: Option<&pbjson_types::Timestamp>) -> String {
     let Some(ts) = ts else { return "unknown".into() };
-    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
-    time::OffsetDateTime::from_unix_timestamp(ts.seconds)
-        .ok()
-        .and_then(|t| t.format(&format).ok())
-        .unwrap_or_else(|| "unknown".into())
+    jiff::Timestamp::from_second(ts.seconds)
+        .map_or_else(|_| "unknown".into(), |t| t.strftime("%Y-%m-%d %H:%M UTC").to_string())
 }
 
 /// Markdown table cells: no pipes or line breaks.

@@ -11,7 +11,7 @@ use concord_core::seal::{self, SubjectKeys};
 use concord_core::{SubjectId, millis, pb};
 use concord_eventlog::decode_entry;
 use concord_log::log::Log;
-use time::Date;
+use jiff::civil::Date;
 
 use crate::retention::{Clause, RetentionRules};
 
@@ -126,7 +126,6 @@ pub fn plan(log: &Log, rules: &RetentionRules, keys: &dyn SubjectKeys, at: i64) 
 /// The subject's date of birth as their most recent event that records one
 /// gives it (a correction may have changed it), if any.
 fn date_of_birth(log: &Log, keys: &dyn SubjectKeys, subject: &SubjectId) -> Result<Option<Date>, SweepError> {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
     let mut born = None;
     let mut after = 0;
     loop {
@@ -140,7 +139,7 @@ fn date_of_birth(log: &Log, keys: &dyn SubjectKeys, subject: &SubjectId) -> Resu
             seal::unseal(&mut event, keys)?;
             let recorded = event.personal.iter().flat_map(|p| &p.identities).filter(|i| i.subject_key == subject.key());
             for identity in recorded {
-                if let Ok(date) = Date::parse(identity.date_of_birth.trim(), &format) {
+                if let Ok(date) = identity.date_of_birth.trim().parse::<Date>() {
                     born = Some(date);
                 }
             }

@@ -356,6 +356,6 @@ fn seal_and_sign(
 
 /// The current time as a protobuf timestamp.
 pub fn now() -> pbjson_types::Timestamp {
-    let now = time::OffsetDateTime::now_utc();
-    pbjson_types::Timestamp { seconds: now.unix_timestamp(), nanos: now.nanosecond() as i32 }
+    let now = jiff::Timestamp::now();
+    pbjson_types::Timestamp { seconds: now.as_second(), nanos: now.subsec_nanosecond() }
 }

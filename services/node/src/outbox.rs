@@ -88,7 +88,7 @@ fn key(seq: u64) -> Vec<u8> {
 }
 
 fn now_ms() -> i64 {
-    (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64
+    jiff::Timestamp::now().as_millisecond()
 }
 
 /// Outbox depth and age, for operators.

@@ -254,7 +254,5 @@ fn engines(engines: &[Engine]) -> String {
 }
 
 fn now_rfc3339() -> String {
-    time::OffsetDateTime::now_utc()
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| "unknown".into())
+    jiff::Timestamp::now().to_string()
 }
