@@ -8,7 +8,8 @@
 //! erasure, may not approve it themselves (the service says why), and one
 //! of children's services approves it in another browser, after which the
 //! child's timeline shows no name; a subject access report holds only the
-//! reader's agency's access records; a retention preview lists a subject
+//! reader's agency's access records, and every agency's once another
+//! agency approves an access-trail request; a retention preview lists a subject
 //! past retention and erases nothing. Every page is screenshotted and
 //! checked with axe-core. And from the attacker's side, over plain HTTP: a
 //! practitioner is refused every one of these pages (by the services),
@@ -305,6 +306,32 @@ async fn data_protection_officers_of_two_agencies_erase_a_child_in_two_browsers(
     assert_eq!(text_of(&children, "report-erased").await, "No");
     let accesses = text_of(&children, "report-accesses").await;
     assert!(accesses.contains("SubjectAccess") && !accesses.contains("police.met.nw"), "{accesses}");
+
+    // An access trail: children's services files one about the child;
+    // until police approve it, a report with it is refused, saying why;
+    // after, the report holds every agency's records, police's too.
+    go(&children, &s.url, "/data-protection/file").await;
+    children.client.find(Locator::Id("kind-access_trail")).await.unwrap().click().await.unwrap();
+    type_into(&children, "subject_key", CHILD).await;
+    type_into(&children, "reason", "subject access request 2026-77: who has seen my records").await;
+    children.client.find(Locator::Id("file")).await.unwrap().click().await.unwrap();
+    let trail = reached_under(&children, "/data-protection/requests/").await;
+    let trail_id = text_of(&children, "reference").await;
+    go(&children, &s.url, "/data-protection/subject-access").await;
+    type_into(&children, "subject_key", CHILD).await;
+    type_into(&children, "trail_request", &trail_id).await;
+    click_to(&children, Locator::Id("produce-report"), "/data-protection/subject-access").await;
+    let refused = check(&children, "dp-subject-access-trail-refused", &mut visited).await;
+    assert!(refused.contains("The report was not produced") && refused.contains("approval"), "{refused}");
+    go(&police, &s.url, &trail).await;
+    police.client.find(Locator::Id("decision-approve")).await.unwrap().click().await.unwrap();
+    click_to(&police, Locator::Id("decide"), &trail).await;
+    let approved = check(&police, "dp-trail-approved", &mut visited).await;
+    assert!(approved.contains("Request approved"), "{approved}");
+    click_to(&children, Locator::Id("produce-report"), "/data-protection/subject-access").await;
+    check(&children, "dp-subject-access-trail", &mut visited).await;
+    let accesses = text_of(&children, "report-accesses").await;
+    assert!(accesses.contains("police.met.nw") && accesses.contains("SubjectAccess"), "{accesses}");
 
     // The retention preview lists the 2012 arrest's subject, and erases nothing.
     go(&children, &s.url, "/data-protection/retention").await;

@@ -181,7 +181,8 @@ fn confirmation(done: &str, request: &Request) -> Option<(&'static str, String)>
         }
         "approved" => (
             "Request approved",
-            "Your agency's subject access reports about the subject now hold every agency's access records.".into(),
+            "The requesting agency's subject access reports about the subject now hold every agency's access records."
+                .into(),
             Some("Approved"),
         ),
         "refused" => ("Request refused", "Nothing was changed.".into(), Some("Refused")),
@@ -408,6 +409,8 @@ struct AccessPage {
     trail_request: String,
     subject_kinds: [&'static str; 4],
     report: Option<Report>,
+    /// The service's refusal of the access-trail request named, in its words.
+    refusal: Option<String>,
 }
 
 impl AccessPage {
@@ -461,7 +464,22 @@ pub async fn subject_access(
     }
     let admin = state.services.admin.as_ref().ok_or_else(not_here)?;
     let asked = pb::SubjectAccessRequest { subject: Some(about.to_ref()), trail_request: page.trail_request.clone() };
-    let report = admin.subject_access(visit.reader().request(asked)).await?.into_inner();
+    let report = match admin.subject_access(visit.reader().request(asked)).await {
+        Ok(report) => report.into_inner(),
+        // The access-trail request named is unknown, another agency's, not
+        // about this subject or not approved: the service says which.
+        Err(refused)
+            if !page.trail_request.is_empty()
+                && matches!(
+                    refused.code(),
+                    Code::NotFound | Code::PermissionDenied | Code::FailedPrecondition | Code::InvalidArgument
+                ) =>
+        {
+            page.refusal = Some(refused.message().to_string());
+            return render(&page);
+        }
+        Err(other) => return Err(other.into()),
+    };
     page.report = Some(Report {
         subject: subject_words(report.subject.as_ref()),
         produced_at: when(report.produced_at.as_ref(), &state.zone),
