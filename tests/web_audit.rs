@@ -444,6 +444,14 @@ async fn other_roles_and_forged_forms_are_refused_and_the_audit_log_pages_and_ex
     let added = [("csrf", csrf.as_str()), ("subject_kind", "person"), ("subject_key", CHILD), ("access", "added")];
     let added = post(&format!("{url}/audit"), Some(&auditor), &added).await.text().await.unwrap();
     assert!(added.contains("PublishService/Publish") && !added.contains("QueryService/SubjectTimeline"), "{added}");
+    // And the event type: the child's arrest was read; no missing episode was.
+    for (event_type, found) in [("arrest", true), ("missing_episode", false)] {
+        let form =
+            [("csrf", csrf.as_str()), ("subject_kind", "person"), ("subject_key", CHILD), ("event_type", event_type)];
+        let page = post(&format!("{url}/audit"), Some(&auditor), &form).await.text().await.unwrap();
+        assert_eq!(page.contains("QueryService/SubjectTimeline"), found, "{event_type}: {page}");
+        assert_eq!(page.contains("id=\"no-records\""), !found, "{event_type}: {page}");
+    }
 
     // A reader whose name is a spreadsheet formula: in the export it is
     // text, not a formula.
