@@ -24,6 +24,9 @@ use crate::score::score;
 
 /// How many subjects a term may have and still be read in full.
 const POSTINGS_PER_TERM: u64 = 2_000;
+/// A term with this many subjects or fewer is read whenever the budget
+/// allows: reading it costs less than checking it on the candidates.
+const FEW: u64 = 64;
 /// How many postings a search reads in full over all its terms.
 const POSTINGS_PER_SEARCH: u64 = 6_000;
 /// How many candidates, best first, a search decides at most.
@@ -63,20 +66,10 @@ pub fn gather(index: &Index, key: &DirectoryKey, query: &Query, merges: &Merges)
         terms_of.entry(key.token(wanted.term.label, &wanted.term.text)).or_default().push(i);
     }
     let tokens: Vec<Token> = terms_of.keys().copied().collect();
-    let mut counted: Vec<(u64, Token)> = index.counts(&tokens)?.into_iter().zip(tokens).collect();
-    counted.sort();
-    // The rarest terms are read in full while the search's budget lasts.
-    let (mut read, mut common) = (0, Vec::new());
+    let counted: Vec<(u64, Token)> = index.counts(&tokens)?.into_iter().zip(tokens).collect();
+    let (read, common) = choose(query, counted, &terms_of);
     let mut candidates: HashMap<SubjectId, Matches> = HashMap::new();
-    for (count, token) in counted {
-        if count == 0 {
-            continue;
-        }
-        if count > POSTINGS_PER_TERM || read + count > POSTINGS_PER_SEARCH {
-            common.push(token);
-            continue;
-        }
-        read += count;
+    for token in read {
         for (subject, position) in index.postings(&token, POSTINGS_PER_TERM as usize)? {
             if query.kind.is_none_or(|kind| subject.kind() == kind) {
                 let matches = candidates.entry(merges.kept(&subject)).or_default();
@@ -102,6 +95,38 @@ pub fn gather(index: &Index, key: &DirectoryKey, query: &Query, merges: &Merges)
         complete(index, query, merges, bounded, &common, &terms_of)?
     };
     Ok(Candidates { ranked, missed_at_most, too_common: too_common.into_iter().collect() })
+}
+
+/// Which tokens (each with how many postings it has) are read in full, and
+/// which are left common, to be checked on the candidates. A term is read
+/// if that lowers what a subject not looked at could score (a first
+/// initial with the surname adds nothing while the surname itself is
+/// common), or if it has few subjects, rarest first, within the budgets;
+/// until no more can be.
+fn choose(
+    query: &Query,
+    mut counted: Vec<(u64, Token)>,
+    terms_of: &HashMap<Token, Vec<usize>>,
+) -> (Vec<Token>, Vec<Token>) {
+    counted.sort();
+    // A token nobody has is neither read nor common.
+    counted.retain(|(count, _)| *count > 0);
+    let bound = |common: &[(u64, Token)]| best(query, common.iter().flat_map(|(_, t)| terms_of[t].iter().copied()));
+    let (mut read, mut common, mut budget) = (Vec::new(), counted, POSTINGS_PER_SEARCH);
+    loop {
+        let now = bound(&common);
+        let lowers = (0..common.len()).find(|&i| {
+            let (count, _) = common[i];
+            let mut without = common.clone();
+            without.remove(i);
+            count <= budget && (count <= FEW || (count <= POSTINGS_PER_TERM && bound(&without) < now))
+        });
+        let Some(i) = lowers else { break };
+        let (count, token) = common.remove(i);
+        budget -= count;
+        read.push(token);
+    }
+    (read, common.into_iter().map(|(_, t)| t).collect())
 }
 
 /// Candidates ranked by what their matches would score, best first, at
