@@ -172,9 +172,6 @@ impl Directory {
                 let visible: Vec<&(usize, u64)> = matches.iter().filter(|(_, p)| shown.contains_key(p)).collect();
                 let matched: Vec<usize> = visible.iter().map(|(i, _)| *i).collect();
                 let Some((score, reasons)) = score(query, &matched) else { continue };
-                if self.erased(subject)? {
-                    continue;
-                }
                 found.hits.push(pb::DirectoryHit { subject: Some(subject.to_ref()), score, reasons });
                 for (_, position) in visible {
                     let event = shown[position];
@@ -185,7 +182,15 @@ impl Directory {
             }
         }
         found.hits.sort_by(|a, b| b.score.total_cmp(&a.score));
-        found.hits.truncate(query.limit);
+        // The best hits, but not an erased subject's (whose entries go now).
+        let mut hits = Vec::with_capacity(query.limit);
+        for hit in std::mem::take(&mut found.hits) {
+            let Some(subject) = hit.subject.as_ref().and_then(|s| SubjectId::from_ref(s).ok()) else { continue };
+            if hits.len() < query.limit && !self.erased(&subject)? {
+                hits.push(hit);
+            }
+        }
+        found.hits = hits;
         let kept: Vec<&pb::SubjectRef> = found.hits.iter().filter_map(|h| h.subject.as_ref()).collect();
         found.shown.retain(|e| e.subjects.iter().any(|s| kept.contains(&s)));
         Ok(found)
