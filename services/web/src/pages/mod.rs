@@ -55,6 +55,8 @@ pub struct Who {
     pub role: String,
     /// Their purpose.
     pub purpose: String,
+    /// Whether their role publishes events (the menu's Publish and Cohorts).
+    pub publishes: bool,
 }
 
 /// What the frame around every page needs: who is signed in (for the
@@ -80,6 +82,7 @@ impl Frame {
                 agency: u.agency.to_string(),
                 role: u.role.to_string(),
                 purpose: u.purpose.to_string(),
+                publishes: publish::role_publishes(u.role),
             }),
             csrf: session.csrf.clone(),
         }

@@ -121,10 +121,16 @@ struct DonePage {
     again: String,
 }
 
+/// Whether `role` publishes events: practitioners, briefing leads and
+/// administrators do; analysts, auditors and data protection people read.
+pub fn role_publishes(role: Role) -> bool {
+    matches!(role, Role::Practitioner | Role::BriefingLead | Role::Admin)
+}
+
 /// The publishing service, if the reader may publish here: a role that
 /// publishes, where this process runs publishing nodes.
 fn publisher<'a>(state: &'a State, visit: &Visit) -> Result<&'a Arc<dyn PublishService>, Problem> {
-    if !matches!(visit.user.role, Role::Practitioner | Role::BriefingLead | Role::Admin) {
+    if !role_publishes(visit.user.role) {
         return Err(Problem::Denied(format!(
             "The {} role does not publish events. Practitioners, briefing leads and administrators do.",
             visit.user.role
