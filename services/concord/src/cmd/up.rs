@@ -299,9 +299,20 @@ fn print_next_steps(
         println!("  metrics: http://{metrics}/metrics (Prometheus), health: /healthz, /readyz");
     }
     if let Some(web) = web {
+        let scheme = if args.web.web_tls_cert.is_some() { "https" } else { "http" };
+        let url = args.web.web_url.clone().unwrap_or_else(|| format!("{scheme}://{web}/"));
+        if args.oidc.oidc_issuer.is_some() {
+            println!("  web console: {url} (sign in with the partnership's identity provider)");
+        } else {
+            println!(
+                "  web console: {url} (development sign-in: pick an agency, role and purpose; try police.met.nw, practitioner, safeguarding, then find {})",
+                featured.map(|s| s.to_string()).unwrap_or_else(|| "a subject by its key".into())
+            );
+        }
         println!(
-            "  web console: http://{web}/ (development sign-in: pick an agency, role and purpose; try police.met.nw, practitioner, safeguarding, then find {})",
-            featured.map(|s| s.to_string()).unwrap_or_else(|| "a subject by its key".into())
+            "    practitioners: find, timelines, publish, cohorts; briefing leads: the VVE briefing and its actions; \
+             auditors: who saw what, checkpoints; data protection: requests, retention; analysts: problem profile, hotspots{}",
+            if args.web.wards.is_some() { " (with the ward map)" } else { "" }
         );
     }
     if args.no_simulate {
