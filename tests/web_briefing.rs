@@ -8,7 +8,8 @@
 //! it changed, with the other's change, and saves again. An analyst is
 //! refused. Every page is screenshotted into target/browser-screenshots and
 //! checked with axe-core; through AuditService the briefing page view is one
-//! access record naming the events shown. Over plain HTTP, from the
+//! access record naming the events shown. An action still open from an
+//! earlier briefing, about no one in the window, is listed apart. Over plain HTTP, from the
 //! attacker's side: forms without this session's CSRF token, a form on a
 //! stale version (the ledger's conflict), bad input, the police (who own
 //! the action) changing its owner or creating an item or opening the
@@ -309,7 +310,31 @@ async fn briefing_forms_refuse_forgeries_stale_versions_and_other_agencies_chang
     let lead = http_sign_in(url, LEAD).await;
     let since = jiff::Timestamp::from_millisecond(daily_window().from).unwrap().to_string();
     let live = format!("{url}/briefing?window=now&since={since}");
+
+    // An action still open from an earlier briefing, about a child with
+    // nothing in this window: listed apart from the groups.
+    let token = s.t.token(LEAD.0, Role::BriefingLead, Purpose::Briefing);
+    let mut old = common::arrest("P-brf0003", "");
+    (old.agency_id, old.agency_kind, old.personal) = (LEAD.0.into(), pb::AgencyKind::ChildrensServices as i32, None);
+    // Happened and recorded ten days ago: not in the window.
+    old.occurred_at = Some(concord_core::timestamp(daily_window().from - 10 * 86_400_000));
+    old.recorded_at = old.occurred_at;
+    old.body = Some(pb::event::Body::VveBriefingItem(pb::VveBriefingItem {
+        item_id: "VVE-earlier".into(),
+        area: "Kenton".into(),
+        risk: pb::RiskLevel::Medium as i32,
+        actions: vec![pb::BriefingAction {
+            action_id: "A-1".into(),
+            owner_agency_id: "yot.harrow".into(),
+            due: Some(concord_core::timestamp(daily_window().from)),
+            status: pb::ActionStatus::Open as i32,
+        }],
+    }));
+    publish(&s.t, old, &token).await.unwrap();
     let page = get(&live, &lead).await.text().await.unwrap();
+    let other = page.split("id=\"other-actions\"").nth(1).unwrap_or_else(|| panic!("no other actions: {page}"));
+    assert!(other.contains("<h3 class=\"heading-s\">Action A-1 of item VVE-earlier</h3>"), "{other}");
+    assert!(other.contains("Overdue"), "{other}");
     let publish_form = "<form method=\"post\" action=\"/briefing/publish\"";
     let csrf = field_after(&page, publish_form, "csrf");
     let agree_form = "action=\"/briefing/actions/agree\"";
