@@ -14,8 +14,23 @@ pub fn is_open(status: i32) -> bool {
 
 /// The open actions as at `as_at` (milliseconds) from `items` (briefing
 /// item events the recipient may see), and the ids of the item events they
-/// come from.
+/// come from. An action's description is the latest one the recipient may
+/// read: an update by an agency that saw the item redacted carries none,
+/// and does not blank it.
 pub fn open_actions(items: &[pb::EventView], as_at: i64) -> (Vec<pb::OpenAction>, Vec<String>) {
+    let mut by_position: Vec<&pb::EventView> = items.iter().collect();
+    by_position.sort_by_key(|v| v.position);
+    let mut descriptions: BTreeMap<(&str, &str), &str> = BTreeMap::new();
+    for view in by_position {
+        let Some(event) = &view.event else { continue };
+        let Some(Body::VveBriefingItem(item)) = &event.body else { continue };
+        let Some(text) = event.personal.as_ref().map(|p| &p.text) else { continue };
+        for action in &item.actions {
+            if let Some(description) = text.get(&format!("action.{}", action.action_id)).filter(|d| !d.is_empty()) {
+                descriptions.insert((&item.item_id, &action.action_id), description);
+            }
+        }
+    }
     // The latest visible event of each item: the item's stream is in log order.
     let mut latest: BTreeMap<&str, (&pb::EventView, &pb::Event, &pb::VveBriefingItem)> = BTreeMap::new();
     for view in items {
@@ -33,8 +48,10 @@ pub fn open_actions(items: &[pb::EventView], as_at: i64) -> (Vec<pb::OpenAction>
     for (view, event, item) in latest.into_values() {
         let before = actions.len();
         for action in item.actions.iter().filter(|a| is_open(a.status)) {
-            let key = format!("action.{}", action.action_id);
-            let description = event.personal.as_ref().and_then(|p| p.text.get(&key)).cloned().unwrap_or_default();
+            let description = descriptions
+                .get(&(item.item_id.as_str(), action.action_id.as_str()))
+                .map(|d| d.to_string())
+                .unwrap_or_default();
             actions.push(pb::OpenAction {
                 item_id: item.item_id.clone(),
                 action_id: action.action_id.clone(),
@@ -111,5 +128,21 @@ mod tests {
         assert_eq!(actions[1].description, "Home visit");
         assert_eq!((actions[1].event_id.as_str(), actions[1].item_version), ("e3", 3));
         assert_eq!(sources, ["e3", "e4"], "items whose actions are all done are not shown");
+    }
+
+    #[test]
+    fn an_update_that_carries_no_description_keeps_the_last_one_read() {
+        use pb::ActionStatus::{InProgress, Open};
+        let mut redacted = item(2, "VVE-1", vec![action("A1", 500, InProgress)]);
+        if let Some(event) = &mut redacted.event {
+            event.personal = None;
+        }
+        let mut blank = item(3, "VVE-1", vec![action("A1", 500, InProgress)]);
+        if let Some(pb::Event { personal: Some(personal), .. }) = &mut blank.event {
+            personal.text.insert("action.A1".into(), String::new());
+        }
+        let items = vec![item(1, "VVE-1", vec![action("A1", 500, Open)]), blank, redacted];
+        let (actions, _) = open_actions(&items, 0);
+        assert_eq!((actions[0].description.as_str(), actions[0].event_id.as_str()), ("Home visit", "e3"));
     }
 }
