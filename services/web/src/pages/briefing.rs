@@ -52,6 +52,11 @@ pub struct View {
 }
 
 impl View {
+    /// The window up to now from `since`, in `borough` (as `self` has it).
+    pub fn up_to_now_from(&self, since: &str) -> View {
+        View { window: "now".into(), since: since.to_string(), borough: self.borough.clone(), saved: String::new() }
+    }
+
     /// Whether this is the window up to now.
     pub fn up_to_now(&self) -> bool {
         self.window == "now"

@@ -108,12 +108,7 @@ impl ChangeFields {
             status: status_value(open.status),
             note: open.description.clone(),
             all,
-            view: View {
-                window: "now".into(),
-                since: since.to_string(),
-                borough: view.borough.clone(),
-                saved: String::new(),
-            },
+            view: view.up_to_now_from(since),
             errors: Vec::new(),
         }
     }
@@ -184,12 +179,7 @@ impl AgreeFields {
             day: String::new(),
             month: String::new(),
             year: String::new(),
-            view: View {
-                window: "now".into(),
-                since: since.to_string(),
-                borough: view.borough.clone(),
-                saved: String::new(),
-            },
+            view: view.up_to_now_from(since),
             errors: Vec::new(),
         }
     }
