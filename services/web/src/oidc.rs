@@ -21,10 +21,20 @@
 //! another API, as Entra ID's for Microsoft Graph are). If the door accepts
 //! neither, nobody could read through the console: the sign-in is refused.
 //!
+//! Staying signed in: the provider's refresh token (an ordinary one, tied
+//! to the reader's session at the provider: no `offline_access`) is kept in
+//! the session, on the server. A page view arriving in the last part of its
+//! token's life renews the token ([`Oidc::renew`]): the refresh token is
+//! spent at the token endpoint, and the new tokens are checked as at
+//! sign-in, for the same person with the same agency, role and purpose;
+//! anything else ends the session ([`Lapse`]). Signing out revokes the
+//! refresh token where the provider has a revocation endpoint (RFC 7009).
+//!
 //! The provider's endpoints come from its discovery document, and are
 //! trusted only over `https` (or `http` on loopback, for development and
 //! tests), as the identity crate trusts its keys.
 
+use std::fmt;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,7 +48,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::session::{Pending, User};
+use crate::session::{Pending, Renewal, User};
 
 /// How long one HTTP request to the provider may take.
 const HTTP_TIMEOUT: Duration = Duration::from_secs(10);
@@ -53,7 +63,7 @@ pub const CALLBACK: &str = "/sign-in/callback";
 pub const SIGNED_OUT: &str = "/sign-in";
 
 /// The console as the provider knows it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Client {
     /// The console's client id at the provider.
     pub id: String,
@@ -61,6 +71,13 @@ pub struct Client {
     pub secret: Option<String>,
     /// The console's address as browsers reach it (`https://concord.example.org`).
     pub url: Url,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secret = self.secret.as_ref().map(|_| "[redacted]");
+        f.debug_struct("Client").field("id", &self.id).field("secret", &secret).field("url", &self.url).finish()
+    }
 }
 
 /// Why the sign-in with the provider cannot be set up.
@@ -110,6 +127,44 @@ pub enum Refusal {
     NotForConcord(AuthError),
 }
 
+/// Why a session's token could not be renewed; each sentence is what the
+/// sign-in page tells the reader.
+#[derive(Debug, thiserror::Error)]
+pub enum Lapse {
+    /// The provider refused the refresh token (`invalid_grant`: the
+    /// person's session there ended, or they were disabled).
+    #[error("Your organisation's account no longer keeps you signed in ({0}): sign in again.")]
+    Refused(String),
+    /// The provider could not be reached, or gave no tokens.
+    #[error("Your sign-in expired, and your organisation's account could not be reached to renew it: sign in again.")]
+    Unreachable,
+    /// A renewed token does not verify, or maps to no access.
+    #[error("Your organisation's account gave a token Concord does not accept ({0}): sign in again.")]
+    Token(AuthError),
+    /// The renewed token is for another person, agency, role or purpose.
+    #[error("What your organisation's account gives you has changed since you signed in ({0}): sign in again.")]
+    Changed(String),
+}
+
+impl From<Refusal> for Lapse {
+    /// A renewed token refused as it would be at sign-in.
+    fn from(refusal: Refusal) -> Lapse {
+        match refusal {
+            Refusal::Unmapped(_) => Lapse::Changed("now: no access to Concord".into()),
+            Refusal::NotForConcord(error) | Refusal::Token(error) => Lapse::Token(error),
+            other => Lapse::Token(AuthError::BadClaims(other.to_string())),
+        }
+    }
+}
+
+/// How a request to one of the provider's endpoints failed.
+enum Failed {
+    /// It answered with an OAuth error (its code) or an HTTP client error.
+    Refused(String),
+    /// It could not be reached, or failed itself (an HTTP server error).
+    Unreachable(String),
+}
+
 /// The part of a discovery document used here.
 #[derive(Deserialize)]
 struct Discovery {
@@ -117,6 +172,7 @@ struct Discovery {
     authorization_endpoint: String,
     token_endpoint: String,
     end_session_endpoint: Option<String>,
+    revocation_endpoint: Option<String>,
 }
 
 /// The token endpoint's answer.
@@ -124,6 +180,7 @@ struct Discovery {
 struct Tokens {
     id_token: Option<String>,
     access_token: Option<String>,
+    refresh_token: Option<String>,
 }
 
 /// The token endpoint's refusal.
@@ -140,6 +197,7 @@ pub struct Oidc {
     authorization: Url,
     token: Url,
     end_session: Option<Url>,
+    revocation: Option<Url>,
     /// The ID tokens' verifier: the provider's keys, the console's client id as audience.
     id_tokens: Verifier,
     /// The door's verifier, the one every page view passes.
@@ -179,6 +237,7 @@ impl Oidc {
             authorization: trusted(&discovery.authorization_endpoint).map_err(failed)?,
             token: trusted(&discovery.token_endpoint).map_err(failed)?,
             end_session: discovery.end_session_endpoint.as_deref().map(trusted).transpose().map_err(failed)?,
+            revocation: discovery.revocation_endpoint.as_deref().map(trusted).transpose().map_err(failed)?,
             client,
             id_tokens,
             door,
@@ -226,8 +285,13 @@ impl Oidc {
     /// Checks the provider's answer to the sign-in `pending` (its `state`,
     /// the issuer it names if it names one, its `error` or `code`),
     /// exchanges the code and checks the tokens; who signed in, with the
-    /// token their session reads with, and how long that token lasts.
-    pub async fn finish(&self, pending: &Pending, answer: &Answer) -> Result<(User, Duration), Refusal> {
+    /// token their session reads with, how long that token lasts, and what
+    /// renews it, if the provider gave a refresh token.
+    pub async fn finish(
+        &self,
+        pending: &Pending,
+        answer: &Answer,
+    ) -> Result<(User, Duration, Option<Renewal>), Refusal> {
         let state = answer.state.as_deref().unwrap_or_default();
         if !bool::from(state.as_bytes().ct_eq(pending.state.as_bytes())) {
             return Err(Refusal::State);
@@ -241,39 +305,89 @@ impl Oidc {
         let code = answer.code.as_deref().filter(|c| !c.is_empty()).ok_or(Refusal::Provider("no code".into()))?;
         let tokens = self.exchange(pending, code).await?;
         let id_token = tokens.id_token.ok_or(Refusal::Exchange("no ID token".into()))?;
-        // An ID token that verifies but whose claims map to nothing is still
-        // a good ID token: some providers put groups and roles only in the
-        // access token (Keycloak's realm roles, by default).
-        match self.id_tokens.check(&id_token).await {
-            Ok(_) | Err(AuthError::Unmapped(_)) => {}
-            Err(error) => return Err(Refusal::Token(error)),
-        }
-        let claims = verified_claims(&id_token).unwrap_or_default();
+        let claims = self.id_token_claims(&id_token).await.map_err(Refusal::Token)?;
         let nonce = claims.get("nonce").and_then(Value::as_str).unwrap_or_default();
         if !bool::from(nonce.as_bytes().ct_eq(pending.nonce.as_bytes())) || nonce.is_empty() {
             return Err(Refusal::Nonce);
         }
         let person = claims.get("sub").and_then(Value::as_str).unwrap_or_default();
-        let (token, principal) = self.reading_token(tokens.access_token, id_token, person).await?;
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
-        let lasts = Duration::from_secs(u64::try_from(principal.expires_at).unwrap_or(0).saturating_sub(now));
-        let user = User {
-            token,
-            name: principal.sub,
-            agency: principal.agency,
-            role: principal.role,
-            purpose: principal.purpose,
+        let (token, principal) = self.reading_token(tokens.access_token, Some(id_token), person).await?;
+        let lasts = lifetime(&principal);
+        let renewal = tokens.refresh_token.map(|refresh| Renewal::new(refresh, pending.nonce.clone(), lasts));
+        Ok((reader(token, principal), lasts, renewal))
+    }
+
+    /// Renews the token of `user` with `renewal`'s refresh token. The new
+    /// tokens are checked as at sign-in, and must be for the same person,
+    /// with the same agency, role and purpose. The renewed user, the
+    /// provider's new refresh token if it gave one (rotating it), and how
+    /// long the new token lasts.
+    pub async fn renew(&self, user: &User, renewal: &Renewal) -> Result<(User, Option<String>, Duration), Lapse> {
+        let unreachable = |error: String| {
+            tracing::warn!(token_endpoint = %self.token, %error, "cannot renew a session's token");
+            Lapse::Unreachable
         };
-        Ok((user, lasts))
+        let form = vec![("grant_type", "refresh_token"), ("refresh_token", renewal.refresh_token.as_str())];
+        let body = self.post(&self.token, form).await.map_err(|failed| match failed {
+            Failed::Refused(error) => Lapse::Refused(error),
+            Failed::Unreachable(error) => unreachable(error),
+        })?;
+        let tokens: Tokens = serde_json::from_slice(&body).map_err(|_| unreachable("not a token response".into()))?;
+        // A renewed ID token names the same person and, if it carries a
+        // nonce, the sign-in's (OpenID Connect Core, 12.2).
+        if let Some(id_token) = &tokens.id_token {
+            let claims = self.id_token_claims(id_token).await.map_err(Lapse::Token)?;
+            if claims.get("sub").and_then(Value::as_str) != Some(user.name.as_str()) {
+                return Err(Lapse::Changed("the token names another person".into()));
+            }
+            let nonce = claims.get("nonce").and_then(Value::as_str);
+            if nonce.is_some_and(|nonce| !bool::from(nonce.as_bytes().ct_eq(renewal.nonce.as_bytes()))) {
+                return Err(Lapse::Token(AuthError::BadClaims("the ID token is for another sign-in".into())));
+            }
+        }
+        let (token, principal) = self.reading_token(tokens.access_token, tokens.id_token, &user.name).await?;
+        if principal.sub != user.name {
+            return Err(Lapse::Changed("the token names another person".into()));
+        }
+        if (&principal.agency, principal.role, principal.purpose) != (&user.agency, user.role, user.purpose) {
+            let now = format!("now: {} at {}, for {}", principal.role, principal.agency, principal.purpose);
+            return Err(Lapse::Changed(now));
+        }
+        let lasts = lifetime(&principal);
+        Ok((reader(token, principal), tokens.refresh_token, lasts))
+    }
+
+    /// Revokes a signed-out session's `refresh_token` where the provider has
+    /// a revocation endpoint (RFC 7009). Best effort: a failure is logged.
+    pub async fn revoke(&self, refresh_token: &str) {
+        let Some(endpoint) = &self.revocation else {
+            return;
+        };
+        let form = vec![("token", refresh_token), ("token_type_hint", "refresh_token")];
+        if let Err(Failed::Refused(error) | Failed::Unreachable(error)) = self.post(endpoint, form).await {
+            tracing::warn!(revocation_endpoint = %endpoint, %error, "cannot revoke a signed-out session's refresh token");
+        }
+    }
+
+    /// The claims of `id_token` if it verifies as the console's (signature,
+    /// issuer, audience: the console's client id, expiry). Claims that map
+    /// to nothing still make a good ID token: some providers put groups and
+    /// roles only in the access token (Keycloak's realm roles, by default).
+    async fn id_token_claims(&self, id_token: &str) -> Result<Map<String, Value>, AuthError> {
+        match self.id_tokens.check(id_token).await {
+            Ok(_) | Err(AuthError::Unmapped(_)) => Ok(verified_claims(id_token).unwrap_or_default()),
+            Err(error) => Err(error),
+        }
     }
 
     /// The token the session reads with, and who the door takes it for:
     /// the access token if the door accepts it for `person`, else the ID
-    /// token if the door accepts that (see the module's documentation).
+    /// token if there is one and the door accepts that (see the module's
+    /// documentation).
     async fn reading_token(
         &self,
         access_token: Option<String>,
-        id_token: String,
+        id_token: Option<String>,
         person: &str,
     ) -> Result<(String, Principal), Refusal> {
         let access_refused = match access_token {
@@ -284,46 +398,74 @@ impl Oidc {
             },
             None => None,
         };
-        match self.door.check(&id_token).await {
-            Ok(principal) => Ok((id_token, principal)),
-            // Claims that map to nothing, in either token, are the person's
-            // reason; anything else is the provider's set-up.
-            Err(error) => match access_refused {
-                Some(unmapped @ AuthError::Unmapped(_)) => Err(Refusal::Unmapped(unmapped)),
-                _ if matches!(error, AuthError::Unmapped(_)) => Err(Refusal::Unmapped(error)),
-                _ => Err(Refusal::NotForConcord(error)),
+        let id_refused = match id_token {
+            Some(id_token) => match self.door.check(&id_token).await {
+                Ok(principal) => return Ok((id_token, principal)),
+                Err(error) => error,
             },
+            None => AuthError::BadClaims("no ID token".into()),
+        };
+        // Claims that map to nothing, in either token, are the person's
+        // reason; anything else is the provider's set-up.
+        match access_refused {
+            Some(unmapped @ AuthError::Unmapped(_)) => Err(Refusal::Unmapped(unmapped)),
+            _ if matches!(id_refused, AuthError::Unmapped(_)) => Err(Refusal::Unmapped(id_refused)),
+            _ => Err(Refusal::NotForConcord(id_refused)),
         }
     }
 
     /// Exchanges `code` at the token endpoint with the sign-in's code verifier.
     async fn exchange(&self, pending: &Pending, code: &str) -> Result<Tokens, Refusal> {
         let redirect_uri = self.url(CALLBACK);
-        let mut form = vec![
+        let form = vec![
             ("grant_type", "authorization_code"),
             ("code", code),
             ("redirect_uri", redirect_uri.as_str()),
             ("code_verifier", pending.code_verifier.as_str()),
         ];
-        let mut request = self.http.post(self.token.clone()).header(reqwest::header::ACCEPT, "application/json");
+        let body = self.post(&self.token, form).await.map_err(|failed| match failed {
+            Failed::Refused(error) => Refusal::Exchange(error),
+            Failed::Unreachable(error) => {
+                tracing::warn!(token_endpoint = %self.token, %error, "cannot exchange a sign-in's code");
+                Refusal::Exchange("it could not be reached".into())
+            }
+        })?;
+        serde_json::from_slice(&body).map_err(|e| Refusal::Exchange(format!("not a token response: {e}")))
+    }
+
+    /// Posts `form` to the provider's `endpoint` as the console (its client
+    /// id and secret by HTTP Basic, or its client id in the form if it has
+    /// no secret); the answer's body.
+    async fn post<'a>(&'a self, endpoint: &Url, mut form: Vec<(&'a str, &'a str)>) -> Result<Vec<u8>, Failed> {
+        let mut request = self.http.post(endpoint.clone()).header(reqwest::header::ACCEPT, "application/json");
         match &self.client.secret {
             // client_secret_basic: id and secret form-encoded, then Basic (RFC 6749, 2.3.1).
             Some(secret) => request = request.basic_auth(form_encoded(&self.client.id), Some(form_encoded(secret))),
             None => form.push(("client_id", self.client.id.as_str())),
         }
-        let unreachable = |e: String| {
-            tracing::warn!(token_endpoint = %self.token, error = %e, "cannot exchange a sign-in's code");
-            Refusal::Exchange("it could not be reached".into())
-        };
-        let response = request.form(&form).send().await.map_err(|e| unreachable(e.to_string()))?;
+        let response = request.form(&form).send().await.map_err(|e| Failed::Unreachable(e.to_string()))?;
         let status = response.status();
-        let body = body(response).await.map_err(unreachable)?;
-        if !status.is_success() {
-            let error = serde_json::from_slice::<TokenError>(&body).map(|e| error_code(&e.error));
-            return Err(Refusal::Exchange(error.unwrap_or_else(|_| format!("HTTP {status}"))));
+        let body = body(response).await.map_err(Failed::Unreachable)?;
+        if status.is_success() {
+            return Ok(body);
         }
-        serde_json::from_slice(&body).map_err(|e| Refusal::Exchange(format!("not a token response: {e}")))
+        match serde_json::from_slice::<TokenError>(&body) {
+            Ok(refused) => Err(Failed::Refused(error_code(&refused.error))),
+            Err(_) if status.is_client_error() => Err(Failed::Refused(format!("HTTP {status}"))),
+            Err(_) => Err(Failed::Unreachable(format!("HTTP {status}"))),
+        }
     }
+}
+
+/// Who a token the door accepted is for, reading with `token`.
+fn reader(token: String, principal: Principal) -> User {
+    User { token, name: principal.sub, agency: principal.agency, role: principal.role, purpose: principal.purpose }
+}
+
+/// How long from now the token the door took for `principal` lasts.
+fn lifetime(principal: &Principal) -> Duration {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
+    Duration::from_secs(u64::try_from(principal.expires_at).unwrap_or(0).saturating_sub(now))
 }
 
 /// The provider's answer, as the callback's query carries it.
@@ -398,6 +540,27 @@ mod tests {
         assert_eq!(error_code("access_denied"), "access_denied");
         assert_eq!(error_code("<script>x</script> y"), "scriptxscripty");
         assert_eq!(form_encoded("a b:c&d"), "a+b%3Ac%26d");
+    }
+
+    #[test]
+    fn a_renewed_token_refused_as_at_sign_in_says_why_the_session_ends() {
+        let unmapped = Lapse::from(Refusal::Unmapped(AuthError::Unmapped("no role".into())));
+        assert!(matches!(&unmapped, Lapse::Changed(now) if now == "now: no access to Concord"), "{unmapped:?}");
+        let expired = Lapse::from(Refusal::NotForConcord(AuthError::Expired));
+        assert!(matches!(expired, Lapse::Token(AuthError::Expired)));
+        let said = Lapse::Refused("invalid_grant".into()).to_string();
+        assert!(said.contains("(invalid_grant)") && said.ends_with("sign in again."), "{said}");
+    }
+
+    #[test]
+    fn debug_shows_no_client_secret() {
+        let client = Client {
+            id: "console".into(),
+            secret: Some("s3cret".into()),
+            url: Url::parse("https://c.example").unwrap(),
+        };
+        let shown = format!("{client:?}");
+        assert!(shown.contains("console") && !shown.contains("s3cret"), "{shown}");
     }
 
     #[test]

@@ -7,6 +7,13 @@
 //! its token's expiry, or on sign-out; signing in starts a new session (a
 //! new id and CSRF token), so an id planted before sign-in is worth nothing.
 //!
+//! A session signed in with the identity provider may hold the provider's
+//! refresh token ([`Renewal`], kept only here and never printed): it then
+//! outlives its token, whose renewal a page view asks for once the token is
+//! in the last part of its life ([`Renewal::due`]); one renewal at a time.
+//! A session whose renewal fails ends, saying why ([`Sessions::end_saying`])
+//! to the sign-in page the reader is sent to.
+//!
 //! A sign-in with the identity provider waits in a session of its own
 //! ([`Pending`]: the `state`, `nonce` and PKCE verifier it must be answered
 //! with), named by a second cookie, SameSite=Lax: the provider's answer comes
@@ -14,7 +21,8 @@
 //! sent. That session can be used once, and for [`PENDING`] at most.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, PoisonError};
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use axum::http::HeaderMap;
@@ -38,8 +46,12 @@ pub const MAX_ANONYMOUS: usize = 10_000;
 /// How long a sign-in with the identity provider may take.
 pub const PENDING: Duration = Duration::from_secs(10 * 60);
 
+/// How long before its token expires a session renews it at most: the last
+/// quarter of the token's life, and never more than this.
+pub const RENEW_BEFORE: Duration = Duration::from_secs(60);
+
 /// Who is signed in to a session.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct User {
     /// The bearer token every page reads with.
     pub token: String,
@@ -53,8 +65,23 @@ pub struct User {
     pub purpose: Purpose,
 }
 
+impl fmt::Debug for User {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("User")
+            .field("token", &REDACTED)
+            .field("name", &self.name)
+            .field("agency", &self.agency)
+            .field("role", &self.role)
+            .field("purpose", &self.purpose)
+            .finish()
+    }
+}
+
+/// What `Debug` shows in place of a secret.
+const REDACTED: &str = "[redacted]";
+
 /// One browser's session.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Session {
     /// The token every form of this session carries.
     pub csrf: String,
@@ -62,11 +89,81 @@ pub struct Session {
     pub user: Option<User>,
     /// The sign-in with the identity provider this session awaits, if any.
     pub pending: Option<Pending>,
+    /// What renews the signed-in reader's token, if anything does.
+    pub renewal: Option<Renewal>,
+    /// Why the reader's sign-in ended, for the sign-in page to say.
+    pub ended: Option<String>,
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("csrf", &REDACTED)
+            .field("user", &self.user)
+            .field("pending", &self.pending)
+            .field("renewal", &self.renewal)
+            .field("ended", &self.ended)
+            .finish()
+    }
+}
+
+/// What keeps a session signed in past its token's expiry: the identity
+/// provider's refresh token, kept only on the server, and when the token it
+/// renews was had and expires.
+#[derive(Clone)]
+pub struct Renewal {
+    /// The provider's refresh token.
+    pub refresh_token: String,
+    /// The sign-in's `nonce`, which a renewed ID token may carry only unchanged.
+    pub nonce: String,
+    /// When the session's token was had.
+    pub since: Instant,
+    /// When it expires.
+    pub expires: Instant,
+    /// Held while the token is renewed: one renewal at a time per session.
+    pub lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Renewal {
+    /// What renews a token had now, lasting `lasts`, with `refresh_token`,
+    /// for the sign-in that sent `nonce`.
+    pub fn new(refresh_token: String, nonce: String, lasts: Duration) -> Renewal {
+        let now = Instant::now();
+        Renewal { refresh_token, nonce, since: now, expires: now + lasts, lock: Arc::default() }
+    }
+
+    /// Whether the token should be renewed at `now`: it has expired, or is
+    /// in the last quarter of its life, or expires within [`RENEW_BEFORE`].
+    pub fn due(&self, now: Instant) -> bool {
+        now + margin(self.expires.saturating_duration_since(self.since)) >= self.expires
+    }
+
+    /// Whether the token has expired at `now`.
+    pub fn expired(&self, now: Instant) -> bool {
+        now >= self.expires
+    }
+}
+
+impl fmt::Debug for Renewal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Renewal")
+            .field("refresh_token", &REDACTED)
+            .field("nonce", &REDACTED)
+            .field("since", &self.since)
+            .field("expires", &self.expires)
+            .finish()
+    }
+}
+
+/// How long before a token lasting `lifetime` expires it is renewed: the
+/// last quarter of its life, at most [`RENEW_BEFORE`].
+pub fn margin(lifetime: Duration) -> Duration {
+    (lifetime / 4).min(RENEW_BEFORE)
 }
 
 /// A sign-in with the identity provider, awaiting its answer: what the
 /// answer must match, kept only on the server.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Pending {
     /// Sent to the provider, which must send it back with the code.
     pub state: String,
@@ -84,6 +181,16 @@ impl Pending {
     }
 }
 
+impl fmt::Debug for Pending {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pending")
+            .field("state", &REDACTED)
+            .field("nonce", &REDACTED)
+            .field("code_verifier", &REDACTED)
+            .finish()
+    }
+}
+
 impl Default for Pending {
     fn default() -> Self {
         Pending::new()
@@ -91,6 +198,11 @@ impl Default for Pending {
 }
 
 impl Session {
+    /// A session nobody is signed in to, with a new CSRF token.
+    fn anonymous() -> Session {
+        Session { csrf: random(), user: None, pending: None, renewal: None, ended: None }
+    }
+
     /// Whether `presented` (a form's token) is this session's CSRF token,
     /// compared in constant time.
     pub fn csrf_matches(&self, presented: &str) -> bool {
@@ -148,14 +260,14 @@ impl Sessions {
     /// A new session nobody is signed in to (for the sign-in form's CSRF
     /// token); its id.
     pub fn begin(&self) -> (String, Session) {
-        let session = Session { csrf: random(), user: None, pending: None };
+        let session = Session::anonymous();
         (self.insert(session.clone(), IDLE), session)
     }
 
     /// A new session awaiting the identity provider's answer to `pending`,
     /// for [`PENDING`] at most; its id.
     pub fn begin_pending(&self, pending: Pending) -> String {
-        self.insert(Session { csrf: random(), user: None, pending: Some(pending) }, PENDING)
+        self.insert(Session { pending: Some(pending), ..Session::anonymous() }, PENDING)
     }
 
     /// Ends session `id` and gives the sign-in it awaited, if it is live and
@@ -180,12 +292,51 @@ impl Sessions {
     }
 
     /// Ends session `previous` (if any) and starts one for `user`, lasting
-    /// at most `lasts`; the new session's id.
-    pub fn sign_in(&self, previous: Option<&str>, user: User, lasts: Duration) -> String {
+    /// at most `lasts` unless `renewal` renews its token; the new session's id.
+    pub fn sign_in(&self, previous: Option<&str>, user: User, lasts: Duration, renewal: Option<Renewal>) -> String {
         if let Some(previous) = previous {
             self.end(previous);
         }
-        self.insert(Session { csrf: random(), user: Some(user), pending: None }, lasts)
+        self.insert(Session { user: Some(user), renewal, ..Session::anonymous() }, lasts)
+    }
+
+    /// Gives live session `id` the renewed token of `user`, lasting `lasts`
+    /// from now, and the provider's new refresh token if it gave one; the
+    /// session as it now is.
+    pub fn renew(&self, id: &str, user: User, refresh_token: Option<String>, lasts: Duration) -> Option<Session> {
+        let now = Instant::now();
+        let mut entries = self.entries();
+        let entry = entries.get_mut(id).filter(|e| e.live(now))?;
+        let renewal = entry.session.renewal.as_mut()?;
+        if let Some(refresh_token) = refresh_token {
+            renewal.refresh_token = refresh_token;
+        }
+        (renewal.since, renewal.expires) = (now, now + lasts);
+        entry.session.user = Some(user);
+        (entry.ends, entry.last_used) = (now + lasts, now);
+        Some(entry.session.clone())
+    }
+
+    /// Ends the sign-in of session `id`, keeping only `why` for the sign-in
+    /// page to say (see [`Sessions::take_ended`]).
+    pub fn end_saying(&self, id: &str, why: String) {
+        let now = Instant::now();
+        if let Some(entry) = self.entries().get_mut(id) {
+            *entry = Entry {
+                session: Session { ended: Some(why), ..Session::anonymous() },
+                last_used: now,
+                ends: now + PENDING,
+            };
+        }
+    }
+
+    /// Why the sign-in of session `id` ended, if it did: the session is
+    /// then gone.
+    pub fn take_ended(&self, id: &str) -> Option<String> {
+        let mut entries = self.entries();
+        let ended = entries.get(id).filter(|e| e.live(Instant::now()))?.session.ended.clone()?;
+        entries.remove(id);
+        Some(ended)
     }
 
     /// Ends session `id`.
@@ -195,8 +346,10 @@ impl Sessions {
 }
 
 impl Entry {
+    /// Whether the session is live at `now`: used within [`IDLE`], and its
+    /// token not yet expired, or renewable.
     fn live(&self, now: Instant) -> bool {
-        now < self.ends && now.duration_since(self.last_used) < IDLE
+        now.duration_since(self.last_used) < IDLE && (now < self.ends || self.session.renewal.is_some())
     }
 }
 
@@ -288,7 +441,7 @@ mod tests {
     fn signing_in_replaces_the_session_and_its_csrf_token() {
         let sessions = Sessions::default();
         let (before, anonymous) = sessions.begin();
-        let after = sessions.sign_in(Some(&before), user(), IDLE);
+        let after = sessions.sign_in(Some(&before), user(), IDLE, None);
         assert_ne!(before, after);
         assert!(sessions.get(&before).is_none(), "the id from before sign-in still works");
         let signed_in = sessions.get(&after).unwrap();
@@ -301,18 +454,82 @@ mod tests {
     #[test]
     fn a_session_ends_at_its_limit_and_on_sign_out() {
         let sessions = Sessions::default();
-        let short = sessions.sign_in(None, user(), Duration::from_millis(1));
+        let short = sessions.sign_in(None, user(), Duration::from_millis(1), None);
         std::thread::sleep(Duration::from_millis(5));
         assert!(sessions.get(&short).is_none());
-        let id = sessions.sign_in(None, user(), IDLE);
+        let id = sessions.sign_in(None, user(), IDLE, None);
         sessions.end(&id);
         assert!(sessions.get(&id).is_none());
     }
 
     #[test]
+    fn a_token_is_renewed_in_the_last_quarter_of_its_life_or_its_last_minute() {
+        assert_eq!(margin(Duration::from_secs(300)), RENEW_BEFORE, "Keycloak's five minutes");
+        assert_eq!(margin(Duration::from_secs(3600)), RENEW_BEFORE, "Entra ID's hour");
+        assert_eq!(margin(Duration::from_secs(4)), Duration::from_secs(1));
+        let renewal = Renewal::new("r".into(), "n".into(), Duration::from_secs(4));
+        let at = |secs: f64| renewal.since + Duration::from_secs_f64(secs);
+        assert!(!renewal.due(at(0.0)) && !renewal.due(at(2.9)));
+        assert!(renewal.due(at(3.0)) && !renewal.expired(at(3.9)));
+        assert!(renewal.due(at(4.0)) && renewal.expired(at(4.0)));
+    }
+
+    #[test]
+    fn a_renewable_session_outlives_its_token_until_idle_or_its_renewal_fails() {
+        let sessions = Sessions::default();
+        let lasts = Duration::from_millis(1);
+        let renewing = sessions.sign_in(None, user(), lasts, Some(Renewal::new("r1".into(), "n".into(), lasts)));
+        std::thread::sleep(Duration::from_millis(5));
+        let session = sessions.get(&renewing).expect("a renewable session outlives its token");
+        let renewal = session.renewal.unwrap();
+        assert!(renewal.expired(Instant::now()));
+        let renewed = User { token: "t2".into(), ..user() };
+        let session = sessions.renew(&renewing, renewed, Some("r2".into()), IDLE).unwrap();
+        let again = session.renewal.as_ref().unwrap();
+        assert_eq!((session.user.unwrap().token.as_str(), again.refresh_token.as_str()), ("t2", "r2"));
+        assert!(!again.due(Instant::now()));
+        assert!(Arc::ptr_eq(&again.lock, &renewal.lock), "one lock for the session's renewals");
+        // Not rotated: the refresh token stays.
+        let session = sessions.renew(&renewing, user(), None, IDLE).unwrap();
+        assert_eq!(session.renewal.unwrap().refresh_token, "r2");
+
+        // A renewal that fails ends the sign-in, keeping only why, once.
+        sessions.end_saying(&renewing, "why".into());
+        assert!(sessions.get(&renewing).is_some_and(|s| s.user.is_none() && s.renewal.is_none()));
+        assert!(sessions.renew(&renewing, user(), None, IDLE).is_none(), "an ended sign-in renewed");
+        assert_eq!(sessions.take_ended(&renewing).as_deref(), Some("why"));
+        assert_eq!(sessions.take_ended(&renewing), None);
+        assert!(sessions.get(&renewing).is_none());
+        let (plain, _) = sessions.begin();
+        assert_eq!(sessions.take_ended(&plain), None);
+        assert!(sessions.get(&plain).is_some(), "a session whose sign-in did not end is kept");
+
+        // Unused for IDLE, it ends whatever its refresh token.
+        let idle = sessions.sign_in(None, user(), IDLE, Some(Renewal::new("r".into(), "n".into(), IDLE)));
+        if let Some(entry) = sessions.entries().get_mut(&idle) {
+            entry.last_used = entry.last_used.checked_sub(IDLE).unwrap();
+        }
+        assert!(sessions.get(&idle).is_none());
+    }
+
+    #[test]
+    fn debug_shows_no_token() {
+        let sessions = Sessions::default();
+        let user = User { token: "reading-token-value".into(), ..user() };
+        let renewal = Renewal::new("refresh-token-value".into(), "nonce-value".into(), IDLE);
+        let id = sessions.sign_in(None, user, IDLE, Some(renewal));
+        let session = sessions.get(&id).unwrap();
+        let shown = format!("{session:?} {:?}", Pending::new());
+        assert!(shown.contains("police.met.nw") && shown.contains("[redacted]"), "{shown}");
+        for secret in ["reading-token-value", "refresh-token-value", "nonce-value", session.csrf.as_str()] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+    }
+
+    #[test]
     fn sign_in_forms_cannot_crowd_out_signed_in_sessions() {
         let sessions = Sessions::default();
-        let signed_in = sessions.sign_in(None, user(), IDLE);
+        let signed_in = sessions.sign_in(None, user(), IDLE, None);
         let (first, _) = sessions.begin();
         for _ in 0..MAX_ANONYMOUS {
             sessions.begin();

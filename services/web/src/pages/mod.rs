@@ -133,6 +133,7 @@ impl FromRequestParts<Arc<State>> for Visit {
     async fn from_request_parts(parts: &mut Parts, state: &Arc<State>) -> Result<Self, Problem> {
         let id = state.cookie.id(&parts.headers).ok_or(Problem::SignIn)?;
         let session = state.sessions.get(&id).ok_or(Problem::SignIn)?;
+        let session = signin::keep_signed_in(state, &id, session).await?;
         let user = session.user.clone().ok_or(Problem::SignIn)?;
         Ok(Visit { id, session, user, peer: peer(parts) })
     }

@@ -13,21 +13,27 @@
 //! session cookie, and still would on a redirect onward, the callback
 //! answers with a page that moves on by itself (`Refresh`): a navigation
 //! from the console's own page, which carries the new cookie.
+//!
+//! Signed in with the provider, a session that has its refresh token is
+//! kept signed in as its token nears its end ([`keep_signed_in`], on every
+//! page view); where that fails, the session ends and the sign-in page says
+//! why.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use askama::Template;
 use axum::extract::{self, Form, Query};
 use axum::http::header::{REFRESH, SET_COOKIE};
 use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{AppendHeaders, IntoResponse, Redirect, Response};
 use concord_identity::{Purpose, Role};
 use serde::Deserialize;
 
 use super::{Frame, State, Visit, render};
-use crate::oidc::{Answer, Refusal};
+use crate::oidc::{Answer, Lapse, Refusal};
 use crate::problem::Problem;
-use crate::session::Pending;
+use crate::session::{Pending, Session};
 use crate::signin::{DEVELOPMENT_TOKEN_LIFETIME, SignIn};
 
 /// Where a reader in `role` starts: auditors with the audit log, data
@@ -70,6 +76,8 @@ struct SignInPage {
     way: Way,
     /// Why the last sign-in failed.
     error: Option<String>,
+    /// Why the reader's sign-in ended, sending them here.
+    ended: Option<String>,
     roles: Vec<&'static str>,
     purposes: Vec<&'static str>,
 }
@@ -80,24 +88,30 @@ impl SignInPage {
             frame,
             way,
             error,
+            ended: None,
             roles: Role::ALL.iter().map(|r| r.as_str()).collect(),
             purposes: Purpose::ALL.iter().map(|p| p.as_str()).collect(),
         }
     }
 }
 
-/// The sign-in page; the development sign-in's form in a new session of its own.
-pub async fn form(extract::State(state): extract::State<Arc<State>>) -> Result<Response, Problem> {
-    match &state.sign_in {
+/// The sign-in page; the development sign-in's form in a new session of its
+/// own. If the browser's session ended as its token could not be renewed,
+/// the page says why, and that session and its cookie are gone.
+pub async fn form(extract::State(state): extract::State<Arc<State>>, headers: HeaderMap) -> Result<Response, Problem> {
+    let ended = state.cookie.id(&headers).and_then(|id| state.sessions.take_ended(&id));
+    let clear = ended.is_some().then(|| state.cookie.clear());
+    let (cookie, mut page) = match &state.sign_in {
         SignIn::Development(d) => {
             let (id, session) = state.sessions.begin();
             let agencies = d.agencies().iter().map(|a| a.to_string()).collect();
-            let page = SignInPage::new(Frame::of(&session), Way::Development(agencies), None);
-            Ok(([(SET_COOKIE, state.cookie.set(&id))], render(&page)?).into_response())
+            (Some(state.cookie.set(&id)), SignInPage::new(Frame::of(&session), Way::Development(agencies), None))
         }
-        SignIn::Oidc(_) => Ok(render(&SignInPage::new(Frame::anonymous(), Way::Provider, None))?.into_response()),
-        SignIn::None => Ok(render(&SignInPage::new(Frame::anonymous(), Way::None, None))?.into_response()),
-    }
+        SignIn::Oidc(_) => (clear, SignInPage::new(Frame::anonymous(), Way::Provider, None)),
+        SignIn::None => (clear, SignInPage::new(Frame::anonymous(), Way::None, None)),
+    };
+    page.ended = ended;
+    Ok((AppendHeaders(cookie.map(|c| (SET_COOKIE, c))), render(&page)?).into_response())
 }
 
 /// The sign-in form's fields.
@@ -126,7 +140,7 @@ pub async fn submit(
     let role: Role = form.role.parse().map_err(Problem::Invalid)?;
     let purpose: Purpose = form.purpose.parse().map_err(Problem::Invalid)?;
     let user = development.sign_in(&form.agency, role, purpose).map_err(|e| Problem::Invalid(e.to_string()))?;
-    let id = state.sessions.sign_in(previous.as_deref(), user, DEVELOPMENT_TOKEN_LIFETIME);
+    let id = state.sessions.sign_in(previous.as_deref(), user, DEVELOPMENT_TOKEN_LIFETIME, None);
     Ok(([(SET_COOKIE, state.cookie.set(&id))], Redirect::to(start_page(role))).into_response())
 }
 
@@ -160,7 +174,7 @@ pub async fn callback(
         Some(pending) => oidc.finish(&pending, &answer).await,
         None => Err(Refusal::State),
     };
-    let (user, lasts) = match signed_in {
+    let (user, lasts, renewal) = match signed_in {
         Ok(signed_in) => signed_in,
         Err(refusal) => {
             tracing::info!(reason = %refusal, "a sign-in with the identity provider was refused");
@@ -169,7 +183,7 @@ pub async fn callback(
         }
     };
     let next = start_page(user.role);
-    let id = state.sessions.sign_in(None, user, lasts);
+    let id = state.sessions.sign_in(None, user, lasts, renewal);
     let session = state.sessions.get(&id).ok_or(Problem::SignIn)?;
     let page = SignInPage::new(Frame::of(&session), Way::SignedIn(next), None);
     let cookies = [clear, (SET_COOKIE, state.cookie.set(&id)), (REFRESH, format!("0; url={next}"))];
@@ -189,9 +203,10 @@ pub struct SignOutForm {
     csrf: String,
 }
 
-/// Ends the session; then, with an identity provider that says where,
-/// signs out of the provider too (a page moving on by itself, as a form's
-/// redirect may go only to the console).
+/// Ends the session, revoking its refresh token at the identity provider
+/// (in the background: best effort); then, with a provider that says
+/// where, signs out of the provider too (a page moving on by itself, as a
+/// form's redirect may go only to the console).
 pub async fn sign_out(
     extract::State(state): extract::State<Arc<State>>,
     visit: Visit,
@@ -203,9 +218,51 @@ pub async fn sign_out(
     let SignIn::Oidc(oidc) = &state.sign_in else {
         return Ok(([clear], Redirect::to("/sign-in")).into_response());
     };
+    if let Some(renewal) = visit.session.renewal {
+        let oidc = Arc::clone(oidc);
+        tokio::spawn(async move { oidc.revoke(&renewal.refresh_token).await });
+    }
     let Some(provider) = oidc.end_session_url() else {
         return Ok(([clear], Redirect::to("/sign-in")).into_response());
     };
     let page = SignInPage::new(Frame::anonymous(), Way::SignedOut(provider.to_string()), None);
     Ok(([clear, (REFRESH, format!("0; url={provider}"))], render(&page)?).into_response())
+}
+
+/// `session` (named `id`) reading with a token good for a while yet: where
+/// the token nears its end ([`crate::session::Renewal::due`]) and the
+/// session has the provider's refresh token, renewed. One renewal at a time
+/// per session: a page view arriving meanwhile waits, then reads with the
+/// renewed token. A renewal the provider refuses, or whose token is for
+/// another person or other access, ends the session, as does a provider
+/// that cannot be reached once the token has expired; the reader is sent to
+/// the sign-in page, which says why.
+pub async fn keep_signed_in(state: &State, id: &str, session: Session) -> Result<Session, Problem> {
+    let (SignIn::Oidc(oidc), Some(renewal)) = (&state.sign_in, &session.renewal) else {
+        return Ok(session);
+    };
+    if !renewal.due(Instant::now()) {
+        return Ok(session);
+    }
+    let lock = Arc::clone(&renewal.lock);
+    let _renewing = lock.lock().await;
+    // Another page view may have renewed the token, or ended the session, meanwhile.
+    let session = state.sessions.get(id).ok_or(Problem::SignIn)?;
+    let (Some(user), Some(renewal)) = (&session.user, &session.renewal) else {
+        return Err(Problem::SignIn);
+    };
+    if !renewal.due(Instant::now()) {
+        return Ok(session);
+    }
+    let lapse = match oidc.renew(user, renewal).await {
+        Ok((user, refresh_token, lasts)) => {
+            return state.sessions.renew(id, user, refresh_token, lasts).ok_or(Problem::SignIn);
+        }
+        // Not reached, the token still reads until it expires; the next page view tries again.
+        Err(Lapse::Unreachable) if !renewal.expired(Instant::now()) => return Ok(session),
+        Err(lapse) => lapse,
+    };
+    tracing::info!(reason = %lapse, "a console session's token was not renewed: the session ends");
+    state.sessions.end_saying(id, lapse.to_string());
+    Err(Problem::SignIn)
 }
