@@ -190,6 +190,7 @@ mod tests {
 
     use super::*;
     use crate::index::Posting;
+    use crate::key::Label;
     use crate::terms;
 
     /// 2,500 Jayden Smiths, born on 1,000 days (2 or 3 a day), and one Zara
@@ -243,6 +244,32 @@ mod tests {
         let broad = gather(&index, &key, &search("Jayden Smith", ""), &merges).unwrap();
         assert!(broad.ranked.is_empty());
         assert_eq!((broad.missed_at_most, broad.too_common.as_slice()), (1.0, [MatchField::Name].as_slice()));
+    }
+
+    #[test]
+    fn a_term_is_read_only_if_it_lowers_what_a_subject_not_looked_at_could_score() {
+        let key = DirectoryKey::new([3; 32]);
+        let query = search("Jayden Smith", "2009-04-07");
+        let mut terms_of: HashMap<Token, Vec<usize>> = HashMap::new();
+        for (i, w) in query.wanted.iter().enumerate() {
+            terms_of.entry(key.token(w.term.label, &w.term.text)).or_default().push(i);
+        }
+        let label_of = |t: &Token| query.wanted[terms_of[t][0]].term.label;
+        // Dates of birth are rare, names common; "j smith" has 300 people.
+        let counted = terms_of
+            .keys()
+            .map(|t| match label_of(t) {
+                Label::DateOfBirth => (15, *t),
+                Label::NameInitial => (300, *t),
+                _ => (5_000, *t),
+            })
+            .collect();
+        let (read, common) = choose(&query, counted, &terms_of);
+        let labels = |tokens: &[Token]| tokens.iter().map(label_of).collect::<BTreeSet<_>>();
+        // Both dates (exact, and day and month swapped) are read; the
+        // initial lowers nothing while the surname itself is common.
+        assert_eq!((read.len(), labels(&read)), (2, BTreeSet::from([Label::DateOfBirth])));
+        assert!(labels(&common).contains(&Label::NameInitial));
     }
 
     #[test]
