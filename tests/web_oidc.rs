@@ -4,13 +4,23 @@
 //! token endpoint that checks the client (HTTP Basic), the redirect URI, the
 //! code (once only) and the PKCE verifier against the challenge, and issues
 //! RS256 tokens (an ID token carrying the nonce, an access token carrying
-//! Keycloak's `realm_access.roles`), and an end-session endpoint. It answers
-//! on `localhost`, the console on `127.0.0.1`: two sites, as in production,
-//! so the browser treats the provider's answer as a cross-site navigation.
+//! Keycloak's `realm_access.roles`) and a refresh token, which it honours
+//! once (refreshing rotates it) unless told to refuse it, a revocation
+//! endpoint and an end-session endpoint. It answers on `localhost`, the
+//! console on `127.0.0.1`: two sites, as in production, so the browser
+//! treats the provider's answer as a cross-site navigation.
 //!
 //! In headless chromium: a social worker signs in through the provider's
-//! page, reads a child's timeline as the agency the mapping gives, and
-//! signs out of the console and the provider. From the attacker's side,
+//! page, reads a child's timeline as the agency the mapping gives, reads it
+//! again after the token has expired (the session renewed it), signs out of
+//! the console and the provider (the refresh token revoked), and, signed in
+//! again, is sent to sign in again, told why, once the provider refuses to
+//! renew. Over HTTP, staying signed in: renewed once per token, as the same
+//! person; ended, saying why and showing nothing, when the provider refuses
+//! the refresh token, cannot be reached past the token's life, or renews
+//! for another role or person; six page views at once spend the refresh
+//! token once; a signed-out session's cookie renews nothing; and no token
+//! reaches a page or cookie. From the attacker's side,
 //! over HTTP: a callback with a forged or replayed state, or from another
 //! browser, a code stolen from another sign-in (the provider refuses its
 //! PKCE verifier), a token signed by another key or issuer, an ID token
@@ -74,6 +84,12 @@ value = "harrow-social-worker"
 agency = "childrens_services.harrow"
 role = "practitioner"
 purpose = "safeguarding"
+
+[[mapping]]
+value = "harrow-team-lead"
+agency = "childrens_services.harrow"
+role = "briefing_lead"
+purpose = "safeguarding"
 "#;
 
 /// The people the provider knows, and their roles.
@@ -120,6 +136,8 @@ enum Misbehave {
     OtherIssuer,
     /// An ID token with another sign-in's nonce.
     WrongNonce,
+    /// Tokens for another person (the police officer) than the grant's.
+    OtherPerson,
 }
 
 /// An authorization request awaiting the person's answer on the provider's page.
@@ -137,6 +155,15 @@ struct Issued {
     challenge: String,
     sub: String,
     used: bool,
+}
+
+/// A refresh token issued: whose, for which sign-in, and whether it was
+/// spent (refreshing rotates it) or revoked.
+struct Refresh {
+    sub: String,
+    nonce: String,
+    spent: bool,
+    revoked: bool,
 }
 
 struct ProviderState {
@@ -158,6 +185,22 @@ struct ProviderState {
     /// Why the token endpoint refused, each time it did.
     refusals: Vec<String>,
     sign_outs: usize,
+    /// How long the tokens it issues last, in seconds.
+    lifetime: i64,
+    /// The refresh tokens it issued.
+    refresh_tokens: HashMap<String, Refresh>,
+    /// Whether it refuses refresh tokens (the person's session here ended).
+    refuse_refresh: bool,
+    /// Whether its token endpoint is down (it answers 503).
+    down: bool,
+    /// Roles a person now has in place of their own.
+    roles_now: HashMap<String, &'static [&'static str]>,
+    /// How many refresh tokens it honoured.
+    refreshes: usize,
+    /// The refresh tokens revoked at its revocation endpoint.
+    revoked: Vec<String>,
+    /// Every token it issued: none may reach the browser.
+    issued: Vec<String>,
 }
 
 /// The test's OpenID Connect provider, on `localhost`.
@@ -170,6 +213,7 @@ struct Provider {
 const AUTH: &str = "/realms/harrow/protocol/openid-connect/auth";
 const TOKEN: &str = "/realms/harrow/protocol/openid-connect/token";
 const LOGOUT: &str = "/realms/harrow/protocol/openid-connect/logout";
+const REVOKE: &str = "/realms/harrow/protocol/openid-connect/revoke";
 
 impl Provider {
     /// Starts the provider for a console at `console` (its address as
@@ -190,6 +234,14 @@ impl Provider {
             misbehave: Misbehave::None,
             refusals: Vec::new(),
             sign_outs: 0,
+            lifetime: 300,
+            refresh_tokens: HashMap::new(),
+            refuse_refresh: false,
+            down: false,
+            roles_now: HashMap::new(),
+            refreshes: 0,
+            revoked: Vec::new(),
+            issued: Vec::new(),
         };
         let provider = Provider { state: Arc::new(Mutex::new(state)) };
         let app = Router::new()
@@ -198,6 +250,7 @@ impl Provider {
             .route(AUTH, get(authorize_page).post(authorize_answer))
             .route(TOKEN, axum::routing::post(token))
             .route(LOGOUT, get(logout))
+            .route(REVOKE, axum::routing::post(revoke))
             .with_state(provider.clone());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         provider
@@ -220,10 +273,19 @@ impl Provider {
         self.state.lock().unwrap().refusals.clone()
     }
 
+    /// Changes how the provider behaves from now on.
+    fn set(&self, change: impl FnOnce(&mut ProviderState)) {
+        change(&mut self.state.lock().unwrap());
+    }
+
+    fn refreshes(&self) -> usize {
+        self.state.lock().unwrap().refreshes
+    }
+
     /// An access token for `sub` (for publishing as the officer).
     fn access_token(&self, sub: &str) -> String {
         let state = self.state.lock().unwrap();
-        state.key.sign(&access_claims(&state.issuer, sub))
+        state.key.sign(&access_claims(&state.issuer, sub, roles(sub), 600))
     }
 }
 
@@ -236,11 +298,11 @@ fn roles(sub: &str) -> &'static [&'static str] {
     PEOPLE.iter().find(|(p, _)| *p == sub).map(|(_, roles)| *roles).unwrap_or_default()
 }
 
-/// An access token's claims, as Keycloak's: for Concord's audience, with the person's roles.
-fn access_claims(issuer: &str, sub: &str) -> Value {
-    let roles = roles(sub);
+/// An access token's claims, as Keycloak's: for Concord's audience, with
+/// the person's `roles`, lasting `lasts` seconds.
+fn access_claims(issuer: &str, sub: &str, roles: &[&str], lasts: i64) -> Value {
     json!({
-        "iss": issuer, "aud": [AUDIENCE, "account"], "sub": sub, "exp": now() + 600, "iat": now() - 5,
+        "iss": issuer, "aud": [AUDIENCE, "account"], "sub": sub, "exp": now() + lasts, "iat": now() - 5,
         "jti": format!("at-{sub}-{}", rand::random::<u32>()), "typ": "Bearer", "azp": CLIENT,
         "realm_access": { "roles": roles },
     })
@@ -260,6 +322,7 @@ async fn discovery(State(p): State<Provider>) -> Response {
             "token_endpoint": format!("{issuer}/protocol/openid-connect/token"),
             "jwks_uri": format!("{issuer}/protocol/openid-connect/certs"),
             "end_session_endpoint": format!("{issuer}/protocol/openid-connect/logout"),
+            "revocation_endpoint": format!("{issuer}/protocol/openid-connect/revoke"),
             "response_types_supported": ["code"],
             "code_challenge_methods_supported": ["S256"],
             "id_token_signing_alg_values_supported": ["RS256"],
@@ -348,64 +411,128 @@ fn form_decoded(value: &str) -> String {
     url.query_pairs().next().map(|(_, v)| v.into_owned()).unwrap_or_default()
 }
 
-/// The token endpoint: the client by HTTP Basic, the code once only, for
-/// the redirect URI it was issued for, and the PKCE verifier whose S256
-/// hash is the code's challenge.
+/// The client an HTTP Basic `authorization` names: its id and secret.
+fn basic_client(headers: &HeaderMap) -> Option<(String, String)> {
+    let basic = headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Basic ")?;
+    let text = String::from_utf8(B64.decode(basic).ok()?).ok()?;
+    text.split_once(':').map(|(id, secret)| (form_decoded(id), form_decoded(secret)))
+}
+
+/// The token endpoint: the client by HTTP Basic; for a code, the code once
+/// only, for the redirect URI it was issued for, and the PKCE verifier
+/// whose S256 hash is the code's challenge; for a refresh token, one it
+/// issued, not revoked, and not yet spent (refreshing rotates it), unless
+/// told to refuse them. Each grant issues new tokens and a new refresh token.
 async fn token(State(p): State<Provider>, headers: HeaderMap, Form(form): Form<HashMap<String, String>>) -> Response {
     let mut state = p.state.lock().unwrap();
-    let basic = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Basic "));
-    let client = basic
-        .and_then(|b| B64.decode(b).ok())
-        .and_then(|b| String::from_utf8(b).ok())
-        .and_then(|text| text.split_once(':').map(|(id, secret)| (form_decoded(id), form_decoded(secret))));
-    let field = |name: &str| form.get(name).cloned().unwrap_or_default();
     let refuse = |state: &mut ProviderState, error: &str, why: &str| {
         state.refusals.push(why.to_string());
         json_answer(AxumStatus::BAD_REQUEST, json!({ "error": error, "error_description": why }))
     };
-    if client != Some((state.client.clone(), SECRET.to_string())) {
+    if state.down {
+        return (AxumStatus::SERVICE_UNAVAILABLE, "down for maintenance").into_response();
+    }
+    if basic_client(&headers) != Some((state.client.clone(), SECRET.to_string())) {
         return refuse(&mut state, "invalid_client", "client authentication failed");
     }
-    if field("grant_type") != "authorization_code" {
-        return refuse(&mut state, "unsupported_grant_type", "grant_type");
-    }
-    let Some(issued) = state.codes.get_mut(&field("code")) else {
-        return refuse(&mut state, "invalid_grant", "unknown code");
+    let field = |name: &str| form.get(name).cloned().unwrap_or_default();
+    let granted = match field("grant_type").as_str() {
+        "authorization_code" => code_grant(&mut state, &field("code"), &field("redirect_uri"), &field("code_verifier")),
+        "refresh_token" => refresh_grant(&mut state, &field("refresh_token")),
+        _ => return refuse(&mut state, "unsupported_grant_type", "grant_type"),
     };
+    match granted {
+        Ok((sub, nonce)) => issue(&mut state, &sub, &nonce),
+        Err(why) => refuse(&mut state, "invalid_grant", why),
+    }
+}
+
+/// Whose sign-in (`sub`, `nonce`) a code is, if it may be exchanged.
+fn code_grant(
+    state: &mut ProviderState,
+    code: &str,
+    redirect_uri: &str,
+    verifier: &str,
+) -> Result<(String, String), &'static str> {
+    let issued = state.codes.get_mut(code).ok_or("unknown code")?;
     if issued.used {
-        return refuse(&mut state, "invalid_grant", "code already used");
+        return Err("code already used");
     }
     issued.used = true;
-    if issued.redirect_uri != field("redirect_uri") {
-        return refuse(&mut state, "invalid_grant", "redirect_uri differs");
+    if issued.redirect_uri != redirect_uri {
+        return Err("redirect_uri differs");
     }
-    let challenge = B64URL.encode(Sha256::digest(field("code_verifier").as_bytes()));
-    if challenge != issued.challenge {
-        return refuse(&mut state, "invalid_grant", "code_verifier does not match the code_challenge");
+    if B64URL.encode(Sha256::digest(verifier.as_bytes())) != issued.challenge {
+        return Err("code_verifier does not match the code_challenge");
     }
-    let (sub, nonce) = (issued.sub.clone(), issued.nonce.clone());
+    Ok((issued.sub.clone(), issued.nonce.clone()))
+}
+
+/// Whose sign-in (`sub`, `nonce`) a refresh token is, if it may be spent.
+fn refresh_grant(state: &mut ProviderState, refresh_token: &str) -> Result<(String, String), &'static str> {
+    let refresh = state.refresh_tokens.get_mut(refresh_token).ok_or("unknown refresh token")?;
+    if refresh.revoked {
+        return Err("refresh token revoked");
+    }
+    if refresh.spent {
+        return Err("refresh token already used");
+    }
+    refresh.spent = true;
+    let granted = (refresh.sub.clone(), refresh.nonce.clone());
+    if state.refuse_refresh {
+        return Err("session not active");
+    }
+    state.refreshes += 1;
+    Ok(granted)
+}
+
+/// New tokens for `sub`'s sign-in with `nonce` (as Keycloak, the ID token
+/// carries the nonce at each refresh too), as the provider now misbehaves.
+fn issue(state: &mut ProviderState, sub: &str, nonce: &str) -> Response {
     let issuer = match state.misbehave {
         Misbehave::OtherIssuer => "http://localhost:9/realms/other".to_string(),
         _ => state.issuer.clone(),
     };
-    let nonce = if state.misbehave == Misbehave::WrongNonce { "another-sign-in".to_string() } else { nonce };
+    let signed_nonce = if state.misbehave == Misbehave::WrongNonce { "another-sign-in" } else { nonce };
+    let sub = if state.misbehave == Misbehave::OtherPerson { "officer-1" } else { sub };
+    let lasts = state.lifetime;
+    let roles = state.roles_now.get(sub).copied().unwrap_or(roles(sub));
     let mut id_claims = json!({
-        "iss": issuer, "aud": state.client, "azp": state.client, "sub": sub, "exp": now() + 300, "iat": now() - 5,
-        "nonce": nonce, "typ": "ID",
+        "iss": issuer, "aud": state.client, "azp": state.client, "sub": sub, "exp": now() + lasts, "iat": now() - 5,
+        "nonce": signed_nonce, "typ": "ID",
     });
     let signer = if state.misbehave == Misbehave::ForgedKey { &state.forger } else { &state.key };
     let access_token = if state.opaque_access {
-        id_claims["realm_access"] = json!({ "roles": roles(&sub) });
+        id_claims["realm_access"] = json!({ "roles": roles });
         format!("opaque-{:032x}", rand::random::<u128>())
     } else {
-        signer.sign(&access_claims(&issuer, &sub))
+        signer.sign(&access_claims(&issuer, sub, roles, lasts))
     };
+    let id_token = signer.sign(&id_claims);
+    let refresh_token = format!("refresh-{:032x}", rand::random::<u128>());
+    let refresh = Refresh { sub: sub.to_string(), nonce: nonce.to_string(), spent: false, revoked: false };
+    state.refresh_tokens.insert(refresh_token.clone(), refresh);
+    state.issued.extend([id_token.clone(), access_token.clone(), refresh_token.clone()]);
     let tokens = json!({
-        "token_type": "Bearer", "expires_in": 300,
-        "id_token": signer.sign(&id_claims),
-        "access_token": access_token,
+        "token_type": "Bearer", "expires_in": lasts, "refresh_expires_in": 1800,
+        "id_token": id_token, "access_token": access_token, "refresh_token": refresh_token,
     });
     json_answer(AxumStatus::OK, tokens)
+}
+
+/// The revocation endpoint (RFC 7009): the client by HTTP Basic; a refresh
+/// token it issued is revoked.
+async fn revoke(State(p): State<Provider>, headers: HeaderMap, Form(form): Form<HashMap<String, String>>) -> Response {
+    let mut state = p.state.lock().unwrap();
+    if basic_client(&headers) != Some((state.client.clone(), SECRET.to_string())) {
+        return json_answer(AxumStatus::UNAUTHORIZED, json!({ "error": "invalid_client" }));
+    }
+    let token = form.get("token").cloned().unwrap_or_default();
+    if let Some(refresh) = state.refresh_tokens.get_mut(&token) {
+        refresh.revoked = true;
+        state.revoked.push(token);
+    }
+    AxumStatus::OK.into_response()
 }
 
 /// The end-session endpoint: back to the console's registered page.
@@ -519,6 +646,8 @@ async fn arrive(b: &Browser, path: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_reader_signs_in_with_the_provider_in_a_browser_and_reads_as_the_mapped_agency() {
     let s = plain().await;
+    // Tokens lasting seconds, as Keycloak's last minutes: the session renews them.
+    s.provider.set(|p| p.lifetime = LIFETIME);
     let start = s.t.platform.audit.log().size() + 1;
     let b = Browser::start().await;
     let mut visited = Vec::new();
@@ -543,19 +672,28 @@ async fn a_reader_signs_in_with_the_provider_in_a_browser_and_reads_as_the_mappe
     click_to(&b, Locator::Id("find-key"), &timeline).await;
     let page = check(&b, "timeline-after-provider-sign-in", &mut visited).await;
     assert!(page.contains("Arrest"), "{page}");
+    // Read again once the token has expired: the session renewed it.
+    outlive_tokens().await;
+    go(&b, &s.url, &timeline).await;
+    assert!(b.client.source().await.unwrap().contains("Arrest"));
+    assert!(s.provider.refreshes() >= 1);
     let records = records_from(&s.t, start);
-    let read = records.iter().find(|r| r.rpc.ends_with("/SubjectTimeline")).expect("the page view is recorded");
-    assert_eq!(
-        (read.principal.as_str(), read.agency_id.as_str(), read.role.as_str(), read.outcome.as_str()),
-        ("sw-1", "childrens_services.harrow", "practitioner", "ok")
-    );
-    assert!(read.peer.starts_with("127.0.0.1:"), "{read:?}");
+    let reads: Vec<_> = records.iter().filter(|r| r.rpc.ends_with("/SubjectTimeline")).collect();
+    assert_eq!(reads.len(), 2, "{records:?}");
+    for read in reads {
+        assert_eq!(
+            (read.principal.as_str(), read.agency_id.as_str(), read.role.as_str(), read.outcome.as_str()),
+            ("sw-1", "childrens_services.harrow", "practitioner", "ok")
+        );
+        assert!(read.peer.starts_with("127.0.0.1:"), "{read:?}");
+    }
 
-    // Signing out ends the session, and signs out of the provider too,
-    // which sends the browser back to the sign-in page.
+    // Signing out ends the session, revokes its refresh token, and signs
+    // out of the provider too, which sends the browser back to the sign-in page.
     b.client.find(Locator::Css("header button")).await.unwrap().click().await.unwrap();
     arrive(&b, "/sign-in").await;
     assert_eq!(s.provider.state.lock().unwrap().sign_outs, 1);
+    assert_eq!(revoked(&s.provider, 1).await.len(), 1);
     b.client.goto(&format!("{}/find", s.url)).await.unwrap();
     arrive(&b, "/sign-in").await;
 
@@ -566,6 +704,20 @@ async fn a_reader_signs_in_with_the_provider_in_a_browser_and_reads_as_the_mappe
     let refused = check(&b, "sign-in-refused", &mut visited).await;
     assert!(refused.contains("You could not be signed in") && refused.contains("access_denied"), "{refused}");
     assert!(!refused.contains("Sign out"), "{refused}");
+
+    // Signed in again, until the provider ends the person's session there:
+    // the next page view past the token's life lands on the sign-in page,
+    // which says so.
+    click_to(&b, Locator::Id("sign-in"), AUTH).await;
+    b.client.find(Locator::Id("approve")).await.unwrap().click().await.unwrap();
+    arrive(&b, "/find").await;
+    s.provider.set(|p| p.refuse_refresh = true);
+    outlive_tokens().await;
+    b.client.goto(&format!("{}{timeline}", s.url)).await.unwrap();
+    arrive(&b, "/sign-in").await;
+    let again = check(&b, "sign-in-again-after-refused-renewal", &mut visited).await;
+    assert!(again.contains("You need to sign in again") && again.contains("invalid_grant"), "{again}");
+    assert!(!again.contains("Arrest") && !again.contains("Sign out"), "{again}");
     b.close().await;
 }
 
@@ -805,4 +957,266 @@ async fn where_access_tokens_are_not_for_concord_the_session_reads_with_the_id_t
     let (cookie, to) = begin(&s, &client).await;
     let back = authorize(&to, "stranger", "approve").await;
     assert_refused(callback(&client, &back, Some(&cookie)).await, "not given access to Concord").await;
+}
+
+/// How long the provider's tokens last where a test outlives them, in seconds.
+const LIFETIME: i64 = 3;
+
+/// Waits until tokens issued now, lasting [`LIFETIME`], have expired.
+async fn outlive_tokens() {
+    tokio::time::sleep(std::time::Duration::from_secs(LIFETIME as u64 + 1)).await;
+}
+
+/// The refresh tokens the provider revoked, once there are `count` (a
+/// signed-out session's is revoked in the background).
+async fn revoked(provider: &Provider, count: usize) -> Vec<String> {
+    for _ in 0..100 {
+        let revoked = provider.state.lock().unwrap().revoked.clone();
+        if revoked.len() >= count {
+            return revoked;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("fewer than {count} refresh tokens revoked");
+}
+
+/// A console page as a browser gets it: status, where it sends the
+/// browser, cookies and page.
+struct Viewed {
+    status: StatusCode,
+    location: String,
+    cookies: Vec<String>,
+    page: String,
+}
+
+/// GETs `path` of the console with cookie `session`, keeping all the
+/// browser was given in `shown`.
+async fn view(s: &Setup, client: &reqwest::Client, path: &str, session: &str, shown: &mut Vec<String>) -> Viewed {
+    let response = client.get(format!("{}{path}", s.url)).header(COOKIE, session).send().await.unwrap();
+    let status = response.status();
+    let location = response.headers().get(LOCATION).map(|l| l.to_str().unwrap().to_string()).unwrap_or_default();
+    let cookies = set_cookies(&response);
+    let page = response.text().await.unwrap();
+    shown.extend(cookies.iter().cloned().chain([location.clone(), page.clone()]));
+    Viewed { status, location, cookies, page }
+}
+
+/// Signs `person` in over HTTP, keeping all the browser was given in
+/// `shown`; the session's cookie (`name=value`).
+async fn http_sign_in(s: &Setup, client: &reqwest::Client, person: &str, shown: &mut Vec<String>) -> String {
+    let (cookie, to) = begin(s, client).await;
+    let back = authorize(&to, person, "approve").await;
+    let signed_in = callback(client, &back, Some(&cookie)).await;
+    assert_eq!(signed_in.status(), StatusCode::OK);
+    let cookies = set_cookies(&signed_in);
+    shown.extend(cookies.iter().cloned().chain([signed_in.text().await.unwrap()]));
+    let session = cookies.iter().find(|c| c.starts_with("concord-session=")).expect("a session");
+    session.split(';').next().unwrap().to_string()
+}
+
+/// Reads [`CHILD`]'s timeline as the signed-in `session`, asserting it is shown.
+async fn read_timeline(s: &Setup, client: &reqwest::Client, session: &str, shown: &mut Vec<String>) {
+    let timeline = view(s, client, &format!("/subjects/person/{CHILD}"), session, shown).await;
+    assert_eq!(timeline.status, StatusCode::OK, "{}", timeline.page);
+    assert!(timeline.page.contains("Arrest"), "{}", timeline.page);
+}
+
+/// A page view of [`CHILD`]'s timeline by `session` whose renewal failed:
+/// sent to sign in, with no page data and no access record; the sign-in
+/// page then says `why` (once: the session is gone).
+async fn assert_sent_to_sign_in_again(
+    s: &Setup,
+    client: &reqwest::Client,
+    session: &str,
+    why: &str,
+    shown: &mut Vec<String>,
+) {
+    let records = s.t.platform.audit.log().size();
+    let timeline = view(s, client, &format!("/subjects/person/{CHILD}"), session, shown).await;
+    assert_eq!((timeline.status, timeline.location.as_str()), (StatusCode::SEE_OTHER, "/sign-in"), "{why}");
+    assert!(!timeline.page.contains("Arrest"), "{why}: {}", timeline.page);
+    assert_eq!(s.t.platform.audit.log().size(), records, "{why}: the page view reached the service");
+    let sign_in = view(s, client, "/sign-in", session, shown).await;
+    assert_eq!(sign_in.status, StatusCode::OK);
+    assert!(sign_in.page.contains("You need to sign in again") && sign_in.page.contains(why), "{}", sign_in.page);
+    assert!(!sign_in.page.contains("Sign out"), "{}", sign_in.page);
+    assert!(sign_in.cookies.iter().any(|c| c.starts_with("concord-session=;") && c.contains("Max-Age=0")));
+    let again = view(s, client, "/sign-in", session, shown).await;
+    assert!(!again.page.contains("You need to sign in again"), "said twice: {}", again.page);
+    let gone = view(s, client, &format!("/subjects/person/{CHILD}"), session, shown).await;
+    assert_eq!((gone.status, gone.location.as_str()), (StatusCode::SEE_OTHER, "/sign-in"));
+}
+
+/// No token the provider issued (ID, access or refresh) is in anything the
+/// browser was given.
+fn assert_no_token_shown(provider: &Provider, shown: &[String]) {
+    let issued = provider.state.lock().unwrap().issued.clone();
+    assert!(!issued.is_empty() && !shown.is_empty());
+    for token in &issued {
+        // A JWT's signature alone would name it; a refresh token is one piece.
+        let tail = token.rsplit('.').next().unwrap();
+        assert!(shown.iter().all(|text| !text.contains(tail)), "a token reached the browser");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_session_renews_its_short_lived_token_until_the_provider_ends_it() {
+    let s = plain().await;
+    s.provider.set(|p| p.lifetime = LIFETIME);
+    let client = http();
+    let mut shown = Vec::new();
+    let start = s.t.platform.audit.log().size() + 1;
+
+    // Read, and read again past the token's life: the session renewed it
+    // once, and reads as the same person.
+    let session = http_sign_in(&s, &client, "sw-1", &mut shown).await;
+    read_timeline(&s, &client, &session, &mut shown).await;
+    assert_eq!(s.provider.refreshes(), 0);
+    outlive_tokens().await;
+    read_timeline(&s, &client, &session, &mut shown).await;
+    assert_eq!(s.provider.refreshes(), 1);
+    read_timeline(&s, &client, &session, &mut shown).await;
+    assert_eq!(s.provider.refreshes(), 1, "a fresh token renewed again");
+    let records = records_from(&s.t, start);
+    assert_eq!(
+        records.iter().map(|r| (r.principal.as_str(), r.agency_id.as_str(), r.role.as_str())).collect::<Vec<_>>(),
+        [("sw-1", "childrens_services.harrow", "practitioner"); 3]
+    );
+
+    // The provider cannot be reached once the token has expired: the
+    // session ends, and the sign-in page says why.
+    s.provider.set(|p| p.down = true);
+    outlive_tokens().await;
+    assert_sent_to_sign_in_again(&s, &client, &session, "could not be reached", &mut shown).await;
+    s.provider.set(|p| p.down = false);
+
+    // The provider refuses the refresh token (the person's session there
+    // ended): so does the console's session. Its cookie, stolen, renews
+    // nothing more.
+    let session = http_sign_in(&s, &client, "sw-1", &mut shown).await;
+    read_timeline(&s, &client, &session, &mut shown).await;
+    s.provider.set(|p| p.refuse_refresh = true);
+    outlive_tokens().await;
+    assert_sent_to_sign_in_again(&s, &client, &session, "invalid_grant", &mut shown).await;
+    assert_eq!(s.provider.refusals().last().unwrap(), "session not active");
+    s.provider.set(|p| p.refuse_refresh = false);
+
+    // Signing out revokes the session's refresh token at the provider; the
+    // cookie, replayed, neither reads nor renews.
+    let session = http_sign_in(&s, &client, "sw-1", &mut shown).await;
+    let find = view(&s, &client, "/find", &session, &mut shown).await;
+    let csrf = find.page.split("name=\"csrf\" value=\"").nth(1).and_then(|c| c.split('"').next()).unwrap();
+    let out = client
+        .post(format!("{}/sign-out", s.url))
+        .header(COOKIE, &session)
+        .form(&[("csrf", csrf)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), StatusCode::OK);
+    shown.extend(set_cookies(&out).into_iter().chain([out.text().await.unwrap()]));
+    let revoked = revoked(&s.provider, 1).await;
+    let refreshes = s.provider.refreshes();
+    outlive_tokens().await;
+    let replayed = view(&s, &client, &format!("/subjects/person/{CHILD}"), &session, &mut shown).await;
+    assert_eq!(replayed.location, "/sign-in");
+    assert_eq!(s.provider.refreshes(), refreshes);
+    let state = s.provider.state.lock().unwrap();
+    assert!(state.refresh_tokens[&revoked[0]].revoked && !state.refresh_tokens[&revoked[0]].spent, "not the session's");
+    drop(state);
+    assert_no_token_shown(&s.provider, &shown);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_refresh_token_is_spent_once_and_a_renewal_for_other_access_ends_the_session() {
+    let s = plain().await;
+    s.provider.set(|p| p.lifetime = LIFETIME);
+    let client = http();
+    let mut shown = Vec::new();
+
+    // The provider spends a refresh token once: refreshing rotates it.
+    let verifier = "v".repeat(43);
+    let mut to = Url::parse(&format!("{}{}", s.provider.issuer(), AUTH.trim_start_matches("/realms/harrow"))).unwrap();
+    let redirect_uri = format!("{}/sign-in/callback", s.url);
+    to.query_pairs_mut()
+        .append_pair("client_id", CLIENT)
+        .append_pair("redirect_uri", &redirect_uri)
+        .append_pair("response_type", "code")
+        .append_pair("scope", "openid")
+        .append_pair("state", "a-state")
+        .append_pair("nonce", "a-nonce")
+        .append_pair("code_challenge", &B64URL.encode(Sha256::digest(verifier.as_bytes())))
+        .append_pair("code_challenge_method", "S256");
+    let back = authorize(&to, "sw-1", "approve").await;
+    let code = back.query_pairs().find(|(k, _)| k == "code").unwrap().1.into_owned();
+    let code_grant = [
+        ("grant_type", "authorization_code"),
+        ("code", &code),
+        ("redirect_uri", &redirect_uri),
+        ("code_verifier", &verifier),
+    ];
+    let (status, tokens) = token_endpoint(&s.provider, &code_grant).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let first = tokens["refresh_token"].as_str().unwrap();
+    let (status, rotated) =
+        token_endpoint(&s.provider, &[("grant_type", "refresh_token"), ("refresh_token", first)]).await;
+    assert_eq!(status, StatusCode::OK, "{rotated}");
+    assert_ne!(rotated["refresh_token"].as_str().unwrap(), first);
+    let (status, reused) =
+        token_endpoint(&s.provider, &[("grant_type", "refresh_token"), ("refresh_token", first)]).await;
+    assert_eq!((status, reused["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+    assert_eq!(s.provider.refusals().last().unwrap(), "refresh token already used");
+
+    // Page views arriving together past the token's life: one renewal, the
+    // others wait for it and read with its token; none spends the refresh
+    // token it rotated away.
+    let refreshes = s.provider.refreshes();
+    let refusals = s.provider.refusals().len();
+    let session = http_sign_in(&s, &client, "sw-1", &mut shown).await;
+    outlive_tokens().await;
+    let mut views = tokio::task::JoinSet::new();
+    for _ in 0..6 {
+        let (client, session) = (client.clone(), session.clone());
+        let url = format!("{}/subjects/person/{CHILD}", s.url);
+        views.spawn(async move { client.get(url).header(COOKIE, session).send().await.unwrap() });
+    }
+    for answer in views.join_all().await {
+        assert_eq!(answer.status(), StatusCode::OK);
+        assert!(answer.text().await.unwrap().contains("Arrest"));
+    }
+    assert_eq!((s.provider.refreshes(), s.provider.refusals().len()), (refreshes + 1, refusals));
+    // The rotated refresh token was kept: it renews the next time.
+    outlive_tokens().await;
+    read_timeline(&s, &client, &session, &mut shown).await;
+    assert_eq!((s.provider.refreshes(), s.provider.refusals().len()), (refreshes + 2, refusals));
+
+    // The person's roles change at the provider: the renewed token maps to
+    // another role, and the session ends rather than read as it.
+    s.provider.set(|p| _ = p.roles_now.insert("sw-1".into(), &["harrow-team-lead"]));
+    outlive_tokens().await;
+    assert_sent_to_sign_in_again(&s, &client, &session, "now: briefing_lead at childrens_services.harrow", &mut shown)
+        .await;
+    s.provider.set(|p| p.roles_now.clear());
+
+    // The provider renews with tokens for another person: the session ends.
+    let session = http_sign_in(&s, &client, "sw-1", &mut shown).await;
+    s.provider.misbehave(Misbehave::OtherPerson);
+    outlive_tokens().await;
+    assert_sent_to_sign_in_again(&s, &client, &session, "another person", &mut shown).await;
+    s.provider.misbehave(Misbehave::None);
+    assert_no_token_shown(&s.provider, &shown);
+}
+
+/// The provider's token endpoint's answer to `form` from the console's
+/// client: its status and body.
+async fn token_endpoint(provider: &Provider, form: &[(&str, &str)]) -> (StatusCode, Value) {
+    let encoded = |text: &str| {
+        let mut url = Url::parse("http://encode.invalid/").unwrap();
+        url.query_pairs_mut().append_pair("v", text);
+        url.query().unwrap()["v=".len()..].to_string()
+    };
+    let url = format!("{}{}", provider.issuer(), TOKEN.trim_start_matches("/realms/harrow"));
+    let response = http().post(url).basic_auth(encoded(CLIENT), Some(encoded(SECRET))).form(form).send().await.unwrap();
+    let status = response.status();
+    (status, serde_json::from_slice(&response.bytes().await.unwrap()).unwrap())
 }
