@@ -7,7 +7,8 @@
 //! with the partnership's OpenID Connect provider (authorization code +
 //! PKCE, [`crate::oidc`]), served off loopback only over TLS. Either way the
 //! sign-in ends in a token the door checks, kept in the session as
-//! [`crate::session::User`].
+//! [`crate::session::User`]; the provider's refresh token, if it gives one,
+//! renews it ([`crate::session::Renewal`]).
 
 use std::sync::Arc;
 use std::time::Duration;
