@@ -255,9 +255,16 @@ pub async fn keep_signed_in(state: &State, id: &str, session: Session) -> Result
         return Ok(session);
     }
     let lapse = match oidc.renew(user, renewal).await {
-        Ok((user, refresh_token, lasts)) => {
-            return state.sessions.renew(id, user, refresh_token, lasts).ok_or(Problem::SignIn);
-        }
+        Ok((user, refresh_token, lasts)) => match state.sessions.renew(id, user, refresh_token.clone(), lasts) {
+            Some(session) => return Ok(session),
+            // Signed out (or idle) meanwhile: its new refresh token is not wanted either.
+            None => {
+                if let Some(refresh_token) = refresh_token {
+                    oidc.revoke(&refresh_token).await;
+                }
+                return Err(Problem::SignIn);
+            }
+        },
         // Not reached, the token still reads until it expires; the next page view tries again.
         Err(Lapse::Unreachable) if !renewal.expired(Instant::now()) => return Ok(session),
         Err(lapse) => lapse,
