@@ -113,31 +113,10 @@ fn heat_rows(page: &str, id: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-fn screenshots() -> std::path::PathBuf {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/browser-screenshots");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 /// The page shown: screenshotted as `name`, checked by axe-core (no serious
 /// or critical violation); its source.
 async fn check(b: &Browser, name: &str) -> String {
-    let png = b.client.screenshot().await.unwrap();
-    std::fs::write(screenshots().join(format!("{name}.png")), png).unwrap();
-    b.client.execute(include_str!("browser/axe.min.js"), vec![]).await.unwrap();
-    let violations = b
-        .client
-        .execute_async(
-            "const done = arguments[arguments.length - 1];
-             axe.run(document, { resultTypes: ['violations'] }).then(r => done(r.violations
-               .filter(v => v.impact === 'serious' || v.impact === 'critical')
-               .map(v => v.id + ': ' + v.help + ' at ' + v.nodes.map(n => n.target.join(' ')).join(', '))));",
-            vec![],
-        )
-        .await
-        .unwrap();
-    assert_eq!(violations, serde_json::json!([]), "accessibility violations on the {name} page");
-    b.client.source().await.unwrap()
+    crate::web::check(b, name, &mut Vec::new()).await
 }
 
 /// Goes to `path` (by a click on `click`, or else by address) and waits for it.
