@@ -178,7 +178,13 @@ async fn sign_in(b: &Browser, url: &str, agency: &str, role: &str, purpose: &str
 }
 
 /// Signs in as (agency, role, purpose), landing on `start`.
-pub(crate) async fn sign_in_to(b: &Browser, url: &str, who: (&str, &str, &str), start: &str, visited: &mut Vec<String>) {
+pub(crate) async fn sign_in_to(
+    b: &Browser,
+    url: &str,
+    who: (&str, &str, &str),
+    start: &str,
+    visited: &mut Vec<String>,
+) {
     go(b, url, "/sign-in").await;
     check(b, "sign-in", visited).await;
     for (field, value) in [("agency", who.0), ("role", who.1), ("purpose", who.2)] {

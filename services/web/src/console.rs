@@ -47,14 +47,8 @@ impl Console {
     /// that ends TLS) get Secure cookies all the same.
     pub fn new(services: Services, sign_in: SignIn, zone: TimeZone) -> Console {
         let secure = matches!(&sign_in, SignIn::Oidc(oidc) if oidc.over_tls());
-        let state = State {
-            services,
-            sessions: Sessions::default(),
-            cookie: Cookie { secure },
-            sign_in,
-            zone,
-            wards: None,
-        };
+        let state =
+            State { services, sessions: Sessions::default(), cookie: Cookie { secure }, sign_in, zone, wards: None };
         Console { state: Arc::new(state), tls: None }
     }
 
