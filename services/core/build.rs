@@ -14,6 +14,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "concord/v1/envelope.proto",
         "concord/v1/publish.proto",
         "concord/v1/query.proto",
+        "concord/v1/directory_service.proto",
         "concord/v1/policy.proto",
         "concord/v1/audit.proto",
         "concord/v1/replay.proto",

@@ -12,7 +12,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use concord_audit::access::{Tally, listed};
+use concord_audit::access::{Tally, listed, shown};
 use concord_core::SubjectId;
 use concord_core::pb;
 use concord_core::seal::SubjectKeys;
@@ -26,6 +26,7 @@ use tonic::Status;
 use crate::candidates::gather;
 use crate::index::{Index, Posting};
 use crate::key::DirectoryKey;
+use crate::newest::Newest;
 use crate::profile::{Profile, Profiled};
 use crate::query::Query;
 use crate::score::score;
@@ -50,6 +51,19 @@ pub struct Found {
     pub missed_at_most: f64,
     /// The fields of those terms.
     pub too_common: Vec<pb::MatchField>,
+}
+
+/// A cohort's members and the newest events about them a reader may see.
+#[derive(Debug, Default)]
+pub struct CohortFeed {
+    /// The members, as the cohort's events made them.
+    pub members: Vec<pb::SubjectRef>,
+    /// The newest events about them the reader may see, newest first.
+    pub events: Vec<pb::EventView>,
+    /// The events as the access record lists them.
+    pub shown: Vec<pb::ShownEvent>,
+    /// Entries decided and withheld on the way, and the agreement that decided.
+    pub tally: Tally,
 }
 
 /// The partnership directory over one log.
@@ -272,11 +286,35 @@ impl Directory {
         Ok(profile.finish())
     }
 
-    /// The members of `principal`'s agency's cohort `name` now. Blocking.
-    pub fn cohort(&self, principal: &Principal, name: &str) -> Result<Vec<pb::SubjectRef>, Status> {
+    /// The members of `principal`'s agency's cohort `name` now, and the
+    /// newest `newest` events about them (as merges make them now) that
+    /// `principal` may see, newest first, each once. Each member's stream
+    /// (and its duplicates') is read back only as far as needed; an event
+    /// withheld is passed over, so it changes nothing else shown. Blocking.
+    pub fn cohort(&self, principal: &Principal, name: &str, newest: usize) -> Result<CohortFeed, Status> {
         let log = self.views.log();
         let cohort = Cohort::read(log, &principal.agency, name, log.size()).map_err(storage_unavailable)?;
-        Ok(cohort.members().map(SubjectId::to_ref).collect())
+        let mut feed =
+            CohortFeed { members: cohort.members().map(SubjectId::to_ref).collect(), ..CohortFeed::default() };
+        if newest == 0 {
+            return Ok(feed);
+        }
+        let merges = Merges::read(log).map_err(storage_unavailable)?;
+        let kept: BTreeSet<SubjectId> = cohort.members().map(|m| merges.kept(m)).collect();
+        let subjects: BTreeSet<SubjectId> =
+            kept.iter().flat_map(|k| std::iter::once(k.clone()).chain(merges.duplicates_of(k))).collect();
+        let mut positions = Newest::of(log, subjects)?;
+        while feed.events.len() < newest {
+            let batch = positions.take(newest - feed.events.len())?;
+            if batch.is_empty() {
+                break;
+            }
+            let visible = self.views.load(principal, &batch)?;
+            feed.tally.add(visible.withheld, &visible.policy_hash);
+            feed.events.extend(visible.events);
+        }
+        feed.shown = feed.events.iter().flat_map(shown).collect();
+        Ok(feed)
     }
 
     /// Whether `subject` was erased (its key destroyed): its entries are

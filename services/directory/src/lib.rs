@@ -21,6 +21,7 @@ mod directory;
 mod following;
 mod index;
 mod key;
+mod newest;
 mod nicknames;
 mod normal;
 mod profile;
@@ -29,7 +30,7 @@ mod score;
 mod service;
 mod terms;
 
-pub use directory::{Directory, Found};
+pub use directory::{CohortFeed, Directory, Found};
 pub use following::Following;
 pub use index::IndexError;
 pub use key::{DIRECTORY_SECRET, DirectoryKey};

@@ -21,6 +21,9 @@ const DUPLICATES: &str = "/concord.v1.DirectoryService/Duplicates";
 const PROFILE: &str = "/concord.v1.DirectoryService/Profile";
 const COHORT: &str = "/concord.v1.DirectoryService/Cohort";
 
+/// The most events a cohort call returns.
+const MAX_NEWEST_EVENTS: u32 = 200;
+
 /// The gRPC directory API.
 pub struct DirectoryApi {
     directory: Arc<Directory>,
@@ -108,13 +111,20 @@ impl DirectoryService for DirectoryApi {
         self.door
             .call(Access::of(COHORT, &request), request, async |call, request: Request<pb::CohortRequest>| {
                 let principal = call.caller()?.clone();
-                let name = request.into_inner().cohort;
+                let pb::CohortRequest { cohort: name, newest_events } = request.into_inner();
                 if name.trim().is_empty() {
                     return Err(invalid_argument("cohort", "required: the name of one of your agency's cohorts"));
                 }
+                if newest_events > MAX_NEWEST_EVENTS {
+                    let why = format!("at most {MAX_NEWEST_EVENTS} events at a time");
+                    return Err(invalid_argument("newest_events", &why));
+                }
                 let directory = self.directory.clone();
-                let members = blocking(move || directory.cohort(&principal, &name)).await?;
-                Ok(pb::CohortMembers { members })
+                let newest = newest_events as usize;
+                let feed = blocking(move || directory.cohort(&principal, &name, newest)).await?;
+                call.decided(&feed.tally);
+                call.shows(feed.shown);
+                Ok(pb::CohortMembers { members: feed.members, events: feed.events })
             })
             .await
     }

@@ -1,13 +1,12 @@
 //! Cohorts: the reader's agency's named cohorts (its caseload, an
-//! exploitation cohort), and a cohort's live feed: its members (one
-//! `DirectoryService.Cohort` call) and the events about them the reader may
-//! see, newest first (each member's `SubjectTimeline`: every event listed is
-//! one the page shows, so each access record names exactly what was shown).
+//! exploitation cohort), and a cohort's live feed: its members and the
+//! newest events about them the reader may see, newest first, from ONE
+//! `DirectoryService.Cohort` call, so a page view is one access record
+//! naming exactly the events shown.
 //! A cohort's name is chosen by its agency and could name someone, so it is
 //! posted, never put in an address; the feed is refreshed by posting again
 //! (no script: the console's CSP allows none).
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use askama::Template;
@@ -23,11 +22,14 @@ use crate::problem::Problem;
 /// Events per timeline page read.
 const PAGE_SIZE: u32 = 1000;
 
-/// Pages read at most per listing (a member's timeline, the cohort events).
+/// Pages read at most when listing the cohort events.
 const MAX_PAGES: usize = 20;
 
-/// Members whose events the feed follows at most.
+/// Members the feed lists at most.
 pub const MAX_MEMBERS: usize = 50;
+
+/// The newest events about the members the feed shows at most.
+pub const NEWEST_EVENTS: u32 = 100;
 
 #[derive(Template, Default)]
 #[template(path = "cohorts.html")]
@@ -47,6 +49,7 @@ struct FeedPage {
     members: Vec<SubjectLink>,
     more_members: usize,
     events: Vec<Shown>,
+    newest: u32,
     as_of: String,
 }
 
@@ -132,33 +135,19 @@ pub async fn feed(
             error: Some("Enter a cohort's name: letters, digits, '.', '_' or '-', like yot-caseload"),
         });
     }
-    let request = pb::CohortRequest { cohort: cohort.clone() };
-    let members = state.services.directory.cohort(visit.reader().request(request)).await?.into_inner().members;
-    let members: Vec<SubjectId> = members.iter().filter_map(|m| SubjectId::from_ref(m).ok()).collect();
-    let followed = &members[..members.len().min(MAX_MEMBERS)];
-    let mut views = Vec::new();
-    for member in followed {
-        let subject = member.to_ref();
-        views.extend(
-            all_pages(|page_token| {
-                let request =
-                    pb::SubjectTimelineRequest { subject: Some(subject.clone()), page_size: PAGE_SIZE, page_token };
-                state.services.query.subject_timeline(visit.reader().request(request))
-            })
-            .await?,
-        );
-    }
-    // An event about two members is shown once; the newest in the log first.
-    views.sort_by_key(|v| std::cmp::Reverse(v.position));
-    let mut seen = HashSet::new();
-    views.retain(|v| v.event.as_ref().is_some_and(|e| seen.insert(e.event_id.clone())));
+    // One call, one access record naming exactly the events shown.
+    let request = pb::CohortRequest { cohort: cohort.clone(), newest_events: NEWEST_EVENTS };
+    let answer = state.services.directory.cohort(visit.reader().request(request)).await?.into_inner();
+    let members: Vec<SubjectId> = answer.members.iter().filter_map(|m| SubjectId::from_ref(m).ok()).collect();
+    let listed = &members[..members.len().min(MAX_MEMBERS)];
     let as_of = state.zone.to_datetime(jiff::Timestamp::now()).strftime("%-d %B %Y, %H:%M:%S").to_string();
     render(&FeedPage {
         frame: visit.frame(),
         cohort,
-        members: followed.iter().map(|s| SubjectLink { key: s.to_string(), href: subject_href(s) }).collect(),
-        more_members: members.len() - followed.len(),
-        events: views.iter().filter_map(|v| shown(v, &state.zone)).collect(),
+        members: listed.iter().map(|s| SubjectLink { key: s.to_string(), href: subject_href(s) }).collect(),
+        more_members: members.len() - listed.len(),
+        events: answer.events.iter().filter_map(|v| shown(v, &state.zone)).collect(),
+        newest: NEWEST_EVENTS,
         as_of,
     })
 }

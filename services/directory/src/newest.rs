@@ -1,0 +1,80 @@
+//! The newest entries of several subjects' streams, newest first: each
+//! stream is read back from its last version a chunk at a time, only as far
+//! as asked, never whole.
+
+use std::collections::BinaryHeap;
+
+use concord_core::SubjectId;
+use concord_log::log::Log;
+use concord_read::storage_unavailable;
+use tonic::Status;
+
+/// Stream entries read at a time.
+const CHUNK: u64 = 64;
+
+/// One stream, read backwards.
+struct Backwards {
+    stream: String,
+    /// Versions below this one are not read yet (1 is a stream's first).
+    below: u64,
+    /// Positions read and not yet taken, ascending (taken from the end).
+    read: Vec<u64>,
+}
+
+impl Backwards {
+    /// The stream's next position going back, reading a chunk if needed.
+    fn next(&mut self, log: &Log) -> Result<Option<u64>, Status> {
+        if self.read.is_empty() && self.below > 1 {
+            let after = self.below.saturating_sub(1 + CHUNK);
+            let limit = usize::try_from(self.below - 1 - after).unwrap_or(usize::MAX);
+            let chunk = log.stream(&self.stream, after, limit).map_err(storage_unavailable)?;
+            self.read = chunk.into_iter().map(|(_, position)| position).collect();
+            self.below = after + 1;
+        }
+        Ok(self.read.pop())
+    }
+}
+
+/// The positions of some subjects' events, newest (highest) first, each
+/// once even when it is in several of their streams.
+pub struct Newest<'a> {
+    log: &'a Log,
+    streams: Vec<Backwards>,
+    /// The next position of each stream not yet taken: (position, stream).
+    heads: BinaryHeap<(u64, usize)>,
+    last: Option<u64>,
+}
+
+impl<'a> Newest<'a> {
+    /// The events about `subjects` in `log`, from the newest. Blocking.
+    pub fn of(log: &'a Log, subjects: impl IntoIterator<Item = SubjectId>) -> Result<Self, Status> {
+        let mut newest = Newest { log, streams: Vec::new(), heads: BinaryHeap::new(), last: None };
+        for subject in subjects {
+            let stream = subject.stream();
+            let version = log.stream_version(&stream).map_err(storage_unavailable)?;
+            let mut backwards = Backwards { stream, below: version.saturating_add(1), read: Vec::new() };
+            if let Some(position) = backwards.next(log)? {
+                newest.heads.push((position, newest.streams.len()));
+            }
+            newest.streams.push(backwards);
+        }
+        Ok(newest)
+    }
+
+    /// Up to `limit` more positions, newest first (none: all were taken).
+    /// Blocking.
+    pub fn take(&mut self, limit: usize) -> Result<Vec<u64>, Status> {
+        let mut positions = Vec::with_capacity(limit);
+        while positions.len() < limit {
+            let Some((position, stream)) = self.heads.pop() else { break };
+            if let Some(next) = self.streams[stream].next(self.log)? {
+                self.heads.push((next, stream));
+            }
+            if self.last != Some(position) {
+                self.last = Some(position);
+                positions.push(position);
+            }
+        }
+        Ok(positions)
+    }
+}
