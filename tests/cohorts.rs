@@ -11,6 +11,7 @@ use std::time::Duration;
 use concord_core::pb;
 use concord_core::pb::alert_service_client::AlertServiceClient;
 use concord_core::pb::briefing_service_client::BriefingServiceClient;
+use concord_core::pb::directory_service_client::DirectoryServiceClient;
 use concord_core::pb::query_service_client::QueryServiceClient;
 use concord_core::status::field_of;
 use concord_identity::{Purpose, Role};
@@ -23,6 +24,7 @@ use crate::directory::{cohort_change, merge};
 
 const SOCIAL: &str = "childrens_services.harrow";
 const POLICE: &str = "police.met.nw";
+const VCS: &str = "vcs.st-giles";
 
 /// The refusal is INVALID_ARGUMENT naming the field `cohort`.
 fn names_the_cohort(status: tonic::Status) {
@@ -106,4 +108,96 @@ async fn a_briefing_follows_a_cohort_through_its_merges_and_refuses_a_cohort_the
     for name in ["no-such-cohort", "police-list"] {
         names_the_cohort(briefings.generate(authorized(generate(name), &social)).await.unwrap_err());
     }
+}
+
+/// A cohort's newest events as `token`'s reader gets them from one
+/// `DirectoryService.Cohort` call, with the one access record it made.
+async fn newest(t: &TestPlatform, token: &str, cohort: &str, count: u32) -> (Vec<String>, pb::AccessRecord) {
+    let from = t.platform.audit.log().size() + 1;
+    let mut directory = DirectoryServiceClient::new(t.channel().await);
+    let request = pb::CohortRequest { cohort: cohort.into(), newest_events: count };
+    let answer = directory.cohort(authorized(request, token)).await.unwrap().into_inner();
+    let positions: Vec<u64> = answer.events.iter().map(|v| v.position).collect();
+    assert!(positions.windows(2).all(|w| w[0] > w[1]), "newest first, each once: {positions:?}");
+    let ids: Vec<String> = answer.events.into_iter().filter_map(|v| v.event).map(|e| e.event_id).collect();
+    let audit = &t.platform.audit;
+    let records: Vec<pb::AccessRecord> =
+        (from..=audit.log().size()).map(|position| audit.get(position).unwrap().unwrap()).collect();
+    let mut calls = records.into_iter().filter(|r| r.rpc == "/concord.v1.DirectoryService/Cohort");
+    let record = calls.next().expect("the call's access record");
+    assert!(calls.next().is_none(), "one access record per call");
+    let listed: Vec<String> = record.shown.iter().map(|s| s.event_id.clone()).collect();
+    assert_eq!(listed, ids, "the record names exactly the events returned");
+    (ids, record)
+}
+
+/// What `token`'s reader may see about `members` (their timelines, as
+/// merges make them), newest first, each event once: what a cohort of
+/// them should show.
+async fn seen_about(t: &TestPlatform, token: &str, members: &[&str]) -> Vec<String> {
+    let mut query = QueryServiceClient::new(t.channel().await);
+    let mut views = Vec::new();
+    for member in members {
+        let subject = pb::SubjectRef { kind: pb::SubjectKind::Person as i32, key: (*member).into() };
+        let request = pb::SubjectTimelineRequest { subject: Some(subject), page_size: 1000, ..Default::default() };
+        views.extend(query.subject_timeline(authorized(request, token)).await.unwrap().into_inner().events);
+    }
+    views.sort_by_key(|v| std::cmp::Reverse(v.position));
+    views.dedup_by_key(|v| v.position);
+    views.into_iter().filter_map(|v| v.event).map(|e| e.event_id).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_cohort_call_returns_the_newest_events_its_reader_may_see_in_one_access_record() {
+    let t = TestPlatform::start(Engine::Redb).await;
+    let police = t.token(POLICE, Role::Practitioner, Purpose::Safeguarding);
+    let social = t.token(SOCIAL, Role::Practitioner, Purpose::Safeguarding);
+    let vcs = t.token(VCS, Role::Practitioner, Purpose::Safeguarding);
+    // One event names both members: it is shown once.
+    let joined = publish(&t, cohort_change(SOCIAL, "feed-list", false, &["P-cf01", "P-cf02"]), &social).await.unwrap();
+    publish(&t, cohort_change(VCS, "vcs-list", false, &["P-cf01", "P-cf02"]), &vcs).await.unwrap();
+    let first = publish(&t, arrest("P-cf01", ""), &police).await.unwrap();
+    let outsider = publish(&t, arrest("P-cf04", ""), &police).await.unwrap();
+    // P-cf03 is found to be P-cf01: its events are the member's.
+    publish(&t, merge(SOCIAL, "P-cf01", "P-cf03", false), &social).await.unwrap();
+    let merged = publish(&t, arrest("P-cf03", ""), &police).await.unwrap();
+    let second = publish(&t, arrest("P-cf02", ""), &police).await.unwrap();
+
+    // Members only, as before: no events, none listed.
+    let (ids, record) = newest(&t, &social, "feed-list", 0).await;
+    assert!(ids.is_empty() && record.shown.is_empty(), "{record:?}");
+
+    // Everything the social worker may see about the members, newest first.
+    let expected = seen_about(&t, &social, &["P-cf01", "P-cf02"]).await;
+    for event in [&joined, &first, &merged, &second] {
+        assert!(expected.contains(&event.event_id), "{expected:?}");
+    }
+    assert!(!expected.contains(&outsider.event_id));
+    let (all, _) = newest(&t, &social, "feed-list", 200).await;
+    assert_eq!(all, expected);
+    assert_eq!(all.iter().filter(|id| **id == joined.event_id).count(), 1, "an event about two members once");
+    let (two, _) = newest(&t, &social, "feed-list", 2).await;
+    assert_eq!(two, expected[..2], "the newest two");
+
+    // The voluntary sector's worker follows the same children in its own
+    // cohort and gets only what the agreement lets it see: the arrests are
+    // withheld, and tallied, not shown or named.
+    let (theirs, record) = newest(&t, &vcs, "vcs-list", 200).await;
+    assert_eq!(theirs, seen_about(&t, &vcs, &["P-cf01", "P-cf02"]).await);
+    for arrest in [&first, &merged, &second] {
+        assert!(!theirs.contains(&arrest.event_id), "{theirs:?}");
+    }
+    assert!(record.withheld >= 3, "{record:?}");
+    // Withheld events change nothing else: the newest one it may see comes first.
+    let (one, _) = newest(&t, &vcs, "vcs-list", 1).await;
+    assert_eq!(one, theirs[..1]);
+
+    // Too many at once is refused naming the field; another agency's cohort too.
+    let mut directory = DirectoryServiceClient::new(t.channel().await);
+    let request = |cohort: &str, count: u32| pb::CohortRequest { cohort: cohort.into(), newest_events: count };
+    let status = directory.cohort(authorized(request("feed-list", 201), &social)).await.unwrap_err();
+    assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+    assert_eq!(field_of(&status).as_deref(), Some("newest_events"), "{status:?}");
+    let (others, _) = newest(&t, &vcs, "feed-list", 200).await;
+    assert!(others.is_empty(), "another agency's cohort shows nothing: {others:?}");
 }
