@@ -16,6 +16,7 @@ use concord_core::pb::audit_service_client::AuditServiceClient;
 use concord_core::pb::query_service_client::QueryServiceClient;
 use concord_identity::{Purpose, Role};
 use concord_log::kv::Engine;
+use concord_web::pages::cohort::NEWEST_EVENTS;
 use fantoccini::Locator;
 use reqwest::StatusCode;
 
@@ -166,19 +167,46 @@ async fn practitioners_publish_through_forms_and_follow_their_cohort_in_a_browse
     let refused = query.get_event(authorized(get_hidden, &police_token)).await.unwrap_err();
     assert_eq!(refused.code(), tonic::Code::NotFound, "the agreement withholds the engagement from police");
     let second = publish(&t, common::arrest(CHILD, "second arrest"), &police_token).await.unwrap().event_id;
+    let audited = t.platform.audit.log().size();
     click_to(&b, Locator::Id("refresh"), "/cohorts/feed").await;
     let feed = check(&b, "cohort-feed-refreshed", &mut visited).await;
     assert!(feed.contains(&format!("/events/{second}")), "the new event: {feed}");
     assert!(!feed.contains(&hidden) && !feed.contains("Vcs engagement") && !feed.contains("VCS engagement"), "{feed}");
 
-    // The refreshed feed's view of the member's timeline is one access
-    // record naming the new arrest; no record of the console names the
-    // engagement it did not show.
-    let console_reads = |records: Vec<pb::AccessRecord>, rpc: &str| {
-        records.iter().filter(|r| r.principal == "console:practitioner@police.met.nw" && r.rpc.ends_with(rpc)).count()
+    // The refreshed page view is ONE access record, of the one Cohort
+    // call, naming exactly the events the page shows; no record of the
+    // console names the engagement it did not show.
+    let records = records_from(&t, audited + 1);
+    assert_eq!(records.len(), 1, "one access record per page view: {records:?}");
+    assert_eq!(records[0].rpc, "/concord.v1.DirectoryService/Cohort");
+    assert_eq!(records[0].principal, "console:practitioner@police.met.nw");
+    let named: Vec<String> = records[0].shown.iter().map(|e| e.event_id.clone()).collect();
+    assert_eq!(named, feed_events(&feed), "the record names exactly the events shown, in order");
+    assert_eq!(named.first(), Some(&second), "newest first");
+    assert!(records[0].withheld >= 1, "the engagement was withheld: {:?}", records[0]);
+    let console_reads = |records: Vec<pb::AccessRecord>| {
+        records.iter().filter(|r| r.principal == "console:practitioner@police.met.nw").count()
     };
-    assert_eq!(console_reads(records_naming(&t, &second).await, "/SubjectTimeline"), 1);
-    assert_eq!(console_reads(records_naming(&t, &hidden).await, ""), 0);
+    assert_eq!(console_reads(records_naming(&t, &hidden).await), 0);
+
+    // More events than the feed shows: the newest NEWEST_EVENTS, newest
+    // first, the oldest left out; still one record naming just those.
+    let more = NEWEST_EVENTS as usize;
+    let mut newer = Vec::new();
+    for i in 0..more {
+        let note = format!("arrest {i}");
+        newer.push(publish(&t, common::arrest(CHILD, &note), &police_token).await.unwrap().event_id);
+    }
+    let audited = t.platform.audit.log().size();
+    click_to(&b, Locator::Id("refresh"), "/cohorts/feed").await;
+    let feed = b.client.source().await.unwrap();
+    let shown = feed_events(&feed);
+    newer.reverse();
+    assert_eq!(shown, newer, "the newest {more}, newest first");
+    assert!(!feed.contains(&format!("/events/{second}")) && !feed.contains(&format!("/events/{joined}")));
+    let records = records_from(&t, audited + 1);
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!(records[0].shown.iter().map(|e| e.event_id.clone()).collect::<Vec<_>>(), shown);
     sign_out(&b).await;
 
     // A VCS worker's arrest: the node refuses it, and the form says so.
@@ -217,6 +245,23 @@ async fn practitioners_publish_through_forms_and_follow_their_cohort_in_a_browse
     for address in &visited {
         assert!(!address.contains(COHORT) && !address.to_lowercase().contains("jordan"), "{address}");
     }
+}
+
+/// The access records from audit log position `from` on.
+fn records_from(t: &TestPlatform, from: u64) -> Vec<pb::AccessRecord> {
+    let audit = &t.platform.audit;
+    (from..=audit.log().size()).map(|position| audit.get(position).unwrap().unwrap()).collect()
+}
+
+/// The ids of the events a cohort feed page lists, in order.
+fn feed_events(page: &str) -> Vec<String> {
+    let Some(feed) = page.split("id=\"feed\"").nth(1) else { return Vec::new() };
+    let feed = feed.split("</ol>").next().unwrap_or_default();
+    feed.split("<h3 class=\"heading-s\"><a class=\"link\" href=\"/events/")
+        .skip(1)
+        .filter_map(|s| s.split('"').next())
+        .map(str::to_string)
+        .collect()
 }
 
 /// The access records naming `event_id`, as an auditor lists them.
