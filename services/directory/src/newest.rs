@@ -78,3 +78,56 @@ impl<'a> Newest<'a> {
         Ok(positions)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use concord_core::sign::load_or_create_signing_key;
+    use concord_log::kv::{self, Engine};
+    use concord_log::log::NewEntry;
+
+    use super::*;
+
+    /// Entries 1..=150: odd ones in `person/P-a`'s stream, multiples of
+    /// three in `person/P-b`'s (some in both), the rest in neither.
+    #[test]
+    fn several_streams_come_newest_first_each_entry_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let signer = load_or_create_signing_key(&dir.path().join("key")).unwrap();
+        let log =
+            Log::open(kv::open(Engine::Redb, &dir.path().join("log")).unwrap(), "concord.test/n", signer).unwrap();
+        let (a, b): (SubjectId, SubjectId) = ("person/P-a".parse().unwrap(), "person/P-b".parse().unwrap());
+        let mut expected = Vec::new();
+        for i in 1..=150u64 {
+            let mut streams = Vec::new();
+            if i % 2 == 1 {
+                streams.push(a.stream());
+            }
+            if i % 3 == 0 {
+                streams.push(b.stream());
+            }
+            if !streams.is_empty() {
+                expected.push(i);
+            }
+            let mut id = [0; 16];
+            id[..8].copy_from_slice(&i.to_be_bytes());
+            let entry = NewEntry { id, bytes: vec![1], streams, expected: vec![], indexes: vec![] };
+            log.append_batch(vec![entry]).unwrap().pop().unwrap().unwrap();
+        }
+        expected.reverse();
+        let mut newest = Newest::of(&log, [a.clone(), b.clone()]).unwrap();
+        let mut taken = Vec::new();
+        loop {
+            let some = newest.take(7).unwrap();
+            if some.is_empty() {
+                break;
+            }
+            assert!(some.len() == 7 || taken.len() + some.len() == expected.len());
+            taken.extend(some);
+        }
+        assert_eq!(taken, expected);
+        // Asked for three, three: the newest.
+        assert_eq!(Newest::of(&log, [a, b]).unwrap().take(3).unwrap(), [150, 149, 147]);
+        // A subject with no stream gives nothing.
+        assert!(Newest::of(&log, ["person/P-none".parse().unwrap()]).unwrap().take(5).unwrap().is_empty());
+    }
+}
