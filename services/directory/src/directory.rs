@@ -305,7 +305,8 @@ impl Directory {
             kept.iter().flat_map(|k| std::iter::once(k.clone()).chain(merges.duplicates_of(k))).collect();
         let mut positions = Newest::of(log, subjects)?;
         while feed.events.len() < newest {
-            let batch = positions.take(newest - feed.events.len())?;
+            // At least a batch at a time: many withheld cost few reads.
+            let batch = positions.take((newest - feed.events.len()).max(BATCH))?;
             if batch.is_empty() {
                 break;
             }
@@ -313,6 +314,7 @@ impl Directory {
             feed.tally.add(visible.withheld, &visible.policy_hash);
             feed.events.extend(visible.events);
         }
+        feed.events.truncate(newest);
         feed.shown = feed.events.iter().flat_map(shown).collect();
         Ok(feed)
     }
