@@ -418,7 +418,8 @@ async fn an_agency_keeps_a_cohort_as_events_and_a_live_feed_follows_it() {
     // Another agency's cohort of the same name is its own.
     publish(&t, cohort_change("police.met.nw", "caseload", false, &["P-coh03"]), &police).await.unwrap();
     let mut directory = DirectoryServiceClient::new(t.channel().await);
-    let members = |token: &str| authorized(pb::CohortRequest { cohort: "caseload".into(), ..Default::default() }, token);
+    let members =
+        |token: &str| authorized(pb::CohortRequest { cohort: "caseload".into(), ..Default::default() }, token);
     let keys_of = |m: pb::CohortMembers| m.members.into_iter().map(|s| s.key).collect::<Vec<_>>();
     assert_eq!(keys_of(directory.cohort(members(&yot)).await.unwrap().into_inner()), ["P-coh01", "P-coh02"]);
     assert_eq!(keys_of(directory.cohort(members(&police)).await.unwrap().into_inner()), ["P-coh03"]);
